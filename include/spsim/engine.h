@@ -1,0 +1,38 @@
+// Engine: turns a TaskGraph on a Topology into a StepResult. "analytic" is the closed-form,
+// contention-free model (fast sweeps); "des" simulates every flow on SimGrid.
+#ifndef SPSIM_ENGINE_H_
+#define SPSIM_ENGINE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "spsim/result.h"
+#include "spsim/task_graph.h"
+#include "spsim/topology.h"
+
+namespace spsim {
+
+struct EngineOptions {
+  bool simulate_all_gpus = false;  // DES: no symmetry reduction
+  std::string trace_path;          // DES: Chrome trace output ("" = none)
+  bool trace_all_gpus = false;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual StepResult run(const TaskGraph& graph, const Topology& topology,
+                         const EngineOptions& options) const = 0;
+};
+
+/// "analytic" or "des"; InputError with a "did you mean" otherwise.
+std::unique_ptr<Engine> make_engine(std::string_view name);
+
+/// Roofline time of a compute task on one GPU: max(flops / (peak x efficiency),
+/// bytes / (HBM x memory efficiency)) + kernel overhead. Shared by both engines.
+double compute_time_s(const Task& task, const Topology& topology, Precision precision);
+
+}  // namespace spsim
+
+#endif  // SPSIM_ENGINE_H_

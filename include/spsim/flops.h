@@ -1,0 +1,32 @@
+// FLOP accounting conventions. Sources publish TFLOP/s under different conventions (causal or not,
+// recompute counted or not), so spsim reports time plus TFLOP/s under each named convention and
+// compares published numbers only in the source's own convention.
+#ifndef SPSIM_FLOPS_H_
+#define SPSIM_FLOPS_H_
+
+#include "spsim/job.h"
+#include "spsim/model.h"
+
+namespace spsim {
+
+/// FLOP of one whole optimizer step (all GPUs, all micro-batches) under each convention.
+struct StepFlops {
+  /// "model": 3 x forward FLOP of every GEMM (incl. LM head) + attention with the job's mask
+  /// (causal halved), no recompute. The basis of `mfu`.
+  double model = 0;
+  /// Megatron-DeepSpeed megatron/utils.py: 24 f_ck B s L h^2 (1 + s/(6h) + V/(16 L h)),
+  /// f_ck = 4 with activation checkpointing else 3, attention non-causal.
+  double megatron_deepspeed = 0;
+  /// NeMo flops_formulas llama: gbs s L h^2 (12 + 12k/a + 18f/h + 12s/h + 6V/(Lh)).
+  double nemo = 0;
+  /// USP / FlashAttention: like "model" but attention always causal-halved.
+  double causal_halved = 0;
+  /// What the GPUs execute: model + recompute + flash-attention backward (2.5x) = hardware FLOP.
+  double hardware = 0;
+};
+
+StepFlops step_flops(const ModelSpec& model, const JobConfig& job);
+
+}  // namespace spsim
+
+#endif  // SPSIM_FLOPS_H_

@@ -1,0 +1,54 @@
+// JobConfig: what to run — strategy, degrees, sequence, batch, ZeRO, recompute, precision.
+// Names follow Megatron-LM (snake_case in JSON, kebab-case flags) plus USP's ulysses/ring degrees.
+#ifndef SPSIM_JOB_H_
+#define SPSIM_JOB_H_
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "spsim/model.h"
+
+namespace spsim {
+
+struct JobConfig {
+  std::string strategy = "ulysses";   // ulysses | megatron-sp | megatron-tp | ring | usp
+  int64_t num_gpus = 8;
+  int64_t seq_length = 131072;        // s, tokens per sequence
+  int64_t micro_batch_size = 1;       // b
+  int64_t global_batch_size = 0;      // sequences per step; 0: micro_batch_size x data_parallel
+  int64_t tensor_parallel = 1;        // t
+  int64_t ulysses_degree = 1;         // u
+  int64_t ring_degree = 1;            // r
+  int64_t pipeline_parallel = 1;      // p (only 1 is supported so far)
+  int64_t data_parallel = 0;          // D; 0: derived as num_gpus / (t u r p)
+  bool sequence_parallel = true;      // Megatron-SP (AG/RS) vs plain TP (all-reduce)
+  std::string ring_variant = "zigzag";  // basic | zigzag (causal load balance)
+  std::string ring_comm = "p2p";      // p2p (overlapped) | allgather (Llama-3 style, not overlapped)
+  bool ulysses_kv_replication = true; // u > kv heads: replicate KV heads (ALST) or reject (yunchang)
+  bool ulysses_overlap = false;       // DeepSpeed sp_stream: overlap backward a2a with compute
+  int zero_stage = 0;                 // 0..3
+  Recompute recompute = Recompute::kNone;
+  Precision precision = Precision::kBf16;
+  AttentionKernel attention_kernel = AttentionKernel::kFlash;
+  bool causal = true;
+  double framework_reserve_bytes = 0; // CUDA context, NCCL buffers, allocator slack (named reserve)
+
+  int64_t sequence_parallel_degree() const { return ulysses_degree * ring_degree; }
+  /// micro-batches per optimizer step (gradient accumulation).
+  int64_t micro_batches() const;
+};
+
+/// Default framework reserve: 3 GiB (CUDA context ~0.5 GiB, NCCL buffers, PyTorch allocator
+/// fragmentation; see README "Memory model").
+inline constexpr double kDefaultFrameworkReserveBytes = 3.0 * 1024 * 1024 * 1024;
+
+/// Reads a job from JSON (strict keys). `where` names the file for messages.
+JobConfig job_from_json(const nlohmann::json& json, const std::string& where);
+/// Every field explicit, the resolved data_parallel included.
+nlohmann::json job_to_json(const JobConfig& job);
+
+}  // namespace spsim
+
+#endif  // SPSIM_JOB_H_

@@ -1,0 +1,34 @@
+// Memory: per-GPU bytes of parameters, gradients, optimizer states (mixed-precision Adam, sharded
+// by ZeRO), activations from the per-op saved bytes, communication buffers and a named reserve.
+#ifndef SPSIM_MEMORY_H_
+#define SPSIM_MEMORY_H_
+
+#include <cstdint>
+#include <string>
+
+#include "spsim/model.h"
+
+namespace spsim {
+
+struct MemoryEstimate {
+  double params = 0;       // bytes
+  double grads = 0;
+  double optimizer = 0;
+  double activations = 0;  // saved activations of every layer in flight at the peak
+  double buffers = 0;      // transient: all-to-all outputs, ring double buffers, fp32 accumulators
+  double reserve = 0;      // framework reserve (named, from the job)
+  double peak() const { return params + grads + optimizer + activations + buffers + reserve; }
+  /// Name of the largest term: "activations", "optimizer", ...
+  std::string largest_term() const;
+};
+
+/// Model-state bytes per GPU for `params_per_gpu` parameters held locally (after TP split),
+/// sharded over a ZeRO group of `zero_group` ranks. Mixed precision (bf16/fp16/fp8): params 2,
+/// grads 2, optimizer 12 bytes per parameter (fp32 master, Adam m and v); fp32: 4, 4, 8.
+/// ZeRO-1 shards the optimizer, ZeRO-2 also grads, ZeRO-3 also params.
+void add_model_states(MemoryEstimate& memory, double params_per_gpu, int zero_stage,
+                      int64_t zero_group, Precision precision);
+
+}  // namespace spsim
+
+#endif  // SPSIM_MEMORY_H_

@@ -1,0 +1,116 @@
+// Model: the shape of a decoder-only Transformer, and the cost of every op of one layer.
+// Loaded from spsim's own strict JSON (models/*.json) or a HuggingFace config.json as-is.
+#ifndef SPSIM_MODEL_H_
+#define SPSIM_MODEL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace spsim {
+
+enum class NormKind { kLayerNorm, kRMSNorm };
+
+/// Architecture of a dense decoder-only Transformer. Field names follow HuggingFace.
+struct ModelSpec {
+  std::string name;    // "Llama-3-8B"
+  std::string source;  // where the shape comes from (paper, Hub repo)
+  int64_t hidden_size = 0;               // h
+  int64_t num_layers = 0;                // L
+  int64_t num_attention_heads = 0;       // a
+  int64_t num_key_value_heads = 0;       // k (GQA); == a for MHA
+  int64_t head_dim = 0;                  // d_h; may differ from h/a when given
+  int64_t ffn_hidden_size = 0;           // f (intermediate_size)
+  int64_t vocab_size = 0;                // V as published
+  int64_t make_vocab_size_divisible_by = 1;  // Megatron pads V to a multiple of this x TP (128)
+  int64_t max_position_embeddings = 0;   // informational; a warning when exceeded
+  bool gated_mlp = true;                 // SwiGLU (3 matrices) vs GeLU MLP (2 matrices)
+  NormKind norm = NormKind::kRMSNorm;    // LayerNorm has a bias (2h params), RMSNorm h
+  bool qkv_bias = false;                 // Qwen2 adds it with no config key
+  bool linear_bias = false;              // biases on output projection and MLP (GPT-2)
+  bool tied_embeddings = false;          // LM head shares the input embedding
+  bool learned_position_embeddings = false;  // GPT-2 wpe (n_positions x h)
+  double hidden_dropout = 0.0;           // >0 stores 1-byte dropout masks (Megatron GPT)
+  double attention_dropout = 0.0;
+
+  int64_t q_width() const { return num_attention_heads * head_dim; }   // a*d_h
+  int64_t kv_width() const { return num_key_value_heads * head_dim; }  // k*d_h = h_kv
+  int64_t padded_vocab(int64_t tensor_parallel) const;
+  int64_t params_per_layer() const;   // attention + MLP + norms (+ biases)
+  int64_t embedding_params() const;   // input embedding (+ positions) (+ untied LM head) + final norm
+  int64_t total_params() const;       // what HF reports for the checkpoint
+};
+
+/// Reads a model from text. Detects the format: a HF config.json (has "model_type" or
+/// "architectures") is read leniently with per-model_type defaults; anything else must be
+/// spsim's strict format (unknown keys are errors with a "did you mean"). `display_name` is
+/// used in error messages (usually the path).
+ModelSpec parse_model(const std::string& text, const std::string& display_name);
+
+/// Loads a model by path, or by name from the shipped models/ folder ("llama-3-8b").
+ModelSpec load_model(const std::string& path_or_name);
+
+/// Names of the shipped models (file stems of models/*.json), sorted.
+std::vector<std::string> list_models();
+
+// ---------------------------------------------------------------------------------------
+// Per-op costs of one Transformer layer on one GPU.
+
+enum class Precision { kFp32, kTf32, kBf16, kFp16, kFp8 };
+/// Bytes of one activation / communicated element: 4 for fp32/tf32, else 2 (fp8 training keeps
+/// activations and communication in bf16; only GEMM inputs are fp8, as TransformerEngine does).
+int activation_bytes(Precision precision);
+Precision parse_precision(const std::string& text, const std::string& where);
+const char* to_string(Precision precision);
+
+enum class Recompute { kNone, kSelective, kFull };
+Recompute parse_recompute(const std::string& text, const std::string& where);
+const char* to_string(Recompute recompute);
+
+enum class AttentionKernel { kFlash, kStandard };  // standard keeps the s^2 score matrix
+
+enum class OpClass { kGemm, kAttention, kMemoryBound };
+const char* to_string(OpClass op_class);
+
+/// Cost of one op for one micro-batch on one GPU. FLOP and bytes are per GPU.
+struct OpCost {
+  const char* name = "";     // static string: "qkv_proj", "attention_core", "mlp_down", ...
+  OpClass op_class = OpClass::kGemm;
+  double fwd_flops = 0;      // forward FLOP
+  double bwd_flops = 0;      // backward FLOP (GEMM: 2x fwd; flash attention: 2.5x fwd)
+  double fwd_bytes = 0;      // HBM bytes read + written in forward
+  double bwd_bytes = 0;
+  double saved_bytes = 0;    // activation bytes kept from forward for backward
+};
+
+/// How one layer's work is split onto one GPU. Every strategy describes its shard with this.
+struct LayerShard {
+  int64_t micro_batch = 1;       // b
+  int64_t dense_tokens = 0;      // tokens through the GEMMs on this GPU (s/(u r) for SP, s for TP)
+  int64_t norm_tokens = 0;       // tokens through norms/elementwise (dense_tokens/t with Megatron-SP)
+  int64_t tensor_parallel = 1;   // t: GEMM weights split t ways
+  int64_t attn_heads = 0;        // query heads in the attention core on this GPU
+  int64_t attn_kv_heads = 0;     // KV heads held in the core (after any replication)
+  int64_t attn_q_tokens = 0;     // query tokens per head on this GPU
+  int64_t attn_kv_tokens = 0;    // key tokens each query token's row spans (full s for SP)
+  double attn_mask_fraction = 1; // fraction of the q x kv score matrix computed (causal ~0.5)
+  Precision precision = Precision::kBf16;
+  Recompute recompute = Recompute::kNone;
+  AttentionKernel attention_kernel = AttentionKernel::kFlash;
+};
+
+/// The ops of one layer in execution order, with their per-GPU costs for `shard`.
+/// With full recompute, bwd_flops include the re-run forward and saved_bytes only the layer input.
+std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard);
+
+/// Embedding (forward/backward) and LM head + loss ops, for `shard` (dense_tokens, t).
+std::vector<OpCost> head_ops(const ModelSpec& model, const LayerShard& shard);
+
+/// Attention-core forward FLOP by the FlashAttention convention:
+/// 4 * b * q_tokens * kv_tokens * heads * d_h * mask_fraction.
+double attention_fwd_flops(int64_t micro_batch, int64_t q_tokens, int64_t kv_tokens,
+                           int64_t heads, int64_t head_dim, double mask_fraction);
+
+}  // namespace spsim
+
+#endif  // SPSIM_MODEL_H_

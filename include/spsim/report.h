@@ -1,0 +1,51 @@
+// Report: the whole pipeline for one configuration (model + topology + job -> lowered step ->
+// engine -> result) and its renderings: table, JSON, per-op explanation. Files are written
+// atomically (temporary file + rename) so an error never leaves partial output.
+#ifndef SPSIM_REPORT_H_
+#define SPSIM_REPORT_H_
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "spsim/engine.h"
+#include "spsim/flops.h"
+#include "spsim/job.h"
+#include "spsim/model.h"
+#include "spsim/result.h"
+#include "spsim/strategy.h"
+#include "spsim/topology.h"
+
+namespace spsim {
+
+struct RunReport {
+  ModelSpec model;
+  Topology topology;
+  LoweredStep lowered;   // resolved job, task graph, memory
+  StepResult result;
+  StepFlops flops;
+  double tokens_per_s = 0;
+  bool fits_in_memory = false;
+};
+
+/// Lowers `job` with its strategy and runs `engine`. Throws InputError for impossible jobs.
+RunReport evaluate(const ModelSpec& model, const Topology& topology, const JobConfig& job,
+                   const Engine& engine, const EngineOptions& options = {});
+
+/// Stable keys (see README "Output"): step_time_s, tokens_per_s, tflops_per_gpu{...}, mfu,
+/// memory{...} in bytes, fits_in_memory, breakdown{...}, comm_bytes_per_layer{...}, config{...}.
+nlohmann::json to_json(const RunReport& report);
+
+/// A human table, one row per report (strategies side by side).
+std::string format_table(const std::vector<RunReport>& reports);
+
+/// Per-op and per-collective breakdown of one layer, for checking numbers by hand.
+std::string format_explain(const RunReport& report);
+
+/// Writes `content` to `path` through a temporary file in the same folder and a rename.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+}  // namespace spsim
+
+#endif  // SPSIM_REPORT_H_

@@ -1,0 +1,105 @@
+// TaskGraph: one training step lowered by a strategy, as the SPMD program every GPU runs.
+//
+// Every rank runs the same program (sequence/tensor/data parallelism are symmetric); where ranks
+// differ (causal ring without balancing), a task carries per-position work. The program is a list
+// of segments run in order; a segment is repeated `repeat` times back to back (one per layer) and
+// the whole sequence of per-micro-batch segments is repeated `micro_batches` times:
+//
+//   for mb in micro_batches:  for seg in segments: (if seg.once_per_step: only in last/first mb)
+//                                 for i in seg.repeat: run seg.tasks
+//
+// Execution semantics (both engines implement exactly these):
+//   * each task runs on one stream of its GPU; a stream runs its tasks one at a time, in program
+//     order (like a CUDA stream);
+//   * a task starts when its stream is free and every task in `deps` (indices into the same
+//     segment instance) has finished;
+//   * a communication task involves every rank of its group; it starts when all of them are ready.
+#ifndef SPSIM_TASK_GRAPH_H_
+#define SPSIM_TASK_GRAPH_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "spsim/model.h"
+
+namespace spsim {
+
+enum class Stream : uint8_t { kCompute = 0, kSequenceComm = 1, kRingComm = 2, kDataComm = 3 };
+inline constexpr int kNumStreams = 4;
+const char* to_string(Stream stream);
+
+enum class TaskKind : uint8_t { kCompute, kCollective };
+
+enum class CommKind : uint8_t { kAllToAll, kAllGather, kReduceScatter, kAllReduce, kSendRecv };
+const char* to_string(CommKind kind);  // "all_to_all", ..., "send_recv" (nccl-tests names)
+
+/// What a task is for, for breakdowns: "which kind of communication is exposed".
+enum class Category : uint8_t {
+  kCompute,
+  kUlyssesA2A,      // all-to-all of Q/K/V/O (and grads)
+  kTensorParallel,  // Megatron TP/SP all-gather / reduce-scatter / all-reduce
+  kRingP2P,         // ring attention K/V (and dK/dV) exchange
+  kContextGather,   // all-gather context parallelism (K/V all-gather, dKV reduce-scatter)
+  kDataParallel,    // gradient reduce-scatter / all-reduce
+  kZeroParams,      // ZeRO-3 parameter all-gather
+};
+inline constexpr int kNumCategories = 7;
+const char* to_string(Category category);  // "compute", "ulysses_a2a", "tp", "ring_p2p", ...
+
+enum class Phase : uint8_t { kForward, kBackward, kOptimizer };
+
+/// A group of ranks that communicate: `size` ranks, `stride` apart. Rank placement fills nodes in
+/// order and nests TP innermost, then Ulysses, ring, DP, PP (USP's rule), so a group of a given
+/// kind is {base + j * stride | j < size}.
+struct CommGroup {
+  const char* name = "";   // "tp", "ulysses", "ring", "dp", "zero"
+  int64_t size = 1;
+  int64_t stride = 1;
+};
+
+struct Task {
+  const char* name = "";   // static string: "qkv_proj", "a2a_q", "ring_step", ...
+  TaskKind kind = TaskKind::kCompute;
+  Stream stream = Stream::kCompute;
+  Category category = Category::kCompute;
+  Phase phase = Phase::kForward;
+  // Compute: the roofline inputs for this GPU.
+  OpClass op_class = OpClass::kGemm;
+  double flops = 0;
+  double hbm_bytes = 0;
+  // Per-position work multipliers within `group` (causal ring without balancing: rank i of the
+  // ring does work_scale[i] x flops). Empty: every rank does the same work.
+  std::vector<double> work_scale;
+  // Collective: bytes this GPU sends (per the spec: (n-1)/n of the buffer for ring AG/RS/A2A,
+  // 2(n-1)/n for all-reduce, the whole block for a send/recv step).
+  CommKind comm = CommKind::kAllToAll;
+  int group = -1;          // index into TaskGraph::groups
+  double bytes = 0;
+  // Dependencies: indices of earlier tasks in the same segment instance.
+  std::array<int16_t, 4> deps{-1, -1, -1, -1};
+  void add_dep(int index);  // throws Error past 4 deps
+};
+
+struct Segment {
+  const char* name = "";     // "embedding_fwd", "layer_fwd", "head", "layer_bwd", "optimizer"
+  int64_t repeat = 1;        // layers
+  bool last_micro_batch_only = false;  // e.g. gradient reduction, optimizer step
+  std::vector<Task> tasks;
+};
+
+struct TaskGraph {
+  std::string strategy;      // "ulysses", ...
+  int64_t num_gpus = 0;
+  int64_t micro_batches = 1; // gradient-accumulation steps per optimizer step
+  int64_t tokens_per_step = 0;  // global tokens processed per step (for tokens/s)
+  Precision precision = Precision::kBf16;  // selects the peak FLOP/s for GEMMs
+  std::vector<CommGroup> groups;
+  std::vector<Segment> segments;
+  int add_group(const char* name, int64_t size, int64_t stride);
+};
+
+}  // namespace spsim
+
+#endif  // SPSIM_TASK_GRAPH_H_

@@ -1,0 +1,123 @@
+// Topology: GPUs, the scale-up domain (NVLink/NVSwitch or PCIe) and the scale-out fabric
+// (NICs, rail-optimized fat-tree), with every constant's source, plus the named efficiency
+// factors that turn datasheet peaks into achieved rates. Held as a Boost.Graph graph for
+// routing (src/topology/); this header stays free of Boost.
+#ifndef SPSIM_TOPOLOGY_H_
+#define SPSIM_TOPOLOGY_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "spsim/model.h"
+
+namespace spsim {
+
+/// One GPU model. Peaks are dense (no sparsity), from the vendor datasheet.
+struct GpuSpec {
+  std::string name;
+  std::map<std::string, double> peak_flops;  // "fp32","tf32","bf16","fp16","fp8" -> FLOP/s
+  double hbm_bytes = 0;                      // capacity
+  double hbm_bandwidth = 0;                  // bytes/s
+  std::string source;
+  double peak(Precision precision) const;    // throws InputError if the dtype is not listed
+};
+
+/// Achieved fraction of peak, per kind of work. Named, explicit and calibratable: never folded
+/// into a datasheet number. Each default cites a kernel- or collective-level benchmark.
+struct Efficiency {
+  double gemm = 0;            // achieved / peak dense FLOP/s for large GEMMs
+  double attention = 0;       // achieved / peak for the flash-attention kernel
+  double memory = 0;          // achieved / peak HBM bandwidth (copy/elementwise kernels)
+  double kernel_overhead_s = 0;  // fixed per-kernel launch cost
+  // Achieved busbw / line rate per collective, per scope ("intra_node" / "inter_node"),
+  // keyed "all_to_all", "all_gather", "reduce_scatter", "all_reduce", "send_recv".
+  std::map<std::string, std::map<std::string, double>> collective;
+  std::string source;
+  double for_collective(const std::string& scope, const std::string& kind) const;
+};
+
+/// Latency/bandwidth of a collective fitted by `spsim calibrate`: overrides the default model
+/// for (kind, scope, group size) within the fitted size range.
+struct CollectiveFit {
+  std::string kind;      // "all_gather", ...
+  std::string scope;     // "intra_node" | "inter_node"
+  int group_size = 0;    // ranks
+  double alpha_s = 0;    // latency
+  double busbw = 0;      // bytes/s, nccl-tests bus-bandwidth convention
+  double min_bytes = 0, max_bytes = 0;  // range of message sizes the fit holds for
+  std::string source;
+};
+
+struct Topology {
+  std::string name;         // "dgx-h100"
+  std::string description;
+  std::string path;         // file it was read from (for messages)
+  GpuSpec gpu;
+  // Scale-up domain ("node": the NVLink/NVSwitch domain, 72 GPUs for GB200-NVL72).
+  int gpus_per_node = 0;
+  std::string intra_node_kind;        // "nvswitch" | "nvlink" | "pcie"
+  double intra_node_bandwidth = 0;    // bytes/s per GPU per direction
+  double intra_node_latency_s = 0;
+  std::string intra_node_source;
+  // Scale-out fabric.
+  int nics_per_node = 0;
+  double nic_bandwidth = 0;           // bytes/s per NIC per direction
+  double nic_latency_s = 0;           // NIC + wire, one way
+  double switch_latency_s = 0;        // per switch hop
+  bool rail_optimized = true;         // NIC i of every node on leaf/rail i
+  int nodes_per_leaf = 0;             // nodes per leaf group (scalable unit)
+  double oversubscription = 1.0;      // leaf downlink : uplink bandwidth ratio (2.0 = 2:1)
+  int max_nodes = 0;                  // largest cluster this file describes (0 = unbounded)
+  std::string network_source;
+  Efficiency efficiency;
+  std::vector<CollectiveFit> fits;    // from calibration; empty for datasheet topologies
+  std::string provenance;             // how the file was produced (datasheet / calibration)
+
+  double nic_bandwidth_per_gpu() const;  // nics_per_node * nic_bandwidth / gpus_per_node
+};
+
+/// Reads a topology (strict: unknown keys are errors with a "did you mean").
+Topology parse_topology(const std::string& text, const std::string& display_name);
+/// Loads by path, or by name from the shipped topologies/ folder ("dgx-h100").
+Topology load_topology(const std::string& path_or_name);
+std::vector<std::string> list_topologies();
+
+/// Applies one "--set key=value" override, e.g. "gpu.gemm_efficiency=0.8",
+/// "efficiency.collective.inter_node.all_to_all=0.7", "network.nic_bandwidth_Gbps=200".
+/// Keys are the JSON paths of the topology file. Throws InputError naming the key.
+void apply_override(Topology& topology, const std::string& assignment);
+
+/// The topology as JSON (the same schema parse_topology reads): used to write calibrated files.
+std::string topology_to_json(const Topology& topology);
+
+/// Where a transfer between two GPUs goes, found on the Boost.Graph graph of the cluster.
+struct Route {
+  std::vector<std::string> links;  // names of the links crossed, in order
+  double bottleneck_bandwidth = 0; // bytes/s of the slowest link
+  double latency_s = 0;            // sum of link and switch latencies
+  bool inter_node = false;
+  int rail = -1;                   // NIC/rail used when inter-node
+};
+
+/// The cluster built for `num_gpus` GPUs (ranks fill nodes in order: rank / gpus_per_node).
+class Cluster {
+ public:
+  Cluster(const Topology& topology, int64_t num_gpus);  // InputError if it cannot host them
+  ~Cluster();
+  Cluster(Cluster&&) noexcept;
+  Route route(int64_t src_gpu, int64_t dst_gpu) const;
+  int64_t num_gpus() const;
+  int64_t num_nodes() const;
+  const Topology& topology() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace spsim
+
+#endif  // SPSIM_TOPOLOGY_H_

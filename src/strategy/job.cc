@@ -1,0 +1,87 @@
+#include "spsim/job.h"
+
+#include <fmt/format.h>
+
+#include "common/json_reader.h"
+#include "spsim/error.h"
+
+namespace spsim {
+
+int64_t JobConfig::micro_batches() const {
+  const int64_t dp = data_parallel > 0 ? data_parallel : 1;
+  if (global_batch_size <= 0) return 1;
+  return global_batch_size / (micro_batch_size * dp);
+}
+
+JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
+  detail::ObjectReader in(json, where);
+  JobConfig job;
+  job.strategy = in.string("strategy", job.strategy);
+  job.num_gpus = in.integer("num_gpus", job.num_gpus, 1, int64_t{1} << 24);
+  job.seq_length = in.integer("seq_length", job.seq_length, 1, int64_t{1} << 34);
+  job.micro_batch_size = in.integer("micro_batch_size", job.micro_batch_size, 1, 1 << 20);
+  job.global_batch_size = in.integer("global_batch_size", 0, 0, int64_t{1} << 30);
+  job.tensor_parallel = in.integer("tensor_model_parallel_size", 1, 1, 1 << 16);
+  job.ulysses_degree = in.integer("ulysses_degree", 1, 1, 1 << 20);
+  job.ring_degree = in.integer("ring_degree", 1, 1, 1 << 20);
+  job.pipeline_parallel = in.integer("pipeline_model_parallel_size", 1, 1, 1 << 12);
+  job.data_parallel = in.integer("data_parallel_size", 0, 0, int64_t{1} << 24);
+  job.sequence_parallel = in.boolean("sequence_parallel", job.sequence_parallel);
+  job.ring_variant = in.string("ring_variant", job.ring_variant);
+  job.ring_comm = in.string("ring_comm", job.ring_comm);
+  job.ulysses_kv_replication = in.boolean("ulysses_kv_replication", job.ulysses_kv_replication);
+  job.ulysses_overlap = in.boolean("ulysses_overlap", job.ulysses_overlap);
+  job.zero_stage = static_cast<int>(in.integer("zero_stage", 0, 0, 3));
+  job.recompute = parse_recompute(in.string("recompute_granularity", "none"),
+                                  in.pointer("recompute_granularity"));
+  job.precision = parse_precision(in.string("precision", "bf16"), in.pointer("precision"));
+  const std::string kernel = in.string("attention_kernel", "flash");
+  if (kernel == "flash") {
+    job.attention_kernel = AttentionKernel::kFlash;
+  } else if (kernel == "standard") {
+    job.attention_kernel = AttentionKernel::kStandard;
+  } else {
+    in.fail("attention_kernel", fmt::format("must be flash or standard (got \"{}\")", kernel));
+  }
+  job.causal = in.boolean("causal", job.causal);
+  job.framework_reserve_bytes =
+      in.number("framework_reserve_gib", kDefaultFrameworkReserveBytes / (1024.0 * 1024 * 1024),
+                0, 1024) * 1024.0 * 1024 * 1024;
+  if (job.ring_variant != "basic" && job.ring_variant != "zigzag") {
+    in.fail("ring_variant", fmt::format("must be basic or zigzag (got \"{}\")", job.ring_variant));
+  }
+  if (job.ring_comm != "p2p" && job.ring_comm != "allgather") {
+    in.fail("ring_comm", fmt::format("must be p2p or allgather (got \"{}\")", job.ring_comm));
+  }
+  in.finish();
+  return job;
+}
+
+nlohmann::json job_to_json(const JobConfig& job) {
+  nlohmann::json out;
+  out["strategy"] = job.strategy;
+  out["num_gpus"] = job.num_gpus;
+  out["seq_length"] = job.seq_length;
+  out["micro_batch_size"] = job.micro_batch_size;
+  out["global_batch_size"] = job.global_batch_size;
+  out["micro_batches"] = job.micro_batches();
+  out["tensor_model_parallel_size"] = job.tensor_parallel;
+  out["ulysses_degree"] = job.ulysses_degree;
+  out["ring_degree"] = job.ring_degree;
+  out["pipeline_model_parallel_size"] = job.pipeline_parallel;
+  out["data_parallel_size"] = job.data_parallel;
+  out["sequence_parallel"] = job.sequence_parallel;
+  out["ring_variant"] = job.ring_variant;
+  out["ring_comm"] = job.ring_comm;
+  out["ulysses_kv_replication"] = job.ulysses_kv_replication;
+  out["ulysses_overlap"] = job.ulysses_overlap;
+  out["zero_stage"] = job.zero_stage;
+  out["recompute_granularity"] = to_string(job.recompute);
+  out["precision"] = to_string(job.precision);
+  out["attention_kernel"] = job.attention_kernel == AttentionKernel::kFlash ? "flash" : "standard";
+  out["causal"] = job.causal;
+  out["framework_reserve_gib"] = job.framework_reserve_bytes / (1024.0 * 1024 * 1024);
+  return out;
+}
+
+}  // namespace spsim

@@ -1,0 +1,56 @@
+#include "spsim/task_graph.h"
+
+#include "spsim/error.h"
+
+namespace spsim {
+
+const char* to_string(Stream stream) {
+  switch (stream) {
+    case Stream::kCompute: return "compute";
+    case Stream::kSequenceComm: return "sp_comm";
+    case Stream::kRingComm: return "ring_comm";
+    case Stream::kDataComm: return "dp_comm";
+  }
+  return "?";
+}
+
+const char* to_string(CommKind kind) {
+  switch (kind) {
+    case CommKind::kAllToAll: return "all_to_all";
+    case CommKind::kAllGather: return "all_gather";
+    case CommKind::kReduceScatter: return "reduce_scatter";
+    case CommKind::kAllReduce: return "all_reduce";
+    case CommKind::kSendRecv: return "send_recv";
+  }
+  return "?";
+}
+
+const char* to_string(Category category) {
+  switch (category) {
+    case Category::kCompute: return "compute";
+    case Category::kUlyssesA2A: return "ulysses_a2a";
+    case Category::kTensorParallel: return "tp";
+    case Category::kRingP2P: return "ring_p2p";
+    case Category::kContextGather: return "cp_allgather";
+    case Category::kDataParallel: return "dp_grad";
+    case Category::kZeroParams: return "zero_params";
+  }
+  return "?";
+}
+
+void Task::add_dep(int index) {
+  for (auto& dep : deps) {
+    if (dep < 0) {
+      dep = static_cast<int16_t>(index);
+      return;
+    }
+  }
+  throw Error("task has more than 4 dependencies");
+}
+
+int TaskGraph::add_group(const char* name, int64_t size, int64_t stride) {
+  groups.push_back(CommGroup{name, size, stride});
+  return static_cast<int>(groups.size()) - 1;
+}
+
+}  // namespace spsim
