@@ -1,0 +1,19 @@
+// The subcommands of the spsim CLI. Each file src/cli/<name>_command.cc adds one subcommand to the
+// app; its callback does the work and throws InputError on bad input (main.cc prints one line
+// "spsim: error: <where>: <what>" and exits 2).
+#ifndef SPSIM_CLI_COMMANDS_H_
+#define SPSIM_CLI_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+namespace spsim::cli {
+
+void add_run_command(CLI::App& app);        // run_command.cc: one configuration, table/JSON
+void add_list_command(CLI::App& app);       // list_command.cc: models, topologies, strategies
+void add_explain_command(CLI::App& app);    // explain_command.cc: per-op breakdown of one layer
+void add_bench_command(CLI::App& app);      // bench_command.cc: analytic / des throughput
+void add_calibrate_command(CLI::App& app);  // calibrate_command.cc: nccl-tests/microbench -> topology
+
+}  // namespace spsim::cli
+
+#endif  // SPSIM_CLI_COMMANDS_H_
