@@ -5,8 +5,9 @@
 // of segments run in order; a segment is repeated `repeat` times back to back (one per layer) and
 // the whole sequence of per-micro-batch segments is repeated `micro_batches` times:
 //
-//   for mb in micro_batches:  for seg in segments: (if seg.once_per_step: only in last/first mb)
-//                                 for i in seg.repeat: run seg.tasks
+//   for mb in 0..micro_batches-1:
+//     for seg in segments (skipping those whose `when` excludes mb):
+//       for i in 0..seg.repeat-1: run seg.tasks
 //
 // Execution semantics (both engines implement exactly these):
 //   * each task runs on one stream of its GPU; a stream runs its tasks one at a time, in program
@@ -82,10 +83,15 @@ struct Task {
   void add_dep(int index);  // throws Error past 4 deps
 };
 
+/// Which micro-batches run a segment. Gradient reduction happens only in the last micro-batch
+/// (DDP no_sync / DeepSpeed gradient accumulation boundary), so lowerings emit a backward segment
+/// without DP communication for the others.
+enum class When : uint8_t { kEveryMicroBatch, kLastMicroBatch, kAllButLastMicroBatch };
+
 struct Segment {
   const char* name = "";     // "embedding_fwd", "layer_fwd", "head", "layer_bwd", "optimizer"
   int64_t repeat = 1;        // layers
-  bool last_micro_batch_only = false;  // e.g. gradient reduction, optimizer step
+  When when = When::kEveryMicroBatch;
   std::vector<Task> tasks;
 };
 
