@@ -29,6 +29,19 @@ class Engine {
 /// "analytic" or "des"; InputError with a "did you mean" otherwise.
 std::unique_ptr<Engine> make_engine(std::string_view name);
 
+/// Achieved rates for one (topology, precision), computed once so engines can time many tasks
+/// cheaply. time_s() is the roofline below.
+class Roofline {
+ public:
+  Roofline(const Topology& topology, Precision precision);
+  double time_s(const Task& task, double work_scale = 1.0) const;
+
+ private:
+  double gemm_flops_ = 0, attention_flops_ = 0, elementwise_flops_ = 0;  // achieved FLOP/s
+  double hbm_bandwidth_ = 0;                                            // achieved bytes/s
+  double overhead_s_ = 0;
+};
+
 /// Roofline time of a compute task on one GPU: max(flops / (peak x efficiency),
 /// bytes / (HBM x memory efficiency)) + kernel overhead. Shared by both engines.
 double compute_time_s(const Task& task, const Topology& topology, Precision precision);

@@ -14,7 +14,9 @@
 //     order (like a CUDA stream);
 //   * a task starts when its stream is free and every task in `deps` (indices into the same
 //     segment instance) has finished;
-//   * a communication task involves every rank of its group; it starts when all of them are ready.
+//   * a communication task involves every rank of its group; it starts when all of them are ready;
+//   * a segment marked `barrier` starts only when every stream of the GPU is idle;
+//   * the step ends when every stream of every GPU is idle.
 #ifndef SPSIM_TASK_GRAPH_H_
 #define SPSIM_TASK_GRAPH_H_
 
@@ -92,6 +94,9 @@ struct Segment {
   const char* name = "";     // "embedding_fwd", "layer_fwd", "head", "layer_bwd", "optimizer"
   int64_t repeat = 1;        // layers
   When when = When::kEveryMicroBatch;
+  /// Every stream of the GPU drains before this segment starts (the optimizer step waits for
+  /// the gradient reduction, as torch.cuda.synchronize / DeepSpeed's boundary does).
+  bool barrier = false;
   std::vector<Task> tasks;
 };
 

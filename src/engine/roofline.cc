@@ -4,29 +4,33 @@
 
 namespace spsim {
 
-double compute_time_s(const Task& task, const Topology& topology, Precision precision) {
-  // Roofline: the op is bound either by its arithmetic at the achieved FLOP rate for its class,
-  // or by its HBM traffic at the achieved bandwidth; plus a fixed per-kernel launch cost.
+Roofline::Roofline(const Topology& topology, Precision precision) {
+  // Flash attention and elementwise kernels run in bf16 inside fp8 jobs (TransformerEngine keeps
+  // only GEMM inputs in fp8).
+  const Precision non_gemm = precision == Precision::kFp8 ? Precision::kBf16 : precision;
   const Efficiency& eff = topology.efficiency;
-  double achieved_flops = 0;
-  switch (task.op_class) {
-    case OpClass::kGemm:
-      achieved_flops = topology.gpu.peak(precision) * eff.gemm;
-      break;
-    case OpClass::kAttention:
-      // Flash attention runs in bf16/fp16 even in fp8 and fp32 training jobs' mixed kernels.
-      achieved_flops = topology.gpu.peak(precision == Precision::kFp8 ? Precision::kBf16 : precision) *
-                       eff.attention;
-      break;
-    case OpClass::kMemoryBound:
-      achieved_flops = topology.gpu.peak(precision == Precision::kFp8 ? Precision::kBf16 : precision) *
-                       eff.gemm;
-      break;
-  }
-  const double flop_time = achieved_flops > 0 ? task.flops / achieved_flops : 0.0;
-  const double achieved_bw = topology.gpu.hbm_bandwidth * eff.memory;
-  const double byte_time = achieved_bw > 0 ? task.hbm_bytes / achieved_bw : 0.0;
-  return std::max(flop_time, byte_time) + eff.kernel_overhead_s;
+  gemm_flops_ = topology.gpu.peak(precision) * eff.gemm;
+  attention_flops_ = topology.gpu.peak(non_gemm) * eff.attention;
+  elementwise_flops_ = topology.gpu.peak(non_gemm) * eff.gemm;
+  hbm_bandwidth_ = topology.gpu.hbm_bandwidth * eff.memory;
+  overhead_s_ = eff.kernel_overhead_s;
+}
+
+double Roofline::time_s(const Task& task, double work_scale) const {
+  // Roofline: the op is bound either by its arithmetic at the achieved FLOP rate of its class or
+  // by its HBM traffic at the achieved bandwidth; plus a fixed per-kernel launch cost. A rank
+  // with no work (work_scale 0: a fully masked causal block) launches nothing.
+  if (work_scale <= 0) return 0.0;
+  double rate = gemm_flops_;
+  if (task.op_class == OpClass::kAttention) rate = attention_flops_;
+  if (task.op_class == OpClass::kMemoryBound) rate = elementwise_flops_;
+  const double flop_time = rate > 0 ? task.flops * work_scale / rate : 0.0;
+  const double byte_time = hbm_bandwidth_ > 0 ? task.hbm_bytes * work_scale / hbm_bandwidth_ : 0.0;
+  return std::max(flop_time, byte_time) + overhead_s_;
+}
+
+double compute_time_s(const Task& task, const Topology& topology, Precision precision) {
+  return Roofline(topology, precision).time_s(task);
 }
 
 }  // namespace spsim
