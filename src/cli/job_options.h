@@ -1,0 +1,59 @@
+// Flags shared by run, explain and bench: model, topology, strategy and every JobConfig field,
+// with Megatron-LM names and short aliases, or an experiment JSON file (--config).
+#ifndef SPSIM_CLI_JOB_OPTIONS_H_
+#define SPSIM_CLI_JOB_OPTIONS_H_
+
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "spsim/job.h"
+#include "spsim/model.h"
+#include "spsim/topology.h"
+
+namespace spsim::cli {
+
+struct JobOptions {
+  std::string config_path;
+  std::string model = "llama-3-8b";
+  std::string topology = "dgx-h100";
+  std::string engine = "analytic";
+  std::vector<std::string> strategies{"ulysses"};
+  std::vector<std::string> gpus{"8"};
+  std::vector<std::string> seq{"128K"};
+  std::vector<std::string> overrides;  // --set key=value on the topology
+  int64_t micro_batch_size = 1, global_batch_size = 0;
+  int64_t tp = 1, ulysses = 1, ring = 1, dp = 0, cp = 0, pp = 1;
+  int zero_stage = 0;
+  std::string recompute = "none", precision = "bf16", ring_variant = "zigzag", ring_comm = "p2p";
+  std::string attention_kernel = "flash";
+  bool no_sequence_parallel = false, no_kv_replication = false, ulysses_overlap = false;
+  bool no_causal = false;
+  double reserve_gib = -1;
+  CLI::App* command = nullptr;
+};
+
+/// One fully specified configuration to evaluate.
+struct Setup {
+  ModelSpec model;
+  Topology topology;
+  JobConfig job;
+  std::string engine;
+};
+
+void add_job_options(CLI::App* command, JobOptions& options, bool multi);
+
+/// Expands the options (and --config) into setups: strategies x gpus x seq. Degrees the user did
+/// not give are chosen by `default_degrees`.
+std::vector<Setup> resolve_setups(const JobOptions& options);
+
+/// When the user names no degree, spread the sequence over as many GPUs as the scheme's rules
+/// allow (Megatron-SP and the Ulysses part of USP: within one node), the rest data parallel:
+/// the largest legal degree, found by asking the strategy itself.
+void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig& job,
+                     bool degree_given);
+
+}  // namespace spsim::cli
+
+#endif  // SPSIM_CLI_JOB_OPTIONS_H_

@@ -1,0 +1,48 @@
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "spsim/error.h"
+#include "spsim/strategy.h"
+#include "spsim/topology.h"
+#include "spsim/units.h"
+
+namespace spsim::cli {
+
+void add_list_command(CLI::App& app) {
+  auto what = std::make_shared<std::string>();
+  CLI::App* cmd = app.add_subcommand("list", "list shipped models, topologies or strategies");
+  cmd->add_option("what", *what, "models | topologies | strategies")->required();
+  cmd->footer("Example:\n  spsim list topologies");
+  cmd->callback([=]() {
+    if (*what == "models") {
+      fmt::print("{:<18} {:>7} {:>7} {:>6} {:>5} {:>7} {:>8}  {}\n", "name", "params", "hidden", "heads",
+                 "kv", "layers", "ffn", "source");
+      for (const auto& name : list_models()) {
+        const ModelSpec m = load_model(name);
+        fmt::print("{:<18} {:>6.1f}B {:>7} {:>6} {:>5} {:>7} {:>8}  {}\n", name, m.total_params() / 1e9,
+                   m.hidden_size, m.num_attention_heads, m.num_key_value_heads, m.num_layers,
+                   m.ffn_hidden_size, m.source);
+      }
+    } else if (*what == "topologies") {
+      fmt::print("{:<16} {:<24} {:>9} {:>8} {:>13} {:>12}  {}\n", "name", "gpu", "gpus/node", "HBM_GiB",
+                 "scaleup_GBps", "nic/gpu_GBps", "interconnect");
+      for (const auto& name : list_topologies()) {
+        const Topology t = load_topology(name);
+        fmt::print("{:<16} {:<24} {:>9} {:>8.0f} {:>13.0f} {:>12.1f}  {}\n", name, t.gpu.name,
+                   t.gpus_per_node, t.gpu.hbm_bytes / kGiB, t.intra_node_bandwidth / 1e9,
+                   t.nic_bandwidth_per_gpu() / 1e9, t.intra_node_kind);
+      }
+    } else if (*what == "strategies") {
+      for (const auto& name : list_strategies()) {
+        fmt::print("{:<12} {}\n", name, make_strategy(name)->description());
+      }
+    } else {
+      throw InputError("list", fmt::format("unknown list \"{}\"; use models, topologies or strategies", *what));
+    }
+  });
+}
+
+}  // namespace spsim::cli

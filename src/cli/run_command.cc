@@ -1,0 +1,87 @@
+#include <cstdio>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/job_options.h"
+#include "spsim/engine.h"
+#include "spsim/error.h"
+#include "spsim/report.h"
+
+namespace spsim::cli {
+
+void add_run_command(CLI::App& app) {
+  auto options = std::make_shared<JobOptions>();
+  auto json = std::make_shared<bool>(false);
+  auto verbose = std::make_shared<bool>(false);
+  auto output = std::make_shared<std::string>();
+  auto trace = std::make_shared<std::string>();
+  auto trace_all = std::make_shared<bool>(false);
+  auto all_gpus = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "run", "time one training step and its memory, for one or more strategies side by side");
+  add_job_options(cmd, *options, true);
+  cmd->add_flag("--json", *json, "print JSON (stable keys, SI units) instead of the table")->group("Output");
+  cmd->add_option("-o,--output", *output, "also write the JSON to this file (atomically)")->group("Output");
+  cmd->add_flag("-v,--verbose", *verbose, "print the per-op and per-collective breakdown of one layer")
+      ->group("Output");
+  cmd->add_option("--trace", *trace, "des engine: write a Chrome/Perfetto trace to this file")->group("Output");
+  cmd->add_flag("--trace-all-gpus", *trace_all, "des engine: one trace process per GPU (default: representatives)")
+      ->group("Output");
+  cmd->add_flag("--simulate-all-gpus", *all_gpus, "des engine: no symmetry reduction")->group("Output");
+  cmd->footer(
+      "Examples:\n"
+      "  spsim run --strategy all --gpus 8,64 --seq 128K\n"
+      "  spsim run -s ulysses -u 8 --gpus 64 --seq 256K --zero 3 --json\n"
+      "  spsim run --config experiments/ulysses-vs-megatron-gpt7b.json");
+  cmd->callback([=]() {
+    const auto setups = resolve_setups(*options);
+    std::vector<RunReport> reports;
+    EngineOptions engine_options;
+    engine_options.trace_path = *trace;
+    engine_options.trace_all_gpus = *trace_all;
+    engine_options.simulate_all_gpus = *all_gpus;
+    if (!trace->empty() && setups.size() != 1) {
+      throw InputError("--trace", "a trace needs exactly one configuration; give one strategy, GPU count and sequence");
+    }
+    for (const auto& setup : setups) {
+      const auto engine = make_engine(setup.engine);
+      reports.push_back(evaluate(setup.model, setup.topology, setup.job, *engine, engine_options));
+    }
+    nlohmann::json out;
+    if (reports.size() == 1) {
+      out = to_json(reports.front());
+    } else {
+      out = nlohmann::json::array();
+      for (const auto& r : reports) out.push_back(to_json(r));
+    }
+    const std::string text = out.dump(2) + "\n";
+    if (!output->empty()) write_file_atomically(*output, text);
+    if (*json) {
+      std::fputs(text.c_str(), stdout);
+    } else {
+      std::fputs(format_table(reports).c_str(), stdout);
+      if (*verbose) {
+        for (const auto& r : reports) std::fputs(("\n" + format_explain(r)).c_str(), stdout);
+      }
+    }
+  });
+}
+
+void add_explain_command(CLI::App& app) {
+  auto options = std::make_shared<JobOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "explain", "show every op and collective of one layer with its FLOP, bytes and time");
+  add_job_options(cmd, *options, false);
+  cmd->footer("Example:\n  spsim explain --strategy ulysses -u 8 --gpus 8 --seq 128K");
+  cmd->callback([=]() {
+    const auto setups = resolve_setups(*options);
+    const auto engine = make_engine(setups.front().engine);
+    const auto report = evaluate(setups.front().model, setups.front().topology, setups.front().job, *engine);
+    std::fputs(format_table({report}).c_str(), stdout);
+    std::fputs(("\n" + format_explain(report)).c_str(), stdout);
+  });
+}
+
+}  // namespace spsim::cli

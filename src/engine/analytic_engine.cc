@@ -1,0 +1,245 @@
+// Analytic engine.
+//
+// Every rank runs the same program, and without contention every rank's timeline is the same
+// (where ranks differ in work, the slowest sets the pace because each step ends in a collective
+// with all of them), so one representative GPU is scheduled. Each task's duration is closed-form:
+// the roofline for compute, alpha-beta on the group's bottleneck for communication
+// (collective_time_s). Tasks are list-scheduled on in-order streams exactly as task_graph.h
+// defines, which is also what the DES does, so the two agree wherever nothing is contended.
+//
+// A segment repeated R times (one per layer) is simulated instance by instance until an instance
+// shifts every stream it uses by the same amount as the previous one; from then on each instance
+// is that same shift (max-plus homogeneity: shifting all inputs by d shifts all outputs by d), so
+// the remaining instances are added in closed form. This keeps a 32-layer step at a few dozen
+// task evaluations.
+#include "engine/analytic_engine.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <vector>
+
+#include "spsim/collective.h"
+#include "spsim/error.h"
+
+namespace spsim {
+
+namespace {
+
+struct TimedTask {
+  double duration = 0;
+  Stream stream = Stream::kCompute;
+  Category category = Category::kCompute;
+  bool is_compute = true;
+  std::array<int16_t, 4> deps{};
+};
+
+struct StreamState {
+  std::array<double, kNumStreams> free{};      // when each stream is next idle
+  std::array<Category, kNumStreams> last{};    // category of the task that made it busy last
+};
+
+struct Accumulator {
+  double compute_s = 0;
+  std::array<double, kNumCategories> comm_s{};
+  std::array<double, kNumCategories> exposed_s{};
+};
+
+class Scheduler {
+ public:
+  Scheduler(const TaskGraph& graph, const Topology& topology)
+      : roofline_(topology, graph.precision) {
+    placements_.reserve(graph.groups.size());
+    for (const auto& group : graph.groups) {
+      placements_.push_back(place_group(group, topology.gpus_per_node));
+    }
+    topology_ = &topology;
+  }
+
+  std::vector<TimedTask> time_segment(const Segment& segment) const {
+    std::vector<TimedTask> timed(segment.tasks.size());
+    for (size_t i = 0; i < segment.tasks.size(); ++i) {
+      const Task& task = segment.tasks[i];
+      TimedTask& t = timed[i];
+      t.stream = task.stream;
+      t.category = task.category;
+      t.deps = task.deps;
+      t.is_compute = task.kind == TaskKind::kCompute;
+      if (t.is_compute) {
+        // The most loaded rank sets the pace (its result is waited for by the next collective).
+        double scale = 1.0;
+        if (!task.work_scale.empty()) {
+          scale = *std::max_element(task.work_scale.begin(), task.work_scale.end());
+        }
+        t.duration = roofline_.time_s(task, scale);
+      } else {
+        if (task.group < 0 || static_cast<size_t>(task.group) >= placements_.size()) {
+          throw Error("collective task without a valid group");
+        }
+        t.duration = collective_time_s(task.comm, task.bytes, placements_[task.group], *topology_);
+      }
+    }
+    return timed;
+  }
+
+  // Runs one instance of a segment from `state`; adds busy and exposed times to `acc` x weight.
+  void run_instance(const std::vector<TimedTask>& tasks, StreamState& state,
+                    std::vector<double>& end, Accumulator* acc) const {
+    end.assign(tasks.size(), 0.0);
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      const TimedTask& t = tasks[i];
+      const int s = static_cast<int>(t.stream);
+      double ready = 0;
+      Category binding = state.last[s];
+      for (int16_t dep : t.deps) {
+        if (dep < 0) break;
+        if (end[dep] > ready) {
+          ready = end[dep];
+          binding = tasks[dep].category;
+        }
+      }
+      const double start = std::max(state.free[s], ready);
+      if (acc != nullptr) {
+        if (t.stream == Stream::kCompute) {
+          if (start > state.free[s]) acc->exposed_s[static_cast<int>(binding)] += start - state.free[s];
+          acc->compute_s += t.duration;
+        } else {
+          acc->comm_s[static_cast<int>(t.category)] += t.duration;
+        }
+      }
+      end[i] = start + t.duration;
+      state.free[s] = end[i];
+      state.last[s] = t.category;
+    }
+  }
+
+ private:
+  Roofline roofline_;
+  std::vector<GroupPlacement> placements_;
+  const Topology* topology_ = nullptr;
+};
+
+bool runs_in(When when, int64_t micro_batch, int64_t micro_batches) {
+  const bool last = micro_batch == micro_batches - 1;
+  switch (when) {
+    case When::kEveryMicroBatch: return true;
+    case When::kLastMicroBatch: return last;
+    case When::kAllButLastMicroBatch: return !last;
+  }
+  return true;
+}
+
+// Drains every stream: the compute stream waits for the busiest one; the wait is exposed time of
+// whatever finished last.
+void barrier(StreamState& state, Accumulator& acc) {
+  int latest = 0;
+  for (int s = 1; s < kNumStreams; ++s) {
+    if (state.free[s] > state.free[latest]) latest = s;
+  }
+  const double t = state.free[latest];
+  const int compute = static_cast<int>(Stream::kCompute);
+  if (t > state.free[compute]) {
+    acc.exposed_s[static_cast<int>(state.last[latest])] += t - state.free[compute];
+    state.last[compute] = state.last[latest];
+  }
+  state.free.fill(t);
+}
+
+}  // namespace
+
+StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
+  const Scheduler scheduler(graph, topology);
+  std::vector<std::vector<TimedTask>> timed;
+  timed.reserve(graph.segments.size());
+  for (const auto& segment : graph.segments) timed.push_back(scheduler.time_segment(segment));
+
+  StreamState state;
+  state.last.fill(Category::kCompute);
+  Accumulator acc;
+  std::vector<double> end;
+  const int64_t micro_batches = std::max<int64_t>(1, graph.micro_batches);
+  for (int64_t mb = 0; mb < micro_batches; ++mb) {
+    for (size_t k = 0; k < graph.segments.size(); ++k) {
+      const Segment& segment = graph.segments[k];
+      if (!runs_in(segment.when, mb, micro_batches)) continue;
+      if (segment.barrier) barrier(state, acc);
+      const auto& tasks = timed[k];
+      std::array<bool, kNumStreams> used{};
+      for (const auto& t : tasks) used[static_cast<int>(t.stream)] = true;
+      std::array<double, kNumStreams> previous_shift{};
+      bool have_previous = false;
+      for (int64_t rep = 0; rep < segment.repeat; ++rep) {
+        const StreamState before = state;
+        Accumulator one;
+        scheduler.run_instance(tasks, state, end, &one);
+        std::array<double, kNumStreams> shift{};
+        bool uniform = true;
+        double common = -1;
+        for (int s = 0; s < kNumStreams; ++s) {
+          shift[s] = state.free[s] - before.free[s];
+          if (!used[s]) continue;
+          if (common < 0) common = shift[s];
+          if (std::fabs(shift[s] - common) > 1e-12 * std::max(1.0, std::fabs(common))) uniform = false;
+        }
+        // Accumulate this instance.
+        acc.compute_s += one.compute_s;
+        for (int c = 0; c < kNumCategories; ++c) {
+          acc.comm_s[c] += one.comm_s[c];
+          acc.exposed_s[c] += one.exposed_s[c];
+        }
+        // Steady state: this instance shifted every used stream uniformly, exactly like the one
+        // before, and found the streams in the same relative position: every later instance is
+        // the same shift with the same busy and exposed times.
+        bool same_as_previous = have_previous && uniform;
+        for (int s = 0; s < kNumStreams && same_as_previous; ++s) {
+          same_as_previous = std::fabs(shift[s] - previous_shift[s]) <=
+                             1e-12 * std::max(1.0, std::fabs(shift[s]));
+        }
+        if (same_as_previous && rep + 1 < segment.repeat) {
+          const double remaining = static_cast<double>(segment.repeat - rep - 1);
+          for (int s = 0; s < kNumStreams; ++s) {
+            if (used[s]) state.free[s] += remaining * shift[s];
+          }
+          acc.compute_s += remaining * one.compute_s;
+          for (int c = 0; c < kNumCategories; ++c) {
+            acc.comm_s[c] += remaining * one.comm_s[c];
+            acc.exposed_s[c] += remaining * one.exposed_s[c];
+          }
+          break;
+        }
+        previous_shift = shift;
+        have_previous = uniform;
+      }
+    }
+  }
+  // The step ends when every stream is idle; a communication tail after the last compute is
+  // exposed.
+  barrier(state, acc);
+
+  StepResult result;
+  result.engine = "analytic";
+  result.step_time_s = state.free[0];
+  result.compute_s = acc.compute_s;
+  result.comm_s = acc.comm_s;
+  result.exposed_s = acc.exposed_s;
+  return result;
+}
+
+namespace {
+
+class AnalyticEngine final : public Engine {
+ public:
+  StepResult run(const TaskGraph& graph, const Topology& topology,
+                 const EngineOptions& options) const override {
+    if (!options.trace_path.empty()) {
+      throw InputError("--trace", "the analytic engine has no timeline; add --engine des");
+    }
+    return analytic_step(graph, topology);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_analytic_engine() { return std::make_unique<AnalyticEngine>(); }
+
+}  // namespace spsim

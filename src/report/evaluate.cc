@@ -1,0 +1,46 @@
+#include <fmt/format.h>
+
+#include "spsim/error.h"
+#include "spsim/report.h"
+#include "spsim/units.h"
+
+namespace spsim {
+
+namespace {
+
+// The cluster must be able to hold the job before any engine runs.
+void check_fits_cluster(const Topology& topology, int64_t num_gpus) {
+  const int64_t per_node = topology.gpus_per_node;
+  if (per_node <= 0) throw InputError(topology.path, "gpus per node must be positive");
+  if (topology.max_nodes > 0 && num_gpus > per_node * topology.max_nodes) {
+    throw InputError("--gpus", fmt::format("{} GPUs do not fit topology \"{}\" ({} nodes x {} GPUs "
+                                           "= {}); use fewer GPUs or a larger topology",
+                                           num_gpus, topology.name, topology.max_nodes, per_node,
+                                           per_node * topology.max_nodes));
+  }
+  if (num_gpus > per_node && num_gpus % per_node != 0) {
+    throw InputError("--gpus", fmt::format("{} GPUs is not a whole number of {}-GPU nodes of \"{}\"; "
+                                           "use a multiple of {}",
+                                           num_gpus, per_node, topology.name, per_node));
+  }
+}
+
+}  // namespace
+
+RunReport evaluate(const ModelSpec& model, const Topology& topology, const JobConfig& job,
+                   const Engine& engine, const EngineOptions& options) {
+  check_fits_cluster(topology, job.num_gpus);
+  RunReport report;
+  report.model = model;
+  report.topology = topology;
+  report.lowered = make_strategy(job.strategy)->lower(model, job);
+  report.lowered.job.strategy = job.strategy;
+  report.result = engine.run(report.lowered.graph, topology, options);
+  report.flops = step_flops(model, report.lowered.job);
+  const double step = report.result.step_time_s;
+  report.tokens_per_s = step > 0 ? static_cast<double>(report.lowered.graph.tokens_per_step) / step : 0;
+  report.fits_in_memory = report.lowered.memory.peak() <= topology.gpu.hbm_bytes;
+  return report;
+}
+
+}  // namespace spsim

@@ -1,0 +1,63 @@
+#include <fmt/format.h>
+
+#include "spsim/collective.h"
+#include "spsim/report.h"
+#include "spsim/units.h"
+
+namespace spsim {
+
+std::string format_explain(const RunReport& report) {
+  // Every task of one layer (forward and backward, last micro-batch) with the numbers that give
+  // its time, so a user can redo the arithmetic: FLOP and bytes for compute, bytes and the
+  // group's placement for communication.
+  const auto& graph = report.lowered.graph;
+  const Topology& topo = report.topology;
+  const Roofline roofline(topo, graph.precision);
+  std::string out = fmt::format(
+      "{} on {} x {} ({}), {} tokens, {}\n", report.model.name, report.lowered.job.num_gpus,
+      topo.gpu.name, topo.name, format_count(report.lowered.job.seq_length), report.lowered.job.strategy);
+  out += "groups:";
+  for (const auto& g : graph.groups) {
+    const auto p = place_group(g, topo.gpus_per_node);
+    out += fmt::format("  {}(size {}, stride {}, {} per node x {} nodes)", g.name, g.size, g.stride,
+                       p.ranks_per_node, p.nodes);
+  }
+  out += "\n";
+  for (const auto& segment : graph.segments) {
+    const std::string name = segment.name;
+    if (name.rfind("layer", 0) != 0 || segment.when == When::kAllButLastMicroBatch) continue;
+    out += fmt::format("\n[{}] x{} layers\n", name, segment.repeat);
+    out += fmt::format("{:<22} {:<10} {:<14} {:>12} {:>12} {:>10}  {}\n", "task", "stream", "kind",
+                       "GFLOP", "MB", "time_us", "group");
+    double total = 0;
+    for (const auto& task : segment.tasks) {
+      if (task.kind == TaskKind::kCompute) {
+        double scale = 1;
+        for (double w : task.work_scale) scale = std::max(scale, w);
+        const double t = roofline.time_s(task, task.work_scale.empty() ? 1.0 : scale);
+        total += t;
+        out += fmt::format("{:<22} {:<10} {:<14} {:>12.3f} {:>12.3f} {:>10.1f}\n", task.name,
+                           to_string(task.stream), to_string(task.op_class), task.flops / 1e9,
+                           task.hbm_bytes / 1e6, t * 1e6);
+      } else {
+        const auto& group = graph.groups.at(task.group);
+        const auto p = place_group(group, topo.gpus_per_node);
+        const double t = collective_time_s(task.comm, task.bytes, p, topo);
+        out += fmt::format("{:<22} {:<10} {:<14} {:>12} {:>12.3f} {:>10.1f}  {} n={} {}\n", task.name,
+                           to_string(task.stream), to_string(task.comm), "-", task.bytes / 1e6,
+                           t * 1e6, group.name, group.size, p.inter_node() ? "inter-node" : "intra-node");
+      }
+    }
+    out += fmt::format("{:<22} {:>63.1f}  (compute only, before overlap)\n", "sum of compute", total * 1e6);
+  }
+  const auto& m = report.lowered.memory;
+  out += fmt::format(
+      "\nmemory per GPU (GiB): params {:.2f}  grads {:.2f}  optimizer {:.2f}  activations {:.2f}  "
+      "buffers {:.2f}  reserve {:.2f}  = peak {:.2f} of {:.2f} ({})\n",
+      m.params / kGiB, m.grads / kGiB, m.optimizer / kGiB, m.activations / kGiB, m.buffers / kGiB,
+      m.reserve / kGiB, m.peak() / kGiB, topo.gpu.hbm_bytes / kGiB,
+      report.fits_in_memory ? "fits" : "does NOT fit");
+  return out;
+}
+
+}  // namespace spsim

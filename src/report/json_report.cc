@@ -1,0 +1,92 @@
+#include <cmath>
+#include <map>
+
+#include "spsim/report.h"
+
+namespace spsim {
+
+namespace {
+
+// Rounds to 9 significant digits so JSON output is stable across compilers and easy to diff.
+double tidy(double value) {
+  if (value == 0 || !std::isfinite(value)) return value;
+  const double scale = std::pow(10.0, 8 - static_cast<int>(std::floor(std::log10(std::fabs(value)))));
+  return std::round(value * scale) / scale;
+}
+
+// What one layer sends: the collectives of the layer segments that run in the last micro-batch
+// (it has every kind, gradient reduction included), keyed "<category>/<collective>".
+nlohmann::json comm_bytes_per_layer(const TaskGraph& graph) {
+  std::map<std::string, std::pair<double, double>> bytes;  // forward, backward
+  for (const auto& segment : graph.segments) {
+    const std::string name = segment.name;
+    if (name.rfind("layer", 0) != 0 || segment.when == When::kAllButLastMicroBatch) continue;
+    for (const auto& task : segment.tasks) {
+      if (task.kind != TaskKind::kCollective) continue;
+      auto& entry = bytes[std::string(to_string(task.category)) + "/" + to_string(task.comm)];
+      (task.phase == Phase::kForward ? entry.first : entry.second) += task.bytes;
+    }
+  }
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, value] : bytes) {
+    out[key] = {{"forward_bytes", value.first}, {"backward_bytes", value.second}};
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const RunReport& report) {
+  const auto& job = report.lowered.job;
+  const auto& result = report.result;
+  const auto& memory = report.lowered.memory;
+  const double step = result.step_time_s;
+  const double gpus = static_cast<double>(job.num_gpus);
+  auto per_gpu_tflops = [&](double flops) { return step > 0 ? tidy(flops / step / gpus / 1e12) : 0.0; };
+
+  nlohmann::json out;
+  out["spsim_version"] = SPSIM_VERSION;
+  out["engine"] = result.engine;
+  out["model"] = {{"name", report.model.name}, {"params", report.model.total_params()}};
+  out["topology"] = {{"name", report.topology.name}, {"gpu", report.topology.gpu.name},
+                     {"provenance", report.topology.provenance}};
+  out["config"] = job_to_json(job);
+  out["step_time_s"] = tidy(step);
+  out["tokens_per_s"] = tidy(report.tokens_per_s);
+  out["tflops_per_gpu"] = {{"model", per_gpu_tflops(report.flops.model)},
+                           {"megatron_deepspeed", per_gpu_tflops(report.flops.megatron_deepspeed)},
+                           {"nemo", per_gpu_tflops(report.flops.nemo)},
+                           {"causal_halved", per_gpu_tflops(report.flops.causal_halved)},
+                           {"hardware", per_gpu_tflops(report.flops.hardware)}};
+  const double peak = report.topology.gpu.peak(job.precision);
+  out["mfu"] = step > 0 && peak > 0 ? tidy(report.flops.model / step / gpus / peak) : 0.0;
+  out["memory"] = {{"params", tidy(memory.params)},
+                   {"grads", tidy(memory.grads)},
+                   {"optimizer", tidy(memory.optimizer)},
+                   {"activations", tidy(memory.activations)},
+                   {"buffers", tidy(memory.buffers)},
+                   {"reserve", tidy(memory.reserve)},
+                   {"peak", tidy(memory.peak())},
+                   {"capacity", tidy(report.topology.gpu.hbm_bytes)},
+                   {"largest_term", memory.largest_term()}};
+  out["fits_in_memory"] = report.fits_in_memory;
+  nlohmann::json comm = nlohmann::json::object();
+  nlohmann::json exposed = nlohmann::json::object();
+  double exposed_total = 0;
+  for (int c = 1; c < kNumCategories; ++c) {
+    const char* name = to_string(static_cast<Category>(c));
+    comm[name] = tidy(result.comm_s[c]);
+    exposed[name] = tidy(result.exposed_s[c]);
+    exposed_total += result.exposed_s[c];
+  }
+  out["breakdown"] = {{"compute_s", tidy(result.compute_s)},
+                      {"comm_s", comm},
+                      {"exposed_comm_s", exposed},
+                      {"exposed_comm_total_s", tidy(exposed_total)},
+                      {"bubble_s", tidy(result.bubble_s)}};
+  out["comm_bytes_per_layer"] = comm_bytes_per_layer(report.lowered.graph);
+  if (!result.extra.empty()) out["engine_details"] = result.extra;
+  return out;
+}
+
+}  // namespace spsim

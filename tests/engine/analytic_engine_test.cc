@@ -1,0 +1,204 @@
+// The analytic engine against hand-computed schedules. The topology is chosen so every number is
+// round: 100 TFLOP/s GEMMs, 100 GB/s NVLink with efficiency 1, no latencies, no kernel overhead.
+#include "engine/analytic_engine.h"
+
+#include "spsim/collective.h"
+#include "spsim/engine.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+Topology round_topology() {
+  Topology t;
+  t.name = "round";
+  t.gpu.name = "round-gpu";
+  t.gpu.peak_flops = {{"bf16", 100e12}, {"fp16", 100e12}, {"fp8", 200e12}, {"fp32", 50e12}, {"tf32", 50e12}};
+  t.gpu.hbm_bytes = 80e9;
+  t.gpu.hbm_bandwidth = 1e12;
+  t.gpus_per_node = 8;
+  t.intra_node_kind = "nvswitch";
+  t.intra_node_bandwidth = 100e9;
+  t.intra_node_latency_s = 0;
+  t.nics_per_node = 8;
+  t.nic_bandwidth = 10e9;
+  t.efficiency.gemm = 1.0;
+  t.efficiency.attention = 0.5;
+  t.efficiency.memory = 1.0;
+  t.efficiency.kernel_overhead_s = 0;
+  for (const char* scope : {"intra_node", "inter_node"}) {
+    for (const char* kind : {"all_to_all", "all_gather", "reduce_scatter", "all_reduce", "send_recv"}) {
+      t.efficiency.collective[scope][kind] = 1.0;
+    }
+  }
+  return t;
+}
+
+Task compute(const char* name, double flops, int dep = -1) {
+  Task t;
+  t.name = name;
+  t.kind = TaskKind::kCompute;
+  t.flops = flops;
+  if (dep >= 0) t.add_dep(dep);
+  return t;
+}
+
+Task collective(const char* name, CommKind kind, double bytes, Category category, Stream stream,
+                int group, int dep = -1) {
+  Task t;
+  t.name = name;
+  t.kind = TaskKind::kCollective;
+  t.comm = kind;
+  t.bytes = bytes;
+  t.category = category;
+  t.stream = stream;
+  t.group = group;
+  if (dep >= 0) t.add_dep(dep);
+  return t;
+}
+
+TaskGraph one_segment(std::vector<Task> tasks, int64_t repeat = 1) {
+  TaskGraph g;
+  g.num_gpus = 8;
+  g.add_group("sp", 8, 1);
+  Segment s;
+  s.name = "layer_fwd";
+  s.repeat = repeat;
+  s.tasks = std::move(tasks);
+  g.segments.push_back(std::move(s));
+  return g;
+}
+
+TEST(AnalyticEngine, SingleGemmIsFlopsOverAchievedPeak) {
+  // 1e12 FLOP at 100 TFLOP/s x efficiency 1.0 = 10 ms.
+  const auto g = one_segment({compute("gemm", 1e12)});
+  const auto r = analytic_step(g, round_topology());
+  EXPECT_DOUBLE_EQ(r.step_time_s, 0.01);
+  EXPECT_DOUBLE_EQ(r.compute_s, 0.01);
+}
+
+TEST(AnalyticEngine, ChainOnCriticalPathAddsAndIsExposed) {
+  // gemm 10 ms -> all-to-all of 1e9 bytes over 100 GB/s = 10 ms -> gemm 10 ms: 30 ms, and the
+  // all-to-all is fully exposed.
+  const auto g = one_segment({compute("a", 1e12),
+                              collective("a2a", CommKind::kAllToAll, 1e9, Category::kUlyssesA2A,
+                                         Stream::kSequenceComm, 0, 0),
+                              compute("b", 1e12, 1)});
+  const auto r = analytic_step(g, round_topology());
+  EXPECT_NEAR(r.step_time_s, 0.03, 1e-12);
+  EXPECT_NEAR(r.exposed_s[static_cast<int>(Category::kUlyssesA2A)], 0.01, 1e-12);
+  EXPECT_NEAR(r.comm_s[static_cast<int>(Category::kUlyssesA2A)], 0.01, 1e-12);
+}
+
+TEST(AnalyticEngine, IndependentStreamsOverlap) {
+  // A 20 ms gemm and a 10 ms send/recv on another stream with no dependency: 20 ms, nothing
+  // exposed.
+  const auto g = one_segment({compute("attn", 2e12),
+                              collective("kv", CommKind::kSendRecv, 1e9, Category::kRingP2P,
+                                         Stream::kRingComm, 0)});
+  const auto r = analytic_step(g, round_topology());
+  EXPECT_NEAR(r.step_time_s, 0.02, 1e-12);
+  EXPECT_NEAR(r.exposed_s[static_cast<int>(Category::kRingP2P)], 0.0, 1e-15);
+}
+
+TEST(AnalyticEngine, CommunicationTailAfterComputeIsExposed) {
+  // A 10 ms gemm then a 30 ms gradient all-reduce depending on it: the step ends at 40 ms and
+  // the 30 ms tail is exposed data-parallel time.
+  const auto g = one_segment({compute("gemm", 1e12),
+                              collective("grad", CommKind::kAllReduce, 3e9, Category::kDataParallel,
+                                         Stream::kDataComm, 0, 0)});
+  const auto r = analytic_step(g, round_topology());
+  EXPECT_NEAR(r.step_time_s, 0.04, 1e-12);
+  EXPECT_NEAR(r.exposed_s[static_cast<int>(Category::kDataParallel)], 0.03, 1e-12);
+}
+
+TEST(AnalyticEngine, AttentionUsesItsOwnEfficiency) {
+  // 1e12 FLOP of attention at 100 TFLOP/s x 0.5 = 20 ms.
+  Task t = compute("attention_core", 1e12);
+  t.op_class = OpClass::kAttention;
+  const auto r = analytic_step(one_segment({t}), round_topology());
+  EXPECT_DOUBLE_EQ(r.step_time_s, 0.02);
+}
+
+TEST(AnalyticEngine, MemoryBoundOpUsesHbm) {
+  // 1e10 bytes at 1 TB/s = 10 ms, far above its 1e6 FLOP.
+  Task t = compute("norm", 1e6);
+  t.op_class = OpClass::kMemoryBound;
+  t.hbm_bytes = 1e10;
+  EXPECT_DOUBLE_EQ(analytic_step(one_segment({t}), round_topology()).step_time_s, 0.01);
+}
+
+TEST(AnalyticEngine, WorkScaleSlowestRankSetsPace) {
+  // Causal ring without balancing: the most loaded rank (scale 1) sets the pace, not the mean.
+  Task t = compute("attn_block", 1e12);
+  t.work_scale = {0.0, 0.5, 1.0, 1.0};
+  EXPECT_DOUBLE_EQ(analytic_step(one_segment({t}), round_topology()).step_time_s, 0.01);
+}
+
+// A repeated segment must give exactly what the same instances written out one by one give,
+// for structures that settle to a steady state and ones that do not (a comm stream that falls
+// further behind every layer).
+TEST(AnalyticEngine, RepeatExtrapolationMatchesExplicitUnrolling) {
+  for (double comm_bytes : {0.5e9, 1e9, 3e9}) {
+    std::vector<Task> tasks = {compute("gemm", 1e12),
+                               collective("grad", CommKind::kAllReduce, comm_bytes,
+                                          Category::kDataParallel, Stream::kDataComm, 0, 0),
+                               collective("a2a", CommKind::kAllToAll, 0.3e9, Category::kUlyssesA2A,
+                                          Stream::kSequenceComm, 0, 0),
+                               compute("gemm2", 0.5e12, 2)};
+    const auto repeated = one_segment(tasks, 37);
+    TaskGraph unrolled = one_segment(tasks, 1);
+    for (int i = 1; i < 37; ++i) unrolled.segments.push_back(unrolled.segments.front());
+    const auto a = analytic_step(repeated, round_topology());
+    const auto b = analytic_step(unrolled, round_topology());
+    EXPECT_NEAR(a.step_time_s, b.step_time_s, 1e-12 * b.step_time_s) << comm_bytes;
+    EXPECT_NEAR(a.compute_s, b.compute_s, 1e-12 * b.compute_s);
+    for (int c = 0; c < kNumCategories; ++c) {
+      EXPECT_NEAR(a.exposed_s[c], b.exposed_s[c], 1e-9) << c;
+      EXPECT_NEAR(a.comm_s[c], b.comm_s[c], 1e-9) << c;
+    }
+  }
+}
+
+TEST(AnalyticEngine, MicroBatchFiltersAndBarrier) {
+  // Two micro-batches of a 10 ms gemm; a 30 ms gradient all-reduce only in the last one; then
+  // an optimizer segment behind a barrier: 10 + 10 + 30 (waits for the all-reduce) + 10 = 60 ms.
+  TaskGraph g;
+  g.num_gpus = 8;
+  g.micro_batches = 2;
+  g.add_group("dp", 8, 1);
+  Segment fwd;
+  fwd.name = "layer_fwd";
+  fwd.tasks = {compute("gemm", 1e12)};
+  Segment sync;
+  sync.name = "layer_bwd";
+  sync.when = When::kLastMicroBatch;
+  sync.tasks = {collective("grad", CommKind::kAllReduce, 3e9, Category::kDataParallel, Stream::kDataComm, 0)};
+  Segment optimizer;
+  optimizer.name = "optimizer";
+  optimizer.when = When::kLastMicroBatch;
+  optimizer.barrier = true;
+  optimizer.tasks = {compute("adam", 1e12)};
+  g.segments = {fwd, sync, optimizer};
+  const auto r = analytic_step(g, round_topology());
+  EXPECT_NEAR(r.step_time_s, 0.06, 1e-12);
+  EXPECT_NEAR(r.exposed_s[static_cast<int>(Category::kDataParallel)], 0.02, 1e-12);
+  EXPECT_NEAR(r.compute_s, 0.03, 1e-12);
+}
+
+TEST(AnalyticEngine, TimeNeverBelowComputeLowerBound) {
+  std::vector<Task> tasks;
+  for (int i = 0; i < 10; ++i) {
+    tasks.push_back(compute("g", 1e11 * (i + 1), i > 0 ? i - 1 : -1));
+  }
+  const auto r = analytic_step(one_segment(tasks, 5), round_topology());
+  EXPECT_GE(r.step_time_s, r.compute_s * (1 - 1e-12));
+  EXPECT_NEAR(r.compute_s, 5 * 55e11 / 100e12, 1e-12);
+}
+
+TEST(Engine, UnknownNameSuggests) {
+  EXPECT_THROW_MSG(make_engine("analytc"), InputError, "did you mean \"analytic\"");
+}
+
+}  // namespace
+}  // namespace spsim
