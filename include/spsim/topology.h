@@ -23,6 +23,7 @@ struct GpuSpec {
   double hbm_bandwidth = 0;                  // bytes/s
   std::string source;
   double peak(Precision precision) const;    // throws InputError if the dtype is not listed
+  bool operator==(const GpuSpec&) const = default;
 };
 
 /// Achieved fraction of peak, per kind of work. Named, explicit and calibratable: never folded
@@ -35,8 +36,10 @@ struct Efficiency {
   // Achieved busbw / line rate per collective, per scope ("intra_node" / "inter_node"),
   // keyed "all_to_all", "all_gather", "reduce_scatter", "all_reduce", "send_recv".
   std::map<std::string, std::map<std::string, double>> collective;
-  std::string source;
+  std::string source;             // of gemm/attention/memory/kernel_overhead
+  std::string collective_source;  // of `collective`
   double for_collective(const std::string& scope, const std::string& kind) const;
+  bool operator==(const Efficiency&) const = default;
 };
 
 /// Latency/bandwidth of a collective fitted by `spsim calibrate`: overrides the default model
@@ -49,6 +52,17 @@ struct CollectiveFit {
   double busbw = 0;      // bytes/s, nccl-tests bus-bandwidth convention
   double min_bytes = 0, max_bytes = 0;  // range of message sizes the fit holds for
   std::string source;
+  bool operator==(const CollectiveFit&) const = default;
+};
+
+/// A constant that `spsim calibrate` replaced: its JSON path ("gpu.gemm_efficiency"), the value
+/// it had before (datasheet or default) and the fitted value now in the file.
+struct ReplacedConstant {
+  std::string key;
+  double datasheet = 0;
+  double fitted = 0;
+  std::string source;
+  bool operator==(const ReplacedConstant&) const = default;
 };
 
 struct Topology {
@@ -74,9 +88,11 @@ struct Topology {
   std::string network_source;
   Efficiency efficiency;
   std::vector<CollectiveFit> fits;    // from calibration; empty for datasheet topologies
+  std::vector<ReplacedConstant> replaced;  // from calibration, sorted by key
   std::string provenance;             // how the file was produced (datasheet / calibration)
 
   double nic_bandwidth_per_gpu() const;  // nics_per_node * nic_bandwidth / gpus_per_node
+  bool operator==(const Topology&) const = default;
 };
 
 /// Reads a topology (strict: unknown keys are errors with a "did you mean").
@@ -86,8 +102,9 @@ Topology load_topology(const std::string& path_or_name);
 std::vector<std::string> list_topologies();
 
 /// Applies one "--set key=value" override, e.g. "gpu.gemm_efficiency=0.8",
-/// "efficiency.collective.inter_node.all_to_all=0.7", "network.nic_bandwidth_Gbps=200".
-/// Keys are the JSON paths of the topology file. Throws InputError naming the key.
+/// "collective_efficiency.inter_node.all_to_all=0.7", "network.nic_bandwidth_Gbps=200".
+/// Keys are the JSON paths of the topology file (numeric and boolean fields, not under
+/// "calibration"); the result is validated like a file. Throws InputError naming the key.
 void apply_override(Topology& topology, const std::string& assignment);
 
 /// The topology as JSON (the same schema parse_topology reads): used to write calibrated files.

@@ -109,7 +109,7 @@ TEST(Cli, MalformedConfigNamesFileLineAndColumn) {
   char dir_template[] = "/tmp/spsim_cfg_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   std::ofstream(dir + "/bad.json") << "{\n  \"model\": \"llama-3-8b\",\n}\n";
-  expect_one_line_error(run_spsim("run --config bad.json", dir), "bad.json: syntax error");
+  expect_one_line_error(run_spsim("run --config bad.json", dir), "bad.json: parse error");
   const auto r = run_spsim("run --config bad.json", dir);
   EXPECT_NE(r.err.find("line 3, column 1"), std::string::npos) << r.err;
 }

@@ -1,0 +1,99 @@
+// FLOP of one optimizer step under each published accounting convention (include/spsim/flops.h).
+// Every convention counts the whole step: all GPUs, all micro-batches, B = global batch.
+#include <fmt/format.h>
+
+#include "spsim/error.h"
+#include "spsim/flops.h"
+
+namespace spsim {
+
+namespace {
+
+/// Sequences per optimizer step: global_batch_size, else micro_batch_size x data_parallel with an
+/// unresolved data_parallel (0) derived as num_gpus / (t u r p).
+double global_batch(const JobConfig& job) {
+  if (job.global_batch_size > 0) return static_cast<double>(job.global_batch_size);
+  int64_t dp = job.data_parallel;
+  if (dp <= 0) {
+    const int64_t model_parallel = job.tensor_parallel * job.ulysses_degree * job.ring_degree *
+                                   job.pipeline_parallel;
+    if (model_parallel <= 0 || job.num_gpus % model_parallel != 0) {
+      throw InputError("num_gpus",
+                       fmt::format("must be a multiple of tensor x ulysses x ring x pipeline = {} "
+                                   "(got {}); change the GPU count or the degrees",
+                                   model_parallel, job.num_gpus));
+    }
+    dp = job.num_gpus / model_parallel;
+  }
+  return static_cast<double>(job.micro_batch_size) * static_cast<double>(dp);
+}
+
+}  // namespace
+
+StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
+  const double batch = global_batch(job);                    // B
+  const double s = static_cast<double>(job.seq_length);
+  const double tokens = batch * s;
+  const double h = static_cast<double>(model.hidden_size);
+  const double layers = static_cast<double>(model.num_layers);
+  const double heads = static_cast<double>(model.num_attention_heads);
+  const double kv_heads = static_cast<double>(model.num_key_value_heads);
+  const double ffn = static_cast<double>(model.ffn_hidden_size);
+  // The LM-head GEMM runs on Megatron's padded vocabulary (equal to vocab_size for HF models
+  // unless t does not divide it).
+  const double padded_vocab = static_cast<double>(model.padded_vocab(job.tensor_parallel));
+
+  // --- Per-layer forward FLOP, counted as 2 FLOP per multiply-add of every GEMM. -------------
+  // Q, K, V and output projections, and the 3 (SwiGLU) or 2 (GeLU) MLP matrices.
+  const double q = static_cast<double>(model.q_width());
+  const double kv = static_cast<double>(model.kv_width());
+  const double layer_matrix_params =
+      h * q + 2.0 * h * kv + q * h + (model.gated_mlp ? 3.0 : 2.0) * h * ffn;
+  const double layer_gemm_fwd = 2.0 * tokens * layer_matrix_params;
+  // Attention core, FlashAttention convention (benchmarks/benchmark_flash_attention.py):
+  // QK^T and PV are 2 b s^2 a d_h each, so 4 b s^2 a d_h, halved when causal.
+  const double attention_full_fwd = 4.0 * batch * s * s * q;
+  const double attention_fwd = job.causal ? 0.5 * attention_full_fwd : attention_full_fwd;
+  // LM head: h x V GEMM on every token.
+  const double head_fwd = 2.0 * tokens * h * padded_vocab;
+
+  StepFlops out;
+  // "model": backward = 2 x forward for every GEMM and for attention (Korthikanti et al.
+  // 2205.05198 eq. 7 counts the same with f = 4h, non-causal: 72 B L s h^2 (1 + s/6h + V/12hL)).
+  out.model = 3.0 * (layers * (layer_gemm_fwd + attention_fwd) + head_fwd);
+  // "causal_halved": USP (2405.07719 §5, "the lower triangle of causal attention") and the
+  // FlashAttention benchmarks count causal attention at half, whatever the job's mask is.
+  out.causal_halved = 3.0 * (layers * (layer_gemm_fwd + 0.5 * attention_full_fwd) + head_fwd);
+
+  // "megatron_deepspeed": megatron/utils.py throughput_calculator (Megatron-DeepSpeed, used for
+  // every DeepSpeed-Ulysses TFLOPs number):
+  //   24 * f_ck * B * s * L * h^2 * (1 + s/(6h) + V/(16 L h)),  V = args.padded_vocab_size,
+  //   f_ck = 4 with activation checkpointing / recompute_granularity set, else 3.
+  // It assumes MHA, f = 4h and non-causal attention, whatever the model is.
+  const double f_ck = job.recompute == Recompute::kNone ? 3.0 : 4.0;
+  out.megatron_deepspeed = 24.0 * f_ck * batch * s * layers * h * h *
+                           (1.0 + s / (6.0 * h) + padded_vocab / (16.0 * layers * h));
+
+  // "nemo": nemo/utils/flops_formulas.py llama2/llama3 (NeMo 2.0 FLOPs callback):
+  //   gbs * s * L * h^2 * (12 + 12 k/a + 18 f/h + 12 s/h + 6 V/(L h)),
+  // V = the family's published vocabulary (LLM_VOCAB_SIZE_MAP), so the raw vocab_size here.
+  // It assumes SwiGLU, d_h = h/a and non-causal attention.
+  const double vocab = static_cast<double>(model.vocab_size);
+  out.nemo = batch * s * layers * h * h *
+             (12.0 + 12.0 * kv_heads / heads + 18.0 * ffn / h + 12.0 * s / h +
+              6.0 * vocab / (layers * h));
+
+  // "hardware": what the GPUs execute. GEMMs fwd + 2x bwd; attention fwd + bwd where the
+  // FlashAttention backward is 2.5 x forward (it recomputes S = QK^T; benchmark_flash_attention.py)
+  // and a standard kernel's is 2x; plus recompute: full re-runs each layer's forward (not the
+  // LM head), selective re-runs the attention core (Korthikanti §5).
+  const double attention_bwd_factor =
+      job.attention_kernel == AttentionKernel::kFlash ? 2.5 : 2.0;
+  double hardware_layer = 3.0 * layer_gemm_fwd + (1.0 + attention_bwd_factor) * attention_fwd;
+  if (job.recompute == Recompute::kFull) hardware_layer += layer_gemm_fwd + attention_fwd;
+  if (job.recompute == Recompute::kSelective) hardware_layer += attention_fwd;
+  out.hardware = layers * hardware_layer + 3.0 * head_fwd;
+  return out;
+}
+
+}  // namespace spsim

@@ -1,0 +1,224 @@
+// Per-op FLOP, HBM bytes and saved-activation bytes of one pre-norm decoder layer on one GPU.
+//
+// Saved bytes follow Korthikanti et al. 2022 (arXiv 2205.05198) §4.1: each op keeps the inputs its
+// backward needs; 1-byte dropout masks; the softmax/dropout score terms only with the standard
+// (non-flash) kernel. For GPT (f = 4h, MHA, standard kernel, dropout on, t = 1) the layer sums to
+// s·b·h·(34 + 5·a·s/h) exactly (tests/model/layer_ops_test.cc checks every row of their table).
+//
+// FLOP: GEMM forward 2·m·n·k, backward 2x forward (dgrad + wgrad); attention by the FlashAttention
+// benchmark convention (4·b·q·kv·heads·d_h·mask forward, 2.5x backward for flash because it
+// recomputes the scores, 2x for the standard kernel which keeps them). Memory-bound ops carry a few
+// FLOP per element; their time is set by their HBM bytes.
+#include <vector>
+
+#include "spsim/model.h"
+
+namespace spsim {
+
+namespace {
+
+// Small FLOP counts per element of the memory-bound ops (their roofline time is byte-bound).
+constexpr double kNormFlopsPerElement = 5;      // mean/variance (or RMS), scale
+constexpr double kRopeFlopsPerElement = 3;      // two multiplies and an add
+constexpr double kResidualFlopsPerElement = 2;  // dropout scale + residual add
+constexpr double kSwigluFlopsPerElement = 6;    // silu(gate) * up
+constexpr double kGeluFlopsPerElement = 8;      // tanh approximation
+constexpr double kSoftmaxFlopsPerElement = 5;   // cross entropy: max, exp, sum, log, subtract
+
+OpCost gemm(const char* name, double tokens, double in_width, double out_width, double weight_elems,
+            bool bias, double e) {
+  OpCost op;
+  op.name = name;
+  op.op_class = OpClass::kGemm;
+  op.fwd_flops = 2.0 * tokens * in_width * out_width + (bias ? tokens * out_width : 0.0);
+  op.bwd_flops = 2.0 * op.fwd_flops;
+  const double io = tokens * in_width + weight_elems + tokens * out_width;
+  op.fwd_bytes = io * e;
+  op.bwd_bytes = 2.0 * io * e;  // dgrad: dY, W -> dX; wgrad: X, dY -> dW
+  return op;
+}
+
+OpCost memory_op(const char* name, double elements, double flops_per_element, double fwd_rw,
+                 double bwd_rw, double e) {
+  OpCost op;
+  op.name = name;
+  op.op_class = OpClass::kMemoryBound;
+  op.fwd_flops = flops_per_element * elements;
+  op.bwd_flops = 2.0 * op.fwd_flops;
+  op.fwd_bytes = fwd_rw * elements * e;
+  op.bwd_bytes = bwd_rw * elements * e;
+  return op;
+}
+
+}  // namespace
+
+double attention_fwd_flops(int64_t micro_batch, int64_t q_tokens, int64_t kv_tokens, int64_t heads,
+                           int64_t head_dim, double mask_fraction) {
+  // QK^T and PV: 2 GEMMs of 2·q·kv·d_h each, per head.
+  return 4.0 * static_cast<double>(micro_batch) * static_cast<double>(q_tokens) *
+         static_cast<double>(kv_tokens) * static_cast<double>(heads) *
+         static_cast<double>(head_dim) * mask_fraction;
+}
+
+std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
+  const double e = activation_bytes(shard.precision);
+  const double b = static_cast<double>(shard.micro_batch);
+  const double td = b * static_cast<double>(shard.dense_tokens);  // b·T_d
+  const double tn = b * static_cast<double>(shard.norm_tokens);   // b·T_n
+  const double t = static_cast<double>(shard.tensor_parallel > 0 ? shard.tensor_parallel : 1);
+  const double h = static_cast<double>(model.hidden_size);
+  const double qw = static_cast<double>(model.q_width());
+  const double kvw = static_cast<double>(model.kv_width());
+  const double f = static_cast<double>(model.ffn_hidden_size);
+  const double dh = static_cast<double>(model.head_dim);
+  const bool dropout = model.hidden_dropout > 0;
+  const double norm_weights = model.norm == NormKind::kLayerNorm ? 2 * h : h;
+
+  std::vector<OpCost> ops;
+  ops.reserve(11);
+
+  // 1. Input norm on the (sequence-parallel) local tokens; keeps its input.
+  OpCost input_norm = memory_op("input_norm", tn * h, kNormFlopsPerElement, 2, 3, e);
+  input_norm.fwd_bytes += norm_weights * e;
+  input_norm.saved_bytes = e * tn * h;
+  ops.push_back(input_norm);
+
+  // 2. QKV projection, column-parallel over t. Keeps its input: the local shard under Megatron-SP
+  //    (re-gathered in backward), the full replicated input under plain TP (T_n = T_d there).
+  OpCost qkv = gemm("qkv_proj", td, h, (qw + 2 * kvw) / t, h * (qw + 2 * kvw) / t, model.qkv_bias, e);
+  qkv.saved_bytes = e * tn * h;
+  ops.push_back(qkv);
+
+  // 3. Rotary embedding on Q and K (elementwise; its outputs are what attention saves).
+  ops.push_back(memory_op("rope", td * (qw + kvw) / t, kRopeFlopsPerElement, 2, 2, e));
+
+  // 4. Attention core on the heads and tokens this GPU holds (after any all-to-all / ring).
+  OpCost attn;
+  attn.name = "attention_core";
+  attn.op_class = OpClass::kAttention;
+  const double q_tok = b * static_cast<double>(shard.attn_q_tokens);
+  const double kv_tok = b * static_cast<double>(shard.attn_kv_tokens);
+  const double heads = static_cast<double>(shard.attn_heads);
+  const double kv_heads = static_cast<double>(shard.attn_kv_heads);
+  const double mask = shard.attn_mask_fraction;
+  attn.fwd_flops = attention_fwd_flops(shard.micro_batch, shard.attn_q_tokens, shard.attn_kv_tokens,
+                                       shard.attn_heads, model.head_dim, mask);
+  const double qkvo_bytes = e * (2 * q_tok * heads * dh + 2 * kv_tok * kv_heads * dh);
+  const double lse_bytes = 4.0 * q_tok * heads;  // fp32 log-sum-exp per query row
+  const double scores = q_tok * static_cast<double>(shard.attn_kv_tokens) * heads * mask;
+  // Q, K, V as held here (per the shard: Ulysses holds a/u heads of all s, ring s/r tokens).
+  attn.saved_bytes = e * q_tok * (heads + 2 * kv_heads) * dh;
+  if (shard.attention_kernel == AttentionKernel::kFlash) {
+    attn.bwd_flops = 2.5 * attn.fwd_flops;  // FlashAttention recomputes S and P in backward
+    attn.fwd_bytes = qkvo_bytes + lse_bytes;
+    attn.bwd_bytes = 2.0 * qkvo_bytes + lse_bytes;  // read Q,K,V,O,dO; write dQ,dK,dV
+    attn.saved_bytes += lse_bytes;
+  } else {
+    attn.bwd_flops = 2.0 * attn.fwd_flops;
+    const bool attn_dropout = model.attention_dropout > 0;
+    // Scores written, softmax read/written, P read by PV (+ dropout mask and output).
+    attn.fwd_bytes = qkvo_bytes + scores * (4 * e + (attn_dropout ? 1 + 2 * e : 0));
+    attn.bwd_bytes = 2.0 * qkvo_bytes + scores * (4 * e + (attn_dropout ? 1 + e : 0));
+    if (shard.recompute == Recompute::kSelective) {
+      attn.bwd_flops += attn.fwd_flops;  // Korthikanti selective: re-run QK^T, softmax, dropout, PV
+      attn.bwd_bytes += attn.fwd_bytes;
+    } else {
+      // Softmax output (e bytes), dropout mask (1 byte), dropout output (e bytes) per score.
+      attn.saved_bytes += scores * (e + (attn_dropout ? 1 + e : 0));
+    }
+  }
+  ops.push_back(attn);
+
+  // 5. Output projection, row-parallel; keeps its input (the attention output shard).
+  OpCost out = gemm("out_proj", td, qw / t, h, qw * h / t, model.linear_bias, e);
+  out.saved_bytes = e * td * qw / t;
+  ops.push_back(out);
+
+  // 6. Dropout + residual add on the local tokens; keeps a 1-byte mask when dropout is on.
+  OpCost attn_res = memory_op("attn_residual", tn * h, kResidualFlopsPerElement, 3, 3, e);
+  attn_res.saved_bytes = dropout ? tn * h : 0.0;
+  ops.push_back(attn_res);
+
+  // 7. Post-attention norm.
+  OpCost post_norm = memory_op("post_attn_norm", tn * h, kNormFlopsPerElement, 2, 3, e);
+  post_norm.fwd_bytes += norm_weights * e;
+  post_norm.saved_bytes = e * tn * h;
+  ops.push_back(post_norm);
+
+  // 8. MLP up: SwiGLU gate and up (two h -> f matrices), GeLU one. Keeps its input.
+  const double up_mats = model.gated_mlp ? 2 : 1;
+  OpCost up = gemm("mlp_up", td, h, up_mats * f / t, up_mats * h * f / t, model.linear_bias, e);
+  up.saved_bytes = e * tn * h;
+  ops.push_back(up);
+
+  // 9. Activation: GeLU keeps its input, SwiGLU keeps gate and up.
+  OpCost act = model.gated_mlp
+                   ? memory_op("mlp_act", td * f / t, kSwigluFlopsPerElement, 3, 5, e)
+                   : memory_op("mlp_act", td * f / t, kGeluFlopsPerElement, 2, 3, e);
+  act.saved_bytes = e * up_mats * td * f / t;
+  ops.push_back(act);
+
+  // 10. MLP down, row-parallel; keeps its input.
+  OpCost down = gemm("mlp_down", td, f / t, h, f * h / t, model.linear_bias, e);
+  down.saved_bytes = e * td * f / t;
+  ops.push_back(down);
+
+  // 11. Dropout + residual.
+  OpCost mlp_res = memory_op("mlp_residual", tn * h, kResidualFlopsPerElement, 3, 3, e);
+  mlp_res.saved_bytes = dropout ? tn * h : 0.0;
+  ops.push_back(mlp_res);
+
+  if (shard.recompute == Recompute::kFull) {
+    // Only the layer input is kept; backward first re-runs the whole forward.
+    for (auto& op : ops) {
+      op.bwd_flops += op.fwd_flops;
+      op.bwd_bytes += op.fwd_bytes;
+      op.saved_bytes = 0;
+    }
+    ops.front().saved_bytes = e * tn * h;
+  }
+  return ops;
+}
+
+std::vector<OpCost> head_ops(const ModelSpec& model, const LayerShard& shard) {
+  const double e = activation_bytes(shard.precision);
+  const double b = static_cast<double>(shard.micro_batch);
+  const double td = b * static_cast<double>(shard.dense_tokens);
+  const double tn = b * static_cast<double>(shard.norm_tokens);
+  const int64_t tp = shard.tensor_parallel > 0 ? shard.tensor_parallel : 1;
+  const double t = static_cast<double>(tp);
+  const double h = static_cast<double>(model.hidden_size);
+  const double v_local = static_cast<double>(model.padded_vocab(tp)) / t;  // vocab-parallel
+
+  std::vector<OpCost> ops;
+  ops.reserve(4);
+
+  // Embedding lookup (vocab-parallel under TP: every rank looks up all local tokens, then the
+  // partial rows are reduced). Memory-bound; backward scatters the gradient rows.
+  OpCost embedding = memory_op("embedding", td * h, 0, 2, 2, e);
+  embedding.fwd_flops = embedding.bwd_flops = 0;
+  embedding.saved_bytes = model.hidden_dropout > 0 ? tn * h : 0.0;  // embedding dropout mask
+  ops.push_back(embedding);
+
+  OpCost final_norm = memory_op("final_norm", tn * h, kNormFlopsPerElement, 2, 3, e);
+  final_norm.saved_bytes = e * tn * h;
+  ops.push_back(final_norm);
+
+  // LM head, column-parallel over the padded vocabulary; keeps its (local) input.
+  OpCost lm_head = gemm("lm_head", td, h, v_local, h * v_local, false, e);
+  lm_head.saved_bytes = e * tn * h;
+  ops.push_back(lm_head);
+
+  // Cross entropy on fp32 logits (Megatron upcasts them), which stay for the backward:
+  // Korthikanti's 4·s·b·v/t term.
+  OpCost loss = memory_op("cross_entropy", td * v_local, kSoftmaxFlopsPerElement, 0, 0, e);
+  loss.fwd_bytes = td * v_local * (e + 4 + 4);  // read logits, write and re-read fp32 copy
+  loss.bwd_bytes = td * v_local * (4 + e);      // read fp32 softmax, write the logits' gradient
+  loss.saved_bytes = 4.0 * td * v_local;
+  ops.push_back(loss);
+
+  // Full recompute checkpoints the layers only; the head keeps its activations either way.
+  return ops;
+}
+
+}  // namespace spsim

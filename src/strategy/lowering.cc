@@ -1,0 +1,573 @@
+// Lowering of one training step for the hybrid t (Megatron TP/SP) x u (Ulysses) x r (ring) x D.
+//
+// Per layer, forward (backward mirrors it):
+//
+//   input_norm -[TP: AG]- qkv_proj - rope -[U: a2a Q,K,V]- attention (ring: r steps, KV send/recv
+//   of the next block overlapped with each step) -[U: a2a O]- out_proj -[TP: RS | AR]- residual
+//   - post_attn_norm -[TP: AG]- mlp_up - mlp_act - mlp_down -[TP: RS | AR]- residual
+//
+// Per-GPU bytes follow docs/strategies.md (spec §2.2): they are what a collective task's `bytes`
+// holds, summed by the tests against the hand-computed §2.3 vectors.
+#include <algorithm>
+#include <initializer_list>
+#include <vector>
+
+#include "spsim/error.h"
+#include "strategy/lowering.h"
+
+namespace spsim::detail {
+
+namespace {
+
+// Indices of the ops layer_ops() returns, in order.
+enum LayerOp {
+  kInputNorm, kQkvProj, kRope, kAttention, kOutProj, kAttnResidual, kPostAttnNorm, kMlpUp,
+  kMlpAct, kMlpDown, kMlpResidual, kNumLayerOps
+};
+enum HeadOp { kEmbedding, kFinalNorm, kLmHead, kCrossEntropy, kNumHeadOps };
+
+// Appends tasks to one segment; dependencies < 0 are ignored (absent optional predecessors).
+class SegmentBuilder {
+ public:
+  SegmentBuilder(Segment& segment, Phase phase) : tasks_(segment.tasks), phase_(phase) {}
+
+  void set_phase(Phase phase) { phase_ = phase; }
+
+  int compute(const char* name, OpClass op_class, double flops, double hbm_bytes,
+              std::initializer_list<int> deps) {
+    Task task;
+    task.name = name;
+    task.kind = TaskKind::kCompute;
+    task.stream = Stream::kCompute;
+    task.category = Category::kCompute;
+    task.phase = phase_;
+    task.op_class = op_class;
+    task.flops = flops;
+    task.hbm_bytes = hbm_bytes;
+    return push(std::move(task), deps);
+  }
+
+  int comm(const char* name, Stream stream, Category category, CommKind kind, int group,
+           double bytes, std::initializer_list<int> deps) {
+    Task task;
+    task.name = name;
+    task.kind = TaskKind::kCollective;
+    task.stream = stream;
+    task.category = category;
+    task.phase = phase_;
+    task.comm = kind;
+    task.group = group;
+    task.bytes = bytes;
+    return push(std::move(task), deps);
+  }
+
+  Task& at(int index) { return tasks_[static_cast<size_t>(index)]; }
+
+ private:
+  int push(Task task, std::initializer_list<int> deps) {
+    for (int dep : deps) {
+      if (dep >= 0) task.add_dep(dep);
+    }
+    tasks_.push_back(std::move(task));
+    if (tasks_.size() > 32767) throw Error("segment has more tasks than int16 dependencies index");
+    return static_cast<int>(tasks_.size()) - 1;
+  }
+
+  std::vector<Task>& tasks_;
+  Phase phase_;
+};
+
+// Everything the emitters need about one lowered job, computed once.
+struct Context {
+  const ModelSpec& model;
+  const JobConfig& job;
+  double e = 2;              // activation / communication element bytes
+  double b = 1, s = 0, h = 0;
+  int64_t t = 1, u = 1, r = 1, d = 1;
+  bool sp = false;           // Megatron sequence parallelism (t > 1)
+  bool zigzag = true, ring_allgather = false;
+  int64_t grad_group_size = 1;  // u x r x D: every rank holding the same parameter shard
+  LayerShard shard;
+  std::vector<OpCost> ops;       // task costs (full recompute: re-run emitted explicitly)
+  std::vector<OpCost> head;
+  // Group indices.
+  int g_tp = -1, g_uly = -1, g_ring = -1, g_dp = -1, g_grad = -1;
+  // Per-layer bytes.
+  double tp_bytes = 0;       // one Megatron collective's buffer e·b·T_d·h
+  double a2a_q = 0, a2a_kv = 0;  // bytes sent per GPU, one all-to-all of Q (=O) / of K (=V)
+  double kv_block = 0;       // ring: one K,V block 2·e·b·c·h_kv_local
+  double kv_gather = 0;      // ring allgather: (r-1)/r of the gathered K,V
+  double layer_params = 0;   // parameters of one layer on this GPU (after TP)
+  double param_bytes = 2, grad_bytes = 2;
+};
+
+double ratio(int64_t n) { return static_cast<double>(n - 1) / static_cast<double>(n); }
+
+// DP gradient synchronisation of `params` parameters: all-reduce (ZeRO-0) or reduce-scatter.
+int emit_grad_sync(SegmentBuilder& sb, const Context& c, double params, int dep) {
+  if (c.grad_group_size <= 1) return -1;
+  const double buffer = params * c.grad_bytes;
+  if (c.job.zero_stage == 0) {
+    return sb.comm("dp_grad_all_reduce", Stream::kDataComm, Category::kDataParallel,
+                   CommKind::kAllReduce, c.g_grad, 2.0 * ratio(c.grad_group_size) * buffer, {dep});
+  }
+  return sb.comm("dp_grad_reduce_scatter", Stream::kDataComm, Category::kDataParallel,
+                 CommKind::kReduceScatter, c.g_grad, ratio(c.grad_group_size) * buffer, {dep});
+}
+
+// ZeRO-3 parameter all-gather: no dependencies, so it prefetches on the data stream.
+int emit_zero3_gather(SegmentBuilder& sb, const Context& c, double params) {
+  if (c.job.zero_stage < 3 || c.grad_group_size <= 1) return -1;
+  return sb.comm("zero3_param_all_gather", Stream::kDataComm, Category::kZeroParams,
+                 CommKind::kAllGather, c.g_grad, ratio(c.grad_group_size) * params * c.param_bytes,
+                 {});
+}
+
+int tp_gather(SegmentBuilder& sb, const Context& c, int dep) {
+  return sb.comm("tp_all_gather", Stream::kSequenceComm, Category::kTensorParallel,
+                 CommKind::kAllGather, c.g_tp, ratio(c.t) * c.tp_bytes, {dep});
+}
+
+// Megatron's reduction after a row-parallel GEMM: reduce-scatter with SP, all-reduce without.
+int tp_reduce(SegmentBuilder& sb, const Context& c, int dep) {
+  if (c.sp) {
+    return sb.comm("tp_reduce_scatter", Stream::kSequenceComm, Category::kTensorParallel,
+                   CommKind::kReduceScatter, c.g_tp, ratio(c.t) * c.tp_bytes, {dep});
+  }
+  return sb.comm("tp_all_reduce", Stream::kSequenceComm, Category::kTensorParallel,
+                 CommKind::kAllReduce, c.g_tp, 2.0 * ratio(c.t) * c.tp_bytes, {dep});
+}
+
+// Basic (unbalanced) causal ring, step k >= 1: ring position i computes the full block k only if
+// k <= i (its keys precede its queries), so the step's pace is the last rank's full block.
+void set_ring_skew(Task& task, const Context& c, int64_t k) {
+  task.group = c.g_ring;
+  task.work_scale.resize(static_cast<size_t>(c.r));
+  for (int64_t i = 0; i < c.r; ++i) task.work_scale[static_cast<size_t>(i)] = k <= i ? 1.0 : 0.0;
+}
+
+// Attention forward on this GPU's shard: one task, or r ring steps. Returns the last task.
+int emit_attention_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int d2) {
+  const OpCost& op = c.ops[kAttention];
+  if (c.r == 1) {
+    return sb.compute(op.name, OpClass::kAttention, op.fwd_flops, op.fwd_bytes, {d0, d1, d2});
+  }
+  if (c.ring_allgather) {
+    // Llama-3 / TE all_gather: K,V gathered up front, not overlapped (TE docstring).
+    const int gather = sb.comm("cp_kv_all_gather", Stream::kRingComm, Category::kContextGather,
+                               CommKind::kAllGather, c.g_ring, c.kv_gather, {d0, d1, d2});
+    return sb.compute("attention_core", OpClass::kAttention, op.fwd_flops, op.fwd_bytes,
+                      {gather});
+  }
+  // Ring p2p: step k computes block k while the send/recv fetches block k+1.
+  const double steps = static_cast<double>(c.r);
+  const double block = attention_fwd_flops(c.shard.micro_batch, c.shard.attn_q_tokens,
+                                           c.shard.attn_q_tokens, c.shard.attn_heads,
+                                           c.model.head_dim, 1.0);
+  int prev_attn = -1, prev_comm = -1;
+  for (int64_t k = 0; k < c.r; ++k) {
+    const bool first = k == 0;
+    int comm = -1;
+    if (k < c.r - 1) {
+      comm = first ? sb.comm("ring_send_recv", Stream::kRingComm, Category::kRingP2P,
+                             CommKind::kSendRecv, c.g_ring, c.kv_block, {d0, d1, d2})
+                   : sb.comm("ring_send_recv", Stream::kRingComm, Category::kRingP2P,
+                             CommKind::kSendRecv, c.g_ring, c.kv_block, {prev_attn, prev_comm});
+    }
+    double flops = block;
+    bool skewed = false;
+    if (c.job.causal) {
+      if (c.zigzag || first) {
+        flops = 0.5 * block;  // zigzag: every step has area c²/2; basic: the diagonal block
+      } else {
+        skewed = true;  // basic causal, k >= 1: rank i computes block k only if k <= i
+      }
+    }
+    const int attn = first ? sb.compute("ring_attn_step", OpClass::kAttention, flops,
+                                        op.fwd_bytes / steps, {d0, d1, d2})
+                           : sb.compute("ring_attn_step", OpClass::kAttention, flops,
+                                        op.fwd_bytes / steps, {prev_attn, prev_comm});
+    if (skewed) set_ring_skew(sb.at(attn), c, k);
+    prev_attn = attn;
+    prev_comm = comm;
+  }
+  return prev_attn;
+}
+
+// Attention backward; returns the last task the next compute must wait for.
+int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
+  const OpCost& op = c.ops[kAttention];
+  if (c.r == 1) {
+    return sb.compute("attention_core", OpClass::kAttention, op.bwd_flops, op.bwd_bytes, {dep});
+  }
+  if (c.ring_allgather) {
+    // Each GPU kept only its KV chunk: gather again, then reduce-scatter dK,dV.
+    const int gather = sb.comm("cp_kv_all_gather", Stream::kRingComm, Category::kContextGather,
+                               CommKind::kAllGather, c.g_ring, c.kv_gather, {dep});
+    const int attn = sb.compute("attention_core", OpClass::kAttention, op.bwd_flops, op.bwd_bytes,
+                                {gather});
+    return sb.comm("cp_dkv_reduce_scatter", Stream::kRingComm, Category::kContextGather,
+                   CommKind::kReduceScatter, c.g_ring, c.kv_gather, {attn});
+  }
+  // TransformerEngine p2p backward: step 0 sends KV, middle steps KV + dKV, then a final dKV
+  // send after the last step: 2(r-1) KV blocks in all.
+  const double steps = static_cast<double>(c.r);
+  const double bwd_ratio = op.fwd_flops > 0 ? op.bwd_flops / op.fwd_flops : 2.5;
+  const double block = bwd_ratio * attention_fwd_flops(c.shard.micro_batch, c.shard.attn_q_tokens,
+                                                       c.shard.attn_q_tokens, c.shard.attn_heads,
+                                                       c.model.head_dim, 1.0);
+  int prev_attn = dep, prev_comm = -1;
+  for (int64_t k = 0; k < c.r; ++k) {
+    const bool first = k == 0;
+    int comm = -1;
+    if (k < c.r - 1) {
+      comm = sb.comm("ring_send_recv", Stream::kRingComm, Category::kRingP2P, CommKind::kSendRecv,
+                     c.g_ring, first ? c.kv_block : 2.0 * c.kv_block, {prev_attn, prev_comm});
+    }
+    double flops = block;
+    bool skewed = false;
+    if (c.job.causal) {
+      if (c.zigzag || first) {
+        flops = 0.5 * block;
+      } else {
+        skewed = true;
+      }
+    }
+    const int attn = sb.compute("ring_attn_step", OpClass::kAttention, flops, op.bwd_bytes / steps,
+                                {prev_attn, prev_comm});
+    if (skewed) set_ring_skew(sb.at(attn), c, k);
+    prev_attn = attn;
+    prev_comm = comm;
+  }
+  // The last step's dK,dV go to their owner after it finishes: exposed.
+  return sb.comm("ring_send_recv", Stream::kRingComm, Category::kRingP2P, CommKind::kSendRecv,
+                 c.g_ring, c.kv_block, {prev_attn, prev_comm});
+}
+
+// One layer's forward. `zero_dep` gates the first GEMM (ZeRO-3 gathered parameters).
+int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start_dep) {
+  const auto& ops = c.ops;
+  auto fwd = [&](LayerOp i, std::initializer_list<int> deps) {
+    return sb.compute(ops[i].name, ops[i].op_class, ops[i].fwd_flops, ops[i].fwd_bytes, deps);
+  };
+  int last = fwd(kInputNorm, {start_dep});
+  if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);
+  fwd(kQkvProj, {last, zero_dep});
+  const int rope = fwd(kRope, {});
+  int a0 = rope, a1 = -1, a2 = -1;
+  if (c.u > 1) {
+    a0 = sb.comm("a2a_q", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
+                 c.g_uly, c.a2a_q, {rope});
+    a1 = sb.comm("a2a_k", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
+                 c.g_uly, c.a2a_kv, {rope});
+    a2 = sb.comm("a2a_v", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
+                 c.g_uly, c.a2a_kv, {rope});
+  }
+  last = emit_attention_fwd(sb, c, a0, a1, a2);
+  if (c.u > 1) {
+    last = sb.comm("a2a_o", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
+                   c.g_uly, c.a2a_q, {last});
+  }
+  last = fwd(kOutProj, {last});
+  if (c.t > 1) last = tp_reduce(sb, c, last);
+  fwd(kAttnResidual, {last});
+  last = fwd(kPostAttnNorm, {});
+  if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);
+  fwd(kMlpUp, {last});
+  fwd(kMlpAct, {});
+  last = fwd(kMlpDown, {});
+  if (c.t > 1) last = tp_reduce(sb, c, last);
+  return fwd(kMlpResidual, {last});
+}
+
+// Backward of a column-parallel GEMM under TP: dgrad, then the reduction of dX overlapped with
+// wgrad (Megatron's async grad reduction); with SP the input is re-gathered for wgrad, overlapped
+// with dgrad (Korthikanti §4.2.2). Returns the reduction task.
+int emit_column_parallel_bwd(SegmentBuilder& sb, const Context& c, LayerOp i, const char* dgrad,
+                             const char* wgrad, int dep) {
+  const OpCost& op = c.ops[i];
+  const int regather = c.sp ? tp_gather(sb, c, dep) : -1;
+  const int dg = sb.compute(dgrad, op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes, {dep});
+  const int reduce = tp_reduce(sb, c, dg);
+  sb.compute(wgrad, op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes, {dg, regather});
+  return reduce;
+}
+
+// One layer's backward (with full recompute, the forward re-run first). Returns the last task.
+int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCost>& bwd_ops,
+                   bool with_dp) {
+  const int zero = emit_zero3_gather(sb, c, c.layer_params);
+  int last = -1;
+  if (c.job.recompute == Recompute::kFull) {
+    // Checkpointed layer: the whole forward (its communication included) runs again.
+    last = emit_layer_fwd(sb, c, zero, -1);
+  }
+  auto bwd = [&](LayerOp i, std::initializer_list<int> deps) {
+    return sb.compute(bwd_ops[i].name, bwd_ops[i].op_class, bwd_ops[i].bwd_flops,
+                      bwd_ops[i].bwd_bytes, deps);
+  };
+  last = bwd(kMlpResidual, {last});
+  if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);  // conjugate of the forward RS
+  bwd(kMlpDown, {last, zero});
+  last = bwd(kMlpAct, {});
+  if (c.t > 1) {
+    last = emit_column_parallel_bwd(sb, c, kMlpUp, "mlp_up_dgrad", "mlp_up_wgrad", last);
+  } else {
+    last = bwd(kMlpUp, {});
+  }
+  bwd(kPostAttnNorm, {last});
+  last = bwd(kAttnResidual, {});
+  if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);
+  last = bwd(kOutProj, {last});
+  if (c.u > 1) {
+    last = sb.comm("a2a_do", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
+                   c.g_uly, c.a2a_q, {last});
+  }
+  last = emit_attention_bwd(sb, c, last);
+  int d0 = last, d1 = -1, d2 = -1;
+  if (c.u > 1) {
+    d0 = sb.comm("a2a_dq", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
+                 c.g_uly, c.a2a_q, {last});
+    d1 = sb.comm("a2a_dk", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
+                 c.g_uly, c.a2a_kv, {last});
+    d2 = sb.comm("a2a_dv", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
+                 c.g_uly, c.a2a_kv, {last});
+    // DeepSpeed sp_stream: the dQ/dK/dV all-to-alls overlap the following compute.
+    if (c.job.ulysses_overlap) d0 = d1 = d2 = -1;
+  }
+  last = bwd(kRope, {d0, d1, d2});
+  if (c.t > 1) {
+    last = emit_column_parallel_bwd(sb, c, kQkvProj, "qkv_proj_dgrad", "qkv_proj_wgrad", last);
+  } else {
+    last = bwd(kQkvProj, {});
+  }
+  last = bwd(kInputNorm, {last});
+  if (with_dp) emit_grad_sync(sb, c, c.layer_params, last);
+  return last;
+}
+
+double sum_saved(const std::vector<OpCost>& ops) {
+  double total = 0;
+  for (const auto& op : ops) total += op.saved_bytes;
+  return total;
+}
+
+}  // namespace
+
+LayerShard make_layer_shard(const ModelSpec& model, const JobConfig& job) {
+  const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
+  LayerShard shard;
+  shard.micro_batch = job.micro_batch_size;
+  shard.dense_tokens = job.seq_length / (u * r);
+  shard.norm_tokens = t > 1 && job.sequence_parallel ? shard.dense_tokens / t : shard.dense_tokens;
+  shard.tensor_parallel = t;
+  shard.attn_heads = model.num_attention_heads / (t * u);
+  const int64_t kv_per_tp = model.num_key_value_heads / t;
+  // Ulysses with fewer KV heads than ranks: ALST replicates them, so each GPU holds one.
+  shard.attn_kv_heads = kv_per_tp % u == 0 ? kv_per_tp / u : 1;
+  shard.attn_q_tokens = job.seq_length / r;
+  shard.attn_kv_tokens = job.seq_length;
+  shard.attn_mask_fraction = job.causal ? 0.5 : 1.0;
+  shard.precision = job.precision;
+  shard.recompute = job.recompute;
+  shard.attention_kernel = job.attention_kernel;
+  return shard;
+}
+
+LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
+  LoweredStep out;
+  out.job = job;
+  Context c{model, out.job};
+  c.e = activation_bytes(job.precision);
+  c.b = static_cast<double>(job.micro_batch_size);
+  c.s = static_cast<double>(job.seq_length);
+  c.h = static_cast<double>(model.hidden_size);
+  c.t = job.tensor_parallel;
+  c.u = job.ulysses_degree;
+  c.r = job.ring_degree;
+  c.d = job.data_parallel;
+  c.sp = c.t > 1 && job.sequence_parallel;
+  c.zigzag = job.ring_variant != "basic";
+  c.ring_allgather = job.ring_comm == "allgather";
+  c.grad_group_size = c.u * c.r * c.d;
+  const bool fp32 = job.precision == Precision::kFp32 || job.precision == Precision::kTf32;
+  c.param_bytes = c.grad_bytes = fp32 ? 4 : 2;
+
+  c.shard = make_layer_shard(model, job);
+  LayerShard task_shard = c.shard;
+  if (job.recompute == Recompute::kFull) task_shard.recompute = Recompute::kNone;
+  c.ops = layer_ops(model, task_shard);
+  c.head = head_ops(model, c.shard);
+  if (c.ops.size() != kNumLayerOps || c.head.size() != kNumHeadOps) {
+    throw Error("layer_ops/head_ops returned an unexpected op list");
+  }
+
+  const double dense = static_cast<double>(c.shard.dense_tokens);
+  const double dh = static_cast<double>(model.head_dim);
+  const double heads = static_cast<double>(c.shard.attn_heads);
+  const double kv_heads = static_cast<double>(c.shard.attn_kv_heads);
+  const double uu = static_cast<double>(c.u);
+  c.tp_bytes = c.e * c.b * dense * c.h;
+  // Ulysses: each GPU's pre-all-to-all buffer holds s/P tokens of the heads of its TP rank
+  // (K,V replicated up to u heads when u > k/t); (u-1)/u of it leaves the GPU.
+  c.a2a_q = c.e * c.b * dense * heads * uu * dh * ratio(c.u);
+  c.a2a_kv = c.e * c.b * dense * kv_heads * uu * dh * ratio(c.u);
+  const double block_tokens = static_cast<double>(c.shard.attn_q_tokens);  // c = s/r
+  c.kv_block = 2.0 * c.e * c.b * block_tokens * kv_heads * dh;
+  c.kv_gather = ratio(c.r) * 2.0 * c.e * c.b * c.s * kv_heads * dh;
+  c.layer_params = static_cast<double>(model.params_per_layer()) / static_cast<double>(c.t);
+  const double embedding_params =
+      static_cast<double>(model.embedding_params()) / static_cast<double>(c.t);
+
+  TaskGraph& graph = out.graph;
+  graph.strategy = job.strategy;
+  graph.num_gpus = job.num_gpus;
+  graph.micro_batches = job.micro_batches();
+  graph.tokens_per_step = job.global_batch_size * job.seq_length;
+  graph.precision = job.precision;
+  // Nesting (USP Tip 7): TP innermost, then Ulysses (contiguous, intra-node first), ring, DP.
+  c.g_tp = graph.add_group("tp", c.t, 1);
+  c.g_uly = graph.add_group("ulysses", c.u, c.t);
+  c.g_ring = graph.add_group("ring", c.r, c.t * c.u);
+  c.g_dp = graph.add_group("dp", c.d, c.t * c.u * c.r);
+  // Gradients and ZeRO shards span every rank holding the same TP shard (DeepSpeed: DP x SP).
+  c.g_grad = graph.add_group("zero", c.grad_group_size, c.t);
+
+  const bool dp_comm = c.grad_group_size > 1;
+  const bool split_last = dp_comm && graph.micro_batches > 1;
+  graph.segments.reserve(8);
+
+  // Embedding forward: vocab-parallel lookup, then RS (SP) or AR (TP) of the partial rows.
+  {
+    Segment& seg = graph.segments.emplace_back();
+    seg.name = "embedding_fwd";
+    SegmentBuilder sb(seg, Phase::kForward);
+    const int zero = emit_zero3_gather(sb, c, embedding_params);
+    const OpCost& op = c.head[kEmbedding];
+    const int emb = sb.compute(op.name, op.op_class, op.fwd_flops, op.fwd_bytes, {zero});
+    if (c.t > 1) tp_reduce(sb, c, emb);
+  }
+  {
+    Segment& seg = graph.segments.emplace_back();
+    seg.name = "layer_fwd";
+    seg.repeat = model.num_layers;
+    seg.tasks.reserve(static_cast<size_t>(24 + 2 * c.r));
+    SegmentBuilder sb(seg, Phase::kForward);
+    const int zero = emit_zero3_gather(sb, c, c.layer_params);
+    emit_layer_fwd(sb, c, zero, -1);
+  }
+  // Head: final norm, LM head and loss forward, then their backward.
+  {
+    Segment& seg = graph.segments.emplace_back();
+    seg.name = "head";
+    SegmentBuilder sb(seg, Phase::kForward);
+    auto fwd = [&](HeadOp i, std::initializer_list<int> deps) {
+      return sb.compute(c.head[i].name, c.head[i].op_class, c.head[i].fwd_flops,
+                        c.head[i].fwd_bytes, deps);
+    };
+    auto bwd = [&](HeadOp i, std::initializer_list<int> deps) {
+      return sb.compute(c.head[i].name, c.head[i].op_class, c.head[i].bwd_flops,
+                        c.head[i].bwd_bytes, deps);
+    };
+    int last = fwd(kFinalNorm, {});
+    if (c.sp) last = tp_gather(sb, c, last);
+    fwd(kLmHead, {last});
+    fwd(kCrossEntropy, {});
+    sb.set_phase(Phase::kBackward);
+    last = bwd(kCrossEntropy, {});
+    if (c.t > 1) {
+      const OpCost& op = c.head[kLmHead];
+      const int regather = c.sp ? tp_gather(sb, c, last) : -1;
+      const int dg = sb.compute("lm_head_dgrad", op.op_class, 0.5 * op.bwd_flops,
+                                0.5 * op.bwd_bytes, {last});
+      last = tp_reduce(sb, c, dg);
+      sb.compute("lm_head_wgrad", op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes,
+                 {dg, regather});
+    } else {
+      last = bwd(kLmHead, {});
+    }
+    bwd(kFinalNorm, {last});
+  }
+  // Layer backward: without DP communication for all but the last micro-batch.
+  auto add_layer_bwd = [&](When when, bool with_dp) {
+    Segment& seg = graph.segments.emplace_back();
+    seg.name = "layer_bwd";
+    seg.repeat = model.num_layers;
+    seg.when = when;
+    seg.tasks.reserve(static_cast<size_t>(48 + 4 * c.r));
+    SegmentBuilder sb(seg, Phase::kBackward);
+    emit_layer_bwd(sb, c, c.ops, with_dp);
+  };
+  auto add_embedding_bwd = [&](When when, bool with_dp) {
+    Segment& seg = graph.segments.emplace_back();
+    seg.name = "embedding_bwd";
+    seg.when = when;
+    SegmentBuilder sb(seg, Phase::kBackward);
+    const int grad = c.sp ? tp_gather(sb, c, -1) : -1;  // conjugate of the forward RS
+    const OpCost& op = c.head[kEmbedding];
+    const int emb = sb.compute(op.name, op.op_class, op.bwd_flops, op.bwd_bytes, {grad});
+    if (with_dp) emit_grad_sync(sb, c, embedding_params, emb);
+  };
+  if (split_last) {
+    add_layer_bwd(When::kAllButLastMicroBatch, false);
+    add_layer_bwd(When::kLastMicroBatch, true);
+    add_embedding_bwd(When::kAllButLastMicroBatch, false);
+    add_embedding_bwd(When::kLastMicroBatch, true);
+  } else {
+    add_layer_bwd(dp_comm ? When::kLastMicroBatch : When::kEveryMicroBatch, dp_comm);
+    add_embedding_bwd(dp_comm ? When::kLastMicroBatch : When::kEveryMicroBatch, dp_comm);
+  }
+  // Optimizer: memory-bound Adam over the local (ZeRO-sharded) parameters, then ZeRO-1/2 gather
+  // the updated parameters.
+  const double params_local = c.layer_params * static_cast<double>(model.num_layers) +
+                              embedding_params;
+  {
+    Segment& seg = graph.segments.emplace_back();
+    seg.name = "optimizer";
+    seg.when = When::kLastMicroBatch;
+    SegmentBuilder sb(seg, Phase::kOptimizer);
+    const double shard = job.zero_stage >= 1 ? params_local / static_cast<double>(c.grad_group_size)
+                                             : params_local;
+    // Adam per parameter: read grad, read+write fp32 master, m, v, write the 16-bit copy
+    // (2 + 24 + 2 = 28 bytes mixed precision; 4 + 24 = 28 in fp32), ~12 FLOP.
+    const int adam = sb.compute("adam_update", OpClass::kMemoryBound, 12.0 * shard, 28.0 * shard, {});
+    if ((job.zero_stage == 1 || job.zero_stage == 2) && dp_comm) {
+      sb.comm("zero_param_all_gather", Stream::kDataComm, Category::kZeroParams,
+              CommKind::kAllGather, c.g_grad,
+              ratio(c.grad_group_size) * params_local * c.param_bytes, {adam});
+    }
+  }
+
+  // Memory per GPU at the peak (start of the backward: every layer's saved activations).
+  MemoryEstimate& memory = out.memory;
+  add_model_states(memory, params_local, job.zero_stage, c.grad_group_size, job.precision);
+  const double layers = static_cast<double>(model.num_layers);
+  const std::vector<OpCost> saved_ops = layer_ops(model, c.shard);
+  memory.activations = layers * sum_saved(saved_ops) + sum_saved(c.head);
+  if (job.recompute == Recompute::kFull) {
+    // The layer being back-propagated holds its full forward activations again.
+    memory.activations += sum_saved(c.ops);
+  }
+  double buffers = 0;
+  if (c.u > 1) {
+    // DeepSpeed single_all_to_all allocates torch.empty_like(input): the Q, K, V outputs.
+    buffers += c.e * c.b * dense * (heads + 2 * kv_heads) * uu * dh;
+  }
+  if (c.r > 1) {
+    if (c.ring_allgather) {
+      buffers += 2.0 * c.e * c.b * c.s * kv_heads * dh;  // the gathered K,V
+    } else {
+      // Double-buffered K,V receive + fp32 out and lse accumulators (zhuzilin README).
+      buffers += 2.0 * c.kv_block + 4.0 * c.b * block_tokens * heads * dh +
+                 4.0 * c.b * block_tokens * heads;
+    }
+  }
+  if (c.sp) buffers += c.tp_bytes;  // the all-gathered layer input
+  if (job.zero_stage >= 3 && dp_comm) buffers += 2.0 * c.layer_params * c.param_bytes;
+  if (dp_comm) buffers += c.layer_params * c.grad_bytes;  // one layer's gradient bucket
+  memory.buffers = buffers;
+  memory.reserve = job.framework_reserve_bytes;
+  return out;
+}
+
+}  // namespace spsim::detail

@@ -1,0 +1,162 @@
+// Constraints shared by every scheme (docs/strategies.md lists each with its source).
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "spsim/error.h"
+#include "strategy/lowering.h"
+
+namespace spsim::detail {
+
+namespace {
+
+std::string join(const std::vector<int64_t>& values) {
+  std::string out;
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += std::to_string(values[i]);
+  }
+  return out;
+}
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> out;
+  for (int64_t d = 1; d <= n; ++d) {
+    if (n % d == 0) out.push_back(d);
+  }
+  return out;
+}
+
+// Ulysses degrees u that fit `heads` query heads and `kv` KV heads per TP rank: u | heads and
+// (u | kv, or kv | u when KV heads are replicated as DeepSpeed ALST does).
+std::vector<int64_t> valid_ulysses(int64_t heads, int64_t kv, bool replication) {
+  std::vector<int64_t> out;
+  for (int64_t u : divisors(heads)) {
+    if (kv % u == 0 || (replication && u % kv == 0)) out.push_back(u);
+  }
+  return out;
+}
+
+}  // namespace
+
+void derive_degree(int64_t& degree, const JobConfig& job) {
+  if (degree != 1 || job.data_parallel != 0) return;
+  const int64_t used = job.tensor_parallel * job.ulysses_degree * job.ring_degree *
+                       job.pipeline_parallel;
+  if (used > 0 && job.num_gpus % used == 0) degree = job.num_gpus / used;
+}
+
+void check_and_resolve(const ModelSpec& model, JobConfig& job) {
+  if (model.hidden_size <= 0 || model.num_layers <= 0 || model.num_attention_heads <= 0 ||
+      model.num_key_value_heads <= 0 || model.head_dim <= 0 || model.ffn_hidden_size <= 0 ||
+      model.vocab_size <= 0) {
+    throw InputError("model", fmt::format("model \"{}\" has a non-positive size (hidden_size, "
+                                          "num_layers, heads, head_dim, ffn or vocab); fix the "
+                                          "model file", model.name));
+  }
+  const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
+  const int64_t p = job.pipeline_parallel;
+  if (p != 1) {
+    throw InputError("pipeline_model_parallel_size",
+                     fmt::format("pipeline parallelism is not supported yet (got {}); use 1", p));
+  }
+  if (t < 1 || u < 1 || r < 1 || job.num_gpus < 1 || job.micro_batch_size < 1 ||
+      job.seq_length < 1) {
+    throw InputError("config", "degrees, num_gpus, micro_batch_size and seq_length must be >= 1");
+  }
+  const int64_t split = t * u * r * p;
+  if (job.data_parallel > 0) {
+    if (job.num_gpus != split * job.data_parallel) {
+      throw InputError(
+          "num_gpus",
+          fmt::format("must equal tensor_model_parallel_size x ulysses_degree x ring_degree x "
+                      "data_parallel_size = {} x {} x {} x {} = {} (got {}); set "
+                      "data_parallel_size to 0 to derive it or change the degrees",
+                      t, u, r, job.data_parallel, split * job.data_parallel, job.num_gpus));
+    }
+  } else {
+    if (job.num_gpus % split != 0) {
+      throw InputError(
+          "num_gpus",
+          fmt::format("{} GPUs not divisible by tensor_model_parallel_size x ulysses_degree x "
+                      "ring_degree = {} x {} x {} = {}; use a multiple of {} GPUs or change the "
+                      "degrees",
+                      job.num_gpus, t, u, r, split, split));
+    }
+    job.data_parallel = job.num_gpus / split;
+  }
+
+  const int64_t a = model.num_attention_heads, k = model.num_key_value_heads;
+  if (t > 1 && (a % t != 0 || k % t != 0)) {
+    throw InputError(
+        "tensor_model_parallel_size",
+        fmt::format("num_attention_heads {} and num_key_value_heads {} must be divisible by "
+                    "tensor_model_parallel_size {} (Megatron splits query and KV heads over TP "
+                    "ranks; model {}); valid tensor_model_parallel_size: {}",
+                    a, k, t, model.name, join(divisors(std::gcd(a, k)))));
+  }
+  const int64_t kt = k / t;
+  if (u > 1) {
+    const auto valid = valid_ulysses(a / t, kt, job.ulysses_kv_replication);
+    if (a % (t * u) != 0) {
+      throw InputError(
+          "ulysses_degree",
+          fmt::format("num_attention_heads {} must be divisible by tensor_model_parallel_size x "
+                      "ulysses_degree = {} x {} = {} (model {}); valid ulysses_degree: {}",
+                      a, t, u, t * u, model.name, join(valid)));
+    }
+    if (kt % u != 0) {
+      if (u % kt == 0 && !job.ulysses_kv_replication) {
+        throw InputError(
+            "ulysses_degree",
+            fmt::format("num_key_value_heads per TP rank {} not divisible by ulysses_degree {} and "
+                        "ulysses_kv_replication is off (yunchang and DeepSpeed layer.py need it); "
+                        "set ulysses_kv_replication true (DeepSpeed ALST replicates KV heads) or use "
+                        "ulysses_degree {}",
+                        kt, u, join(valid)));
+      }
+      if (u % kt != 0) {
+        throw InputError(
+            "ulysses_degree",
+            fmt::format("ulysses_degree {} is neither a divisor nor a multiple of "
+                        "num_key_value_heads per TP rank {} (model {}); valid ulysses_degree: {}",
+                        u, kt, model.name, join(valid)));
+      }
+    }
+  }
+
+  const bool megatron_sp = t > 1 && job.sequence_parallel;
+  const int64_t token_split = u * r * (megatron_sp ? t : 1);
+  if (job.seq_length % token_split != 0) {
+    throw InputError(
+        "seq_length",
+        fmt::format("must be divisible by ulysses_degree x ring_degree{} = {} (got {}); pad the "
+                    "sequence to a multiple of {}",
+                    megatron_sp ? " x tensor_model_parallel_size" : "", token_split, job.seq_length,
+                    token_split));
+  }
+  if (r > 1 && job.causal && job.ring_variant == "zigzag" &&
+      job.seq_length % (2 * r * u) != 0) {
+    throw InputError(
+        "seq_length",
+        fmt::format("ring_variant zigzag needs seq_length divisible by 2 x ring_degree x "
+                    "ulysses_degree = {} (got {}); pad the sequence or set ring_variant basic",
+                    2 * r * u, job.seq_length));
+  }
+
+  const int64_t per_step = job.micro_batch_size * job.data_parallel;
+  if (job.global_batch_size == 0) {
+    job.global_batch_size = per_step;
+  } else if (job.global_batch_size % per_step != 0) {
+    throw InputError(
+        "global_batch_size",
+        fmt::format("must be divisible by micro_batch_size x data_parallel_size = {} x {} = {} "
+                    "(got {}); use a multiple of {}",
+                    job.micro_batch_size, job.data_parallel, per_step, job.global_batch_size,
+                    per_step));
+  }
+}
+
+}  // namespace spsim::detail

@@ -1,0 +1,37 @@
+// Small accessors of GpuSpec, Efficiency and Topology.
+#include <fmt/format.h>
+
+#include "spsim/error.h"
+#include "spsim/topology.h"
+
+namespace spsim {
+
+double GpuSpec::peak(Precision precision) const {
+  const auto it = peak_flops.find(to_string(precision));
+  if (it != peak_flops.end()) return it->second;
+  std::string listed;
+  for (const auto& [dtype, flops] : peak_flops) listed += (listed.empty() ? "" : ", ") + dtype;
+  throw InputError("precision",
+                   fmt::format("GPU \"{}\" has no {} peak in its topology (it lists {}); choose "
+                               "one of those precisions or add gpu.peak_tflops.{} to the topology",
+                               name, to_string(precision), listed.empty() ? "none" : listed,
+                               to_string(precision)));
+}
+
+double Efficiency::for_collective(const std::string& scope, const std::string& kind) const {
+  const auto by_scope = collective.find(scope);
+  if (by_scope != collective.end()) {
+    const auto it = by_scope->second.find(kind);
+    if (it != by_scope->second.end()) return it->second;
+  }
+  throw InputError("topology",
+                   fmt::format("collective_efficiency.{}.{} is not set; add it to the topology",
+                               scope, kind));
+}
+
+double Topology::nic_bandwidth_per_gpu() const {
+  if (gpus_per_node <= 0) return 0.0;
+  return static_cast<double>(nics_per_node) * nic_bandwidth / static_cast<double>(gpus_per_node);
+}
+
+}  // namespace spsim

@@ -1,0 +1,101 @@
+// Every shipped models/*.json loads, cites a source and has the size it is published with.
+#include <cmath>
+#include <map>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "spsim/model.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+struct Expected {
+  double params;     // published size
+  double tolerance;  // relative; 0 = exact
+};
+
+// Exact counts are those of the HF checkpoints (tests/data/hf-configs/README.md; Llama-2-7B from
+// the meta-llama/Llama-2-7b-hf model card). GPT shapes are published by their nominal size only.
+const std::map<std::string, Expected>& expected_sizes() {
+  static const std::map<std::string, Expected> sizes = {
+      {"llama-2-7b", {6'738'415'616, 0}},
+      {"llama-3-8b", {8'030'261'248, 0}},
+      {"llama-3-70b", {70'553'706'496, 0}},
+      {"llama-3.1-405b", {405'853'388'800, 0}},
+      {"mistral-7b", {7'241'732'096, 0}},
+      {"qwen2.5-7b", {7'615'616'512, 0}},
+      {"gpt-7b", {6.7e9, 0.01}},   // GPT-3 6.7B
+      {"gpt-22b", {22e9, 0.01}},
+      {"gpt-175b", {175e9, 0.01}},
+      {"gpt-530b", {530e9, 0.01}},
+      {"gpt-1t", {1e12, 0.01}},
+      // "30B" is a label: 64 x 12h^2 alone is 29.0B, and its 32k-entry position table adds 0.2B.
+      {"gpt-30b", {30e9, 0.02}},
+  };
+  return sizes;
+}
+
+TEST(ShippedModels, ListIsSortedAndComplete) {
+  const auto names = list_models();
+  std::vector<std::string> expected;
+  for (const auto& [name, size] : expected_sizes()) expected.push_back(name);  // map: sorted
+  EXPECT_EQ(names, expected);
+}
+
+TEST(ShippedModels, EachLoadsWithSourceAndPublishedSize) {
+  for (const auto& name : list_models()) {
+    SCOPED_TRACE(name);
+    const ModelSpec m = load_model(name);
+    EXPECT_EQ(m.name, name);
+    EXPECT_GE(m.source.size(), 20u);
+    const auto it = expected_sizes().find(name);
+    ASSERT_NE(it, expected_sizes().end()) << "add the published size of " << name;
+    const double params = static_cast<double>(m.total_params());
+    if (it->second.tolerance == 0) {
+      EXPECT_EQ(m.total_params(), static_cast<int64_t>(it->second.params));
+    } else {
+      EXPECT_LT(std::fabs(params / it->second.params - 1), it->second.tolerance)
+          << "total_params " << params;
+    }
+  }
+}
+
+TEST(ShippedModels, Gpt175bByHand) {
+  const ModelSpec m = load_model("gpt-175b");
+  // Per layer 12h^2 + 13h = 1,811,939,328 + 159,744 = 1,812,099,072 (h = 12288);
+  // x 96 = 173,961,510,912; tied 51200 x 12288 = 629,145,600; positions 2048 x 12288 =
+  // 25,165,824; final LayerNorm 24,576.
+  EXPECT_EQ(m.params_per_layer(), 1'812'099'072);
+  EXPECT_EQ(m.total_params(), 173'961'510'912 + 629'145'600 + 25'165'824 + 24'576);
+  EXPECT_EQ(m.padded_vocab(8), 51200);  // already a multiple of 128 x 8
+}
+
+TEST(ShippedModels, SameShapeAsHfFixtures) {
+  const std::map<std::string, std::string> pairs = {
+      {"llama-3-8b", "Meta-Llama-3-8B"}, {"llama-3-70b", "Meta-Llama-3-70B"},
+      {"llama-3.1-405b", "Llama-3.1-405B"}, {"mistral-7b", "Mistral-7B-v0.1"},
+      {"qwen2.5-7b", "Qwen2.5-7B"}};
+  for (const auto& [shipped, hf] : pairs) {
+    SCOPED_TRACE(shipped);
+    const ModelSpec a = load_model(shipped);
+    const ModelSpec b = load_model(test::data_path("hf-configs/" + hf + ".json"));
+    EXPECT_EQ(a.hidden_size, b.hidden_size);
+    EXPECT_EQ(a.num_layers, b.num_layers);
+    EXPECT_EQ(a.num_attention_heads, b.num_attention_heads);
+    EXPECT_EQ(a.num_key_value_heads, b.num_key_value_heads);
+    EXPECT_EQ(a.head_dim, b.head_dim);
+    EXPECT_EQ(a.ffn_hidden_size, b.ffn_hidden_size);
+    EXPECT_EQ(a.vocab_size, b.vocab_size);
+    EXPECT_EQ(a.max_position_embeddings, b.max_position_embeddings);
+    EXPECT_EQ(a.gated_mlp, b.gated_mlp);
+    EXPECT_EQ(a.norm, b.norm);
+    EXPECT_EQ(a.qkv_bias, b.qkv_bias);
+    EXPECT_EQ(a.linear_bias, b.linear_bias);
+    EXPECT_EQ(a.tied_embeddings, b.tied_embeddings);
+  }
+}
+
+}  // namespace
+}  // namespace spsim
