@@ -11,6 +11,18 @@
 
 namespace spsim::cli {
 
+namespace {
+
+// The first clause of a source line: the full citation is in the model file.
+std::string short_source(const std::string& source) {
+  const size_t cut = source.find_first_of(";(:");
+  std::string text = source.substr(0, cut);
+  while (!text.empty() && text.back() == ' ') text.pop_back();
+  return text.size() > 60 ? text.substr(0, 57) + "..." : text;
+}
+
+}  // namespace
+
 void add_list_command(CLI::App& app) {
   auto what = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand("list", "list shipped models, topologies or strategies");
@@ -24,7 +36,7 @@ void add_list_command(CLI::App& app) {
         const ModelSpec m = load_model(name);
         fmt::print("{:<18} {:>6.1f}B {:>7} {:>6} {:>5} {:>7} {:>8}  {}\n", name, m.total_params() / 1e9,
                    m.hidden_size, m.num_attention_heads, m.num_key_value_heads, m.num_layers,
-                   m.ffn_hidden_size, m.source);
+                   m.ffn_hidden_size, short_source(m.source));
       }
     } else if (*what == "topologies") {
       fmt::print("{:<16} {:<24} {:>9} {:>8} {:>13} {:>12}  {}\n", "name", "gpu", "gpus/node", "HBM_GiB",

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstdint>
 #include <map>
 
 #include "spsim/report.h"
@@ -13,6 +14,9 @@ double tidy(double value) {
   const double scale = std::pow(10.0, 8 - static_cast<int>(std::floor(std::log10(std::fabs(value)))));
   return std::round(value * scale) / scale;
 }
+
+// Byte counts are whole numbers: print them exactly, so a user can check them by hand.
+int64_t whole_bytes(double value) { return std::llround(value); }
 
 // What one layer sends: the collectives of the layer segments that run in the last micro-batch
 // (it has every kind, gradient reduction included), keyed "<category>/<collective>".
@@ -29,7 +33,7 @@ nlohmann::json comm_bytes_per_layer(const TaskGraph& graph) {
   }
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [key, value] : bytes) {
-    out[key] = {{"forward_bytes", value.first}, {"backward_bytes", value.second}};
+    out[key] = {{"forward_bytes", whole_bytes(value.first)}, {"backward_bytes", whole_bytes(value.second)}};
   }
   return out;
 }
@@ -60,14 +64,14 @@ nlohmann::json to_json(const RunReport& report) {
                            {"hardware", per_gpu_tflops(report.flops.hardware)}};
   const double peak = report.topology.gpu.peak(job.precision);
   out["mfu"] = step > 0 && peak > 0 ? tidy(report.flops.model / step / gpus / peak) : 0.0;
-  out["memory"] = {{"params", tidy(memory.params)},
-                   {"grads", tidy(memory.grads)},
-                   {"optimizer", tidy(memory.optimizer)},
-                   {"activations", tidy(memory.activations)},
-                   {"buffers", tidy(memory.buffers)},
-                   {"reserve", tidy(memory.reserve)},
-                   {"peak", tidy(memory.peak())},
-                   {"capacity", tidy(report.topology.gpu.hbm_bytes)},
+  out["memory"] = {{"params", whole_bytes(memory.params)},
+                   {"grads", whole_bytes(memory.grads)},
+                   {"optimizer", whole_bytes(memory.optimizer)},
+                   {"activations", whole_bytes(memory.activations)},
+                   {"buffers", whole_bytes(memory.buffers)},
+                   {"reserve", whole_bytes(memory.reserve)},
+                   {"peak", whole_bytes(memory.peak())},
+                   {"capacity", whole_bytes(report.topology.gpu.hbm_bytes)},
                    {"largest_term", memory.largest_term()}};
   out["fits_in_memory"] = report.fits_in_memory;
   nlohmann::json comm = nlohmann::json::object();
