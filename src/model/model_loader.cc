@@ -100,6 +100,22 @@ void validate_shape(const ModelSpec& m, ObjectReader& in, bool head_dim_given,
   }
 }
 
+// The shape keys spsim's format shares with HuggingFace's Llama-family configs (same names, same
+// defaults: KV heads = heads, head_dim = hidden / heads). Returns whether head_dim was given.
+bool read_shape(ObjectReader& in, ModelSpec& m) {
+  m.hidden_size = read_size(in, "hidden_size", std::nullopt, 1, kMaxHidden);
+  m.num_layers = read_size(in, "num_hidden_layers", std::nullopt, 1, kMaxLayers);
+  m.num_attention_heads = read_size(in, "num_attention_heads", std::nullopt, 1, kMaxHeads);
+  m.num_key_value_heads =
+      read_size(in, "num_key_value_heads", m.num_attention_heads, 1, kMaxHeads);
+  const bool head_dim_given = in.has("head_dim");
+  m.head_dim = head_dim_given ? read_size(in, "head_dim", std::nullopt, 1, kMaxHeadDim)
+                              : m.hidden_size / m.num_attention_heads;
+  m.ffn_hidden_size = read_size(in, "intermediate_size", std::nullopt, 1, kMaxFfn);
+  m.vocab_size = read_size(in, "vocab_size", std::nullopt, 1, kMaxVocab);
+  return head_dim_given;
+}
+
 ModelSpec parse_strict(const nlohmann::json& json, const std::string& file) {
   ObjectReader in(json, file);
   // Unknown keys first: a misspelt key gets "did you mean" rather than "missing field".
@@ -113,16 +129,7 @@ ModelSpec parse_strict(const nlohmann::json& json, const std::string& file) {
   if (m.source.empty()) {
     in.fail("source", "must not be empty; cite the paper table or Hub repo the shape comes from");
   }
-  m.hidden_size = read_size(in, "hidden_size", std::nullopt, 1, kMaxHidden);
-  m.num_layers = read_size(in, "num_hidden_layers", std::nullopt, 1, kMaxLayers);
-  m.num_attention_heads = read_size(in, "num_attention_heads", std::nullopt, 1, kMaxHeads);
-  m.num_key_value_heads =
-      read_size(in, "num_key_value_heads", m.num_attention_heads, 1, kMaxHeads);
-  const bool head_dim_given = in.has("head_dim");
-  m.head_dim = head_dim_given ? read_size(in, "head_dim", std::nullopt, 1, kMaxHeadDim)
-                              : m.hidden_size / m.num_attention_heads;
-  m.ffn_hidden_size = read_size(in, "intermediate_size", std::nullopt, 1, kMaxFfn);
-  m.vocab_size = read_size(in, "vocab_size", std::nullopt, 1, kMaxVocab);
+  const bool head_dim_given = read_shape(in, m);
   m.make_vocab_size_divisible_by =
       read_size(in, "make_vocab_size_divisible_by", 1, 1, kMaxVocabMultiple);
   m.max_position_embeddings = read_size(in, "max_position_embeddings", 0, 0, kMaxPositions);
@@ -264,16 +271,7 @@ ModelSpec parse_llama_like(ObjectReader& in, const std::string& model_type) {
   // LlamaConfig / MistralConfig / Qwen2Config: num_key_value_heads None => num_attention_heads;
   // head_dim None => hidden_size // num_attention_heads; tie_word_embeddings default False.
   ModelSpec m;
-  m.hidden_size = read_size(in, "hidden_size", std::nullopt, 1, kMaxHidden);
-  m.num_layers = read_size(in, "num_hidden_layers", std::nullopt, 1, kMaxLayers);
-  m.num_attention_heads = read_size(in, "num_attention_heads", std::nullopt, 1, kMaxHeads);
-  m.num_key_value_heads =
-      read_size(in, "num_key_value_heads", m.num_attention_heads, 1, kMaxHeads);
-  const bool head_dim_given = in.has("head_dim");
-  m.head_dim = head_dim_given ? read_size(in, "head_dim", std::nullopt, 1, kMaxHeadDim)
-                              : m.hidden_size / m.num_attention_heads;
-  m.ffn_hidden_size = read_size(in, "intermediate_size", std::nullopt, 1, kMaxFfn);
-  m.vocab_size = read_size(in, "vocab_size", std::nullopt, 1, kMaxVocab);
+  const bool head_dim_given = read_shape(in, m);
   m.max_position_embeddings = read_size(in, "max_position_embeddings", 0, 0, kMaxPositions);
   m.gated_mlp = true;  // LlamaMLP: down(act(gate(x)) * up(x)) whatever hidden_act is
   m.norm = NormKind::kRMSNorm;
