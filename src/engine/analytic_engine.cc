@@ -34,9 +34,47 @@ struct TimedTask {
   std::array<int16_t, 4> deps{};
 };
 
+// One task's run on a stream, kept so that a wait can be blamed on what was really running.
+struct Interval {
+  double start = 0, end = 0;
+  Category category = Category::kCompute;
+};
+
+constexpr int kHistory = 8;  // intervals remembered per stream (a wait rarely reaches further back)
+
 struct StreamState {
   std::array<double, kNumStreams> free{};      // when each stream is next idle
   std::array<Category, kNumStreams> last{};    // category of the task that made it busy last
+  // The last kHistory intervals of each stream, newest at index count % kHistory - 1.
+  std::array<std::array<Interval, kHistory>, kNumStreams> history{};
+  std::array<int, kNumStreams> count{};
+
+  void record(int s, const Interval& interval) {
+    history[s][count[s] % kHistory] = interval;
+    ++count[s];
+  }
+
+  // Blames the idle interval [a, b) of the compute stream on the intervals stream s ran in it,
+  // newest first; a gap between two of them (the stream itself waited) goes to the later one.
+  void blame(int s, double a, double b, std::array<double, kNumCategories>& exposed) const {
+    Category fallback = last[s];
+    for (int k = 0; k < std::min(count[s], kHistory) && b > a; ++k) {
+      const Interval& run = history[s][(count[s] - 1 - k + kHistory) % kHistory];
+      if (run.end <= a) break;
+      const double from = std::max(a, run.start);
+      if (b > from) exposed[static_cast<int>(run.category)] += b - from;
+      b = std::min(b, from);
+      fallback = run.category;
+    }
+    if (b > a) exposed[static_cast<int>(fallback)] += b - a;
+  }
+
+  void shift(int s, double by) {
+    for (auto& run : history[s]) {
+      run.start += by;
+      run.end += by;
+    }
+  }
 };
 
 struct Accumulator {
@@ -83,38 +121,79 @@ class Scheduler {
   }
 
   // Runs one instance of a segment from `state`; adds busy and exposed times to `acc` x weight.
+  //
+  // Exposed time: when the compute stream idles from a to b, the wait is walked back along the
+  // chain that set b (the binding dependency, then what that task itself waited for, and so on),
+  // each task taking the part of [a, b) during which it ran. So a wait is split between, say, a
+  // ring send and the all-to-all queued behind it, and no kind is blamed for more than it ran.
   void run_instance(const std::vector<TimedTask>& tasks, StreamState& state,
                     std::vector<double>& end, Accumulator* acc) const {
     end.assign(tasks.size(), 0.0);
+    begin_.assign(tasks.size(), 0.0);
+    bound_by_.assign(tasks.size(), -1);
+    std::array<int, kNumStreams> last_index;
+    last_index.fill(-1);
     for (size_t i = 0; i < tasks.size(); ++i) {
       const TimedTask& t = tasks[i];
       const int s = static_cast<int>(t.stream);
       double ready = 0;
-      Category binding = state.last[s];
+      int binding = -1;
       for (int16_t dep : t.deps) {
         if (dep < 0) break;
         if (end[dep] > ready) {
           ready = end[dep];
-          binding = tasks[dep].category;
+          binding = dep;
         }
       }
-      const double start = std::max(state.free[s], ready);
+      const double free = state.free[s];
+      const double start = std::max(free, ready);
+      // What the task waited for: a dependency, or the task before it on its own stream
+      // (-1: a task of an earlier segment instance, found in the stream's history).
+      bound_by_[i] = ready > free ? binding : last_index[s];
       if (acc != nullptr) {
         if (t.stream == Stream::kCompute) {
-          if (start > state.free[s]) acc->exposed_s[static_cast<int>(binding)] += start - state.free[s];
+          if (start > free && binding >= 0) blame_chain(tasks, binding, free, start, state, *acc);
           acc->compute_s += t.duration;
         } else {
           acc->comm_s[static_cast<int>(t.category)] += t.duration;
         }
       }
+      begin_[i] = start;
       end[i] = start + t.duration;
       state.free[s] = end[i];
       state.last[s] = t.category;
+      last_index[s] = static_cast<int>(i);
+    }
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (!tasks[i].is_compute) state.record(static_cast<int>(tasks[i].stream), {begin_[i], end[i], tasks[i].category});
     }
   }
 
  private:
+  // Splits the compute stream's idle interval [a, b) over the chain of tasks that ended at b.
+  void blame_chain(const std::vector<TimedTask>& tasks, int task, double a, double b,
+                   const StreamState& state, Accumulator& acc) const {
+    while (b > a) {
+      const TimedTask& t = tasks[task];
+      // A compute task ran on the compute stream, so it ended before the idle interval began.
+      if (t.is_compute) return;
+      const double from = std::max(a, begin_[task]);
+      acc.exposed_s[static_cast<int>(t.category)] += b - from;
+      b = from;
+      if (b <= a) return;
+      const int next = bound_by_[task];
+      if (next < 0) {
+        state.blame(static_cast<int>(t.stream), a, b, acc.exposed_s);
+        return;
+      }
+      task = next;
+    }
+  }
+
   Roofline roofline_;
+  // Per-instance scratch of run_instance: start of each task and what it waited for.
+  mutable std::vector<double> begin_;
+  mutable std::vector<int> bound_by_;
   std::vector<GroupPlacement> placements_;
   const Topology* topology_ = nullptr;
 };
@@ -139,7 +218,7 @@ void barrier(StreamState& state, Accumulator& acc) {
   const double t = state.free[latest];
   const int compute = static_cast<int>(Stream::kCompute);
   if (t > state.free[compute]) {
-    acc.exposed_s[static_cast<int>(state.last[latest])] += t - state.free[compute];
+    state.blame(latest, state.free[compute], t, acc.exposed_s);
     state.last[compute] = state.last[latest];
   }
   state.free.fill(t);
@@ -198,7 +277,9 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
         if (same_as_previous && rep + 1 < segment.repeat) {
           const double remaining = static_cast<double>(segment.repeat - rep - 1);
           for (int s = 0; s < kNumStreams; ++s) {
-            if (used[s]) state.free[s] += remaining * shift[s];
+            if (!used[s]) continue;
+            state.free[s] += remaining * shift[s];
+            state.shift(s, remaining * shift[s]);
           }
           acc.compute_s += remaining * one.compute_s;
           for (int c = 0; c < kNumCategories; ++c) {
