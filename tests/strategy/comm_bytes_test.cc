@@ -112,8 +112,12 @@ TEST(UlyssesBytes, GqaKvReplicationWhenUExceedsKvHeads) {
   // Per task: Q 2·8192·(2 heads x 16 x 128)·15/16 = 62,914,560; K 2·8192·(1 x 16 x 128)·15/16
   // = 31,457,280.
   for (const auto& task : test::segment(step.graph, "layer_fwd").tasks) {
-    if (std::string(task.name) == "a2a_k") EXPECT_DOUBLE_EQ(task.bytes, 31457280.0);
-    if (std::string(task.name) == "a2a_q") EXPECT_DOUBLE_EQ(task.bytes, 62914560.0);
+    if (std::string(task.name) == "a2a_k") {
+      EXPECT_DOUBLE_EQ(task.bytes, 31457280.0);
+    }
+    if (std::string(task.name) == "a2a_q") {
+      EXPECT_DOUBLE_EQ(task.bytes, 62914560.0);
+    }
   }
 }
 
@@ -221,7 +225,9 @@ TEST(RingBytes, SpecVectorR8) {
   const Segment& fwd = test::segment(step.graph, "layer_fwd");
   EXPECT_EQ(test::count_of(fwd, Category::kRingP2P, CommKind::kSendRecv), 7);
   for (const auto& task : fwd.tasks) {
-    if (task.kind == TaskKind::kCollective) EXPECT_DOUBLE_EQ(task.bytes, 67108864.0);
+    if (task.kind == TaskKind::kCollective) {
+      EXPECT_DOUBLE_EQ(task.bytes, 67108864.0);
+    }
   }
   int attention_steps = 0;
   for (const auto& task : fwd.tasks) attention_steps += std::string(task.name) == "ring_attn_step";

@@ -42,7 +42,7 @@ ModelSpec odd_heads_model() {
 
 TEST(StrategyRules, UnknownStrategySuggests) {
   EXPECT_THROW_MSG(make_strategy("ulyses"), InputError, "did you mean \"ulysses\"");
-  EXPECT_THROW_MSG(make_strategy("zzz"), InputError, "use one of ulysses, megatron-sp");
+  EXPECT_THROW_MSG(make_strategy("zzz"), InputError, "ulysses, megatron-sp, megatron-tp, ring, usp");
 }
 
 TEST(StrategyRules, ListsTheFivePlugins) {

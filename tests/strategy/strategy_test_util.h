@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include <gtest/gtest.h>
+
 #include "spsim/job.h"
 #include "spsim/strategy.h"
 #include "spsim/task_graph.h"
