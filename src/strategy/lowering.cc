@@ -367,7 +367,11 @@ LayerShard make_layer_shard(const ModelSpec& model, const JobConfig& job) {
   shard.attn_kv_heads = kv_per_tp % u == 0 ? kv_per_tp / u : 1;
   shard.attn_q_tokens = job.seq_length / r;
   shard.attn_kv_tokens = job.seq_length;
-  shard.attn_mask_fraction = job.causal ? 0.5 : 1.0;
+  // Flash kernels skip fully masked blocks; the standard kernel (Megatron's baddbmm + fused
+  // scaled_upper_triang_masked_softmax) computes and stores the whole s x s score matrix and masks
+  // it, so its FLOPs and saved scores are those of the full matrix (Korthikanti's 5as²b).
+  shard.attn_mask_fraction =
+      job.causal && job.attention_kernel == AttentionKernel::kFlash ? 0.5 : 1.0;
   shard.precision = job.precision;
   shard.recompute = job.recompute;
   shard.attention_kernel = job.attention_kernel;

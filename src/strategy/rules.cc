@@ -66,6 +66,21 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
       job.seq_length < 1) {
     throw InputError("config", "degrees, num_gpus, micro_batch_size and seq_length must be >= 1");
   }
+  // Checked here too, not only in job_from_json: library callers build JobConfig directly.
+  if (job.zero_stage < 0 || job.zero_stage > 3) {
+    throw InputError("zero_stage",
+                     fmt::format("must be 0, 1, 2 or 3 (got {}); 0 = plain DP, 1 = optimizer, "
+                                 "2 = + gradients, 3 = + parameters sharded",
+                                 job.zero_stage));
+  }
+  if (job.ring_variant != "basic" && job.ring_variant != "zigzag") {
+    throw InputError("ring_variant", fmt::format("must be basic or zigzag (got \"{}\")",
+                                                 job.ring_variant));
+  }
+  if (job.ring_comm != "p2p" && job.ring_comm != "allgather") {
+    throw InputError("ring_comm", fmt::format("must be p2p or allgather (got \"{}\")",
+                                              job.ring_comm));
+  }
   const int64_t split = t * u * r * p;
   if (job.data_parallel > 0) {
     if (job.num_gpus != split * job.data_parallel) {
@@ -96,6 +111,16 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                     "tensor_model_parallel_size {} (Megatron splits query and KV heads over TP "
                     "ranks; model {}); valid tensor_model_parallel_size: {}",
                     a, k, t, model.name, join(divisors(std::gcd(a, k)))));
+  }
+  if (t > 1 && model.ffn_hidden_size % t != 0) {
+    // Megatron ColumnParallelLinear / RowParallelLinear divide the FFN width by t (divide()).
+    const auto valid = divisors(std::gcd(std::gcd(a, k), model.ffn_hidden_size));
+    throw InputError(
+        "tensor_model_parallel_size",
+        fmt::format("ffn_hidden_size {} must be divisible by tensor_model_parallel_size {} "
+                    "(Megatron splits the MLP columns over TP ranks; model {}); valid "
+                    "tensor_model_parallel_size: {}",
+                    model.ffn_hidden_size, t, model.name, join(valid)));
   }
   const int64_t kt = k / t;
   if (u > 1) {

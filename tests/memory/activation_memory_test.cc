@@ -1,0 +1,211 @@
+// Activation memory against Korthikanti et al. 2022 (arXiv 2205.05198) Table 2 / §4 and the spec
+// (sequence-parallelism.md §4), per op (layer_ops) and through the strategies' lowering.
+//
+// GPT-3 175B shape: h = 12288, a = 96, f = 4h, s = 2048, b = 1, LayerNorm, GeLU, dropout on,
+// 16-bit activations. sbh = 2048·12288 = 25,165,824 and 5as/h = 5·96·2048/12288 = 80 (the
+// paper's own check).
+#include <numeric>
+
+#include "spsim/memory.h"
+#include "spsim/model.h"
+#include "spsim/strategy.h"
+#include "strategy/strategy_test_util.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+ModelSpec gpt3_175b() {
+  ModelSpec m;
+  m.name = "GPT-3-175B";
+  m.hidden_size = 12288;
+  m.num_layers = 96;
+  m.num_attention_heads = 96;
+  m.num_key_value_heads = 96;
+  m.head_dim = 128;
+  m.ffn_hidden_size = 4 * 12288;
+  m.vocab_size = 51200;
+  m.gated_mlp = false;
+  m.norm = NormKind::kLayerNorm;
+  m.hidden_dropout = 0.1;
+  m.attention_dropout = 0.1;
+  return m;
+}
+
+constexpr double kS = 2048, kH = 12288, kSbh = kS * kH;
+
+// One layer of GPT-3 on one GPU of a TP group of t (SP: norms on s/t tokens).
+LayerShard gpt_shard(int64_t t, bool sp, Recompute recompute, AttentionKernel kernel) {
+  LayerShard shard;
+  shard.micro_batch = 1;
+  shard.dense_tokens = 2048;
+  shard.norm_tokens = sp ? 2048 / t : 2048;
+  shard.tensor_parallel = t;
+  shard.attn_heads = 96 / t;
+  shard.attn_kv_heads = 96 / t;
+  shard.attn_q_tokens = 2048;
+  shard.attn_kv_tokens = 2048;
+  shard.attn_mask_fraction = 1.0;  // the paper's standard kernel materialises the full matrix
+  shard.precision = Precision::kBf16;
+  shard.recompute = recompute;
+  shard.attention_kernel = kernel;
+  return shard;
+}
+
+double saved(const std::vector<OpCost>& ops) {
+  double total = 0;
+  for (const auto& op : ops) total += op.saved_bytes;
+  return total;
+}
+
+TEST(KorthikantiActivations, NoParallelism) {
+  // sbh(34 + 5as/h) = 25,165,824 x 114 = 2,868,903,936 bytes.
+  const auto ops = layer_ops(gpt3_175b(), gpt_shard(1, false, Recompute::kNone, AttentionKernel::kStandard));
+  EXPECT_DOUBLE_EQ(saved(ops), kSbh * 114);
+}
+
+TEST(KorthikantiActivations, PerOpBreakdown) {
+  // §4.1: attention block 11sbh + 5as²b, MLP 19sbh, two LayerNorms 4sbh.
+  const auto ops = layer_ops(gpt3_175b(), gpt_shard(1, false, Recompute::kNone, AttentionKernel::kStandard));
+  std::map<std::string, double> by_name;
+  for (const auto& op : ops) by_name[op.name] = op.saved_bytes;
+  EXPECT_DOUBLE_EQ(by_name["input_norm"] + by_name["post_attn_norm"], 4 * kSbh);
+  // QKV input 2sbh + Q,K,V 6sbh + softmax out 2as²b + mask as²b + dropout out 2as²b + proj input
+  // 2sbh + attention-dropout mask sbh = 11sbh + 5as²b.
+  EXPECT_DOUBLE_EQ(by_name["qkv_proj"] + by_name["attention_core"] + by_name["out_proj"] +
+                       by_name["attn_residual"],
+                   11 * kSbh + 5 * 96 * kS * kS);
+  // MLP input 2sbh, GeLU input 8sbh, fc2 input 8sbh, dropout mask sbh = 19sbh.
+  EXPECT_DOUBLE_EQ(by_name["mlp_up"] + by_name["mlp_act"] + by_name["mlp_down"] + by_name["mlp_residual"],
+                   19 * kSbh);
+}
+
+TEST(KorthikantiActivations, TensorParallel) {
+  // sbh(10 + 24/t + 5as/(ht)), t = 8: sbh(10 + 3 + 10) = 23 sbh.
+  const auto ops = layer_ops(gpt3_175b(), gpt_shard(8, false, Recompute::kNone, AttentionKernel::kStandard));
+  EXPECT_DOUBLE_EQ(saved(ops), 23 * kSbh);
+}
+
+TEST(KorthikantiActivations, TensorPlusSequenceParallel) {
+  // sbh(34/t + 5as/(ht)), t = 8: sbh(4.25 + 10) = 14.25 sbh.
+  const auto ops = layer_ops(gpt3_175b(), gpt_shard(8, true, Recompute::kNone, AttentionKernel::kStandard));
+  EXPECT_DOUBLE_EQ(saved(ops), 14.25 * kSbh);
+}
+
+TEST(KorthikantiActivations, SelectiveRecomputeRemovesTheScoreTerm) {
+  // TP + selective: sbh(10 + 24/t) = 13 sbh; TP + SP + selective: 34 sbh/t = 4.25 sbh.
+  EXPECT_DOUBLE_EQ(saved(layer_ops(gpt3_175b(), gpt_shard(8, false, Recompute::kSelective,
+                                                          AttentionKernel::kStandard))),
+                   13 * kSbh);
+  EXPECT_DOUBLE_EQ(saved(layer_ops(gpt3_175b(), gpt_shard(8, true, Recompute::kSelective,
+                                                          AttentionKernel::kStandard))),
+                   4.25 * kSbh);
+  // No TP: 34 sbh.
+  EXPECT_DOUBLE_EQ(saved(layer_ops(gpt3_175b(), gpt_shard(1, false, Recompute::kSelective,
+                                                          AttentionKernel::kStandard))),
+                   34 * kSbh);
+}
+
+TEST(KorthikantiActivations, FullRecomputeKeepsOnlyTheLayerInput) {
+  // 2sbh per layer (the input); with SP the input is already sharded: 2sbh/t.
+  EXPECT_DOUBLE_EQ(saved(layer_ops(gpt3_175b(), gpt_shard(1, false, Recompute::kFull,
+                                                          AttentionKernel::kStandard))),
+                   2 * kSbh);
+  EXPECT_DOUBLE_EQ(saved(layer_ops(gpt3_175b(), gpt_shard(8, false, Recompute::kFull,
+                                                          AttentionKernel::kStandard))),
+                   2 * kSbh);
+  EXPECT_DOUBLE_EQ(saved(layer_ops(gpt3_175b(), gpt_shard(8, true, Recompute::kFull,
+                                                          AttentionKernel::kStandard))),
+                   2 * kSbh / 8);
+}
+
+TEST(KorthikantiActivations, FlashAttentionDropsTheScoreTerm) {
+  // Flash: 34 sbh + the fp32 log-sum-exp 4·a·s·b = 4·96·2048 = 786,432 bytes.
+  EXPECT_DOUBLE_EQ(saved(layer_ops(gpt3_175b(), gpt_shard(1, false, Recompute::kNone,
+                                                          AttentionKernel::kFlash))),
+                   34 * kSbh + 4.0 * 96 * 2048);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the lowering (memory.activations = L x per-layer saved + head).
+
+TEST(LoweredActivations, MegatronStandardKernelMatchesTpSpFormulaWithCausalMask) {
+  // Megatron-SP t = 8 on GPT-3, standard kernel, causal (the default): Megatron's fused
+  // upper-triangular softmax still stores the full s x s matrix, so the per-layer term is the
+  // paper's (sbh/t)(34 + 5as/h) = 14.25 sbh. Head on top: final norm + LM-head input 2 x 2·(s/t)·h
+  // (SP-sharded), fp32 logits 4·s·V_pad/t (V padded to 51200, already a multiple of 128·8), and
+  // the embedding-dropout mask s·h/t.
+  JobConfig job = test::long_job("megatron-sp", 8);
+  job.seq_length = 2048;
+  job.attention_kernel = AttentionKernel::kStandard;
+  const LoweredStep step = test::lower(gpt3_175b(), job);
+  const double head = 2 * 2 * (kS / 8) * kH + 4 * kS * 51200 / 8 + (kS / 8) * kH;
+  EXPECT_DOUBLE_EQ(step.memory.activations, 96 * 14.25 * kSbh + head);
+}
+
+TEST(LoweredActivations, UlyssesIsOneUthOfSingleGpuForLlama) {
+  // Llama-3-8B (no dropout, flash, SwiGLU) per token on one GPU: norms 2h + 2h, QKV input 2h,
+  // Q,K,V 2(h + 2h_kv) = 3h... i.e. 10h + 3h + 6f (SwiGLU keeps gate+up 4f, down input 2f)
+  // = 13·4096 + 6·14336 = 139,264 bytes, plus the fp32 LSE 4·a = 128: 139,392 bytes/token.
+  // Ulysses u = 8 (k/u = 1 KV head, no replication): exactly 1/8 of the s = 131072 tokens:
+  // 16384 x 139,392 = 2,283,798,528 per layer. Head: 2·2·16384·4096 + 4·16384·128256 =
+  // 8,673,820,672. Total 32 x 2,283,798,528 + 8,673,820,672 = 81,755,373,568.
+  JobConfig job = test::long_job("ulysses", 8);
+  const LoweredStep step = test::lower(test::llama3_8b(), job);
+  EXPECT_DOUBLE_EQ(step.memory.activations, 81755373568.0);
+}
+
+TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
+  // Full recompute, Ulysses u = 8: 32 layer inputs 2·16384·4096 = 134,217,728 each, the head
+  // 8,673,820,672, and the one layer being recomputed (2,283,798,528):
+  // 32·134,217,728 + 8,673,820,672 + 2,283,798,528 = 15,252,586,496.
+  JobConfig job = test::long_job("ulysses", 8);
+  job.recompute = Recompute::kFull;
+  const LoweredStep step = test::lower(test::llama3_8b(), job);
+  EXPECT_DOUBLE_EQ(step.memory.activations, 15252586496.0);
+}
+
+TEST(LoweredActivations, MoreGpusNeverIncreasePerGpuActivations) {
+  // Fixed global batch (1 sequence of 128K), more sequence/tensor-parallel GPUs.
+  const ModelSpec model = test::llama3_8b();
+  struct Series {
+    const char* strategy;
+    std::vector<std::pair<int64_t, int64_t>> degrees;  // (u or t, r)
+  };
+  const Series series[] = {
+      {"ulysses", {{1, 1}, {2, 1}, {4, 1}, {8, 1}, {16, 1}, {32, 1}}},
+      {"ring", {{1, 1}, {1, 2}, {1, 4}, {1, 8}, {1, 16}, {1, 32}, {1, 64}}},
+      {"megatron-sp", {{2, 1}, {4, 1}, {8, 1}}},
+      {"megatron-tp", {{2, 1}, {4, 1}, {8, 1}}},
+      {"usp", {{2, 2}, {4, 2}, {8, 2}, {8, 4}, {8, 8}}},
+  };
+  for (const auto& s : series) {
+    double previous = std::numeric_limits<double>::infinity();
+    for (const auto& [x, r] : s.degrees) {
+      JobConfig job = test::long_job(s.strategy, x * r);
+      job.global_batch_size = 1;
+      if (std::string(s.strategy).rfind("megatron", 0) == 0) {
+        job.tensor_parallel = x;
+      } else {
+        job.ulysses_degree = x;
+        job.ring_degree = r;
+      }
+      const LoweredStep step = test::lower(model, job);
+      EXPECT_LE(step.memory.activations, previous) << s.strategy << " " << x << "x" << r;
+      EXPECT_GT(step.memory.activations, 0.0);
+      previous = step.memory.activations;
+    }
+  }
+}
+
+TEST(LoweredActivations, SpeedupOfMemoryIsExactWhenShardsDivide) {
+  // Ulysses u = 2 vs u = 4 (k = 8 divides both): every saved tensor halves.
+  JobConfig two = test::long_job("ulysses", 2);
+  JobConfig four = test::long_job("ulysses", 4);
+  const double a2 = test::lower(test::llama3_8b(), two).memory.activations;
+  const double a4 = test::lower(test::llama3_8b(), four).memory.activations;
+  EXPECT_DOUBLE_EQ(a2, 2 * a4);
+}
+
+}  // namespace
+}  // namespace spsim

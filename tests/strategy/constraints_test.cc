@@ -1,0 +1,225 @@
+// Every rule a strategy enforces is an InputError that names the field (where()), the rule, the
+// value found and a fix (spec §5 lists the sources of each rule).
+#include "spsim/strategy.h"
+
+#include "strategy/strategy_test_util.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+using test::long_job;
+
+// Lowers `job` and expects an InputError at `where` whose message contains every fragment.
+void expect_rule(const ModelSpec& model, const JobConfig& job, const std::string& where,
+                 std::initializer_list<const char*> fragments) {
+  try {
+    make_strategy(job.strategy)->lower(model, job);
+    ADD_FAILURE() << "expected InputError at " << where;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.where(), where) << e.full();
+    for (const char* fragment : fragments) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
+          << "missing \"" << fragment << "\" in: " << e.full();
+    }
+    // One line, lowercase start, no full stop at the end (style of error.h).
+    const std::string message = e.what();
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_NE(message.back(), '.') << message;
+  }
+}
+
+ModelSpec odd_heads_model() {
+  // a = 12, k = 4: u = 6 divides a but is neither a divisor nor a multiple of k.
+  ModelSpec m = test::tiny_model();
+  m.name = "odd-heads";
+  m.num_attention_heads = 12;
+  m.num_key_value_heads = 4;
+  m.head_dim = 64;
+  m.hidden_size = 768;
+  return m;
+}
+
+TEST(StrategyRules, UnknownStrategySuggests) {
+  EXPECT_THROW_MSG(make_strategy("ulyses"), InputError, "did you mean \"ulysses\"");
+  EXPECT_THROW_MSG(make_strategy("zzz"), InputError, "ulysses, megatron-sp, megatron-tp, ring, usp");
+}
+
+TEST(StrategyRules, ListsTheFivePlugins) {
+  EXPECT_EQ(list_strategies(),
+            (std::vector<std::string>{"ulysses", "megatron-sp", "megatron-tp", "ring", "usp"}));
+  for (const auto& name : list_strategies()) {
+    const auto strategy = make_strategy(name);
+    EXPECT_EQ(name, strategy->name());
+    EXPECT_GT(std::string(strategy->description()).size(), 20u);
+  }
+}
+
+TEST(StrategyRules, UlyssesDegreeMustDivideHeads) {
+  // DeepSpeed layer.py: a % u == 0. a = 32, u = 6 (6 GPUs).
+  JobConfig job = long_job("ulysses", 6);
+  job.ulysses_degree = 6;
+  expect_rule(test::llama3_8b(), job, "ulysses_degree",
+              {"num_attention_heads 32 must be divisible", "= 6", "valid ulysses_degree: 1, 2, 4, 8, 16, 32"});
+}
+
+TEST(StrategyRules, UlyssesDegreeVersusKvHeads) {
+  // ALST: k % u == 0 or u % k == 0. a = 12, k = 4, u = 6.
+  JobConfig job = long_job("ulysses", 6);
+  job.seq_length = 6 * 1024;
+  job.ulysses_degree = 6;
+  expect_rule(odd_heads_model(), job, "ulysses_degree",
+              {"neither a divisor nor a multiple of num_key_value_heads", "valid ulysses_degree"});
+}
+
+TEST(StrategyRules, UlyssesWithoutKvReplicationNeedsKvDivisible) {
+  // yunchang / DeepSpeed layer.py: k % u == 0; Llama-3-8B k = 8 < u = 16.
+  JobConfig job = long_job("ulysses", 16);
+  job.ulysses_kv_replication = false;
+  expect_rule(test::llama3_8b(), job, "ulysses_degree",
+              {"not divisible by ulysses_degree 16", "ulysses_kv_replication"});
+  job.ulysses_kv_replication = true;
+  EXPECT_NO_THROW(make_strategy("ulysses")->lower(test::llama3_8b(), job));
+}
+
+TEST(StrategyRules, GpusMustEqualProductOfDegrees) {
+  JobConfig job = long_job("ulysses", 8);
+  job.ulysses_degree = 8;
+  job.data_parallel = 2;  // 8 x 2 = 16 != 8
+  expect_rule(test::llama3_8b(), job, "num_gpus", {"must equal", "= 16 (got 8)"});
+
+  JobConfig uneven = long_job("ulysses", 12);
+  uneven.ulysses_degree = 8;  // 12 GPUs not a multiple of 8
+  expect_rule(test::llama3_8b(), uneven, "num_gpus", {"12 GPUs not divisible", "= 8"});
+
+  JobConfig usp = long_job("usp", 16);
+  usp.ulysses_degree = 4;
+  usp.ring_degree = 3;  // 12 does not divide 16
+  expect_rule(test::llama3_8b(), usp, "num_gpus", {"not divisible"});
+}
+
+TEST(StrategyRules, SequenceMustSplitOverSequenceRanks) {
+  // s % (u·r) == 0: 131073 tokens over 8 ranks.
+  JobConfig job = long_job("ulysses", 8);
+  job.seq_length = 131073;
+  expect_rule(test::llama3_8b(), job, "seq_length", {"divisible by ulysses_degree x ring_degree", "(got 131073)"});
+  // Megatron-SP also splits the sequence over t.
+  JobConfig tp = long_job("megatron-sp", 8);
+  tp.seq_length = 131076;
+  expect_rule(test::llama3_8b(), tp, "seq_length", {"x tensor_model_parallel_size = 8"});
+}
+
+TEST(StrategyRules, ZigzagNeedsTwoRDivisibility) {
+  // TE DualChunkSwap / zhuzilin: s % (2r) == 0. 131064 = 8·16383 is divisible by 8, not by 16.
+  JobConfig job = long_job("ring", 8);
+  job.seq_length = 131064;
+  expect_rule(test::llama3_8b(), job, "seq_length",
+              {"zigzag needs seq_length divisible by 2 x ring_degree", "= 16 (got 131064)",
+               "ring_variant basic"});
+  job.ring_variant = "basic";
+  EXPECT_NO_THROW(make_strategy("ring")->lower(test::llama3_8b(), job));
+  // Non-causal attention needs no balancing, so zigzag's rule does not apply.
+  job.ring_variant = "zigzag";
+  job.causal = false;
+  EXPECT_NO_THROW(make_strategy("ring")->lower(test::llama3_8b(), job));
+}
+
+TEST(StrategyRules, UspZigzagNeedsTwoRUDivisibility) {
+  // yunchang extract_local: s % (2·r·u) == 0. u = 4, r = 2: 16; 131080 = 8·16385 is not.
+  JobConfig job = long_job("usp", 8);
+  job.ulysses_degree = 4;
+  job.ring_degree = 2;
+  job.seq_length = 131080;
+  expect_rule(test::llama3_8b(), job, "seq_length", {"2 x ring_degree x ulysses_degree = 16"});
+}
+
+TEST(StrategyRules, TensorParallelMustDivideHeads) {
+  // Megatron: a % t == 0 and k % t == 0 (max TP = number of query groups, 8 for Llama-3-8B).
+  JobConfig job = long_job("megatron-sp", 16);
+  job.tensor_parallel = 16;
+  expect_rule(test::llama3_8b(), job, "tensor_model_parallel_size",
+              {"num_key_value_heads 8 must be divisible", "valid tensor_model_parallel_size: 1, 2, 4, 8"});
+  JobConfig three = long_job("megatron-tp", 3);
+  three.seq_length = 3 * 4096;
+  expect_rule(test::llama3_8b(), three, "tensor_model_parallel_size", {"num_attention_heads 32"});
+}
+
+TEST(StrategyRules, TensorParallelMustDivideFfn) {
+  // Megatron ColumnParallelLinear divides ffn_hidden_size by t (divide() asserts). a = k = 16,
+  // f = 1000 is not a multiple of 16.
+  ModelSpec m = test::tiny_model();
+  m.num_key_value_heads = 16;
+  m.ffn_hidden_size = 1000;
+  JobConfig job = long_job("megatron-sp", 16);
+  job.seq_length = 16 * 1024;
+  expect_rule(m, job, "tensor_model_parallel_size", {"ffn_hidden_size 1000", "divisible"});
+}
+
+TEST(StrategyRules, MegatronSpNeedsTensorParallel) {
+  JobConfig job = long_job("megatron-sp", 8);
+  job.tensor_parallel = 1;
+  job.data_parallel = 8;  // no degree left to derive
+  expect_rule(test::llama3_8b(), job, "tensor_model_parallel_size",
+              {"needs tensor_model_parallel_size > 1", "exists only with tensor parallelism"});
+}
+
+TEST(StrategyRules, SchemesRejectForeignDegrees) {
+  JobConfig uly = long_job("ulysses", 16);
+  uly.ring_degree = 2;
+  expect_rule(test::llama3_8b(), uly, "ring_degree", {"use strategy usp"});
+  JobConfig ring = long_job("ring", 16);
+  ring.ulysses_degree = 2;
+  expect_rule(test::llama3_8b(), ring, "ulysses_degree", {"use strategy usp"});
+  JobConfig tp = long_job("megatron-sp", 16);
+  tp.ulysses_degree = 2;
+  expect_rule(test::llama3_8b(), tp, "ulysses_degree", {"has no all-to-all"});
+  JobConfig usp = long_job("usp", 8);
+  expect_rule(test::llama3_8b(), usp, "ulysses_degree", {"needs ulysses_degree and ring_degree"});
+}
+
+TEST(StrategyRules, ZeroStageOutOfRange) {
+  for (int stage : {-1, 4}) {
+    JobConfig job = long_job("ulysses", 8);
+    job.zero_stage = stage;
+    expect_rule(test::llama3_8b(), job, "zero_stage", {"must be 0, 1, 2 or 3", "got"});
+  }
+}
+
+TEST(StrategyRules, RingVariantAndCommAreChecked) {
+  JobConfig job = long_job("ring", 8);
+  job.ring_variant = "stripe";
+  expect_rule(test::llama3_8b(), job, "ring_variant", {"basic or zigzag", "stripe"});
+  JobConfig comm = long_job("ring", 8);
+  comm.ring_comm = "a2a";
+  expect_rule(test::llama3_8b(), comm, "ring_comm", {"p2p or allgather", "a2a"});
+}
+
+TEST(StrategyRules, GlobalBatchMustSplitIntoMicroBatches) {
+  JobConfig job = long_job("ulysses", 8);
+  job.ulysses_degree = 4;      // D = 2
+  job.micro_batch_size = 2;
+  job.global_batch_size = 6;   // not a multiple of 2 x 2
+  expect_rule(test::llama3_8b(), job, "global_batch_size", {"divisible by micro_batch_size x data_parallel_size = 2 x 2 = 4", "(got 6)"});
+}
+
+TEST(StrategyRules, PipelineNotSupported) {
+  JobConfig job = long_job("ulysses", 8);
+  job.pipeline_parallel = 2;
+  expect_rule(test::llama3_8b(), job, "pipeline_model_parallel_size", {"not supported", "use 1"});
+}
+
+TEST(StrategyRules, NonPositiveDegrees) {
+  JobConfig job = long_job("usp", 8);
+  job.ulysses_degree = 0;
+  job.ring_degree = 8;
+  EXPECT_THROW(make_strategy("usp")->lower(test::llama3_8b(), job), InputError);
+}
+
+TEST(StrategyRules, BadModelIsAnInputError) {
+  ModelSpec m = test::llama3_8b();
+  m.num_attention_heads = 0;
+  expect_rule(m, long_job("ulysses", 8), "model", {"non-positive size"});
+}
+
+}  // namespace
+}  // namespace spsim

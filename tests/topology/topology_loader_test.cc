@@ -1,0 +1,227 @@
+// Shipped topologies, --set overrides and malformed files.
+#include "spsim/topology.h"
+
+#include <nlohmann/json.hpp>
+
+#include "spsim/units.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+TEST(ShippedTopologies, NineDatasheetFilesLoad) {
+  const std::vector<std::string> expected = {
+      "dgx-a100-40gb", "dgx-a100-80gb", "dgx-b200", "dgx-h100", "dgx-h200",
+      "gb200-nvl72",   "hgx-a800",      "hgx-h800", "l20-pcie-8x"};
+  EXPECT_EQ(list_topologies(), expected);
+}
+
+TEST(ShippedTopologies, EveryConstantHasASourceAndASaneValue) {
+  for (const auto& name : list_topologies()) {
+    SCOPED_TRACE(name);
+    const Topology t = load_topology(name);
+    EXPECT_EQ(t.name, name);
+    EXPECT_FALSE(t.gpu.source.empty());
+    EXPECT_FALSE(t.intra_node_source.empty());
+    EXPECT_FALSE(t.network_source.empty());
+    EXPECT_FALSE(t.efficiency.source.empty());
+    EXPECT_FALSE(t.efficiency.collective_source.empty());
+    EXPECT_EQ(t.provenance, "datasheet");
+    EXPECT_TRUE(t.fits.empty());
+    // Dense bf16 peaks between 100 and 3000 TFLOP/s, HBM 24..200 GiB, 0.5..10 TB/s.
+    EXPECT_GT(t.gpu.peak(Precision::kBf16), 100e12);
+    EXPECT_LT(t.gpu.peak(Precision::kBf16), 3000e12);
+    EXPECT_GE(t.gpu.hbm_bytes, 24 * kGiB);
+    EXPECT_LE(t.gpu.hbm_bytes, 200 * kGiB);
+    EXPECT_GT(t.gpu.hbm_bandwidth, 0.5e12);
+    EXPECT_LT(t.gpu.hbm_bandwidth, 10e12);
+    // Efficiencies are fractions, never folded into the peaks.
+    for (double e : {t.efficiency.gemm, t.efficiency.attention, t.efficiency.memory}) {
+      EXPECT_GT(e, 0.3);
+      EXPECT_LE(e, 1.0);
+    }
+    for (const char* scope : {"intra_node", "inter_node"}) {
+      for (const char* kind : {"all_to_all", "all_gather", "reduce_scatter", "all_reduce", "send_recv"}) {
+        const double e = t.efficiency.for_collective(scope, kind);
+        EXPECT_GT(e, 0.0);
+        EXPECT_LE(e, 1.0);
+      }
+    }
+    // The file survives a write/read round trip unchanged.
+    EXPECT_EQ(parse_topology(topology_to_json(t), t.path), t);
+  }
+}
+
+TEST(ShippedTopologies, DatasheetNumbersOfDgxH100) {
+  // H100 SXM5 datasheet: 989.5 dense bf16 TFLOP/s (1979 with sparsity), 3.35 TB/s, 80 GB;
+  // NVLink4 900 GB/s bidirectional = 450 GB/s per direction; ConnectX-7 400 Gb/s = 50 GB/s.
+  const Topology t = load_topology("dgx-h100");
+  EXPECT_DOUBLE_EQ(t.gpu.peak(Precision::kBf16), 989.5e12);
+  EXPECT_DOUBLE_EQ(t.gpu.hbm_bandwidth, 3.35e12);
+  EXPECT_DOUBLE_EQ(t.intra_node_bandwidth, 450e9);
+  EXPECT_DOUBLE_EQ(t.nic_bandwidth, 50e9);
+  EXPECT_DOUBLE_EQ(t.nic_bandwidth_per_gpu(), 50e9);
+  EXPECT_DOUBLE_EQ(t.intra_node_latency_s, 3.4e-6);
+  // A800 / H800 are the reduced-NVLink export SKUs (spec §6.9): 400 GB/s bidirectional.
+  EXPECT_DOUBLE_EQ(load_topology("hgx-a800").intra_node_bandwidth, 200e9);
+  EXPECT_DOUBLE_EQ(load_topology("hgx-h800").intra_node_bandwidth, 200e9);
+  EXPECT_EQ(load_topology("gb200-nvl72").gpus_per_node, 72);
+  EXPECT_EQ(load_topology("l20-pcie-8x").intra_node_kind, "pcie");
+}
+
+TEST(ShippedTopologies, UnknownNameSuggests) {
+  EXPECT_THROW_MSG(load_topology("dgx-h10"), InputError, "dgx-h100");
+}
+
+// ---------------------------------------------------------------------------------------------
+// --set
+
+void expect_set_error(const std::string& assignment, const std::string& where,
+                      const std::string& fragment) {
+  Topology t = load_topology("dgx-h100");
+  const Topology before = t;
+  try {
+    apply_override(t, assignment);
+    ADD_FAILURE() << "expected InputError for " << assignment;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.where(), where) << e.full();
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.full();
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+  }
+  EXPECT_EQ(t, before) << "a rejected override must leave the topology unchanged";
+}
+
+TEST(TopologyOverride, SetsEfficiency) {
+  Topology t = load_topology("dgx-h100");
+  apply_override(t, "gpu.gemm_efficiency=0.75");
+  EXPECT_DOUBLE_EQ(t.efficiency.gemm, 0.75);
+  apply_override(t, "gpu.gemm_efficiency=0.8");
+  EXPECT_DOUBLE_EQ(t.efficiency.gemm, 0.8);
+  // Everything else unchanged.
+  Topology fresh = load_topology("dgx-h100");
+  fresh.efficiency.gemm = 0.8;
+  EXPECT_EQ(t, fresh);
+}
+
+TEST(TopologyOverride, ConvertsUnitsOfTheKeyName) {
+  Topology t = load_topology("dgx-h100");
+  apply_override(t, "network.nic_bandwidth_Gbps=200");  // 200 Gbit/s = 25 GB/s
+  EXPECT_DOUBLE_EQ(t.nic_bandwidth, 25e9);
+  apply_override(t, "node.latency_us=2");
+  EXPECT_DOUBLE_EQ(t.intra_node_latency_s, 2e-6);
+  apply_override(t, "collective_efficiency.inter_node.all_to_all=0.7");
+  EXPECT_DOUBLE_EQ(t.efficiency.for_collective("inter_node", "all_to_all"), 0.7);
+  apply_override(t, "network.rail_optimized=false");
+  EXPECT_FALSE(t.rail_optimized);
+  apply_override(t, "gpu.peak_tflops.bf16=1000");
+  EXPECT_DOUBLE_EQ(t.gpu.peak(Precision::kBf16), 1000e12);
+}
+
+TEST(TopologyOverride, UnknownKeySuggests) {
+  expect_set_error("gpu.gemm_efficency=0.8", "--set gpu.gemm_efficency",
+                   "did you mean \"gpu.gemm_efficiency\"");
+  expect_set_error("zzzz=1", "--set zzzz", "unknown topology key");
+}
+
+TEST(TopologyOverride, RejectsOutOfRange) {
+  expect_set_error("gpu.gemm_efficiency=1.5", "--set gpu.gemm_efficiency", "(0, 1]");
+  expect_set_error("gpu.gemm_efficiency=0", "--set gpu.gemm_efficiency", "(0, 1]");
+  expect_set_error("node.bandwidth_GBps=-5", "--set node.bandwidth_GBps", "greater than 0");
+  expect_set_error("network.oversubscription=0.5", "--set network.oversubscription", "at least 1");
+  expect_set_error("node.gpus=0", "--set node.gpus", "between 1 and");
+}
+
+TEST(TopologyOverride, RejectsNonNumbers) {
+  expect_set_error("gpu.gemm_efficiency=fast", "--set gpu.gemm_efficiency", "expected a number");
+  expect_set_error("gpu.gemm_efficiency=", "--set gpu.gemm_efficiency", "expected a number");
+  expect_set_error("gpu.gemm_efficiency=0.8x", "--set gpu.gemm_efficiency", "expected a number");
+  expect_set_error("gpu.gemm_efficiency=nan", "--set gpu.gemm_efficiency", "expected a number");
+  expect_set_error("gpu.gemm_efficiency=inf", "--set gpu.gemm_efficiency", "expected a number");
+  expect_set_error("node.gpus=7.5", "--set node.gpus", "whole number");
+  expect_set_error("network.rail_optimized=1", "--set network.rail_optimized", "true or false");
+  expect_set_error("gpu.gemm_efficiency", "--set", "not key=value");
+  expect_set_error("gpu.name=X", "--set gpu.name", "only numeric and boolean fields");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Malformed files: the message names the file and the field (JSON pointer), the rule and a fix.
+
+nlohmann::json h100_json() { return nlohmann::json::parse(topology_to_json(load_topology("dgx-h100"))); }
+
+void expect_file_error(const nlohmann::json& json, const std::string& fragment) {
+  try {
+    parse_topology(json.dump(2), "my/cluster.json");
+    ADD_FAILURE() << "expected InputError containing " << fragment;
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.where(), "my/cluster.json") << e.full();
+    EXPECT_NE(e.full().find(fragment), std::string::npos) << e.full();
+  }
+}
+
+TEST(TopologyFile, SyntaxErrorHasLineAndColumn) {
+  try {
+    parse_topology("{\n  \"name\": \"x\",\n  oops\n}", "my/cluster.json");
+    ADD_FAILURE();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.where(), "my/cluster.json");
+    EXPECT_NE(std::string(e.what()).find("line 3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("column"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TopologyFile, MissingField) {
+  auto j = h100_json();
+  j["gpu"].erase("hbm_gib");
+  expect_file_error(j, "/gpu/hbm_gib: missing required field");
+}
+
+TEST(TopologyFile, UnknownKeySuggests) {
+  auto j = h100_json();
+  j["node"]["bandwidth_GBs"] = 450;
+  expect_file_error(j, "bandwidth_GBps");
+}
+
+TEST(TopologyFile, WrongType) {
+  auto j = h100_json();
+  j["network"]["nic_bandwidth_Gbps"] = "400";
+  expect_file_error(j, "/network/nic_bandwidth_Gbps: expected a number");
+}
+
+TEST(TopologyFile, EmptySource) {
+  auto j = h100_json();
+  j["node"]["source"] = "";
+  expect_file_error(j, "/node/source: is empty");
+}
+
+TEST(TopologyFile, EfficiencyAboveOne) {
+  auto j = h100_json();
+  j["collective_efficiency"]["intra_node"]["all_gather"] = 1.2;
+  expect_file_error(j, "/collective_efficiency/intra_node/all_gather: an efficiency must be in (0, 1]");
+}
+
+TEST(TopologyFile, UnknownInterconnect) {
+  auto j = h100_json();
+  j["node"]["interconnect"] = "infinityfabric";
+  expect_file_error(j, "/node/interconnect: unknown interconnect");
+}
+
+TEST(TopologyFile, NicsMustShareEvenly) {
+  auto j = h100_json();
+  j["network"]["nics_per_node"] = 3;
+  expect_file_error(j, "/network/nics_per_node: must divide node.gpus=8");
+}
+
+TEST(TopologyFile, NoPeaks) {
+  auto j = h100_json();
+  j["gpu"]["peak_tflops"] = nlohmann::json::object();
+  expect_file_error(j, "/gpu/peak_tflops: lists no precision");
+}
+
+TEST(TopologyFile, MissingPrecisionPeakIsAnInputErrorWhenUsed) {
+  Topology t = load_topology("l20-pcie-8x");
+  t.gpu.peak_flops.erase("fp8");
+  EXPECT_THROW_MSG(t.gpu.peak(Precision::kFp8), InputError, "gpu.peak_tflops.fp8");
+}
+
+}  // namespace
+}  // namespace spsim
