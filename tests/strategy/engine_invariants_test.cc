@@ -145,7 +145,7 @@ TEST(EngineInvariants, ExposedNeverExceedsCommPerCategory) {
 // zero_params 52.3 ms exposed vs 44.8 ms run); USP's dQ/dK/dV all-to-alls wait for the ring's
 // final dK,dV send, which is then counted as all-to-all (usp 4x4: 94.8 ms vs 48.2 ms). Fix: walk
 // the chain of binding predecessors and split the idle interval over their run intervals.
-TEST(EngineInvariants, DISABLED_ExposedNeverExceedsCommWithSharedStreams) {
+TEST(EngineInvariants, ExposedNeverExceedsCommWithSharedStreams) {
   const Config configs[] = {
       {"ulysses", 64, 32, 1, 1, 2, Recompute::kSelective, 0},
       {"megatron-sp", 64, 1, 1, 8, 1, Recompute::kSelective, 32},
