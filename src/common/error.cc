@@ -29,7 +29,9 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
   std::string best;
-  size_t best_distance = std::max<size_t>(3, word.size() / 3) + 1;
+  // A suggestion must be closer than a third of the word: "seq_lenght" -> "seq_length", but
+  // "zzz" gets none rather than an unrelated "usp".
+  size_t best_distance = std::max<size_t>(1, word.size() / 3) + 1;
   for (const auto& candidate : candidates) {
     const size_t distance = edit_distance(word, candidate);
     if (distance < best_distance) {
