@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -38,6 +39,32 @@ struct SearchSpace {
   std::vector<int64_t> tensor_parallel, ulysses_degree, ring_degree, data_parallel;
   std::vector<int64_t> zero_stage, micro_batch_size;
   std::vector<Recompute> recompute;
+  std::vector<std::string> ring_variant;  // empty: the base job's
+};
+
+/// A sweep ready to run: the models and topologies it uses and one entry per output row.
+struct SweepPlan {
+  struct Point {
+    size_t model = 0, topology = 0;  // indices into models / topologies
+    JobConfig job;                   // strategy, gpus, seq; the degrees too unless `best`
+  };
+  std::vector<ModelSpec> models;
+  std::vector<Topology> topologies;
+  std::vector<Point> points;
+  bool best = false;
+  SearchSpace space;                 // under `best`
+  std::string engine = "analytic";
+  /// The JSON `meta` block (version, commit, inputs, engine). Its text is also the resume
+  /// fingerprint, so it must not hold anything that changes between runs (time, --jobs).
+  nlohmann::json meta;
+};
+
+struct SweepRunOptions {
+  std::string output_prefix;  // writes PREFIX.csv and PREFIX.json; the journal is PREFIX.partial
+  int jobs = 1;               // worker processes (fork); the bytes do not depend on it
+  bool resume = false;
+  /// Called in the parent after each row is journaled (for a progress line). Never prints itself.
+  std::function<void(size_t done, size_t total)> on_row;
 };
 
 /// One output row: inputs, status and every number, in SI units. Numeric fields of an invalid
@@ -47,7 +74,7 @@ struct SweepRow {
   int64_t gpus = 0, seq_length = 0;
   int64_t tensor_parallel = 0, ulysses_degree = 0, ring_degree = 0, data_parallel = 0;
   int64_t zero_stage = 0, micro_batch_size = 0, global_batch_size = 0;
-  std::string recompute, precision;
+  std::string recompute, precision, ring_variant;
   std::string status;   // "ok" | "oom" | "invalid"
   std::string reason;   // why not ok; under --best also what the search rejected
   bool has_numbers = false;
@@ -63,6 +90,15 @@ struct SweepRow {
   int64_t plans_searched = 0, plans_fit = 0;  // --best only
   bool best_at_point = false;  // fastest fitting row among rows of the same model/topology/gpus/seq
 };
+
+/// Evaluates one point into its row (search_best_plan under plan.best, else evaluate_row).
+SweepRow run_point(const SweepPlan& plan, size_t index);
+
+/// Runs every point not already journaled (spread over `jobs` forked processes, rows handed to
+/// the parent through pipes), appends each row to the journal, then writes PREFIX.csv and
+/// PREFIX.json atomically and removes the journal. Returns all rows in point order, with
+/// best_at_point marked.
+std::vector<SweepRow> run_sweep(const SweepPlan& plan, const SweepRunOptions& options);
 
 /// Evaluates one configuration into a row: status "invalid" (with the strategy's message) when a
 /// rule is broken, "oom" (with how many GiB over) when it does not fit, else "ok". `engine` is

@@ -14,6 +14,10 @@ namespace spsim {
 
 namespace {
 
+std::string exposed_column(int category) {
+  return fmt::format("exposed_{}_s", to_string(static_cast<Category>(category)));
+}
+
 // Calls f(name, field) for every column in order. Numeric result fields are "measured" (absent
 // for invalid rows); inputs are always present.
 template <class Row, class F>
@@ -33,6 +37,7 @@ void visit_columns(Row& row, F&& f) {
   f("global_batch_size", row.global_batch_size, false);
   f("recompute", row.recompute, false);
   f("precision", row.precision, false);
+  f("ring_variant", row.ring_variant, false);
   f("status", row.status, false);
   f("reason", row.reason, false);
   f("step_time_s", row.step_time_s, true);
@@ -74,10 +79,6 @@ std::string csv_quote(const std::string& text) {
 std::string format_number(double value) { return fmt::format("{:.9g}", value); }
 
 }  // namespace
-
-std::string exposed_column(int category) {
-  return fmt::format("exposed_{}_s", to_string(static_cast<Category>(category)));
-}
 
 const std::vector<std::string>& sweep_columns() {
   static const std::vector<std::string> columns = [] {
