@@ -12,6 +12,7 @@
 #include "engine/analytic_engine.h"
 #include "spsim/error.h"
 #include "spsim/strategy.h"
+#include "spsim/sweep.h"
 
 namespace spsim::cli {
 
@@ -66,6 +67,25 @@ void bench_analytic(const JobOptions& options, int runs, double seconds) {
   }
 }
 
+// The best-plan search over the main-job grid (all four strategies, 8..64 GPUs, 8K..1M tokens
+// by default): wall time of the whole search in this process, median of `runs`.
+void bench_best(const JobOptions& options, int runs) {
+  const auto setups = resolve_setups(options);
+  std::vector<double> times;
+  int64_t plans = 0;
+  for (int run = 0; run < runs; ++run) {
+    plans = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (const auto& setup : setups) {
+      const auto strategy = make_strategy(setup.job.strategy);
+      plans += search_best_plan(setup.model, setup.topology, *strategy, setup.job, {}, setup.engine).plans_searched;
+    }
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  fmt::print("best-plan search: {} points, {} plans, median of {} runs: {:.3f} s (one process)\n",
+             setups.size(), plans, runs, median(times));
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -74,16 +94,21 @@ void add_bench_command(CLI::App& app) {
   auto runs = std::make_shared<int>(5);
   auto seconds = std::make_shared<double>(1.0);
   CLI::App* cmd = app.add_subcommand("bench", "measure engine throughput (median of several runs)");
-  cmd->add_option("engine", *which, "analytic | des")->required();
+  cmd->add_option("engine", *which, "analytic | des | best (the --best search over the main-job grid)")->required();
   cmd->add_option("--runs", *runs, "runs to take the median of")->capture_default_str();
   cmd->add_option("--seconds", *seconds, "minimum seconds per run")->capture_default_str();
   add_job_options(cmd, *options, true);
   options->strategies = {"all"};
-  cmd->footer("Example:\n  spsim bench analytic --strategy all --gpus 64");
+  cmd->footer("Examples:\n  spsim bench analytic --strategy all --gpus 64\n  spsim bench best --runs 3");
   cmd->callback([=]() {
     if (*runs < 1 || *runs > 1000) throw InputError("--runs", "must be between 1 and 1000");
     if (!(*seconds > 0 && *seconds <= 600)) throw InputError("--seconds", "must be in (0, 600]");
-    if (*which == "analytic") {
+    if (*which == "best") {
+      JobOptions o = *options;
+      if (o.command->count("--gpus") == 0) o.gpus = {"8", "16", "32", "64"};
+      if (o.command->count("--seq") == 0) o.seq = {"8K", "16K", "32K", "64K", "128K", "256K", "512K", "1M"};
+      bench_best(o, *runs);
+    } else if (*which == "analytic") {
       bench_analytic(*options, *runs, *seconds);
     } else if (*which == "des") {
       throw InputError("bench", "the des benchmark is not built yet");

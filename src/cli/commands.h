@@ -4,6 +4,8 @@
 #ifndef SPSIM_CLI_COMMANDS_H_
 #define SPSIM_CLI_COMMANDS_H_
 
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 namespace spsim::cli {
@@ -13,6 +15,12 @@ void add_list_command(CLI::App& app);       // list_command.cc: models, topologi
 void add_explain_command(CLI::App& app);    // explain_command.cc: per-op breakdown of one layer
 void add_bench_command(CLI::App& app);      // bench_command.cc: analytic / des throughput
 void add_calibrate_command(CLI::App& app);  // calibrate_command.cc: nccl-tests/microbench -> topology
+void add_sweep_command(CLI::App& app);      // sweep_command.cc: grids, --best plan search
+void add_plot_command(CLI::App& app);       // plot_command.cc: PNG + SVG from a sweep result
+
+/// Runs plots/spsim_plot.py on a sweep result (CSV or JSON) with the system python3, writing
+/// the figures into `out_dir`. InputError when python3/matplotlib are missing or it fails.
+void run_plot_script(const std::string& result_path, const std::string& out_dir);
 
 }  // namespace spsim::cli
 

@@ -95,6 +95,9 @@ FileSetup read_config(const std::string& path) {
   setup.topology = in.string("topology", "");
   setup.engine = in.string("engine", "");
   in.ignore("description");
+  in.ignore("reference");    // experiments/*.json: where the setup comes from
+  in.ignore("format_version");
+  in.ignore("sweep");        // read by `spsim sweep` (src/cli/sweep_command.cc)
   if (in.has("overrides")) {
     const auto& list = in.raw("overrides");
     if (!list.is_array()) in.fail("overrides", "expected a list of \"key=value\" strings");
@@ -174,21 +177,23 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
   }
 }
 
-std::vector<Setup> resolve_setups(const JobOptions& o) {
+BaseSetup resolve_base(const JobOptions& o) {
   FileSetup file;
   if (!o.config_path.empty()) file = read_config(o.config_path);
   const std::string model_name = given(o, "--model") || file.model.empty() ? o.model : file.model;
   const std::string topology_name =
       given(o, "--topology") || file.topology.empty() ? o.topology : file.topology;
-  const std::string engine = given(o, "--engine") || file.engine.empty() ? o.engine : file.engine;
+  BaseSetup out;
+  out.engine = given(o, "--engine") || file.engine.empty() ? o.engine : file.engine;
+  out.model = load_model(model_name);
+  out.topology = load_topology(topology_name);
+  for (const auto& assignment : file.overrides) apply_override(out.topology, assignment);
+  for (const auto& assignment : o.overrides) apply_override(out.topology, assignment);
 
-  const ModelSpec model = load_model(model_name);
-  Topology topology = load_topology(topology_name);
-  for (const auto& assignment : file.overrides) apply_override(topology, assignment);
-  for (const auto& assignment : o.overrides) apply_override(topology, assignment);
-
-  JobConfig base = file.has_job ? file.job : JobConfig{};
+  JobConfig& base = out.job;
+  base = file.has_job ? file.job : JobConfig{};
   const bool from_file = file.has_job;
+  out.from_file = from_file;
   auto pick = [&](const char* flag, auto flag_value, auto& field) {
     if (given(o, flag) || !from_file) field = flag_value;
   };
@@ -236,54 +241,69 @@ std::vector<Setup> resolve_setups(const JobOptions& o) {
   if (base.pipeline_parallel < 1) throw InputError("--pipeline-model-parallel-size", "must be at least 1");
   if (base.global_batch_size < 0) throw InputError("--global-batch-size", "must be positive");
 
-  std::vector<std::string> strategies =
+  out.strategies =
       given(o, "--strategy") || !from_file ? expand_strategies(o.strategies)
                                            : std::vector<std::string>{base.strategy};
+  for (const auto& strategy : out.strategies) make_strategy(strategy);  // unknown names fail here
+  return out;
+}
+
+JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::string& strategy,
+                    int64_t gpus, int64_t seq, bool degrees_fixed) {
+  JobConfig job = base.job;
+  job.strategy = strategy;
+  job.num_gpus = gpus;
+  if (degrees_fixed) {
+    job.seq_length = seq;
+    return job;
+  }
+  if (base.strategies.size() > 1) {
+    // Side by side, each scheme takes only the degrees that belong to it (t applies to all).
+    if (strategy != "ulysses" && strategy != "usp") job.ulysses_degree = 1;
+    if (strategy != "ring" && strategy != "usp") job.ring_degree = 1;
+  }
+  job.seq_length = seq;
+  bool degree_given = given(o, "--ulysses-degree") || given(o, "--ring-degree") ||
+                      (base.from_file && !given(o, "--strategy"));
+  if (strategy == "megatron-sp" || strategy == "megatron-tp") degree_given = given(o, "--tp") || (base.from_file && !given(o, "--strategy"));
+  if (o.cp > 0) {
+    if (strategy == "ulysses") job.ulysses_degree = o.cp;
+    else if (strategy == "ring") job.ring_degree = o.cp;
+    else throw InputError("--cp", fmt::format("--context-parallel-size means u for ulysses and r "
+                                              "for ring; for {} give -u/-r or -t", strategy));
+    degree_given = true;
+  }
+  if (given(o, "--dp") && !degree_given) {
+    // Data parallelism fixed: the sequence-parallel degree is what is left.
+    const int64_t room = gpus / std::max<int64_t>(1, job.tensor_parallel * job.pipeline_parallel * job.data_parallel);
+    if (strategy == "ulysses") { job.ulysses_degree = room; degree_given = true; }
+    if (strategy == "ring") { job.ring_degree = room; degree_given = true; }
+  }
+  default_degrees(base.model, base.topology, job, degree_given);
+  return job;
+}
+
+std::vector<Setup> resolve_setups(const JobOptions& o) {
+  const BaseSetup base = resolve_base(o);
+  const bool from_file = base.from_file;
   std::vector<int64_t> gpu_counts;
   if (given(o, "--gpus") || !from_file) {
     for (const auto& g : o.gpus) gpu_counts.push_back(parse_count(g, "--gpus"));
   } else {
-    gpu_counts.push_back(base.num_gpus);
+    gpu_counts.push_back(base.job.num_gpus);
   }
   std::vector<int64_t> seqs;
   if (given(o, "--seq") || !from_file) {
     for (const auto& s : o.seq) seqs.push_back(parse_count(s, "--seq"));
   } else {
-    seqs.push_back(base.seq_length);
+    seqs.push_back(base.job.seq_length);
   }
 
   std::vector<Setup> setups;
-  for (const auto& strategy : strategies) {
-    make_strategy(strategy);  // unknown names fail here, with a suggestion
+  for (const auto& strategy : base.strategies) {
     for (int64_t gpus : gpu_counts) {
       for (int64_t seq : seqs) {
-        JobConfig job = base;
-        job.strategy = strategy;
-        job.num_gpus = gpus;
-        if (strategies.size() > 1) {
-          // Side by side, each scheme takes only the degrees that belong to it (t applies to all).
-          if (strategy != "ulysses" && strategy != "usp") job.ulysses_degree = 1;
-          if (strategy != "ring" && strategy != "usp") job.ring_degree = 1;
-        }
-        job.seq_length = seq;
-        bool degree_given = given(o, "--ulysses-degree") || given(o, "--ring-degree") ||
-                            (from_file && !given(o, "--strategy"));
-        if (strategy == "megatron-sp" || strategy == "megatron-tp") degree_given = given(o, "--tp") || (from_file && !given(o, "--strategy"));
-        if (o.cp > 0) {
-          if (strategy == "ulysses") job.ulysses_degree = o.cp;
-          else if (strategy == "ring") job.ring_degree = o.cp;
-          else throw InputError("--cp", fmt::format("--context-parallel-size means u for ulysses and r "
-                                                    "for ring; for {} give -u/-r or -t", strategy));
-          degree_given = true;
-        }
-        if (given(o, "--dp") && !degree_given) {
-          // Data parallelism fixed: the sequence-parallel degree is what is left.
-          const int64_t room = gpus / std::max<int64_t>(1, job.tensor_parallel * job.pipeline_parallel * job.data_parallel);
-          if (strategy == "ulysses") { job.ulysses_degree = room; degree_given = true; }
-          if (strategy == "ring") { job.ring_degree = room; degree_given = true; }
-        }
-        setups.push_back(Setup{model, topology, job, engine});
-        default_degrees(setups.back().model, setups.back().topology, setups.back().job, degree_given);
+        setups.push_back(Setup{base.model, base.topology, setup_job(o, base, strategy, gpus, seq), base.engine});
       }
     }
   }

@@ -44,6 +44,24 @@ struct Setup {
 
 void add_job_options(CLI::App* command, JobOptions& options, bool multi);
 
+/// What every setup of one invocation shares: model, topology (overrides applied), engine, the
+/// base job (--config file merged with the flags, validated) and the strategies to run.
+struct BaseSetup {
+  ModelSpec model;
+  Topology topology;
+  std::string engine;
+  JobConfig job;
+  bool from_file = false;  // --config had a "job"
+  std::vector<std::string> strategies;
+};
+BaseSetup resolve_base(const JobOptions& options);
+
+/// The job of one (strategy, gpus, seq) on top of `base`, degrees as the flags say or, when the
+/// user gave none, chosen by `default_degrees`. resolve_setups is resolve_base + this.
+/// `degrees_fixed`: the caller set base.job's degrees itself (sweep lists); keep them as they are.
+JobConfig setup_job(const JobOptions& options, const BaseSetup& base, const std::string& strategy,
+                    int64_t gpus, int64_t seq, bool degrees_fixed = false);
+
 /// Expands the options (and --config) into setups: strategies x gpus x seq. Degrees the user did
 /// not give are chosen by `default_degrees`.
 std::vector<Setup> resolve_setups(const JobOptions& options);

@@ -18,12 +18,15 @@ int main(int argc, char** argv) {
       "  spsim run --strategy all --gpus 8,64 --seq 128K\n"
       "  spsim run -m llama-3-70b -T dgx-h100 --strategy usp -u 8 -r 4 --gpus 32 --seq 256K --json\n"
       "  spsim explain --strategy ring --gpus 8 --seq 128K\n"
+      "  spsim sweep --best -o out/sweep --plot out/plots\n"
       "  spsim list models");
   spsim::cli::add_run_command(app);
   spsim::cli::add_explain_command(app);
   spsim::cli::add_list_command(app);
   spsim::cli::add_bench_command(app);
   spsim::cli::add_calibrate_command(app);
+  spsim::cli::add_sweep_command(app);
+  spsim::cli::add_plot_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

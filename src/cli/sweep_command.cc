@@ -1,0 +1,430 @@
+// `spsim sweep`: a grid of configurations (range syntax on every dimension) or, with --best, the
+// fastest plan that fits for each (model, topology, GPUs, sequence) and strategy. Rows go to
+// PREFIX.csv / PREFIX.json; the best plan per point is printed as a table.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include <fmt/color.h>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/job_options.h"
+#include "common/json_reader.h"
+#include "spsim/error.h"
+#include "spsim/strategy.h"
+#include "spsim/sweep.h"
+#include "spsim/units.h"
+
+namespace spsim::cli {
+
+namespace {
+
+struct SweepOptions {
+  JobOptions job;
+  // Lists that replace the single-valued flags of add_job_options.
+  std::vector<std::string> models, topologies, tp, ulysses, ring, dp, zero, mbs, recompute, ring_variant;
+  bool best = false, resume = false;
+  int jobs = 1;
+  std::string output = "spsim-sweep";
+  std::string plot_dir;
+  std::string progress = "auto";
+};
+
+// The "sweep" block of an experiment file: the same dimensions as the flags, with the job JSON's
+// key names. Values are range strings ("8K:256K:x2", "8,16") or arrays.
+struct FileSweep {
+  std::map<std::string, std::vector<std::string>> lists;  // key -> items (each a range or a name)
+  std::optional<bool> best;
+  bool has_models = false;
+};
+
+const std::vector<std::string> kListKeys = {
+    "models", "topologies", "strategies", "num_gpus", "seq_length", "tensor_model_parallel_size",
+    "ulysses_degree", "ring_degree", "data_parallel_size", "zero_stage", "micro_batch_size",
+    "recompute_granularity", "ring_variant"};
+
+FileSweep read_sweep_block(const std::string& path) {
+  FileSweep out;
+  if (path.empty()) return out;
+  const auto json = detail::parse_json(detail::read_file(path), path);
+  if (!json.is_object() || !json.contains("sweep")) return out;
+  detail::ObjectReader top(json, path);
+  detail::ObjectReader in = top.object("sweep");
+  for (const auto& key : kListKeys) {
+    if (!in.has(key)) continue;
+    const auto& value = in.raw(key);
+    std::vector<std::string> items;
+    if (value.is_string()) {
+      items.push_back(value.get<std::string>());
+    } else if (value.is_array() && !value.empty()) {
+      for (const auto& item : value) {
+        if (item.is_string()) {
+          items.push_back(item.get<std::string>());
+        } else if (item.is_number_integer()) {
+          items.push_back(std::to_string(item.get<int64_t>()));
+        } else {
+          in.fail(key, "expected a range string (\"8K:256K:x2\") or a list of values");
+        }
+      }
+    } else {
+      in.fail(key, "expected a range string (\"8K:256K:x2\") or a non-empty list of values");
+    }
+    out.lists[key] = items;
+  }
+  if (in.has("best")) out.best = in.boolean("best");
+  in.finish();
+  out.has_models = out.lists.count("models") > 0;
+  if (out.has_models && json.contains("model")) {
+    throw InputError(path, "give either \"model\" or \"sweep\": {\"models\": [...]}, not both");
+  }
+  if (out.lists.count("topologies") > 0 && json.contains("topology")) {
+    throw InputError(path, "give either \"topology\" or \"sweep\": {\"topologies\": [...]}, not both");
+  }
+  return out;
+}
+
+bool given(const JobOptions& o, const char* flag) { return o.command->count(flag) > 0; }
+
+// Items from the flag if given, else from the file's sweep block, else `fallback`.
+std::vector<std::string> pick(const JobOptions& o, const char* flag, const std::vector<std::string>& flag_items,
+                              const FileSweep& file, const std::string& key,
+                              const std::vector<std::string>& fallback) {
+  if (given(o, flag)) return flag_items;
+  const auto it = file.lists.find(key);
+  if (it != file.lists.end()) return it->second;
+  return fallback;
+}
+
+std::vector<int64_t> numbers(const std::vector<std::string>& items, const std::string& where) {
+  std::vector<int64_t> out;
+  for (const auto& item : items) {
+    for (int64_t v : parse_range(item, where)) out.push_back(v);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.size() > kMaxRangePoints) {
+    throw InputError(where, fmt::format("expands to more than {} values; split the sweep", kMaxRangePoints));
+  }
+  return out;
+}
+
+std::vector<int64_t> zero_numbers(const std::vector<std::string>& items, const std::string& where) {
+  // ZeRO stages include 0, which range syntax (positive values) does not: plain lists only.
+  std::vector<int64_t> out;
+  for (const auto& item : items) {
+    if (item.size() != 1 || item[0] < '0' || item[0] > '3') {
+      throw InputError(where, fmt::format("ZeRO stage must be 0, 1, 2 or 3 (got \"{}\"); e.g. 0,1,3", item));
+    }
+    out.push_back(item[0] - '0');
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+std::vector<std::string> strategy_names(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const auto& name : items) {
+    if (name == "all") {
+      for (const char* s : {"ulysses", "megatron-sp", "ring", "usp"}) out.emplace_back(s);
+    } else {
+      make_strategy(name);  // unknown names fail here, with a suggestion
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
+// Replaces a single-valued option of add_job_options by a list with the same names.
+void relist(CLI::App* cmd, const char* name, const std::string& names, std::vector<std::string>& target,
+            const std::string& help, const std::string& group) {
+  cmd->remove_option(cmd->get_option(name));
+  cmd->add_option(names, target, help)->delimiter(',')->group(group);
+}
+
+struct Progress {
+  bool enabled = false, color = false;
+  std::chrono::steady_clock::time_point start, last;
+  size_t first_done = 0;
+  bool started = false, drawn = false;
+  void update(size_t done, size_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!started) {
+      started = true;
+      start = now;
+      first_done = done;
+    }
+    if (!enabled) return;
+    if (done < total && drawn && now - last < std::chrono::milliseconds(100)) return;  // <= 10 Hz
+    last = now;
+    drawn = true;
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done - first_done) / elapsed : 0;
+    const std::string eta = rate > 0 ? fmt::format("{:.0f} s", static_cast<double>(total - done) / rate) : "?";
+    const std::string head = color ? fmt::format(fmt::emphasis::bold, "sweep") : "sweep";
+    std::fprintf(stderr, "\r%s %zu/%zu points  %.1f points/s  ETA %s   ", head.c_str(), done, total, rate,
+                 eta.c_str());
+    if (done == total) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+};
+
+std::string plan_text(const SweepRow& row) {
+  std::string degrees;
+  if (row.tensor_parallel > 1 || row.strategy.rfind("megatron", 0) == 0) degrees += fmt::format(" t{}", row.tensor_parallel);
+  if (row.ulysses_degree > 1) degrees += fmt::format(" u{}", row.ulysses_degree);
+  if (row.ring_degree > 1) degrees += fmt::format(" r{}", row.ring_degree);
+  degrees += fmt::format(" dp{}", row.data_parallel);
+  return fmt::format("{}{} zero{} mbs{} rc:{}", row.strategy, degrees, row.zero_stage, row.micro_batch_size,
+                     row.recompute);
+}
+
+// The best plan of each (model, topology, gpus, seq), one line each.
+void print_best_table(const std::vector<SweepRow>& rows) {
+  struct Key {
+    std::string model, topology;
+    int64_t gpus, seq;
+    bool operator<(const Key& o) const {
+      return std::tie(model, topology, gpus, seq) < std::tie(o.model, o.topology, o.gpus, o.seq);
+    }
+  };
+  std::map<Key, const SweepRow*> best;
+  std::map<Key, std::string> why;
+  for (const auto& row : rows) {
+    const Key key{row.model, row.topology, row.gpus, row.seq_length};
+    if (row.best_at_point) best[key] = &row;
+    else if (!best.count(key)) best[key] = nullptr;
+    if (row.status != "ok" && why[key].empty()) why[key] = row.strategy + ": " + row.reason;
+  }
+  fmt::print("{:<14} {:<14} {:>5} {:>6}  {:<40} {:>12} {:>9} {:>9}\n", "model", "topology", "gpus", "seq",
+             "best plan", "tokens/s", "TFLOP/s", "mem GiB");
+  for (const auto& [key, row] : best) {
+    if (row == nullptr) {
+      fmt::print("{:<14} {:<14} {:>5} {:>6}  none fits ({})\n", key.model, key.topology, key.gpus,
+                 format_count(key.seq), why[key]);
+      continue;
+    }
+    fmt::print("{:<14} {:<14} {:>5} {:>6}  {:<40} {:>12.0f} {:>9.1f} {:>9.1f}\n", key.model, key.topology,
+               key.gpus, format_count(key.seq), plan_text(*row), row->tokens_per_s, row->tflops_model,
+               row->mem_peak / kGiB);
+  }
+}
+
+}  // namespace
+
+void add_sweep_command(CLI::App& app) {
+  auto o = std::make_shared<SweepOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "sweep", "evaluate a grid of configurations, or search the best plan per point (--best)");
+  add_job_options(cmd, o->job, true);
+  o->job.strategies = {"all"};
+  o->job.gpus = {"8:64:x2"};
+  o->job.seq = {"8K:1M:x2"};
+  relist(cmd, "--model", "-m,--model", o->models, "models (names or paths), comma list", "Input");
+  relist(cmd, "--topology", "-T,--topology", o->topologies, "topologies (names or paths), comma list", "Input");
+  relist(cmd, "--tp", "-t,--tp,--tensor-model-parallel-size", o->tp, "tensor-parallel degrees, range syntax",
+         "Parallelism");
+  relist(cmd, "--ulysses-degree", "-u,--ulysses-degree", o->ulysses, "Ulysses degrees, range syntax", "Parallelism");
+  relist(cmd, "--ring-degree", "-r,--ring-degree", o->ring, "ring degrees, range syntax", "Parallelism");
+  relist(cmd, "--dp", "--dp,--data-parallel-size", o->dp, "data-parallel degrees, range syntax", "Parallelism");
+  relist(cmd, "--zero", "--zero,--zero-stage", o->zero, "ZeRO stages, e.g. 0,1,3", "Parallelism");
+  relist(cmd, "--mbs", "--mbs,--micro-batch-size", o->mbs, "micro-batch sizes, range syntax", "Training");
+  relist(cmd, "--recompute", "--recompute,--recompute-granularity", o->recompute,
+         "none | selective | full, comma list", "Training");
+  relist(cmd, "--ring-variant", "--ring-variant", o->ring_variant, "basic | zigzag, comma list", "Parallelism");
+  cmd->get_option("--gpus")->description("GPU counts, range syntax: 8:64:x2, 8,16,64 (default 8:64:x2)");
+  cmd->get_option("--seq")->description("sequence lengths in tokens, range syntax, K = 1024: 8K:1M:x2 (default)");
+  cmd->get_option("--strategy")->description("strategies, comma list or 'all' (default all)");
+  cmd->get_option("--config")->description(
+      "experiment JSON (experiments/*.json): run --config's keys plus a \"sweep\" block of lists");
+  cmd->add_flag("--best", o->best,
+                "search every legal (t, u, r, dp), ZeRO 0-3, micro-batch 1/2/4 and recompute per strategy; "
+                "keep the fastest plan that fits")->group("Sweep");
+  cmd->add_option("-o,--output", o->output, "output prefix: writes PREFIX.csv and PREFIX.json")
+      ->capture_default_str()->group("Sweep");
+  cmd->add_option("-j,--jobs", o->jobs, "worker processes (same bytes as --jobs 1)")
+      ->capture_default_str()->group("Sweep");
+  cmd->add_flag("--resume", o->resume, "continue an interrupted sweep from PREFIX.partial")->group("Sweep");
+  cmd->add_option("--plot", o->plot_dir, "also write the plots (PNG + SVG) into this folder")->group("Sweep");
+  cmd->add_option("--progress", o->progress, "progress line on stderr: auto (when a terminal) | always | never")
+      ->capture_default_str()->group("Sweep");
+  cmd->footer(
+      "Range syntax (nccl-tests style, K/M/G binary): 8K:1M:x2 (doubling), 8K:64K:+8K (step), 8,16,64\n"
+      "Examples:\n"
+      "  spsim sweep --best -o out/sweep --plot out/plots\n"
+      "  spsim sweep -s ulysses,ring --gpus 8,16,64 --seq 32K:1M:x2 -o ulysses-vs-ring\n"
+      "  spsim sweep -s usp -u 1,2,4,8 -r 1,2,4,8 --gpus 16 --seq 128K -o usp-degrees\n"
+      "  spsim sweep --config experiments/ring-basic-vs-zigzag.json -o ring");
+  cmd->callback([o]() {
+    JobOptions& jo = o->job;
+    if (o->progress != "auto" && o->progress != "always" && o->progress != "never") {
+      throw InputError("--progress", fmt::format("must be auto, always or never (got \"{}\")", o->progress));
+    }
+    const FileSweep file = read_sweep_block(jo.config_path);
+    const bool best = o->best || (file.best.has_value() && *file.best && !given(jo, "--best"));
+    const std::vector<std::string> model_names = pick(jo, "--model", o->models, file, "models", {jo.model});
+    const std::vector<std::string> topology_names =
+        pick(jo, "--topology", o->topologies, file, "topologies", {jo.topology});
+
+    SweepPlan plan;
+    plan.best = best;
+    const auto tp = numbers(pick(jo, "--tp", o->tp, file, "tensor_model_parallel_size", {}), "--tp");
+    const auto us = numbers(pick(jo, "--ulysses-degree", o->ulysses, file, "ulysses_degree", {}), "--ulysses-degree");
+    const auto rs = numbers(pick(jo, "--ring-degree", o->ring, file, "ring_degree", {}), "--ring-degree");
+    const auto dps = numbers(pick(jo, "--dp", o->dp, file, "data_parallel_size", {}), "--dp");
+    const auto zeros = zero_numbers(pick(jo, "--zero", o->zero, file, "zero_stage", {}), "--zero");
+    const auto mbss = numbers(pick(jo, "--mbs", o->mbs, file, "micro_batch_size", {}), "--mbs");
+    std::vector<Recompute> recomputes;
+    const auto recompute_items = pick(jo, "--recompute", o->recompute, file, "recompute_granularity", {});
+    for (const auto& item : recompute_items) recomputes.push_back(parse_recompute(item, "--recompute"));
+    const auto variants = pick(jo, "--ring-variant", o->ring_variant, file, "ring_variant", {});
+    for (const auto& v : variants) {
+      if (v != "basic" && v != "zigzag") {
+        throw InputError("--ring-variant", fmt::format("must be basic or zigzag (got \"{}\")", v));
+      }
+    }
+    plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants};
+
+    nlohmann::ordered_json inputs;
+    std::vector<std::string> used_strategies;
+    std::vector<int64_t> gpu_counts, seqs;
+    for (size_t mi = 0; mi < model_names.size(); ++mi) {
+      for (size_t ti = 0; ti < topology_names.size(); ++ti) {
+        JobOptions local = jo;
+        local.model = model_names[mi];
+        local.topology = topology_names[ti];
+        local.tp = 1, local.ulysses = 1, local.ring = 1, local.dp = 0;
+        const BaseSetup base = resolve_base(local);
+        if (plan.engine != base.engine && mi + ti > 0) {
+          throw InputError("--engine", "one sweep runs one engine");
+        }
+        plan.engine = base.engine;
+        if (ti == 0) plan.models.push_back(base.model);
+        if (mi == 0) plan.topologies.push_back(base.topology);
+        const size_t topology_index = ti;
+        std::vector<std::string> strategies = base.strategies;
+        if (given(jo, "--strategy")) {
+          strategies = strategy_names(jo.strategies);
+        } else if (file.lists.count("strategies")) {
+          strategies = strategy_names(file.lists.at("strategies"));
+        }
+        // Flag, else the sweep block, else the config's job, else the defaults.
+        auto dimension = [&](const char* flag, const std::vector<std::string>& flag_items, const char* key,
+                             int64_t job_value) {
+          if (given(jo, flag)) return numbers(flag_items, flag);
+          if (file.lists.count(key)) return numbers(file.lists.at(key), jo.config_path + ": /sweep/" + key);
+          if (base.from_file) return std::vector<int64_t>{job_value};
+          return numbers(flag_items, flag);
+        };
+        gpu_counts = dimension("--gpus", jo.gpus, "num_gpus", base.job.num_gpus);
+        seqs = dimension("--seq", jo.seq, "seq_length", base.job.seq_length);
+        used_strategies = strategies;
+        if (mi == 0 && ti == 0) {
+          inputs["base_job"] = nlohmann::ordered_json::parse(job_to_json(base.job).dump());
+        }
+        for (const auto& strategy : strategies) {
+          const bool uses_u = strategy == "ulysses" || strategy == "usp";
+          const bool uses_r = strategy == "ring" || strategy == "usp";
+          // Degrees the user listed for this scheme are taken as they are; otherwise the scheme's
+          // defaults fill them in (setup_job), as `spsim run` does.
+          const bool fixed = !best && (!tp.empty() || (uses_u && !us.empty()) || (uses_r && !rs.empty()));
+          const std::vector<int64_t> one{0};  // "not swept" marker
+          for (const auto& variant : variants.empty() || best ? std::vector<std::string>{""} : variants) {
+            for (int64_t gpus : gpu_counts) {
+              for (int64_t seq : seqs) {
+                for (int64_t t : tp.empty() || best ? one : tp) {
+                  for (int64_t u : !uses_u || us.empty() || best ? one : us) {
+                    for (int64_t r : !uses_r || rs.empty() || best ? one : rs) {
+                      for (int64_t d : dps.empty() || best ? one : dps) {
+                        for (int64_t z : zeros.empty() || best ? one : zeros) {
+                          for (int64_t m : mbss.empty() || best ? one : mbss) {
+                            const std::vector<Recompute> rcs =
+                                recomputes.empty() || best ? std::vector<Recompute>{base.job.recompute} : recomputes;
+                            for (Recompute rc : rcs) {
+                              BaseSetup b = base;
+                              b.strategies = strategies;
+                              JobConfig& job = b.job;
+                              if (fixed) {
+                                job.tensor_parallel = t > 0 ? t : 1;
+                                job.ulysses_degree = u > 0 ? u : 1;
+                                job.ring_degree = r > 0 ? r : 1;
+                              }
+                              if (d > 0) job.data_parallel = d;
+                              if (!variant.empty()) job.ring_variant = variant;
+                              if (z > 0 || !zeros.empty()) job.zero_stage = static_cast<int>(z);
+                              if (m > 0) job.micro_batch_size = m;
+                              job.recompute = rc;
+                              SweepPlan::Point point;
+                              point.model = mi;
+                              point.topology = topology_index;
+                              point.job = best ? b.job : setup_job(jo, b, strategy, gpus, seq, fixed);
+                              point.job.strategy = strategy;
+                              point.job.num_gpus = gpus;
+                              point.job.seq_length = seq;
+                              plan.points.push_back(point);
+                            }
+                          }
+                        }
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+    inputs["config"] = jo.config_path.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(jo.config_path);
+    inputs["models"] = model_names;
+    inputs["topologies"] = topology_names;
+    inputs["strategies"] = used_strategies;
+    inputs["num_gpus"] = gpu_counts;
+    inputs["seq_length"] = seqs;
+    inputs["tensor_model_parallel_size"] = tp;
+    inputs["ulysses_degree"] = us;
+    inputs["ring_degree"] = rs;
+    inputs["data_parallel_size"] = dps;
+    inputs["zero_stage"] = zeros;
+    inputs["micro_batch_size"] = mbss;
+    inputs["recompute_granularity"] = recompute_items;
+    inputs["ring_variant"] = variants;
+    inputs["overrides"] = jo.overrides;
+    nlohmann::ordered_json meta;
+    meta["tool"] = "spsim";
+    meta["version"] = SPSIM_VERSION;
+    meta["git_commit"] = SPSIM_GIT_COMMIT;
+    meta["engine"] = plan.engine;
+    meta["mode"] = best ? "best" : "grid";
+    meta["points"] = plan.points.size();
+    meta["inputs"] = inputs;
+    meta["units"] = "SI: seconds, bytes (GiB = 2^30 in reasons), tokens/s; tflops_per_gpu_* in TFLOP/s per GPU";
+    plan.meta = nlohmann::json::parse(meta.dump());
+
+    Progress progress;
+    const char* no_color = std::getenv("NO_COLOR");
+    const char* term = std::getenv("TERM");
+    const bool tty = ::isatty(STDERR_FILENO) != 0;
+    progress.enabled = o->progress == "always" || (o->progress == "auto" && tty);
+    progress.color = tty && (no_color == nullptr || no_color[0] == '\0') &&
+                     !(term != nullptr && std::string(term) == "dumb");
+    SweepRunOptions run;
+    run.output_prefix = o->output;
+    run.jobs = o->jobs;
+    run.resume = o->resume;
+    run.on_row = [&progress](size_t done, size_t total) { progress.update(done, total); };
+    const auto rows = run_sweep(plan, run);
+    print_best_table(rows);
+    std::fprintf(stderr, "wrote %s.csv and %s.json (%zu rows)\n", o->output.c_str(), o->output.c_str(),
+                 rows.size());
+    if (!o->plot_dir.empty()) run_plot_script(o->output + ".json", o->plot_dir);
+  });
+}
+
+}  // namespace spsim::cli

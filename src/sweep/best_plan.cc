@@ -1,0 +1,265 @@
+// One sweep row: a configuration evaluated (evaluate_row) or the fastest legal plan that fits,
+// searched over degrees, ZeRO stage, micro-batch and recompute (search_best_plan).
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "engine/analytic_engine.h"
+#include "spsim/engine.h"
+#include "spsim/error.h"
+#include "spsim/flops.h"
+#include "spsim/sweep.h"
+#include "spsim/units.h"
+
+namespace spsim {
+
+namespace {
+
+// The inputs of a row, from the (resolved) job.
+void fill_inputs(SweepRow& row, const ModelSpec& model, const Topology& topology,
+                 const JobConfig& job, const std::string& engine) {
+  row.model = model.name;
+  row.topology = topology.name;
+  row.engine = engine;
+  row.strategy = job.strategy;
+  row.gpus = job.num_gpus;
+  row.seq_length = job.seq_length;
+  row.tensor_parallel = job.tensor_parallel;
+  row.ulysses_degree = job.ulysses_degree;
+  row.ring_degree = job.ring_degree;
+  row.data_parallel = job.data_parallel;
+  row.zero_stage = job.zero_stage;
+  row.micro_batch_size = job.micro_batch_size;
+  row.global_batch_size = job.global_batch_size;
+  row.recompute = to_string(job.recompute);
+  row.precision = to_string(job.precision);
+  row.ring_variant = job.ring_variant;
+}
+
+StepResult run_engine(const LoweredStep& lowered, const Topology& topology, const std::string& engine) {
+  // The analytic engine without the Engine wrapper's extras: sweeps call it thousands of times.
+  if (engine == "analytic") return analytic_step(lowered.graph, topology);
+  return make_engine(engine)->run(lowered.graph, topology, EngineOptions{});
+}
+
+double over_gib(const MemoryEstimate& memory, const Topology& topology) {
+  return (memory.peak() - topology.gpu.hbm_bytes) / kGiB;
+}
+
+// A row with every number, from a lowered step and its result (same arithmetic as
+// report/json_report.cc, without rounding: CSV/JSON printing is the only rounding).
+SweepRow make_row(const ModelSpec& model, const Topology& topology, const LoweredStep& lowered,
+                  const StepResult& result, const std::string& engine) {
+  SweepRow row;
+  fill_inputs(row, model, topology, lowered.job, engine);
+  const auto& memory = lowered.memory;
+  row.has_numbers = true;
+  row.step_time_s = result.step_time_s;
+  const double step = result.step_time_s;
+  row.tokens_per_s = step > 0 ? static_cast<double>(lowered.graph.tokens_per_step) / step : 0;
+  const StepFlops flops = step_flops(model, lowered.job);
+  const double gpus = static_cast<double>(lowered.job.num_gpus);
+  auto per_gpu_tflops = [&](double f) { return step > 0 ? f / step / gpus / 1e12 : 0.0; };
+  row.tflops_model = per_gpu_tflops(flops.model);
+  row.tflops_megatron_deepspeed = per_gpu_tflops(flops.megatron_deepspeed);
+  row.tflops_nemo = per_gpu_tflops(flops.nemo);
+  row.tflops_causal_halved = per_gpu_tflops(flops.causal_halved);
+  const double peak = topology.gpu.peak(lowered.job.precision);
+  row.mfu = step > 0 && peak > 0 ? flops.model / step / gpus / peak : 0;
+  row.mem_params = memory.params;
+  row.mem_grads = memory.grads;
+  row.mem_optimizer = memory.optimizer;
+  row.mem_activations = memory.activations;
+  row.mem_buffers = memory.buffers;
+  row.mem_reserve = memory.reserve;
+  row.mem_peak = memory.peak();
+  row.hbm_capacity = topology.gpu.hbm_bytes;
+  row.fits_in_memory = memory.peak() <= topology.gpu.hbm_bytes;
+  row.compute_s = result.compute_s;
+  row.exposed_s.assign(kNumCategories - 1, 0.0);
+  for (int c = 1; c < kNumCategories; ++c) row.exposed_s[c - 1] = result.exposed_s[c];
+  row.bubble_s = result.bubble_s;
+  if (row.fits_in_memory) {
+    row.status = "ok";
+  } else {
+    row.status = "oom";
+    row.reason = fmt::format("needs {:.2f} GiB per GPU, HBM holds {:.2f} GiB: over by {:.2f} GiB "
+                             "(largest term: {})",
+                             memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB,
+                             over_gib(memory, topology), memory.largest_term());
+  }
+  return row;
+}
+
+SweepRow invalid_row(const ModelSpec& model, const Topology& topology, const JobConfig& job,
+                     const std::string& engine, const std::string& reason) {
+  SweepRow row;
+  fill_inputs(row, model, topology, job, engine);
+  row.status = "invalid";
+  row.reason = reason;
+  return row;
+}
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> out;
+  for (int64_t d = 1; d <= n; ++d) {
+    if (n % d == 0) out.push_back(d);
+  }
+  return out;
+}
+
+bool allowed(const std::vector<int64_t>& list, int64_t value) {
+  return list.empty() || std::find(list.begin(), list.end(), value) != list.end();
+}
+
+// Which degrees belong to a scheme: the others stay 1 in the search, so it never counts
+// "ulysses has no ring" as a rejection.
+struct DegreeUse {
+  bool tensor = false, ulysses = false, ring = false;
+};
+
+DegreeUse degree_use(const std::string& strategy) {
+  if (strategy == "ulysses") return {true, true, false};
+  if (strategy == "ring") return {true, false, true};
+  if (strategy == "usp") return {true, true, true};
+  if (strategy == "megatron-sp" || strategy == "megatron-tp") return {true, false, false};
+  return {true, true, true};  // an unknown plug-in: let its rules decide
+}
+
+}  // namespace
+
+SweepRow evaluate_row(const ModelSpec& model, const Topology& topology, const Strategy& strategy,
+                      const JobConfig& job, const std::string& engine) {
+  LoweredStep lowered;
+  try {
+    const Cluster cluster(topology, job.num_gpus);  // must host the job (throws InputError)
+    lowered = strategy.lower(model, job);
+  } catch (const InputError& e) {
+    JobConfig shown = job;
+    shown.strategy = strategy.name();
+    return invalid_row(model, topology, shown, engine, e.full());
+  }
+  lowered.job.strategy = strategy.name();
+  return make_row(model, topology, lowered, run_engine(lowered, topology, engine), engine);
+}
+
+SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
+                          const Strategy& strategy, const JobConfig& base,
+                          const SearchSpace& space, const std::string& engine) {
+  JobConfig shown = base;
+  shown.strategy = strategy.name();
+  try {
+    const Cluster cluster(topology, base.num_gpus);  // must host the job (throws InputError)
+  } catch (const InputError& e) {
+    return invalid_row(model, topology, shown, engine, e.full());
+  }
+  const int64_t gpus = base.num_gpus;
+  const int64_t p = std::max<int64_t>(1, base.pipeline_parallel);
+  const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);
+  const DegreeUse use = degree_use(strategy.name());
+  const std::vector<int64_t> zero_stages =
+      space.zero_stage.empty() ? std::vector<int64_t>{0, 1, 2, 3} : space.zero_stage;
+  const std::vector<int64_t> micro_batches =
+      space.micro_batch_size.empty() ? std::vector<int64_t>{1, 2, 4} : space.micro_batch_size;
+  const std::vector<Recompute> recomputes =
+      space.recompute.empty() ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
+                              : space.recompute;
+  const std::vector<std::string> variants =
+      space.ring_variant.empty() ? std::vector<std::string>{base.ring_variant} : space.ring_variant;
+
+  int64_t searched = 0, fit = 0, oom = 0;
+  std::map<std::string, std::pair<int64_t, std::string>> rejected;  // where -> count, example
+  std::optional<SweepRow> best;
+  std::optional<LoweredStep> least_oom;  // the plan that misses by the least memory
+  double least_over = 0;
+
+  // Fixed visiting order (t, u, r ascending, then ZeRO, micro-batch, recompute, variant); only
+  // a strictly faster plan replaces the best, so ties keep the first and the answer is stable.
+  for (int64_t t : divisors(gpus / p)) {
+    if (!allowed(space.tensor_parallel, t)) continue;
+    if (t > 1 && (!use.tensor || t > node)) continue;  // TP stays inside the NVLink domain
+    for (int64_t u : divisors(gpus / (p * t))) {
+      if (!allowed(space.ulysses_degree, u) || (u > 1 && !use.ulysses)) continue;
+      for (int64_t r : divisors(gpus / (p * t * u))) {
+        if (!allowed(space.ring_degree, r) || (r > 1 && !use.ring)) continue;
+        const int64_t dp = gpus / (p * t * u * r);
+        if (!allowed(space.data_parallel, dp)) continue;
+        for (int64_t zero : zero_stages) {
+          for (int64_t mbs : micro_batches) {
+            for (Recompute recompute : recomputes) {
+              for (const auto& variant : variants) {
+                if (r == 1 && variant != variants.front()) continue;  // no ring: variant moot
+                JobConfig job = base;
+                job.strategy = strategy.name();
+                job.tensor_parallel = t;
+                job.ulysses_degree = u;
+                job.ring_degree = r;
+                job.data_parallel = dp;
+                job.zero_stage = static_cast<int>(zero);
+                job.micro_batch_size = mbs;
+                job.recompute = recompute;
+                job.ring_variant = variant;
+                ++searched;
+                LoweredStep lowered;
+                try {
+                  lowered = strategy.lower(model, job);
+                } catch (const InputError& e) {
+                  auto& entry = rejected[e.where()];
+                  if (entry.first++ == 0) entry.second = e.full();
+                  continue;
+                }
+                lowered.job.strategy = strategy.name();
+                // Out of memory: no need to time it (the engine is the expensive part).
+                if (lowered.memory.peak() > topology.gpu.hbm_bytes) {
+                  ++oom;
+                  const double over = over_gib(lowered.memory, topology);
+                  if (!least_oom || over < least_over) {
+                    least_over = over;
+                    least_oom = std::move(lowered);
+                  }
+                  continue;
+                }
+                ++fit;
+                SweepRow row = make_row(model, topology, lowered,
+                                        run_engine(lowered, topology, engine), engine);
+                if (!best || row.tokens_per_s > best->tokens_per_s) best = std::move(row);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  std::string summary = fmt::format("searched {} plans, {} fit", searched, fit);
+  std::vector<std::string> parts;
+  if (oom > 0) parts.push_back(fmt::format("{} oom (closest over by {:.2f} GiB)", oom, least_over));
+  // Most frequent rule first, then by name: a stable order.
+  std::vector<std::pair<std::string, std::pair<int64_t, std::string>>> rules(rejected.begin(), rejected.end());
+  std::stable_sort(rules.begin(), rules.end(),
+                   [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  for (const auto& [where, entry] : rules) parts.push_back(fmt::format("{} {}", entry.first, where));
+  if (!parts.empty()) {
+    summary += "; rejected: ";
+    for (size_t i = 0; i < parts.size(); ++i) summary += (i ? ", " : "") + parts[i];
+  }
+
+  SweepRow out;
+  if (best) {
+    out = std::move(*best);
+    out.reason = summary;
+  } else if (least_oom) {
+    out = make_row(model, topology, *least_oom, run_engine(*least_oom, topology, engine), engine);
+    out.reason = fmt::format("no plan fits: {}; {}", out.reason, summary);
+  } else {
+    const std::string example = rules.empty() ? std::string("no candidate") : rules.front().second.second;
+    out = invalid_row(model, topology, shown, engine, fmt::format("no legal plan ({}): {}", summary, example));
+  }
+  out.plans_searched = searched;
+  out.plans_fit = fit;
+  return out;
+}
+
+}  // namespace spsim

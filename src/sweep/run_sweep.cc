@@ -1,0 +1,207 @@
+// Running a sweep: points shared out over forked worker processes (one engine per process),
+// every finished row journaled by the parent (the only writer), final files written atomically
+// in point order, so the bytes depend neither on --jobs nor on interruptions.
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "spsim/error.h"
+#include "spsim/report.h"
+#include "spsim/strategy.h"
+#include "spsim/sweep.h"
+
+namespace spsim {
+
+namespace {
+
+// FNV-1a, 64 bit: a stable fingerprint of the sweep's inputs (not security relevant).
+std::string fingerprint(const SweepPlan& plan) {
+  uint64_t hash = 1469598103934665603ull;
+  const std::string text = plan.meta.dump() + fmt::format("|points={}|best={}", plan.points.size(), plan.best);
+  for (unsigned char c : text) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  return fmt::format("{:016x}", hash);
+}
+
+bool write_all(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// A worker: evaluates its share of `todo` and writes one journal line per row to `fd`. Never
+// returns; an error becomes an {"error": ...} line and exit code 3.
+[[noreturn]] void worker(const SweepPlan& plan, const std::vector<size_t>& todo, int jobs, int k, int fd) {
+  int code = 0;
+  try {
+    for (size_t position = static_cast<size_t>(k); position < todo.size(); position += static_cast<size_t>(jobs)) {
+      const size_t index = todo[position];
+      if (!write_all(fd, journal_line(index, run_point(plan, index)))) _exit(4);  // parent gone
+    }
+  } catch (const InputError& e) {
+    write_all(fd, nlohmann::json{{"error", e.full()}}.dump() + "\n");
+    code = 3;
+  } catch (const std::exception& e) {
+    write_all(fd, nlohmann::json{{"error", e.what()}}.dump() + "\n");
+    code = 3;
+  }
+  ::close(fd);
+  _exit(code);
+}
+
+}  // namespace
+
+SweepRow run_point(const SweepPlan& plan, size_t index) {
+  const auto& point = plan.points.at(index);
+  const ModelSpec& model = plan.models.at(point.model);
+  const Topology& topology = plan.topologies.at(point.topology);
+  try {
+    const auto strategy = make_strategy(point.job.strategy);
+    if (plan.best) return search_best_plan(model, topology, *strategy, point.job, plan.space, plan.engine);
+    return evaluate_row(model, topology, *strategy, point.job, plan.engine);
+  } catch (const InputError& e) {
+    // Anything else this point cannot do (e.g. a precision the GPU has no peak for) is its row's
+    // reason, not the end of the sweep.
+    SweepRow row;
+    const JobConfig& job = point.job;
+    row.model = model.name;
+    row.topology = topology.name;
+    row.engine = plan.engine;
+    row.strategy = job.strategy;
+    row.gpus = job.num_gpus;
+    row.seq_length = job.seq_length;
+    row.tensor_parallel = job.tensor_parallel;
+    row.ulysses_degree = job.ulysses_degree;
+    row.ring_degree = job.ring_degree;
+    row.data_parallel = job.data_parallel;
+    row.zero_stage = job.zero_stage;
+    row.micro_batch_size = job.micro_batch_size;
+    row.global_batch_size = job.global_batch_size;
+    row.recompute = to_string(job.recompute);
+    row.precision = to_string(job.precision);
+    row.ring_variant = job.ring_variant;
+    row.status = "invalid";
+    row.reason = e.full();
+    return row;
+  }
+}
+
+std::vector<SweepRow> run_sweep(const SweepPlan& plan, const SweepRunOptions& options) {
+  if (options.output_prefix.empty()) throw InputError("--output", "an output prefix is required");
+  if (options.jobs < 1 || options.jobs > 1024) {
+    throw InputError("--jobs", fmt::format("must be between 1 and 1024 (got {})", options.jobs));
+  }
+  SweepJournal journal(options.output_prefix + ".partial", fingerprint(plan), options.resume);
+  std::map<size_t, SweepRow> rows = journal.done();
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < plan.points.size(); ++i) {
+    if (rows.find(i) == rows.end()) todo.push_back(i);
+  }
+  const size_t total = plan.points.size();
+  auto finished = [&](size_t index, SweepRow row) {
+    rows.emplace(index, std::move(row));
+    if (options.on_row) options.on_row(rows.size(), total);
+  };
+  if (options.on_row) options.on_row(rows.size(), total);
+
+  const int jobs = static_cast<int>(std::min<size_t>(static_cast<size_t>(options.jobs), todo.size()));
+  if (jobs <= 1) {
+    for (size_t index : todo) {
+      SweepRow row = run_point(plan, index);
+      journal.append(index, row);
+      finished(index, std::move(row));
+    }
+  } else {
+    std::vector<int> fds;
+    std::vector<pid_t> pids;
+    std::vector<std::string> buffers(static_cast<size_t>(jobs));
+    for (int k = 0; k < jobs; ++k) {
+      int pipe_fds[2];
+      if (::pipe(pipe_fds) != 0) throw Error(fmt::format("pipe failed: {}", std::strerror(errno)));
+      const pid_t pid = ::fork();
+      if (pid < 0) throw Error(fmt::format("fork failed: {}", std::strerror(errno)));
+      if (pid == 0) {
+        ::close(pipe_fds[0]);
+        for (int fd : fds) ::close(fd);
+        worker(plan, todo, jobs, k, pipe_fds[1]);
+      }
+      ::close(pipe_fds[1]);
+      fds.push_back(pipe_fds[0]);
+      pids.push_back(pid);
+    }
+    std::string error;
+    size_t open = fds.size();
+    std::vector<pollfd> polls(fds.size());
+    while (open > 0) {
+      for (size_t k = 0; k < fds.size(); ++k) polls[k] = {fds[k], POLLIN, 0};
+      if (::poll(polls.data(), polls.size(), -1) < 0) {
+        if (errno == EINTR) continue;
+        throw Error(fmt::format("poll failed: {}", std::strerror(errno)));
+      }
+      for (size_t k = 0; k < fds.size(); ++k) {
+        if (fds[k] < 0 || (polls[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+        char chunk[65536];
+        const ssize_t n = ::read(fds[k], chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          ::close(fds[k]);
+          fds[k] = -1;
+          --open;
+          continue;
+        }
+        buffers[k].append(chunk, static_cast<size_t>(n));
+        size_t end;
+        while ((end = buffers[k].find('\n')) != std::string::npos) {
+          const std::string line = buffers[k].substr(0, end + 1);
+          buffers[k].erase(0, end + 1);
+          const auto json = nlohmann::json::parse(line);
+          if (json.contains("error")) {
+            if (error.empty()) error = json.at("error").get<std::string>();
+            continue;
+          }
+          journal.append_line(line);
+          finished(json.at("i").get<size_t>(), row_from_json(json.at("row")));
+        }
+      }
+    }
+    bool crashed = false;
+    for (pid_t pid : pids) {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != 3)) crashed = true;
+    }
+    if (!error.empty()) throw InputError("sweep", error + " (finished rows are kept; fix and rerun with --resume)");
+    if (crashed || rows.size() != total) {
+      throw Error("a sweep worker process died; finished rows are kept, rerun with --resume");
+    }
+  }
+
+  std::vector<SweepRow> out;
+  out.reserve(total);
+  for (auto& [index, row] : rows) out.push_back(std::move(row));
+  mark_best_at_point(out);
+  write_file_atomically(options.output_prefix + ".csv", sweep_csv(out));
+  write_file_atomically(options.output_prefix + ".json", sweep_json(out, plan.meta));
+  journal.remove();
+  return out;
+}
+
+}  // namespace spsim

@@ -1,0 +1,48 @@
+// Plots from a fixture CSV: every figure exists as PNG and SVG, is non-empty, and two runs give
+// the same bytes. Skipped where /usr/bin/python3 has no matplotlib.
+#include <cstdlib>
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+namespace fs = std::filesystem;
+
+bool have_matplotlib() {
+  return std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
+}
+
+TEST(PlotTest, FiguresExistAndAreDeterministic) {
+  if (!have_matplotlib()) GTEST_SKIP() << "python3-matplotlib not installed";
+  char dir_template[] = "/tmp/spsim_plot_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string fixture = test::data_path("sweep/best-llama3-8b-dgx-h100.csv");
+  const auto first = test::run_spsim("plot '" + fixture + "' -o one", dir);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const auto second = test::run_spsim("plot '" + fixture + "' -o two", dir);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  for (const char* name : {"throughput_vs_seq", "memory_vs_seq", "breakdown", "best_heatmap", "scaling"}) {
+    for (const char* ext : {".png", ".svg"}) {
+      const std::string a = test::read_text(dir + "/one/" + name + ext);
+      const std::string b = test::read_text(dir + "/two/" + name + ext);
+      EXPECT_GT(a.size(), 1000u) << name << ext;
+      EXPECT_EQ(a, b) << name << ext << " differs between two runs";
+    }
+  }
+  // The SVG carries no date (metadata Date None).
+  EXPECT_EQ(test::read_text(dir + "/one/scaling.svg").find("<dc:date>"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(PlotTest, MissingResultIsAClearError) {
+  const auto r = test::run_spsim("plot does-not-exist.csv -o out");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no such result file"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace spsim
