@@ -27,6 +27,8 @@ void run_plot_script(const std::string& result_path, const std::string& out_dir)
   if (!fs::is_regular_file(result_path, ec)) {
     throw InputError(result_path, "no such result file; give the .csv or .json a sweep wrote");
   }
+  fs::create_directories(out_dir, ec);
+  if (ec) throw InputError("-o", fmt::format("cannot create folder {} ({}); choose a writable path", out_dir, ec.message()));
   const std::string script = (fs::path(detail::data_dir()) / "plots" / "spsim_plot.py").string();
   if (!fs::is_regular_file(script, ec)) {
     throw InputError("plot", fmt::format("plot script {} not found; set SPSIM_DATA_DIR to the spsim "

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -414,6 +415,14 @@ void add_sweep_command(CLI::App& app) {
     progress.enabled = o->progress == "always" || (o->progress == "auto" && tty);
     progress.color = tty && (no_color == nullptr || no_color[0] == '\0') &&
                      !(term != nullptr && std::string(term) == "dumb");
+    // Like `mkdir -p`: a user naming out/sweep expects out/ to appear.
+    const std::filesystem::path parent = std::filesystem::path(o->output).parent_path();
+    std::error_code mkdir_error;
+    if (!parent.empty()) std::filesystem::create_directories(parent, mkdir_error);
+    if (mkdir_error) {
+      throw InputError("--output", fmt::format("cannot create folder {} ({}); choose a writable path",
+                                               parent.string(), mkdir_error.message()));
+    }
     SweepRunOptions run;
     run.output_prefix = o->output;
     run.jobs = o->jobs;
