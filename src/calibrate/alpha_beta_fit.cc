@@ -56,34 +56,70 @@ AlphaBetaFit fit_alpha_beta(const std::vector<SizeTime>& all_points, double busb
   // so one noisy row (90.85 us at 16 KiB in the Snellius 2-node all_reduce log) does not move it.
   double t_min = points.front().time_s;
   for (const auto& p : points) t_min = std::min(t_min, p.time_s);
-  std::vector<double> small;
+  std::vector<SizeTime> small;
   for (const auto& p : points) {
-    if (p.bytes <= options.small_message_bytes && p.time_s <= 1.5 * t_min) small.push_back(p.time_s);
+    if (p.bytes <= options.small_message_bytes && p.time_s <= 1.5 * t_min) small.push_back(p);
   }
   fit.alpha_measured = static_cast<int>(small.size()) >= options.min_small_points;
-  const double alpha_small = fit.alpha_measured ? median(small) : 0.0;
 
-  // beta: relative least squares over the large-message region (at least the 2 largest sizes).
+  // beta (seconds per bus byte): relative least squares over the large-message region (sizes >=
+  // largest x large_fraction, at least the 2 largest sizes). Residual r = (alpha + beta S - t) / t
+  // = alpha u + beta v - 1 with u = 1/t, v = S/t.
   double threshold = sizes.back() * options.large_fraction;
   threshold = std::min(threshold, sizes[sizes.size() - 2]);
-  // Residual r = (alpha + beta S - t) / t = alpha u + beta v - 1 with u = 1/t, v = S/t.
-  double suu = 0, suv = 0, svv = 0, su = 0, sv = 0;
+  std::vector<SizeTime> large;
   for (const auto& p : points) {
-    if (p.bytes < threshold) continue;
-    const double u = 1.0 / p.time_s, v = p.bytes / p.time_s;
-    suu += u * u, suv += u * v, svv += v * v, su += u, sv += v;
+    if (p.bytes >= threshold) large.push_back(p);
   }
-  double alpha = alpha_small, beta = 0;
-  if (fit.alpha_measured) {
-    beta = (sv - alpha * suv) / svv;
-  } else {
-    const double det = suu * svv - suv * suv;
-    alpha = det != 0 ? (su * svv - sv * suv) / det : 0.0;
-    beta = det != 0 ? (suu * sv - suv * su) / det : 0.0;
-    if (alpha < 0) {  // a negative latency is unphysical: refit through the origin
-      alpha = 0;
-      beta = sv / svv;
+  double alpha = 0, beta = 0;
+  auto solve = [&](const std::vector<SizeTime>& region) {
+    double suu = 0, suv = 0, svv = 0, su = 0, sv = 0;
+    for (const auto& p : region) {
+      const double u = 1.0 / p.time_s, v = p.bytes / p.time_s;
+      suu += u * u, suv += u * v, svv += v * v, su += u, sv += v;
     }
+    if (fit.alpha_measured) {
+      // alpha = median of (t - beta S) over the latency-bound points, beta by least squares with
+      // alpha fixed; alternated until stable (exact data: converges to the true pair).
+      std::vector<double> ts;
+      for (const auto& p : small) ts.push_back(p.time_s);
+      alpha = median(ts);
+      for (int iteration = 0; iteration < 50; ++iteration) {
+        beta = (sv - alpha * suv) / svv;
+        std::vector<double> residual;
+        for (const auto& p : small) residual.push_back(p.time_s - beta * p.bytes);
+        const double next = std::max(0.0, median(residual));
+        if (std::abs(next - alpha) <= 1e-15) break;
+        alpha = next;
+      }
+      beta = (sv - alpha * suv) / svv;
+    } else {
+      const double det = suu * svv - suv * suv;
+      alpha = det != 0 ? (su * svv - sv * suv) / det : 0.0;
+      beta = det != 0 ? (suu * sv - suv * su) / det : 0.0;
+      if (alpha < 0) {  // a negative latency is unphysical: refit through the origin
+        alpha = 0;
+        beta = sv / svv;
+      }
+    }
+  };
+  solve(large);
+  // One trimming pass: large points off by more than twice the tolerance (a size still on the
+  // protocol ramp, a noisy row) are dropped and the fit redone, if 2 distinct sizes remain.
+  {
+    std::vector<SizeTime> kept;
+    for (const auto& p : large) {
+      if (std::abs(alpha + beta * p.bytes - p.time_s) / p.time_s <= 2 * options.tolerance) {
+        kept.push_back(p);
+      }
+    }
+    std::vector<double> kept_sizes;
+    for (const auto& p : kept) {
+      if (kept_sizes.empty() || kept_sizes.back() != p.bytes) kept_sizes.push_back(p.bytes);
+    }
+    if (kept.size() < large.size() && kept_sizes.size() >= 2) solve(kept);
+  }
+  if (!fit.alpha_measured) {
     fit.warnings.push_back(fmt::format(
         "alpha not measured: no latency-bound sizes <= {} (smallest is {}); alpha = {:.2f} us is "
         "the intercept of the large-message fit; sweep from -b 8 to measure it",

@@ -1,92 +1,24 @@
-// Writes a calibrated topology: the base file's JSON, the fitted efficiencies written over the
-// values they replace, and a "calibration" block with every fit and every replaced value's
-// provenance. Works on the JSON itself so that every field of the base file survives unchanged.
+// Writes a calibrated topology: the base topology (read and validated by the topology loader)
+// with the fitted efficiencies written over the values they replace, and a "calibration" block
+// holding every collective fit and every replaced value's provenance. The output goes through
+// topology_to_json and is re-read by parse_topology, so it always loads.
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
-#include "common/json_reader.h"
 #include "spsim/calibrate.h"
 #include "spsim/error.h"
+#include "spsim/topology.h"
 #include "spsim/units.h"
 
 namespace spsim {
 
 namespace {
-
-using nlohmann::json;
-
-/// A numeric value of the base file, with its dotted path ("efficiency.collective.intra_node.x").
-struct Leaf {
-  std::string path;
-  std::vector<std::string> parts;
-  json::json_pointer pointer;
-  double value = 0;
-};
-
-void collect_leaves(const json& j, std::vector<std::string>& parts, const json::json_pointer& ptr,
-                    std::vector<Leaf>& out) {
-  if (j.is_object()) {
-    for (const auto& [key, value] : j.items()) {  // nlohmann::json keeps keys sorted
-      if (key == "calibration") continue;
-      parts.push_back(key);
-      collect_leaves(value, parts, ptr / key, out);
-      parts.pop_back();
-    }
-  } else if (j.is_number()) {
-    Leaf leaf;
-    leaf.parts = parts;
-    for (size_t i = 0; i < parts.size(); ++i) leaf.path += (i ? "." : "") + parts[i];
-    leaf.pointer = ptr;
-    leaf.value = j.get<double>();
-    out.push_back(std::move(leaf));
-  }
-}
-
-bool contains(const std::string& s, const std::string& what) {
-  return s.find(what) != std::string::npos;
-}
-
-bool path_has(const Leaf& leaf, const std::string& what) {
-  return std::any_of(leaf.parts.begin(), leaf.parts.end(),
-                     [&](const std::string& p) { return contains(p, what); });
-}
-
-/// SI scale of a value from its key's unit suffix.
-double unit_scale(const Leaf& leaf) {
-  const std::string& key = leaf.parts.back();
-  if (contains(key, "_TBps")) return 1e12;
-  if (contains(key, "_GBps")) return kGB;
-  if (contains(key, "_Gbps")) return kGbit;
-  if (contains(key, "_MBps")) return 1e6;
-  for (const auto& p : leaf.parts) {
-    if (contains(p, "pflops")) return 1e15;
-    if (contains(p, "tflops")) return 1e12;
-    if (contains(p, "gflops")) return 1e9;
-  }
-  return 1.0;
-}
-
-template <typename Pred>
-const Leaf* find_leaf(const std::vector<Leaf>& leaves, Pred pred) {
-  for (const auto& leaf : leaves) {
-    if (pred(leaf)) return &leaf;
-  }
-  return nullptr;
-}
-
-const Leaf* find_efficiency(const std::vector<Leaf>& leaves, const std::string& what) {
-  return find_leaf(leaves, [&](const Leaf& l) {
-    const std::string& key = l.parts.back();
-    return key == what + "_efficiency" || (key == what && path_has(l, "efficiency"));
-  });
-}
 
 std::string percent(double x) { return fmt::format("{:.1f}%", x * 100); }
 
@@ -101,74 +33,40 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-struct BaseRates {
-  const Leaf* intra = nullptr;           // per-GPU scale-up bandwidth
-  const Leaf* nic = nullptr;             // per-NIC bandwidth
-  const Leaf* nics_per_node = nullptr;
-  const Leaf* gpus_per_node = nullptr;
-  const Leaf* hbm = nullptr;
-};
-
-BaseRates find_rates(const std::vector<Leaf>& leaves) {
-  BaseRates r;
-  r.intra = find_leaf(leaves, [](const Leaf& l) {
-    return contains(l.parts.back(), "bandwidth") &&
-           (path_has(l, "intra_node") || path_has(l, "nvlink") || path_has(l, "scale_up") ||
-            path_has(l, "nvswitch"));
-  });
-  r.nic = find_leaf(leaves, [](const Leaf& l) {
-    return contains(l.parts.back(), "bandwidth") && path_has(l, "nic") &&
-           !contains(l.parts.back(), "per_gpu");
-  });
-  r.nics_per_node = find_leaf(leaves, [](const Leaf& l) { return l.parts.back() == "nics_per_node"; });
-  r.gpus_per_node = find_leaf(leaves, [](const Leaf& l) { return l.parts.back() == "gpus_per_node"; });
-  r.hbm = find_leaf(leaves, [](const Leaf& l) {
-    return contains(l.parts.back(), "bandwidth") && path_has(l, "hbm");
-  });
-  return r;
-}
-
-/// Peak dense FLOP/s of `dtype` in the base file (a leaf under a "peak..." key named by dtype).
-std::optional<std::pair<const Leaf*, double>> find_peak(const std::vector<Leaf>& leaves,
-                                                        const std::string& dtype) {
-  const Leaf* leaf = find_leaf(leaves, [&](const Leaf& l) {
-    if (!path_has(l, "peak")) return false;
-    const std::string& key = l.parts.back();
-    return key == dtype || key.rfind(dtype + "_", 0) == 0;
-  });
-  if (leaf == nullptr) return std::nullopt;
-  return std::make_pair(leaf, leaf->value * unit_scale(*leaf));
-}
-
+/// A value about to be replaced: the topology field it lives in and its dotted file path.
 struct Replacement {
-  const Leaf* leaf;
+  std::string key;  // "collective_efficiency.intra_node.all_gather", "gpu.gemm_efficiency"
+  double* field;
   double fitted;
   std::string source;
 };
+
+const CollectiveRun* run_of(const CalibrationInputs& inputs, const CalibrationReport::Fit& f) {
+  for (const auto& r : inputs.collectives) {
+    if (r.file == f.file && r.kind == f.kind && r.ranks == f.ranks && r.scope() == f.scope) return &r;
+  }
+  return nullptr;
+}
 
 }  // namespace
 
 CalibrationReport calibrate_topology(const std::string& base_json,
                                      const std::string& base_display_name,
                                      const CalibrationInputs& inputs, const FitOptions& options) {
-  json doc = detail::parse_json(base_json, base_display_name);
-  if (!doc.is_object()) {
-    throw InputError(base_display_name, "expected a topology JSON object");
-  }
+  Topology t = parse_topology(base_json, base_display_name);
   if (inputs.collectives.empty() && inputs.gemm.empty() && inputs.attention.empty() &&
       inputs.memory.empty()) {
     throw InputError("calibrate", "no measurements given; pass --nccl-tests and/or --microbench");
   }
   CalibrationReport report;
-  if (doc.contains("calibration")) {
+  if (!t.fits.empty() || !t.replaced.empty()) {
     report.warnings.push_back(fmt::format("{}: already calibrated; its \"calibration\" block is "
-                                          "replaced (fits from it are not kept)",
+                                          "replaced (fits from it are not kept, replaced values "
+                                          "stay as the new base)",
                                           base_display_name));
+    t.fits.clear();
+    t.replaced.clear();
   }
-  std::vector<Leaf> leaves;
-  std::vector<std::string> parts;
-  collect_leaves(doc, parts, json::json_pointer(), leaves);
-  const BaseRates rates = find_rates(leaves);
   std::vector<Replacement> replacements;
 
   // --- Collectives: one alpha-beta fit per run.
@@ -183,6 +81,11 @@ CalibrationReport calibrate_topology(const std::string& base_json,
     f.ranks = run.ranks;
     f.hosts = static_cast<int64_t>(std::max<size_t>(1, run.hosts.size()));
     f.file = run.file;
+    if (run.ranks < 2) {
+      report.warnings.push_back(fmt::format("{}: {} over 1 rank moves no data; skipped", run.file,
+                                            run.kind));
+      continue;
+    }
     try {
       f.fit = fit_alpha_beta(samples, busbw_factor(run.kind, run.ranks), options);
     } catch (const InputError& e) {
@@ -193,18 +96,14 @@ CalibrationReport calibrate_topology(const std::string& base_json,
     }
     report.collective_fits.push_back(std::move(f));
   }
-  // Deterministic order, and one fit per (kind, scope, group size): Topology::fits is keyed so.
-  std::vector<size_t> order(report.collective_fits.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    const auto& x = report.collective_fits[a];
-    const auto& y = report.collective_fits[b];
-    return std::tie(x.kind, x.scope, x.ranks, x.hosts, x.file) <
-           std::tie(y.kind, y.scope, y.ranks, y.hosts, y.file);
-  });
-  json fits = json::array();
+  // Deterministic order; one fit per (kind, scope, group size), as the topology loader requires.
+  std::stable_sort(report.collective_fits.begin(), report.collective_fits.end(),
+                   [](const CalibrationReport::Fit& x, const CalibrationReport::Fit& y) {
+                     return std::tie(x.kind, x.scope, x.ranks, x.hosts, x.file) <
+                            std::tie(y.kind, y.scope, y.ranks, y.hosts, y.file);
+                   });
   std::map<std::string, size_t> written;  // "kind/scope/n" -> index into report.collective_fits
-  for (size_t i : order) {
+  for (size_t i = 0; i < report.collective_fits.size(); ++i) {
     const auto& f = report.collective_fits[i];
     const std::string key = fmt::format("{}/{}/{}", f.kind, f.scope, f.ranks);
     if (f.fit.points_in_range == 0) {
@@ -212,209 +111,216 @@ CalibrationReport calibrate_topology(const std::string& base_json,
                                             f.file, f.kind, f.ranks));
       continue;
     }
+    if (f.scope == "intra_node" && f.ranks > t.gpus_per_node) {
+      report.warnings.push_back(fmt::format(
+          "{}: {} over {} ranks on one host does not fit {}'s {} GPUs per node; not written "
+          "(calibrate against a topology with the measured node size)",
+          f.file, f.kind, f.ranks, base_display_name, t.gpus_per_node));
+      continue;
+    }
     if (written.count(key)) {
       const auto& kept = report.collective_fits[written[key]];
       report.warnings.push_back(fmt::format(
-          "{}: {} {} over {} ranks duplicates the fit from {} (only one per kind, scope and group "
-          "size is written; the first in sorted order is kept)",
+          "{}: {} {} over {} ranks duplicates the fit from {} (one per kind, scope and group "
+          "size is written: the first in sorted order)",
           f.file, f.kind, f.scope, f.ranks, kept.file));
       continue;
     }
     written[key] = i;
-    const CollectiveRun* run = nullptr;
-    for (const auto& r : inputs.collectives) {
-      if (r.file == f.file && r.kind == f.kind && r.ranks == f.ranks) run = &r;
-    }
+    const CollectiveRun* run = run_of(inputs, f);
     std::string source = fmt::format("fit of {} ({} ranks on {} host(s), {} per host", run->test_name,
                                      f.ranks, f.hosts, run->ranks_per_node);
     if (!run->gpu_name.empty()) source += ", " + run->gpu_name;
     if (!run->nccl_version.empty()) source += ", NCCL " + run->nccl_version;
-    source += fmt::format(") from {}; max rel err {} over {} points", f.file,
-                          percent(f.fit.max_rel_err), f.fit.points_in_range);
+    source += fmt::format(") from {}; rel err max {} median {} over {} points", f.file,
+                          percent(f.fit.max_rel_err), percent(f.fit.median_rel_err),
+                          f.fit.points_in_range);
     if (!f.fit.alpha_measured) source += "; alpha extrapolated (no latency-bound sizes)";
     if (!run->source_note.empty()) source += "; " + run->source_note;
-    fits.push_back({{"kind", f.kind},
-                    {"scope", f.scope},
-                    {"group_size", f.ranks},
-                    {"alpha_us", round_to(f.fit.alpha_s / kMicro, 3)},
-                    {"busbw_GBps", round_to(f.fit.busbw / kGB, 2)},
-                    {"min_bytes", f.fit.min_bytes},
-                    {"max_bytes", f.fit.max_bytes},
-                    {"source", source}});
+    CollectiveFit fit;
+    fit.kind = f.kind;
+    fit.scope = f.scope;
+    fit.group_size = static_cast<int>(f.ranks);
+    fit.alpha_s = round_to(f.fit.alpha_s / kMicro, 3) * kMicro;
+    fit.busbw = round_to(f.fit.busbw / kGB, 2) * kGB;
+    fit.min_bytes = f.fit.min_bytes;
+    fit.max_bytes = f.fit.max_bytes;
+    fit.source = source;
+    t.fits.push_back(fit);
   }
 
-  // --- Collective efficiencies: fitted busbw / the line rate spsim's model divides by.
-  // Per (scope, kind) the fit over the most ranks is used.
+  // --- Collective efficiencies: fitted busbw / the line rate spsim's default model divides by
+  // (src/collective/collective_cost.cc), so that the default model reproduces the fitted busbw
+  // for the measured shape. Per (scope, kind) the fit over the most ranks is used.
   std::map<std::string, size_t> best;  // "scope.kind" -> fit index
   for (const auto& [key, i] : written) {
     const auto& f = report.collective_fits[i];
     const std::string sk = f.scope + "." + f.kind;
     if (!best.count(sk) || report.collective_fits[best[sk]].ranks < f.ranks) best[sk] = i;
   }
+  const double nic_per_gpu = t.nic_bandwidth_per_gpu();
   for (const auto& [sk, i] : best) {
     const auto& f = report.collective_fits[i];
-    const Leaf* target = find_leaf(leaves, [&](const Leaf& l) {
-      const size_t n = l.parts.size();
-      if (n < 3 || l.parts[n - 1] != f.kind || l.parts[n - 2] != f.scope) return false;
-      return std::any_of(l.parts.begin(), l.parts.end() - 2,
-                         [](const std::string& p) { return contains(p, "collective"); });
-    });
-    if (target == nullptr) {
-      report.warnings.push_back(fmt::format("{}: no collective efficiency for {} in the base "
-                                            "topology; the fit is kept in calibration.collective_fits only",
-                                            base_display_name, sk));
-      continue;
-    }
-    const CollectiveRun* run = nullptr;
-    for (const auto& r : inputs.collectives) {
-      if (r.file == f.file && r.kind == f.kind && r.ranks == f.ranks) run = &r;
-    }
+    const CollectiveRun* run = run_of(inputs, f);
     double line_rate = 0;
     std::string rule;
-    const double intra = rates.intra ? rates.intra->value * unit_scale(*rates.intra) : 0;
     if (f.scope == "intra_node") {
-      line_rate = intra;
-      rule = rates.intra ? fmt::format("{} = {:.1f} GB/s", rates.intra->path, intra / kGB) : "";
-    } else if (rates.nic && rates.nics_per_node && rates.gpus_per_node) {
-      const double nic_per_gpu = rates.nic->value * unit_scale(*rates.nic) *
-                                 rates.nics_per_node->value / rates.gpus_per_node->value;
-      const double nodes = static_cast<double>(f.hosts);
+      line_rate = t.intra_node_bandwidth;
+      rule = fmt::format("node.bandwidth_GBps = {:.1f} GB/s", line_rate / kGB);
+    } else if (nic_per_gpu > 0) {
+      const double n = static_cast<double>(f.ranks);
+      const double k = static_cast<double>(run->ranks_per_node);
       if (f.kind == "all_to_all") {
-        // nccl-tests#130: alltoall busbw over N nodes = N/(N-1) x per-GPU network bandwidth.
-        line_rate = nic_per_gpu * nodes / (nodes - 1);
-        rule = fmt::format("per-GPU NIC {:.1f} GB/s x N/(N-1), N = {}", nic_per_gpu / kGB, f.hosts);
+        // The off-node share (n-k)/(n-1) leaves through the GPU's own NIC share: busbw =
+        // (n-1)/(n-k) x NIC-per-GPU x efficiency (N/(N-1) for N nodes, nccl-tests#130).
+        line_rate = nic_per_gpu * (n - 1) / (n - k);
+        rule = fmt::format("per-GPU NIC {:.1f} GB/s x (n-1)/(n-k), n = {}, k = {}",
+                           nic_per_gpu / kGB, f.ranks, run->ranks_per_node);
       } else if (f.kind == "send_recv") {
         line_rate = nic_per_gpu;
         rule = fmt::format("per-GPU NIC {:.1f} GB/s", nic_per_gpu / kGB);
       } else {
-        // Rings cross nodes on every NIC the node's ranks use: ranks_per_node x per-GPU NIC,
-        // capped by the scale-up bandwidth.
-        line_rate = static_cast<double>(run->ranks_per_node) * nic_per_gpu;
-        if (intra > 0) line_rate = std::min(line_rate, intra);
+        // A ring crosses each node boundary on the k NICs of the group's k GPUs on a node.
+        line_rate = k * nic_per_gpu;
         rule = fmt::format("{} ranks/node x per-GPU NIC {:.1f} GB/s", run->ranks_per_node,
                            nic_per_gpu / kGB);
+        if (line_rate > t.intra_node_bandwidth) {
+          report.warnings.push_back(fmt::format(
+              "{}: {} across nodes is NVLink-bound in the model ({} > node bandwidth); "
+              "collective_efficiency.inter_node.{} is set from the network rate anyway",
+              f.file, f.kind, rule, f.kind));
+        }
       }
     }
+    const std::string key = "collective_efficiency." + sk;
     if (!(line_rate > 0)) {
-      report.warnings.push_back(fmt::format("{}: cannot find the {} line rate in the base "
-                                            "topology; {} not replaced",
-                                            base_display_name, f.scope, target->path));
+      report.warnings.push_back(fmt::format("{}: has no NICs, so {} is not replaced",
+                                            base_display_name, key));
       continue;
     }
-    const double efficiency = f.fit.busbw / line_rate;
+    const double efficiency = round_to(f.fit.busbw / line_rate, 3);
     if (efficiency > 1.0) {
       report.warnings.push_back(fmt::format(
-          "{}: fitted busbw {:.1f} GB/s exceeds the line rate ({}); NCCL used NVLS/tree, whose "
-          "busbw is not a wire bandwidth (nccl-tests#212); {} not replaced, the fit is kept in "
+          "{}: fitted busbw {:.1f} GB/s exceeds the line rate ({}): NCCL used NVLS/tree, whose "
+          "busbw is not a wire bandwidth (nccl-tests#212); {} not replaced, the fit stays in "
           "calibration.collective_fits (rerun with NCCL_ALGO=Ring to measure the links)",
-          f.file, f.fit.busbw / kGB, rule, target->path));
+          f.file, f.fit.busbw / kGB, rule, key));
       continue;
     }
-    replacements.push_back({target, round_to(efficiency, 3),
+    if (!(efficiency > 0)) {
+      report.warnings.push_back(fmt::format("{}: fitted busbw {:.3f} GB/s rounds to efficiency 0; "
+                                            "{} not replaced", f.file, f.fit.busbw / kGB, key));
+      continue;
+    }
+    replacements.push_back({key, &t.efficiency.collective[f.scope][f.kind], efficiency,
                             fmt::format("fitted busbw {:.2f} GB/s / line rate ({}) from {}",
                                         f.fit.busbw / kGB, rule, f.file)});
   }
 
   // --- Kernel efficiencies: achieved / datasheet peak. The scalar is the median over the
-  // large half (by FLOP or bytes) of the points, where the kernels approach steady state.
-  auto kernel_efficiency = [&](const std::string& what, const std::vector<double>& work,
-                               const std::vector<double>& achieved, double peak,
-                               const std::string& peak_text, const std::string& unit) {
+  // larger half (by FLOP or bytes) of the points, where kernels approach steady state; the whole
+  // curve is printed.
+  const std::string input_note =
+      inputs.provenance.empty() ? std::string("microbenchmark") : inputs.provenance.back();
+  auto kernel_efficiency = [&](const std::string& what, const std::string& key, double* field,
+                               const std::vector<double>& work, const std::vector<double>& achieved,
+                               double peak, const std::string& peak_text, const std::string& unit) {
+    if (work.empty()) return;
     std::vector<size_t> idx(work.size());
     for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
     std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return work[a] < work[b]; });
     std::vector<double> large;
     for (size_t j = idx.size() / 2; j < idx.size(); ++j) large.push_back(achieved[idx[j]] / peak);
-    const double eff = median(large);
-    // The curve: efficiency per point, by work size.
+    const double eff = round_to(median(large), 3);
     std::string curve;
-    for (size_t j : idx) {
-      curve += fmt::format(" {:.3g}{}:{:.2f}", work[j], unit, achieved[j] / peak);
-    }
-    report.lines.push_back(fmt::format("{} efficiency curve (size:efficiency of {}):{}", what,
+    for (size_t j : idx) curve += fmt::format(" {:.4g}{}:{:.3f}", work[j], unit, achieved[j] / peak);
+    report.lines.push_back(fmt::format("{} efficiency curve (size:achieved/peak, {}):{}", what,
                                        peak_text, curve));
-    const Leaf* target = find_efficiency(leaves, what);
-    if (target == nullptr) {
-      report.warnings.push_back(fmt::format("{}: no {} efficiency key in the base topology; "
-                                            "measured {:.3f} not written",
-                                            base_display_name, what, eff));
+    if (!(eff > 0 && eff <= 1)) {
+      report.warnings.push_back(fmt::format("{} efficiency {:.3f} is outside (0, 1]: the peak ({}) "
+                                            "or the measurement is wrong; {} not replaced",
+                                            what, eff, peak_text, key));
       return;
     }
     replacements.push_back(
-        {target, round_to(eff, 3),
+        {key, field, eff,
          fmt::format("median achieved/peak over the {} largest of {} {} points ({}); {}",
-                     large.size(), work.size(), what, peak_text,
-                     inputs.provenance.empty() ? "microbenchmark" : inputs.provenance.back())});
+                     large.size(), work.size(), what, peak_text, input_note)});
+  };
+  auto dtype_of = [](const auto& points) {
+    // bf16 if measured (spsim's default training precision), else the first dtype.
+    std::string dtype = points.front().dtype;
+    for (const auto& p : points) {
+      if (p.dtype == "bf16") dtype = "bf16";
+    }
+    return dtype;
+  };
+  auto peak_of = [&](const std::string& dtype, const std::string& what) -> double {
+    const auto it = t.gpu.peak_flops.find(dtype);
+    if (it == t.gpu.peak_flops.end()) {
+      report.warnings.push_back(fmt::format("{}: no {} peak in gpu.peak_tflops; {} efficiency not "
+                                            "computed", base_display_name, dtype, what));
+      return 0;
+    }
+    return it->second;
   };
   if (!inputs.gemm.empty()) {
-    // One scalar: bf16 if measured (spsim's default training precision), else the first dtype.
-    std::string dtype = inputs.gemm.front().dtype;
-    for (const auto& g : inputs.gemm) {
-      if (g.dtype == "bf16") dtype = "bf16";
-    }
-    const auto peak = find_peak(leaves, dtype);
-    if (!peak) {
-      report.warnings.push_back(fmt::format("{}: no {} peak FLOP/s in the base topology; GEMM "
-                                            "efficiency not computed", base_display_name, dtype));
-    } else {
+    const std::string dtype = dtype_of(inputs.gemm);
+    if (const double peak = peak_of(dtype, "gemm"); peak > 0) {
       std::vector<double> work, achieved;
       for (const auto& g : inputs.gemm) {
         if (g.dtype != dtype) continue;
         work.push_back(g.flops() / 1e9);
         achieved.push_back(g.flops() / (g.time_us * kMicro));
       }
-      kernel_efficiency("gemm", work, achieved, peak->second,
-                        fmt::format("{} peak {} = {:.1f} TFLOP/s", dtype, peak->first->path,
-                                    peak->second / 1e12), "GF");
+      kernel_efficiency("gemm", "gpu.gemm_efficiency", &t.efficiency.gemm, work, achieved, peak,
+                        fmt::format("{} peak {:.1f} TFLOP/s", dtype, peak / 1e12), "GF");
     }
   }
   if (!inputs.attention.empty()) {
-    const std::string dtype = inputs.attention.front().dtype;
-    const auto peak = find_peak(leaves, dtype);
-    if (!peak) {
-      report.warnings.push_back(fmt::format("{}: no {} peak FLOP/s in the base topology; attention "
-                                            "efficiency not computed", base_display_name, dtype));
-    } else {
+    const std::string dtype = dtype_of(inputs.attention);
+    if (const double peak = peak_of(dtype, "attention"); peak > 0) {
       std::vector<double> work, achieved;
       for (const auto& a : inputs.attention) {
         if (a.dtype != dtype) continue;
         work.push_back(a.flops() / 1e9);
         achieved.push_back(a.flops() / (a.time_us * kMicro));
       }
-      kernel_efficiency("attention", work, achieved, peak->second,
-                        fmt::format("{} peak {} = {:.1f} TFLOP/s", dtype, peak->first->path,
-                                    peak->second / 1e12), "GF");
+      kernel_efficiency("attention", "gpu.attention_efficiency", &t.efficiency.attention, work,
+                        achieved, peak,
+                        fmt::format("{} peak {:.1f} TFLOP/s, FlashAttention FLOP convention", dtype,
+                                    peak / 1e12), "GF");
     }
   }
   if (!inputs.memory.empty()) {
-    if (rates.hbm == nullptr) {
-      report.warnings.push_back(fmt::format("{}: no HBM bandwidth in the base topology; memory "
-                                            "efficiency not computed", base_display_name));
-    } else {
-      const double hbm = rates.hbm->value * unit_scale(*rates.hbm);
-      std::vector<double> work, achieved;
-      for (const auto& m : inputs.memory) {
-        work.push_back(static_cast<double>(m.bytes) / kMiB);
-        achieved.push_back(2.0 * static_cast<double>(m.bytes) / (m.time_us * kMicro));
-      }
-      kernel_efficiency("memory", work, achieved, hbm,
-                        fmt::format("{} = {:.0f} GB/s, copy = 2x bytes", rates.hbm->path, hbm / kGB),
-                        "MiB");
+    std::vector<double> work, achieved;
+    for (const auto& m : inputs.memory) {
+      work.push_back(static_cast<double>(m.bytes) / kMiB);
+      // A device-to-device copy reads and writes every byte.
+      achieved.push_back(2.0 * static_cast<double>(m.bytes) / (m.time_us * kMicro));
     }
+    kernel_efficiency("memory", "gpu.memory_efficiency", &t.efficiency.memory, work, achieved,
+                      t.gpu.hbm_bandwidth,
+                      fmt::format("HBM {:.0f} GB/s, a copy moves 2x its bytes",
+                                  t.gpu.hbm_bandwidth / kGB), "MiB");
   }
 
-  // --- Apply the replacements and write the calibration block.
-  json replaced = json::object();
+  // --- Apply the replacements, record them sorted by key (the loader's order).
+  std::sort(replacements.begin(), replacements.end(),
+            [](const Replacement& a, const Replacement& b) { return a.key < b.key; });
   for (const auto& r : replacements) {
-    replaced[r.leaf->path] = {{"datasheet", r.leaf->value}, {"fitted", r.fitted}, {"source", r.source}};
-    doc[r.leaf->pointer] = r.fitted;
-    report.lines.push_back(fmt::format("replaced {}: {} -> {} ({})", r.leaf->path, r.leaf->value,
-                                       r.fitted, r.source));
+    t.replaced.push_back({r.key, *r.field, r.fitted, r.source});
+    report.lines.push_back(fmt::format("replaced {}: {} -> {} ({})", r.key, *r.field, r.fitted,
+                                       r.source));
+    *r.field = r.fitted;
   }
   std::string provenance = "spsim calibrate on base " + base_display_name;
   for (const auto& p : inputs.provenance) provenance += "; " + p;
-  doc["calibration"] = {{"provenance", provenance}, {"collective_fits", fits}, {"replaced", replaced}};
-  report.json = doc.dump(2) + "\n";
+  t.provenance = provenance;
+  if (t.name.find("-calibrated") == std::string::npos) t.name += "-calibrated";
+  report.json = topology_to_json(t);
+  // The output must load: re-read it with the same rules as `spsim run --topology`.
+  parse_topology(report.json, "calibrated topology");
   return report;
 }
 
