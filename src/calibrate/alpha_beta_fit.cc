@@ -104,20 +104,20 @@ AlphaBetaFit fit_alpha_beta(const std::vector<SizeTime>& all_points, double busb
     }
   };
   solve(large);
-  // One trimming pass: large points off by more than twice the tolerance (a size still on the
-  // protocol ramp, a noisy row) are dropped and the fit redone, if 2 distinct sizes remain.
-  {
+  // Trimming: large points off by more than the tolerance (a size still on the protocol ramp, a
+  // noisy row) are dropped and the fit redone, up to 3 passes, while 2 distinct sizes remain.
+  for (int pass = 0; pass < 3; ++pass) {
     std::vector<SizeTime> kept;
     for (const auto& p : large) {
-      if (std::abs(alpha + beta * p.bytes - p.time_s) / p.time_s <= 2 * options.tolerance) {
-        kept.push_back(p);
-      }
+      if (std::abs(alpha + beta * p.bytes - p.time_s) / p.time_s <= options.tolerance) kept.push_back(p);
     }
     std::vector<double> kept_sizes;
     for (const auto& p : kept) {
       if (kept_sizes.empty() || kept_sizes.back() != p.bytes) kept_sizes.push_back(p.bytes);
     }
-    if (kept.size() < large.size() && kept_sizes.size() >= 2) solve(kept);
+    if (kept.size() == large.size() || kept_sizes.size() < 2) break;
+    large = kept;
+    solve(large);
   }
   if (!fit.alpha_measured) {
     fit.warnings.push_back(fmt::format(

@@ -172,7 +172,7 @@ MicrobenchArgs parse_microbench_args(const std::vector<std::string>& args) {
   size_ladder(a.min_bytes, a.max_bytes, a.step_factor, "-b/-e/-f");
   if ((a.subcommand == "gemm" || a.subcommand == "attention") && a.model.empty()) {
     throw InputError("--model", fmt::format("{} takes its shapes from a model; add e.g. --model "
-                                            "llama3-8b", a.subcommand));
+                                            "llama-3-8b", a.subcommand));
   }
   return a;
 }

@@ -223,7 +223,7 @@ TEST(NcclTestsLog, GarbageNamesTheFileAndLine) {
 
 TEST(NcclTestsLog, TruncatedRowNamesTheLine) {
   std::string text = kSmallLog;
-  const auto cut = text.find("    20.00   104.86   52.43      0\n");  // in-place half of line 7
+  const auto cut = text.rfind("    20.00");  // the in-place half of line 7 is lost
   text = text.substr(0, cut) + "\n";
   EXPECT_INPUT_ERROR(read_nccl_tests_log(text, "t.log"), "t.log:7");
   EXPECT_INPUT_ERROR(read_nccl_tests_log(text, "t.log"), "truncated");
