@@ -1,6 +1,7 @@
 // Calibrated topologies: what calibrate_topology writes, that it loads, that `spsim run` uses the
 // fitted numbers, and that the shipped calibrated topology is reproducible byte for byte.
 #include <cstdio>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -164,6 +165,22 @@ TEST(ShippedCalibratedTopology, LoadsByNameAndRecordsEveryReplacement) {
   EXPECT_EQ(t.fits.size(), 5u);
   for (const auto& r : t.replaced) EXPECT_NE(r.source.find("nccl-tests"), std::string::npos) << r.key;
   for (const auto& f : t.fits) EXPECT_NE(f.source.find("# SOURCE:"), std::string::npos) << f.kind;
+}
+
+TEST(CalibrateCli, BadLogIsOneLineNamingFileAndLineAndWritesNothing) {
+  char dir_template[] = "/tmp/spsim_calib_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  std::string log = test::read_text(test::data_path("nccl-tests/h100-sxm-ndr400_alltoall_1node_8gpu.log"));
+  log.replace(log.find("124.79"), 6, "12x.79");  // first data row, line 21 of the file
+  std::ofstream(dir + "/bad.log") << log;
+  const auto r = test::run_spsim("calibrate --base dgx-h100 --nccl-tests bad.log -o out.json", dir);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("bad.log:21: column \"time\": expected a non-negative number (got \"12x.79\")"),
+            std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir + "/out.json"));
+  EXPECT_FALSE(fs::exists(dir + "/out.json.tmp"));
+  fs::remove_all(dir);
 }
 
 // --- spsim run uses the fitted numbers.
