@@ -10,6 +10,7 @@
 #include <nccl.h>
 
 #include "bench.h"
+#include "spsim/error.h"
 
 namespace spsim::microbench {
 
@@ -79,6 +80,10 @@ std::vector<CollectiveRun> run_collectives(const Layout& layout, const detail::M
   const auto sizes = size_ladder(args.min_bytes, args.max_bytes, args.step_factor, "-b/-e/-f");
   const auto groups = detail::plan_groups(layout.world_size, layout.per_node, args.scopes);
   const int iterations = args.iterations;
+  if (groups.empty()) {
+    throw InputError("--scopes", fmt::format("no group of 2 or more ranks to measure with {} GPU(s), {} per "
+                                             "node; run on at least 2 GPUs", layout.world_size, layout.per_node));
+  }
 
   // World communicator: unique id from process 0, broadcast over MPI.
   ncclUniqueId id;
@@ -144,6 +149,7 @@ std::vector<CollectiveRun> run_collectives(const Layout& layout, const detail::M
         std::vector<double> samples(static_cast<size_t>(iterations), 0.0);
         for (int it = -args.warmup; it < iterations; ++it) {
           for (size_t i = 0; i < locals.size(); ++i) {
+            MB_CUDA(cudaSetDevice(locals[i].device));
             if (it >= 0) MB_CUDA(cudaEventRecord(locals[i].start[static_cast<size_t>(it)], locals[i].stream));
           }
           MB_NCCL(ncclGroupStart());
@@ -153,6 +159,7 @@ std::vector<CollectiveRun> run_collectives(const Layout& layout, const detail::M
           }
           MB_NCCL(ncclGroupEnd());
           for (size_t i = 0; i < locals.size(); ++i) {
+            MB_CUDA(cudaSetDevice(locals[i].device));
             if (it >= 0) MB_CUDA(cudaEventRecord(locals[i].stop[static_cast<size_t>(it)], locals[i].stream));
           }
         }

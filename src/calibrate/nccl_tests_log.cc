@@ -96,6 +96,14 @@ std::string kind_from_file_name(const std::string& name) {
   return found;
 }
 
+/// NCCL_VERSION_CODE as printed by nccl-tests ("22902") -> "2.29.2" (major*10000 + minor*100 +
+/// patch since NCCL 2.9); anything else unchanged.
+std::string nccl_version_text(const std::string& code) {
+  if (!all_digits(code) || code.size() != 5) return code;
+  const int v = std::stoi(code);
+  return fmt::format("{}.{}.{}", v / 10000, (v % 10000) / 100, v % 100);
+}
+
 const char* nccl_tests_name(const std::string& kind) {
   if (kind == "all_to_all") return "alltoall_perf";
   if (kind == "send_recv") return "sendrecv_perf";
@@ -193,7 +201,7 @@ class LogReader {
     }
     if (body.rfind("nccl-tests version", 0) == 0) {
       const auto lib = body.find("nccl-library=");
-      if (lib != std::string::npos) nccl_version_ = split_ws(body.substr(lib + 13)).at(0);
+      if (lib != std::string::npos) nccl_version_ = nccl_version_text(split_ws(body.substr(lib + 13)).at(0));
       return;
     }
     const auto tokens = split_ws(body);
@@ -448,7 +456,7 @@ std::vector<CollectiveRun> read_json_output(const std::string& text, const std::
   CollectiveRun run;
   run.file = file;
   run.test_name = "";
-  if (doc.contains("nccl_version")) run.nccl_version = doc["nccl_version"].dump();
+  if (doc.contains("nccl_version")) run.nccl_version = nccl_version_text(doc["nccl_version"].dump());
   // Which test: an "args"/"experiment_name" naming *_perf, else the hint, else the file name.
   std::string kind;
   std::string unsupported;

@@ -135,7 +135,7 @@ TEST(NcclTestsLog, NewHeaderGivesNcclVersionAndGpu) {
   const CollectiveRun run = read_one("h100-sxm-ndr400_alltoall_1node_8gpu.log");
   EXPECT_EQ(run.kind, "all_to_all");
   EXPECT_EQ(run.ranks, 8);
-  EXPECT_EQ(run.nccl_version, "22902");
+  EXPECT_EQ(run.nccl_version, "2.29.2");  // "nccl-library=22902"
   EXPECT_EQ(run.gpu_name, "NVIDIA H100 80GB HBM3");
   EXPECT_EQ(run.points.front().bytes, 33554432);
   EXPECT_DOUBLE_EQ(run.points.front().time_us, 124.79);
