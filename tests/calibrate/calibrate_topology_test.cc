@@ -167,6 +167,57 @@ TEST(ShippedCalibratedTopology, LoadsByNameAndRecordsEveryReplacement) {
   for (const auto& f : t.fits) EXPECT_NE(f.source.find("# SOURCE:"), std::string::npos) << f.kind;
 }
 
+TEST(CalibrateFiles, MicrobenchJsonFeedsCollectiveFitsAndKernelEfficiencies) {
+  // A microbenchmark file as spsim-microbench writes it: an all_gather over 2 nodes x 8 GPUs
+  // (rail-free "full" group) following t = 30 us + S x (15/16) / 40 GB/s, and one GEMM.
+  MicrobenchResults r;
+  CollectiveRun run;
+  run.kind = "all_gather";
+  run.ranks = 16;
+  run.hosts = {"n1", "n2"};
+  run.ranks_per_node = 8;
+  for (int64_t s = 1024; s <= (int64_t{1} << 30); s *= 2) {
+    CollectivePoint p;
+    p.bytes = s;
+    p.count = s / 2 / 16;
+    p.type = "bf16";
+    p.time_us = 30 + double(s) * 15 / 16 / 40e9 * 1e6;
+    p.spread = {p.time_us, p.time_us, p.time_us, p.time_us, 20};
+    run.points.push_back(p);
+  }
+  r.collectives = {run};
+  GemmPoint g;
+  g.dtype = "bf16";
+  g.m = g.n = g.k = 8192;
+  g.time_us = 1400;  // 785.4 TFLOP/s / 989.5 = 0.794
+  r.gemm = {g};
+  MicrobenchProvenance prov;
+  prov.tool = "spsim-microbench test";
+  prov.gpu_name = "NVIDIA H100 80GB HBM3";
+  char dir_template[] = "/tmp/spsim_calib_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  std::ofstream(dir + "/mb.json") << write_microbench_json(prov, r);
+  detail::CalibrateRequest request;
+  request.base_path = repo_path("topologies/dgx-h100.json");
+  request.base_name = "dgx-h100";
+  request.microbench = {dir + "/mb.json"};
+  request.output = dir + "/out.json";
+  detail::calibrate_files(request);
+  const Topology t = load_topology(dir + "/out.json");
+  ASSERT_EQ(t.fits.size(), 1u);
+  EXPECT_EQ(t.fits[0].scope, "inter_node");
+  EXPECT_EQ(t.fits[0].group_size, 16);
+  EXPECT_DOUBLE_EQ(t.fits[0].alpha_s, 30e-6);
+  EXPECT_DOUBLE_EQ(t.fits[0].busbw, 40e9);
+  EXPECT_DOUBLE_EQ(t.fits[0].min_bytes, 1024);
+  // Ring across nodes: line rate = 8 ranks/node x 50 GB/s per-GPU NIC (8 x 400 Gb/s NICs / 8
+  // GPUs) = 400 GB/s (below NVLink's 450); efficiency = 40 / 400 = 0.1.
+  EXPECT_DOUBLE_EQ(t.efficiency.collective.at("inter_node").at("all_gather"), 0.1);
+  EXPECT_DOUBLE_EQ(t.efficiency.gemm, 0.794);
+  EXPECT_NE(t.provenance.find("NVIDIA H100 80GB HBM3"), std::string::npos);
+  fs::remove_all(dir);
+}
+
 TEST(CalibrateCli, BadLogIsOneLineNamingFileAndLineAndWritesNothing) {
   char dir_template[] = "/tmp/spsim_calib_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
