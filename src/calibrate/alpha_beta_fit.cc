@@ -21,7 +21,11 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-std::string size_text(double bytes) { return format_count(static_cast<int64_t>(bytes)) + "B"; }
+/// "256MiB", "16KiB", "100 B": binary suffixes as nccl-tests' -b/-e.
+std::string size_text(double bytes) {
+  const std::string count = format_count(static_cast<int64_t>(bytes));
+  return count.back() >= '0' && count.back() <= '9' ? count + " B" : count + "iB";
+}
 
 }  // namespace
 

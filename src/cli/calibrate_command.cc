@@ -23,7 +23,11 @@ struct CalibrateOptions {
   double tolerance = 0.10;
 };
 
-std::string size_text(double bytes) { return format_count(static_cast<int64_t>(bytes)) + "B"; }
+/// "256MiB", "16KiB", "100 B": binary suffixes as nccl-tests' -b/-e.
+std::string size_text(double bytes) {
+  const std::string count = format_count(static_cast<int64_t>(bytes));
+  return count.back() >= '0' && count.back() <= '9' ? count + " B" : count + "iB";
+}
 
 void run(const CalibrateOptions& o) {
   detail::CalibrateRequest request;

@@ -65,7 +65,7 @@ TEST(AlphaBetaFit, RobustToSmallMessageNoiseAndOneOutlier) {
   EXPECT_DOUBLE_EQ(fit.max_bytes, double(1 << 30));
   // The 16 KiB outlier is outside the range and reported.
   ASSERT_FALSE(fit.warnings.empty());
-  EXPECT_NE(fit.warnings[0].find("worst 76% at 16KB"), std::string::npos) << fit.warnings[0];
+  EXPECT_NE(fit.warnings[0].find("worst 76% at 16KiB"), std::string::npos) << fit.warnings[0];
 }
 
 TEST(AlphaBetaFit, WithoutSmallSizesAlphaIsTheInterceptAndSaysSo) {
