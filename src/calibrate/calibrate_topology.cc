@@ -1,0 +1,327 @@
+// Writes a calibrated topology: the base topology (read and validated by the topology loader)
+// with the fitted efficiencies written over the values they replace, and a "calibration" block
+// holding every collective fit and every replaced value's provenance. The output goes through
+// topology_to_json and is re-read by parse_topology, so it always loads.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "spsim/calibrate.h"
+#include "spsim/error.h"
+#include "spsim/topology.h"
+#include "spsim/units.h"
+
+namespace spsim {
+
+namespace {
+
+std::string percent(double x) { return fmt::format("{:.1f}%", x * 100); }
+
+double round_to(double x, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return std::round(x * scale) / scale;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// A value about to be replaced: the topology field it lives in and its dotted file path.
+struct Replacement {
+  std::string key;  // "collective_efficiency.intra_node.all_gather", "gpu.gemm_efficiency"
+  double* field;
+  double fitted;
+  std::string source;
+};
+
+const CollectiveRun* run_of(const CalibrationInputs& inputs, const CalibrationReport::Fit& f) {
+  for (const auto& r : inputs.collectives) {
+    if (r.file == f.file && r.kind == f.kind && r.ranks == f.ranks && r.scope() == f.scope) return &r;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+CalibrationReport calibrate_topology(const std::string& base_json,
+                                     const std::string& base_display_name,
+                                     const CalibrationInputs& inputs, const FitOptions& options) {
+  Topology t = parse_topology(base_json, base_display_name);
+  if (inputs.collectives.empty() && inputs.gemm.empty() && inputs.attention.empty() &&
+      inputs.memory.empty()) {
+    throw InputError("calibrate", "no measurements given; pass --nccl-tests and/or --microbench");
+  }
+  CalibrationReport report;
+  if (!t.fits.empty() || !t.replaced.empty()) {
+    report.warnings.push_back(fmt::format("{}: already calibrated; its \"calibration\" block is "
+                                          "replaced (fits from it are not kept, replaced values "
+                                          "stay as the new base)",
+                                          base_display_name));
+    t.fits.clear();
+    t.replaced.clear();
+  }
+  std::vector<Replacement> replacements;
+
+  // --- Collectives: one alpha-beta fit per run.
+  for (const auto& run : inputs.collectives) {
+    std::vector<SizeTime> samples;
+    for (const auto& p : run.points) {
+      samples.push_back({static_cast<double>(p.bytes), p.time_us * kMicro});
+    }
+    CalibrationReport::Fit f;
+    f.kind = run.kind;
+    f.scope = run.scope();
+    f.ranks = run.ranks;
+    f.hosts = static_cast<int64_t>(std::max<size_t>(1, run.hosts.size()));
+    f.file = run.file;
+    if (run.ranks < 2) {
+      report.warnings.push_back(fmt::format("{}: {} over 1 rank moves no data; skipped", run.file,
+                                            run.kind));
+      continue;
+    }
+    try {
+      f.fit = fit_alpha_beta(samples, busbw_factor(run.kind, run.ranks), options);
+    } catch (const InputError& e) {
+      throw InputError(run.file, fmt::format("{} fit: {}", run.test_name, e.what()));
+    }
+    for (const auto& w : f.fit.warnings) {
+      report.warnings.push_back(fmt::format("{} ({} {} ranks): {}", run.file, run.kind, run.ranks, w));
+    }
+    report.collective_fits.push_back(std::move(f));
+  }
+  // Deterministic order; one fit per (kind, scope, group size), as the topology loader requires.
+  std::stable_sort(report.collective_fits.begin(), report.collective_fits.end(),
+                   [](const CalibrationReport::Fit& x, const CalibrationReport::Fit& y) {
+                     return std::tie(x.kind, x.scope, x.ranks, x.hosts, x.file) <
+                            std::tie(y.kind, y.scope, y.ranks, y.hosts, y.file);
+                   });
+  std::map<std::string, size_t> written;  // "kind/scope/n" -> index into report.collective_fits
+  for (size_t i = 0; i < report.collective_fits.size(); ++i) {
+    const auto& f = report.collective_fits[i];
+    const std::string key = fmt::format("{}/{}/{}", f.kind, f.scope, f.ranks);
+    if (f.fit.points_in_range == 0) {
+      report.warnings.push_back(fmt::format("{}: {} {} ranks not written: the fit holds nowhere",
+                                            f.file, f.kind, f.ranks));
+      continue;
+    }
+    if (f.scope == "intra_node" && f.ranks > t.gpus_per_node) {
+      report.warnings.push_back(fmt::format(
+          "{}: {} over {} ranks on one host does not fit {}'s {} GPUs per node; not written "
+          "(calibrate against a topology with the measured node size)",
+          f.file, f.kind, f.ranks, base_display_name, t.gpus_per_node));
+      continue;
+    }
+    if (written.count(key)) {
+      const auto& kept = report.collective_fits[written[key]];
+      report.warnings.push_back(fmt::format(
+          "{}: {} {} over {} ranks duplicates the fit from {} (one per kind, scope and group "
+          "size is written: the first in sorted order)",
+          f.file, f.kind, f.scope, f.ranks, kept.file));
+      continue;
+    }
+    written[key] = i;
+    const CollectiveRun* run = run_of(inputs, f);
+    std::string source = fmt::format("fit of {} ({} ranks on {} host(s), {} per host", run->test_name,
+                                     f.ranks, f.hosts, run->ranks_per_node);
+    if (!run->gpu_name.empty()) source += ", " + run->gpu_name;
+    if (!run->nccl_version.empty()) source += ", NCCL " + run->nccl_version;
+    source += fmt::format(") from {}; rel err max {} median {} over {} points", f.file,
+                          percent(f.fit.max_rel_err), percent(f.fit.median_rel_err),
+                          f.fit.points_in_range);
+    if (!f.fit.alpha_measured) source += "; alpha extrapolated (no latency-bound sizes)";
+    if (!run->source_note.empty()) source += "; " + run->source_note;
+    CollectiveFit fit;
+    fit.kind = f.kind;
+    fit.scope = f.scope;
+    fit.group_size = static_cast<int>(f.ranks);
+    fit.alpha_s = round_to(f.fit.alpha_s / kMicro, 3) * kMicro;
+    fit.busbw = round_to(f.fit.busbw / kGB, 2) * kGB;
+    fit.min_bytes = f.fit.min_bytes;
+    fit.max_bytes = f.fit.max_bytes;
+    fit.source = source;
+    t.fits.push_back(fit);
+  }
+
+  // --- Collective efficiencies: fitted busbw / the line rate spsim's default model divides by
+  // (src/collective/collective_cost.cc), so that the default model reproduces the fitted busbw
+  // for the measured shape. Per (scope, kind) the fit over the most ranks is used.
+  std::map<std::string, size_t> best;  // "scope.kind" -> fit index
+  for (const auto& [key, i] : written) {
+    const auto& f = report.collective_fits[i];
+    const std::string sk = f.scope + "." + f.kind;
+    if (!best.count(sk) || report.collective_fits[best[sk]].ranks < f.ranks) best[sk] = i;
+  }
+  const double nic_per_gpu = t.nic_bandwidth_per_gpu();
+  for (const auto& [sk, i] : best) {
+    const auto& f = report.collective_fits[i];
+    const CollectiveRun* run = run_of(inputs, f);
+    double line_rate = 0;
+    std::string rule;
+    if (f.scope == "intra_node") {
+      line_rate = t.intra_node_bandwidth;
+      rule = fmt::format("node.bandwidth_GBps = {:.1f} GB/s", line_rate / kGB);
+    } else if (nic_per_gpu > 0) {
+      const double n = static_cast<double>(f.ranks);
+      const double k = static_cast<double>(run->ranks_per_node);
+      if (f.kind == "all_to_all") {
+        // The off-node share (n-k)/(n-1) leaves through the GPU's own NIC share: busbw =
+        // (n-1)/(n-k) x NIC-per-GPU x efficiency (N/(N-1) for N nodes, nccl-tests#130).
+        line_rate = nic_per_gpu * (n - 1) / (n - k);
+        rule = fmt::format("per-GPU NIC {:.1f} GB/s x (n-1)/(n-k), n = {}, k = {}",
+                           nic_per_gpu / kGB, f.ranks, run->ranks_per_node);
+      } else if (f.kind == "send_recv") {
+        line_rate = nic_per_gpu;
+        rule = fmt::format("per-GPU NIC {:.1f} GB/s", nic_per_gpu / kGB);
+      } else {
+        // A ring crosses each node boundary on the k NICs of the group's k GPUs on a node.
+        line_rate = k * nic_per_gpu;
+        rule = fmt::format("{} ranks/node x per-GPU NIC {:.1f} GB/s", run->ranks_per_node,
+                           nic_per_gpu / kGB);
+        if (line_rate > t.intra_node_bandwidth) {
+          report.warnings.push_back(fmt::format(
+              "{}: {} across nodes is NVLink-bound in the model ({} > node bandwidth); "
+              "collective_efficiency.inter_node.{} is set from the network rate anyway",
+              f.file, f.kind, rule, f.kind));
+        }
+      }
+    }
+    const std::string key = "collective_efficiency." + sk;
+    if (!(line_rate > 0)) {
+      report.warnings.push_back(fmt::format("{}: has no NICs, so {} is not replaced",
+                                            base_display_name, key));
+      continue;
+    }
+    const double efficiency = round_to(f.fit.busbw / line_rate, 3);
+    if (efficiency > 1.0) {
+      report.warnings.push_back(fmt::format(
+          "{}: fitted busbw {:.1f} GB/s exceeds the line rate ({}): NCCL used NVLS/tree, whose "
+          "busbw is not a wire bandwidth (nccl-tests#212); {} not replaced, the fit stays in "
+          "calibration.collective_fits (rerun with NCCL_ALGO=Ring to measure the links)",
+          f.file, f.fit.busbw / kGB, rule, key));
+      continue;
+    }
+    if (!(efficiency > 0)) {
+      report.warnings.push_back(fmt::format("{}: fitted busbw {:.3f} GB/s rounds to efficiency 0; "
+                                            "{} not replaced", f.file, f.fit.busbw / kGB, key));
+      continue;
+    }
+    replacements.push_back({key, &t.efficiency.collective[f.scope][f.kind], efficiency,
+                            fmt::format("fitted busbw {:.2f} GB/s / line rate ({}) from {}",
+                                        f.fit.busbw / kGB, rule, f.file)});
+  }
+
+  // --- Kernel efficiencies: achieved / datasheet peak. The scalar is the median over the
+  // larger half (by FLOP or bytes) of the points, where kernels approach steady state; the whole
+  // curve is printed.
+  const std::string input_note =
+      inputs.provenance.empty() ? std::string("microbenchmark") : inputs.provenance.back();
+  auto kernel_efficiency = [&](const std::string& what, const std::string& key, double* field,
+                               const std::vector<double>& work, const std::vector<double>& achieved,
+                               double peak, const std::string& peak_text, const std::string& unit) {
+    if (work.empty()) return;
+    std::vector<size_t> idx(work.size());
+    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+    std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return work[a] < work[b]; });
+    std::vector<double> large;
+    for (size_t j = idx.size() / 2; j < idx.size(); ++j) large.push_back(achieved[idx[j]] / peak);
+    const double eff = round_to(median(large), 3);
+    std::string curve;
+    for (size_t j : idx) curve += fmt::format(" {:.4g}{}:{:.3f}", work[j], unit, achieved[j] / peak);
+    report.lines.push_back(fmt::format("{} efficiency curve (size:achieved/peak, {}):{}", what,
+                                       peak_text, curve));
+    if (!(eff > 0 && eff <= 1)) {
+      report.warnings.push_back(fmt::format("{} efficiency {:.3f} is outside (0, 1]: the peak ({}) "
+                                            "or the measurement is wrong; {} not replaced",
+                                            what, eff, peak_text, key));
+      return;
+    }
+    replacements.push_back(
+        {key, field, eff,
+         fmt::format("median achieved/peak over the {} largest of {} {} points ({}); {}",
+                     large.size(), work.size(), what, peak_text, input_note)});
+  };
+  auto dtype_of = [](const auto& points) {
+    // bf16 if measured (spsim's default training precision), else the first dtype.
+    std::string dtype = points.front().dtype;
+    for (const auto& p : points) {
+      if (p.dtype == "bf16") dtype = "bf16";
+    }
+    return dtype;
+  };
+  auto peak_of = [&](const std::string& dtype, const std::string& what) -> double {
+    const auto it = t.gpu.peak_flops.find(dtype);
+    if (it == t.gpu.peak_flops.end()) {
+      report.warnings.push_back(fmt::format("{}: no {} peak in gpu.peak_tflops; {} efficiency not "
+                                            "computed", base_display_name, dtype, what));
+      return 0;
+    }
+    return it->second;
+  };
+  if (!inputs.gemm.empty()) {
+    const std::string dtype = dtype_of(inputs.gemm);
+    if (const double peak = peak_of(dtype, "gemm"); peak > 0) {
+      std::vector<double> work, achieved;
+      for (const auto& g : inputs.gemm) {
+        if (g.dtype != dtype) continue;
+        work.push_back(g.flops() / 1e9);
+        achieved.push_back(g.flops() / (g.time_us * kMicro));
+      }
+      kernel_efficiency("gemm", "gpu.gemm_efficiency", &t.efficiency.gemm, work, achieved, peak,
+                        fmt::format("{} peak {:.1f} TFLOP/s", dtype, peak / 1e12), "GF");
+    }
+  }
+  if (!inputs.attention.empty()) {
+    const std::string dtype = dtype_of(inputs.attention);
+    if (const double peak = peak_of(dtype, "attention"); peak > 0) {
+      std::vector<double> work, achieved;
+      for (const auto& a : inputs.attention) {
+        if (a.dtype != dtype) continue;
+        work.push_back(a.flops() / 1e9);
+        achieved.push_back(a.flops() / (a.time_us * kMicro));
+      }
+      kernel_efficiency("attention", "gpu.attention_efficiency", &t.efficiency.attention, work,
+                        achieved, peak,
+                        fmt::format("{} peak {:.1f} TFLOP/s, FlashAttention FLOP convention", dtype,
+                                    peak / 1e12), "GF");
+    }
+  }
+  if (!inputs.memory.empty()) {
+    std::vector<double> work, achieved;
+    for (const auto& m : inputs.memory) {
+      work.push_back(static_cast<double>(m.bytes) / kMiB);
+      // A device-to-device copy reads and writes every byte.
+      achieved.push_back(2.0 * static_cast<double>(m.bytes) / (m.time_us * kMicro));
+    }
+    kernel_efficiency("memory", "gpu.memory_efficiency", &t.efficiency.memory, work, achieved,
+                      t.gpu.hbm_bandwidth,
+                      fmt::format("HBM {:.0f} GB/s, a copy moves 2x its bytes",
+                                  t.gpu.hbm_bandwidth / kGB), "MiB");
+  }
+
+  // --- Apply the replacements, record them sorted by key (the loader's order).
+  std::sort(replacements.begin(), replacements.end(),
+            [](const Replacement& a, const Replacement& b) { return a.key < b.key; });
+  for (const auto& r : replacements) {
+    t.replaced.push_back({r.key, *r.field, r.fitted, r.source});
+    report.lines.push_back(fmt::format("replaced {}: {} -> {} ({})", r.key, *r.field, r.fitted,
+                                       r.source));
+    *r.field = r.fitted;
+  }
+  std::string provenance = "spsim calibrate on base " + base_display_name;
+  for (const auto& p : inputs.provenance) provenance += "; " + p;
+  t.provenance = provenance;
+  if (t.name.find("-calibrated") == std::string::npos) t.name += "-calibrated";
+  report.json = topology_to_json(t);
+  // The output must load: re-read it with the same rules as `spsim run --topology`.
+  parse_topology(report.json, "calibrated topology");
+  return report;
+}
+
+}  // namespace spsim
