@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <string>
 
 #include "engine/des_internal.h"
@@ -177,6 +178,84 @@ void validate(const TaskGraph& graph, const Topology& topology) {
   }
 }
 
+namespace {
+
+int64_t lcm64(int64_t a, int64_t b) { return a / std::gcd(a, b) * b; }
+
+}  // namespace
+
+Symmetry choose_symmetry(const TaskGraph& graph, const Topology& topology, bool simulate_all) {
+  const int64_t n = graph.num_gpus;
+  const int64_t gpn = topology.gpus_per_node;
+  Symmetry sym;
+  sym.simulated = n;
+  sym.rotated.assign(graph.groups.size(), false);
+  if (simulate_all) {
+    sym.note = "none (--simulate-all-gpus)";
+    return sym;
+  }
+  if (n <= gpn || n % gpn != 0) {
+    sym.note = "none (one node)";
+    return sym;
+  }
+  const int64_t nodes = n / gpn;
+  const int64_t per_leaf = topology.nodes_per_leaf > 0 ? topology.nodes_per_leaf : nodes;
+  const bool multi_leaf = nodes > per_leaf;
+  if (multi_leaf && nodes % per_leaf != 0) {
+    sym.note = "none (the last leaf group is partial, so leaf groups differ)";
+    return sym;
+  }
+  // How each group is used: all-to-all and per-position work are not invariant under rotation.
+  std::vector<bool> used(graph.groups.size(), false), rotation_breaks(graph.groups.size(), false);
+  for (const Segment& segment : graph.segments) {
+    for (const Task& task : segment.tasks) {
+      if (task.group < 0 || task.group >= static_cast<int>(graph.groups.size())) continue;
+      if (task.kind == TaskKind::kCompute) {
+        if (!task.work_scale.empty()) used[task.group] = rotation_breaks[task.group] = true;
+        continue;
+      }
+      if (graph.groups[task.group].size <= 1 || task.bytes <= 0) continue;
+      used[task.group] = true;
+      if (task.comm == CommKind::kAllToAll) rotation_breaks[task.group] = true;
+    }
+  }
+  int64_t step = gpn;     // the shift must move whole nodes
+  int64_t minimum = 0;    // and the block must be at least this large
+  bool any_rotated = false;
+  std::vector<bool> rotatable(graph.groups.size(), false);
+  for (size_t g = 0; g < graph.groups.size(); ++g) {
+    if (!used[g]) continue;
+    const CommGroup& group = graph.groups[g];
+    const int64_t span = group.size * group.stride;
+    if (span == n && !rotation_breaks[g]) {
+      // A global ring: the shift rotates it; the block must hold >= 2 of its nodes so the
+      // closing edge crosses the network as the real edge does.
+      rotatable[g] = any_rotated = true;
+      step = lcm64(step, group.stride);
+      minimum = std::max(minimum, 2 * std::max(group.stride, gpn));
+    } else {
+      step = lcm64(step, span);
+    }
+  }
+  if (multi_leaf) {
+    // Whole leaf groups, so no uplink is shared between copies; with a rotated ring, two of
+    // them, so its closing edge crosses the spine like the real ones.
+    step = lcm64(step, per_leaf * gpn);
+    if (any_rotated) minimum = std::max(minimum, 2 * per_leaf * gpn);
+  }
+  for (int64_t s = step; s < n; s += step) {
+    if (n % s != 0 || s < minimum) continue;
+    sym.simulated = s;
+    sym.copies = n / s;
+    for (size_t g = 0; g < graph.groups.size(); ++g) sym.rotated[g] = rotatable[g];
+    sym.note = "ranks 0.." + std::to_string(s - 1) + " simulated; rank r stands for r + k x " +
+               std::to_string(s) + " (" + std::to_string(n / s) + " identical copies)";
+    return sym;
+  }
+  sym.note = "none (no exact symmetry: a group or the leaf layout spans every rank)";
+  return sym;
+}
+
 }  // namespace des
 
 namespace {
@@ -234,7 +313,7 @@ void write_all(int fd, const std::string& data) {
 // one keeps the old clock or aborts), so every run gets a fresh process and callers may run the
 // engine as often as they like.
 des::SimOutput simulate_in_child(const TaskGraph& graph, const Topology& topology,
-                                 const EngineOptions& options) {
+                                 const EngineOptions& options, const des::Symmetry& symmetry) {
   int fds[2];
   if (::pipe(fds) != 0) throw Error("des: pipe failed");
   std::fflush(nullptr);
@@ -244,7 +323,7 @@ des::SimOutput simulate_in_child(const TaskGraph& graph, const Topology& topolog
     ::close(fds[0]);
     nlohmann::json message;
     try {
-      des::SimOutput output = des::simulate(graph, topology, options);
+      des::SimOutput output = des::simulate(graph, topology, options, symmetry);
       message = {{"ok", true}, {"result", result_to_json(output.result)}, {"trace", output.trace}};
     } catch (const InputError& e) {
       message = {{"ok", false}, {"input", true}, {"where", e.where()}, {"what", e.what()}};
@@ -288,7 +367,9 @@ class DesEngine final : public Engine {
   StepResult run(const TaskGraph& graph, const Topology& topology,
                  const EngineOptions& options) const override {
     des::validate(graph, topology);
-    des::SimOutput output = simulate_in_child(graph, topology, options);
+    const des::Symmetry symmetry =
+        des::choose_symmetry(graph, topology, options.simulate_all_gpus);
+    des::SimOutput output = simulate_in_child(graph, topology, options, symmetry);
     if (!options.trace_path.empty()) write_atomically(options.trace_path, output.trace);
     return output.result;
   }

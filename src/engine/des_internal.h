@@ -38,13 +38,29 @@ double collective_efficiency(const Topology& topology, const std::string& scope,
 /// Every check that turns bad input into a one-line InputError before anything is simulated.
 void validate(const TaskGraph& graph, const Topology& topology);
 
+/// Exact symmetry reduction. Every rank runs the same program, so shifting every rank by `s`
+/// (whole nodes, whole leaf groups where there are several) maps the whole simulation onto itself
+/// whenever every group is either contained in blocks of s ranks or is a global ring (rotated by
+/// the shift). Ranks 0..simulated-1 then stand for every rank r + k x simulated, and their
+/// timelines are identical (the max-min fair share is unique, hence symmetric). Groups that span
+/// every rank are simulated as their members inside the block, closed into a ring; links shared
+/// by copies (a single leaf group's uplinks) get capacity x simulated / num_gpus.
+struct Symmetry {
+  int64_t simulated = 0;          // ranks simulated: 0 .. simulated-1
+  int64_t copies = 1;             // num_gpus / simulated
+  std::vector<bool> rotated;      // per group: spans every rank; simulated inside the block
+  std::string note;               // what was reduced, or why not
+};
+Symmetry choose_symmetry(const TaskGraph& graph, const Topology& topology, bool simulate_all);
+
 /// The simulation proper. Creates the process's one SimGrid engine: call it at most once per
 /// process (DesEngine::run forks for it). `trace` is the Chrome trace ("" unless asked for).
 struct SimOutput {
   StepResult result;
   std::string trace;
 };
-SimOutput simulate(const TaskGraph& graph, const Topology& topology, const EngineOptions& options);
+SimOutput simulate(const TaskGraph& graph, const Topology& topology, const EngineOptions& options,
+                   const Symmetry& symmetry);
 
 }  // namespace spsim::des
 

@@ -116,8 +116,9 @@ struct LinkInfo {
 
 class Simulation {
  public:
-  Simulation(const TaskGraph& graph, const Topology& topology, const EngineOptions& options)
-      : graph_(graph), topology_(topology), options_(options) {}
+  Simulation(const TaskGraph& graph, const Topology& topology, const EngineOptions& options,
+             const Symmetry& symmetry)
+      : graph_(graph), topology_(topology), options_(options), symmetry_(symmetry) {}
 
   SimOutput run();
 
@@ -125,19 +126,23 @@ class Simulation {
   // Platform.
   void build_platform();
   int64_t node_of(int64_t rank) const { return rank / gpn_; }
-  int64_t nic_of(int64_t rank) const {  // global NIC index
-    const int64_t local = rank % gpn_;
-    return node_of(rank) * topology_.nics_per_node + local * topology_.nics_per_node / gpn_;
+  // NIC ports: with more NICs than GPUs, a GPU's NICs merge into one port (as src/topology does).
+  int64_t nic_of(int64_t rank) const {  // global port index
+    return node_of(rank) * ports_ + (rank % gpn_) * ports_ / gpn_;
   }
   int64_t leaf_of(int64_t rank) const {
     const int64_t su = node_of(rank) / nodes_per_leaf_;
     if (!topology_.rail_optimized) return su;
-    return su * topology_.nics_per_node + (rank % gpn_) * topology_.nics_per_node / gpn_;
+    return su * ports_ + (rank % gpn_) * ports_ / gpn_;
   }
   void account_route(int64_t src, int64_t dst, double bytes, bool intra);
 
   // Program.
   void build_program();
+  int64_t members_in_block(int group) const {
+    const CommGroup& g = graph_.groups[group];
+    return symmetry_.rotated[group] ? n_ / g.stride : g.size;
+  }
   const Task& task_at(int64_t inst, int32_t task) const {
     return graph_.segments[insts_[inst].seg].tasks[task];
   }
@@ -160,7 +165,10 @@ class Simulation {
   const TaskGraph& graph_;
   const Topology& topology_;
   const EngineOptions& options_;
-  int64_t n_ = 0;
+  const Symmetry& symmetry_;
+  int64_t n_ = 0;        // simulated ranks (all of them, or the symmetric block)
+  int64_t ports_ = 1;    // NIC ports per node
+  double port_bw_ = 1;   // bytes/s per port per direction
   int64_t gpn_ = 1;
   int64_t nodes_ = 1;
   int64_t nodes_per_leaf_ = 1;
@@ -214,13 +222,13 @@ void Simulation::build_platform() {
 
   // Scale-out: leaf zones (one per rail per scalable unit when rail-optimized), NIC links inside,
   // one aggregated uplink per leaf to an ideal spine (ECMP spreading assumed perfect).
-  const int64_t nics = std::max(1, topology_.nics_per_node);
+  const int64_t nics = ports_;
   const int64_t leaves =
       topology_.rail_optimized ? ((nodes_ + nodes_per_leaf_ - 1) / nodes_per_leaf_) * nics
                                : (nodes_ + nodes_per_leaf_ - 1) / nodes_per_leaf_;
   std::vector<sg4::NetZone*> leaf_zones(leaves);
   std::vector<sg4::Link*> nic_links(nodes_ * nics, nullptr);
-  const double nic_bw = topology_.nic_bandwidth > 0 ? topology_.nic_bandwidth : 1.0;
+  const double nic_bw = port_bw_;
   for (int64_t leaf = 0; leaf < leaves; ++leaf) {
     leaf_zones[leaf] = sg4::create_star_zone("leaf" + std::to_string(leaf));
     leaf_zones[leaf]->set_parent(root);
@@ -242,11 +250,16 @@ void Simulation::build_platform() {
                     {sg4::LinkInRoute(nic_links[nic], LinkDir::UP)}, true);
   }
   up_link0_ = static_cast<int64_t>(links_.size());
-  const double ports = static_cast<double>(topology_.rail_optimized ? nodes_per_leaf_
-                                                                    : nodes_per_leaf_ * nics);
+  // Uplink = the leaf's downlink capacity / oversubscription, counting the nodes of its leaf
+  // group that are simulated (src/topology does the same with the real ones). Under symmetry
+  // with one leaf group, the block's share of the uplink is exactly its fair share.
   const double oversub = topology_.oversubscription >= 1.0 ? topology_.oversubscription : 1.0;
-  const double up_bw = ports * nic_bw / oversub;
+  const int64_t leaves_per_group = topology_.rail_optimized ? nics : 1;
   for (int64_t leaf = 0; leaf < leaves; ++leaf) {
+    const int64_t group_first_node = (leaf / leaves_per_group) * nodes_per_leaf_;
+    const int64_t group_nodes = std::min(nodes_per_leaf_, nodes_ - group_first_node);
+    const double ports = static_cast<double>(group_nodes * (topology_.rail_optimized ? 1 : nics));
+    const double up_bw = ports * nic_bw / oversub;
     auto* gateway = leaf_zones[leaf]->create_router("leaf" + std::to_string(leaf) + ".switch");
     leaf_zones[leaf]->seal();
     auto* up = root->create_split_duplex_link("up" + std::to_string(leaf), up_bw);
@@ -408,7 +421,7 @@ void Simulation::arrive(int64_t rank, int /*stream*/, int64_t inst, int32_t task
   Pending& pending = pending_[{task.group, base, inst, task_index}];
   ++pending.arrived;
   pending.pred_node = pred;  // the last arrival decides when the collective starts
-  if (pending.arrived < group.size) return;
+  if (pending.arrived < members_in_block(task.group)) return;
   const int32_t last_pred = pending.pred_node;
   pending_.erase({task.group, base, inst, task_index});
   launch(base, inst, task_index, last_pred);
@@ -433,8 +446,11 @@ void Simulation::launch(int64_t base, int64_t inst, int32_t task_index, int32_t 
   active.launch = sg4::Engine::get_clock();
   active.pred_node = pred;
   active.live = true;
-  for (int64_t j = 0; j < group.size; ++j) active.members.push_back(base + j * group.stride);
-  const int64_t n = group.size;
+  // Members in ring order; a rotated global group is closed into a ring inside the block (its
+  // closing edge stands for the edge into the next copy, which crosses the same kind of links).
+  const int64_t count = members_in_block(task.group);
+  for (int64_t j = 0; j < count; ++j) active.members.push_back(base + j * group.stride);
+  const int64_t n = group.size;  // the real group: latency steps, bytes per rank
   const Placement placement = place_members(active.members, gpn_);
   const double bytes = task.bytes;
   auto add = [&](int64_t src, int64_t dst, double payload) {
@@ -451,14 +467,14 @@ void Simulation::launch(int64_t base, int64_t inst, int32_t task_index, int32_t 
         }
         break;
       case CommKind::kSendRecv:
-        for (int64_t j = 0; j < n; ++j) add(active.members[j], active.members[(j + 1) % n], bytes);
+        for (int64_t j = 0; j < count; ++j) add(active.members[j], active.members[(j + 1) % count], bytes);
         break;
       case CommKind::kAllGather:
       case CommKind::kReduceScatter:
       case CommKind::kAllReduce:
         if (placement.nodes == 1) {
           // Ring: every edge carries the per-GPU bytes.
-          for (int64_t j = 0; j < n; ++j) add(active.members[j], active.members[(j + 1) % n], bytes);
+          for (int64_t j = 0; j < count; ++j) add(active.members[j], active.members[(j + 1) % count], bytes);
         } else {
           // NCCL rings across nodes, one channel per member on a node (k = ranks_per_node):
           // channel c leaves node i from its c-th member on that GPU's rail to the c-th member of
@@ -658,11 +674,15 @@ nlohmann::json Simulation::critical_path_json(int64_t rank) const {
 }
 
 SimOutput Simulation::run() {
-  n_ = graph_.num_gpus;
+  n_ = symmetry_.simulated;
   gpn_ = topology_.gpus_per_node;
   nodes_ = (n_ + gpn_ - 1) / gpn_;
-  nodes_per_leaf_ = topology_.nodes_per_leaf > 0 ? std::min<int64_t>(topology_.nodes_per_leaf, nodes_)
-                                                 : nodes_;
+  nodes_per_leaf_ = topology_.nodes_per_leaf > 0 ? topology_.nodes_per_leaf : nodes_;
+  ports_ = std::max<int64_t>(1, std::min<int64_t>(topology_.nics_per_node, gpn_));
+  port_bw_ = topology_.nic_bandwidth > 0 && topology_.nics_per_node > 0
+                 ? topology_.nic_bandwidth * static_cast<double>(topology_.nics_per_node) /
+                       static_cast<double>(ports_)
+                 : 1.0;
   for (int kind = 0; kind < 5; ++kind) {
     for (int scope = 0; scope < 2; ++scope) {
       try {
@@ -748,7 +768,7 @@ SimOutput Simulation::run() {
   nlohmann::json& extra = result.extra;
   extra["slowest_rank"] = slowest;
   extra["simulated_gpus"] = n_;
-  extra["symmetry"] = "none";
+  extra["symmetry"] = symmetry_.note;
   extra["events"] = events_;
   extra["bytes_sent"] = sent;
   extra["bytes_received"] = received;
@@ -816,7 +836,8 @@ SimOutput Simulation::run() {
 
 }  // namespace
 
-SimOutput simulate(const TaskGraph& graph, const Topology& topology, const EngineOptions& options) {
+SimOutput simulate(const TaskGraph& graph, const Topology& topology, const EngineOptions& options,
+                   const Symmetry& symmetry) {
   // One engine per process (SimGrid 3.32 keeps global state); the caller forks for us.
   int argc = 1;
   char name[] = "spsim";
@@ -826,7 +847,7 @@ SimOutput simulate(const TaskGraph& graph, const Topology& topology, const Engin
   // Exact alpha-beta: parallel-task model (equal sharing, no RTT bias), no TCP window bound.
   engine.set_config("host/model:ptask_L07");
   engine.set_config("network/TCP-gamma:0");
-  Simulation simulation(graph, topology, options);  // destroyed before the engine
+  Simulation simulation(graph, topology, options, symmetry);  // destroyed before the engine
   return simulation.run();
 }
 
