@@ -20,7 +20,6 @@
 #include <map>
 #include <string>
 #include <tuple>
-#include <unordered_map>
 #include <vector>
 
 #include "engine/des_internal.h"
@@ -175,6 +174,7 @@ class Simulation {
 
   std::vector<sg4::Host*> nvl_hosts_;
   std::vector<sg4::Host*> net_hosts_;
+  std::vector<int64_t> host_slot_;  // start_ptask scratch: host key -> index in the ptask
   std::vector<LinkInfo> links_;  // 2 per physical split-duplex link: UP then DOWN
   int64_t nvl_link0_ = 0, nic_link0_ = 0, up_link0_ = 0;
 
@@ -523,27 +523,34 @@ void Simulation::start_ptask(size_t id) {
   // which is the same as scaling the bandwidth of the links of that scope for this collective.
   const double eff_intra = eff_[static_cast<int>(task.comm)][0];
   const double eff_inter = eff_[static_cast<int>(task.comm)][1];
+  // Host slots: 2 x rank (+1 for the network host), looked up in a flat table reset afterwards.
   std::vector<sg4::Host*> hosts;
-  std::unordered_map<const sg4::Host*, size_t> index;
-  auto host_index = [&](sg4::Host* host) {
-    auto [it, inserted] = index.emplace(host, hosts.size());
-    if (inserted) hosts.push_back(host);
-    return it->second;
+  std::vector<int64_t> used;
+  if (host_slot_.size() != static_cast<size_t>(2 * n_)) host_slot_.assign(2 * n_, -1);
+  auto host_index = [&](int64_t rank, bool intra) {
+    const int64_t key = 2 * rank + (intra ? 0 : 1);
+    if (host_slot_[key] < 0) {
+      host_slot_[key] = static_cast<int64_t>(hosts.size());
+      hosts.push_back(intra ? nvl_hosts_[rank] : net_hosts_[rank]);
+      used.push_back(key);
+    }
+    return static_cast<size_t>(host_slot_[key]);
   };
   for (const auto& [src, dst, payload, intra] : active.pairs) {
-    host_index(intra ? nvl_hosts_[src] : net_hosts_[src]);
-    host_index(intra ? nvl_hosts_[dst] : net_hosts_[dst]);
+    host_index(src, intra);
+    host_index(dst, intra);
   }
   const size_t h = hosts.size();
   std::vector<double> matrix(h * h, 0.0);
   for (const auto& [src, dst, payload, intra] : active.pairs) {
-    const size_t a = index.at(intra ? nvl_hosts_[src] : net_hosts_[src]);
-    const size_t b = index.at(intra ? nvl_hosts_[dst] : net_hosts_[dst]);
+    const size_t a = host_index(src, intra);
+    const size_t b = host_index(dst, intra);
     matrix[a * h + b] += payload / (intra ? eff_intra : eff_inter);
     account_route(src, dst, payload, intra);
     bytes_sent_ += payload;
     bytes_received_ += payload;
   }
+  for (const int64_t key : used) host_slot_[key] = -1;
   auto exec = sg4::Exec::init();
   exec->set_name(task.name);
   exec->set_hosts(hosts);
