@@ -159,6 +159,7 @@ class Simulation {
   int32_t record_node(double start, double end, int32_t pred, int64_t inst, int32_t task);
 
   nlohmann::json critical_path_json(int64_t rank) const;
+  void memory_sample(int64_t rank, int64_t inst, double time);
   void check_invariants() const;
 
   const TaskGraph& graph_;
@@ -197,7 +198,25 @@ class Simulation {
   std::vector<bool> traced_;
   Timeline timeline_;
   int64_t next_flow_ = 0;
+  std::vector<double> activations_;      // per traced rank: saved activations now (bytes)
+  double activation_per_layer_ = 0;      // one forward layer instance's share
 };
+
+// Memory counter: the resident part plus saved activations, which grow by one layer's share when
+// a repeated forward segment instance ends on the compute stream and shrink when a backward one
+// does (the shape of the memory model's peak, not a measurement).
+void Simulation::memory_sample(int64_t rank, int64_t inst, double time) {
+  const Segment& segment = graph_.segments[insts_[inst].seg];
+  if (segment.repeat <= 1 || segment.tasks.empty() || activation_per_layer_ <= 0) return;
+  const Phase phase = segment.tasks.front().phase;
+  double& held = activations_[rank];
+  if (phase == Phase::kForward) held += activation_per_layer_;
+  if (phase == Phase::kBackward) held = std::max(0.0, held - activation_per_layer_);
+  timeline_.counters.push_back(
+      {rank, "HBM (GiB)", time,
+       {{"activations", held / (1024.0 * 1024.0 * 1024.0)},
+        {"resident", options_.trace_resident_bytes / (1024.0 * 1024.0 * 1024.0)}}});
+}
 
 void Simulation::build_platform() {
   // Scale-up zone: one port per GPU behind an ideal switch (the NVSwitch model; for PCIe and
@@ -638,6 +657,10 @@ void Simulation::finish_task(int64_t rank, int stream, int32_t node, double star
     }
     timeline_.events.push_back(std::move(event));
   }
+  if (traced_[rank] && stream == 0 &&
+      st.k + 1 == static_cast<int32_t>(stream_tasks_[insts_[inst].seg][0].size())) {
+    memory_sample(rank, inst, end);
+  }
   ++st.k;
   normalize(st, stream);
   st.busy = false;
@@ -705,14 +728,46 @@ SimOutput Simulation::run() {
   gpus_.resize(n_);
   traced_.assign(n_, false);
   if (!options_.trace_path.empty()) {
+    // Representatives: the first ranks (rank 0's node), plus rank 0's P2P ring partners so that
+    // the ring's flow arrows have both ends in the trace.
     const int64_t traced = options_.trace_all_gpus ? n_ : std::min(n_, kDefaultTracedGpus);
-    for (int64_t r = 0; r < traced; ++r) {
-      traced_[r] = true;
-      timeline_.gpus.push_back(r);
+    for (int64_t r = 0; r < traced; ++r) traced_[r] = true;
+    if (!options_.trace_all_gpus) {
+      for (const Segment& segment : graph_.segments) {
+        for (const Task& task : segment.tasks) {
+          if (task.kind != TaskKind::kCollective || task.comm != CommKind::kSendRecv) continue;
+          const int64_t count = std::min<int64_t>(members_in_block(task.group), kDefaultTracedGpus);
+          for (int64_t j = 0; j < count; ++j) traced_[j * graph_.groups[task.group].stride] = true;
+        }
+      }
+    }
+    for (int64_t r = 0; r < n_; ++r) {
+      if (traced_[r]) timeline_.gpus.push_back(r);
     }
   }
   for (GpuState& gpu : gpus_) {
     for (int s = 0; s < kNumStreams; ++s) normalize(gpu.streams[s], s);
+  }
+  // One forward layer's share of the saved activations: the peak over the forward layers of one
+  // micro-batch (repeated forward segments that run in micro-batch 0).
+  int64_t forward_layers = 0;
+  for (const Segment& segment : graph_.segments) {
+    if (segment.repeat > 1 && !segment.tasks.empty() && segment.tasks.front().phase == Phase::kForward &&
+        segment.when != When::kLastMicroBatch) {
+      forward_layers += segment.repeat;
+    }
+  }
+  if (forward_layers > 0) {
+    activation_per_layer_ = options_.trace_activation_bytes / static_cast<double>(forward_layers);
+  }
+  activations_.assign(n_, 0.0);
+  if (!options_.trace_path.empty() &&
+      (options_.trace_resident_bytes > 0 || options_.trace_activation_bytes > 0)) {
+    for (const int64_t rank : timeline_.gpus) {
+      timeline_.counters.push_back(
+          {rank, "HBM (GiB)", 0.0,
+           {{"activations", 0.0}, {"resident", options_.trace_resident_bytes / (1024.0 * 1024.0 * 1024.0)}}});
+    }
   }
   sg4::Activity::on_completion_cb([this](const sg4::Activity& activity) {
     complete_collective(static_cast<size_t>(reinterpret_cast<intptr_t>(activity.get_data<void>())));
@@ -833,9 +888,11 @@ SimOutput Simulation::run() {
     timeline_.metadata = {{"tool", "spsim"},
                           {"engine", "des"},
                           {"strategy", graph_.strategy},
-                          {"num_gpus", n_},
+                          {"num_gpus", graph_.num_gpus},
                           {"step_time_s", step},
-                          {"traced_gpus", timeline_.gpus.size()}};
+                          {"traced_gpus", timeline_.gpus.size()},
+                          {"simulated_gpus", n_},
+                          {"symmetry", symmetry_.note}};
     output.trace = write_chrome_trace(timeline_);
   }
   return output;
