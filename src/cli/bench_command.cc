@@ -155,7 +155,27 @@ DesMeasurement measure_des(const Setup& setup, int runs) {
 // stays inside a node); the rest data parallel.
 void bench_des(JobOptions options, int runs, bool gpus_given, bool degrees_given) {
   if (!gpus_given) options.gpus = {"64", "1024", "16384"};
-  auto setups = resolve_setups(options);
+  std::vector<Setup> setups;
+  if (degrees_given) {
+    setups = resolve_setups(options);
+  } else {
+    // Fixed degrees (below): resolve one GPU count with degree 1 for the model, topology and
+    // job fields, then set the degrees and GPU counts here (the default-degree search would
+    // try sequence-parallel degrees of thousands at 16,384 GPUs).
+    JobOptions base = options;
+    base.gpus = {"8"};
+    const std::vector<Setup> resolved = resolve_setups(base);
+    for (const std::string& g : options.gpus) {
+      for (const Setup& one : resolved) {
+        Setup setup = one;
+        if (g.empty() || g.find_first_not_of("0123456789") != std::string::npos) {
+          throw InputError("--gpus", fmt::format("bench des takes plain GPU counts (got \"{}\"); e.g. 64,1024", g));
+        }
+        setup.job.num_gpus = std::stoll(g);
+        setups.push_back(setup);
+      }
+    }
+  }
   fmt::print("{:<12} {:>6} {:>10} {:>6} {:>6} {:>9} {:>9} {:>12} {:>8} {:>10} {:>10}\n", "strategy", "gpus",
              "degrees", "dp", "simul", "wall_s", "cpu_s", "events_per_s", "rss_mib", "des_step_s", "analytic_s");
   for (auto& setup : setups) {

@@ -10,13 +10,13 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <numeric>
 #include <string>
 
 #include "engine/des_internal.h"
 #include "spsim/error.h"
+#include "spsim/report.h"
 
 namespace spsim {
 
@@ -260,27 +260,6 @@ Symmetry choose_symmetry(const TaskGraph& graph, const Topology& topology, bool 
 
 namespace {
 
-// Writes through a temporary file in the same folder and renames it, so an error never leaves a
-// partial trace. (report.h declares write_file_atomically for the same purpose; this private copy
-// keeps the engine free of the report layer.)
-void write_atomically(const std::string& path, const std::string& content) {
-  const std::string temp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError("--trace", "cannot write " + path + "; check the folder exists");
-    out << content;
-    out.flush();
-    if (!out) {
-      std::remove(temp.c_str());
-      throw InputError("--trace", "cannot write " + path + " (disk full?)");
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    throw InputError("--trace", "cannot rename the trace into " + path);
-  }
-}
-
 nlohmann::json result_to_json(const StepResult& r) {
   return {{"engine", r.engine},       {"step_time_s", r.step_time_s}, {"compute_s", r.compute_s},
           {"comm_s", r.comm_s},       {"exposed_s", r.exposed_s},     {"bubble_s", r.bubble_s},
@@ -370,7 +349,9 @@ class DesEngine final : public Engine {
     const des::Symmetry symmetry =
         des::choose_symmetry(graph, topology, options.simulate_all_gpus);
     des::SimOutput output = simulate_in_child(graph, topology, options, symmetry);
-    if (!options.trace_path.empty()) write_atomically(options.trace_path, output.trace);
+    // Written only after the whole simulation succeeded, through a temporary file and a rename,
+    // so an error never leaves a partial trace.
+    if (!options.trace_path.empty()) write_file_atomically(options.trace_path, output.trace);
     return output.result;
   }
 };
