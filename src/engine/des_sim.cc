@@ -2,8 +2,9 @@
 //
 // Platform: every GPU is two SimGrid hosts: "g<r>.nvl" in the scale-up zone (one split-duplex
 // NVLink/NVSwitch/PCIe port per GPU, an ideal switch behind it) and "g<r>.net" in the leaf zone of
-// its NIC (one split-duplex link per NIC, shared by the GPUs that use it; a split-duplex uplink per
-// leaf of nodes_per_leaf x NIC bandwidth / oversubscription to an ideal spine). Intra-node flows use
+// its NIC (one split-duplex link per NIC port, shared by the GPUs that use it; a split-duplex uplink
+// per leaf of (simulated nodes of its leaf group) x port bandwidth / oversubscription to an ideal
+// spine). Under symmetry (des_internal.h) only ranks 0..s-1 exist here. Intra-node flows use
 // the .nvl hosts, inter-node flows the .net hosts, so each flow crosses exactly the links it
 // really crosses. Model: ptask_L07 with TCP-gamma 0 (exact alpha-beta, equal sharing).
 //
