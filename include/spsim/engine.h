@@ -17,6 +17,10 @@ struct EngineOptions {
   bool simulate_all_gpus = false;  // DES: no symmetry reduction
   std::string trace_path;          // DES: Chrome trace output ("" = none)
   bool trace_all_gpus = false;
+  // DES trace memory counter (bytes), filled by evaluate() from the memory model: what stays
+  // resident through the step, and the saved activations of one micro-batch at their peak.
+  double trace_resident_bytes = 0;
+  double trace_activation_bytes = 0;
 };
 
 class Engine {

@@ -35,7 +35,11 @@ RunReport evaluate(const ModelSpec& model, const Topology& topology, const JobCo
   report.topology = topology;
   report.lowered = make_strategy(job.strategy)->lower(model, job);
   report.lowered.job.strategy = job.strategy;
-  report.result = engine.run(report.lowered.graph, topology, options);
+  EngineOptions engine_options = options;
+  const MemoryEstimate& memory = report.lowered.memory;
+  engine_options.trace_activation_bytes = memory.activations;
+  engine_options.trace_resident_bytes = memory.peak() - memory.activations;
+  report.result = engine.run(report.lowered.graph, topology, engine_options);
   report.flops = step_flops(model, report.lowered.job);
   const double step = report.result.step_time_s;
   report.tokens_per_s = step > 0 ? static_cast<double>(report.lowered.graph.tokens_per_step) / step : 0;

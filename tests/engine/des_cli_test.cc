@@ -1,0 +1,44 @@
+// `spsim run --engine des` end to end: the trace file appears only on success, bad input is one
+// line and exit 2.
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+std::string temp_dir() {
+  char dir_template[] = "/tmp/spsim_des_cli_XXXXXX";
+  return mkdtemp(dir_template);
+}
+
+TEST(DesCli, RunWritesJsonWithEngineDetailsAndATrace) {
+  const std::string dir = temp_dir();
+  const auto r = test::run_spsim(
+      "run --engine des -s usp -u 4 -r 2 --gpus 8 --seq 32K --json --trace step.json", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto out = nlohmann::json::parse(r.out);
+  EXPECT_EQ(out["engine"], "des");
+  EXPECT_TRUE(out["engine_details"].contains("critical_path"));
+  EXPECT_TRUE(out["engine_details"].contains("top_links"));
+  const auto trace = nlohmann::json::parse(test::read_text(dir + "/step.json"));
+  bool has_counter = false;
+  for (const auto& e : trace["traceEvents"]) has_counter = has_counter || e["ph"] == "C";
+  EXPECT_TRUE(has_counter);  // HBM counters from the memory model
+}
+
+TEST(DesCli, MoreGpusThanThePlatformFailsWithOneLineAndNoTrace) {
+  // l20-pcie-8x is one 8-GPU node (max_nodes 1).
+  const std::string dir = temp_dir();
+  const auto r = test::run_spsim(
+      "run --engine des -T l20-pcie-8x -s ulysses -u 8 --gpus 16 --seq 32K --trace step.json", dir);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;  // exactly one line
+  EXPECT_FALSE(std::ifstream(dir + "/step.json").good());
+}
+
+}  // namespace
+}  // namespace spsim
