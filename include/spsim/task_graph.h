@@ -81,7 +81,7 @@ struct Task {
   int group = -1;          // index into TaskGraph::groups
   double bytes = 0;
   // Dependencies: indices of earlier tasks in the same segment instance.
-  std::array<int16_t, 4> deps{-1, -1, -1, -1};
+  std::array<int32_t, 4> deps{-1, -1, -1, -1};
   void add_dep(int index);  // throws Error past 4 deps
 };
 

@@ -31,7 +31,7 @@ struct TimedTask {
   Stream stream = Stream::kCompute;
   Category category = Category::kCompute;
   bool is_compute = true;
-  std::array<int16_t, 4> deps{};
+  std::array<int32_t, 4> deps{};
 };
 
 // One task's run on a stream, kept so that a wait can be blamed on what was really running.
@@ -138,7 +138,7 @@ class Scheduler {
       const int s = static_cast<int>(t.stream);
       double ready = 0;
       int binding = -1;
-      for (int16_t dep : t.deps) {
+      for (int32_t dep : t.deps) {
         if (dep < 0) break;
         if (end[dep] > ready) {
           ready = end[dep];

@@ -136,7 +136,7 @@ void validate(const TaskGraph& graph, const Topology& topology) {
     }
     for (size_t i = 0; i < segment.tasks.size(); ++i) {
       const Task& task = segment.tasks[i];
-      for (const int16_t dep : task.deps) {
+      for (const int32_t dep : task.deps) {
         if (dep >= static_cast<int>(i)) {
           throw InputError("strategy", std::string("task \"") + task.name + "\" of segment \"" +
                                            segment.name + "\" depends on a later task (" +

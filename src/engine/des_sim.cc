@@ -374,7 +374,7 @@ void Simulation::try_advance(int64_t rank) {
     const int32_t index = stream_tasks_[insts_[inst].seg][s][st.k];
     const Task& task = task_at(inst, index);
     bool ready = true;
-    for (const int16_t dep : task.deps) {
+    for (const int32_t dep : task.deps) {
       if (dep >= 0 && !dep_done(gpu, inst, dep)) {
         ready = false;
         break;
@@ -395,7 +395,7 @@ void Simulation::start_task(int64_t rank, int stream) {
   const Recent* pred = nullptr;
   const Recent& previous = st.recent[(st.recent_head + kRecent - 1) % kRecent];
   if (previous.inst >= 0) pred = &previous;
-  for (const int16_t dep : task.deps) {
+  for (const int32_t dep : task.deps) {
     if (dep < 0) continue;
     const Recent* r = find_recent(gpu.streams[static_cast<int>(task_at(inst, dep).stream)], inst, dep);
     if (r != nullptr && (pred == nullptr || r->finish > pred->finish)) pred = r;

@@ -9,6 +9,7 @@
 // Per-GPU bytes follow docs/strategies.md (spec §2.2): they are what a collective task's `bytes`
 // holds, summed by the tests against the hand-computed §2.3 vectors.
 #include <algorithm>
+#include <limits>
 #include <initializer_list>
 #include <vector>
 
@@ -69,7 +70,9 @@ class SegmentBuilder {
       if (dep >= 0) task.add_dep(dep);
     }
     tasks_.push_back(std::move(task));
-    if (tasks_.size() > 32767) throw Error("segment has more tasks than int16 dependencies index");
+    if (tasks_.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max())) {
+      throw InputError("num_gpus", "the step has more than 2^31 tasks per layer; use smaller sequence-parallel degrees");
+    }
     return static_cast<int>(tasks_.size()) - 1;
   }
 

@@ -41,7 +41,7 @@ const char* to_string(Category category) {
 void Task::add_dep(int index) {
   for (auto& dep : deps) {
     if (dep < 0) {
-      dep = static_cast<int16_t>(index);
+      dep = static_cast<int32_t>(index);
       return;
     }
   }
