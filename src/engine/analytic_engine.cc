@@ -114,7 +114,19 @@ class Scheduler {
         if (task.group < 0 || static_cast<size_t>(task.group) >= placements_.size()) {
           throw Error("collective task without a valid group");
         }
-        t.duration = collective_time_s(task.comm, task.bytes, placements_[task.group], *topology_);
+        // A ring step repeats the same transfer r-1 times: time each distinct one once.
+        bool cached = false;
+        for (const auto& [key, duration] : collective_cache_) {
+          if (key.comm == task.comm && key.group == task.group && key.bytes == task.bytes) {
+            t.duration = duration;
+            cached = true;
+            break;
+          }
+        }
+        if (!cached) {
+          t.duration = collective_time_s(task.comm, task.bytes, placements_[task.group], *topology_);
+          if (collective_cache_.size() < 64) collective_cache_.push_back({{task.comm, task.group, task.bytes}, t.duration});
+        }
       }
     }
     return timed;
@@ -191,6 +203,12 @@ class Scheduler {
   }
 
   Roofline roofline_;
+  struct CollectiveKey {
+    CommKind comm;
+    int group;
+    double bytes;
+  };
+  mutable std::vector<std::pair<CollectiveKey, double>> collective_cache_;
   // Per-instance scratch of run_instance: start of each task and what it waited for.
   mutable std::vector<double> begin_;
   mutable std::vector<int> bound_by_;
