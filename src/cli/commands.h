@@ -13,6 +13,7 @@ void add_list_command(CLI::App& app);       // list_command.cc: models, topologi
 void add_explain_command(CLI::App& app);    // explain_command.cc: per-op breakdown of one layer
 void add_bench_command(CLI::App& app);      // bench_command.cc: analytic / des throughput
 void add_calibrate_command(CLI::App& app);  // calibrate_command.cc: nccl-tests/microbench -> topology
+void add_attention_command(CLI::App& app);  // attention_command.cc: attention-only benchmark runs
 
 }  // namespace spsim::cli
 
