@@ -14,6 +14,7 @@ void add_explain_command(CLI::App& app);    // explain_command.cc: per-op breakd
 void add_bench_command(CLI::App& app);      // bench_command.cc: analytic / des throughput
 void add_calibrate_command(CLI::App& app);  // calibrate_command.cc: nccl-tests/microbench -> topology
 void add_attention_command(CLI::App& app);  // attention_command.cc: attention-only benchmark runs
+void add_max_context_command(CLI::App& app);  // max_context_command.cc: longest sequence that fits
 
 }  // namespace spsim::cli
 

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   spsim::cli::add_bench_command(app);
   spsim::cli::add_calibrate_command(app);
   spsim::cli::add_attention_command(app);
+  spsim::cli::add_max_context_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
