@@ -80,7 +80,7 @@ void add_max_context_command(CLI::App& app) {
       const auto setups = resolve_setups(plain);
       const Setup& setup = setups.front();
       topology = setup.topology;
-      std::vector<std::string> strategies{"ulysses", "megatron-sp", "ring", "usp"};
+      std::vector<std::string> strategies{"ulysses", "megatron-sp", "ring", "usp", "colai-sp"};
       if (options->command->count("--strategy") > 0) {
         strategies.clear();
         for (const auto& s : options->strategies) {
