@@ -24,7 +24,7 @@ struct JobConfig {
   int64_t pipeline_parallel = 1;      // p (only 1 is supported so far)
   int64_t data_parallel = 0;          // D; 0: derived as num_gpus / (t u r p)
   bool sequence_parallel = true;      // Megatron-SP (AG/RS) vs plain TP (all-reduce)
-  std::string ring_variant = "zigzag";  // basic | zigzag (causal load balance)
+  std::string ring_variant = "zigzag";  // basic | zigzag | stripe (causal load balance)
   std::string ring_comm = "p2p";      // p2p (overlapped) | allgather (Llama-3 style, not overlapped)
   bool ulysses_kv_replication = true; // u > kv heads: replicate KV heads (ALST) or reject (yunchang)
   bool ulysses_overlap = false;       // DeepSpeed sp_stream: overlap backward a2a with compute

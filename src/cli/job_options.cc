@@ -51,7 +51,7 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_option("--zero,--zero-stage", o.zero_stage, "ZeRO stage 0-3")->group("Parallelism");
   cmd->add_flag("--no-sequence-parallel", o.no_sequence_parallel,
                 "megatron: plain TP with all-reduces instead of AG/RS")->group("Parallelism");
-  cmd->add_option("--ring-variant", o.ring_variant, "causal load balance: basic | zigzag")
+  cmd->add_option("--ring-variant", o.ring_variant, "causal load balance: basic | zigzag | stripe")
       ->capture_default_str()->group("Parallelism");
   cmd->add_option("--cp-comm-type,--ring-comm", o.ring_comm,
                   "ring K/V exchange: p2p (overlapped) | allgather (Llama-3 style)")
@@ -224,8 +224,9 @@ BaseSetup resolve_base(const JobOptions& o) {
   }
   if (o.reserve_gib >= 0) base.framework_reserve_bytes = o.reserve_gib * kGiB;
   if (!from_file && o.reserve_gib < 0) base.framework_reserve_bytes = kDefaultFrameworkReserveBytes;
-  if (base.ring_variant != "basic" && base.ring_variant != "zigzag") {
-    throw InputError("--ring-variant", fmt::format("must be basic or zigzag (got \"{}\")", base.ring_variant));
+  if (base.ring_variant != "basic" && base.ring_variant != "zigzag" && base.ring_variant != "stripe") {
+    throw InputError("--ring-variant",
+                     fmt::format("must be basic, zigzag or stripe (got \"{}\")", base.ring_variant));
   }
   if (base.ring_comm != "p2p" && base.ring_comm != "allgather") {
     throw InputError("--cp-comm-type", fmt::format("must be p2p or allgather (got \"{}\")", base.ring_comm));

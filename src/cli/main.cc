@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   spsim::cli::add_calibrate_command(app);
   spsim::cli::add_sweep_command(app);
   spsim::cli::add_plot_command(app);
+  spsim::cli::add_attention_command(app);
+  spsim::cli::add_max_context_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

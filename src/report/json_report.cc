@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <map>
 
+#include "report/layer_timing.h"
 #include "spsim/report.h"
 
 namespace spsim {
@@ -89,6 +90,7 @@ nlohmann::json to_json(const RunReport& report) {
                       {"exposed_comm_total_s", tidy(exposed_total)},
                       {"bubble_s", tidy(result.bubble_s)}};
   out["comm_bytes_per_layer"] = comm_bytes_per_layer(report.lowered.graph);
+  out["per_layer"] = layer_timing_json(report);
   if (!result.extra.empty()) out["engine_details"] = result.extra;
   return out;
 }

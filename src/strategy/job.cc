@@ -47,8 +47,9 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.framework_reserve_bytes =
       in.number("framework_reserve_gib", kDefaultFrameworkReserveBytes / (1024.0 * 1024 * 1024),
                 0, 1024) * 1024.0 * 1024 * 1024;
-  if (job.ring_variant != "basic" && job.ring_variant != "zigzag") {
-    in.fail("ring_variant", fmt::format("must be basic or zigzag (got \"{}\")", job.ring_variant));
+  if (job.ring_variant != "basic" && job.ring_variant != "zigzag" && job.ring_variant != "stripe") {
+    in.fail("ring_variant",
+            fmt::format("must be basic, zigzag or stripe (got \"{}\")", job.ring_variant));
   }
   if (job.ring_comm != "p2p" && job.ring_comm != "allgather") {
     in.fail("ring_comm", fmt::format("must be p2p or allgather (got \"{}\")", job.ring_comm));

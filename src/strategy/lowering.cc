@@ -89,6 +89,7 @@ struct Context {
   int64_t t = 1, u = 1, r = 1, d = 1;
   bool sp = false;           // Megatron sequence parallelism (t > 1)
   bool zigzag = true, ring_allgather = false;
+  bool stripe = false;       // ring_variant stripe: zigzag's c²/2 per step, skewed by ±c/2
   int64_t grad_group_size = 1;  // u x r x D: every rank holding the same parameter shard
   LayerShard shard;
   std::vector<OpCost> ops;       // task costs (full recompute: re-run emitted explicitly)
@@ -149,6 +150,20 @@ void set_ring_skew(Task& task, const Context& c, int64_t k) {
   for (int64_t i = 0; i < c.r; ++i) task.work_scale[static_cast<size_t>(i)] = k <= i ? 1.0 : 0.0;
 }
 
+// Striped causal ring (Brandon et al. 2023, arXiv 2311.09431): tokens dealt round-robin, so ring
+// position i holds tokens i, i+r, i+2r, ... Against the block of ring position j, query i+r·m sees
+// key j+r·n iff n <= m (j <= i) or n < m (j > i): c(c+1)/2 or c(c-1)/2 pairs, i.e. zigzag's c²/2
+// scaled by (c+1)/c or (c-1)/c. At step k rank i holds the block of j = i-k (mod r): j <= i iff
+// k <= i.
+void set_stripe_skew(Task& task, const Context& c, int64_t k) {
+  const double tokens = static_cast<double>(c.shard.attn_q_tokens);
+  task.group = c.g_ring;
+  task.work_scale.resize(static_cast<size_t>(c.r));
+  for (int64_t i = 0; i < c.r; ++i) {
+    task.work_scale[static_cast<size_t>(i)] = k <= i ? (tokens + 1) / tokens : (tokens - 1) / tokens;
+  }
+}
+
 // Attention forward on this GPU's shard: one task, or r ring steps. Returns the last task.
 int emit_attention_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int d2) {
   const OpCost& op = c.ops[kAttention];
@@ -191,6 +206,7 @@ int emit_attention_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int
                            : sb.compute("ring_attn_step", OpClass::kAttention, flops,
                                         op.fwd_bytes / steps, {prev_attn, prev_comm});
     if (skewed) set_ring_skew(sb.at(attn), c, k);
+    if (c.stripe && c.job.causal) set_stripe_skew(sb.at(attn), c, k);
     prev_attn = attn;
     prev_comm = comm;
   }
@@ -239,6 +255,7 @@ int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
     const int attn = sb.compute("ring_attn_step", OpClass::kAttention, flops, op.bwd_bytes / steps,
                                 {prev_attn, prev_comm});
     if (skewed) set_ring_skew(sb.at(attn), c, k);
+    if (c.stripe && c.job.causal) set_stripe_skew(sb.at(attn), c, k);
     prev_attn = attn;
     prev_comm = comm;
   }
@@ -395,6 +412,7 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
   c.d = job.data_parallel;
   c.sp = c.t > 1 && job.sequence_parallel;
   c.zigzag = job.ring_variant != "basic";
+  c.stripe = job.ring_variant == "stripe";
   c.ring_allgather = job.ring_comm == "allgather";
   c.grad_group_size = c.u * c.r * c.d;
   const bool fp32 = job.precision == Precision::kFp32 || job.precision == Precision::kTf32;

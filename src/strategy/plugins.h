@@ -13,6 +13,7 @@ std::unique_ptr<Strategy> make_megatron_sp_strategy();
 std::unique_ptr<Strategy> make_megatron_tp_strategy();
 std::unique_ptr<Strategy> make_ring_strategy();
 std::unique_ptr<Strategy> make_usp_strategy();
+std::unique_ptr<Strategy> make_colai_sp_strategy();
 
 }  // namespace spsim::detail
 

@@ -21,6 +21,7 @@ constexpr Entry kStrategies[] = {
     {"megatron-tp", detail::make_megatron_tp_strategy},
     {"ring", detail::make_ring_strategy},
     {"usp", detail::make_usp_strategy},
+    {"colai-sp", detail::make_colai_sp_strategy},
 };
 
 }  // namespace

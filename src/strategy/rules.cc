@@ -73,8 +73,8 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                                  "2 = + gradients, 3 = + parameters sharded",
                                  job.zero_stage));
   }
-  if (job.ring_variant != "basic" && job.ring_variant != "zigzag") {
-    throw InputError("ring_variant", fmt::format("must be basic or zigzag (got \"{}\")",
+  if (job.ring_variant != "basic" && job.ring_variant != "zigzag" && job.ring_variant != "stripe") {
+    throw InputError("ring_variant", fmt::format("must be basic, zigzag or stripe (got \"{}\")",
                                                  job.ring_variant));
   }
   if (job.ring_comm != "p2p" && job.ring_comm != "allgather") {

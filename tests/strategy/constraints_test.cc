@@ -45,9 +45,9 @@ TEST(StrategyRules, UnknownStrategySuggests) {
   EXPECT_THROW_MSG(make_strategy("zzz"), InputError, "ulysses, megatron-sp, megatron-tp, ring, usp");
 }
 
-TEST(StrategyRules, ListsTheFivePlugins) {
+TEST(StrategyRules, ListsTheSixPlugins) {
   EXPECT_EQ(list_strategies(),
-            (std::vector<std::string>{"ulysses", "megatron-sp", "megatron-tp", "ring", "usp"}));
+            (std::vector<std::string>{"ulysses", "megatron-sp", "megatron-tp", "ring", "usp", "colai-sp"}));
   for (const auto& name : list_strategies()) {
     const auto strategy = make_strategy(name);
     EXPECT_EQ(name, strategy->name());
@@ -187,8 +187,8 @@ TEST(StrategyRules, ZeroStageOutOfRange) {
 
 TEST(StrategyRules, RingVariantAndCommAreChecked) {
   JobConfig job = long_job("ring", 8);
-  job.ring_variant = "stripe";
-  expect_rule(test::llama3_8b(), job, "ring_variant", {"basic or zigzag", "stripe"});
+  job.ring_variant = "striped";
+  expect_rule(test::llama3_8b(), job, "ring_variant", {"basic, zigzag or stripe", "striped"});
   JobConfig comm = long_job("ring", 8);
   comm.ring_comm = "a2a";
   expect_rule(test::llama3_8b(), comm, "ring_comm", {"p2p or allgather", "a2a"});

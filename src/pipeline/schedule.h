@@ -1,0 +1,45 @@
+// Pipeline-parallel schedules (groundwork for issue 7's pipeline parallelism; not wired into
+// `run` yet): Megatron-LM's 1F1B and interleaved 1F1B, simulated op by op, so the bubble comes
+// from the schedule rather than a closed form, plus the stage-boundary P2P bytes and the
+// activations in flight on each stage. Internal to spsim_core.
+#ifndef SPSIM_PIPELINE_SCHEDULE_H_
+#define SPSIM_PIPELINE_SCHEDULE_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace spsim {
+
+struct PipelineSpec {
+  int64_t stages = 1;          // p
+  int64_t micro_batches = 1;   // m
+  int64_t virtual_stages = 1;  // v model chunks per stage (1 = plain 1F1B)
+  double chunk_fwd_s = 0;      // forward of one chunk (L/(p v) layers) for one micro-batch
+  double chunk_bwd_s = 0;      // its backward
+  double p2p_s = 0;            // one activation (or gradient) send between adjacent stages
+};
+
+struct PipelineResult {
+  double step_s = 0;           // last op of any stage
+  double ideal_s = 0;          // m v (fwd + bwd): the step with no bubble
+  double bubble_s = 0;         // step - ideal
+  /// Most forward chunks whose backward has not run yet, per stage (activations held):
+  /// stage 0 = Megatron's in-flight count (p for 1F1B with m >= p; interleaved p v + p - 1).
+  std::vector<int64_t> max_in_flight_chunks;
+};
+
+/// Simulates Megatron's schedule (megatron/core/pipeline_parallel/schedules.py): per stage, warm-up
+/// forwards ((p - i - 1) for 1F1B; (p - i - 1)·2 + (v - 1)·p interleaved), then one-forward-one-
+/// backward, then cool-down backwards; chunk g = c·p + i lives on stage i. Throws InputError when
+/// v > 1 and m is not a multiple of p (Megatron's requirement for the interleaved schedule).
+PipelineResult simulate_pipeline(const PipelineSpec& spec);
+
+/// Bytes one GPU sends across a stage boundary per micro-batch and direction: the activation it
+/// holds at the boundary, e·b·s·h / (u·r) tokens-sharded, and / t more under Megatron-SP.
+double pipeline_p2p_bytes(double element_bytes, int64_t micro_batch, int64_t seq, int64_t hidden,
+                          int64_t tensor_parallel, int64_t ulysses, int64_t ring,
+                          bool sequence_parallel);
+
+}  // namespace spsim
+
+#endif  // SPSIM_PIPELINE_SCHEDULE_H_

@@ -1,0 +1,173 @@
+// Longest-context search. Per-GPU peak memory grows with the sequence (activations and buffers are
+// linear in s, the score matrix of a standard kernel quadratic; model states are constant), so
+// "fits" is monotone in s and the answer is found by doubling then bisecting over multiples of
+// the granularity: O(log(s_max / g)) lowerings, no engine run until the answer.
+#include "search/max_context.h"
+
+#include <algorithm>
+#include <array>
+#include <memory>
+#include <numeric>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "spsim/error.h"
+#include "spsim/report.h"
+#include "spsim/strategy.h"
+
+namespace spsim {
+
+namespace {
+
+MemoryEstimate memory_at(const Strategy& strategy, const ModelSpec& model, JobConfig job,
+                         int64_t seq) {
+  job.seq_length = seq;
+  return strategy.lower(model, job).memory;
+}
+
+std::string growing_term(const MemoryEstimate& a, const MemoryEstimate& b) {
+  const std::array<std::pair<const char*, double>, 6> growth{{
+      {"params", b.params - a.params},
+      {"grads", b.grads - a.grads},
+      {"optimizer", b.optimizer - a.optimizer},
+      {"activations", b.activations - a.activations},
+      {"buffers", b.buffers - a.buffers},
+      {"reserve", b.reserve - a.reserve},
+  }};
+  const auto* best = &growth[0];
+  for (const auto& g : growth) {
+    if (g.second > best->second) best = &g;
+  }
+  return best->first;
+}
+
+std::vector<int64_t> divisors(int64_t n) {
+  std::vector<int64_t> out;
+  for (int64_t d = 1; d <= n; ++d) {
+    if (n % d == 0) out.push_back(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+int64_t sequence_granularity(const JobConfig& job, int64_t base) {
+  const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
+  const bool megatron_sp = t > 1 && job.sequence_parallel;
+  int64_t g = u * r * (megatron_sp ? t : 1);
+  if (r > 1 && job.causal && job.ring_variant == "zigzag") g = std::lcm(g, 2 * r * u);
+  return std::lcm(std::max<int64_t>(1, base), g);
+}
+
+MaxContextResult max_context(const ModelSpec& model, const Topology& topology, const JobConfig& job,
+                             const Engine& engine, int64_t base_granularity) {
+  const auto strategy = make_strategy(job.strategy);
+  MaxContextResult out;
+  out.job = job;
+  out.granularity = sequence_granularity(job, base_granularity);
+  const int64_t g = out.granularity;
+  const double capacity = topology.gpu.hbm_bytes;
+  // The first lowering also checks the plan's length-independent rules (throws if illegal).
+  JobConfig at_g = job;
+  at_g.seq_length = g;
+  const LoweredStep lowered = strategy->lower(model, at_g);
+  const MemoryEstimate& first = lowered.memory;
+  if (first.peak() > capacity) {
+    out.job = lowered.job;
+    out.job.strategy = job.strategy;
+    out.memory = first;
+    out.binding_term = first.largest_term();
+    return out;
+  }
+  // Doubling: lo fits, hi does not (or hi passes the cap).
+  int64_t lo = 1, hi = 2;
+  const int64_t max_k = kMaxContextCap / g;
+  while (true) {
+    if (hi > max_k) {
+      hi = max_k + 1;
+      break;
+    }
+    if (memory_at(*strategy, model, job, hi * g).peak() > capacity) break;
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (memory_at(*strategy, model, job, mid * g).peak() <= capacity) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  out.max_seq = lo * g;
+  out.capped = lo == max_k;  // fits at the largest length tried
+  JobConfig at = job;
+  at.seq_length = out.max_seq;
+  const RunReport report = evaluate(model, topology, at, engine);
+  out.job = report.lowered.job;
+  out.memory = report.lowered.memory;
+  out.memory_next = memory_at(*strategy, model, job, out.max_seq + g);
+  out.binding_term = growing_term(out.memory, out.memory_next);
+  out.step_time_s = report.result.step_time_s;
+  out.tokens_per_s = report.tokens_per_s;
+  return out;
+}
+
+std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Topology& topology,
+                                               const JobConfig& job,
+                                               const std::vector<std::string>& strategies,
+                                               const Engine& engine, int64_t base_granularity) {
+  const int64_t n = job.num_gpus;
+  const int64_t node = std::max(1, topology.gpus_per_node);
+  std::vector<MaxContextResult> best;
+  for (const auto& name : strategies) {
+    // Candidate (t, u, r); data parallelism takes the rest of the GPUs.
+    std::vector<std::array<int64_t, 3>> candidates;
+    const int64_t t0 = job.tensor_parallel;
+    for (int64_t a : divisors(n)) {
+      if (name == "megatron-sp" || name == "megatron-tp") {
+        if (a >= 2 && a <= node) candidates.push_back({a, 1, 1});
+      } else if (n % t0 == 0 && (n / t0) % a == 0) {
+        if (name == "ulysses") candidates.push_back({t0, a, 1});
+        if (name == "ring" || name == "colai-sp") candidates.push_back({t0, 1, a});
+        if (name == "usp" && a >= 2 && a * t0 <= node) {
+          for (int64_t r : divisors(n / (t0 * a))) {
+            if (r >= 2) candidates.push_back({t0, a, r});
+          }
+        }
+      }
+    }
+    bool have = false;
+    MaxContextResult winner;
+    for (const auto& [t, u, r] : candidates) {
+      JobConfig candidate = job;
+      candidate.strategy = name;
+      candidate.tensor_parallel = t;
+      candidate.ulysses_degree = u;
+      candidate.ring_degree = r;
+      candidate.data_parallel = 0;
+      if (candidate.global_batch_size > 0 &&
+          candidate.global_batch_size % (candidate.micro_batch_size * (n / (t * u * r))) != 0) {
+        continue;
+      }
+      MaxContextResult result;
+      try {
+        result = max_context(model, topology, candidate, engine, base_granularity);
+      } catch (const InputError&) {
+        continue;  // illegal degrees for this model (heads, KV heads): not a candidate
+      }
+      const bool longer = result.max_seq > winner.max_seq;
+      const bool faster = result.max_seq == winner.max_seq && result.max_seq > 0 &&
+                          result.step_time_s < winner.step_time_s;
+      if (!have || longer || faster) {
+        winner = std::move(result);
+        have = true;
+      }
+    }
+    if (have) best.push_back(std::move(winner));
+  }
+  return best;
+}
+
+}  // namespace spsim

@@ -1,0 +1,57 @@
+// Longest-context search: the longest sequence whose per-GPU memory fits the GPU's HBM for a plan,
+// or for each strategy over its legal degrees. Internal to spsim_core; `spsim max-context` is its
+// front end.
+#ifndef SPSIM_SEARCH_MAX_CONTEXT_H_
+#define SPSIM_SEARCH_MAX_CONTEXT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "spsim/engine.h"
+#include "spsim/job.h"
+#include "spsim/memory.h"
+#include "spsim/model.h"
+#include "spsim/topology.h"
+
+namespace spsim {
+
+/// Largest sequence the search tries: job_from_json's bound on seq_length (2^34 tokens).
+inline constexpr int64_t kMaxContextCap = int64_t{1} << 34;
+
+struct MaxContextResult {
+  JobConfig job;            // resolved plan; seq_length = max_seq (the input's when max_seq is 0)
+  int64_t granularity = 0;  // the answer is a multiple of this
+  int64_t max_seq = 0;      // 0: not even one granule fits
+  bool capped = false;      // still fits at kMaxContextCap
+  MemoryEstimate memory;    // at max_seq
+  MemoryEstimate memory_next;  // at max_seq + granularity (does not fit unless capped)
+  /// The memory term that grows most from max_seq to max_seq + granularity: the one that makes
+  /// the next granule not fit ("activations", "buffers", ...).
+  std::string binding_term;
+  double step_time_s = 0;   // engine's step time at max_seq (0 when max_seq is 0)
+  double tokens_per_s = 0;
+};
+
+/// Sequence granularity of a plan: lcm(base, the scheme's divisibility): u·r (x t with
+/// Megatron-SP), and 2·r·u for causal zigzag rings.
+int64_t sequence_granularity(const JobConfig& job, int64_t base);
+
+/// Longest sequence (a multiple of the granularity) whose peak memory fits topology.gpu.hbm_bytes,
+/// for the plan `job` (its seq_length is ignored). Throws the strategy's InputError when the plan
+/// is illegal whatever the length (heads, GPU count).
+MaxContextResult max_context(const ModelSpec& model, const Topology& topology, const JobConfig& job,
+                             const Engine& engine, int64_t base_granularity);
+
+/// For each strategy in `strategies`, the legal degrees (t x u x r x dp = GPUs; Megatron t and the
+/// Ulysses part of USP within a node) with the longest context, ties broken by step time. The
+/// plan's other fields (ZeRO, recompute, batch, ...) are kept. Strategies with no legal degree are
+/// left out.
+std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Topology& topology,
+                                               const JobConfig& job,
+                                               const std::vector<std::string>& strategies,
+                                               const Engine& engine, int64_t base_granularity);
+
+}  // namespace spsim
+
+#endif  // SPSIM_SEARCH_MAX_CONTEXT_H_

@@ -1,0 +1,230 @@
+// ColAI-SP: ring self-attention (Li et al. 2021, arXiv 2105.13120, "Sequence Parallelism: Long
+// Sequence Training from System Perspective"; the Colossal-AI baseline of the Ulysses paper).
+// Implementation followed: hpcaitech/ColossalAI colossalai/legacy/nn/layer/parallel_sequence/
+// _operation.py (RingQK, RingAV). Each GPU holds c = s/r tokens of Q, K, V with every head.
+//
+// Forward:  RingQK: QK^T of the local block, then r-1 blocking ring_forward of K, one c x c block
+//           of scores each -> the c x s score matrix per head is materialised (s^2/r per head);
+//           softmax; RingAV: P V of the local block, then r-1 ring_forward of V.
+// Backward: RingAV: dV = P^T dO over the full s, all-reduced over the ring group (full-s buffer,
+//           then sliced), then r-1 ring_forward of V for dP; softmax backward; RingQK: dK = dS^T Q
+//           over the full s, all-reduced, then r-1 ring_forward of K for dQ.
+// No FlashAttention fusion and no causal skipping: every block is computed and masked after, so
+// the attention FLOP are 4 b c s a d_h forward whatever the mask, backward 2x. Each ring_forward
+// blocks before its matmul, so nothing overlaps.
+//
+// The layer is lowered by the shared hybrid lowering as an all-gather context-parallel ring with a
+// standard (score-keeping) kernel and a full mask, then its attention tasks are replaced by the
+// ColAI-SP sequence above; the engines see only ordinary tasks.
+#include <fmt/format.h>
+
+#include <string_view>
+#include <vector>
+
+#include "spsim/error.h"
+#include "strategy/lowering.h"
+#include "strategy/plugins.h"
+
+namespace spsim::detail {
+
+namespace {
+
+// Per-GPU sizes of one layer's ring self-attention.
+struct Shape {
+  double e = 2, b = 1, s = 0, c = 0, a = 0, k = 0, d = 0;
+  int64_t r = 1;
+  int ring_group = -1;
+  double kv_chunk() const { return e * b * c * k * d; }              // one K (or V) block
+  double full_grad() const { return e * b * s * k * d; }             // dK (or dV) over all s
+  double scores() const { return b * a * c * s; }                   // c x s per head
+  double block_flops() const { return 2.0 * b * a * c * c * d; }    // one c x c x d matmul
+};
+
+class Emitter {
+ public:
+  Emitter(std::vector<Task>& tasks, Phase phase, const Shape& shape)
+      : tasks_(tasks), phase_(phase), x_(shape) {}
+
+  int compute(const char* name, OpClass op_class, double flops, double bytes,
+              const std::vector<int>& deps) {
+    Task task;
+    task.name = name;
+    task.kind = TaskKind::kCompute;
+    task.stream = Stream::kCompute;
+    task.category = Category::kCompute;
+    task.phase = phase_;
+    task.op_class = op_class;
+    task.flops = flops;
+    task.hbm_bytes = bytes;
+    return push(std::move(task), deps);
+  }
+
+  int comm(const char* name, CommKind kind, Category category, double bytes, int dep) {
+    Task task;
+    task.name = name;
+    task.kind = TaskKind::kCollective;
+    task.stream = Stream::kRingComm;
+    task.category = category;
+    task.phase = phase_;
+    task.comm = kind;
+    task.group = x_.ring_group;
+    task.bytes = bytes;
+    return push(std::move(task), {dep});
+  }
+
+  // r blocks of `name`, the first on the local chunk, each later one after a blocking ring_forward
+  // of a K or V chunk. Returns the last block.
+  int ring_blocks(const char* name, const char* send, double block_bytes, std::vector<int> deps) {
+    int last = compute(name, OpClass::kGemm, x_.block_flops(), block_bytes, deps);
+    for (int64_t i = 1; i < x_.r; ++i) {
+      const int recv = comm(send, CommKind::kSendRecv, Category::kRingP2P, x_.kv_chunk(), last);
+      last = compute(name, OpClass::kGemm, x_.block_flops(), block_bytes, {recv});
+    }
+    return last;
+  }
+
+  // Softmax (with scale and mask) over the c x s scores: forward reads scores, writes P; backward
+  // reads P and dP, writes dS. A few FLOP per element; HBM-bound.
+  int softmax(double rw, int dep) {
+    return compute(phase_ == Phase::kForward ? "colai_softmax" : "colai_softmax_bwd",
+                   OpClass::kMemoryBound, 5.0 * x_.scores(), rw * x_.e * x_.scores(), {dep});
+  }
+
+ private:
+  int push(Task task, const std::vector<int>& deps) {
+    for (int dep : deps) {
+      if (dep >= 0) task.add_dep(dep);
+    }
+    tasks_.push_back(std::move(task));
+    return static_cast<int>(tasks_.size()) - 1;
+  }
+
+  std::vector<Task>& tasks_;
+  Phase phase_;
+  const Shape& x_;
+};
+
+// Block HBM bytes: read a c x d block of Q (or dO) and the K/V chunk, read/write c x c scores.
+double block_bytes(const Shape& x) { return x.e * x.b * (x.c * x.a * x.d + x.c * x.k * x.d + x.c * x.c * x.a); }
+// Full-s gradient GEMM (P^T dO or dS^T Q): read c x s scores and c x d, write s x d.
+double full_bytes(const Shape& x) { return x.e * x.b * (x.a * x.c * x.s + x.a * x.c * x.d + x.s * x.k * x.d); }
+
+int emit_forward(Emitter& em, const Shape& x, const std::vector<int>& deps) {
+  const int qk = em.ring_blocks("colai_qk_block", "colai_ring_k", block_bytes(x), deps);
+  const int soft = em.softmax(2.0, qk);
+  return em.ring_blocks("colai_av_block", "colai_ring_v", block_bytes(x), {soft});
+}
+
+int emit_backward(Emitter& em, const Shape& x, const std::vector<int>& deps) {
+  const double ar = 2.0 * static_cast<double>(x.r - 1) / static_cast<double>(x.r) * x.full_grad();
+  const double full_flops = 2.0 * x.b * x.a * x.s * x.c * x.d;
+  int last = em.compute("colai_dv_full", OpClass::kGemm, full_flops, full_bytes(x), deps);
+  last = em.comm("colai_dv_all_reduce", CommKind::kAllReduce, Category::kContextGather, ar, last);
+  last = em.ring_blocks("colai_dp_block", "colai_ring_v", block_bytes(x), {last});
+  last = em.softmax(3.0, last);
+  last = em.compute("colai_dk_full", OpClass::kGemm, full_flops, full_bytes(x), {last});
+  last = em.comm("colai_dk_all_reduce", CommKind::kAllReduce, Category::kContextGather, ar, last);
+  return em.ring_blocks("colai_dq_block", "colai_ring_k", block_bytes(x), {last});
+}
+
+// Replaces each all-gather attention pattern of a layer segment (forward: gather, core; backward:
+// gather, core, reduce-scatter) by the ColAI-SP tasks, re-pointing later dependencies.
+void splice(Segment& segment, const Shape& x) {
+  std::vector<Task> out;
+  out.reserve(segment.tasks.size() + 8 * static_cast<size_t>(x.r));
+  const size_t n = segment.tasks.size();
+  std::vector<int> moved(n, -1);
+  auto remap = [&](const Task& task) {
+    std::vector<int> deps;
+    for (int16_t d : task.deps) {
+      if (d >= 0) deps.push_back(moved[static_cast<size_t>(d)]);
+    }
+    return deps;
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const Task& task = segment.tasks[i];
+    if (std::string_view(task.name) == "cp_kv_all_gather" && i + 1 < n) {
+      const bool backward = i + 2 < n &&
+                            std::string_view(segment.tasks[i + 2].name) == "cp_dkv_reduce_scatter";
+      const size_t width = backward ? 3 : 2;
+      Emitter em(out, task.phase, x);
+      const int last = backward ? emit_backward(em, x, remap(task))
+                                : emit_forward(em, x, remap(task));
+      for (size_t j = i; j < i + width; ++j) moved[j] = last;
+      i += width - 1;
+      continue;
+    }
+    Task copy = task;
+    copy.deps = {-1, -1, -1, -1};
+    for (int d : remap(task)) copy.add_dep(d);
+    moved[i] = static_cast<int>(out.size());
+    out.push_back(std::move(copy));
+  }
+  if (out.size() > 32767) throw Error("segment has more tasks than int16 dependencies index");
+  segment.tasks = std::move(out);
+}
+
+class ColaiSpStrategy : public Strategy {
+ public:
+  const char* name() const override { return "colai-sp"; }
+  const char* description() const override {
+    return "ColAI-SP ring self-attention (Li et al. 2021): K then V ring-passed, blocking, no flash "
+           "fusion, s^2/r score matrix in memory (Colossal-AI baseline of the Ulysses paper)";
+  }
+  LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
+    JobConfig job = input;
+    job.strategy = name();
+    if (job.ulysses_degree > 1 || job.tensor_parallel > 1) {
+      throw InputError(job.ulysses_degree > 1 ? "ulysses_degree" : "tensor_model_parallel_size",
+                       fmt::format("strategy colai-sp splits only the sequence, over ring_degree "
+                                   "(got ulysses_degree {}, tensor_model_parallel_size {}); set "
+                                   "both to 1",
+                                   job.ulysses_degree, job.tensor_parallel));
+    }
+    derive_degree(job.ring_degree, job);
+    // The shared lowering as an all-gather ring with a score-keeping kernel and a full mask (every
+    // block is computed); its attention tasks are then replaced.
+    JobConfig hybrid = job;
+    hybrid.ring_comm = "allgather";
+    hybrid.ring_variant = "basic";
+    hybrid.causal = false;
+    hybrid.attention_kernel = AttentionKernel::kStandard;
+    check_and_resolve(model, hybrid);
+    LoweredStep out = lower_hybrid(model, hybrid);
+    out.job.strategy = name();
+    out.job.causal = job.causal;
+    out.job.ring_comm = "p2p";
+    out.job.ring_variant = job.ring_variant;
+
+    const int64_t r = out.job.ring_degree;
+    if (r == 1) return out;  // one GPU: plain standard attention, nothing to pass around
+    Shape x;
+    x.e = activation_bytes(job.precision);
+    x.b = static_cast<double>(job.micro_batch_size);
+    x.s = static_cast<double>(job.seq_length);
+    x.r = r;
+    x.c = x.s / static_cast<double>(r);
+    x.a = static_cast<double>(model.num_attention_heads);
+    x.k = static_cast<double>(model.num_key_value_heads);
+    x.d = static_cast<double>(model.head_dim);
+    for (size_t g = 0; g < out.graph.groups.size(); ++g) {
+      if (std::string_view(out.graph.groups[g].name) == "ring") x.ring_group = static_cast<int>(g);
+    }
+    if (x.ring_group < 0) throw Error("colai-sp: lowered graph has no ring group");
+    for (auto& segment : out.graph.segments) {
+      if (std::string_view(segment.name).rfind("layer", 0) == 0) splice(segment, x);
+    }
+    // Buffers: drop the hybrid's gathered K,V (2 e b s k d_h) and add ColAI-SP's: dP and dS of
+    // the c x s scores live together in the backward, the full-s dK/dV all-reduce buffer, and
+    // one received K/V chunk. Saved activations already hold P (standard kernel, full mask).
+    out.memory.buffers += -2.0 * x.e * x.b * x.s * x.k * x.d + 2.0 * x.e * x.scores() +
+                          x.full_grad() + x.kv_chunk();
+    return out;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Strategy> make_colai_sp_strategy() { return std::make_unique<ColaiSpStrategy>(); }
+
+}  // namespace spsim::detail

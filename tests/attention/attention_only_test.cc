@@ -1,0 +1,165 @@
+// Attention-only runs: FLOPs against the FlashAttention convention by hand, per-GPU bytes against
+// the spec's §2.3 vectors, the carving of the layer segment, and the error paths.
+#include "attention/attention_only.h"
+
+#include <nlohmann/json.hpp>
+
+#include "spsim/engine.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+// Llama-3-8B attention (a 32, k 8, d_h 128), b 1, s 128K.
+AttentionShape llama_shape() {
+  AttentionShape shape;
+  shape.heads = 32;
+  shape.kv_heads = 8;
+  shape.head_dim = 128;
+  shape.batch = 1;
+  shape.seq = 131072;
+  return shape;
+}
+
+TEST(AttentionOnly, FlashConventionFlopsByHand) {
+  // 4 b s^2 heads d = 4 x 1 x 2^34 x 32 x 128 = 2^48 = 281,474,976,710,656; causal halves it.
+  EXPECT_DOUBLE_EQ(flash_attention_fwd_flops(1, 131072, 32, 128, false), 281474976710656.0);
+  EXPECT_DOUBLE_EQ(flash_attention_fwd_flops(1, 131072, 32, 128, true), 140737488355328.0);
+  // b 2, s 4096, 16 heads, d 64, full: 4 x 2 x 4096^2 x 16 x 64 = 137,438,953,472.
+  EXPECT_DOUBLE_EQ(flash_attention_fwd_flops(2, 4096, 16, 64, false), 137438953472.0);
+}
+
+TEST(AttentionOnly, RunReportsConventionFlopsAndBackwardIsTwoAndAHalf) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  AttentionPlan plan;
+  plan.strategy = "ulysses";
+  plan.ulysses_degree = 8;
+  const AttentionRun run = run_attention_only(llama_shape(), plan, topo, *engine);
+  EXPECT_EQ(run.num_gpus, 8);
+  EXPECT_DOUBLE_EQ(run.fwd_flops, 140737488355328.0);         // 2^47, causal
+  EXPECT_DOUBLE_EQ(run.bwd_flops, 2.5 * 140737488355328.0);  // 351,843,720,888,320
+  EXPECT_DOUBLE_EQ(run.projection_fwd_flops, 0.0);
+  // Ulysses u=8: Q,K,V,O all-to-alls forward = 293,601,280 bytes per GPU (spec §2.3); the
+  // backward mirrors them (dO, dQ, dK, dV).
+  EXPECT_DOUBLE_EQ(run.comm_fwd_bytes, 293601280.0);
+  EXPECT_DOUBLE_EQ(run.comm_bwd_bytes, 293601280.0);
+  EXPECT_GT(run.forward.step_time_s, 0.0);
+  EXPECT_GT(run.forward_backward.step_time_s, run.forward.step_time_s);
+}
+
+TEST(AttentionOnly, RingBytesMatchSpecVector) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  AttentionPlan plan;
+  plan.strategy = "ring";
+  plan.ring_degree = 8;
+  const AttentionRun run = run_attention_only(llama_shape(), plan, topo, *engine);
+  // Ring r=8 (TE p2p): forward 2·2·131072·1024·7/8 = 469,762,048; fwd+bwd 1,409,286,144.
+  EXPECT_DOUBLE_EQ(run.comm_fwd_bytes, 469762048.0);
+  EXPECT_DOUBLE_EQ(run.comm_fwd_bytes + run.comm_bwd_bytes, 1409286144.0);
+}
+
+TEST(AttentionOnly, ProjectionsAddGemmFlopsAndTime) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  AttentionPlan plan;
+  plan.strategy = "ulysses";
+  plan.ulysses_degree = 8;
+  AttentionShape shape = llama_shape();
+  const AttentionRun core = run_attention_only(shape, plan, topo, *engine);
+  shape.projections = true;
+  const AttentionRun with = run_attention_only(shape, plan, topo, *engine);
+  // h = 4096, QKV out = (32 + 16) x 128 = 6144, O: 4096 -> 4096.
+  // 2 x 131072 x 4096 x 6144 + 2 x 131072 x 4096 x 4096 = 6,597,069,766,656 + 4,398,046,511,104.
+  EXPECT_DOUBLE_EQ(with.projection_fwd_flops, 10995116277760.0);
+  EXPECT_GT(with.forward.step_time_s, core.forward.step_time_s);
+  EXPECT_GT(with.forward_backward.step_time_s, core.forward_backward.step_time_s);
+  // The projections add no Ulysses traffic (t = 1).
+  EXPECT_DOUBLE_EQ(with.comm_fwd_bytes, core.comm_fwd_bytes);
+}
+
+TEST(AttentionOnly, CarveKeepsRangeAndRewiresDependencies) {
+  Segment s;
+  s.name = "layer_fwd";
+  const char* names[] = {"input_norm", "qkv_proj", "rope", "a2a_q", "attention_core", "out_proj"};
+  for (const char* n : names) {
+    Task t;
+    t.name = n;
+    s.tasks.push_back(t);
+  }
+  s.tasks[1].add_dep(0);
+  s.tasks[3].add_dep(2);  // a2a_q <- rope (dropped, and rope depends on nothing)
+  s.tasks[4].add_dep(3);
+  s.tasks[4].add_dep(1);  // attention <- qkv_proj (dropped) <- input_norm (dropped)
+  s.tasks[5].add_dep(4);
+  const Segment carved = carve_segment(s, "rope", "out_proj");
+  ASSERT_EQ(carved.tasks.size(), 2u);
+  EXPECT_STREQ(carved.tasks[0].name, "a2a_q");
+  EXPECT_EQ(carved.tasks[0].deps[0], -1);
+  EXPECT_EQ(carved.tasks[1].deps[0], 0);   // a2a_q, now index 0
+  EXPECT_EQ(carved.tasks[1].deps[1], -1);  // nothing survives of qkv_proj's chain
+}
+
+TEST(AttentionOnly, HeadsNotDivisibleByDegreeNamesTheFlag) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  AttentionShape shape = llama_shape();
+  shape.heads = 30;
+  shape.kv_heads = 30;
+  AttentionPlan plan;
+  plan.ulysses_degree = 8;
+  try {
+    run_attention_only(shape, plan, topo, *engine);
+    ADD_FAILURE() << "expected InputError";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.where(), "--heads");
+    EXPECT_NE(std::string(e.what()).find("divisible by tensor x ulysses degree = 1 x 8 = 8"),
+              std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(got 30)"), std::string::npos) << e.what();
+  }
+}
+
+TEST(AttentionOnly, KvHeadsMustDivideHeads) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  AttentionShape shape = llama_shape();
+  shape.kv_heads = 5;
+  EXPECT_THROW_MSG(run_attention_only(shape, AttentionPlan{}, topo, *engine), InputError,
+                   "must divide --heads 32");
+}
+
+TEST(AttentionCli, HeadsNotDivisibleIsOneLineExitTwo) {
+  const auto r = test::run_spsim("attention -s ulysses -u 8 --heads 30 --seq 64K");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err.rfind("spsim: error: --heads: must be divisible by tensor x ulysses degree", 0), 0u)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(AttentionCli, JsonTflopsAreConventionFlopsOverTime) {
+  const auto r = test::run_spsim("attention -s ring -n 8 --heads 32 --kv-heads 8 --seq 128K --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["plan"]["ring_degree"].get<int>(), 8);
+  const auto& f = j["forward"];
+  EXPECT_DOUBLE_EQ(f["attention_flops"].get<double>(), 140737488355328.0);
+  EXPECT_DOUBLE_EQ(j["forward_backward"]["attention_flops"].get<double>(), 3.5 * 140737488355328.0);
+  // TFLOP/s = FLOP / time / 1e12 (both rounded to 9 digits); per GPU = total / 8.
+  const double t = f["time_s"].get<double>();
+  EXPECT_NEAR(f["attention_tflops"].get<double>(), 140737488355328.0 / t / 1e12,
+              1e-6 * f["attention_tflops"].get<double>());
+  EXPECT_NEAR(f["attention_tflops_per_gpu"].get<double>() * 8, f["attention_tflops"].get<double>(),
+              1e-6 * f["attention_tflops"].get<double>());
+  EXPECT_NEAR(f["iterations_per_s"].get<double>() * t, 1.0, 1e-6);
+}
+
+TEST(AttentionCli, GpusMustMatchDegrees) {
+  const auto r = test::run_spsim("attention -s usp -u 4 -r 2 -n 16 --seq 64K");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--gpus: must equal t x u x r"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace spsim

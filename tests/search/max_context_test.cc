@@ -1,0 +1,125 @@
+// Longest-context search: the answer fits and one more granule does not, it respects the scheme's
+// divisibility, and it is monotone in GPUs and HBM.
+#include "search/max_context.h"
+
+#include "spsim/engine.h"
+#include "spsim/strategy.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+JobConfig plan(const char* strategy, int64_t gpus, int zero) {
+  JobConfig job;
+  job.strategy = strategy;
+  job.num_gpus = gpus;
+  job.zero_stage = zero;
+  if (std::string(strategy) == "ring") job.ring_degree = gpus;
+  if (std::string(strategy) == "ulysses") job.ulysses_degree = gpus;
+  return job;
+}
+
+TEST(MaxContext, AnswerFitsAndOneMoreGranuleDoesNot) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  for (const char* s : {"ring", "ulysses"}) {
+    const auto r = max_context(model, topo, plan(s, 16, 3), *engine, 1024);
+    ASSERT_GT(r.max_seq, 0) << s;
+    EXPECT_FALSE(r.capped);
+    EXPECT_EQ(r.max_seq % r.granularity, 0) << s;
+    EXPECT_LE(r.memory.peak(), topo.gpu.hbm_bytes) << s;
+    EXPECT_GT(r.memory_next.peak(), topo.gpu.hbm_bytes) << s;
+    // Re-lowering at the answer gives the same memory (the search used the real plug-in).
+    JobConfig at = plan(s, 16, 3);
+    at.seq_length = r.max_seq;
+    EXPECT_DOUBLE_EQ(make_strategy(s)->lower(model, at).memory.peak(), r.memory.peak());
+    EXPECT_EQ(r.binding_term, "activations") << s;  // model states are constant in s
+    EXPECT_GT(r.step_time_s, 0.0);
+  }
+}
+
+TEST(MaxContext, GranularityIsLcmOfBaseAndSchemeRule) {
+  JobConfig job = plan("ring", 8, 0);
+  // Causal zigzag ring r = 8: s % 16 == 0; lcm(1000, 16) = 2000.
+  EXPECT_EQ(sequence_granularity(job, 1000), 2000);
+  job.ring_variant = "stripe";  // only s % 8: lcm(1000, 8) = 1000
+  EXPECT_EQ(sequence_granularity(job, 1000), 1000);
+  JobConfig mega;
+  mega.tensor_parallel = 8;  // Megatron-SP splits tokens t ways too: lcm(1000, 8) = 1000
+  mega.ulysses_degree = 3;   // x u = 24: lcm(1000, 24) = 3000
+  EXPECT_EQ(sequence_granularity(mega, 1000), 3000);
+}
+
+TEST(MaxContext, MoreGpusNeverShorten) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  int64_t previous = 0;
+  for (int64_t gpus : {8, 16, 32, 64}) {
+    const auto r = max_context(model, topo, plan("ring", gpus, 3), *engine, 1024);
+    EXPECT_GE(r.max_seq, previous) << gpus;
+    previous = r.max_seq;
+  }
+  EXPECT_GT(previous, 0);
+  // --best over degrees: per strategy, more GPUs never shorten the longest context.
+  const std::vector<std::string> all{"ulysses", "megatron-sp", "ring", "usp"};
+  JobConfig base;
+  base.zero_stage = 3;
+  base.num_gpus = 16;
+  const auto small = max_context_best(model, topo, base, all, *engine, 1024);
+  base.num_gpus = 32;
+  const auto large = max_context_best(model, topo, base, all, *engine, 1024);
+  ASSERT_EQ(small.size(), 4u);
+  ASSERT_EQ(large.size(), 4u);
+  for (size_t i = 0; i < small.size(); ++i) {
+    EXPECT_EQ(small[i].job.strategy, large[i].job.strategy);
+    EXPECT_GE(large[i].max_seq, small[i].max_seq) << small[i].job.strategy;
+  }
+}
+
+TEST(MaxContext, MoreHbmNeverShortens) {
+  Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  const auto r80 = max_context(model, topo, plan("ulysses", 8, 3), *engine, 1024);
+  topo.gpu.hbm_bytes *= 141.0 / 80.0;
+  const auto r141 = max_context(model, topo, plan("ulysses", 8, 3), *engine, 1024);
+  EXPECT_GT(r80.max_seq, 0);
+  EXPECT_GE(r141.max_seq, r80.max_seq);
+}
+
+TEST(MaxContext, NothingFitsReportsZeroAndTheLargestTerm) {
+  // Llama-3-8B on 8 GPUs without ZeRO: 8.03e9 params x 16 bytes = 128 GB of model states per GPU.
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const auto r = max_context(test::llama3_8b(), topo, plan("ring", 8, 0), *engine, 1024);
+  EXPECT_EQ(r.max_seq, 0);
+  EXPECT_EQ(r.binding_term, "optimizer");
+  EXPECT_EQ(r.job.data_parallel, 1);
+}
+
+TEST(MaxContext, IllegalPlanThrows) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  // 32 heads: ulysses 64 is illegal whatever the length.
+  EXPECT_THROW(max_context(test::llama3_8b(), topo, plan("ulysses", 64, 3), *engine, 1024),
+               InputError);
+}
+
+TEST(MaxContextCli, SeqIsRejectedAndJsonHasTheAnswer) {
+  const auto bad = test::run_spsim("max-context -s ring --gpus 8 --seq 128K");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err.rfind("spsim: error: --seq: max-context searches", 0), 0u) << bad.err;
+  const auto r = test::run_spsim("max-context -s ring --gpus 16 --zero 3 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["ring_degree"].get<int>(), 16);
+  EXPECT_LE(j[0]["memory_at_max"]["peak"].get<double>(), j[0]["hbm_capacity"].get<double>());
+  EXPECT_GT(j[0]["memory_at_max_plus_granularity"]["peak"].get<double>(),
+            j[0]["hbm_capacity"].get<double>());
+}
+
+}  // namespace
+}  // namespace spsim
