@@ -83,6 +83,9 @@ struct Task {
   // Dependencies: indices of earlier tasks in the same segment instance.
   std::array<int32_t, 4> deps{-1, -1, -1, -1};
   void add_dep(int index);  // throws Error past 4 deps
+
+  /// A compute task on the compute stream (`name` must be a static string).
+  static Task compute(const char* name, Phase phase, OpClass op_class, double flops, double hbm_bytes);
 };
 
 /// Which micro-batches run a segment. Gradient reduction happens only in the last micro-batch

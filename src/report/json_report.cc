@@ -3,18 +3,14 @@
 #include <map>
 
 #include "report/layer_timing.h"
+#include "report/tidy.h"
 #include "spsim/report.h"
 
 namespace spsim {
 
 namespace {
 
-// Rounds to 9 significant digits so JSON output is stable across compilers and easy to diff.
-double tidy(double value) {
-  if (value == 0 || !std::isfinite(value)) return value;
-  const double scale = std::pow(10.0, 8 - static_cast<int>(std::floor(std::log10(std::fabs(value)))));
-  return std::round(value * scale) / scale;
-}
+using detail::tidy;
 
 // Byte counts are whole numbers: print them exactly, so a user can check them by hand.
 int64_t whole_bytes(double value) { return std::llround(value); }

@@ -13,17 +13,14 @@
 #include <string>
 
 #include "engine/analytic_engine.h"
+#include "report/tidy.h"
 #include "spsim/engine.h"
 
 namespace spsim {
 
 namespace {
 
-double tidy(double value) {
-  if (value == 0 || !std::isfinite(value)) return value;
-  const double scale = std::pow(10.0, 8 - static_cast<int>(std::floor(std::log10(std::fabs(value)))));
-  return std::round(value * scale) / scale;
-}
+using detail::tidy;
 
 const char* op_category(OpClass op_class) {
   switch (op_class) {

@@ -47,16 +47,7 @@ class Emitter {
 
   int compute(const char* name, OpClass op_class, double flops, double bytes,
               const std::vector<int>& deps) {
-    Task task;
-    task.name = name;
-    task.kind = TaskKind::kCompute;
-    task.stream = Stream::kCompute;
-    task.category = Category::kCompute;
-    task.phase = phase_;
-    task.op_class = op_class;
-    task.flops = flops;
-    task.hbm_bytes = bytes;
-    return push(std::move(task), deps);
+    return push(Task::compute(name, phase_, op_class, flops, bytes), deps);
   }
 
   int comm(const char* name, CommKind kind, Category category, double bytes, int dep) {

@@ -36,16 +36,7 @@ class SegmentBuilder {
 
   int compute(const char* name, OpClass op_class, double flops, double hbm_bytes,
               std::initializer_list<int> deps) {
-    Task task;
-    task.name = name;
-    task.kind = TaskKind::kCompute;
-    task.stream = Stream::kCompute;
-    task.category = Category::kCompute;
-    task.phase = phase_;
-    task.op_class = op_class;
-    task.flops = flops;
-    task.hbm_bytes = hbm_bytes;
-    return push(std::move(task), deps);
+    return push(Task::compute(name, phase_, op_class, flops, hbm_bytes), deps);
   }
 
   int comm(const char* name, Stream stream, Category category, CommKind kind, int group,

@@ -38,6 +38,19 @@ const char* to_string(Category category) {
   return "?";
 }
 
+Task Task::compute(const char* name, Phase phase, OpClass op_class, double flops, double hbm_bytes) {
+  Task task;
+  task.name = name;
+  task.kind = TaskKind::kCompute;
+  task.stream = Stream::kCompute;
+  task.category = Category::kCompute;
+  task.phase = phase;
+  task.op_class = op_class;
+  task.flops = flops;
+  task.hbm_bytes = hbm_bytes;
+  return task;
+}
+
 void Task::add_dep(int index) {
   for (auto& dep : deps) {
     if (dep < 0) {
