@@ -63,7 +63,8 @@ struct SweepRunOptions {
   std::string output_prefix;  // writes PREFIX.csv and PREFIX.json; the journal is PREFIX.partial
   int jobs = 1;               // worker processes (fork); the bytes do not depend on it
   bool resume = false;
-  /// Called in the parent after each row is journaled (for a progress line). Never prints itself.
+  /// Called in the parent (rank 0 under MPI) after each row is journaled (for a progress line).
+  /// Never prints itself. With ranks > 1 it must not throw (the other ranks would wait).
   std::function<void(size_t done, size_t total)> on_row;
   /// Under mpirun (set by the command line's MPI layer; the library never includes mpi.h): this
   /// process's rank, the number of ranks, and an all-gather that returns every rank's string in
