@@ -63,8 +63,16 @@ struct SweepRunOptions {
   std::string output_prefix;  // writes PREFIX.csv and PREFIX.json; the journal is PREFIX.partial
   int jobs = 1;               // worker processes (fork); the bytes do not depend on it
   bool resume = false;
-  /// Called in the parent after each row is journaled (for a progress line). Never prints itself.
+  /// Called in the parent (rank 0 under MPI) after each row is journaled (for a progress line).
+  /// Never prints itself. With ranks > 1 it must not throw (the other ranks would wait).
   std::function<void(size_t done, size_t total)> on_row;
+  /// Under mpirun (set by the command line's MPI layer; the library never includes mpi.h): this
+  /// process's rank, the number of ranks, and an all-gather that returns every rank's string in
+  /// rank order on every rank. With ranks > 1 the points are dealt out in rounds (rank k takes
+  /// points k, k + ranks, ...), rank 0 alone journals and writes the files and the other ranks
+  /// return no rows; --jobs must be 1.
+  int rank = 0, ranks = 1;
+  std::function<std::vector<std::string>(const std::string& mine)> all_gather;
 };
 
 /// One output row: inputs, status and every number, in SI units. Numeric fields of an invalid
@@ -95,9 +103,9 @@ struct SweepRow {
 SweepRow run_point(const SweepPlan& plan, size_t index);
 
 /// Runs every point not already journaled (spread over `jobs` forked processes, rows handed to
-/// the parent through pipes), appends each row to the journal, then writes PREFIX.csv and
-/// PREFIX.json atomically and removes the journal. Returns all rows in point order, with
-/// best_at_point marked.
+/// the parent through pipes, or over MPI ranks), appends each row to the journal, then writes
+/// PREFIX.csv and PREFIX.json atomically and removes the journal. Returns all rows in point
+/// order, with best_at_point marked (on MPI ranks other than 0: no rows).
 std::vector<SweepRow> run_sweep(const SweepPlan& plan, const SweepRunOptions& options);
 
 /// Evaluates one configuration into a row: status "invalid" (with the strategy's message) when a

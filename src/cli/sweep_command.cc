@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/job_options.h"
+#include "cli/mpi_world.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
 #include "spsim/strategy.h"
@@ -217,6 +218,8 @@ void print_best_table(const std::vector<SweepRow>& rows) {
   }
 }
 
+void run_sweep_command(SweepOptions& options, const MpiWorld& world);
+
 }  // namespace
 
 void add_sweep_command(CLI::App& app) {
@@ -263,6 +266,27 @@ void add_sweep_command(CLI::App& app) {
       "  spsim sweep -s usp -u 1,2,4,8 -r 1,2,4,8 --gpus 16 --seq 128K -o usp-degrees\n"
       "  spsim sweep --config experiments/ring-basic-vs-zigzag.json -o ring");
   cmd->callback([o]() {
+    MpiWorld world;  // initialises MPI only under mpirun; its destructor finalises
+    if (world.rank() == 0) {
+      run_sweep_command(*o, world);
+      return;
+    }
+    // Rank 0 prints the one error line (same inputs, same error; a rank's own failure reaches it
+    // through the gather) and the table; the other ranks print nothing. They also exit 0: mpirun
+    // aborts the whole job when any rank exits non-zero, which could kill rank 0 before it prints
+    // the error; rank 0's exit code is mpirun's.
+    try {
+      run_sweep_command(*o, world);
+    } catch (const std::exception&) {
+    }
+  });
+}
+
+namespace {
+
+void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
+  {
+    SweepOptions* o = &options;
     JobOptions& jo = o->job;
     if (o->progress != "auto" && o->progress != "always" && o->progress != "never") {
       throw InputError("--progress", fmt::format("must be auto, always or never (got \"{}\")", o->progress));
@@ -415,25 +439,38 @@ void add_sweep_command(CLI::App& app) {
     progress.enabled = o->progress == "always" || (o->progress == "auto" && tty);
     progress.color = tty && (no_color == nullptr || no_color[0] == '\0') &&
                      !(term != nullptr && std::string(term) == "dumb");
-    // Like `mkdir -p`: a user naming out/sweep expects out/ to appear.
-    const std::filesystem::path parent = std::filesystem::path(o->output).parent_path();
-    std::error_code mkdir_error;
-    if (!parent.empty()) std::filesystem::create_directories(parent, mkdir_error);
-    if (mkdir_error) {
-      throw InputError("--output", fmt::format("cannot create folder {} ({}); choose a writable path",
-                                               parent.string(), mkdir_error.message()));
+    const bool root = world.rank() == 0;
+    // Like `mkdir -p`: a user naming out/sweep expects out/ to appear. Only rank 0 writes, so only
+    // it creates the folder; its verdict is shared so that no rank waits on a stopped one.
+    std::string mkdir_failure;
+    if (root) {
+      const std::filesystem::path parent = std::filesystem::path(o->output).parent_path();
+      std::error_code mkdir_error;
+      if (!parent.empty()) std::filesystem::create_directories(parent, mkdir_error);
+      if (mkdir_error) {
+        mkdir_failure = fmt::format("cannot create folder {} ({}); choose a writable path", parent.string(),
+                                    mkdir_error.message());
+      }
     }
+    if (world.size() > 1) mkdir_failure = world.all_gather(mkdir_failure).at(0);
+    if (!mkdir_failure.empty()) throw InputError("--output", mkdir_failure);
     SweepRunOptions run;
     run.output_prefix = o->output;
     run.jobs = o->jobs;
     run.resume = o->resume;
     run.on_row = [&progress](size_t done, size_t total) { progress.update(done, total); };
+    run.rank = world.rank();
+    run.ranks = world.size();
+    if (world.size() > 1) run.all_gather = [&world](const std::string& mine) { return world.all_gather(mine); };
     const auto rows = run_sweep(plan, run);
+    if (!root) return;
     print_best_table(rows);
     std::fprintf(stderr, "wrote %s.csv and %s.json (%zu rows)\n", o->output.c_str(), o->output.c_str(),
                  rows.size());
     if (!o->plot_dir.empty()) run_plot_script(o->output + ".json", o->plot_dir);
-  });
+  }
 }
+
+}  // namespace
 
 }  // namespace spsim::cli

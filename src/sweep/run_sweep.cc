@@ -1,6 +1,7 @@
-// Running a sweep: points shared out over forked worker processes (one engine per process),
-// every finished row journaled by the parent (the only writer), final files written atomically
-// in point order, so the bytes depend neither on --jobs nor on interruptions.
+// Running a sweep: points shared out over forked worker processes (one engine per process) or
+// MPI ranks, every finished row journaled by one process (the parent, or rank 0), final files
+// written atomically in point order, so the bytes depend neither on --jobs, on the number of
+// ranks nor on interruptions.
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -9,7 +10,10 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <map>
+#include <optional>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -66,6 +70,99 @@ bool write_all(int fd, const std::string& text) {
   _exit(code);
 }
 
+// The rows in point order, best_at_point marked, written atomically; then the journal goes.
+std::vector<SweepRow> write_outputs(const SweepPlan& plan, const SweepRunOptions& options,
+                                    std::map<size_t, SweepRow>& rows, SweepJournal& journal) {
+  std::vector<SweepRow> out;
+  out.reserve(rows.size());
+  for (auto& [index, row] : rows) out.push_back(std::move(row));
+  mark_best_at_point(out);
+  write_file_atomically(options.output_prefix + ".csv", sweep_csv(out));
+  write_file_atomically(options.output_prefix + ".json", sweep_json(out, plan.meta));
+  journal.remove();
+  return out;
+}
+
+// run_sweep over MPI ranks. Every rank makes the same sequence of all_gather calls, whatever
+// fails where, so no rank is left waiting: first rank 0's journal (rows already done, or the
+// error that stops everyone), then one round per `ranks` points, in which rank k evaluates
+// todo[round * ranks + k] and rank 0 journals the round's rows. Lockstep rounds keep the journal
+// current (an interrupted MPI sweep resumes like a one-process one) and give rank 0 progress.
+std::vector<SweepRow> run_sweep_ranks(const SweepPlan& plan, const SweepRunOptions& options) {
+  if (!options.all_gather) throw Error("a sweep over MPI ranks needs an all_gather");
+  if (options.rank < 0 || options.rank >= options.ranks) {
+    throw Error(fmt::format("rank {} outside 0..{}", options.rank, options.ranks - 1));
+  }
+  const bool root = options.rank == 0;
+  std::optional<SweepJournal> journal;
+  std::exception_ptr failure;
+  std::string head;
+  if (root) {
+    try {
+      journal.emplace(options.output_prefix + ".partial", fingerprint(plan), options.resume);
+      nlohmann::json done = nlohmann::json::array();
+      for (const auto& [index, row] : journal->done()) done.push_back(index);
+      head = nlohmann::json{{"done", done}}.dump();
+    } catch (const std::exception& e) {
+      failure = std::current_exception();
+      head = nlohmann::json{{"error", e.what()}}.dump();
+    }
+  }
+  const auto heads = options.all_gather(head);
+  const auto head_json = nlohmann::json::parse(heads.at(0));
+  if (head_json.contains("error")) {
+    if (failure) std::rethrow_exception(failure);
+    throw Error("rank 0 stopped the sweep: " + head_json.at("error").get<std::string>());
+  }
+  std::set<size_t> done;
+  for (const auto& index : head_json.at("done")) done.insert(index.get<size_t>());
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < plan.points.size(); ++i) {
+    if (done.count(i) == 0) todo.push_back(i);
+  }
+
+  std::map<size_t, SweepRow> rows;
+  if (root) rows = journal->done();
+  const size_t total = plan.points.size();
+  if (root && options.on_row) options.on_row(rows.size(), total);
+  const size_t ranks = static_cast<size_t>(options.ranks);
+  std::string error;
+  for (size_t first = 0; first < todo.size() && error.empty(); first += ranks) {
+    std::string mine;
+    const size_t position = first + static_cast<size_t>(options.rank);
+    if (position < todo.size()) {
+      try {
+        mine = journal_line(todo[position], run_point(plan, todo[position]));
+      } catch (const InputError& e) {
+        mine = nlohmann::json{{"error", e.full()}}.dump() + "\n";
+      } catch (const std::exception& e) {
+        mine = nlohmann::json{{"error", e.what()}}.dump() + "\n";
+      }
+    }
+    // Every rank sees every line, so an error anywhere ends the loop on every rank together.
+    for (const auto& line : options.all_gather(mine)) {
+      if (line.empty()) continue;
+      const auto json = nlohmann::json::parse(line);
+      if (json.contains("error")) {
+        if (error.empty()) error = json.at("error").get<std::string>();
+        continue;
+      }
+      if (!root) continue;
+      journal->append_line(line);
+      const size_t index = json.at("i").get<size_t>();
+      rows.emplace(index, row_from_json(json.at("row")));
+      if (options.on_row) options.on_row(rows.size(), total);
+    }
+  }
+  if (!error.empty()) {
+    if (root) throw InputError("sweep", error + " (finished rows are kept; fix and rerun with --resume)");
+    throw Error("stopped: " + error);
+  }
+  if (!root) return {};
+  if (rows.size() != total) throw Error("an MPI sweep finished with rows missing");
+  return write_outputs(plan, options, rows, *journal);
+}
+
 }  // namespace
 
 SweepRow run_point(const SweepPlan& plan, size_t index) {
@@ -107,6 +204,15 @@ std::vector<SweepRow> run_sweep(const SweepPlan& plan, const SweepRunOptions& op
   if (options.output_prefix.empty()) throw InputError("--output", "an output prefix is required");
   if (options.jobs < 1 || options.jobs > 1024) {
     throw InputError("--jobs", fmt::format("must be between 1 and 1024 (got {})", options.jobs));
+  }
+  if (options.ranks < 1) throw Error(fmt::format("{} MPI ranks", options.ranks));
+  if (options.ranks > 1) {
+    if (options.jobs > 1) {
+      throw InputError("--jobs", fmt::format("cannot be combined with mpirun (got --jobs {} under {} ranks); "
+                                             "use mpirun -n N for more processes and drop --jobs",
+                                             options.jobs, options.ranks));
+    }
+    return run_sweep_ranks(plan, options);
   }
   SweepJournal journal(options.output_prefix + ".partial", fingerprint(plan), options.resume);
   std::map<size_t, SweepRow> rows = journal.done();
@@ -194,14 +300,7 @@ std::vector<SweepRow> run_sweep(const SweepPlan& plan, const SweepRunOptions& op
     }
   }
 
-  std::vector<SweepRow> out;
-  out.reserve(total);
-  for (auto& [index, row] : rows) out.push_back(std::move(row));
-  mark_best_at_point(out);
-  write_file_atomically(options.output_prefix + ".csv", sweep_csv(out));
-  write_file_atomically(options.output_prefix + ".json", sweep_json(out, plan.meta));
-  journal.remove();
-  return out;
+  return write_outputs(plan, options, rows, journal);
 }
 
 }  // namespace spsim
