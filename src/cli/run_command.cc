@@ -34,7 +34,7 @@ void add_run_command(CLI::App& app) {
       "Examples:\n"
       "  spsim run --strategy all --gpus 8,64 --seq 128K\n"
       "  spsim run -s ulysses -u 8 --gpus 64 --seq 256K --zero 3 --json\n"
-      "  spsim run --config experiments/ulysses-vs-megatron-gpt7b.json");
+      "  spsim run --config experiments/ulysses-vs-megatron-sp-gpt.json");
   cmd->callback([=]() {
     const auto setups = resolve_setups(*options);
     std::vector<RunReport> reports;
