@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "engine/analytic_engine.h"
+#include "sweep/row_inputs.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/flops.h"
@@ -15,9 +16,6 @@
 
 namespace spsim {
 
-namespace {
-
-// The inputs of a row, from the (resolved) job.
 void fill_inputs(SweepRow& row, const ModelSpec& model, const Topology& topology,
                  const JobConfig& job, const std::string& engine) {
   row.model = model.name;
@@ -37,6 +35,8 @@ void fill_inputs(SweepRow& row, const ModelSpec& model, const Topology& topology
   row.precision = to_string(job.precision);
   row.ring_variant = job.ring_variant;
 }
+
+namespace {
 
 StepResult run_engine(const LoweredStep& lowered, const Topology& topology, const std::string& engine) {
   // The analytic engine without the Engine wrapper's extras: sweeps call it thousands of times.

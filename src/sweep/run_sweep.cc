@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "spsim/error.h"
+#include "sweep/row_inputs.h"
 #include "spsim/report.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
@@ -178,22 +179,7 @@ SweepRow run_point(const SweepPlan& plan, size_t index) {
     // reason, not the end of the sweep.
     SweepRow row;
     const JobConfig& job = point.job;
-    row.model = model.name;
-    row.topology = topology.name;
-    row.engine = plan.engine;
-    row.strategy = job.strategy;
-    row.gpus = job.num_gpus;
-    row.seq_length = job.seq_length;
-    row.tensor_parallel = job.tensor_parallel;
-    row.ulysses_degree = job.ulysses_degree;
-    row.ring_degree = job.ring_degree;
-    row.data_parallel = job.data_parallel;
-    row.zero_stage = job.zero_stage;
-    row.micro_batch_size = job.micro_batch_size;
-    row.global_batch_size = job.global_batch_size;
-    row.recompute = to_string(job.recompute);
-    row.precision = to_string(job.precision);
-    row.ring_variant = job.ring_variant;
+    fill_inputs(row, model, topology, job, plan.engine);
     row.status = "invalid";
     row.reason = e.full();
     return row;
