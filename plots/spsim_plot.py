@@ -40,8 +40,10 @@ STYLE = {
 }
 EXPOSED = [("exposed_ulysses_a2a_s", "Ulysses all-to-all"), ("exposed_tp_s", "TP/SP collectives"),
            ("exposed_ring_p2p_s", "ring P2P"), ("exposed_cp_allgather_s", "CP all-gather"),
-           ("exposed_dp_grad_s", "DP gradients"), ("exposed_zero_params_s", "ZeRO-3 params")]
+           ("exposed_dp_grad_s", "DP gradients"), ("exposed_zero_params_s", "ZeRO-3 params"),
+           ("exposed_pp_p2p_s", "pipeline P2P")]
 INTS = {"gpus", "seq_length", "tensor_parallel", "ulysses_degree", "ring_degree", "data_parallel",
+        "pipeline_parallel", "virtual_pipeline_stages",
         "zero_stage", "micro_batch_size", "global_batch_size", "plans_searched", "plans_fit"}
 
 
@@ -89,6 +91,10 @@ def degrees(r):
     if r["ring_degree"] > 1:
         parts.append("r%d" % r["ring_degree"])
     parts.append("dp%d" % r["data_parallel"])
+    if (r.get("pipeline_parallel") or 1) > 1:
+        parts.append("pp%d" % r["pipeline_parallel"])
+    if (r.get("virtual_pipeline_stages") or 1) > 1:
+        parts.append("v%d" % r["virtual_pipeline_stages"])
     return " ".join(parts)
 
 
@@ -200,7 +206,8 @@ def plot_breakdown(rows, mode, gpus, out_dir, written, many_models):
     width = 0.8 / max(1, len(series))
     parts = [("compute_s", "compute", "#4c72b0")] + [
         (k, "exposed " + name, c) for (k, name), c in zip(EXPOSED, ["#dd8452", "#55a868", "#c44e52", "#8172b3",
-                                                                    "#937860", "#da8bc3"])] + [
+                                                                    "#937860", "#da8bc3",
+                                                                    "#8c613c"])] + [
         ("bubble_s", "pipeline bubble", "#8c8c8c")]
     fig, ax = plt.subplots(figsize=(max(8, 1.1 * len(seqs) * len(series) ** 0.5 + 4), 5))
     used = set()

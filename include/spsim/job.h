@@ -21,7 +21,8 @@ struct JobConfig {
   int64_t tensor_parallel = 1;        // t
   int64_t ulysses_degree = 1;         // u
   int64_t ring_degree = 1;            // r
-  int64_t pipeline_parallel = 1;      // p (only 1 is supported so far)
+  int64_t pipeline_parallel = 1;      // p stages, outermost (USP nesting)
+  int64_t virtual_pipeline_stages = 1;  // v model chunks per stage (Megatron interleaved 1F1B)
   int64_t data_parallel = 0;          // D; 0: derived as num_gpus / (t u r p)
   bool sequence_parallel = true;      // Megatron-SP (AG/RS) vs plain TP (all-reduce)
   std::string ring_variant = "zigzag";  // basic | zigzag | stripe (causal load balance)

@@ -33,6 +33,13 @@ struct RunReport {
 RunReport evaluate(const ModelSpec& model, const Topology& topology, const JobConfig& job,
                    const Engine& engine, const EngineOptions& options = {});
 
+/// Runs a lowered step on `engine`: its graph as is, or, with pipeline stages (p > 1), each piece
+/// the strategy lowered timed by the engine and composed by Megatron's 1F1B / interleaved
+/// schedule (bubble from the schedule; details in StepResult::extra["pipeline"]). With a
+/// trace path and p > 1 the trace is the schedule, one process per stage.
+StepResult run_lowered_step(const LoweredStep& step, const Topology& topology, const Engine& engine,
+                            const EngineOptions& options = {});
+
 /// Stable keys (see README "Output"): step_time_s, tokens_per_s, tflops_per_gpu{...}, mfu,
 /// memory{...} in bytes, fits_in_memory, breakdown{...}, comm_bytes_per_layer{...}, config{...}.
 nlohmann::json to_json(const RunReport& report);

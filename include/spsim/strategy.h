@@ -11,14 +11,16 @@
 #include "spsim/job.h"
 #include "spsim/memory.h"
 #include "spsim/model.h"
+#include "spsim/pipeline.h"
 #include "spsim/task_graph.h"
 
 namespace spsim {
 
 struct LoweredStep {
   JobConfig job;            // resolved: derived degrees filled in
-  TaskGraph graph;
-  MemoryEstimate memory;
+  TaskGraph graph;          // p = 1: the step; p > 1: the first stage's program (no bubble)
+  MemoryEstimate memory;    // p > 1: the stage with the larger peak (pipeline.memory_stage)
+  PipelinePlan pipeline;    // p > 1: the pieces the schedule composes
 };
 
 class Strategy {

@@ -40,6 +40,7 @@ struct SearchSpace {
   std::vector<int64_t> zero_stage, micro_batch_size;
   std::vector<Recompute> recompute;
   std::vector<std::string> ring_variant;  // empty: the base job's
+  std::vector<int64_t> pipeline_parallel;  // empty: every p dividing the layers and the GPUs
 };
 
 /// A sweep ready to run: the models and topologies it uses and one entry per output row.
@@ -81,6 +82,7 @@ struct SweepRow {
   std::string model, topology, engine, strategy;
   int64_t gpus = 0, seq_length = 0;
   int64_t tensor_parallel = 0, ulysses_degree = 0, ring_degree = 0, data_parallel = 0;
+  int64_t pipeline_parallel = 1, virtual_pipeline_stages = 1;
   int64_t zero_stage = 0, micro_batch_size = 0, global_batch_size = 0;
   std::string recompute, precision, ring_variant;
   std::string status;   // "ok" | "oom" | "invalid"

@@ -47,8 +47,9 @@ enum class Category : uint8_t {
   kContextGather,   // all-gather context parallelism (K/V all-gather, dKV reduce-scatter)
   kDataParallel,    // gradient reduce-scatter / all-reduce
   kZeroParams,      // ZeRO-3 parameter all-gather
+  kPipelineP2P,     // activations / gradients between pipeline stages
 };
-inline constexpr int kNumCategories = 7;
+inline constexpr int kNumCategories = 8;
 const char* to_string(Category category);  // "compute", "ulysses_a2a", "tp", "ring_p2p", ...
 
 enum class Phase : uint8_t { kForward, kBackward, kOptimizer };
@@ -57,7 +58,7 @@ enum class Phase : uint8_t { kForward, kBackward, kOptimizer };
 /// order and nests TP innermost, then Ulysses, ring, DP, PP (USP's rule), so a group of a given
 /// kind is {base + j * stride | j < size}.
 struct CommGroup {
-  const char* name = "";   // "tp", "ulysses", "ring", "dp", "zero"
+  const char* name = "";   // "tp", "ulysses", "ring", "dp", "zero", "pp"
   int64_t size = 1;
   int64_t stride = 1;
 };

@@ -36,6 +36,7 @@ struct TraceCounter {
 
 struct Timeline {
   std::vector<int64_t> gpus;                 // ranks that have a process in the trace, sorted
+  std::string process_label = "rank";        // process names: "<label> <id>"
   std::vector<std::string> track_names;      // track id -> name ("compute", "sp_comm", ...)
   std::vector<TraceEvent> events;
   std::vector<TraceCounter> counters;

@@ -19,6 +19,7 @@
 #include "engine/analytic_engine.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
+#include "spsim/report.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
 
@@ -123,7 +124,7 @@ DesMeasurement measure_des(const Setup& setup, int runs) {
       double cpu_before = 0;
       for (int run = 0; run < runs; ++run) {
         const auto start = std::chrono::steady_clock::now();
-        result = engine->run(lowered.graph, setup.topology, EngineOptions{});
+        result = run_lowered_step(lowered, setup.topology, *engine);
         walls.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
         rusage usage{};
         ::getrusage(RUSAGE_CHILDREN, &usage);

@@ -46,7 +46,11 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                   "sequence-parallel degree of the chosen scheme (ulysses: u, ring: r)")->group("Parallelism");
   cmd->add_option("--dp,--data-parallel-size", o.dp, "data-parallel degree (default: what is left)")
       ->group("Parallelism");
-  cmd->add_option("--pp,--pipeline-model-parallel-size", o.pp, "pipeline degree (only 1 so far)")
+  cmd->add_option("--pp,--pipeline-model-parallel-size", o.pp,
+                  "pipeline stages p (1F1B; needs p | layers; give --gbs for micro-batches)")
+      ->group("Parallelism");
+  cmd->add_option("--vpp,--virtual-pipeline-model-parallel-size", o.vpp,
+                  "model chunks per stage v (interleaved 1F1B; p v | layers, micro-batches % p == 0)")
       ->group("Parallelism");
   cmd->add_option("--zero,--zero-stage", o.zero_stage, "ZeRO stage 0-3")->group("Parallelism");
   cmd->add_flag("--no-sequence-parallel", o.no_sequence_parallel,
@@ -204,6 +208,7 @@ BaseSetup resolve_base(const JobOptions& o) {
   pick("--ring-degree", o.ring, base.ring_degree);
   pick("--dp", o.dp, base.data_parallel);
   pick("--pp", o.pp, base.pipeline_parallel);
+  pick("--vpp", o.vpp, base.virtual_pipeline_stages);
   pick("--zero", o.zero_stage, base.zero_stage);
   pick("--no-sequence-parallel", !o.no_sequence_parallel, base.sequence_parallel);
   pick("--ring-variant", o.ring_variant, base.ring_variant);
@@ -240,6 +245,9 @@ BaseSetup resolve_base(const JobOptions& o) {
   if (base.ring_degree < 1) throw InputError("--ring-degree", "must be at least 1");
   if (base.data_parallel < 0) throw InputError("--data-parallel-size", "must be at least 1");
   if (base.pipeline_parallel < 1) throw InputError("--pipeline-model-parallel-size", "must be at least 1");
+  if (base.virtual_pipeline_stages < 1) {
+    throw InputError("--virtual-pipeline-model-parallel-size", "must be at least 1");
+  }
   if (base.global_batch_size < 0) throw InputError("--global-batch-size", "must be positive");
 
   out.strategies =

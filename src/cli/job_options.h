@@ -24,7 +24,7 @@ struct JobOptions {
   std::vector<std::string> seq{"128K"};
   std::vector<std::string> overrides;  // --set key=value on the topology
   int64_t micro_batch_size = 1, global_batch_size = 0;
-  int64_t tp = 1, ulysses = 1, ring = 1, dp = 0, cp = 0, pp = 1;
+  int64_t tp = 1, ulysses = 1, ring = 1, dp = 0, cp = 0, pp = 1, vpp = 1;
   int zero_stage = 0;
   std::string recompute = "none", precision = "bf16", ring_variant = "zigzag", ring_comm = "p2p";
   std::string attention_kernel = "flash";

@@ -32,6 +32,8 @@ nlohmann::json to_json(const MaxContextResult& r, const Topology& topology) {
   j["ulysses_degree"] = r.job.ulysses_degree;
   j["ring_degree"] = r.job.ring_degree;
   j["data_parallel_size"] = r.job.data_parallel;
+  j["pipeline_model_parallel_size"] = r.job.pipeline_parallel;
+  j["virtual_pipeline_model_parallel_size"] = r.job.virtual_pipeline_stages;
   j["max_seq_length"] = r.max_seq;
   j["granularity"] = r.granularity;
   j["capped"] = r.capped;
@@ -122,8 +124,11 @@ void add_max_context_command(CLI::App& app) {
       text += fmt::format(
           "{:<12} {:>5} {:<22} {:>10} {:>6} {:>9.1f} {:>8.1f} {:<12} {:>10.1f} {:>10.0f}{}\n",
           j.strategy, j.num_gpus,
-          fmt::format("t{} u{} r{} dp{}", j.tensor_parallel, j.ulysses_degree, j.ring_degree,
-                      j.data_parallel),
+          fmt::format("t{} u{} r{} dp{}{}{}", j.tensor_parallel, j.ulysses_degree, j.ring_degree,
+                      j.data_parallel,
+                      j.pipeline_parallel > 1 ? fmt::format(" pp{}", j.pipeline_parallel) : "",
+                      j.virtual_pipeline_stages > 1
+                          ? fmt::format(" v{}", j.virtual_pipeline_stages) : ""),
           r.max_seq > 0 ? format_count(r.max_seq) : "none", format_count(r.granularity),
           r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB, r.binding_term,
           r.step_time_s * 1e3, r.tokens_per_s, r.capped ? "  (search cap reached)" : "");

@@ -30,7 +30,7 @@ namespace {
 struct SweepOptions {
   JobOptions job;
   // Lists that replace the single-valued flags of add_job_options.
-  std::vector<std::string> models, topologies, tp, ulysses, ring, dp, zero, mbs, recompute, ring_variant;
+  std::vector<std::string> models, topologies, tp, ulysses, ring, dp, pp, zero, mbs, recompute, ring_variant;
   bool best = false, resume = false;
   int jobs = 1;
   std::string output = "spsim-sweep";
@@ -48,7 +48,8 @@ struct FileSweep {
 
 const std::vector<std::string> kListKeys = {
     "models", "topologies", "strategies", "num_gpus", "seq_length", "tensor_model_parallel_size",
-    "ulysses_degree", "ring_degree", "data_parallel_size", "zero_stage", "micro_batch_size",
+    "ulysses_degree", "ring_degree", "data_parallel_size", "pipeline_model_parallel_size",
+    "zero_stage", "micro_batch_size",
     "recompute_granularity", "ring_variant"};
 
 FileSweep read_sweep_block(const std::string& path) {
@@ -183,6 +184,8 @@ std::string plan_text(const SweepRow& row) {
   if (row.ulysses_degree > 1) degrees += fmt::format(" u{}", row.ulysses_degree);
   if (row.ring_degree > 1) degrees += fmt::format(" r{}", row.ring_degree);
   degrees += fmt::format(" dp{}", row.data_parallel);
+  if (row.pipeline_parallel > 1) degrees += fmt::format(" pp{}", row.pipeline_parallel);
+  if (row.virtual_pipeline_stages > 1) degrees += fmt::format(" v{}", row.virtual_pipeline_stages);
   return fmt::format("{}{} zero{} mbs{} rc:{}", row.strategy, degrees, row.zero_stage, row.micro_batch_size,
                      row.recompute);
 }
@@ -237,6 +240,8 @@ void add_sweep_command(CLI::App& app) {
   relist(cmd, "--ulysses-degree", "-u,--ulysses-degree", o->ulysses, "Ulysses degrees, range syntax", "Parallelism");
   relist(cmd, "--ring-degree", "-r,--ring-degree", o->ring, "ring degrees, range syntax", "Parallelism");
   relist(cmd, "--dp", "--dp,--data-parallel-size", o->dp, "data-parallel degrees, range syntax", "Parallelism");
+  relist(cmd, "--pp", "--pp,--pipeline-model-parallel-size", o->pp,
+         "pipeline degrees, range syntax (--best: default every p dividing layers and GPUs)", "Parallelism");
   relist(cmd, "--zero", "--zero,--zero-stage", o->zero, "ZeRO stages, e.g. 0,1,3", "Parallelism");
   relist(cmd, "--mbs", "--mbs,--micro-batch-size", o->mbs, "micro-batch sizes, range syntax", "Training");
   relist(cmd, "--recompute", "--recompute,--recompute-granularity", o->recompute,
@@ -248,7 +253,7 @@ void add_sweep_command(CLI::App& app) {
   cmd->get_option("--config")->description(
       "experiment JSON (experiments/*.json): run --config's keys plus a \"sweep\" block of lists");
   cmd->add_flag("--best", o->best,
-                "search every legal (t, u, r, dp), ZeRO 0-3, micro-batch 1/2/4 and recompute per strategy; "
+                "search every legal (t, u, r, dp, pp), ZeRO 0-3, micro-batch 1/2/4 and recompute per strategy; "
                 "keep the fastest plan that fits")->group("Sweep");
   cmd->add_option("-o,--output", o->output, "output prefix: writes PREFIX.csv and PREFIX.json")
       ->capture_default_str()->group("Sweep");
@@ -303,6 +308,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     const auto us = numbers(pick(jo, "--ulysses-degree", o->ulysses, file, "ulysses_degree", {}), "--ulysses-degree");
     const auto rs = numbers(pick(jo, "--ring-degree", o->ring, file, "ring_degree", {}), "--ring-degree");
     const auto dps = numbers(pick(jo, "--dp", o->dp, file, "data_parallel_size", {}), "--dp");
+    const auto pps = numbers(pick(jo, "--pp", o->pp, file, "pipeline_model_parallel_size", {}), "--pp");
     const auto zeros = zero_numbers(pick(jo, "--zero", o->zero, file, "zero_stage", {}), "--zero");
     const auto mbss = numbers(pick(jo, "--mbs", o->mbs, file, "micro_batch_size", {}), "--mbs");
     std::vector<Recompute> recomputes;
@@ -314,7 +320,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         throw InputError("--ring-variant", fmt::format("must be basic or zigzag (got \"{}\")", v));
       }
     }
-    plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants};
+    plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants, pps};
 
     nlohmann::ordered_json inputs;
     std::vector<std::string> used_strategies;
@@ -367,6 +373,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
                   for (int64_t u : !uses_u || us.empty() || best ? one : us) {
                     for (int64_t r : !uses_r || rs.empty() || best ? one : rs) {
                       for (int64_t d : dps.empty() || best ? one : dps) {
+                       for (int64_t pp : pps.empty() || best ? one : pps) {
                         for (int64_t z : zeros.empty() || best ? one : zeros) {
                           for (int64_t m : mbss.empty() || best ? one : mbss) {
                             const std::vector<Recompute> rcs =
@@ -381,6 +388,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
                                 job.ring_degree = r > 0 ? r : 1;
                               }
                               if (d > 0) job.data_parallel = d;
+                              if (pp > 0) job.pipeline_parallel = pp;
                               if (!variant.empty()) job.ring_variant = variant;
                               if (z > 0 || !zeros.empty()) job.zero_stage = static_cast<int>(z);
                               if (m > 0) job.micro_batch_size = m;
@@ -396,6 +404,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
                             }
                           }
                         }
+                       }
                       }
                     }
                   }
@@ -416,6 +425,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     inputs["ulysses_degree"] = us;
     inputs["ring_degree"] = rs;
     inputs["data_parallel_size"] = dps;
+    inputs["pipeline_model_parallel_size"] = pps;
     inputs["zero_stage"] = zeros;
     inputs["micro_batch_size"] = mbss;
     inputs["recompute_granularity"] = recompute_items;

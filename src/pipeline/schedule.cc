@@ -77,6 +77,7 @@ PipelineResult simulate_pipeline(const PipelineSpec& x) {
   std::vector<size_t> next(static_cast<size_t>(p), 0);
   std::vector<double> free(static_cast<size_t>(p), 0.0);
   std::vector<int64_t> live(static_cast<size_t>(p), 0);
+  std::vector<double> busy(static_cast<size_t>(p), 0.0);
   PipelineResult out;
   out.max_in_flight_chunks.assign(static_cast<size_t>(p), 0);
   bool progress = true;
@@ -102,7 +103,14 @@ PipelineResult simulate_pipeline(const PipelineSpec& x) {
           ready = after + hop;
         }
         const double start = std::max(free[si], ready);
-        const double end = start + (op.forward ? x.chunk_fwd_s : x.chunk_bwd_s);
+        double work = op.forward ? x.chunk_fwd_s : x.chunk_bwd_s;
+        if (op.chunk == 0) work += op.forward ? x.first_chunk_extra_fwd_s : x.first_chunk_extra_bwd_s;
+        if (op.chunk == chunks - 1) {
+          work += op.forward ? x.last_chunk_extra_fwd_s : x.last_chunk_extra_bwd_s;
+        }
+        const double end = start + work;
+        busy[si] += work;
+        if (x.record_ops) out.ops.push_back({i, op.forward, op.micro_batch, op.chunk, start, end});
         (op.forward ? fwd_end : bwd_end)[at(op.micro_batch, op.chunk)] = end;
         free[si] = end;
         live[si] += op.forward ? 1 : -1;
@@ -118,7 +126,8 @@ PipelineResult simulate_pipeline(const PipelineSpec& x) {
     }
   }
   out.step_s = *std::max_element(free.begin(), free.end());
-  out.ideal_s = static_cast<double>(m * v) * (x.chunk_fwd_s + x.chunk_bwd_s);
+  out.stage_busy_s = busy;
+  out.ideal_s = *std::max_element(busy.begin(), busy.end());
   out.bubble_s = out.step_s - out.ideal_s;
   return out;
 }

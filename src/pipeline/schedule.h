@@ -1,7 +1,7 @@
-// Pipeline-parallel schedules (groundwork for issue 7's pipeline parallelism; not wired into
-// `run` yet): Megatron-LM's 1F1B and interleaved 1F1B, simulated op by op, so the bubble comes
-// from the schedule rather than a closed form, plus the stage-boundary P2P bytes and the
-// activations in flight on each stage. Internal to spsim_core.
+// Pipeline-parallel schedules: Megatron-LM's 1F1B and interleaved 1F1B, simulated op by op, so the
+// bubble comes from the schedule rather than a closed form, plus the stage-boundary P2P bytes and
+// the activations in flight on each stage. Internal to spsim_core (src/pipeline/pipelined_step.cc
+// feeds it the engine's chunk times).
 #ifndef SPSIM_PIPELINE_SCHEDULE_H_
 #define SPSIM_PIPELINE_SCHEDULE_H_
 
@@ -17,12 +17,28 @@ struct PipelineSpec {
   double chunk_fwd_s = 0;      // forward of one chunk (L/(p v) layers) for one micro-batch
   double chunk_bwd_s = 0;      // its backward
   double p2p_s = 0;            // one activation (or gradient) send between adjacent stages
+  // Work only some chunks have: the embedding before chunk 0 (first stage) and the final norm,
+  // LM head and loss after the last chunk (last stage), forward and backward.
+  double first_chunk_extra_fwd_s = 0, first_chunk_extra_bwd_s = 0;
+  double last_chunk_extra_fwd_s = 0, last_chunk_extra_bwd_s = 0;
+  bool record_ops = false;     // fill PipelineResult::ops (for the timeline)
+};
+
+/// One forward or backward of one chunk for one micro-batch, as scheduled.
+struct PipelineOp {
+  int64_t stage = 0;
+  bool forward = true;
+  int64_t micro_batch = 0;
+  int64_t chunk = 0;           // global model chunk g = local · p + stage
+  double start_s = 0, end_s = 0;
 };
 
 struct PipelineResult {
   double step_s = 0;           // last op of any stage
-  double ideal_s = 0;          // m v (fwd + bwd): the step with no bubble
-  double bubble_s = 0;         // step - ideal
+  double ideal_s = 0;          // busy time of the busiest stage (uniform stages: m v (F + B))
+  double bubble_s = 0;         // step - ideal: idle time of the busiest stage, P2P waits included
+  std::vector<double> stage_busy_s;  // per stage
+  std::vector<PipelineOp> ops;       // when record_ops, in start order per stage
   /// Most forward chunks whose backward has not run yet, per stage (activations held):
   /// stage 0 = Megatron's in-flight count (p for 1F1B with m >= p; interleaved p v + p - 1).
   std::vector<int64_t> max_in_flight_chunks;

@@ -24,7 +24,7 @@ std::string write_chrome_trace(const Timeline& timeline) {
   bool first = true;
   for (const int64_t gpu : timeline.gpus) {
     append_line(out, {{"ph", "M"}, {"name", "process_name"}, {"pid", gpu}, {"tid", 0},
-                      {"args", {{"name", "rank " + std::to_string(gpu)}}}}, first);
+                      {"args", {{"name", timeline.process_label + " " + std::to_string(gpu)}}}}, first);
     append_line(out, {{"ph", "M"}, {"name", "process_sort_index"}, {"pid", gpu}, {"tid", 0},
                       {"args", {{"sort_index", gpu}}}}, first);
     for (size_t track = 0; track < timeline.track_names.size(); ++track) {

@@ -39,7 +39,7 @@ RunReport evaluate(const ModelSpec& model, const Topology& topology, const JobCo
   const MemoryEstimate& memory = report.lowered.memory;
   engine_options.trace_activation_bytes = memory.activations;
   engine_options.trace_resident_bytes = memory.peak() - memory.activations;
-  report.result = engine.run(report.lowered.graph, topology, engine_options);
+  report.result = run_lowered_step(report.lowered, topology, engine, engine_options);
   report.flops = step_flops(model, report.lowered.job);
   const double step = report.result.step_time_s;
   report.tokens_per_s = step > 0 ? static_cast<double>(report.lowered.graph.tokens_per_step) / step : 0;

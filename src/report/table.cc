@@ -8,17 +8,24 @@ namespace spsim {
 namespace {
 
 std::string degrees(const JobConfig& job) {
-  return fmt::format("t{} u{} r{} dp{}", job.tensor_parallel, job.ulysses_degree, job.ring_degree,
-                     job.data_parallel);
+  std::string out = fmt::format("t{} u{} r{} dp{}", job.tensor_parallel, job.ulysses_degree,
+                                job.ring_degree, job.data_parallel);
+  if (job.pipeline_parallel > 1) out += fmt::format(" pp{}", job.pipeline_parallel);
+  if (job.virtual_pipeline_stages > 1) out += fmt::format(" v{}", job.virtual_pipeline_stages);
+  return out;
 }
 
 }  // namespace
 
 std::string format_table(const std::vector<RunReport>& reports) {
-  // Human units in the table (ms, GiB); JSON keeps SI units.
-  std::string out = fmt::format("{:<12} {:>5} {:>6} {:<20} {:>10} {:>11} {:>8} {:>6} {:>10} {:>9} {:>5}\n",
+  // Human units in the table (ms, GiB); JSON keeps SI units. The pipeline bubble gets a column
+  // only when some row has pipeline stages.
+  bool pipelined = false;
+  for (const auto& r : reports) pipelined = pipelined || r.lowered.job.pipeline_parallel > 1;
+  std::string out = fmt::format("{:<12} {:>5} {:>6} {:<20} {:>10} {:>11} {:>8} {:>6} {:>10} {:>9} {:>5}",
                                 "strategy", "gpus", "seq", "degrees", "step_ms", "tokens/s",
                                 "TFLOP/s", "MFU%", "exposed_ms", "mem_GiB", "fits");
+  out += pipelined ? fmt::format(" {:>10}\n", "bubble_ms") : "\n";
   for (const auto& r : reports) {
     const auto& job = r.lowered.job;
     double exposed = 0;
@@ -32,6 +39,10 @@ std::string format_table(const std::vector<RunReport>& reports) {
                        job.strategy, job.num_gpus, format_count(job.seq_length), degrees(job),
                        step * 1e3, r.tokens_per_s, tflops, mfu, exposed * 1e3,
                        r.lowered.memory.peak() / kGiB, r.fits_in_memory ? "yes" : "NO");
+    if (pipelined) {
+      out.pop_back();
+      out += fmt::format(" {:>10.1f}\n", r.result.bubble_s * 1e3);
+    }
   }
   return out;
 }

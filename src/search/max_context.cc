@@ -121,34 +121,46 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
   const int64_t n = job.num_gpus;
   const int64_t node = std::max(1, topology.gpus_per_node);
   std::vector<MaxContextResult> best;
+  // Pipeline degrees: the job's when it has one, else every p dividing the GPUs and the layers.
+  std::vector<int64_t> stages;
+  for (int64_t p : divisors(n)) {
+    if (job.pipeline_parallel > 1 ? p == job.pipeline_parallel : model.num_layers % p == 0) {
+      stages.push_back(p);
+    }
+  }
   for (const auto& name : strategies) {
-    // Candidate (t, u, r); data parallelism takes the rest of the GPUs.
-    std::vector<std::array<int64_t, 3>> candidates;
+    // Candidate (t, u, r, p); data parallelism takes the rest of the GPUs.
+    std::vector<std::array<int64_t, 4>> candidates;
     const int64_t t0 = job.tensor_parallel;
-    for (int64_t a : divisors(n)) {
-      if (name == "megatron-sp" || name == "megatron-tp") {
-        if (a >= 2 && a <= node) candidates.push_back({a, 1, 1});
-      } else if (n % t0 == 0 && (n / t0) % a == 0) {
-        if (name == "ulysses") candidates.push_back({t0, a, 1});
-        if (name == "ring" || name == "colai-sp") candidates.push_back({t0, 1, a});
-        if (name == "usp" && a >= 2 && a * t0 <= node) {
-          for (int64_t r : divisors(n / (t0 * a))) {
-            if (r >= 2) candidates.push_back({t0, a, r});
+    for (int64_t p : stages) {
+      const int64_t room = n / p;
+      for (int64_t a : divisors(room)) {
+        if (name == "megatron-sp" || name == "megatron-tp") {
+          if (a >= 2 && a <= node) candidates.push_back({a, 1, 1, p});
+        } else if (room % t0 == 0 && (room / t0) % a == 0) {
+          if (name == "ulysses") candidates.push_back({t0, a, 1, p});
+          if (name == "ring" || name == "colai-sp") candidates.push_back({t0, 1, a, p});
+          if (name == "usp" && a >= 2 && a * t0 <= node) {
+            for (int64_t r : divisors(room / (t0 * a))) {
+              if (r >= 2) candidates.push_back({t0, a, r, p});
+            }
           }
         }
       }
     }
     bool have = false;
     MaxContextResult winner;
-    for (const auto& [t, u, r] : candidates) {
+    for (const auto& [t, u, r, p] : candidates) {
       JobConfig candidate = job;
+      candidate.pipeline_parallel = p;
+      if (p == 1) candidate.virtual_pipeline_stages = 1;
       candidate.strategy = name;
       candidate.tensor_parallel = t;
       candidate.ulysses_degree = u;
       candidate.ring_degree = r;
       candidate.data_parallel = 0;
       if (candidate.global_batch_size > 0 &&
-          candidate.global_batch_size % (candidate.micro_batch_size * (n / (t * u * r))) != 0) {
+          candidate.global_batch_size % (candidate.micro_batch_size * (n / (t * u * r * p))) != 0) {
         continue;
       }
       MaxContextResult result;

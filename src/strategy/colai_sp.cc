@@ -202,8 +202,12 @@ class ColaiSpStrategy : public Strategy {
       if (std::string_view(out.graph.groups[g].name) == "ring") x.ring_group = static_cast<int>(g);
     }
     if (x.ring_group < 0) throw Error("colai-sp: lowered graph has no ring group");
-    for (auto& segment : out.graph.segments) {
-      if (std::string_view(segment.name).rfind("layer", 0) == 0) splice(segment, x);
+    PipelinePlan& plan = out.pipeline;
+    for (TaskGraph* graph : {&out.graph, &plan.chunk_fwd, &plan.chunk_bwd, &plan.tail_with_dp,
+                             &plan.tail_without_dp}) {
+      for (auto& segment : graph->segments) {
+        if (std::string_view(segment.name).rfind("layer", 0) == 0) splice(segment, x);
+      }
     }
     // Buffers: drop the hybrid's gathered K,V (2 e b s k d_h) and add ColAI-SP's: dP and dS of
     // the c x s scores live together in the backward, the full-s dK/dV all-reduce buffer, and

@@ -25,6 +25,8 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.ulysses_degree = in.integer("ulysses_degree", 1, 1, 1 << 20);
   job.ring_degree = in.integer("ring_degree", 1, 1, 1 << 20);
   job.pipeline_parallel = in.integer("pipeline_model_parallel_size", 1, 1, 1 << 12);
+  job.virtual_pipeline_stages =
+      in.integer("virtual_pipeline_model_parallel_size", 1, 1, 1 << 12);
   job.data_parallel = in.integer("data_parallel_size", 0, 0, int64_t{1} << 24);
   job.sequence_parallel = in.boolean("sequence_parallel", job.sequence_parallel);
   job.ring_variant = in.string("ring_variant", job.ring_variant);
@@ -70,6 +72,7 @@ nlohmann::json job_to_json(const JobConfig& job) {
   out["ulysses_degree"] = job.ulysses_degree;
   out["ring_degree"] = job.ring_degree;
   out["pipeline_model_parallel_size"] = job.pipeline_parallel;
+  out["virtual_pipeline_model_parallel_size"] = job.virtual_pipeline_stages;
   out["data_parallel_size"] = job.data_parallel;
   out["sequence_parallel"] = job.sequence_parallel;
   out["ring_variant"] = job.ring_variant;

@@ -9,10 +9,12 @@
 // Per-GPU bytes follow docs/strategies.md (spec §2.2): they are what a collective task's `bytes`
 // holds, summed by the tests against the hand-computed §2.3 vectors.
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <initializer_list>
 #include <vector>
 
+#include "pipeline/schedule.h"
 #include "spsim/error.h"
 #include "strategy/lowering.h"
 
@@ -86,7 +88,8 @@ struct Context {
   std::vector<OpCost> ops;       // task costs (full recompute: re-run emitted explicitly)
   std::vector<OpCost> head;
   // Group indices.
-  int g_tp = -1, g_uly = -1, g_ring = -1, g_dp = -1, g_grad = -1;
+  int g_tp = -1, g_uly = -1, g_ring = -1, g_dp = -1, g_grad = -1, g_pp = -1;
+  bool dp_comm = false;      // gradients are reduced (grad_group_size > 1)
   // Per-layer bytes.
   double tp_bytes = 0;       // one Megatron collective's buffer e·b·T_d·h
   double a2a_q = 0, a2a_kv = 0;  // bytes sent per GPU, one all-to-all of Q (=O) / of K (=V)
@@ -363,6 +366,168 @@ double sum_saved(const std::vector<OpCost>& ops) {
   return total;
 }
 
+
+// --- Segments. Each appends one segment to `graph`. ---------------------------------------------
+
+// Embedding forward: vocab-parallel lookup, then RS (SP) or AR (TP) of the partial rows.
+void add_embedding_fwd(TaskGraph& graph, const Context& c, double embedding_params) {
+  Segment& seg = graph.segments.emplace_back();
+  seg.name = "embedding_fwd";
+  SegmentBuilder sb(seg, Phase::kForward);
+  const int zero = emit_zero3_gather(sb, c, embedding_params);
+  const OpCost& op = c.head[kEmbedding];
+  const int emb = sb.compute(op.name, op.op_class, op.fwd_flops, op.fwd_bytes, {zero});
+  if (c.t > 1) tp_reduce(sb, c, emb);
+}
+
+void add_layer_fwd(TaskGraph& graph, const Context& c, int64_t layers) {
+  Segment& seg = graph.segments.emplace_back();
+  seg.name = "layer_fwd";
+  seg.repeat = layers;
+  seg.tasks.reserve(static_cast<size_t>(24 + 2 * c.r));
+  SegmentBuilder sb(seg, Phase::kForward);
+  const int zero = emit_zero3_gather(sb, c, c.layer_params);
+  emit_layer_fwd(sb, c, zero, -1);
+}
+
+// Head: final norm, LM head and loss forward, then their backward; one segment ("head") or, for
+// the pipeline's last stage, the forward and backward halves on their own.
+void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
+  Segment& seg = graph.segments.emplace_back();
+  seg.name = forward && backward ? "head" : forward ? "head_fwd" : "head_bwd";
+  SegmentBuilder sb(seg, Phase::kForward);
+  auto fwd = [&](HeadOp i, std::initializer_list<int> deps) {
+    return sb.compute(c.head[i].name, c.head[i].op_class, c.head[i].fwd_flops,
+                      c.head[i].fwd_bytes, deps);
+  };
+  auto bwd = [&](HeadOp i, std::initializer_list<int> deps) {
+    return sb.compute(c.head[i].name, c.head[i].op_class, c.head[i].bwd_flops,
+                      c.head[i].bwd_bytes, deps);
+  };
+  if (forward) {
+    int last = fwd(kFinalNorm, {});
+    if (c.sp) last = tp_gather(sb, c, last);
+    fwd(kLmHead, {last});
+    fwd(kCrossEntropy, {});
+  }
+  if (!backward) return;
+  sb.set_phase(Phase::kBackward);
+  int last = bwd(kCrossEntropy, {});
+  if (c.t > 1) {
+    const OpCost& op = c.head[kLmHead];
+    const int regather = c.sp ? tp_gather(sb, c, last) : -1;
+    const int dg = sb.compute("lm_head_dgrad", op.op_class, 0.5 * op.bwd_flops,
+                              0.5 * op.bwd_bytes, {last});
+    last = tp_reduce(sb, c, dg);
+    sb.compute("lm_head_wgrad", op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes,
+               {dg, regather});
+  } else {
+    last = bwd(kLmHead, {});
+  }
+  bwd(kFinalNorm, {last});
+}
+
+// Layer backward; `with_dp` adds each layer's gradient reduction (last micro-batch only).
+void add_layer_bwd(TaskGraph& graph, const Context& c, int64_t layers, When when, bool with_dp) {
+  Segment& seg = graph.segments.emplace_back();
+  seg.name = "layer_bwd";
+  seg.repeat = layers;
+  seg.when = when;
+  seg.tasks.reserve(static_cast<size_t>(48 + 4 * c.r));
+  SegmentBuilder sb(seg, Phase::kBackward);
+  emit_layer_bwd(sb, c, c.ops, with_dp);
+}
+
+void add_embedding_bwd(TaskGraph& graph, const Context& c, double embedding_params, When when,
+                       bool with_dp) {
+  Segment& seg = graph.segments.emplace_back();
+  seg.name = "embedding_bwd";
+  seg.when = when;
+  SegmentBuilder sb(seg, Phase::kBackward);
+  const int grad = c.sp ? tp_gather(sb, c, -1) : -1;  // conjugate of the forward RS
+  const OpCost& op = c.head[kEmbedding];
+  const int emb = sb.compute(op.name, op.op_class, op.bwd_flops, op.bwd_bytes, {grad});
+  if (with_dp) emit_grad_sync(sb, c, embedding_params, emb);
+}
+
+// The backward segments of a step of `micro_batches`: without DP communication for all but the
+// last micro-batch (DDP no_sync / DeepSpeed's accumulation boundary).
+void add_backward(TaskGraph& graph, const Context& c, int64_t layers, int64_t micro_batches,
+                  double embedding_params, bool with_embedding) {
+  if (c.dp_comm && micro_batches > 1) {
+    add_layer_bwd(graph, c, layers, When::kAllButLastMicroBatch, false);
+    add_layer_bwd(graph, c, layers, When::kLastMicroBatch, true);
+    if (with_embedding) {
+      add_embedding_bwd(graph, c, embedding_params, When::kAllButLastMicroBatch, false);
+      add_embedding_bwd(graph, c, embedding_params, When::kLastMicroBatch, true);
+    }
+  } else {
+    const When when = c.dp_comm ? When::kLastMicroBatch : When::kEveryMicroBatch;
+    add_layer_bwd(graph, c, layers, when, c.dp_comm);
+    if (with_embedding) add_embedding_bwd(graph, c, embedding_params, when, c.dp_comm);
+  }
+}
+
+// Optimizer: memory-bound Adam over the local (ZeRO-sharded) parameters, then ZeRO-1/2 gather
+// the updated parameters.
+void add_optimizer(TaskGraph& graph, const Context& c, double params_local) {
+  Segment& seg = graph.segments.emplace_back();
+  seg.name = "optimizer";
+  seg.when = When::kLastMicroBatch;
+  SegmentBuilder sb(seg, Phase::kOptimizer);
+  const double shard = c.job.zero_stage >= 1
+                           ? params_local / static_cast<double>(c.grad_group_size)
+                           : params_local;
+  // Adam per parameter: read grad, read+write fp32 master, m, v, write the 16-bit copy
+  // (2 + 24 + 2 = 28 bytes mixed precision; 4 + 24 = 28 in fp32), ~12 FLOP.
+  const int adam = sb.compute("adam_update", OpClass::kMemoryBound, 12.0 * shard, 28.0 * shard, {});
+  if ((c.job.zero_stage == 1 || c.job.zero_stage == 2) && c.dp_comm) {
+    sb.comm("zero_param_all_gather", Stream::kDataComm, Category::kZeroParams,
+            CommKind::kAllGather, c.g_grad,
+            ratio(c.grad_group_size) * params_local * c.param_bytes, {adam});
+  }
+}
+
+// A graph for one piece of a pipelined step: the same GPUs and groups, one micro-batch.
+TaskGraph piece_of(const TaskGraph& step) {
+  TaskGraph piece;
+  piece.strategy = step.strategy;
+  piece.num_gpus = step.num_gpus;
+  piece.micro_batches = 1;
+  piece.tokens_per_step = 0;
+  piece.precision = step.precision;
+  piece.groups = step.groups;
+  return piece;
+}
+
+// Transient buffers of one layer in flight (the same on every pipeline stage).
+double layer_buffers(const Context& c) {
+  const double dense = static_cast<double>(c.shard.dense_tokens);
+  const double dh = static_cast<double>(c.model.head_dim);
+  const double heads = static_cast<double>(c.shard.attn_heads);
+  const double kv_heads = static_cast<double>(c.shard.attn_kv_heads);
+  const double uu = static_cast<double>(c.u);
+  const double block_tokens = static_cast<double>(c.shard.attn_q_tokens);
+  double buffers = 0;
+  if (c.u > 1) {
+    // DeepSpeed single_all_to_all allocates torch.empty_like(input): the Q, K, V outputs.
+    buffers += c.e * c.b * dense * (heads + 2 * kv_heads) * uu * dh;
+  }
+  if (c.r > 1) {
+    if (c.ring_allgather) {
+      buffers += 2.0 * c.e * c.b * c.s * kv_heads * dh;  // the gathered K,V
+    } else {
+      // Double-buffered K,V receive + fp32 out and lse accumulators (zhuzilin README).
+      buffers += 2.0 * c.kv_block + 4.0 * c.b * block_tokens * heads * dh +
+                 4.0 * c.b * block_tokens * heads;
+    }
+  }
+  if (c.sp) buffers += c.tp_bytes;  // the all-gathered layer input
+  if (c.job.zero_stage >= 3 && c.dp_comm) buffers += 2.0 * c.layer_params * c.param_bytes;
+  if (c.dp_comm) buffers += c.layer_params * c.grad_bytes;  // one layer's gradient bucket
+  return buffers;
+}
+
 }  // namespace
 
 LayerShard make_layer_shard(const ModelSpec& model, const JobConfig& job) {
@@ -441,148 +606,139 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
   graph.micro_batches = job.micro_batches();
   graph.tokens_per_step = job.global_batch_size * job.seq_length;
   graph.precision = job.precision;
-  // Nesting (USP Tip 7): TP innermost, then Ulysses (contiguous, intra-node first), ring, DP.
+  // Nesting (USP Tip 7): TP innermost, then Ulysses (contiguous, intra-node first), ring, DP, PP.
   c.g_tp = graph.add_group("tp", c.t, 1);
   c.g_uly = graph.add_group("ulysses", c.u, c.t);
   c.g_ring = graph.add_group("ring", c.r, c.t * c.u);
   c.g_dp = graph.add_group("dp", c.d, c.t * c.u * c.r);
-  // Gradients and ZeRO shards span every rank holding the same TP shard (DeepSpeed: DP x SP).
+  // Gradients and ZeRO shards span every rank holding the same TP shard (DeepSpeed: DP x SP),
+  // within one pipeline stage.
   c.g_grad = graph.add_group("zero", c.grad_group_size, c.t);
-
-  const bool dp_comm = c.grad_group_size > 1;
-  const bool split_last = dp_comm && graph.micro_batches > 1;
+  c.dp_comm = c.grad_group_size > 1;
   graph.segments.reserve(8);
 
-  // Embedding forward: vocab-parallel lookup, then RS (SP) or AR (TP) of the partial rows.
-  {
-    Segment& seg = graph.segments.emplace_back();
-    seg.name = "embedding_fwd";
-    SegmentBuilder sb(seg, Phase::kForward);
-    const int zero = emit_zero3_gather(sb, c, embedding_params);
-    const OpCost& op = c.head[kEmbedding];
-    const int emb = sb.compute(op.name, op.op_class, op.fwd_flops, op.fwd_bytes, {zero});
-    if (c.t > 1) tp_reduce(sb, c, emb);
-  }
-  {
-    Segment& seg = graph.segments.emplace_back();
-    seg.name = "layer_fwd";
-    seg.repeat = model.num_layers;
-    seg.tasks.reserve(static_cast<size_t>(24 + 2 * c.r));
-    SegmentBuilder sb(seg, Phase::kForward);
-    const int zero = emit_zero3_gather(sb, c, c.layer_params);
-    emit_layer_fwd(sb, c, zero, -1);
-  }
-  // Head: final norm, LM head and loss forward, then their backward.
-  {
-    Segment& seg = graph.segments.emplace_back();
-    seg.name = "head";
-    SegmentBuilder sb(seg, Phase::kForward);
-    auto fwd = [&](HeadOp i, std::initializer_list<int> deps) {
-      return sb.compute(c.head[i].name, c.head[i].op_class, c.head[i].fwd_flops,
-                        c.head[i].fwd_bytes, deps);
-    };
-    auto bwd = [&](HeadOp i, std::initializer_list<int> deps) {
-      return sb.compute(c.head[i].name, c.head[i].op_class, c.head[i].bwd_flops,
-                        c.head[i].bwd_bytes, deps);
-    };
-    int last = fwd(kFinalNorm, {});
-    if (c.sp) last = tp_gather(sb, c, last);
-    fwd(kLmHead, {last});
-    fwd(kCrossEntropy, {});
-    sb.set_phase(Phase::kBackward);
-    last = bwd(kCrossEntropy, {});
-    if (c.t > 1) {
-      const OpCost& op = c.head[kLmHead];
-      const int regather = c.sp ? tp_gather(sb, c, last) : -1;
-      const int dg = sb.compute("lm_head_dgrad", op.op_class, 0.5 * op.bwd_flops,
-                                0.5 * op.bwd_bytes, {last});
-      last = tp_reduce(sb, c, dg);
-      sb.compute("lm_head_wgrad", op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes,
-                 {dg, regather});
-    } else {
-      last = bwd(kLmHead, {});
-    }
-    bwd(kFinalNorm, {last});
-  }
-  // Layer backward: without DP communication for all but the last micro-batch.
-  auto add_layer_bwd = [&](When when, bool with_dp) {
-    Segment& seg = graph.segments.emplace_back();
-    seg.name = "layer_bwd";
-    seg.repeat = model.num_layers;
-    seg.when = when;
-    seg.tasks.reserve(static_cast<size_t>(48 + 4 * c.r));
-    SegmentBuilder sb(seg, Phase::kBackward);
-    emit_layer_bwd(sb, c, c.ops, with_dp);
-  };
-  auto add_embedding_bwd = [&](When when, bool with_dp) {
-    Segment& seg = graph.segments.emplace_back();
-    seg.name = "embedding_bwd";
-    seg.when = when;
-    SegmentBuilder sb(seg, Phase::kBackward);
-    const int grad = c.sp ? tp_gather(sb, c, -1) : -1;  // conjugate of the forward RS
-    const OpCost& op = c.head[kEmbedding];
-    const int emb = sb.compute(op.name, op.op_class, op.bwd_flops, op.bwd_bytes, {grad});
-    if (with_dp) emit_grad_sync(sb, c, embedding_params, emb);
-  };
-  if (split_last) {
-    add_layer_bwd(When::kAllButLastMicroBatch, false);
-    add_layer_bwd(When::kLastMicroBatch, true);
-    add_embedding_bwd(When::kAllButLastMicroBatch, false);
-    add_embedding_bwd(When::kLastMicroBatch, true);
-  } else {
-    add_layer_bwd(dp_comm ? When::kLastMicroBatch : When::kEveryMicroBatch, dp_comm);
-    add_embedding_bwd(dp_comm ? When::kLastMicroBatch : When::kEveryMicroBatch, dp_comm);
-  }
-  // Optimizer: memory-bound Adam over the local (ZeRO-sharded) parameters, then ZeRO-1/2 gather
-  // the updated parameters.
-  const double params_local = c.layer_params * static_cast<double>(model.num_layers) +
-                              embedding_params;
-  {
-    Segment& seg = graph.segments.emplace_back();
-    seg.name = "optimizer";
-    seg.when = When::kLastMicroBatch;
-    SegmentBuilder sb(seg, Phase::kOptimizer);
-    const double shard = job.zero_stage >= 1 ? params_local / static_cast<double>(c.grad_group_size)
-                                             : params_local;
-    // Adam per parameter: read grad, read+write fp32 master, m, v, write the 16-bit copy
-    // (2 + 24 + 2 = 28 bytes mixed precision; 4 + 24 = 28 in fp32), ~12 FLOP.
-    const int adam = sb.compute("adam_update", OpClass::kMemoryBound, 12.0 * shard, 28.0 * shard, {});
-    if ((job.zero_stage == 1 || job.zero_stage == 2) && dp_comm) {
-      sb.comm("zero_param_all_gather", Stream::kDataComm, Category::kZeroParams,
-              CommKind::kAllGather, c.g_grad,
-              ratio(c.grad_group_size) * params_local * c.param_bytes, {adam});
-    }
+  const std::vector<OpCost> saved_ops = layer_ops(model, c.shard);
+  const double layer_saved = sum_saved(saved_ops);
+  // The layer being back-propagated under full recompute holds its full forward activations again.
+  const double recompute_layer = job.recompute == Recompute::kFull ? sum_saved(c.ops) : 0.0;
+  MemoryEstimate& memory = out.memory;
+  const int64_t p = job.pipeline_parallel;
+
+  if (p == 1) {
+    add_embedding_fwd(graph, c, embedding_params);
+    add_layer_fwd(graph, c, model.num_layers);
+    add_head(graph, c, true, true);
+    add_backward(graph, c, model.num_layers, graph.micro_batches, embedding_params, true);
+    const double params_local = c.layer_params * static_cast<double>(model.num_layers) +
+                                embedding_params;
+    add_optimizer(graph, c, params_local);
+
+    // Memory per GPU at the peak (start of the backward: every layer's saved activations).
+    add_model_states(memory, params_local, job.zero_stage, c.grad_group_size, job.precision);
+    memory.activations = static_cast<double>(model.num_layers) * layer_saved +
+                         sum_saved(c.head) + recompute_layer;
+    memory.buffers = layer_buffers(c);
+    memory.reserve = job.framework_reserve_bytes;
+    return out;
   }
 
-  // Memory per GPU at the peak (start of the backward: every layer's saved activations).
-  MemoryEstimate& memory = out.memory;
-  add_model_states(memory, params_local, job.zero_stage, c.grad_group_size, job.precision);
-  const double layers = static_cast<double>(model.num_layers);
-  const std::vector<OpCost> saved_ops = layer_ops(model, c.shard);
-  memory.activations = layers * sum_saved(saved_ops) + sum_saved(c.head);
-  if (job.recompute == Recompute::kFull) {
-    // The layer being back-propagated holds its full forward activations again.
-    memory.activations += sum_saved(c.ops);
+  // --- Pipeline parallelism: p stages of L/p layers, v chunks of L/(p v) layers per stage. ----
+  const int64_t v = job.virtual_pipeline_stages;
+  const int64_t stage_layers = model.num_layers / p;
+  const int64_t m = graph.micro_batches;
+  c.g_pp = graph.add_group("pp", p, c.t * c.u * c.r * c.d);
+  PipelinePlan& plan = out.pipeline;
+  plan.stages = p;
+  plan.virtual_stages = v;
+  plan.micro_batches = m;
+  plan.chunk_layers = stage_layers / v;
+  plan.p2p_bytes = pipeline_p2p_bytes(c.e, job.micro_batch_size, job.seq_length,
+                                      model.hidden_size, c.t, c.u, c.r, c.sp);
+  // Parameters: the input embedding on the first stage; the LM head (a copy of the embedding
+  // when tied, as Megatron keeps one on the last stage) and the final norm on the last.
+  const double vocab_rows = static_cast<double>(model.vocab_size) * c.h;
+  const double input_embedding =
+      vocab_rows + (model.learned_position_embeddings
+                        ? static_cast<double>(model.max_position_embeddings) * c.h
+                        : 0.0);
+  const double final_norm = static_cast<double>(model.embedding_params()) - input_embedding -
+                            (model.tied_embeddings ? 0.0 : vocab_rows);
+  const double first_extra = input_embedding / static_cast<double>(c.t);
+  const double last_extra = (vocab_rows + final_norm) / static_cast<double>(c.t);
+  const double stage_params = c.layer_params * static_cast<double>(stage_layers);
+
+  // The main graph: the first stage's own program over the whole step (no bubble, no head).
+  add_embedding_fwd(graph, c, first_extra);
+  add_layer_fwd(graph, c, stage_layers);
+  add_backward(graph, c, stage_layers, m, first_extra, true);
+  add_optimizer(graph, c, stage_params + first_extra);
+
+  // Pieces, each timed by the engine for one micro-batch.
+  plan.chunk_fwd = piece_of(graph);
+  add_layer_fwd(plan.chunk_fwd, c, plan.chunk_layers);
+  plan.chunk_bwd = piece_of(graph);
+  add_layer_bwd(plan.chunk_bwd, c, plan.chunk_layers, When::kEveryMicroBatch, false);
+  plan.embedding_fwd = piece_of(graph);
+  add_embedding_fwd(plan.embedding_fwd, c, first_extra);
+  plan.embedding_bwd = piece_of(graph);
+  add_embedding_bwd(plan.embedding_bwd, c, first_extra, When::kEveryMicroBatch, false);
+  plan.head_fwd = piece_of(graph);
+  add_head(plan.head_fwd, c, true, false);
+  plan.head_bwd = piece_of(graph);
+  add_head(plan.head_bwd, c, false, true);
+  plan.p2p = piece_of(graph);
+  {
+    // Steady state: every stage sends its boundary activation on while receiving one (and the
+    // gradients go the other way); Megatron's batched isend/irecv pairs.
+    Segment& seg = plan.p2p.segments.emplace_back();
+    seg.name = "pp_send_recv";
+    SegmentBuilder sb(seg, Phase::kForward);
+    sb.comm("pp_send_recv", Stream::kDataComm, Category::kPipelineP2P, CommKind::kSendRecv,
+            c.g_pp, plan.p2p_bytes, {});
   }
-  double buffers = 0;
-  if (c.u > 1) {
-    // DeepSpeed single_all_to_all allocates torch.empty_like(input): the Q, K, V outputs.
-    buffers += c.e * c.b * dense * (heads + 2 * kv_heads) * uu * dh;
-  }
-  if (c.r > 1) {
-    if (c.ring_allgather) {
-      buffers += 2.0 * c.e * c.b * c.s * kv_heads * dh;  // the gathered K,V
-    } else {
-      // Double-buffered K,V receive + fp32 out and lse accumulators (zhuzilin README).
-      buffers += 2.0 * c.kv_block + 4.0 * c.b * block_tokens * heads * dh +
-                 4.0 * c.b * block_tokens * heads;
-    }
-  }
-  if (c.sp) buffers += c.tp_bytes;  // the all-gathered layer input
-  if (job.zero_stage >= 3 && dp_comm) buffers += 2.0 * c.layer_params * c.param_bytes;
-  if (dp_comm) buffers += c.layer_params * c.grad_bytes;  // one layer's gradient bucket
-  memory.buffers = buffers;
-  memory.reserve = job.framework_reserve_bytes;
+  // After the flush the first stage still reduces its gradients (overlapped with its last
+  // backward as in the unpipelined step) and runs the optimizer.
+  plan.tail_with_dp = piece_of(graph);
+  add_layer_bwd(plan.tail_with_dp, c, stage_layers, When::kEveryMicroBatch, c.dp_comm);
+  add_embedding_bwd(plan.tail_with_dp, c, first_extra, When::kEveryMicroBatch, c.dp_comm);
+  add_optimizer(plan.tail_with_dp, c, stage_params + first_extra);
+  plan.tail_without_dp = piece_of(graph);
+  add_layer_bwd(plan.tail_without_dp, c, stage_layers, When::kEveryMicroBatch, false);
+  add_embedding_bwd(plan.tail_without_dp, c, first_extra, When::kEveryMicroBatch, false);
+
+  // Memory of the first and the last stage, from the chunks the schedule keeps in flight
+  // (1F1B: the first stage holds p micro-batches of L/p layers = L layers' worth, Korthikanti
+  // eq. 5; interleaved: L (1 + (p - 1)/(p v))). The order of ops fixes these, not the timings.
+  const PipelineResult order = simulate_pipeline({p, m, v, 1.0, 2.0, 0.0});
+  plan.first_stage_in_flight = order.max_in_flight_chunks.front();
+  plan.last_stage_in_flight = order.max_in_flight_chunks.back();
+  const double chunk_layers = static_cast<double>(plan.chunk_layers);
+  const double first_micro_batches =
+      std::ceil(static_cast<double>(plan.first_stage_in_flight) / static_cast<double>(v));
+  const double head_saved =
+      c.head[kFinalNorm].saved_bytes + c.head[kLmHead].saved_bytes + c.head[kCrossEntropy].saved_bytes;
+  // Receive buffers of one boundary activation and one boundary gradient.
+  const double p2p_buffers = 2.0 * plan.p2p_bytes;
+
+  MemoryEstimate first;
+  add_model_states(first, stage_params + first_extra, job.zero_stage, c.grad_group_size,
+                   job.precision);
+  first.activations = static_cast<double>(plan.first_stage_in_flight) * chunk_layers * layer_saved +
+                      first_micro_batches * c.head[kEmbedding].saved_bytes + recompute_layer;
+  first.buffers = layer_buffers(c) + p2p_buffers;
+  first.reserve = job.framework_reserve_bytes;
+
+  MemoryEstimate last;
+  add_model_states(last, stage_params + last_extra, job.zero_stage, c.grad_group_size,
+                   job.precision);
+  last.activations = static_cast<double>(plan.last_stage_in_flight) * chunk_layers * layer_saved +
+                     head_saved + recompute_layer;
+  last.buffers = layer_buffers(c) + p2p_buffers;
+  last.reserve = job.framework_reserve_bytes;
+
+  const bool last_larger = last.peak() > first.peak();
+  memory = last_larger ? last : first;
+  plan.memory_stage = last_larger ? p - 1 : 0;
   return out;
 }
 

@@ -57,14 +57,37 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                                           "model file", model.name));
   }
   const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
-  const int64_t p = job.pipeline_parallel;
-  if (p != 1) {
-    throw InputError("pipeline_model_parallel_size",
-                     fmt::format("pipeline parallelism is not supported yet (got {}); use 1", p));
-  }
-  if (t < 1 || u < 1 || r < 1 || job.num_gpus < 1 || job.micro_batch_size < 1 ||
-      job.seq_length < 1) {
+  const int64_t p = job.pipeline_parallel, v = job.virtual_pipeline_stages;
+  if (t < 1 || u < 1 || r < 1 || p < 1 || v < 1 || job.num_gpus < 1 ||
+      job.micro_batch_size < 1 || job.seq_length < 1) {
     throw InputError("config", "degrees, num_gpus, micro_batch_size and seq_length must be >= 1");
+  }
+  // Megatron's default layout: every stage holds L/p layers (and every chunk L/(p v)).
+  const int64_t layers = model.num_layers;
+  if (layers % p != 0) {
+    throw InputError(
+        "pipeline_model_parallel_size",
+        fmt::format("num_layers {} must be divisible by pipeline_model_parallel_size {} (every "
+                    "stage holds num_layers / p layers; model {}); valid "
+                    "pipeline_model_parallel_size (--pp): {}",
+                    layers, p, model.name, join(divisors(layers))));
+  }
+  if (v > 1 && p == 1) {
+    throw InputError("virtual_pipeline_model_parallel_size",
+                     fmt::format("the interleaved schedule needs pipeline_model_parallel_size > 1 "
+                                 "(got v {} with p 1); set --pp > 1 or --vpp 1",
+                                 v));
+  }
+  if (layers % (p * v) != 0) {
+    std::vector<int64_t> valid;
+    for (int64_t d : divisors(layers / p)) valid.push_back(d);
+    throw InputError(
+        "virtual_pipeline_model_parallel_size",
+        fmt::format("num_layers {} must be divisible by pipeline_model_parallel_size x "
+                    "virtual_pipeline_model_parallel_size = {} x {} = {} (every model chunk holds "
+                    "the same number of layers; model {}); valid virtual_pipeline_model_parallel_"
+                    "size (--vpp) for p {}: {}",
+                    layers, p, v, p * v, model.name, p, join(valid)));
   }
   // Checked here too, not only in job_from_json: library callers build JobConfig directly.
   if (job.zero_stage < 0 || job.zero_stage > 3) {
@@ -87,18 +110,22 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
       throw InputError(
           "num_gpus",
           fmt::format("must equal tensor_model_parallel_size x ulysses_degree x ring_degree x "
-                      "data_parallel_size = {} x {} x {} x {} = {} (got {}); set "
-                      "data_parallel_size to 0 to derive it or change the degrees",
-                      t, u, r, job.data_parallel, split * job.data_parallel, job.num_gpus));
+                      "data_parallel_size x pipeline_model_parallel_size = {} x {} x {} x {} x {} "
+                      "= {} (got {}); set data_parallel_size to 0 to derive it or change the "
+                      "degrees",
+                      t, u, r, job.data_parallel, p, split * job.data_parallel, job.num_gpus));
     }
   } else {
     if (job.num_gpus % split != 0) {
       throw InputError(
           "num_gpus",
           fmt::format("{} GPUs not divisible by tensor_model_parallel_size x ulysses_degree x "
-                      "ring_degree = {} x {} x {} = {}; use a multiple of {} GPUs or change the "
-                      "degrees",
-                      job.num_gpus, t, u, r, split, split));
+                      "ring_degree{} = {}; use a multiple of {} GPUs or change the degrees",
+                      job.num_gpus,
+                      p > 1 ? " x pipeline_model_parallel_size" : "",
+                      p > 1 ? fmt::format("{} x {} x {} x {} = {}", t, u, r, p, split)
+                            : fmt::format("{} x {} x {} = {}", t, u, r, split),
+                      split));
     }
     job.data_parallel = job.num_gpus / split;
   }
@@ -181,6 +208,16 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                     "(got {}); use a multiple of {}",
                     job.micro_batch_size, job.data_parallel, per_step, job.global_batch_size,
                     per_step));
+  }
+  const int64_t micro_batches = job.global_batch_size / per_step;
+  if (v > 1 && micro_batches % p != 0) {
+    // Megatron asserts this for the interleaved schedule (schedules.py).
+    throw InputError(
+        "global_batch_size",
+        fmt::format("the interleaved pipeline schedule needs the micro-batches per step "
+                    "(global_batch_size / (micro_batch_size x data_parallel_size) = {}) to be a "
+                    "multiple of pipeline_model_parallel_size {}; use global_batch_size (--gbs) {}",
+                    micro_batches, p, p * per_step * ((micro_batches + p - 1) / p)));
   }
 }
 

@@ -34,6 +34,7 @@ const char* to_string(Category category) {
     case Category::kContextGather: return "cp_allgather";
     case Category::kDataParallel: return "dp_grad";
     case Category::kZeroParams: return "zero_params";
+    case Category::kPipelineP2P: return "pp_p2p";
   }
   return "?";
 }

@@ -11,6 +11,7 @@
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/flops.h"
+#include "spsim/report.h"
 #include "spsim/sweep.h"
 #include "spsim/units.h"
 
@@ -28,6 +29,8 @@ void fill_inputs(SweepRow& row, const ModelSpec& model, const Topology& topology
   row.ulysses_degree = job.ulysses_degree;
   row.ring_degree = job.ring_degree;
   row.data_parallel = job.data_parallel;
+  row.pipeline_parallel = job.pipeline_parallel;
+  row.virtual_pipeline_stages = job.virtual_pipeline_stages;
   row.zero_stage = job.zero_stage;
   row.micro_batch_size = job.micro_batch_size;
   row.global_batch_size = job.global_batch_size;
@@ -40,8 +43,20 @@ namespace {
 
 StepResult run_engine(const LoweredStep& lowered, const Topology& topology, const std::string& engine) {
   // The analytic engine without the Engine wrapper's extras: sweeps call it thousands of times.
-  if (engine == "analytic") return analytic_step(lowered.graph, topology);
-  return make_engine(engine)->run(lowered.graph, topology, EngineOptions{});
+  if (engine == "analytic" && lowered.pipeline.stages <= 1) return analytic_step(lowered.graph, topology);
+  return run_lowered_step(lowered, topology, *make_engine(engine));
+}
+
+// Lower bound of a pipelined step: the chunk forwards and backwards every stage runs.
+double pipeline_work_bound(const LoweredStep& lowered, const Topology& topology,
+                           const std::string& engine) {
+  const PipelinePlan& plan = lowered.pipeline;
+  auto time = [&](const TaskGraph& graph) {
+    return engine == "analytic" ? analytic_step(graph, topology).step_time_s
+                                : make_engine(engine)->run(graph, topology, {}).step_time_s;
+  };
+  return static_cast<double>(plan.micro_batches * plan.virtual_stages) *
+         (time(plan.chunk_fwd) + time(plan.chunk_bwd));
 }
 
 double over_gib(const MemoryEstimate& memory, const Topology& topology) {
@@ -156,7 +171,6 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
     return invalid_row(model, topology, shown, engine, e.full());
   }
   const int64_t gpus = base.num_gpus;
-  const int64_t p = std::max<int64_t>(1, base.pipeline_parallel);
   const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);
   const DegreeUse use = degree_use(strategy.name());
   const std::vector<int64_t> zero_stages =
@@ -175,8 +189,19 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
   std::optional<LoweredStep> least_oom;  // the plan that misses by the least memory
   double least_over = 0;
 
-  // Fixed visiting order (t, u, r ascending, then ZeRO, micro-batch, recompute, variant); only
+  // Pipeline degrees: the listed ones, else every p dividing both the GPUs and the layers (the
+  // base job's v applies to each; where it does not fit a p the rules reject the plan).
+  std::vector<int64_t> stages = space.pipeline_parallel;
+  if (stages.empty()) {
+    for (int64_t p : divisors(gpus)) {
+      if (model.num_layers % p == 0) stages.push_back(p);
+    }
+  }
+
+  // Fixed visiting order (p, t, u, r ascending, then ZeRO, micro-batch, recompute, variant); only
   // a strictly faster plan replaces the best, so ties keep the first and the answer is stable.
+  for (int64_t p : stages) {
+  if (p < 1 || gpus % p != 0) continue;
   for (int64_t t : divisors(gpus / p)) {
     if (!allowed(space.tensor_parallel, t)) continue;
     if (t > 1 && (!use.tensor || t > node)) continue;  // TP stays inside the NVLink domain
@@ -197,6 +222,8 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
                 job.ulysses_degree = u;
                 job.ring_degree = r;
                 job.data_parallel = dp;
+                job.pipeline_parallel = p;
+                if (p == 1) job.virtual_pipeline_stages = 1;
                 job.zero_stage = static_cast<int>(zero);
                 job.micro_batch_size = mbs;
                 job.recompute = recompute;
@@ -222,6 +249,14 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
                   continue;
                 }
                 ++fit;
+                // A pipelined plan cannot beat the best so far when even its busiest stage's
+                // chunk work alone (m v (F + B) <= step) is too slow: skip timing the rest.
+                if (best && lowered.pipeline.stages > 1 &&
+                    static_cast<double>(lowered.graph.tokens_per_step) /
+                            pipeline_work_bound(lowered, topology, engine) <=
+                        best->tokens_per_s) {
+                  continue;
+                }
                 SweepRow row = make_row(model, topology, lowered,
                                         run_engine(lowered, topology, engine), engine);
                 if (!best || row.tokens_per_s > best->tokens_per_s) best = std::move(row);
@@ -231,6 +266,7 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
         }
       }
     }
+  }
   }
 
   std::string summary = fmt::format("searched {} plans, {} fit", searched, fit);

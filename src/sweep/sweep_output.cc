@@ -32,6 +32,8 @@ void visit_columns(Row& row, F&& f) {
   f("ulysses_degree", row.ulysses_degree, false);
   f("ring_degree", row.ring_degree, false);
   f("data_parallel", row.data_parallel, false);
+  f("pipeline_parallel", row.pipeline_parallel, false);
+  f("virtual_pipeline_stages", row.virtual_pipeline_stages, false);
   f("zero_stage", row.zero_stage, false);
   f("micro_batch_size", row.micro_batch_size, false);
   f("global_batch_size", row.global_batch_size, false);

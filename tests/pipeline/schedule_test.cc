@@ -72,3 +72,29 @@ TEST(PipelineSchedule, BoundaryBytesByHand) {
 
 }  // namespace
 }  // namespace spsim
+
+namespace spsim {
+namespace {
+
+TEST(PipelineSchedule, StageExtrasLandOnTheFirstAndLastStage) {
+  // p = 3, m = 4, F = 1, B = 2; embedding 0.25 / 0.5 on chunk 0, head 1 / 1.5 on the last chunk.
+  PipelineSpec spec{3, 4, 1, 1.0, 2.0, 0.0};
+  spec.first_chunk_extra_fwd_s = 0.25;
+  spec.first_chunk_extra_bwd_s = 0.5;
+  spec.last_chunk_extra_fwd_s = 1.0;
+  spec.last_chunk_extra_bwd_s = 1.5;
+  spec.record_ops = true;
+  const auto r = simulate_pipeline(spec);
+  // Busy: middle 4 x 3 = 12; first 12 + 4 x 0.75 = 15; last 12 + 4 x 2.5 = 22.
+  EXPECT_EQ(r.stage_busy_s, (std::vector<double>{15.0, 12.0, 22.0}));
+  EXPECT_DOUBLE_EQ(r.ideal_s, 22.0);
+  // The last stage is the bottleneck: once its first forward arrives (0.25 + 1 + 1 = 2.25) it never
+  // waits (its inputs come from faster stages), then the last backward crosses the two earlier
+  // stages (2 + 2.5 with the embedding's backward): 2.25 + 22 + 4.5 = 28.75.
+  EXPECT_DOUBLE_EQ(r.step_s, 28.75);
+  EXPECT_DOUBLE_EQ(r.bubble_s, 28.75 - 22.0);
+  EXPECT_EQ(r.ops.size(), 3u * 4u * 2u);
+}
+
+}  // namespace
+}  // namespace spsim

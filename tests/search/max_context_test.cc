@@ -51,6 +51,31 @@ TEST(MaxContext, GranularityIsLcmOfBaseAndSchemeRule) {
   EXPECT_EQ(sequence_granularity(mega, 1000), 3000);
 }
 
+TEST(MaxContext, PipelineStagesLengthenTheContextOfOneMicroBatch) {
+  // One micro-batch: each stage holds one chunk of L/p layers, so p = 2 on 16 GPUs (r = 8 per
+  // stage) holds half the layers' activations of r = 8 on 8 GPUs, and half the model states:
+  // strictly longer. The answer still fits and one more granule does not.
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  const auto flat = max_context(model, topo, plan("ring", 8, 3), *engine, 1024);
+  JobConfig staged = plan("ring", 16, 3);
+  staged.ring_degree = 8;
+  staged.pipeline_parallel = 2;
+  const auto piped = max_context(model, topo, staged, *engine, 1024);
+  EXPECT_EQ(piped.job.pipeline_parallel, 2);
+  EXPECT_GT(piped.max_seq, flat.max_seq);
+  EXPECT_LE(piped.memory.peak(), topo.gpu.hbm_bytes);
+  EXPECT_GT(piped.memory_next.peak(), topo.gpu.hbm_bytes);
+  // --best searches p too: never shorter than the best without pipeline stages.
+  JobConfig base;
+  base.zero_stage = 3;
+  base.num_gpus = 16;
+  const auto best = max_context_best(model, topo, base, {"ring"}, *engine, 1024);
+  ASSERT_EQ(best.size(), 1u);
+  EXPECT_GE(best[0].max_seq, piped.max_seq);
+}
+
 TEST(MaxContext, MoreGpusNeverShorten) {
   const Topology topo = load_topology("dgx-h100");
   const auto engine = make_engine("analytic");

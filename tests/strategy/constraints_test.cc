@@ -202,10 +202,54 @@ TEST(StrategyRules, GlobalBatchMustSplitIntoMicroBatches) {
   expect_rule(test::llama3_8b(), job, "global_batch_size", {"divisible by micro_batch_size x data_parallel_size = 2 x 2 = 4", "(got 6)"});
 }
 
-TEST(StrategyRules, PipelineNotSupported) {
-  JobConfig job = long_job("ulysses", 8);
-  job.pipeline_parallel = 2;
-  expect_rule(test::llama3_8b(), job, "pipeline_model_parallel_size", {"not supported", "use 1"});
+TEST(StrategyRules, PipelineDegreeMustDivideLayers) {
+  // Megatron's default layout: L / p layers per stage; Llama-3-8B has 32 layers.
+  JobConfig job = long_job("ring", 24);
+  job.ring_degree = 8;
+  job.pipeline_parallel = 3;
+  expect_rule(test::llama3_8b(), job, "pipeline_model_parallel_size",
+              {"num_layers 32 must be divisible by pipeline_model_parallel_size 3",
+               "valid pipeline_model_parallel_size (--pp): 1, 2, 4, 8, 16, 32"});
+}
+
+TEST(StrategyRules, InterleavedLayoutNeedsLayersDivisibleByPTimesV) {
+  JobConfig job = long_job("ring", 32);
+  job.ring_degree = 8;
+  job.pipeline_parallel = 4;
+  job.virtual_pipeline_stages = 3;  // 32 % 12 != 0
+  expect_rule(test::llama3_8b(), job, "virtual_pipeline_model_parallel_size",
+              {"= 4 x 3 = 12", "(--vpp) for p 4: 1, 2, 4, 8"});
+  job.pipeline_parallel = 1;
+  job.num_gpus = 8;
+  job.virtual_pipeline_stages = 2;  // chunks without stages
+  expect_rule(test::llama3_8b(), job, "virtual_pipeline_model_parallel_size",
+              {"needs pipeline_model_parallel_size > 1"});
+}
+
+TEST(StrategyRules, InterleavedNeedsMicroBatchesMultipleOfStages) {
+  // Megatron schedules.py: the interleaved schedule needs m % p == 0; m = 6 / (1 x 1) = 6, p = 4.
+  JobConfig job = long_job("ring", 32);
+  job.ring_degree = 8;
+  job.pipeline_parallel = 4;
+  job.virtual_pipeline_stages = 2;
+  job.global_batch_size = 6;
+  expect_rule(test::llama3_8b(), job, "global_batch_size",
+              {"(global_batch_size / (micro_batch_size x data_parallel_size) = 6)",
+               "multiple of pipeline_model_parallel_size 4", "use global_batch_size (--gbs) 8"});
+}
+
+TEST(StrategyRules, PipelineTakesItsShareOfTheGpus) {
+  // GPUs = t x u x r x dp x p: 64 = 1 x 1 x 8 x dp x 4 gives dp = 2; 36 GPUs do not divide by 32.
+  JobConfig job = long_job("ring", 64);
+  job.ring_degree = 8;
+  job.pipeline_parallel = 4;
+  EXPECT_EQ(make_strategy("ring")->lower(test::llama3_8b(), job).job.data_parallel, 2);
+  job.num_gpus = 36;
+  expect_rule(test::llama3_8b(), job, "num_gpus",
+              {"36 GPUs not divisible", "x pipeline_model_parallel_size = 1 x 1 x 8 x 4 = 32"});
+  job.num_gpus = 64;
+  job.data_parallel = 4;
+  expect_rule(test::llama3_8b(), job, "num_gpus", {"x pipeline_model_parallel_size", "= 128 (got 64)"});
 }
 
 TEST(StrategyRules, NonPositiveDegrees) {

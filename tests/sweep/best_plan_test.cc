@@ -156,8 +156,16 @@ TEST(BestPlanTest, SearchSpaceRestrictsTheCandidates) {
   EXPECT_EQ(row.zero_stage, 3);
   EXPECT_EQ(row.micro_batch_size, 2);
   EXPECT_EQ(row.recompute, "full");
-  // (t, r) with t x r dividing 8, t within the 8-GPU node: t1 r1/2/4/8, t2 r1/2/4, t4 r1/2, t8 r1.
-  EXPECT_EQ(row.plans_searched, 4 + 3 + 2 + 1);
+  // p over the divisors of 8 that divide the tiny model's 4 layers (1, 2, 4); then (t, r) with
+  // p x t x r dividing 8, t within the 8-GPU node. p1: t1 r1/2/4/8, t2 r1/2/4, t4 r1/2, t8 r1;
+  // p2: t1 r1/2/4, t2 r1/2, t4 r1; p4: t1 r1/2, t2 r1.
+  EXPECT_EQ(row.plans_searched, (4 + 3 + 2 + 1) + (3 + 2 + 1) + (2 + 1));
+  // Listing the pipeline degrees restricts them too.
+  space.pipeline_parallel = {1};
+  const SweepRow flat = search_best_plan(test::tiny_model(), load_topology("dgx-h100"),
+                                         *make_strategy("ring"), base_job(8, 65536), space, "analytic");
+  EXPECT_EQ(flat.plans_searched, 4 + 3 + 2 + 1);
+  EXPECT_EQ(flat.pipeline_parallel, 1);
 }
 
 }  // namespace
