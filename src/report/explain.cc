@@ -50,6 +50,24 @@ std::string format_explain(const RunReport& report) {
     }
     out += fmt::format("{:<22} {:>63.1f}  (compute only, before overlap)\n", "sum of compute", total * 1e6);
   }
+  const PipelinePlan& plan = report.lowered.pipeline;
+  if (plan.stages > 1 && report.result.extra.contains("pipeline")) {
+    // The stage-level arithmetic: what the schedule was fed and what it made of it.
+    const auto& x = report.result.extra.at("pipeline");
+    auto ms = [&](const char* key) { return x.at(key).get<double>() * 1e3; };
+    out += fmt::format(
+        "\npipeline: {} stages x {} chunks of {} layers, {} micro-batches ({})\n"
+        "  chunk forward {:.3f} ms, backward {:.3f} ms; embedding {:.3f} + {:.3f} ms (first stage), "
+        "head {:.3f} + {:.3f} ms (last stage)\n"
+        "  boundary send/recv {:.3f} MB per GPU per micro-batch and direction: {:.3f} ms\n"
+        "  flush {:.3f} ms + tail {:.3f} ms; bubble {:.3f} ms ({:.1f} % of the busiest stage), P2P "
+        "exposed {:.3f} ms\n",
+        plan.stages, plan.virtual_stages, plan.chunk_layers, plan.micro_batches,
+        x.at("schedule").get<std::string>(), ms("chunk_fwd_s"), ms("chunk_bwd_s"),
+        ms("embedding_fwd_s"), ms("embedding_bwd_s"), ms("head_fwd_s"), ms("head_bwd_s"),
+        plan.p2p_bytes / 1e6, ms("p2p_s"), ms("flush_s"), ms("tail_s"), ms("bubble_s"),
+        100.0 * x.at("bubble_fraction").get<double>(), ms("p2p_exposed_s"));
+  }
   const auto& m = report.lowered.memory;
   out += fmt::format(
       "\nmemory per GPU (GiB): params {:.2f}  grads {:.2f}  optimizer {:.2f}  activations {:.2f}  "
@@ -57,6 +75,11 @@ std::string format_explain(const RunReport& report) {
       m.params / kGiB, m.grads / kGiB, m.optimizer / kGiB, m.activations / kGiB, m.buffers / kGiB,
       m.reserve / kGiB, m.peak() / kGiB, topo.gpu.hbm_bytes / kGiB,
       report.fits_in_memory ? "fits" : "does NOT fit");
+  if (plan.stages > 1) {
+    out += fmt::format("(pipeline stage {}: the one with the larger peak; {} chunks in flight on the "
+                       "first stage, {} on the last)\n",
+                       plan.memory_stage, plan.first_stage_in_flight, plan.last_stage_in_flight);
+  }
   return out;
 }
 
