@@ -312,8 +312,8 @@ std::string sdpa_support_issue(const AttentionShape& shape, int sm) {
   }
   const int64_t max_dim = sm / 10 == 9 ? 256 : 128;
   if (shape.head_dim % 8 != 0 || shape.head_dim > max_dim) {
-    return fmt::format("head_dim {} is not a multiple of 8 at most {} (the limit on sm_{})", shape.head_dim,
-                       max_dim, sm);
+    return fmt::format("head_dim {} is unsupported: it must be a multiple of 8 and at most {} on sm_{}",
+                       shape.head_dim, max_dim, sm);
   }
   return "";
 }
