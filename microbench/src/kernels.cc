@@ -1,6 +1,6 @@
-// Single-GPU kernels: cuBLASLt GEMMs at a model's layer shapes, device-to-device copies, and the
-// attention subcommand (not implemented yet, see docs/calibration.md). They run on the first GPU
-// of process 0; other MPI processes wait.
+// Single-GPU kernels: cuBLASLt GEMMs at a model's layer shapes and device-to-device copies (the
+// attention subcommand is in attention.cc). They run on the first GPU of process 0; other MPI
+// processes wait.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "bench.h"
+#include "timing.h"
 #include "spsim/model.h"
 
 namespace spsim::microbench {
@@ -21,30 +22,6 @@ void check_cublas(cublasStatus_t status, const char* call, const char* file, int
   }
 }
 #define MB_CUBLAS(call) check_cublas((call), #call, __FILE__, __LINE__)
-
-/// Times `launch` with CUDA events per iteration after `warmup` untimed calls: median, spread.
-template <typename Launch>
-double time_iterations(cudaStream_t stream, int warmup, int iterations, Launch&& launch, Spread* spread) {
-  std::vector<cudaEvent_t> events(2 * static_cast<size_t>(iterations));
-  for (auto& e : events) MB_CUDA(cudaEventCreate(&e));
-  for (int i = 0; i < warmup; ++i) launch();
-  for (int i = 0; i < iterations; ++i) {
-    MB_CUDA(cudaEventRecord(events[2 * static_cast<size_t>(i)], stream));
-    launch();
-    MB_CUDA(cudaEventRecord(events[2 * static_cast<size_t>(i) + 1], stream));
-  }
-  MB_CUDA(cudaStreamSynchronize(stream));
-  std::vector<double> samples;
-  for (int i = 0; i < iterations; ++i) {
-    float ms = 0;
-    MB_CUDA(cudaEventElapsedTime(&ms, events[2 * static_cast<size_t>(i)], events[2 * static_cast<size_t>(i) + 1]));
-    samples.push_back(1e3 * ms);
-  }
-  for (auto& e : events) MB_CUDA(cudaEventDestroy(e));
-  double median = 0;
-  *spread = timing_spread(samples, &median);
-  return median;
-}
 
 cudaDataType_t cuda_type(const std::string& dtype) {
   if (dtype == "fp16") return CUDA_R_16F;
@@ -167,15 +144,6 @@ std::vector<MemoryPoint> run_memory(const Layout& layout, const detail::Microben
   MB_CUDA(cudaFree(dst));
   MB_CUDA(cudaStreamDestroy(stream));
   return points;
-}
-
-std::vector<AttentionPoint> run_attention(const Layout& layout, const detail::MicrobenchArgs& args) {
-  // The shapes are planned (and checked against the model) so that argument errors surface.
-  const auto shapes = detail::attention_shapes(load_model(args.model), args.tp, args.seq);
-  (void)layout;
-  throw DeviceError(fmt::format(
-      "attention: the cuDNN SDPA measurement is not implemented in this version ({} shapes were "
-      "planned); use gemm, memory and collectives, and see docs/calibration.md", shapes.size()));
 }
 
 }  // namespace spsim::microbench
