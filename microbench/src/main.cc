@@ -10,6 +10,8 @@
 #include "bench.h"
 #include "calibrate/calibrate_files.h"
 #include "calibrate/microbench_plan.h"
+#include "calibrate/sdpa_graph.h"
+#include "spsim/model.h"
 #include "device.h"
 #include "spsim/error.h"
 
@@ -25,6 +27,23 @@ int main(int argc, char** argv) {
   if (args.help) {
     fmt::print("{}", detail::microbench_usage());
     return 0;
+  }
+  // Plan the model's shapes before looking for a device, so that a bad --model / --tp / --dtypes
+  // is reported as such (exit 1) on any machine, not hidden behind "no CUDA device".
+  try {
+    if (args.subcommand == "gemm" || args.subcommand == "attention") {
+      const ModelSpec model = load_model(args.model);
+      for (int64_t tp : args.tp) {
+        for (int64_t tokens : args.tokens) detail::gemm_shapes(model, tp, tokens);
+      }
+      if (args.subcommand == "attention") {
+        std::vector<std::string> skipped;
+        detail::attention_plan(detail::attention_shapes(model, args.tp, args.seq), args.dtypes, &skipped);
+      }
+    }
+  } catch (const InputError& e) {
+    fmt::print(stderr, "spsim-microbench: {}\n", e.full());
+    return 1;
   }
   if (microbench::cuda_device_count() == 0) {
     fmt::print(stderr, "no CUDA device found: run this on a GPU node\n");
