@@ -21,6 +21,11 @@ struct Op {
   int64_t chunk = 0;  // global chunk g = local_chunk · p + stage
 };
 
+// Megatron's warm-up: forwards a stage runs before its first backward.
+int64_t warmup_forwards(int64_t p, int64_t m, int64_t v, int64_t stage) {
+  return v == 1 ? std::min(p - stage - 1, m) : std::min((p - stage - 1) * 2 + (v - 1) * p, m * v);
+}
+
 // Megatron: forward_backward_pipelining_without_interleaving / _with_interleaving.
 std::vector<Op> stage_ops(const PipelineSpec& x, int64_t stage) {
   const int64_t p = x.stages, m = x.micro_batches, v = x.virtual_stages;
@@ -35,8 +40,7 @@ std::vector<Op> stage_ops(const PipelineSpec& x, int64_t stage) {
     op.chunk = local * p + stage;
     return op;
   };
-  const int64_t warmup = v == 1 ? std::min(p - stage - 1, m)
-                                : std::min((p - stage - 1) * 2 + (v - 1) * p, total);
+  const int64_t warmup = warmup_forwards(p, m, v, stage);
   std::vector<Op> ops;
   ops.reserve(static_cast<size_t>(2 * total));
   for (int64_t k = 0; k < warmup; ++k) {
@@ -130,6 +134,12 @@ PipelineResult simulate_pipeline(const PipelineSpec& x) {
   out.ideal_s = *std::max_element(busy.begin(), busy.end());
   out.bubble_s = out.step_s - out.ideal_s;
   return out;
+}
+
+int64_t pipeline_in_flight_chunks(int64_t stages, int64_t micro_batches, int64_t virtual_stages,
+                                  int64_t stage) {
+  const int64_t warmup = warmup_forwards(stages, micro_batches, virtual_stages, stage);
+  return warmup < micro_batches * virtual_stages ? warmup + 1 : warmup;
 }
 
 double pipeline_p2p_bytes(double element_bytes, int64_t micro_batch, int64_t seq, int64_t hidden,

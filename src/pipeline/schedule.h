@@ -50,6 +50,12 @@ struct PipelineResult {
 /// v > 1 and m is not a multiple of p (Megatron's requirement for the interleaved schedule).
 PipelineResult simulate_pipeline(const PipelineSpec& spec);
 
+/// Most chunks stage `stage` holds in flight (forwards whose backward has not run), in closed form
+/// from Megatron's warm-up counts: warm-up forwards, plus the first steady-state forward if any.
+/// Equals simulate_pipeline's max_in_flight_chunks[stage] (tested) without simulating.
+int64_t pipeline_in_flight_chunks(int64_t stages, int64_t micro_batches, int64_t virtual_stages,
+                                  int64_t stage);
+
 /// Bytes one GPU sends across a stage boundary per micro-batch and direction: the activation it
 /// holds at the boundary, e·b·s·h / (u·r) tokens-sharded, and / t more under Megatron-SP.
 double pipeline_p2p_bytes(double element_bytes, int64_t micro_batch, int64_t seq, int64_t hidden,

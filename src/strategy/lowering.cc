@@ -708,10 +708,10 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
 
   // Memory of the first and the last stage, from the chunks the schedule keeps in flight
   // (1F1B: the first stage holds p micro-batches of L/p layers = L layers' worth, Korthikanti
-  // eq. 5; interleaved: L (1 + (p - 1)/(p v))). The order of ops fixes these, not the timings.
-  const PipelineResult order = simulate_pipeline({p, m, v, 1.0, 2.0, 0.0});
-  plan.first_stage_in_flight = order.max_in_flight_chunks.front();
-  plan.last_stage_in_flight = order.max_in_flight_chunks.back();
+  // eq. 5; interleaved: L (1 + (p - 1)/(p v))). The order of ops fixes these, not the timings:
+  // Megatron's warm-up counts give them in closed form (equal to the simulated schedule's, tested).
+  plan.first_stage_in_flight = pipeline_in_flight_chunks(p, m, v, 0);
+  plan.last_stage_in_flight = pipeline_in_flight_chunks(p, m, v, p - 1);
   const double chunk_layers = static_cast<double>(plan.chunk_layers);
   const double first_micro_batches =
       std::ceil(static_cast<double>(plan.first_stage_in_flight) / static_cast<double>(v));

@@ -210,6 +210,16 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                     per_step));
   }
   const int64_t micro_batches = job.global_batch_size / per_step;
+  // The pipeline schedule is simulated op by op (two ops per micro-batch, chunk and stage): keep
+  // it to a few seconds and a few hundred MB; the bubble fraction is < 1e-5 long before that.
+  constexpr int64_t kMaxPipelineOps = int64_t{1} << 20;
+  if (p > 1 && micro_batches > kMaxPipelineOps / (p * v)) {
+    throw InputError(
+        "global_batch_size",
+        fmt::format("with pipeline parallelism the micro-batches x stages x chunks must be at most "
+                    "{} (got {} x {} x {}); use a smaller global_batch_size (--gbs)",
+                    kMaxPipelineOps, micro_batches, p, v));
+  }
   if (v > 1 && micro_batches % p != 0) {
     // Megatron asserts this for the interleaved schedule (schedules.py).
     throw InputError(

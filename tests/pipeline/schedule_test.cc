@@ -98,3 +98,25 @@ TEST(PipelineSchedule, StageExtrasLandOnTheFirstAndLastStage) {
 
 }  // namespace
 }  // namespace spsim
+
+namespace spsim {
+namespace {
+
+TEST(PipelineSchedule, ClosedFormInFlightEqualsTheSimulatedSchedule) {
+  // The lowering uses the closed form (no simulation per lowering); it must be the schedule's.
+  for (int64_t p : {2, 3, 4, 8}) {
+    for (int64_t v : {1, 2, 3}) {
+      for (int64_t m : {1, 2, 3, 4, 8, 16, 24}) {
+        if (v > 1 && m % p != 0) continue;  // Megatron's interleaved requirement
+        const auto r = simulate_pipeline({p, m, v, 1.0, 2.0, 0.0});
+        for (int64_t i = 0; i < p; ++i) {
+          EXPECT_EQ(pipeline_in_flight_chunks(p, m, v, i), r.max_in_flight_chunks[static_cast<size_t>(i)])
+              << "p " << p << " v " << v << " m " << m << " stage " << i;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace spsim

@@ -238,6 +238,18 @@ TEST(StrategyRules, InterleavedNeedsMicroBatchesMultipleOfStages) {
                "multiple of pipeline_model_parallel_size 4", "use global_batch_size (--gbs) 8"});
 }
 
+TEST(StrategyRules, HugePipelinedBatchIsAnErrorNotAnAllocation) {
+  // 2^30 micro-batches x 4 stages would need 2^33 schedule ops (tens of GB): refused up front.
+  // The limit is m x p x v <= 2^20.
+  JobConfig job = long_job("ring", 32);
+  job.ring_degree = 8;
+  job.pipeline_parallel = 4;
+  job.global_batch_size = int64_t{1} << 30;
+  expect_rule(test::llama3_8b(), job, "global_batch_size", {"at most 1048576", "(--gbs)"});
+  job.global_batch_size = int64_t{1} << 18;  // 2^18 x 4 = 2^20: allowed
+  EXPECT_NO_THROW(make_strategy("ring")->lower(test::llama3_8b(), job));
+}
+
 TEST(StrategyRules, PipelineTakesItsShareOfTheGpus) {
   // GPUs = t x u x r x dp x p: 64 = 1 x 1 x 8 x dp x 4 gives dp = 2; 36 GPUs do not divide by 32.
   JobConfig job = long_job("ring", 64);
