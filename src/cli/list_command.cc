@@ -1,9 +1,11 @@
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "common/data_dir.h"
 #include "spsim/error.h"
 #include "spsim/strategy.h"
 #include "spsim/topology.h"
@@ -39,13 +41,25 @@ void add_list_command(CLI::App& app) {
                    m.ffn_hidden_size, short_source(m.source));
       }
     } else if (*what == "topologies") {
-      fmt::print("{:<16} {:<24} {:>9} {:>8} {:>13} {:>12}  {}\n", "name", "gpu", "gpus/node", "HBM_GiB",
+      // Datasheet files, then the calibrated ones (loadable as -T calibrated/NAME), whose last
+      // column says how many collective fits and replaced constants they carry.
+      std::vector<std::string> names = list_topologies();
+      for (const auto& name : detail::list_data_files("topologies/calibrated")) {
+        names.push_back("calibrated/" + name);
+      }
+      size_t width = 16;
+      for (const auto& name : names) width = std::max(width, name.size());
+      fmt::print("{:<{}} {:<24} {:>9} {:>8} {:>13} {:>12}  {}\n", "name", width, "gpu", "gpus/node", "HBM_GiB",
                  "scaleup_GBps", "nic/gpu_GBps", "interconnect");
-      for (const auto& name : list_topologies()) {
+      for (const auto& name : names) {
         const Topology t = load_topology(name);
-        fmt::print("{:<16} {:<24} {:>9} {:>8.0f} {:>13.0f} {:>12.1f}  {}\n", name, t.gpu.name,
+        std::string kind = t.intra_node_kind;
+        if (!t.fits.empty() || !t.replaced.empty()) {
+          kind += fmt::format(", calibrated: {} fits, {} replaced", t.fits.size(), t.replaced.size());
+        }
+        fmt::print("{:<{}} {:<24} {:>9} {:>8.0f} {:>13.0f} {:>12.1f}  {}\n", name, width, t.gpu.name,
                    t.gpus_per_node, t.gpu.hbm_bytes / kGiB, t.intra_node_bandwidth / 1e9,
-                   t.nic_bandwidth_per_gpu() / 1e9, t.intra_node_kind);
+                   t.nic_bandwidth_per_gpu() / 1e9, kind);
       }
     } else if (*what == "strategies") {
       for (const auto& name : list_strategies()) {

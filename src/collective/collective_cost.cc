@@ -127,7 +127,7 @@ double collective_time_s(CommKind kind, double bytes_per_gpu, const GroupPlaceme
       // k NICs of the group's k GPUs on that node: busbw = k x NIC-per-GPU. NVLink caps it
       // (busbw can't exceed what each GPU's scale-up link achieves).
       // Check: 2 nodes x 4 H100, one HDR 200 Gb/s NIC per GPU: 4 x 25 GB/s = 100 GB/s line;
-      // nccl-tests measured AG/RS busbw 97.6 GB/s (Snellius logs in tests/data/collective).
+      // nccl-tests measured AG/RS busbw 97.6 GB/s (Snellius logs in tests/data/nccl-tests).
       const double busbw = std::min(intra_busbw, k * nic_per_gpu * eff_inter);
       return steps * hop_s + bytes_per_gpu / busbw;
     }

@@ -13,6 +13,7 @@
 
 #include "calibrate/calibrate_files.h"
 #include "spsim/calibrate.h"
+#include "spsim/collective.h"
 #include "spsim/topology.h"
 #include "spsim/units.h"
 #include "test_util.h"
@@ -138,33 +139,101 @@ TEST(CalibrateTopology, ErrorsAreOneLineAndNameTheInput) {
   EXPECT_INPUT_ERROR(calibrate_topology(test::read_text(repo_path("topologies/dgx-h100.json")), "b", {}), "no measurements given");
 }
 
-// --- The shipped calibrated topology.
+// --- The shipped calibrated topologies.
 
-const std::vector<std::string> kShippedLogs = {
-    "h100-sxm-ndr400_allgather_1node_8gpu.log", "h100-sxm-ndr400_allreduce_1node_8gpu.log",
-    "h100-sxm-ndr400_alltoall_1node_8gpu.log", "h100-sxm-ndr400_reducescatter_1node_8gpu.log",
-    "h100-sxm-ndr400_sendrecv_1node_8gpu.log"};
+/// One shipped calibrated topology: its base, the fixture logs it was fitted to (in the order
+/// topologies/calibrated/README.md lists them) and how many fits it holds.
+struct Shipped {
+  std::string file;  // under topologies/calibrated/
+  std::string base;  // under topologies/
+  std::vector<std::string> logs;
+  size_t fits;
+};
+
+const std::vector<Shipped> kShipped = {
+    {"dgx-h100-nccl-tests.json", "dgx-h100.json",
+     {"h100-sxm-ndr400_allgather_1node_8gpu.log", "h100-sxm-ndr400_allreduce_1node_8gpu.log",
+      "h100-sxm-ndr400_alltoall_1node_8gpu.log", "h100-sxm-ndr400_reducescatter_1node_8gpu.log",
+      "h100-sxm-ndr400_sendrecv_1node_8gpu.log"},
+     5},
+    {"hgx-h100-4gpu-nccl-tests.json", "hgx-h100-4gpu.json",
+     {"h100-4gpu-nvlink-ib200x4_allgather_1node_4gpu.log", "h100-4gpu-nvlink-ib200x4_allgather_2node_8gpu.log",
+      "h100-4gpu-nvlink-ib200x4_allreduce_1node_4gpu.log", "h100-4gpu-nvlink-ib200x4_allreduce_2node_8gpu.log",
+      "h100-4gpu-nvlink-ib200x4_reducescatter_1node_4gpu.log",
+      "h100-4gpu-nvlink-ib200x4_reducescatter_2node_8gpu.log"},
+     6},
+};
 
 TEST(ShippedCalibratedTopology, RegeneratingGivesIdenticalBytes) {
-  // The command in topologies/calibrated/README.md, run from the repository root.
-  std::string args = "calibrate --base topologies/dgx-h100.json";
-  for (const auto& log : kShippedLogs) args += " --nccl-tests tests/data/nccl-tests/" + log;
-  char dir_template[] = "/tmp/spsim_calib_XXXXXX";
-  const std::string out = std::string(mkdtemp(dir_template)) + "/out.json";
-  const auto r = test::run_spsim(args + " -o " + out, std::string(SPSIM_SOURCE_DATA_DIR));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(test::read_text(out), test::read_text(repo_path("topologies/calibrated/dgx-h100-nccl-tests.json")));
-  // It prints each fit with its residuals.
-  EXPECT_NE(r.out.find("all_to_all"), std::string::npos);
-  EXPECT_NE(r.out.find("rel err max"), std::string::npos);
-  fs::remove_all(fs::path(out).parent_path());
+  for (const Shipped& shipped : kShipped) {
+    SCOPED_TRACE(shipped.file);
+    // The command in topologies/calibrated/README.md, run from the repository root.
+    std::string args = "calibrate --base topologies/" + shipped.base;
+    for (const auto& log : shipped.logs) args += " --nccl-tests tests/data/nccl-tests/" + log;
+    char dir_template[] = "/tmp/spsim_calib_XXXXXX";
+    const std::string out = std::string(mkdtemp(dir_template)) + "/out.json";
+    const auto r = test::run_spsim(args + " -o " + out, std::string(SPSIM_SOURCE_DATA_DIR));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(test::read_text(out), test::read_text(repo_path("topologies/calibrated/" + shipped.file)));
+    // It prints each fit with its residuals.
+    EXPECT_NE(r.out.find("all_gather"), std::string::npos);
+    EXPECT_NE(r.out.find("rel err max"), std::string::npos);
+    fs::remove_all(fs::path(out).parent_path());
+  }
 }
 
 TEST(ShippedCalibratedTopology, LoadsByNameAndRecordsEveryReplacement) {
-  const Topology t = load_topology(repo_path("topologies/calibrated/dgx-h100-nccl-tests.json"));
-  EXPECT_EQ(t.fits.size(), 5u);
-  for (const auto& r : t.replaced) EXPECT_NE(r.source.find("nccl-tests"), std::string::npos) << r.key;
-  for (const auto& f : t.fits) EXPECT_NE(f.source.find("# SOURCE:"), std::string::npos) << f.kind;
+  for (const Shipped& shipped : kShipped) {
+    SCOPED_TRACE(shipped.file);
+    const Topology t = load_topology(repo_path("topologies/calibrated/" + shipped.file));
+    EXPECT_EQ(t.fits.size(), shipped.fits);
+    EXPECT_FALSE(t.replaced.empty());
+    for (const auto& r : t.replaced) EXPECT_NE(r.source.find("nccl-tests"), std::string::npos) << r.key;
+    for (const auto& f : t.fits) EXPECT_NE(f.source.find("# SOURCE:"), std::string::npos) << f.kind;
+  }
+}
+
+TEST(ShippedCalibratedTopology, FourGpuNodesUseTheInterNodeFitsAndEfficiencies) {
+  // hgx-h100-4gpu fitted to the Snellius logs (2 nodes x 4 H100, one 200 Gb/s NIC per GPU).
+  const Topology base = load_topology(repo_path("topologies/hgx-h100-4gpu.json"));
+  const Topology cal = load_topology(repo_path("topologies/calibrated/hgx-h100-4gpu-nccl-tests.json"));
+  const CollectiveFit* ag = nullptr;
+  for (const auto& f : cal.fits) {
+    if (f.kind == "all_gather" && f.scope == "inter_node") ag = &f;
+  }
+  ASSERT_NE(ag, nullptr);
+  ASSERT_EQ(ag->group_size, 8);
+  // The log's busbw plateau is 97.3-97.7 GB/s from 2 GiB up; the fit sits on it.
+  EXPECT_NEAR(ag->busbw / kGB, 97.5, 1.0);
+
+  // 8 ranks on 2 nodes, 1 GiB per GPU (nccl-tests size 8 GiB, inside the fit's range): the time
+  // is exactly the fit's alpha + bytes / busbw.
+  GroupPlacement two_nodes;
+  two_nodes.size = 8;
+  two_nodes.ranks_per_node = 4;
+  two_nodes.nodes = 2;
+  const double bytes = 1073741824.0 * 7 / 8;  // an all-gather of 1 GiB: each GPU sends 7/8
+  EXPECT_DOUBLE_EQ(collective_time_s(CommKind::kAllGather, bytes, two_nodes, cal),
+                   ag->alpha_s + bytes / ag->busbw);
+  // The log itself: 8 GiB all_gather took 76968 us; the fit predicts it within 1%.
+  EXPECT_NEAR(collective_time_s(CommKind::kAllGather, 8589934592.0 * 7 / 8, two_nodes, cal), 76968e-6,
+              0.01 * 76968e-6);
+
+  // 16 ranks on 4 nodes has no fit of its size: the ring runs at the replaced efficiency,
+  // 4 ranks/node x 25 GB/s x eff, so the bandwidth term scales by eff_datasheet / eff_fitted.
+  GroupPlacement four_nodes;
+  four_nodes.size = 16;
+  four_nodes.ranks_per_node = 4;
+  four_nodes.nodes = 4;
+  const double eff_base = base.efficiency.for_collective("inter_node", "all_gather");
+  const double eff_cal = cal.efficiency.for_collective("inter_node", "all_gather");
+  EXPECT_DOUBLE_EQ(eff_base, 0.94);
+  EXPECT_DOUBLE_EQ(eff_cal, std::round(ag->busbw / (100 * kGB) * 1000) / 1000);
+  const double hop_s = base.nic_latency_s + 2 * base.switch_latency_s;
+  const double t_base = collective_time_s(CommKind::kAllGather, bytes, four_nodes, base) - 15 * hop_s;
+  const double t_cal = collective_time_s(CommKind::kAllGather, bytes, four_nodes, cal) - 15 * hop_s;
+  EXPECT_NEAR(t_base, bytes / (4 * 25 * kGB * eff_base), 1e-12);
+  EXPECT_NEAR(t_base / t_cal, eff_cal / eff_base, 1e-9);
 }
 
 TEST(CalibrateFiles, MicrobenchJsonFeedsCollectiveFitsAndKernelEfficiencies) {

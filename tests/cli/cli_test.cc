@@ -2,9 +2,11 @@
 // byte-identical reruns.
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "spsim/topology.h"
 #include "test_util.h"
 
 namespace spsim {
@@ -145,6 +147,24 @@ TEST(Cli, ListsShippedThings) {
   ASSERT_EQ(models.exit_code, 0) << models.err;
   EXPECT_NE(models.out.find("llama-3-8b"), std::string::npos);
   EXPECT_EQ(run_spsim("list widgets").exit_code, 2);
+  // Every topology listed, calibrated ones included, is a name -T accepts.
+  const auto topologies = run_spsim("list topologies");
+  ASSERT_EQ(topologies.exit_code, 0) << topologies.err;
+  std::istringstream lines(topologies.out);
+  std::string line;
+  std::getline(lines, line);  // header
+  int listed = 0, calibrated = 0;
+  while (std::getline(lines, line)) {
+    const std::string name = line.substr(0, line.find(' '));
+    EXPECT_NO_THROW(load_topology(name)) << name;
+    ++listed;
+    if (name.rfind("calibrated/", 0) == 0) {
+      ++calibrated;
+      EXPECT_NE(line.find("calibrated: "), std::string::npos) << line;
+    }
+  }
+  EXPECT_EQ(listed, static_cast<int>(list_topologies().size()) + calibrated);
+  EXPECT_GE(calibrated, 2);
 }
 
 }  // namespace

@@ -125,6 +125,24 @@ TEST(ClusterRoute, PcieBoxStaysOnPcie) {
   EXPECT_DOUBLE_EQ(r.bottleneck_bandwidth, 32e9);
 }
 
+TEST(ClusterRoute, FourGpuNvLinkMeshHasDirectPairLinks) {
+  // HGX H100 4-GPU: no NVSwitch; each GPU's 18 NVLinks (450 GB/s) split over its 3 peers.
+  const Cluster cluster(load_topology("hgx-h100-4gpu"), 8);
+  EXPECT_EQ(cluster.num_nodes(), 2);
+  const Route r = cluster.route(1, 3);
+  EXPECT_EQ(r.links, (std::vector<std::string>{"node0.gpu1->node0.gpu3"}));
+  EXPECT_FALSE(r.inter_node);
+  EXPECT_DOUBLE_EQ(r.bottleneck_bandwidth, 150e9);
+  EXPECT_NEAR(r.latency_s, 3.4e-6, 1e-15);
+  EXPECT_FALSE(mentions(r, "nvswitch"));
+  // Across nodes: the GPU's own 200 Gb/s NIC, one leaf (not rail-optimized), the peer's NIC.
+  const Route x = cluster.route(2, 6);
+  EXPECT_TRUE(x.inter_node);
+  EXPECT_EQ(x.links.size(), 4u);
+  EXPECT_DOUBLE_EQ(x.bottleneck_bandwidth, 25e9);
+  EXPECT_FALSE(mentions(x, "spine"));
+}
+
 TEST(ClusterRoute, SelfCopyIsHbm) {
   const Cluster cluster(load_topology("dgx-h100"), 8);
   const Route r = cluster.route(5, 5);

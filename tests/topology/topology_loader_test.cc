@@ -9,10 +9,10 @@
 namespace spsim {
 namespace {
 
-TEST(ShippedTopologies, NineDatasheetFilesLoad) {
+TEST(ShippedTopologies, TenDatasheetFilesLoad) {
   const std::vector<std::string> expected = {
       "dgx-a100-40gb", "dgx-a100-80gb", "dgx-b200", "dgx-h100", "dgx-h200",
-      "gb200-nvl72",   "hgx-a800",      "hgx-h800", "l20-pcie-8x"};
+      "gb200-nvl72",   "hgx-a800",      "hgx-h100-4gpu", "hgx-h800", "l20-pcie-8x"};
   EXPECT_EQ(list_topologies(), expected);
 }
 
