@@ -42,6 +42,11 @@ class Roofline {
 
  private:
   double gemm_flops_ = 0, attention_flops_ = 0, elementwise_flops_ = 0;  // achieved FLOP/s
+  // Calibrated size-dependent efficiencies (null: the scalar in the rate above applies); they
+  // point into the topology, which outlives the roofline.
+  const EfficiencyCurve* gemm_curve_ = nullptr;
+  const EfficiencyCurve* attention_curve_ = nullptr;
+  double gemm_peak_ = 0, attention_peak_ = 0;
   double hbm_bandwidth_ = 0;                                            // achieved bytes/s
   double overhead_s_ = 0;
 };

@@ -71,6 +71,9 @@ struct Task {
   Phase phase = Phase::kForward;
   // Compute: the roofline inputs for this GPU.
   OpClass op_class = OpClass::kGemm;
+  // Equal kernels the task stands for (a GEMM's backward without TP is dgrad + wgrad: 2), so a
+  // calibrated efficiency curve is read at one kernel's size.
+  uint8_t kernels = 1;
   double flops = 0;
   double hbm_bytes = 0;
   // Per-position work multipliers within `group` (causal ring without balancing: rank i of the

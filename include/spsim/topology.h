@@ -26,11 +26,31 @@ struct GpuSpec {
   bool operator==(const GpuSpec&) const = default;
 };
 
+/// Achieved / peak of one kernel class as a function of one kernel's size (GFLOP), measured by
+/// spsim-microbench and fitted by `spsim calibrate`: small GEMMs and short attention blocks do
+/// not reach the large-kernel efficiency. Linear in log(size) between points, clamped to the end
+/// points outside them. Empty unless calibrated: then the class's scalar efficiency applies.
+struct EfficiencyCurve {
+  struct Point {
+    double gflop = 0;       // FLOP of one kernel / 1e9; strictly increasing along the curve
+    double efficiency = 0;  // (0, 1]
+    bool operator==(const Point&) const = default;
+  };
+  std::vector<Point> points;
+  std::string dtype;   // the precision it was measured in ("bf16")
+  std::string source;
+  bool empty() const { return points.empty(); }
+  double at(double gflop) const;  // requires !empty()
+  bool operator==(const EfficiencyCurve&) const = default;
+};
+
 /// Achieved fraction of peak, per kind of work. Named, explicit and calibratable: never folded
 /// into a datasheet number. Each default cites a kernel- or collective-level benchmark.
 struct Efficiency {
   double gemm = 0;            // achieved / peak dense FLOP/s for large GEMMs
   double attention = 0;       // achieved / peak for the flash-attention kernel
+  EfficiencyCurve gemm_curve;       // calibrated: replaces `gemm` for GEMM kernels when present
+  EfficiencyCurve attention_curve;  // calibrated: replaces `attention` when present
   double memory = 0;          // achieved / peak HBM bandwidth (copy/elementwise kernels)
   double kernel_overhead_s = 0;  // fixed per-kernel launch cost
   // Achieved busbw / line rate per collective, per scope ("intra_node" / "inter_node"),

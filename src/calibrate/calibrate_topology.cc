@@ -4,6 +4,7 @@
 // topology_to_json and is re-read by parse_topology, so it always loads.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <tuple>
@@ -31,6 +32,31 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// Efficiency against kernel size: the points binned by size (one bin per factor of 2 in
+/// GFLOP), each bin's median size and median achieved/peak, rounded like the rest of the file
+/// (4 significant digits, 3 decimals). Medians keep one slow shape from bending the curve; a
+/// bin whose efficiency falls outside (0, 1] is left out (the scalar's check warns about it).
+EfficiencyCurve efficiency_curve(const std::vector<double>& gflop, const std::vector<double>& achieved,
+                                 double peak) {
+  std::map<int, std::pair<std::vector<double>, std::vector<double>>> bins;
+  for (size_t i = 0; i < gflop.size(); ++i) {
+    if (!(gflop[i] > 0)) continue;
+    auto& bin = bins[static_cast<int>(std::floor(std::log2(gflop[i])))];
+    bin.first.push_back(gflop[i]);
+    bin.second.push_back(achieved[i] / peak);
+  }
+  EfficiencyCurve curve;
+  for (const auto& [index, bin] : bins) {
+    EfficiencyCurve::Point p;
+    p.gflop = std::strtod(fmt::format("{:.4g}", median(bin.first)).c_str(), nullptr);
+    p.efficiency = round_to(median(bin.second), 3);
+    if (!(p.efficiency > 0 && p.efficiency <= 1)) continue;
+    if (!curve.points.empty() && !(p.gflop > curve.points.back().gflop)) continue;
+    curve.points.push_back(p);
+  }
+  return curve;
 }
 
 /// A value about to be replaced: the topology field it lives in and its dotted file path.
@@ -224,8 +250,22 @@ CalibrationReport calibrate_topology(const std::string& base_json,
       inputs.provenance.empty() ? std::string("microbenchmark") : inputs.provenance.back();
   auto kernel_efficiency = [&](const std::string& what, const std::string& key, double* field,
                                const std::vector<double>& work, const std::vector<double>& achieved,
-                               double peak, const std::string& peak_text, const std::string& unit) {
+                               double peak, const std::string& peak_text, const std::string& unit,
+                               EfficiencyCurve* fitted_curve = nullptr, const std::string& dtype = "") {
     if (work.empty()) return;
+    if (fitted_curve != nullptr) {
+      *fitted_curve = efficiency_curve(work, achieved, peak);
+      if (fitted_curve->points.size() < 2) {
+        fitted_curve->points.clear();  // one size measured: the scalar says the same
+      } else {
+        fitted_curve->dtype = dtype;
+        fitted_curve->source = fmt::format("median achieved/peak per factor-2 size bin of {} {} points ({}); {}",
+                                    work.size(), what, peak_text, input_note);
+        std::string text;
+        for (const auto& p : fitted_curve->points) text += fmt::format(" {}GF:{}", p.gflop, p.efficiency);
+        report.lines.push_back(fmt::format("gpu.{}_efficiency_curve: {} points:{}", what, fitted_curve->points.size(), text));
+      }
+    }
     std::vector<size_t> idx(work.size());
     for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
     std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return work[a] < work[b]; });
@@ -274,7 +314,8 @@ CalibrationReport calibrate_topology(const std::string& base_json,
         achieved.push_back(g.flops() / (g.time_us * kMicro));
       }
       kernel_efficiency("gemm", "gpu.gemm_efficiency", &t.efficiency.gemm, work, achieved, peak,
-                        fmt::format("{} peak {:.1f} TFLOP/s", dtype, peak / 1e12), "GF");
+                        fmt::format("{} peak {:.1f} TFLOP/s", dtype, peak / 1e12), "GF",
+                        &t.efficiency.gemm_curve, dtype);
     }
   }
   if (!inputs.attention.empty()) {
@@ -289,7 +330,7 @@ CalibrationReport calibrate_topology(const std::string& base_json,
       kernel_efficiency("attention", "gpu.attention_efficiency", &t.efficiency.attention, work,
                         achieved, peak,
                         fmt::format("{} peak {:.1f} TFLOP/s, FlashAttention FLOP convention", dtype,
-                                    peak / 1e12), "GF");
+                                    peak / 1e12), "GF", &t.efficiency.attention_curve, dtype);
     }
   }
   if (!inputs.memory.empty()) {

@@ -415,6 +415,7 @@ void Simulation::start_task(int64_t rank, int stream) {
       const double scale = task.work_scale[group_position(group, rank)];
       Task scaled;
       scaled.op_class = task.op_class;
+      scaled.kernels = task.kernels;
       scaled.flops = task.flops * scale;
       scaled.hbm_bytes = task.hbm_bytes * scale;
       duration = compute_time_s(scaled, topology_, graph_.precision);

@@ -294,6 +294,14 @@ int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start
   return fwd(kMlpResidual, {last});
 }
 
+// The whole backward of one op as one task. A GEMM's is two kernels (dgrad and wgrad, each the
+// forward's size), which is what a calibrated efficiency curve must be read at.
+int backward_task(SegmentBuilder& sb, const OpCost& op, std::initializer_list<int> deps) {
+  const int index = sb.compute(op.name, op.op_class, op.bwd_flops, op.bwd_bytes, deps);
+  if (op.op_class == OpClass::kGemm) sb.at(index).kernels = 2;
+  return index;
+}
+
 // Backward of a column-parallel GEMM under TP: dgrad, then the reduction of dX overlapped with
 // wgrad (Megatron's async grad reduction); with SP the input is re-gathered for wgrad, overlapped
 // with dgrad (Korthikanti §4.2.2). Returns the reduction task.
@@ -317,8 +325,7 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
     last = emit_layer_fwd(sb, c, zero, -1);
   }
   auto bwd = [&](LayerOp i, std::initializer_list<int> deps) {
-    return sb.compute(bwd_ops[i].name, bwd_ops[i].op_class, bwd_ops[i].bwd_flops,
-                      bwd_ops[i].bwd_bytes, deps);
+    return backward_task(sb, bwd_ops[i], deps);
   };
   last = bwd(kMlpResidual, {last});
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);  // conjugate of the forward RS
@@ -400,10 +407,7 @@ void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
     return sb.compute(c.head[i].name, c.head[i].op_class, c.head[i].fwd_flops,
                       c.head[i].fwd_bytes, deps);
   };
-  auto bwd = [&](HeadOp i, std::initializer_list<int> deps) {
-    return sb.compute(c.head[i].name, c.head[i].op_class, c.head[i].bwd_flops,
-                      c.head[i].bwd_bytes, deps);
-  };
+  auto bwd = [&](HeadOp i, std::initializer_list<int> deps) { return backward_task(sb, c.head[i], deps); };
   if (forward) {
     int last = fwd(kFinalNorm, {});
     if (c.sp) last = tp_gather(sb, c, last);

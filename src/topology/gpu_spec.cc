@@ -1,4 +1,7 @@
 // Small accessors of GpuSpec, Efficiency and Topology.
+#include <algorithm>
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include "spsim/error.h"
@@ -27,6 +30,19 @@ double Efficiency::for_collective(const std::string& scope, const std::string& k
   throw InputError("topology",
                    fmt::format("collective_efficiency.{}.{} is not set; add it to the topology",
                                scope, kind));
+}
+
+double EfficiencyCurve::at(double gflop) const {
+  // Kernel efficiency grows roughly with the log of the work (tiles filling the SMs, then
+  // saturating), so interpolate in log(size); outside the measured sizes hold the end value
+  // rather than extrapolate a trend the measurement did not show.
+  if (gflop <= points.front().gflop) return points.front().efficiency;
+  if (gflop >= points.back().gflop) return points.back().efficiency;
+  const auto hi = std::upper_bound(points.begin(), points.end(), gflop,
+                                   [](double g, const Point& p) { return g < p.gflop; });
+  const auto lo = hi - 1;
+  const double w = std::log(gflop / lo->gflop) / std::log(hi->gflop / lo->gflop);
+  return lo->efficiency + w * (hi->efficiency - lo->efficiency);
 }
 
 double Topology::nic_bandwidth_per_gpu() const {

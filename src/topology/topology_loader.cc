@@ -92,6 +92,49 @@ std::string name_string(ObjectReader& in, const std::string& key) {
   return value;
 }
 
+// An optional calibrated efficiency curve under gpu (see EfficiencyCurve).
+EfficiencyCurve read_curve(ObjectReader& gpu, const std::string& key) {
+  EfficiencyCurve curve;
+  if (!gpu.has(key)) {
+    gpu.ignore(key);
+    return curve;
+  }
+  ObjectReader in = gpu.object(key);
+  curve.dtype = in.string("dtype");
+  if (!one_of(curve.dtype, kDtypes)) {
+    in.fail("dtype", fmt::format("unknown precision \"{}\"; use {}", curve.dtype, join(kDtypes)));
+  }
+  const nlohmann::json& points = in.raw("points");
+  if (!points.is_array() || points.empty()) {
+    in.fail("points", "expected a non-empty array of {\"gflop\": ..., \"efficiency\": ...}");
+  }
+  for (size_t i = 0; i < points.size(); ++i) {
+    ObjectReader p(points[i], gpu.file(), in.pointer("points") + "/" + std::to_string(i));
+    EfficiencyCurve::Point point;
+    point.gflop = positive(p, "gflop");
+    point.efficiency = fraction(p, "efficiency");
+    p.finish();
+    if (!curve.points.empty() && !(point.gflop > curve.points.back().gflop)) {
+      p.fail("gflop", fmt::format("must be larger than the previous point's {} (got {}); sort the points "
+                                  "by size, one per size", curve.points.back().gflop, point.gflop));
+    }
+    curve.points.push_back(point);
+  }
+  curve.source = source(in, "source");
+  in.finish();
+  return curve;
+}
+
+Json curve_json(const EfficiencyCurve& curve) {
+  Json out;
+  out["dtype"] = curve.dtype;
+  Json points = Json::array();
+  for (const auto& p : curve.points) points.push_back(Json{{"gflop", p.gflop}, {"efficiency", p.efficiency}});
+  out["points"] = points;
+  out["source"] = curve.source;
+  return out;
+}
+
 // SI value -> file unit. Prefers a short decimal (12 significant digits) when it converts back to
 // exactly the same SI value, so written files read "0.7", not "0.7000000000000001", and
 // parse(to_json(t)) == t holds bit for bit.
@@ -229,7 +272,9 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
   t.gpu.hbm_bandwidth = positive(gpu, "hbm_bandwidth_TBps") * kTBps;
   t.gpu.source = source(gpu, "source");
   t.efficiency.gemm = fraction(gpu, "gemm_efficiency");
+  t.efficiency.gemm_curve = read_curve(gpu, "gemm_efficiency_curve");
   t.efficiency.attention = fraction(gpu, "attention_efficiency");
+  t.efficiency.attention_curve = read_curve(gpu, "attention_efficiency_curve");
   t.efficiency.memory = fraction(gpu, "memory_efficiency");
   t.efficiency.kernel_overhead_s = non_negative(gpu, "kernel_overhead_us") * kUs;
   t.efficiency.source = source(gpu, "efficiency_source");
@@ -301,7 +346,11 @@ Json to_ordered_json(const Topology& t) {
   gpu["hbm_bandwidth_TBps"] = to_file_unit(t.gpu.hbm_bandwidth, kTBps);
   gpu["source"] = t.gpu.source;
   gpu["gemm_efficiency"] = t.efficiency.gemm;
+  if (!t.efficiency.gemm_curve.empty()) gpu["gemm_efficiency_curve"] = curve_json(t.efficiency.gemm_curve);
   gpu["attention_efficiency"] = t.efficiency.attention;
+  if (!t.efficiency.attention_curve.empty()) {
+    gpu["attention_efficiency_curve"] = curve_json(t.efficiency.attention_curve);
+  }
   gpu["memory_efficiency"] = t.efficiency.memory;
   gpu["kernel_overhead_us"] = to_file_unit(t.efficiency.kernel_overhead_s, kUs);
   gpu["efficiency_source"] = t.efficiency.source;
@@ -456,6 +505,10 @@ void apply_override(Topology& topology, const std::string& assignment) {
       *target = number;
     }
   }
+  // Setting a scalar kernel efficiency means "use this number": a calibrated curve for the same
+  // kernel class would otherwise keep overriding it, so it goes.
+  if (key == "gpu.gemm_efficiency") json["gpu"].erase("gemm_efficiency_curve");
+  if (key == "gpu.attention_efficiency") json["gpu"].erase("attention_efficiency_curve");
   // Re-read the whole topology so an override obeys every rule a file does.
   try {
     Topology updated = from_json(nlohmann::json::parse(json.dump()), topology.path);
