@@ -132,6 +132,8 @@ TEST(CalibrateTopology, KernelEfficienciesFromMicrobenchPoints) {
   EXPECT_EQ(t.replaced[0].key, "gpu.gemm_efficiency");
   EXPECT_DOUBLE_EQ(t.replaced[0].datasheet, 0.8);
   EXPECT_EQ(t.replaced[1].key, "gpu.memory_efficiency");
+  // One GEMM size is no curve: the scalar says the same.
+  EXPECT_TRUE(t.efficiency.gemm_curve.empty());
 }
 
 TEST(CalibrateTopology, ErrorsAreOneLineAndNameTheInput) {

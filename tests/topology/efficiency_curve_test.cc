@@ -1,6 +1,6 @@
-// Calibrated kernel-efficiency curves: interpolation by hand, the file rules, the roofline reading
+// Calibrated kernel-efficiency curves: interpolation by hand, the roofline reading
 // the curve at one kernel's size, `--set` of the scalar dropping the curve, and `spsim calibrate`
-// writing a curve from microbenchmark points.
+// writing a curve from microbenchmark points (the file rules are in topology_loader_test.cc).
 #include <cmath>
 #include <string>
 #include <vector>
@@ -44,54 +44,10 @@ TEST(EfficiencyCurve, InterpolatesInLogSizeAndHoldsTheEnds) {
   EXPECT_DOUBLE_EQ(c.at(1e6), 0.8);
 }
 
-nlohmann::json h100_with_curve() {
+Topology h100_with_curve() {
   Topology t = load_topology("dgx-h100");
   t.efficiency.gemm_curve = three_points();
-  return nlohmann::json::parse(topology_to_json(t));
-}
-
-void expect_file_error(const nlohmann::json& json, const std::string& fragment) {
-  try {
-    parse_topology(json.dump(2), "my/cluster.json");
-    ADD_FAILURE() << "expected InputError containing " << fragment;
-  } catch (const InputError& e) {
-    EXPECT_EQ(e.where(), "my/cluster.json") << e.full();
-    EXPECT_NE(e.full().find(fragment), std::string::npos) << e.full();
-  }
-}
-
-TEST(EfficiencyCurveFile, RoundTripsAndIsOptional) {
-  const nlohmann::json j = h100_with_curve();
-  ASSERT_TRUE(j["gpu"].contains("gemm_efficiency_curve"));
-  EXPECT_FALSE(j["gpu"].contains("attention_efficiency_curve"));  // absent when empty
-  const Topology t = parse_topology(j.dump(), "x.json");
-  EXPECT_EQ(t.efficiency.gemm_curve, three_points());
-  EXPECT_TRUE(t.efficiency.attention_curve.empty());
-  EXPECT_EQ(parse_topology(topology_to_json(t), "x.json"), t);
-}
-
-TEST(EfficiencyCurveFile, BadCurvesNameTheFieldAndTheFix) {
-  auto j = h100_with_curve();
-  j["gpu"]["gemm_efficiency_curve"]["points"][1]["gflop"] = 0.5;
-  expect_file_error(j, "/gpu/gemm_efficiency_curve/points/1/gflop: must be larger than the previous point's 1");
-  j = h100_with_curve();
-  j["gpu"]["gemm_efficiency_curve"]["points"][2]["efficiency"] = 1.3;
-  expect_file_error(j, "/gpu/gemm_efficiency_curve/points/2/efficiency: an efficiency must be in (0, 1]");
-  j = h100_with_curve();
-  j["gpu"]["gemm_efficiency_curve"]["points"][0]["gflop"] = -1;
-  expect_file_error(j, "/gpu/gemm_efficiency_curve/points/0/gflop: must be greater than 0");
-  j = h100_with_curve();
-  j["gpu"]["gemm_efficiency_curve"]["points"] = nlohmann::json::array();
-  expect_file_error(j, "/gpu/gemm_efficiency_curve/points: expected a non-empty array");
-  j = h100_with_curve();
-  j["gpu"]["gemm_efficiency_curve"]["dtype"] = "bf8";
-  expect_file_error(j, "/gpu/gemm_efficiency_curve/dtype: unknown precision \"bf8\"");
-  j = h100_with_curve();
-  j["gpu"]["gemm_efficiency_curve"]["points"][0]["gflops"] = 1;
-  expect_file_error(j, "gflops");
-  j = h100_with_curve();
-  j["gpu"]["gemm_efficiency_curve"].erase("source");
-  expect_file_error(j, "/gpu/gemm_efficiency_curve/source: missing required field");
+  return t;
 }
 
 TEST(EfficiencyCurveRoofline, GemmTimeReadsTheCurveAtOneKernelsSize) {
@@ -141,7 +97,7 @@ TEST(EfficiencyCurveRoofline, LoweredBackwardGemmsAreTwoKernels) {
 }
 
 TEST(EfficiencyCurveOverride, SettingTheScalarDropsTheCurve) {
-  Topology t = parse_topology(h100_with_curve().dump(), "x.json");
+  Topology t = h100_with_curve();
   apply_override(t, "gpu.attention_efficiency=0.6");
   EXPECT_FALSE(t.efficiency.gemm_curve.empty());  // the other class keeps its curve
   apply_override(t, "gpu.gemm_efficiency=0.7");
@@ -193,19 +149,6 @@ TEST(EfficiencyCurveCalibrate, BinsMicrobenchPointsByFactorTwoOfSize) {
   // Attention was not measured: no curve, the base's scalar stays.
   EXPECT_TRUE(t.efficiency.attention_curve.empty());
   EXPECT_DOUBLE_EQ(t.efficiency.attention, 0.53);
-}
-
-TEST(EfficiencyCurveCalibrate, OneSizeGivesNoCurve) {
-  CalibrationInputs in;
-  GemmPoint g;
-  g.dtype = "bf16";
-  g.m = g.n = g.k = 8192;
-  g.time_us = 1400;
-  in.gemm = {g};
-  const CalibrationReport report =
-      calibrate_topology(test::read_text(std::string(SPSIM_SOURCE_DATA_DIR) + "/topologies/dgx-h100.json"),
-                         "dgx-h100", in);
-  EXPECT_TRUE(parse_topology(report.json, "c.json").efficiency.gemm_curve.empty());
 }
 
 }  // namespace

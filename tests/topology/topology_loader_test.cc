@@ -223,5 +223,49 @@ TEST(TopologyFile, MissingPrecisionPeakIsAnInputErrorWhenUsed) {
   EXPECT_THROW_MSG(t.gpu.peak(Precision::kFp8), InputError, "gpu.peak_tflops.fp8");
 }
 
+nlohmann::json h100_with_curve() {
+  Topology t = load_topology("dgx-h100");
+  t.efficiency.gemm_curve.points = {{1, 0.4}, {4, 0.6}, {16, 0.8}};
+  t.efficiency.gemm_curve.dtype = "bf16";
+  t.efficiency.gemm_curve.source = "test";
+  return nlohmann::json::parse(topology_to_json(t));
+}
+
+TEST(TopologyFile, EfficiencyCurveRoundTripsAndIsOptional) {
+  const nlohmann::json j = h100_with_curve();
+  ASSERT_TRUE(j["gpu"].contains("gemm_efficiency_curve"));
+  EXPECT_FALSE(j["gpu"].contains("attention_efficiency_curve"));  // absent when empty
+  const Topology t = parse_topology(j.dump(), "x.json");
+  EXPECT_EQ(t.efficiency.gemm_curve.points.size(), 3u);
+  EXPECT_DOUBLE_EQ(t.efficiency.gemm_curve.points[1].gflop, 4);
+  EXPECT_DOUBLE_EQ(t.efficiency.gemm_curve.points[1].efficiency, 0.6);
+  EXPECT_TRUE(t.efficiency.attention_curve.empty());
+  EXPECT_EQ(parse_topology(topology_to_json(t), "x.json"), t);
+}
+
+TEST(TopologyFile, BadEfficiencyCurvesNameTheFieldAndTheFix) {
+  auto j = h100_with_curve();
+  j["gpu"]["gemm_efficiency_curve"]["points"][1]["gflop"] = 0.5;
+  expect_file_error(j, "/gpu/gemm_efficiency_curve/points/1/gflop: must be larger than the previous point's 1");
+  j = h100_with_curve();
+  j["gpu"]["gemm_efficiency_curve"]["points"][2]["efficiency"] = 1.3;
+  expect_file_error(j, "/gpu/gemm_efficiency_curve/points/2/efficiency: an efficiency must be in (0, 1]");
+  j = h100_with_curve();
+  j["gpu"]["gemm_efficiency_curve"]["points"][0]["gflop"] = -1;
+  expect_file_error(j, "/gpu/gemm_efficiency_curve/points/0/gflop: must be greater than 0");
+  j = h100_with_curve();
+  j["gpu"]["gemm_efficiency_curve"]["points"] = nlohmann::json::array();
+  expect_file_error(j, "/gpu/gemm_efficiency_curve/points: expected a non-empty array");
+  j = h100_with_curve();
+  j["gpu"]["gemm_efficiency_curve"]["dtype"] = "bf8";
+  expect_file_error(j, "/gpu/gemm_efficiency_curve/dtype: unknown precision \"bf8\"");
+  j = h100_with_curve();
+  j["gpu"]["gemm_efficiency_curve"]["points"][0]["gflops"] = 1;
+  expect_file_error(j, "gflops");
+  j = h100_with_curve();
+  j["gpu"]["gemm_efficiency_curve"].erase("source");
+  expect_file_error(j, "/gpu/gemm_efficiency_curve/source: missing required field");
+}
+
 }  // namespace
 }  // namespace spsim
