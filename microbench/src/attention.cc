@@ -197,8 +197,15 @@ BuiltGraph build_operation_graph(cudnnHandle_t handle, const SdpaGraph& graph) {
   return built;
 }
 
+/// An execution plan and the engine configuration it was built from (kept alive with the plan,
+/// as cudnn-frontend keeps its engine config: the backend does not document a deep copy).
+struct Plan {
+  std::unique_ptr<Desc> config;
+  std::unique_ptr<Desc> plan;
+};
+
 /// The first engine configuration of heuristics mode A whose execution plan finalizes.
-std::unique_ptr<Desc> build_plan(cudnnHandle_t handle, const Desc& op_graph) {
+Plan build_plan(cudnnHandle_t handle, const Desc& op_graph) {
   Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
   heur.set_desc(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, op_graph);
   const cudnnBackendHeurMode_t mode = CUDNN_HEUR_MODE_A;
@@ -224,7 +231,7 @@ std::unique_ptr<Desc> build_plan(cudnnHandle_t handle, const Desc& op_graph) {
       plan->set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
       plan->set_desc(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, *configs[static_cast<size_t>(i)]);
       plan->finalize();
-      return plan;
+      return Plan{std::move(configs[static_cast<size_t>(i)]), std::move(plan)};
     } catch (const DeviceError& e) {
       last_error = e.what();
     }
@@ -287,18 +294,20 @@ std::vector<AttentionPoint> run_attention(const Layout& layout, const detail::Mi
   cudnnHandle_t handle;
   MB_CUDNN(cudnnCreate(&handle));
   MB_CUDNN(cudnnSetStream(handle, stream));
+  const int cudnn_version = static_cast<int>(cudnnGetVersion());
   for (const auto& point : plan) {
     const auto& s = point.shape;
     const std::string what = fmt::format("attention {} {} {} b={} h={} h_kv={} d={} s={}", point.dtype,
                                          point.direction, s.causal ? "causal" : "full", s.batch, s.heads,
                                          s.kv_heads, s.head_dim, s.seq);
-    const std::string issue = detail::sdpa_support_issue(s, sm);
+    const bool backward = point.direction == "bwd";
+    const std::string issue = detail::sdpa_support_issue(s, sm, backward, cudnn_version);
     if (!issue.empty()) {
       fmt::print(stderr, "spsim-microbench: {} skipped: {}\n", what, issue);
       continue;
     }
-    const SdpaGraph graph = point.direction == "fwd" ? detail::sdpa_forward_graph(s, point.dtype)
-                                                     : detail::sdpa_backward_graph(s, point.dtype);
+    const SdpaGraph graph = backward ? detail::sdpa_backward_graph(s, point.dtype, cudnn_version)
+                                     : detail::sdpa_forward_graph(s, point.dtype, cudnn_version);
     const int64_t need = detail::sdpa_device_bytes(graph);
     size_t free_bytes = 0, total_bytes = 0;
     MB_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
@@ -309,23 +318,53 @@ std::vector<AttentionPoint> run_attention(const Layout& layout, const detail::Mi
     }
     // Building the plan is where an unsupported shape shows; skip it with cuDNN's reason.
     BuiltGraph built;
-    std::unique_ptr<Desc> exec_plan;
+    Plan chosen;
     try {
       built = build_operation_graph(handle, graph);
-      exec_plan = build_plan(handle, *built.op_graph);
+      chosen = build_plan(handle, *built.op_graph);
     } catch (const DeviceError& e) {
       fmt::print(stderr, "spsim-microbench: {} skipped: no cuDNN plan: {}\n", what, e.what());
       continue;
     }
+    const Desc* exec_plan = chosen.plan.get();
     int64_t workspace_bytes = 0;
     MB_CUDNN(cudnnBackendGetAttribute(exec_plan->get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
                                       1, nullptr, &workspace_bytes));
+    if (need + workspace_bytes > static_cast<int64_t>(free_bytes)) {
+      fmt::print(stderr, "spsim-microbench: {} skipped: needs {} bytes of device memory and {} of cuDNN "
+                 "workspace, {} free\n", what, need, workspace_bytes, free_bytes);
+      continue;
+    }
     Buffers buffers;
     fill_buffers(graph, &buffers);
     void* workspace = nullptr;
     if (workspace_bytes > 0) {
       MB_CUDA(cudaMalloc(&workspace, static_cast<size_t>(workspace_bytes)));
       buffers.owned.push_back(workspace);
+    }
+    // The backward reads the forward's statistics: give it the ones Q = K = constant produce.
+    // Before cuDNN 9.6.0 the fp32 dQ accumulator must be cleared before every execution (the
+    // frontend registers that memset; from 9.6.0 the kernel does it).
+    void* dq_accum = nullptr;
+    size_t dq_accum_bytes = 0;
+    if (backward) {
+      const std::vector<float> stats =
+          detail::sdpa_uniform_stats(s, detail::sdpa_io_fill_value(point.dtype));
+      for (size_t i = 0; i < buffers.uids.size(); ++i) {
+        const SdpaTensor* t = nullptr;
+        for (const auto& candidate : graph.tensors) {
+          if (candidate.uid == buffers.uids[i]) t = &candidate;
+        }
+        if (t == nullptr) continue;
+        if (t->name == "Stats") {
+          MB_CUDA(cudaMemcpy(buffers.pointers[i], stats.data(), stats.size() * sizeof(float),
+                             cudaMemcpyHostToDevice));
+        }
+        if (t->name == "dQ_accum" && cudnn_version < 90600) {
+          dq_accum = buffers.pointers[i];
+          dq_accum_bytes = static_cast<size_t>(detail::layout_elements(t->layout) * detail::sdpa_type_bytes(t->type));
+        }
+      }
     }
     Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
     pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, static_cast<int64_t>(buffers.uids.size()),
@@ -347,6 +386,7 @@ std::vector<AttentionPoint> run_attention(const Layout& layout, const detail::Mi
     a.seq_q = s.seq;
     a.seq_kv = s.seq;
     a.time_us = time_iterations(stream, args.warmup, args.iterations, [&] {
+      if (dq_accum != nullptr) MB_CUDA(cudaMemsetAsync(dq_accum, 0, dq_accum_bytes, stream));
       MB_CUDNN(cudnnBackendExecute(handle, exec_plan->get(), pack.get()));
     }, &a.spread);
     MB_CUDA(cudaStreamSynchronize(stream));

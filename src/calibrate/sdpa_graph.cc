@@ -175,7 +175,11 @@ void check_shape(const AttentionShape& s) {
 
 }  // namespace
 
-SdpaGraph sdpa_forward_graph(const AttentionShape& shape, const std::string& dtype) {
+float sdpa_mask_fill(int cudnn_version) {
+  return cudnn_version >= 91000 ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::lowest();
+}
+
+SdpaGraph sdpa_forward_graph(const AttentionShape& shape, const std::string& dtype, int cudnn_version) {
   check_shape(shape);
   const SdpaType io = io_type(dtype);
   const int64_t b = shape.batch, h = shape.heads, hk = shape.kv_heads, s = shape.seq, d = shape.head_dim;
@@ -193,7 +197,7 @@ SdpaGraph sdpa_forward_graph(const AttentionShape& shape, const std::string& dty
   g.matmul("bmm1", q, k, s_raw);
   int64_t last = g.virt("attn_scale_output", scores);
   g.pointwise("attn_scale", SdpaPointwise::kMul, {s_raw, scale}, last);
-  if (shape.causal) last = causal_mask(g, last, scores, g.scalar("negative_inf_causal", std::numeric_limits<float>::lowest()));
+  if (shape.causal) last = causal_mask(g, last, scores, g.scalar("negative_inf_causal", sdpa_mask_fill(cudnn_version)));
 
   // Composite softmax with stats.
   const int64_t max = g.virt("softmax_max", rows);
@@ -214,7 +218,7 @@ SdpaGraph sdpa_forward_graph(const AttentionShape& shape, const std::string& dty
   return g.take();
 }
 
-SdpaGraph sdpa_backward_graph(const AttentionShape& shape, const std::string& dtype) {
+SdpaGraph sdpa_backward_graph(const AttentionShape& shape, const std::string& dtype, int cudnn_version) {
   check_shape(shape);
   const SdpaType io = io_type(dtype);
   const int64_t b = shape.batch, h = shape.heads, hk = shape.kv_heads, s = shape.seq, d = shape.head_dim;
@@ -251,7 +255,7 @@ SdpaGraph sdpa_backward_graph(const AttentionShape& shape, const std::string& dt
   g.pointwise("mul_s_attn_scale", SdpaPointwise::kMul, {s_raw, scale}, s_scaled);
   int64_t last = g.virt("sub_s_m_output", scores);
   g.pointwise("sub_s_m", SdpaPointwise::kSub, {s_scaled, stats}, last);
-  if (shape.causal) last = causal_mask(g, last, scores, g.scalar("negative_inf_causal", std::numeric_limits<float>::lowest()));
+  if (shape.causal) last = causal_mask(g, last, scores, g.scalar("negative_inf_causal", sdpa_mask_fill(cudnn_version)));
   const int64_t exp_s = g.virt("exp_s_output", scores);
   g.pointwise("exp_s", SdpaPointwise::kExp, {last}, exp_s);
 
@@ -288,7 +292,7 @@ SdpaGraph sdpa_backward_graph(const AttentionShape& shape, const std::string& dt
   }
 
   // dQ = dS K, accumulated in fp32.
-  const int64_t k_view = g.virt("reshape_k_output", kv_layout, io);
+  const int64_t k_view = g.virt("reshape_k_output", kv_layout);
   g.reshape("reshape_k", k, k_view);
   const int64_t dq_accum = g.tensor("dQ_accum", q_layout, SdpaType::kFloat, false);
   g.matmul("matmul_dS_K", ds, k_view, dq_accum);
@@ -305,8 +309,18 @@ int64_t sdpa_device_bytes(const SdpaGraph& graph) {
   return bytes;
 }
 
-std::string sdpa_support_issue(const AttentionShape& shape, int sm) {
+std::string sdpa_support_issue(const AttentionShape& shape, int sm, bool backward, int cudnn_version) {
   if (sm < 80) return fmt::format("cuDNN's fused flash attention needs sm_80 or newer (this GPU is sm_{})", sm);
+  if (cudnn_version == 91000 || cudnn_version == 91001) {
+    return fmt::format("cuDNN {} has known SDPA bugs (cudnn-frontend sdpa_support_surface.h refuses 9.10.0 "
+                       "and 9.10.1); use another cuDNN", cudnn_version);
+  }
+  if (backward && shape.seq == 1) return "the SDPA backward does not support a sequence of 1";
+  if (backward && shape.seq % 128 != 0 && cudnn_version <= 91500) {
+    return fmt::format("backward with s = {} (not a multiple of 128) needs the padding-mask workaround "
+                       "cudnn-frontend adds up to cuDNN 9.15.0 (this is {}), which these graphs do not "
+                       "build; use a --seq multiple of 128", shape.seq, cudnn_version);
+  }
   if (shape.kv_heads < 1 || shape.heads % shape.kv_heads != 0) {
     return fmt::format("query heads ({}) are not a multiple of K/V heads ({})", shape.heads, shape.kv_heads);
   }
@@ -316,6 +330,27 @@ std::string sdpa_support_issue(const AttentionShape& shape, int sm) {
                        shape.head_dim, max_dim, sm);
   }
   return "";
+}
+
+float sdpa_io_fill_value(const std::string& dtype) {
+  if (dtype == "bf16") return 0.011474609375f;  // 0x3c3c: 2^-7 x (1 + 60/128)
+  if (dtype == "fp16") return 1.05859375f;      // 0x3c3c: 2^0 x (1 + 60/1024)
+  throw InputError("attention dtype", fmt::format("\"{}\" has no SDPA graph; use bf16 or fp16", dtype));
+}
+
+std::vector<float> sdpa_uniform_stats(const AttentionShape& shape, float x) {
+  check_shape(shape);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(shape.head_dim));
+  const double score = scale * static_cast<double>(shape.head_dim) * static_cast<double>(x) * x;
+  std::vector<float> stats;
+  stats.reserve(static_cast<size_t>(shape.batch * shape.heads * shape.seq));
+  for (int64_t bh = 0; bh < shape.batch * shape.heads; ++bh) {
+    for (int64_t i = 0; i < shape.seq; ++i) {
+      const double keys = shape.causal ? static_cast<double>(i + 1) : static_cast<double>(shape.seq);
+      stats.push_back(static_cast<float>(score + std::log(keys)));
+    }
+  }
+  return stats;
 }
 
 std::vector<AttentionPlanPoint> attention_plan(const std::vector<AttentionShape>& shapes,

@@ -70,16 +70,28 @@ struct SdpaGraph {
   const SdpaTensor& tensor(const std::string& name) const;
 };
 
+/// A cuDNN version as cudnnGetVersion() reports it: major x 10000 + minor x 100 + patch
+/// (9.6.0 = 90600). Some lowering details and support limits depend on it; the graph builders
+/// default to the oldest cuDNN 9.
+inline constexpr int kOldestCudnn9 = 90000;
+
+/// The value masked scores are set to: the lowest float before cuDNN 9.10.0, -infinity from it
+/// (cudnn-frontend utils/attn_score_modifiers.h, get_negative_inf_value).
+float sdpa_mask_fill(int cudnn_version);
+
 /// Training forward: O = softmax(scale Q K^T [causal mask]) V with the softmax statistics
 /// (max + log sum exp, fp32, b h s 1) written for the backward. IO tensors Q, K, V, O are packed
 /// BHSD in `dtype` ("bf16" | "fp16"); K and V have shape.kv_heads heads (GQA when fewer than
 /// shape.heads). Scale is 1/sqrt(head_dim). Throws InputError for an unsupported dtype.
-SdpaGraph sdpa_forward_graph(const AttentionShape& shape, const std::string& dtype);
+SdpaGraph sdpa_forward_graph(const AttentionShape& shape, const std::string& dtype,
+                             int cudnn_version = kOldestCudnn9);
 
 /// Backward: dQ, dK, dV from Q, K, V, O, dO and the forward's statistics, with cudnn-frontend's
 /// fp32 workspaces (softmax_sum b h s 1, dQ_accum b h s d) as non-virtual tensors and, for GQA,
-/// per-query-head dK/dV reduced onto the K/V heads.
-SdpaGraph sdpa_backward_graph(const AttentionShape& shape, const std::string& dtype);
+/// per-query-head dK/dV reduced onto the K/V heads. dQ = dS K reads K through a float reshape
+/// (the frontend leaves that virtual tensor's type to the float intermediate type).
+SdpaGraph sdpa_backward_graph(const AttentionShape& shape, const std::string& dtype,
+                              int cudnn_version = kOldestCudnn9);
 
 /// Bytes of device memory the graph's non-virtual, non-by-value tensors need (packed).
 int64_t sdpa_device_bytes(const SdpaGraph& graph);
@@ -87,11 +99,25 @@ int64_t sdpa_device_bytes(const SdpaGraph& graph);
 /// Bytes per element of an SdpaType.
 int64_t sdpa_type_bytes(SdpaType type);
 
-/// Why cuDNN's fused flash-attention engines cannot run `shape` on a GPU of compute capability
-/// `sm` (e.g. 90), per cudnn-frontend's SDPA support checks (sdpa_support_surface.h /
-/// scaled_dot_product_flash_attention.h): head_dim a multiple of 8 and at most 128 (256 on
-/// sm_90), query heads a multiple of K/V heads. Empty when supported.
-std::string sdpa_support_issue(const AttentionShape& shape, int sm);
+/// Why cuDNN's fused flash-attention engines cannot run `shape` (forward, or `backward`) on a GPU
+/// of compute capability `sm` (e.g. 90) with `cudnn_version`, per cudnn-frontend's SDPA support
+/// checks (sdpa_support_surface.h / scaled_dot_product_flash_attention.h): head_dim a multiple of
+/// 8 and at most 128 (256 on sm_90), query heads a multiple of K/V heads, not cuDNN 9.10.0/9.10.1
+/// (known SDPA bugs), backward not with s = 1, and backward with s % 128 != 0 only from cuDNN
+/// 9.15.1 (before it the frontend adds a padding-mask workaround these graphs do not build).
+/// Empty when supported.
+std::string sdpa_support_issue(const AttentionShape& shape, int sm, bool backward = false,
+                               int cudnn_version = kOldestCudnn9);
+
+/// The value every element of an IO buffer holds when each byte is 0x3c (how the benchmark fills
+/// them): bf16 0x3c3c = 0.011474609375, fp16 0x3c3c = 1.05859375.
+float sdpa_io_fill_value(const std::string& dtype);
+
+/// The forward's softmax statistics (max + log sum exp, b h s 1) for Q and K filled with one value
+/// `x`: every score is scale x head_dim x x^2, so row i's statistic is that plus log of the
+/// number of keys it sees (i + 1 causal, s full). The backward reads them; zeros would make
+/// exp(score - 0) overflow fp16 and turn dS into NaN.
+std::vector<float> sdpa_uniform_stats(const AttentionShape& shape, float x);
 
 /// One attention measurement to take: a shape, a direction and a dtype.
 struct AttentionPlanPoint {

@@ -193,6 +193,10 @@ TEST(SdpaBackwardGraph, WorkspacesTransposesAndMaskOrder) {
   EXPECT_EQ(pt.type, SdpaType::kBf16);
   // K seen back as BHSD for dQ = dS K.
   EXPECT_EQ(g.tensor("reshape_k_output").layout, bhsd_layout(1, 8, 4096, 128));
+  // ... in float, the frontend's intermediate type (it sets no type on that reshape), while P^T
+  // and dS^T are narrowed to the IO type.
+  EXPECT_EQ(g.tensor("reshape_k_output").type, SdpaType::kFloat);
+  EXPECT_EQ(g.tensor("reshape_dS_output").type, SdpaType::kBf16);
   // Backward masks after subtracting the stats, and exp reads the mask's output.
   EXPECT_EQ(op_named(g, "gen_row_idx_causal").inputs[0], g.tensor("sub_s_m_output").uid);
   EXPECT_EQ(op_named(g, "exp_s").inputs[0], op_named(g, "binary_select").output);
@@ -239,6 +243,54 @@ TEST(SdpaSupport, HeadDimAndArchitectureLimits) {
   s = llama_shape(true);
   s.kv_heads = 5;
   EXPECT_NE(sdpa_support_issue(s, 90).find("multiple of K/V heads"), std::string::npos);
+}
+
+TEST(SdpaSupport, CudnnVersionLimits) {
+  AttentionShape s = llama_shape(true);
+  // 9.10.0 and 9.10.1 are refused outright (known bugs), forward and backward.
+  EXPECT_NE(sdpa_support_issue(s, 90, false, 91000).find("known SDPA bugs"), std::string::npos);
+  EXPECT_NE(sdpa_support_issue(s, 90, true, 91001).find("known SDPA bugs"), std::string::npos);
+  EXPECT_EQ(sdpa_support_issue(s, 90, true, 91002), "");
+  // s % 128 != 0: the backward needs the frontend's padding workaround up to 9.15.0.
+  s.seq = 4000;
+  EXPECT_EQ(sdpa_support_issue(s, 90, false, 90600), "");
+  EXPECT_NE(sdpa_support_issue(s, 90, true, 91500).find("multiple of 128"), std::string::npos);
+  EXPECT_EQ(sdpa_support_issue(s, 90, true, 91501), "");
+  s.seq = 1;
+  EXPECT_NE(sdpa_support_issue(s, 90, true, 92000).find("sequence of 1"), std::string::npos);
+}
+
+TEST(SdpaGraphs, MaskFillFollowsTheCudnnVersion) {
+  // cudnn-frontend get_negative_inf_value: lowest float before 9.10.0, -inf from it.
+  EXPECT_EQ(sdpa_mask_fill(90900), std::numeric_limits<float>::lowest());
+  EXPECT_EQ(sdpa_mask_fill(91000), -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(sdpa_forward_graph(llama_shape(true), "bf16", 91300).tensor("negative_inf_causal").value,
+            -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(sdpa_backward_graph(llama_shape(true), "bf16", 90600).tensor("negative_inf_causal").value,
+            std::numeric_limits<float>::lowest());
+}
+
+TEST(SdpaGraphs, UniformInputsGiveHandComputedStatistics) {
+  // 0x3c3c: bf16 = 2^-7 x 1.46875, fp16 = 1.05859375.
+  EXPECT_EQ(sdpa_io_fill_value("bf16"), 0.011474609375f);
+  EXPECT_EQ(sdpa_io_fill_value("fp16"), 1.05859375f);
+  EXPECT_THROW_MSG(sdpa_io_fill_value("fp8"), InputError, "bf16 or fp16");
+  // Q = K = 1.05859375, d = 128: every score = 128 x 1.05859375^2 / sqrt(128) = 12.6773...;
+  // causal row i sees i + 1 keys, so its statistic is 12.6773 + log(i + 1); full: + log(s).
+  AttentionShape s = llama_shape(true);
+  s.heads = 2;
+  s.kv_heads = 2;
+  s.seq = 8;
+  const double score = 128.0 * 1.05859375 * 1.05859375 / std::sqrt(128.0);
+  const std::vector<float> causal = sdpa_uniform_stats(s, 1.05859375f);
+  ASSERT_EQ(causal.size(), 16u);  // b h s
+  EXPECT_NEAR(causal[0], score, 1e-5);
+  EXPECT_NEAR(causal[3], score + std::log(4.0), 1e-5);
+  EXPECT_NEAR(causal[8 + 7], score + std::log(8.0), 1e-5);  // second head, last row
+  s.causal = false;
+  const std::vector<float> full = sdpa_uniform_stats(s, 1.05859375f);
+  EXPECT_NEAR(full[0], score + std::log(8.0), 1e-5);
+  EXPECT_EQ(full[0], full[15]);
 }
 
 TEST(AttentionPlan, ShapesDtypesDirections) {
