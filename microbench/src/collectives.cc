@@ -42,6 +42,15 @@ struct LocalRank {
 };
 
 /// Issues one collective of `bytes` (nccl-tests size) on `comm` from `r`.
+/// Destroys communicators one thread owns: NCCL's docs require finalizing several ranks from one
+/// thread inside a group (ncclCommFinalize is collective and would otherwise hang), then destroy.
+void destroy_comms(const std::vector<ncclComm_t>& comms) {
+  MB_NCCL(ncclGroupStart());
+  for (ncclComm_t c : comms) MB_NCCL(ncclCommFinalize(c));
+  MB_NCCL(ncclGroupEnd());
+  for (ncclComm_t c : comms) MB_NCCL(ncclCommDestroy(c));
+}
+
 void issue(const std::string& op, LocalRank& r, ncclComm_t comm, int64_t bytes, int64_t elt,
            ncclDataType_t type) {
   int n = 0, me = 0;
@@ -107,6 +116,8 @@ std::vector<CollectiveRun> run_collectives(const Layout& layout, const detail::M
     MB_CUDA(cudaMalloc(&r.recv, static_cast<size_t>(max_bytes)));
     // 0x3c bytes: finite bf16/fp16 values, so reductions do no NaN/denormal special cases.
     MB_CUDA(cudaMemset(r.send, 0x3c, static_cast<size_t>(max_bytes)));
+    // The memset runs on the legacy default stream, which a non-blocking stream does not wait for.
+    MB_CUDA(cudaDeviceSynchronize());
     r.start.resize(static_cast<size_t>(iterations));
     r.stop.resize(static_cast<size_t>(iterations));
     for (int it = 0; it < iterations; ++it) {
@@ -186,7 +197,7 @@ std::vector<CollectiveRun> run_collectives(const Layout& layout, const detail::M
       }
       if (!run.points.empty()) runs.push_back(std::move(run));
     }
-    for (auto& c : comms) MB_NCCL(ncclCommDestroy(c));
+    destroy_comms(comms);
   }
   for (auto& r : locals) {
     MB_CUDA(cudaSetDevice(r.device));
@@ -195,8 +206,10 @@ std::vector<CollectiveRun> run_collectives(const Layout& layout, const detail::M
     MB_CUDA(cudaFree(r.send));
     MB_CUDA(cudaFree(r.recv));
     MB_CUDA(cudaStreamDestroy(r.stream));
-    MB_NCCL(ncclCommDestroy(r.world));
   }
+  std::vector<ncclComm_t> worlds;
+  for (auto& r : locals) worlds.push_back(r.world);
+  destroy_comms(worlds);
   return runs;
 }
 

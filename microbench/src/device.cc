@@ -60,13 +60,25 @@ Layout make_layout(int* argc, char*** argv) {
     MPI_Comm_rank(node, &local_rank);
     MPI_Comm_size(node, &local_size);
     MPI_Comm_free(&node);
-    if (local_rank >= local_gpus) {
+    // One visible GPU: the launcher bound this task to it (srun --gpus-per-task, per-rank
+    // CUDA_VISIBLE_DEVICES). Several: the node's GPUs are shared, one per local rank.
+    const int device = local_gpus == 1 ? 0 : local_rank;
+    if (local_gpus > 1 && local_rank >= local_gpus) {
       throw DeviceError(fmt::format("{} processes on {} but only {} GPUs; launch one process per GPU",
                                     local_size, hostname(), local_gpus));
     }
+    // The group shapes assume equal nodes filled rank by rank; a different placement would give
+    // processes different plans (and NCCL splits that never match), so refuse it here.
+    int min_size = local_size, max_size = local_size;
+    MPI_Allreduce(&local_size, &min_size, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&local_size, &max_size, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (min_size != max_size) {
+      throw DeviceError(fmt::format("nodes run different numbers of processes ({} to {}); launch the same "
+                                    "number per node", min_size, max_size));
+    }
     layout.world_size = layout.process_count;
     layout.per_node = local_size;
-    layout.devices = {local_rank};
+    layout.devices = {device};
     layout.world_ranks = {layout.process_rank};
     // Every rank's host and device, on every process.
     char host[256] = {};
@@ -75,10 +87,19 @@ Layout make_layout(int* argc, char*** argv) {
     std::vector<char> hosts(256 * static_cast<size_t>(layout.world_size));
     MPI_Allgather(host, 256, MPI_CHAR, hosts.data(), 256, MPI_CHAR, MPI_COMM_WORLD);
     std::vector<int> devices(static_cast<size_t>(layout.world_size));
-    MPI_Allgather(&local_rank, 1, MPI_INT, devices.data(), 1, MPI_INT, MPI_COMM_WORLD);
+    MPI_Allgather(&device, 1, MPI_INT, devices.data(), 1, MPI_INT, MPI_COMM_WORLD);
     for (int r = 0; r < layout.world_size; ++r) {
       layout.rank_hosts.emplace_back(&hosts[256 * static_cast<size_t>(r)]);
       layout.rank_devices.push_back(devices[static_cast<size_t>(r)]);
+    }
+    for (int r = 0; r < layout.world_size; ++r) {
+      const int first = (r / local_size) * local_size;
+      if (layout.rank_hosts[static_cast<size_t>(r)] != layout.rank_hosts[static_cast<size_t>(first)]) {
+        throw DeviceError(fmt::format("rank {} is on {} but rank {} on {}: ranks must fill nodes in order "
+                                      "(mpirun --map-by ppr:{}:node, srun --distribution=block)", r,
+                                      layout.rank_hosts[static_cast<size_t>(r)], first,
+                                      layout.rank_hosts[static_cast<size_t>(first)], local_size));
+      }
     }
     return layout;
   }
@@ -95,6 +116,23 @@ Layout make_layout(int* argc, char*** argv) {
     layout.rank_devices.push_back(d);
   }
   return layout;
+}
+
+void abort_layout(const Layout& layout, int code) {
+#ifdef SPSIM_MICROBENCH_MPI
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  // Not layout.mpi: make_layout may have thrown after MPI_Init, before filling the layout.
+  if (initialized && !finalized) {
+    int processes = 1;
+    MPI_Comm_size(MPI_COMM_WORLD, &processes);
+    if (processes > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  }
+#else
+  (void)code;
+#endif
+  finalize_layout(layout);
 }
 
 void finalize_layout(const Layout& layout) {

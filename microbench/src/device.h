@@ -42,6 +42,9 @@ struct Layout {
 /// local rank = rank on the node) or one process driving every local GPU.
 Layout make_layout(int* argc, char*** argv);
 void finalize_layout(const Layout& layout);
+/// After an error on this process: under MPI with several processes, MPI_Abort every rank with
+/// `code` (the others would wait in NCCL or MPI calls forever); otherwise finalize_layout.
+void abort_layout(const Layout& layout, int code);
 
 /// Broadcasts `bytes` from process 0 (MPI) or does nothing.
 void broadcast(const Layout& layout, void* data, int bytes);

@@ -97,7 +97,9 @@ std::vector<GemmPoint> run_gemm(const Layout& layout, const detail::MicrobenchAr
         g.dtype = dtype;
         g.m = s.m, g.n = s.n, g.k = s.k;
         g.time_us = time_iterations(stream, args.warmup, args.iterations, [&] {
-          MB_CUBLAS(cublasLtMatmul(handle, op, &alpha, a, la, b, lb, &beta, d, ld, d, ld, &heuristic.algo,
+          // cuBLASLt's A is the k x n weight (buffer b, sized for k n), its B the k x m
+          // activations (buffer a, sized for m k).
+          MB_CUBLAS(cublasLtMatmul(handle, op, &alpha, b, la, a, lb, &beta, d, ld, d, ld, &heuristic.algo,
                                    workspace, workspace_bytes, stream));
         }, &g.spread);
         points.push_back(g);

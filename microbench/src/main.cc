@@ -64,11 +64,11 @@ int main(int argc, char** argv) {
     }
   } catch (const InputError& e) {
     fmt::print(stderr, "spsim-microbench: {}\n", e.full());
-    microbench::finalize_layout(layout);
+    microbench::abort_layout(layout, 1);
     return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "spsim-microbench: {}\n", e.what());
-    microbench::finalize_layout(layout);
+    microbench::abort_layout(layout, 3);
     return 3;
   }
   microbench::finalize_layout(layout);

@@ -200,8 +200,12 @@ std::vector<GroupShape> plan_groups(int64_t world, int64_t per_node,
       for (int64_t r = 0; r < world; ++r) g.color[static_cast<size_t>(r)] = static_cast<int>(r % per_node);
       out.push_back(std::move(g));
     } else {  // full
-      if (nodes < 2 && per_node > 1 && std::find(scopes.begin(), scopes.end(), "intra_node") != scopes.end()) {
-        continue;  // on one node, "full" is the largest intra_node group
+      // On one node "full" is the whole node, already measured as intra_node when the node's
+      // size is a power of two (intra_node takes 2, 4, 8, ...); a 6-GPU node still needs it.
+      const bool whole_node_is_intra = (per_node & (per_node - 1)) == 0;
+      if (nodes < 2 && per_node > 1 && whole_node_is_intra &&
+          std::find(scopes.begin(), scopes.end(), "intra_node") != scopes.end()) {
+        continue;
       }
       if (world < 2) continue;
       out.push_back({scope, world, nodes, std::vector<int>(static_cast<size_t>(world), 0)});

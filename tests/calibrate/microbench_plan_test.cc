@@ -82,6 +82,12 @@ TEST(MicrobenchGroups, OneNodeHasNoRailAndFullIsTheLargestIntraGroup) {
   ASSERT_EQ(groups.size(), 3u);  // 2, 4, 8
   EXPECT_EQ(groups.back().size, 8);
   EXPECT_EQ(plan_groups(8, 8, {"full"}).at(0).size, 8);
+  // A 6-GPU node: intra_node takes only 2 (6 is not a power of two), so "full" adds the 6.
+  const auto six = plan_groups(6, 6, {"intra_node", "rail", "full"});
+  ASSERT_EQ(six.size(), 2u);
+  EXPECT_EQ(six[0].size, 2);
+  EXPECT_EQ(six[1].scope, "full");
+  EXPECT_EQ(six[1].size, 6);
   EXPECT_THROW_MSG(plan_groups(12, 8, {"full"}), InputError, "do not fill nodes of 8");
   EXPECT_EQ(ring_send_peer(7, 8), 0);
   EXPECT_EQ(ring_recv_peer(0, 8), 7);
