@@ -380,6 +380,16 @@ void Simulation::try_advance(int64_t rank) {
         break;
       }
     }
+    // A barrier segment starts on a stream only when no stream has work left from an earlier
+    // instance (as the analytic engine drains every stream).
+    if (ready && st.k == 0 && graph_.segments[insts_[inst].seg].barrier) {
+      for (int o = 0; o < kNumStreams; ++o) {
+        if (o != s && !gpu.streams[o].finished && gpu.streams[o].inst < inst) {
+          ready = false;
+          break;
+        }
+      }
+    }
     if (ready) start_task(rank, s);
   }
 }
@@ -399,6 +409,14 @@ void Simulation::start_task(int64_t rank, int stream) {
     if (dep < 0) continue;
     const Recent* r = find_recent(gpu.streams[static_cast<int>(task_at(inst, dep).stream)], inst, dep);
     if (r != nullptr && (pred == nullptr || r->finish > pred->finish)) pred = r;
+  }
+  if (st.k == 0 && graph_.segments[insts_[inst].seg].barrier) {
+    // Past a barrier, whatever finished last on any stream is what this task waited for.
+    for (int o = 0; o < kNumStreams; ++o) {
+      const StreamState& other = gpu.streams[o];
+      const Recent& r = other.recent[(other.recent_head + kRecent - 1) % kRecent];
+      if (r.inst >= 0 && r.inst < inst && (pred == nullptr || r.finish > pred->finish)) pred = &r;
+    }
   }
   st.busy = true;
   st.start = now;

@@ -478,6 +478,10 @@ void add_optimizer(TaskGraph& graph, const Context& c, double params_local) {
   Segment& seg = graph.segments.emplace_back();
   seg.name = "optimizer";
   seg.when = When::kLastMicroBatch;
+  // The step boundary: the optimizer reads the reduced gradients, so it starts only after every
+  // gradient reduction has finished (DDP's finalize, DeepSpeed's boundary, Megatron's
+  // finalize_model_grads), not overlapped with the last of them.
+  seg.barrier = true;
   SegmentBuilder sb(seg, Phase::kOptimizer);
   const double shard = c.job.zero_stage >= 1
                            ? params_local / static_cast<double>(c.grad_group_size)
