@@ -496,6 +496,23 @@ void add_optimizer(TaskGraph& graph, const Context& c, double params_local) {
   }
 }
 
+// Tied embeddings under pipeline parallelism: the first stage's input embedding and the last
+// stage's LM head are one weight held twice, so after the backward their gradients are summed
+// across the two (Megatron's embedding group, _allreduce_embedding_grads in finalize_model_grads,
+// after the DP reduction and before the optimizer). An all-reduce of two ranks moves the whole
+// gradient once each way; it is emitted as one send/recv step over the pp group, whose link
+// load per GPU is the same (one block out and one in) and which the engines already place.
+void add_tied_embedding_grad_sync(TaskGraph& graph, const Context& c, double embedding_params,
+                                  When when) {
+  Segment& seg = graph.segments.emplace_back();
+  seg.name = "tied_embedding_grad_sync";
+  seg.when = when;
+  seg.barrier = true;  // finalize_model_grads: after the whole backward and the DP reduction
+  SegmentBuilder sb(seg, Phase::kBackward);
+  sb.comm("tied_embedding_all_reduce", Stream::kDataComm, Category::kDataParallel, CommKind::kSendRecv,
+          c.g_pp, embedding_params * c.grad_bytes, {});
+}
+
 // A graph for one piece of a pipelined step: the same GPUs and groups, one micro-batch.
 TaskGraph piece_of(const TaskGraph& step) {
   TaskGraph piece;
@@ -679,6 +696,8 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
   add_embedding_fwd(graph, c, first_extra);
   add_layer_fwd(graph, c, stage_layers);
   add_backward(graph, c, stage_layers, m, first_extra, true);
+  const double tied_grad_params = model.tied_embeddings ? vocab_rows / static_cast<double>(c.t) : 0.0;
+  if (tied_grad_params > 0) add_tied_embedding_grad_sync(graph, c, tied_grad_params, When::kLastMicroBatch);
   add_optimizer(graph, c, stage_params + first_extra);
 
   // Pieces, each timed by the engine for one micro-batch.
@@ -705,10 +724,14 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
             c.g_pp, plan.p2p_bytes, {});
   }
   // After the flush the first stage still reduces its gradients (overlapped with its last
-  // backward as in the unpipelined step) and runs the optimizer.
+  // backward as in the unpipelined step), sums tied embedding gradients with the last stage and
+  // runs the optimizer.
   plan.tail_with_dp = piece_of(graph);
   add_layer_bwd(plan.tail_with_dp, c, stage_layers, When::kEveryMicroBatch, c.dp_comm);
   add_embedding_bwd(plan.tail_with_dp, c, first_extra, When::kEveryMicroBatch, c.dp_comm);
+  if (tied_grad_params > 0) {
+    add_tied_embedding_grad_sync(plan.tail_with_dp, c, tied_grad_params, When::kEveryMicroBatch);
+  }
   add_optimizer(plan.tail_with_dp, c, stage_params + first_extra);
   plan.tail_without_dp = piece_of(graph);
   add_layer_bwd(plan.tail_without_dp, c, stage_layers, When::kEveryMicroBatch, false);

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "spsim/collective.h"
 #include "spsim/engine.h"
 #include "spsim/report.h"
 #include "spsim/strategy.h"
@@ -141,6 +142,61 @@ TEST(PipelinedStep, FirstStageActivationsFollowMegatronInFlightCount) {
   job.global_batch_size = 2;  // m = 2 < p: only 2 micro-batches ever in flight
   const LoweredStep few = make_strategy("ring")->lower(model, job);
   EXPECT_NEAR(few.memory.activations, layers32 / 2.0, 1e-6 * layers32);
+}
+
+TEST(PipelinedStep, TiedEmbeddingGradientsAreSummedAcrossFirstAndLastStage) {
+  // GPT-7B (tied, vocabulary 50257, h 4096) on 16 GPUs: t = 8 in each of p = 2 stages (one node
+  // each). After the backward the first stage's embedding gradient and the last stage's LM head
+  // gradient are summed: 50257 x 4096 / 8 x 2 B = 51,463,168 B each way over the pp group, before
+  // the optimizer (the parameter count uses the unpadded vocabulary, as the rest of the stage's
+  // parameters do). The untied variant has no such transfer; nothing else in the tail differs.
+  const ModelSpec tied = load_model("gpt-7b");
+  ASSERT_TRUE(tied.tied_embeddings);
+  ModelSpec untied = tied;
+  untied.tied_embeddings = false;
+  const Topology topology = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  JobConfig job = pipelined_job("megatron-sp", 16, 2);
+  job.tensor_parallel = 8;
+  job.seq_length = 8192;
+  job.global_batch_size = 4;
+  const LoweredStep step = make_strategy("megatron-sp")->lower(tied, job);
+  double bytes = 0;
+  for (const auto& segment : step.pipeline.tail_with_dp.segments) {
+    for (const auto& task : segment.tasks) {
+      if (std::string_view(task.name) == "tied_embedding_all_reduce") {
+        bytes = task.bytes;
+        EXPECT_EQ(std::string(step.graph.groups[static_cast<size_t>(task.group)].name), "pp");
+      }
+    }
+  }
+  EXPECT_DOUBLE_EQ(bytes, 51463168.0);
+  EXPECT_TRUE(has_task(step.graph, "tied_embedding_all_reduce"));
+  EXPECT_FALSE(has_task(make_strategy("megatron-sp")->lower(untied, job).pipeline.tail_with_dp,
+                        "tied_embedding_all_reduce"));
+  // Unpipelined, the one copy needs no sum.
+  JobConfig flat = job;
+  flat.pipeline_parallel = 1;
+  flat.num_gpus = 8;
+  EXPECT_FALSE(has_task(make_strategy("megatron-sp")->lower(tied, flat).graph, "tied_embedding_all_reduce"));
+  // The tail grows by exactly that transfer: one send/recv step across the two nodes.
+  const double tail_tied =
+      evaluate(tied, topology, job, *engine).result.extra.at("pipeline").at("tail_s").get<double>();
+  const double tail_untied =
+      evaluate(untied, topology, job, *engine).result.extra.at("pipeline").at("tail_s").get<double>();
+  GroupPlacement across;
+  across.size = 2;
+  across.ranks_per_node = 1;
+  across.nodes = 2;
+  const double hand = collective_time_s(CommKind::kSendRecv, 51463168.0, across, topology);
+  EXPECT_NEAR(tail_tied - tail_untied, hand, 1e-9);
+  // The DES waits for it the same way (its barrier, the same uncontended transfer).
+  const auto des = make_engine("des");
+  const double des_tied =
+      evaluate(tied, topology, job, *des).result.extra.at("pipeline").at("tail_s").get<double>();
+  const double des_untied =
+      evaluate(untied, topology, job, *des).result.extra.at("pipeline").at("tail_s").get<double>();
+  EXPECT_NEAR(des_tied - des_untied, hand, 0.02 * hand);
 }
 
 TEST(PipelinedStep, EngineTimedBubbleMatchesClosedForms) {
