@@ -154,12 +154,14 @@ TEST(PipelinedStep, TiedEmbeddingGradientsAreSummedAcrossFirstAndLastStage) {
   ASSERT_TRUE(tied.tied_embeddings);
   ModelSpec untied = tied;
   untied.tied_embeddings = false;
-  const Topology topology = load_topology("dgx-h100");
-  const auto engine = make_engine("analytic");
   JobConfig job = pipelined_job("megatron-sp", 16, 2);
   job.tensor_parallel = 8;
   job.seq_length = 8192;
   job.global_batch_size = 4;
+  const Topology topology = load_topology("dgx-h100");
+  auto tail_of = [&](const ModelSpec& model, const char* engine) {
+    return evaluate(model, topology, job, *make_engine(engine)).result.extra.at("pipeline").at("tail_s").get<double>();
+  };
   const LoweredStep step = make_strategy("megatron-sp")->lower(tied, job);
   double bytes = 0;
   for (const auto& segment : step.pipeline.tail_with_dp.segments) {
@@ -180,23 +182,14 @@ TEST(PipelinedStep, TiedEmbeddingGradientsAreSummedAcrossFirstAndLastStage) {
   flat.num_gpus = 8;
   EXPECT_FALSE(has_task(make_strategy("megatron-sp")->lower(tied, flat).graph, "tied_embedding_all_reduce"));
   // The tail grows by exactly that transfer: one send/recv step across the two nodes.
-  const double tail_tied =
-      evaluate(tied, topology, job, *engine).result.extra.at("pipeline").at("tail_s").get<double>();
-  const double tail_untied =
-      evaluate(untied, topology, job, *engine).result.extra.at("pipeline").at("tail_s").get<double>();
   GroupPlacement across;
   across.size = 2;
   across.ranks_per_node = 1;
   across.nodes = 2;
   const double hand = collective_time_s(CommKind::kSendRecv, 51463168.0, across, topology);
-  EXPECT_NEAR(tail_tied - tail_untied, hand, 1e-9);
+  EXPECT_NEAR(tail_of(tied, "analytic") - tail_of(untied, "analytic"), hand, 1e-9);
   // The DES waits for it the same way (its barrier, the same uncontended transfer).
-  const auto des = make_engine("des");
-  const double des_tied =
-      evaluate(tied, topology, job, *des).result.extra.at("pipeline").at("tail_s").get<double>();
-  const double des_untied =
-      evaluate(untied, topology, job, *des).result.extra.at("pipeline").at("tail_s").get<double>();
-  EXPECT_NEAR(des_tied - des_untied, hand, 0.02 * hand);
+  EXPECT_NEAR(tail_of(tied, "des") - tail_of(untied, "des"), hand, 0.02 * hand);
 }
 
 TEST(PipelinedStep, EngineTimedBubbleMatchesClosedForms) {
