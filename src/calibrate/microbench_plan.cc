@@ -101,9 +101,9 @@ std::string microbench_usage() {
       "  --dtype T               collective element type: bf16, fp16, fp32 (default bf16)\n"
       "  --model NAME|FILE       gemm/attention: model to take shapes from (required)\n"
       "  --tp LIST               gemm/attention: tensor-parallel degrees (default 1,2,4,8)\n"
-      "  --tokens LIST           gemm: tokens per GPU (default 4096,16384)\n"
+      "  --tokens LIST           gemm: tokens per GPU (default 1024,2048,4096,8192,16384)\n"
       "  --dtypes LIST           gemm/attention: bf16,fp16,fp8 (default bf16)\n"
-      "  --seq LIST              attention: sequence lengths (default 4096,8192,16384)\n";
+      "  --seq LIST              attention: sequence lengths (default 1024,2048,4096,8192,16384)\n";
 }
 
 MicrobenchArgs parse_microbench_args(const std::vector<std::string>& args) {

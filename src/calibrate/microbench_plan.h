@@ -29,9 +29,12 @@ struct MicrobenchArgs {
   // gemm / attention
   std::string model;                // model name or file (gemm, attention)
   std::vector<int64_t> tp = {1, 2, 4, 8};
-  std::vector<int64_t> tokens = {4096, 16384};      // tokens per GPU (sequence shard x micro-batch)
+  // Tokens per GPU (sequence shard x micro-batch) and attention sequence lengths per shard: from
+  // the small shards of large TP/SP degrees up, a factor 2 apart, so `spsim calibrate` gets one
+  // point per size bin of its efficiency curves.
+  std::vector<int64_t> tokens = {1024, 2048, 4096, 8192, 16384};
   std::vector<std::string> dtypes = {"bf16"};
-  std::vector<int64_t> seq = {4096, 8192, 16384};   // attention sequence lengths (per shard)
+  std::vector<int64_t> seq = {1024, 2048, 4096, 8192, 16384};
 };
 
 /// Usage text (one screen).

@@ -27,6 +27,11 @@ TEST(MicrobenchArgs, DefaultsAreIssueSixsLadder) {
   EXPECT_EQ(a.scopes, (std::vector<std::string>{"intra_node", "rail", "full"}));
   EXPECT_EQ(a.warmup, 5);
   EXPECT_EQ(a.iterations, 20);
+  // GEMM tokens and attention lengths a factor 2 apart from 1K to 16K: one point per size bin of
+  // the efficiency curves calibrate fits (small shards of large TP/SP degrees included).
+  const std::vector<int64_t> ladder = {1024, 2048, 4096, 8192, 16384};
+  EXPECT_EQ(a.tokens, ladder);
+  EXPECT_EQ(a.seq, ladder);
 }
 
 TEST(MicrobenchArgs, SuffixesListsAndHelp) {
