@@ -137,14 +137,12 @@ TEST(EngineInvariants, ExposedNeverExceedsCommPerCategory) {
   for (const auto& c : configs) expect_exposed_within_comm(c);
 }
 
-// KNOWN BUG (reported; src/engine is outside this branch's remit): the analytic engine blames a
-// compute-stream wait entirely on the category of the task it waited for, including the time that
-// task spent queued behind other tasks on its stream or waiting for its own predecessors. The
-// ZeRO-1/2 post-optimizer parameter gather queues behind the last gradient reduce-scatters on the
-// data stream and the end-of-step barrier blames the whole tail on it (ulysses u = 32, ZeRO-2:
-// zero_params 52.3 ms exposed vs 44.8 ms run); USP's dQ/dK/dV all-to-alls wait for the ring's
-// final dK,dV send, which is then counted as all-to-all (usp 4x4: 94.8 ms vs 48.2 ms). Fix: walk
-// the chain of binding predecessors and split the idle interval over their run intervals.
+// Shared streams: a compute-stream wait is split along the chain of tasks that set it (a
+// collective queued behind others on its stream, or waiting for its own predecessors), so no
+// kind is exposed for longer than it ran. Before that fix (765a2f6) the ZeRO-1/2 parameter gather
+// queued behind the last gradient reduce-scatters took the whole tail (ulysses u = 32, ZeRO-2:
+// zero_params 52.3 ms exposed vs 44.8 ms run), and USP's dQ/dK/dV all-to-alls took the ring's
+// final dK,dV send (usp 4x4: 94.8 ms vs 48.2 ms).
 TEST(EngineInvariants, ExposedNeverExceedsCommWithSharedStreams) {
   const Config configs[] = {
       {"ulysses", 64, 32, 1, 1, 2, Recompute::kSelective, 0},
