@@ -161,6 +161,20 @@ int64_t causal_mask(Builder& g, int64_t score, const Layout4& scores, int64_t ne
   return out;
 }
 
+/// A K or V gradient: the matmul straight into it (MHA), or, with GQA (`full_layout` set: one
+/// slice per query head), into a virtual per-query-head tensor reduced (ADD) onto the K/V heads,
+/// as cudnn-frontend writes dK_fullhead / dV_fullhead.
+void kv_head_grad(Builder& g, const std::string& matmul, int64_t a, int64_t b, int64_t out,
+                  const std::string& what, const Layout4* full_layout, SdpaType io) {
+  if (full_layout == nullptr) {
+    g.matmul(matmul, a, b, out);
+    return;
+  }
+  const int64_t full = g.virt(what + "_fullhead", *full_layout, io);
+  g.matmul(matmul, a, b, full);
+  g.reduction("red_" + what + "_head", SdpaReduction::kAdd, full, out);
+}
+
 void check_shape(const AttentionShape& s) {
   if (s.batch < 1 || s.heads < 1 || s.kv_heads < 1 || s.head_dim < 1 || s.seq < 1) {
     throw InputError("attention shape", fmt::format("batch, heads, kv_heads, head_dim and seq must be >= 1 "
@@ -262,13 +276,7 @@ SdpaGraph sdpa_backward_graph(const AttentionShape& shape, const std::string& dt
   // dV = P^T dO (per query head, then reduced onto the K/V heads for GQA).
   const int64_t p_t = g.virt("reshape_p_output", scores_t, io);
   g.reshape("reshape_p", exp_s, p_t);
-  if (h == hk) {
-    g.matmul("matmul_pT_dO", p_t, d_o, dv);
-  } else {
-    const int64_t dv_full = g.virt("dV_fullhead", q_layout, io);
-    g.matmul("matmul_pT_dO", p_t, d_o, dv_full);
-    g.reduction("red_dV_head", SdpaReduction::kAdd, dv_full, dv);
-  }
+  kv_head_grad(g, "matmul_pT_dO", p_t, d_o, dv, "dV", h != hk ? &q_layout : nullptr, io);
 
   // dS = (dO V^T - softmax_sum) * P * scale.
   const int64_t dp = g.virt("matmul_dO_VT_output", scores);
@@ -283,13 +291,7 @@ SdpaGraph sdpa_backward_graph(const AttentionShape& shape, const std::string& dt
   // dK = dS^T Q.
   const int64_t ds_t = g.virt("reshape_dS_output", scores_t, io);
   g.reshape("reshape_dS", ds, ds_t);
-  if (h == hk) {
-    g.matmul("matmul_dST_Q", ds_t, q, dk);
-  } else {
-    const int64_t dk_full = g.virt("dK_fullhead", q_layout, io);
-    g.matmul("matmul_dST_Q", ds_t, q, dk_full);
-    g.reduction("red_dK_head", SdpaReduction::kAdd, dk_full, dk);
-  }
+  kv_head_grad(g, "matmul_dST_Q", ds_t, q, dk, "dK", h != hk ? &q_layout : nullptr, io);
 
   // dQ = dS K, accumulated in fp32.
   const int64_t k_view = g.virt("reshape_k_output", kv_layout);
