@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
       "  spsim run -m llama-3-70b -T dgx-h100 --strategy usp -u 8 -r 4 --gpus 32 --seq 256K --json\n"
       "  spsim explain --strategy ring --gpus 8 --seq 128K\n"
       "  spsim sweep --best -o out/sweep --plot out/plots\n"
+      "  spsim validate\n"
       "  spsim list models");
   spsim::cli::add_run_command(app);
   spsim::cli::add_explain_command(app);
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   spsim::cli::add_plot_command(app);
   spsim::cli::add_attention_command(app);
   spsim::cli::add_max_context_command(app);
+  spsim::cli::add_validate_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

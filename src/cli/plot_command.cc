@@ -22,6 +22,11 @@ extern char** environ;
 namespace spsim::cli {
 
 void run_plot_script(const std::string& result_path, const std::string& out_dir) {
+  run_plot_script("spsim_plot.py", result_path, out_dir);
+}
+
+void run_plot_script(const std::string& script_name, const std::string& result_path,
+                     const std::string& out_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_regular_file(result_path, ec)) {
@@ -29,7 +34,7 @@ void run_plot_script(const std::string& result_path, const std::string& out_dir)
   }
   fs::create_directories(out_dir, ec);
   if (ec) throw InputError("-o", fmt::format("cannot create folder {} ({}); choose a writable path", out_dir, ec.message()));
-  const std::string script = (fs::path(detail::data_dir()) / "plots" / "spsim_plot.py").string();
+  const std::string script = (fs::path(detail::data_dir()) / "plots" / script_name).string();
   if (!fs::is_regular_file(script, ec)) {
     throw InputError("plot", fmt::format("plot script {} not found; set SPSIM_DATA_DIR to the spsim "
                                          "source or share folder", script));
@@ -52,7 +57,7 @@ void run_plot_script(const std::string& result_path, const std::string& out_dir)
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw InputError("plot", fmt::format("plots/spsim_plot.py failed (exit {}); see its message above",
+    throw InputError("plot", fmt::format("plots/{} failed (exit {}); see its message above", script_name,
                                          WIFEXITED(status) ? WEXITSTATUS(status) : -1));
   }
 }
