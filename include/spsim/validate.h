@@ -121,6 +121,7 @@ struct ValidationSummary {
   std::string engine;
   int64_t rows = 0, ok = 0, invalid = 0;
   std::map<std::string, int64_t> unsupported, incomplete;  // reason -> rows
+  std::map<std::string, int64_t> invalid_reasons;          // spsim's refusal -> rows
   ErrorStats throughput;                                    // speed_error of throughput rows
   std::map<std::string, ErrorStats> by_source, by_scheme;   // throughput rows
   std::map<std::string, ErrorStats> by_metric;              // every kind, error in its own terms
@@ -142,6 +143,12 @@ nlohmann::json baseline_of(const ValidationSummary& summary);
 std::vector<std::string> compare_to_baseline(const ValidationSummary& summary,
                                              const nlohmann::json& baseline,
                                              double tolerance = 0.01);
+
+/// The other direction: every number of `summary` better than `baseline` by more than
+/// `tolerance` (the baseline is stale and should be rewritten in the same commit).
+std::vector<std::string> compare_to_baseline_improvements(const ValidationSummary& summary,
+                                                          const nlohmann::json& baseline,
+                                                          double tolerance = 0.01);
 
 /// Renderings: the per-row table and the summary (text), CSV and JSON.
 std::string format_validation_table(const std::vector<RowResult>& results);

@@ -60,7 +60,10 @@ ValidationSummary summarize(const std::vector<RowResult>& results, const std::st
     ++out.rows;
     if (r.status == "unsupported") ++out.unsupported[r.reason];
     if (r.status == "incomplete") ++out.incomplete[r.reason];
-    if (r.status == "invalid") ++out.invalid;
+    if (r.status == "invalid") {
+      ++out.invalid;
+      ++out.invalid_reasons[r.reason];
+    }
     if (r.status != "ok") continue;
     ++out.ok;
     const ValidationRow& row = *r.row;
@@ -167,40 +170,55 @@ nlohmann::json baseline_of(const ValidationSummary& s) {
   return out;
 }
 
-std::vector<std::string> compare_to_baseline(const ValidationSummary& s, const nlohmann::json& base,
-                                             double tolerance) {
-  std::vector<std::string> worse;
+namespace {
+
+// Every number of the two summaries that moved by more than `tolerance` in the direction `worse`
+// (true: errors up, agreement down, fewer rows; false: the opposite).
+std::vector<std::string> moved(const ValidationSummary& s, const nlohmann::json& base, double tolerance,
+                               bool worse) {
+  std::vector<std::string> out;
   const nlohmann::json now = baseline_of(s);
   auto number = [](const nlohmann::json& j, const char* key) {
     return j.contains(key) && j[key].is_number() ? j[key].get<double>() : 0.0;
   };
-  auto error_group = [&](const std::string& name, const nlohmann::json& was, const nlohmann::json& is) {
-    for (const char* key : {"median_abs", "max_abs"}) {
-      const double a = number(was, key), b = number(is, key);
-      if (b > a + tolerance) {
-        worse.push_back(fmt::format("{} {} |error| {:.1f} % -> {:.1f} %", name, key == std::string("median_abs") ? "median" : "max",
-                                    100 * a, 100 * b));
-      }
+  // sign +1: bigger is worse (errors); -1: bigger is better (agreement, rows that run).
+  auto check = [&](const std::string& name, double was, double is, int sign, bool percent) {
+    const double delta = sign * (is - was);
+    const double threshold = percent ? tolerance : 0.5;  // counts move by whole rows
+    if (worse ? delta > threshold : delta < -threshold) {
+      out.push_back(percent ? fmt::format("{} {:.1f} % -> {:.1f} %", name, 100 * was, 100 * is)
+                            : fmt::format("{} {} -> {}", name, was, is));
     }
   };
-  if (now["rows_ok"].get<int64_t>() < number(base, "rows_ok")) {
-    worse.push_back(fmt::format("rows that run {} -> {}", number(base, "rows_ok"), now["rows_ok"].get<int64_t>()));
-  }
+  auto error_group = [&](const std::string& name, const nlohmann::json& was, const nlohmann::json& is) {
+    check(name + " median |error|", number(was, "median_abs"), number(is, "median_abs"), 1, true);
+    check(name + " max |error|", number(was, "max_abs"), number(is, "max_abs"), 1, true);
+  };
+  check("rows that run", number(base, "rows_ok"), number(now, "rows_ok"), -1, false);
   error_group("throughput", base.value("throughput", nlohmann::json::object()), now["throughput"]);
   error_group("memory", base.value("memory", nlohmann::json::object()), now["memory"]);
   const nlohmann::json metrics = base.value("by_metric", nlohmann::json::object());
   for (const auto& item : metrics.items()) {
     const nlohmann::json is = now["by_metric"].value(item.key(), nlohmann::json::object());
-    if (number(is, "n") < number(item.value(), "n")) {
-      worse.push_back(fmt::format("{} rows that run {} -> {}", item.key(), number(item.value(), "n"), number(is, "n")));
-    }
+    check(item.key() + " rows that run", number(item.value(), "n"), number(is, "n"), -1, false);
     error_group(item.key(), item.value(), is);
   }
   for (const char* key : {"ranking_agreement", "fits_agreement"}) {
-    const double a = number(base, key), b = number(now, key);
-    if (b < a - tolerance) worse.push_back(fmt::format("{} {:.1f} % -> {:.1f} %", key, 100 * a, 100 * b));
+    check(key, number(base, key), number(now, key), -1, true);
   }
-  return worse;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> compare_to_baseline(const ValidationSummary& s, const nlohmann::json& base,
+                                             double tolerance) {
+  return moved(s, base, tolerance, true);
+}
+
+std::vector<std::string> compare_to_baseline_improvements(const ValidationSummary& s,
+                                                          const nlohmann::json& base, double tolerance) {
+  return moved(s, base, tolerance, false);
 }
 
 // --- Renderings --------------------------------------------------------------------------------
@@ -274,16 +292,23 @@ std::string format_validation_summary(const ValidationSummary& s) {
     for (const auto& id : s.fits_disagree) ids += (ids.empty() ? "" : ", ") + id;
     out += "  disagree: " + ids + "\n";
   }
-  if (!s.unsupported.empty()) {
-    out += "not run (unsupported):";
-    for (const auto& [k, v] : s.unsupported) out += fmt::format(" {} x {};", v, k);
-    out += "\n";
-  }
-  if (!s.incomplete.empty()) {
-    out += "not run (incomplete):";
-    for (const auto& [k, v] : s.incomplete) out += fmt::format(" {} x {};", v, k);
-    out += "\n";
-  }
+  auto reasons = [&](const char* what, const std::map<std::string, int64_t>& by_reason) {
+    if (by_reason.empty()) return;
+    // The reasons are sentences with their sources; group them by their first clause.
+    std::map<std::string, int64_t> grouped;
+    for (const auto& [reason, n] : by_reason) {
+      std::string key = reason.substr(0, reason.find_first_of(":;("));
+      while (!key.empty() && key.back() == ' ') key.pop_back();
+      grouped[key] += n;
+    }
+    int64_t total = 0;
+    for (const auto& [k, n] : grouped) total += n;
+    out += fmt::format("not run, {} ({} rows; --json has each row's reason):\n", what, total);
+    for (const auto& [k, n] : grouped) out += fmt::format("  {:>4}  {}\n", n, k);
+  };
+  reasons("unsupported", s.unsupported);
+  reasons("incomplete", s.incomplete);
+  reasons("refused by spsim", s.invalid_reasons);
   return out;
 }
 

@@ -34,7 +34,7 @@ const std::set<std::string> kAssumable = {"mbs", "gbs", "recompute", "precision"
 const std::set<std::string> kFrameworks = {"megatron", "deepspeed", "fsdp"};
 const std::set<std::string> kConventions = {"model", "nemo_noncausal", "mbridge_causal",
                                             "megatron_deepspeed", "torchtitan", "palm",
-                                            "fa_kernel", "causal_halved", "hardware"};
+                                            "fa_kernel", "causal_halved", "hardware", "unstated"};
 
 class RowReader {
  public:
@@ -50,15 +50,17 @@ class RowReader {
     throw InputError(file_, fmt::format("row \"{}\": {}: {}", id_, field, message));
   }
 
-  // A configuration value: the published one, else the row's assumed one (recorded), else null.
+  // A configuration value: the row's assumed one (recorded, with its reason in assume_why: a
+  // recipe default where the source is silent, or the value a contradictory row must have), else
+  // the published one, else null.
   const nlohmann::json* value(const std::string& field, const nlohmann::json* parent = nullptr) {
     const nlohmann::json& in = parent != nullptr ? *parent : row_;
-    if (in.contains(field) && !in[field].is_null()) return &in[field];
     if (assume_ != nullptr && assume_->contains(field) && !(*assume_)[field].is_null()) {
       assumed_.push_back(fmt::format("{}={}", field, (*assume_)[field].dump()));
       used_.insert(field);
       return &(*assume_)[field];
     }
+    if (in.contains(field) && !in[field].is_null()) return &in[field];
     return nullptr;
   }
 
@@ -334,6 +336,9 @@ ValidationRow parse_row(const nlohmann::json& published, const std::string& file
                                 row.kind == MetricKind::kAttention;
   if (needs_convention && row.flop_convention.empty() && row.expressible()) {
     in.fail("spsim/flop_convention", "a TFLOP/s or MFU row needs the source's FLOP convention");
+  }
+  if (row.flop_convention == "unstated" && row.incomplete.empty()) {
+    row.incomplete = "the source does not state its FLOP convention or peak";
   }
   if (!row.expressible()) return row;
   if (row.topology_ref.empty()) {
