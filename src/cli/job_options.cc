@@ -6,6 +6,7 @@
 
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/framework.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
 
@@ -64,6 +65,15 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                 "ulysses: reject u > KV heads instead of replicating KV heads (yunchang)")->group("Parallelism");
   cmd->add_flag("--ulysses-overlap", o.ulysses_overlap,
                 "ulysses: overlap backward all-to-alls with compute (DeepSpeed sp_stream)")->group("Parallelism");
+  cmd->add_option("--framework", o.framework,
+                  "megatron | nemo | deepspeed | fsdp: gradient dtype, kernels, loss, rules "
+                  "(default: ulysses/colai-sp deepspeed, others megatron)")
+      ->group("Training");
+  cmd->add_option("--fp8-recipe", o.fp8_recipe, "delayed | current FP8 scaling (default: the framework's)")
+      ->group("Training");
+  cmd->add_option("--attention-impl", o.attention_impl,
+                  "cudnn | flash2 attention kernels (default: the framework's; TE on A100 runs flash2)")
+      ->group("Training");
   cmd->add_option("--mbs,--micro-batch-size", o.micro_batch_size, "sequences per micro-batch")
       ->capture_default_str()->group("Training");
   cmd->add_option("--gbs,--global-batch-size", o.global_batch_size,
@@ -216,6 +226,16 @@ BaseSetup resolve_base(const JobOptions& o) {
   pick("--no-kv-replication", !o.no_kv_replication, base.ulysses_kv_replication);
   pick("--ulysses-overlap", o.ulysses_overlap, base.ulysses_overlap);
   pick("--no-causal", !o.no_causal, base.causal);
+  pick("--framework", o.framework, base.framework);
+  pick("--fp8-recipe", o.fp8_recipe, base.fp8_recipe);
+  pick("--attention-impl", o.attention_impl, base.attention_impl);
+  if (!base.attention_impl.empty() && base.attention_impl != "cudnn" && base.attention_impl != "flash2") {
+    throw InputError("--attention-impl", fmt::format("must be cudnn or flash2 (got \"{}\")", base.attention_impl));
+  }
+  if (!base.framework.empty()) find_framework(base.framework, "--framework");
+  if (!base.fp8_recipe.empty() && base.fp8_recipe != "delayed" && base.fp8_recipe != "current") {
+    throw InputError("--fp8-recipe", fmt::format("must be delayed or current (got \"{}\")", base.fp8_recipe));
+  }
   if (given(o, "--recompute") || !from_file) base.recompute = parse_recompute(o.recompute, "--recompute");
   if (given(o, "--precision") || !from_file) base.precision = parse_precision(o.precision, "--precision");
   if (given(o, "--attention-kernel") || !from_file) {

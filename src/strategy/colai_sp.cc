@@ -165,6 +165,7 @@ class ColaiSpStrategy : public Strategy {
   LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "deepspeed");
     if (job.ulysses_degree > 1 || job.tensor_parallel > 1) {
       throw InputError(job.ulysses_degree > 1 ? "ulysses_degree" : "tensor_model_parallel_size",
                        fmt::format("strategy colai-sp splits only the sequence, over ring_degree "

@@ -25,6 +25,7 @@ class MegatronStrategy : public Strategy {
   LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "megatron");
     job.sequence_parallel = sequence_parallel_;
     if (job.ulysses_degree > 1) {
       throw InputError("ulysses_degree",

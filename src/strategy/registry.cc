@@ -22,6 +22,7 @@ constexpr Entry kStrategies[] = {
     {"ring", detail::make_ring_strategy},
     {"usp", detail::make_usp_strategy},
     {"colai-sp", detail::make_colai_sp_strategy},
+    {"dp", detail::make_data_parallel_strategy},
 };
 
 }  // namespace

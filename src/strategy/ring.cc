@@ -22,6 +22,7 @@ class RingStrategy : public Strategy {
   LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "megatron");
     if (job.ulysses_degree > 1) {
       throw InputError("ulysses_degree",
                        fmt::format("strategy ring has no all-to-all (got ulysses_degree {}); use "

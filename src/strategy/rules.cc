@@ -41,6 +41,18 @@ std::vector<int64_t> valid_ulysses(int64_t heads, int64_t kv, bool replication) 
 
 }  // namespace
 
+const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_framework) {
+  if (job.framework.empty()) job.framework = usual_framework;
+  const FrameworkProfile& framework = find_framework(job.framework);
+  if (job.fp8_recipe.empty()) job.fp8_recipe = framework.fp8_recipe == Fp8Recipe::kCurrent ? "current" : "delayed";
+  if (job.attention_impl.empty()) job.attention_impl = to_string(framework.attention);
+  // Only DeepSpeed's ALST replicates KV heads past the Ulysses degree; TE's a2a asserts
+  // kv_heads % cp == 0.
+  if (!framework.kv_replication) job.ulysses_kv_replication = false;
+  check_framework_rules(framework, job);
+  return framework;
+}
+
 void derive_degree(int64_t& degree, const JobConfig& job) {
   if (degree != 1 || job.data_parallel != 0) return;
   const int64_t used = job.tensor_parallel * job.ulysses_degree * job.ring_degree *

@@ -21,6 +21,7 @@ class UlyssesStrategy : public Strategy {
   LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "deepspeed");
     if (job.ring_degree > 1) {
       throw InputError("ring_degree",
                        fmt::format("strategy ulysses has no ring (got ring_degree {}); use "

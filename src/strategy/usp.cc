@@ -21,6 +21,7 @@ class UspStrategy : public Strategy {
   LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "megatron");
     if (job.ulysses_degree == 1 && job.ring_degree == 1 && job.num_gpus > 1 &&
         job.data_parallel == 0) {
       throw InputError("ulysses_degree",

@@ -32,6 +32,43 @@ double Efficiency::for_collective(const std::string& scope, const std::string& k
                                scope, kind));
 }
 
+namespace {
+
+// The loader guarantees each map holds its fallback key (bf16, cudnn, fused).
+template <typename Map>
+const typename Map::mapped_type& lookup(const Map& map, const std::string& key, const char* fallback,
+                                        const char* what) {
+  auto it = map.find(key);
+  if (it == map.end()) it = map.find(fallback);
+  if (it == map.end()) throw Error(fmt::format("kernel model has no {} timing for \"{}\" or \"{}\"", what, key, fallback));
+  return it->second;
+}
+
+}  // namespace
+
+KernelModel KernelModel::uniform(double gemm, double attention, double memory, double latency_s,
+                                 const std::string& source) {
+  KernelModel model;
+  for (const char* dtype : {"fp32", "tf32", "bf16", "fp8"}) model.gemm[dtype] = {gemm, latency_s};
+  const KernelTiming a{attention, latency_s};
+  for (const char* impl : {"cudnn", "flash2"}) model.attention[impl] = {a, a, a, a};
+  for (const char* impl : {"fused", "eager"}) model.elementwise[impl] = {memory, latency_s};
+  model.source = source;
+  return model;
+}
+
+const KernelTiming& KernelModel::gemm_for(const std::string& dtype) const {
+  return lookup(gemm, dtype == "fp16" ? "bf16" : dtype, "bf16", "GEMM");
+}
+
+const AttentionTimings& KernelModel::attention_for(const std::string& impl) const {
+  return lookup(attention, impl, "cudnn", "attention");
+}
+
+const KernelTiming& KernelModel::elementwise_for(const std::string& impl) const {
+  return lookup(elementwise, impl, "fused", "elementwise");
+}
+
 double EfficiencyCurve::at(double gflop) const {
   // Kernel efficiency grows roughly with the log of the work (tiles filling the SMs, then
   // saturating), so interpolate in log(size); outside the measured sizes hold the end value

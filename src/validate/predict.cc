@@ -51,6 +51,8 @@ std::string scheme_of(const JobConfig& job) {
     scheme = job.ring_comm == "allgather" ? "ring-allgather" : "ring-p2p";
   } else if (s == "ulysses") {
     scheme = job.ulysses_degree > 1 ? "ulysses" : "dp";
+  } else if (s == "dp") {
+    scheme = "dp";
   } else if (s == "megatron-sp") {
     scheme = "tp+sp";
   } else if (s == "megatron-tp") {

@@ -30,8 +30,8 @@ const std::set<std::string> kParallelFields = {"tp", "pp", "vpp", "cp", "cp_comm
 // Configuration fields an "assume" block may fill where the source is silent.
 const std::set<std::string> kAssumable = {"mbs", "gbs", "recompute", "precision", "zero", "dp",
                                           "cp_comm_type", "tp", "pp", "vpp", "cp", "ulysses",
-                                          "causal", "seq", "gpus"};
-const std::set<std::string> kFrameworks = {"megatron", "deepspeed", "fsdp"};
+                                          "causal", "seq", "gpus", "fp8_recipe", "attention_impl"};
+const std::set<std::string> kFrameworks = {"megatron", "nemo", "deepspeed", "fsdp"};
 const std::set<std::string> kConventions = {"model", "nemo_noncausal", "mbridge_causal",
                                             "megatron_deepspeed", "torchtitan", "palm",
                                             "fa_kernel", "causal_halved", "hardware", "unstated"};
@@ -117,7 +117,7 @@ std::string string_field(const nlohmann::json& object, const std::string& key) {
 // (TE all_gather, torchtitan's default rotate method, Llama 3) gathers K/V. DeepSpeed's
 // sequence_parallel_size is Ulysses. Tensor parallelism alone is Megatron TP with sequence
 // parallelism (NeMo/Megatron-Bridge recipes and torchtitan's TP plan both shard norms over TP).
-// Nothing else: plain data parallelism (ulysses with u = 1).
+// Nothing else: plain data parallelism.
 void choose_scheme(ValidationRow& row, RowReader& in, const nlohmann::json& parallel) {
   JobConfig& job = row.job;
   const int64_t cp = in.integer("cp", &parallel).value_or(1);
@@ -148,7 +148,7 @@ void choose_scheme(ValidationRow& row, RowReader& in, const nlohmann::json& para
     job.ulysses_degree = u;
     return;
   }
-  job.strategy = job.tensor_parallel > 1 ? "megatron-sp" : "ulysses";
+  job.strategy = job.tensor_parallel > 1 ? "megatron-sp" : "dp";
 }
 
 // ZeRO stage of a published plan: FSDP (torchtitan FSDP2, Megatron FSDP) shards parameters,
@@ -234,6 +234,11 @@ void resolve_training_job(ValidationRow& row, RowReader& in, const nlohmann::jso
     job.causal = causal->get<bool>();
   }
   job.zero_stage = zero_stage(row, in, parallel, assumed);
+  job.framework = row.framework;
+  // Container-specific settings the source documents (the FP8 recipe, the attention backend a
+  // launcher forced); absent, the framework's own default applies.
+  job.fp8_recipe = in.text("fp8_recipe").value_or("");
+  job.attention_impl = in.text("attention_impl").value_or("");
   job.framework_reserve_bytes = kDefaultFrameworkReserveBytes;
   const std::string from_assume = in.assumed();
   row.assumed = from_assume.empty() ? assumed : assumed.empty() ? from_assume : from_assume + ", " + assumed;
@@ -326,7 +331,7 @@ ValidationRow parse_row(const nlohmann::json& published, const std::string& file
   sp.ignore("assume_why");
   sp.finish();
   if (!row.framework.empty() && kFrameworks.count(row.framework) == 0) {
-    in.fail("spsim/framework", fmt::format("\"{}\" is not megatron, deepspeed or fsdp", row.framework));
+    in.fail("spsim/framework", fmt::format("\"{}\" is not megatron, nemo, deepspeed or fsdp", row.framework));
   }
   if (!row.flop_convention.empty() && kConventions.count(row.flop_convention) == 0) {
     in.fail("spsim/flop_convention", fmt::format("unknown convention \"{}\"", row.flop_convention));
