@@ -43,14 +43,14 @@ class Roofline {
   double time_s(const Task& task, double work_scale = 1.0) const;
 
  private:
-  KernelTiming gemm_;
+  KernelTiming gemm_, gemm16_;                    // the job's dtype; 16-bit in fp8 jobs
   std::array<AttentionTimings, 2> attention_{};   // by AttentionImpl
   std::array<KernelTiming, 2> elementwise_{};     // by ElementwiseImpl (index 0: fused)
   // Calibrated size-dependent efficiencies (null: the kernel model applies); they point into the
   // topology, which outlives the roofline.
   const EfficiencyCurve* gemm_curve_ = nullptr;
   const EfficiencyCurve* attention_curve_ = nullptr;
-  double gemm_peak_ = 0, attention_peak_ = 0;     // FLOP/s
+  double gemm_peak_ = 0, gemm16_peak_ = 0, attention_peak_ = 0;  // FLOP/s
   double hbm_bandwidth_ = 0;                      // bytes/s
 };
 

@@ -19,7 +19,8 @@
 
 namespace spsim {
 
-/// How the logits meet the loss (memory and time of the loss phase).
+/// How the logits meet the loss (memory and time of the loss phase). loss_bytes_per_logit()
+/// gives each kind's kernel traffic.
 enum class LossImpl : uint8_t {
   kFp32Copy,  // an fp32 copy of the logits, softmax in place on it and saved (Megatron native,
               // torch F.cross_entropy(pred.float()), HF LlamaForCausalLM)
@@ -67,6 +68,15 @@ struct FrameworkProfile {
   bool kv_replication;
   const char* source;        // where each value comes from
 };
+
+/// HBM traffic per logit element of the loss forward and backward, as memory-bound kernel bytes:
+/// Liger-Kernel's H100 measurements (linkedin/Liger-Kernel@ead96b6 benchmark/data/
+/// all_benchmark_data.csv, 8192 tokens x 131072 vocabulary, bf16) times the fused elementwise
+/// plateau of gpus/h100-sxm.json (0.77 x 3.35 TB/s): Megatron's unfused vocab-parallel cross
+/// entropy 15.812 / 21.247 ms -> 38.0 / 51.0 B; Liger's fused kernel (what TE's Triton cross entropy
+/// follows) 2.968 / 7.959 ms -> 7.1 / 19.1 B.
+struct LossBytes { double fwd, bwd; };
+LossBytes loss_bytes_per_logit(LossImpl impl);
 
 /// The profile of `name`; InputError naming `where` with a "did you mean" for an unknown name.
 const FrameworkProfile& find_framework(std::string_view name, const std::string& where = "framework");

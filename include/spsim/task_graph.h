@@ -90,6 +90,9 @@ struct Task {
   ElementwiseImpl elementwise_impl = ElementwiseImpl::kFused;
   bool backward_kernel = false;
   bool causal_kernel = false;
+  // A GEMM of an fp8 job that runs in 16-bit (the LM head: Megatron's output layer is not a
+  // TransformerEngine module, torchtitan's float8 filter skips "output").
+  bool high_precision = false;
   double flops = 0;
   double hbm_bytes = 0;
   // Per-position work multipliers within `group` (causal ring without balancing: rank i of the

@@ -21,6 +21,8 @@ Roofline::Roofline(const Topology& topology, Precision precision) {
   const KernelModel& kernels = topology.efficiency.kernels;
   gemm_ = kernels.gemm_for(to_string(precision));
   gemm_peak_ = topology.gpu.peak(precision);
+  gemm16_ = kernels.gemm_for(to_string(non_gemm_precision(precision)));
+  gemm16_peak_ = topology.gpu.peak(non_gemm_precision(precision));
   attention_peak_ = topology.gpu.peak(non_gemm_precision(precision));
   for (AttentionImpl impl : {AttentionImpl::kCudnn, AttentionImpl::kFlash2}) {
     attention_[static_cast<int>(impl)] = kernels.attention_for(to_string(impl));
@@ -48,6 +50,7 @@ double Roofline::time_s(const Task& task, double work_scale) const {
         return std::max(flops / (gemm_peak_ * gemm_curve_->at(flops / kernels * 1e-9)), traffic);
       }
       // Skinny GEMMs (few tokens against a large weight) are bound by reading their operands.
+      if (task.high_precision) return std::max(kernels * gemm16_.time_s(flops / kernels, gemm16_peak_), traffic);
       return std::max(kernels * gemm_.time_s(flops / kernels, gemm_peak_), traffic);
     }
     case OpClass::kAttention: {

@@ -98,6 +98,10 @@ struct Context {
   double kv_block = 0;       // ring: one K,V block 2·e·b·c·h_kv_local
   double kv_gather = 0;      // ring allgather: (r-1)/r of the gathered K,V
   double layer_params = 0;   // parameters of one layer on this GPU (after TP)
+  // FP8: bytes of the quantization kernels of one layer's GEMM inputs (forward: activations;
+  // backward: output gradients), and how many kernels.
+  double fp8_cast_fwd_bytes = 0, fp8_cast_bwd_bytes = 0;
+  int fp8_cast_fwd_kernels = 0, fp8_cast_bwd_kernels = 0;
   double param_bytes = 2, grad_bytes = 2;
 };
 
@@ -293,6 +297,18 @@ int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
                  c.g_ring, c.kv_block, {prev_attn, prev_comm});
 }
 
+// FP8 quantization of one layer's GEMM inputs as memory-bound kernels on the compute stream
+// (TransformerEngine docs, features/low_precision_training: delayed scaling reads a tensor once,
+// current scaling twice (amax, then cast); Hopper also writes a transposed FP8 copy for the
+// wgrad/dgrad GEMMs).
+void emit_fp8_casts(SegmentBuilder& sb, const Context& c, bool backward) {
+  const double bytes = backward ? c.fp8_cast_bwd_bytes : c.fp8_cast_fwd_bytes;
+  const int kernels = backward ? c.fp8_cast_bwd_kernels : c.fp8_cast_fwd_kernels;
+  if (bytes <= 0) return;
+  const int cast = sb.compute("fp8_cast", OpClass::kMemoryBound, 0, bytes, {});
+  sb.at(cast).kernels = static_cast<uint8_t>(kernels);
+}
+
 // One layer's forward. `zero_dep` gates the first GEMM (ZeRO-3 gathered parameters).
 int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start_dep) {
   const auto& ops = c.ops;
@@ -300,6 +316,7 @@ int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start
     return sb.compute(ops[i].name, ops[i].op_class, ops[i].fwd_flops, ops[i].fwd_bytes, deps);
   };
   int last = fwd(kInputNorm, {start_dep});
+  emit_fp8_casts(sb, c, false);
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);
   fwd(kQkvProj, {last, zero_dep});
   const int rope = fwd(kRope, {});
@@ -363,6 +380,7 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
     return backward_task(sb, bwd_ops[i], deps);
   };
   last = bwd(kMlpResidual, {last});
+  emit_fp8_casts(sb, c, true);
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);  // conjugate of the forward RS
   bwd(kMlpDown, {last, zero});
   last = bwd(kMlpAct, {});
@@ -452,7 +470,8 @@ void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
   if (forward) {
     int last = fwd(kFinalNorm, {});
     if (c.sp) last = tp_gather(sb, c, last);
-    fwd(kLmHead, {last});
+    const int lm = fwd(kLmHead, {last});
+    sb.at(lm).high_precision = true;
     fwd(kCrossEntropy, {});
   }
   if (!backward) return;
@@ -463,11 +482,14 @@ void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
     const int regather = c.sp ? tp_gather(sb, c, last) : -1;
     const int dg = sb.compute("lm_head_dgrad", op.op_class, 0.5 * op.bwd_flops,
                               0.5 * op.bwd_bytes, {last});
+    sb.at(dg).high_precision = true;
     last = tp_reduce(sb, c, dg);
-    sb.compute("lm_head_wgrad", op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes,
-               {dg, regather});
+    const int wg = sb.compute("lm_head_wgrad", op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes,
+                              {dg, regather});
+    sb.at(wg).high_precision = true;
   } else {
     last = bwd(kLmHead, {});
+    sb.at(last).high_precision = true;
   }
   bwd(kFinalNorm, {last});
 }
@@ -680,6 +702,34 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   c.head = head_ops(model, c.shard);
   if (c.ops.size() != kNumLayerOps || c.head.size() != kNumHeadOps) {
     throw Error("layer_ops/head_ops returned an unexpected op list");
+  }
+  // The loss kernels of the framework's cross entropy (framework.h: measured traffic per logit).
+  {
+    const double logits = static_cast<double>(job.micro_batch_size) *
+                          static_cast<double>(c.shard.dense_tokens) *
+                          static_cast<double>(model.padded_vocab(job.tensor_parallel)) /
+                          static_cast<double>(job.tensor_parallel);
+    const LossBytes loss = loss_bytes_per_logit(c.fw.loss);
+    c.head[kCrossEntropy].fwd_bytes = logits * loss.fwd;
+    c.head[kCrossEntropy].bwd_bytes = logits * loss.bwd;
+  }
+  if (job.precision == Precision::kFp8) {
+    // GEMM inputs quantized per micro-batch: forward the activations entering qkv, out_proj,
+    // mlp_up and mlp_down; backward the gradients leaving them. With delayed scaling TE's
+    // LayerNormLinear / LayerNormMLP write qkv's and mlp_up's FP8 input from the norm kernel itself.
+    const double e = c.e;
+    const bool delayed = job.fp8_recipe != "current";
+    const double per_element = (delayed ? e : 2 * e) + 2;  // read(s) + row-wise + column-wise FP8
+    const double t = static_cast<double>(c.t);
+    const double tokens = static_cast<double>(job.micro_batch_size) * static_cast<double>(c.shard.dense_tokens);
+    const double h = static_cast<double>(model.hidden_size);
+    const double q = static_cast<double>(model.q_width()), kv = static_cast<double>(model.kv_width());
+    const double f = static_cast<double>(model.ffn_hidden_size), up = model.gated_mlp ? 2.0 : 1.0;
+    const double fused_inputs = delayed ? 0 : 2 * h;          // qkv and mlp_up inputs
+    c.fp8_cast_fwd_bytes = tokens * (fused_inputs + q / t + f / t) * per_element;
+    c.fp8_cast_fwd_kernels = delayed ? 2 : 4;
+    c.fp8_cast_bwd_bytes = tokens * ((q + 2 * kv) / t + h + up * f / t + h) * per_element;
+    c.fp8_cast_bwd_kernels = 4;
   }
 
   const double dense = static_cast<double>(c.shard.dense_tokens);
