@@ -127,6 +127,9 @@ struct Topology {
   GpuSpec gpu;
   // Scale-up domain ("node": the NVLink/NVSwitch domain, 72 GPUs for GB200-NVL72).
   int gpus_per_node = 0;
+  // The smallest group of GPUs a job is given inside one scale-up domain (a GB200 NVL72 compute
+  // tray of 4; a DGX node's 8): jobs may use part of a domain in steps of this.
+  int allocation_gpus = 0;
   std::string intra_node_kind;        // "nvswitch" | "nvlink" | "pcie"
   double intra_node_bandwidth = 0;    // bytes/s per GPU per direction
   double intra_node_latency_s = 0;
@@ -149,6 +152,12 @@ struct Topology {
   double nic_bandwidth_per_gpu() const;  // nics_per_node * nic_bandwidth / gpus_per_node
   bool operator==(const Topology&) const = default;
 };
+
+/// The topology a job of `num_gpus` GPUs runs on: `topology` itself, or, when the job does not
+/// fill whole scale-up domains but fills whole allocation units (GB200 NVL72 trays), the same
+/// cluster with every domain holding the largest whole number of units that divides the job (as
+/// NeMo's --segment 16 uses 64 of a rack's 72 GPUs). InputError naming --gpus otherwise.
+Topology topology_for_job(const Topology& topology, int64_t num_gpus);
 
 /// Reads a topology (strict: unknown keys are errors with a "did you mean").
 Topology parse_topology(const std::string& text, const std::string& display_name);

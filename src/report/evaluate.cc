@@ -8,8 +8,9 @@ namespace spsim {
 
 namespace {
 
-// The cluster must be able to hold the job before any engine runs.
-void check_fits_cluster(const Topology& topology, int64_t num_gpus) {
+// The cluster must be able to hold the job before any engine runs: whole nodes, or whole
+// allocation units of a larger scale-up domain (topology_for_job).
+Topology check_fits_cluster(const Topology& topology, int64_t num_gpus) {
   const int64_t per_node = topology.gpus_per_node;
   if (per_node <= 0) throw InputError(topology.path, "gpus per node must be positive");
   if (topology.max_nodes > 0 && num_gpus > per_node * topology.max_nodes) {
@@ -18,18 +19,14 @@ void check_fits_cluster(const Topology& topology, int64_t num_gpus) {
                                            num_gpus, topology.name, topology.max_nodes, per_node,
                                            per_node * topology.max_nodes));
   }
-  if (num_gpus > per_node && num_gpus % per_node != 0) {
-    throw InputError("--gpus", fmt::format("{} GPUs is not a whole number of {}-GPU nodes of \"{}\"; "
-                                           "use a multiple of {}",
-                                           num_gpus, per_node, topology.name, per_node));
-  }
+  return topology_for_job(topology, num_gpus);
 }
 
 }  // namespace
 
-RunReport evaluate(const ModelSpec& model, const Topology& topology, const JobConfig& job,
+RunReport evaluate(const ModelSpec& model, const Topology& cluster, const JobConfig& job,
                    const Engine& engine, const EngineOptions& options) {
-  check_fits_cluster(topology, job.num_gpus);
+  const Topology topology = check_fits_cluster(cluster, job.num_gpus);
   RunReport report;
   report.model = model;
   report.topology = topology;

@@ -145,10 +145,12 @@ DegreeUse degree_use(const std::string& strategy) {
 
 }  // namespace
 
-SweepRow evaluate_row(const ModelSpec& model, const Topology& topology, const Strategy& strategy,
+SweepRow evaluate_row(const ModelSpec& model, const Topology& cluster_topology, const Strategy& strategy,
                       const JobConfig& job, const std::string& engine) {
   LoweredStep lowered;
+  Topology topology = cluster_topology;
   try {
+    topology = topology_for_job(cluster_topology, job.num_gpus);
     const Cluster cluster(topology, job.num_gpus);  // must host the job (throws InputError)
     lowered = strategy.lower(model, job);
   } catch (const InputError& e) {
@@ -160,15 +162,17 @@ SweepRow evaluate_row(const ModelSpec& model, const Topology& topology, const St
   return make_row(model, topology, lowered, run_engine(lowered, topology, engine), engine);
 }
 
-SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
+SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topology,
                           const Strategy& strategy, const JobConfig& base,
                           const SearchSpace& space, const std::string& engine) {
   JobConfig shown = base;
   shown.strategy = strategy.name();
+  Topology topology = cluster_topology;
   try {
+    topology = topology_for_job(cluster_topology, base.num_gpus);
     const Cluster cluster(topology, base.num_gpus);  // must host the job (throws InputError)
   } catch (const InputError& e) {
-    return invalid_row(model, topology, shown, engine, e.full());
+    return invalid_row(model, cluster_topology, shown, engine, e.full());
   }
   const int64_t gpus = base.num_gpus;
   const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);

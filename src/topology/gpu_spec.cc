@@ -82,6 +82,27 @@ double EfficiencyCurve::at(double gflop) const {
   return lo->efficiency + w * (hi->efficiency - lo->efficiency);
 }
 
+Topology topology_for_job(const Topology& topology, int64_t num_gpus) {
+  const int64_t g = topology.gpus_per_node;
+  if (g <= 0 || num_gpus <= g || num_gpus % g == 0) return topology;
+  const int64_t unit = topology.allocation_gpus > 0 ? topology.allocation_gpus : g;
+  if (unit < g && num_gpus % unit == 0) {
+    for (int64_t segment = g / unit * unit; segment >= unit; segment -= unit) {
+      if (num_gpus % segment != 0 || (topology.nics_per_node * segment) % g != 0) continue;
+      Topology part = topology;
+      part.gpus_per_node = static_cast<int>(segment);
+      part.nics_per_node = static_cast<int>(topology.nics_per_node * segment / g);
+      part.description += fmt::format(" (this job: {} of each domain's {} GPUs)", segment, g);
+      return part;
+    }
+  }
+  throw InputError("--gpus",
+                   fmt::format("{} GPUs is not a whole number of {}-GPU nodes of \"{}\"{}; use a multiple of {}",
+                               num_gpus, g, topology.name,
+                               unit < g ? fmt::format(" nor of {}-GPU allocation units", unit) : std::string(),
+                               unit < g ? unit : g));
+}
+
 double Topology::nic_bandwidth_per_gpu() const {
   if (gpus_per_node <= 0) return 0.0;
   return static_cast<double>(nics_per_node) * nic_bandwidth / static_cast<double>(gpus_per_node);

@@ -409,6 +409,11 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
 
   ObjectReader node = root.object("node");
   t.gpus_per_node = static_cast<int>(node.integer("gpus", std::nullopt, 1, 4096));
+  t.allocation_gpus = static_cast<int>(node.integer("allocation_gpus", t.gpus_per_node, 1, 4096));
+  if (t.gpus_per_node % t.allocation_gpus != 0) {
+    node.fail("allocation_gpus", fmt::format("must divide gpus={} (got {}): a domain is made of whole "
+                                             "allocation units", t.gpus_per_node, t.allocation_gpus));
+  }
   t.intra_node_kind = node.string("interconnect");
   if (!one_of(t.intra_node_kind, kInterconnects)) {
     node.fail("interconnect", fmt::format("unknown interconnect \"{}\"; use {}", t.intra_node_kind, join(kInterconnects)));
@@ -484,6 +489,7 @@ Json to_ordered_json(const Topology& t) {
   node["interconnect"] = t.intra_node_kind;
   node["bandwidth_GBps"] = to_file_unit(t.intra_node_bandwidth, kGBps);
   node["latency_us"] = to_file_unit(t.intra_node_latency_s, kUs);
+  if (t.allocation_gpus != t.gpus_per_node) node["allocation_gpus"] = t.allocation_gpus;
   node["source"] = t.intra_node_source;
   out["node"] = node;
 

@@ -328,3 +328,28 @@ TEST(TopologyFile, BadEfficiencyCurvesNameTheFieldAndTheFix) {
 
 }  // namespace
 }  // namespace spsim
+
+namespace spsim {
+namespace {
+
+TEST(TopologyForJob, PartOfAnNvl72RackInWholeTrays) {
+  const Topology nvl = load_topology("gb200-nvl72");
+  EXPECT_EQ(nvl.allocation_gpus, 4);
+  // 72 GPUs or fewer: one domain as it is; whole racks as they are.
+  EXPECT_EQ(topology_for_job(nvl, 64).gpus_per_node, 72);
+  EXPECT_EQ(topology_for_job(nvl, 144).gpus_per_node, 72);
+  // 128 and 256 GPUs: 64 of each rack's 72 (16 trays), with their NICs.
+  const Topology part = topology_for_job(nvl, 256);
+  EXPECT_EQ(part.gpus_per_node, 64);
+  EXPECT_EQ(part.nics_per_node, 64);
+  EXPECT_DOUBLE_EQ(part.nic_bandwidth_per_gpu(), nvl.nic_bandwidth_per_gpu());
+  EXPECT_EQ(topology_for_job(nvl, 128).gpus_per_node, 64);
+  // 100 GPUs: 25 trays; the largest whole number of trays per rack dividing 100 is 5 trays = 20.
+  EXPECT_EQ(topology_for_job(nvl, 100).gpus_per_node, 20);
+  EXPECT_THROW_MSG(topology_for_job(nvl, 74), InputError, "4-GPU allocation units");
+  // A DGX node is its own allocation unit: no partial nodes.
+  EXPECT_THROW_MSG(topology_for_job(load_topology("dgx-h100"), 12), InputError, "whole number of 8-GPU nodes");
+}
+
+}  // namespace
+}  // namespace spsim
