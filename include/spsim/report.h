@@ -44,6 +44,14 @@ StepResult run_lowered_step(const LoweredStep& step, const Topology& topology, c
 /// memory{...} in bytes, fits_in_memory, breakdown{...}, comm_bytes_per_layer{...}, config{...}.
 nlohmann::json to_json(const RunReport& report);
 
+/// Canonical dump of a task graph: header fields, groups as [name, size, stride], and each
+/// segment with its tasks (name and the fields of its kind, any other field when not default).
+nlohmann::json to_json(const TaskGraph& graph);
+
+/// Canonical dump of a lowered step: resolved job, memory estimate (bytes), the graph and, with
+/// pipeline stages, the plan and its pieces ("pipeline_chunk_fwd", ...). tests/golden/ keeps it.
+nlohmann::json to_json(const LoweredStep& step);
+
 /// A human table, one row per report (strategies side by side).
 std::string format_table(const std::vector<RunReport>& reports);
 
