@@ -17,9 +17,9 @@
 #include "cli/commands.h"
 #include "cli/job_options.h"
 #include "engine/analytic_engine.h"
+#include "pipeline/pipelined_step.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
-#include "spsim/report.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
 

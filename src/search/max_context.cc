@@ -67,13 +67,12 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   out.job = job;
   out.granularity = sequence_granularity(job, base_granularity);
   const int64_t g = out.granularity;
-  const double capacity = topology.gpu.hbm_bytes;
   // The first lowering also checks the plan's length-independent rules (throws if illegal).
   JobConfig at_g = job;
   at_g.seq_length = g;
   const LoweredStep lowered = strategy->lower(model, at_g);
   const MemoryEstimate& first = lowered.memory;
-  if (first.peak() > capacity) {
+  if (!fits(first, topology.gpu)) {
     out.job = lowered.job;
     out.job.strategy = job.strategy;
     out.memory = first;
@@ -88,13 +87,13 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
       hi = max_k + 1;
       break;
     }
-    if (memory_at(*strategy, model, job, hi * g).peak() > capacity) break;
+    if (!fits(memory_at(*strategy, model, job, hi * g), topology.gpu)) break;
     lo = hi;
     hi *= 2;
   }
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (memory_at(*strategy, model, job, mid * g).peak() <= capacity) {
+    if (fits(memory_at(*strategy, model, job, mid * g), topology.gpu)) {
       lo = mid;
     } else {
       hi = mid;
