@@ -20,23 +20,11 @@ nlohmann::json number(double value) {
   return detail::tidy(value);
 }
 
-const char* to_string(Phase phase) {
-  switch (phase) {
-    case Phase::kForward: return "fwd";
-    case Phase::kBackward: return "bwd";
-    case Phase::kOptimizer: return "opt";
-  }
-  return "?";
-}
-
-const char* to_string(When when) {
-  switch (when) {
-    case When::kEveryMicroBatch: return "every";
-    case When::kLastMicroBatch: return "last";
-    case When::kAllButLastMicroBatch: return "all_but_last";
-  }
-  return "?";
-}
+// Names in enum order (task_graph.h).
+constexpr const char* kPhaseNames[] = {"fwd", "bwd", "opt"};
+constexpr const char* kWhenNames[] = {"every", "last", "all_but_last"};
+const char* to_string(Phase phase) { return kPhaseNames[static_cast<int>(phase)]; }
+const char* to_string(When when) { return kWhenNames[static_cast<int>(when)]; }
 
 // The fields that matter for the task's kind always; any other field only when it is not the
 // default, so the dump stays short and still shows every difference.
