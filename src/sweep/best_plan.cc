@@ -142,12 +142,9 @@ struct DegreeUse {
   bool tensor = false, ulysses = false, ring = false;
 };
 
-DegreeUse degree_use(const std::string& strategy) {
-  if (strategy == "ulysses") return {true, true, false};
-  if (strategy == "ring") return {true, false, true};
-  if (strategy == "usp") return {true, true, true};
-  if (strategy == "megatron-sp" || strategy == "megatron-tp") return {true, false, false};
-  return {true, true, true};  // an unknown plug-in: let its rules decide
+DegreeUse degree_use(const StrategyTraits& traits) {
+  if (!traits.cli_picks_degrees) return {true, true, true};  // let the scheme's rules decide
+  return {traits.uses_tensor, traits.uses_ulysses, traits.uses_ring};
 }
 
 }  // namespace
@@ -180,7 +177,7 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
   }
   const int64_t gpus = base.num_gpus;
   const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);
-  const DegreeUse use = degree_use(strategy.name());
+  const DegreeUse use = degree_use(strategy.traits());
   LazyEngine timer(engine);
   const std::vector<int64_t> zero_stages =
       space.zero_stage.empty() ? std::vector<int64_t>{0, 1, 2, 3} : space.zero_stage;
