@@ -10,6 +10,8 @@
 
 namespace spsim {
 
+struct GpuSpec;
+
 struct MemoryEstimate {
   double params = 0;       // bytes
   double grads = 0;
@@ -29,6 +31,9 @@ struct MemoryEstimate {
 /// ZeRO-1 shards the optimizer, ZeRO-2 also grads, ZeRO-3 also params.
 void add_model_states(MemoryEstimate& memory, double params_per_gpu, int zero_stage,
                       int64_t zero_group, Precision precision, double grad_bytes);
+
+/// Whether the peak fits in the GPU's HBM (the one test of "fits" for run, sweep and search).
+bool fits(const MemoryEstimate& memory, const GpuSpec& gpu);
 
 }  // namespace spsim
 

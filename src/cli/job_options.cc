@@ -128,18 +128,6 @@ FileSetup read_config(const std::string& path) {
   return setup;
 }
 
-std::vector<std::string> expand_strategies(const std::vector<std::string>& names) {
-  std::vector<std::string> out;
-  for (const auto& name : names) {
-    if (name == "all") {
-      for (const char* s : {"ulysses", "megatron-sp", "ring", "usp"}) out.emplace_back(s);
-    } else {
-      out.push_back(name);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig& job,
@@ -151,9 +139,11 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
   const int64_t room = job.data_parallel > 0 ? job.num_gpus / (t * p * job.data_parallel)
                                              : job.num_gpus / (t * p);
   const auto strategy = make_strategy(job.strategy);
+  const StrategyTraits& traits = strategy->traits();
+  if (!traits.cli_picks_degrees) return;  // the plug-in derives its own degree
   auto legal = [&](JobConfig& candidate) {
     try {
-      strategy->lower(model, candidate);
+      strategy->check(model, candidate);
       return true;
     } catch (const InputError&) {
       return false;
@@ -167,22 +157,21 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
   const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);
   for (int64_t d : candidates) {
     JobConfig candidate = job;
-    if (job.strategy == "ulysses") {
-      candidate.ulysses_degree = d;
-    } else if (job.strategy == "ring") {
-      candidate.ring_degree = d;
-    } else if (job.strategy == "megatron-sp" || job.strategy == "megatron-tp") {
-      if (d > node || d < 2) continue;
-      candidate.tensor_parallel = d;
-    } else if (job.strategy == "usp") {
-      // Ulysses inside the node (contiguous ranks), ring across: u as large as legal within a
-      // node, r the rest of the room.
+    if (traits.uses_ulysses && traits.uses_ring) {
+      // USP: Ulysses inside the node (contiguous ranks), ring across: u as large as legal within
+      // a node, r the rest of the room.
       if (d * t > node) continue;
       candidate.ulysses_degree = d;
       candidate.ring_degree = room / d;
       if (candidate.ring_degree < 2 && room > 1 && d != room) continue;
+    } else if (traits.uses_ulysses) {
+      candidate.ulysses_degree = d;
+    } else if (traits.uses_ring) {
+      candidate.ring_degree = d;
     } else {
-      return;
+      // Tensor parallelism alone (Megatron): within the NVLink domain.
+      if (d > node || d < 2) continue;
+      candidate.tensor_parallel = d;
     }
     if (legal(candidate)) {
       job = candidate;
@@ -286,18 +275,24 @@ JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::strin
     job.seq_length = seq;
     return job;
   }
+  // The scheme's own degrees, when the command picks them (see StrategyTraits).
+  const StrategyTraits& traits = strategy_traits(strategy);
+  const bool own_u = traits.cli_picks_degrees && traits.uses_ulysses;
+  const bool own_r = traits.cli_picks_degrees && traits.uses_ring;
+  const bool tensor_only = traits.cli_picks_degrees && !traits.uses_ulysses && !traits.uses_ring;
   if (base.strategies.size() > 1) {
     // Side by side, each scheme takes only the degrees that belong to it (t applies to all).
-    if (strategy != "ulysses" && strategy != "usp") job.ulysses_degree = 1;
-    if (strategy != "ring" && strategy != "usp") job.ring_degree = 1;
+    if (!own_u) job.ulysses_degree = 1;
+    if (!own_r) job.ring_degree = 1;
   }
   job.seq_length = seq;
   bool degree_given = given(o, "--ulysses-degree") || given(o, "--ring-degree") ||
                       (base.from_file && !given(o, "--strategy"));
-  if (strategy == "megatron-sp" || strategy == "megatron-tp") degree_given = given(o, "--tp") || (base.from_file && !given(o, "--strategy"));
+  if (tensor_only) degree_given = given(o, "--tp") || (base.from_file && !given(o, "--strategy"));
   if (o.cp > 0) {
-    if (strategy == "ulysses") job.ulysses_degree = o.cp;
-    else if (strategy == "ring") job.ring_degree = o.cp;
+    // --context-parallel-size is the scheme's one sequence-parallel degree (u or r).
+    if (own_u && !own_r) job.ulysses_degree = o.cp;
+    else if (own_r && !own_u) job.ring_degree = o.cp;
     else throw InputError("--cp", fmt::format("--context-parallel-size means u for ulysses and r "
                                               "for ring; for {} give -u/-r or -t", strategy));
     degree_given = true;
@@ -305,8 +300,8 @@ JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::strin
   if (given(o, "--dp") && !degree_given) {
     // Data parallelism fixed: the sequence-parallel degree is what is left.
     const int64_t room = gpus / std::max<int64_t>(1, job.tensor_parallel * job.pipeline_parallel * job.data_parallel);
-    if (strategy == "ulysses") { job.ulysses_degree = room; degree_given = true; }
-    if (strategy == "ring") { job.ring_degree = room; degree_given = true; }
+    if (own_u && !own_r) { job.ulysses_degree = room; degree_given = true; }
+    if (own_r && !own_u) { job.ring_degree = room; degree_given = true; }
   }
   default_degrees(base.model, base.topology, job, degree_given);
   return job;

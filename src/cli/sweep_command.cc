@@ -131,19 +131,6 @@ std::vector<int64_t> zero_numbers(const std::vector<std::string>& items, const s
   return out;
 }
 
-std::vector<std::string> strategy_names(const std::vector<std::string>& items) {
-  std::vector<std::string> out;
-  for (const auto& name : items) {
-    if (name == "all") {
-      for (const char* s : {"ulysses", "megatron-sp", "ring", "usp"}) out.emplace_back(s);
-    } else {
-      make_strategy(name);  // unknown names fail here, with a suggestion
-      out.push_back(name);
-    }
-  }
-  return out;
-}
-
 // Replaces a single-valued option of add_job_options by a list with the same names.
 void relist(CLI::App* cmd, const char* name, const std::string& names, std::vector<std::string>& target,
             const std::string& help, const std::string& group) {
@@ -341,9 +328,9 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         const size_t topology_index = ti;
         std::vector<std::string> strategies = base.strategies;
         if (given(jo, "--strategy")) {
-          strategies = strategy_names(jo.strategies);
+          strategies = expand_strategies(jo.strategies);
         } else if (file.lists.count("strategies")) {
-          strategies = strategy_names(file.lists.at("strategies"));
+          strategies = expand_strategies(file.lists.at("strategies"));
         }
         // Flag, else the sweep block, else the config's job, else the defaults.
         auto dimension = [&](const char* flag, const std::vector<std::string>& flag_items, const char* key,
@@ -360,8 +347,9 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
           inputs["base_job"] = nlohmann::ordered_json::parse(job_to_json(base.job).dump());
         }
         for (const auto& strategy : strategies) {
-          const bool uses_u = strategy == "ulysses" || strategy == "usp";
-          const bool uses_r = strategy == "ring" || strategy == "usp";
+          const StrategyTraits& traits = strategy_traits(strategy);
+          const bool uses_u = traits.cli_picks_degrees && traits.uses_ulysses;
+          const bool uses_r = traits.cli_picks_degrees && traits.uses_ring;
           // Degrees the user listed for this scheme are taken as they are; otherwise the scheme's
           // defaults fill them in (setup_job), as `spsim run` does.
           const bool fixed = !best && (!tp.empty() || (uses_u && !us.empty()) || (uses_r && !rs.empty()));

@@ -8,9 +8,9 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "common/atomic_write.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
-#include "spsim/report.h"
 #include "spsim/validate.h"
 
 namespace spsim::cli {

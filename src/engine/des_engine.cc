@@ -14,9 +14,9 @@
 #include <numeric>
 #include <string>
 
+#include "common/atomic_write.h"
 #include "engine/des_internal.h"
 #include "spsim/error.h"
-#include "spsim/report.h"
 
 namespace spsim {
 

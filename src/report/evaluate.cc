@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 
+#include "pipeline/pipelined_step.h"
 #include "spsim/error.h"
+#include "spsim/memory.h"
 #include "spsim/report.h"
 #include "spsim/units.h"
 
@@ -24,6 +26,21 @@ Topology check_fits_cluster(const Topology& topology, int64_t num_gpus) {
 
 }  // namespace
 
+Evaluation evaluate_lowered(const ModelSpec& model, const Topology& topology, const LoweredStep& step,
+                            const Engine& engine, const EngineOptions& options) {
+  EngineOptions engine_options = options;
+  const MemoryEstimate& memory = step.memory;
+  engine_options.trace_activation_bytes = memory.activations;
+  engine_options.trace_resident_bytes = memory.peak() - memory.activations;
+  Evaluation out;
+  out.result = run_lowered_step(step, topology, engine, engine_options);
+  out.flops = step_flops(model, step.job);
+  const double seconds = out.result.step_time_s;
+  out.tokens_per_s = seconds > 0 ? static_cast<double>(step.graph.tokens_per_step) / seconds : 0;
+  out.fits_in_memory = fits(memory, topology.gpu);
+  return out;
+}
+
 RunReport evaluate(const ModelSpec& model, const Topology& cluster, const JobConfig& job,
                    const Engine& engine, const EngineOptions& options) {
   const Topology topology = check_fits_cluster(cluster, job.num_gpus);
@@ -32,15 +49,7 @@ RunReport evaluate(const ModelSpec& model, const Topology& cluster, const JobCon
   report.topology = topology;
   report.lowered = make_strategy(job.strategy)->lower(model, job);
   report.lowered.job.strategy = job.strategy;
-  EngineOptions engine_options = options;
-  const MemoryEstimate& memory = report.lowered.memory;
-  engine_options.trace_activation_bytes = memory.activations;
-  engine_options.trace_resident_bytes = memory.peak() - memory.activations;
-  report.result = run_lowered_step(report.lowered, topology, engine, engine_options);
-  report.flops = step_flops(model, report.lowered.job);
-  const double step = report.result.step_time_s;
-  report.tokens_per_s = step > 0 ? static_cast<double>(report.lowered.graph.tokens_per_step) / step : 0;
-  report.fits_in_memory = report.lowered.memory.peak() <= topology.gpu.hbm_bytes;
+  static_cast<Evaluation&>(report) = evaluate_lowered(model, topology, report.lowered, engine, options);
   return report;
 }
 

@@ -11,14 +11,20 @@ namespace spsim::detail {
 
 namespace {
 
+// No degree of its own: data parallelism is what is left of the GPUs (cli_picks_degrees false:
+// the rules reject any t, u or r a search tries).
+constexpr StrategyTraits kTraits{.name = "dp", .uses_tensor = false, .uses_ulysses = false,
+                                 .uses_ring = false, .splits_sequence = false, .in_all = false,
+                                 .cli_picks_degrees = false};
+
 class DataParallelStrategy : public Strategy {
  public:
-  const char* name() const override { return "dp"; }
+  const StrategyTraits& traits() const override { return kTraits; }
   const char* description() const override {
     return "data parallelism only: whole sequences per GPU, gradients reduced over every GPU "
            "(DDP, ZeRO / distributed optimizer, FSDP)";
   }
-  LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
+  JobConfig check(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
     resolve_framework(job, "megatron");
@@ -30,7 +36,10 @@ class DataParallelStrategy : public Strategy {
                                    job.tensor_parallel, job.ulysses_degree, job.ring_degree));
     }
     check_and_resolve(model, job);
-    return lower_hybrid(model, job);
+    return job;
+  }
+  LoweredStep lower(const ModelSpec& model, const JobConfig& job) const override {
+    return lower_hybrid(model, check(model, job));
   }
 };
 

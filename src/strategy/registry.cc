@@ -48,4 +48,21 @@ std::vector<std::string> list_strategies() {
   return names;
 }
 
+const StrategyTraits& strategy_traits(std::string_view name) { return make_strategy(name)->traits(); }
+
+std::vector<std::string> expand_strategies(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& name : names) {
+    if (name == "all") {
+      for (const auto& entry : kStrategies) {
+        if (entry.make()->traits().in_all) out.emplace_back(entry.name);
+      }
+    } else {
+      make_strategy(name);  // unknown names fail here, with a suggestion
+      out.push_back(name);
+    }
+  }
+  return out;
+}
+
 }  // namespace spsim

@@ -53,6 +53,28 @@ const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_fram
   return framework;
 }
 
+}  // namespace spsim::detail
+
+namespace spsim {
+
+int64_t sequence_split(const JobConfig& job) {
+  const bool megatron_sp = job.tensor_parallel > 1 && job.sequence_parallel;
+  return job.ulysses_degree * job.ring_degree * (megatron_sp ? job.tensor_parallel : 1);
+}
+
+bool zigzag_split(const JobConfig& job) {
+  return job.ring_degree > 1 && job.causal && job.ring_variant == "zigzag";
+}
+
+int64_t sequence_granularity(const JobConfig& job) {
+  const int64_t g = sequence_split(job);
+  return zigzag_split(job) ? std::lcm(g, 2 * job.ring_degree * job.ulysses_degree) : g;
+}
+
+}  // namespace spsim
+
+namespace spsim::detail {
+
 void derive_degree(int64_t& degree, const JobConfig& job) {
   if (degree != 1 || job.data_parallel != 0) return;
   const int64_t used = job.tensor_parallel * job.ulysses_degree * job.ring_degree *
@@ -192,7 +214,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
   }
 
   const bool megatron_sp = t > 1 && job.sequence_parallel;
-  const int64_t token_split = u * r * (megatron_sp ? t : 1);
+  const int64_t token_split = sequence_split(job);
   if (job.seq_length % token_split != 0) {
     throw InputError(
         "seq_length",
@@ -201,8 +223,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                     megatron_sp ? " x tensor_model_parallel_size" : "", token_split, job.seq_length,
                     token_split));
   }
-  if (r > 1 && job.causal && job.ring_variant == "zigzag" &&
-      job.seq_length % (2 * r * u) != 0) {
+  if (zigzag_split(job) && job.seq_length % (2 * r * u) != 0) {
     throw InputError(
         "seq_length",
         fmt::format("ring_variant zigzag needs seq_length divisible by 2 x ring_degree x "

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "common/atomic_write.h"
 #include "spsim/error.h"
 #include "sweep/row_inputs.h"
 #include "spsim/report.h"

@@ -1,3 +1,5 @@
+#include "common/atomic_write.h"
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,7 +11,6 @@
 #include <fmt/format.h>
 
 #include "spsim/error.h"
-#include "spsim/report.h"
 
 namespace spsim {
 
