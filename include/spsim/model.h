@@ -32,6 +32,9 @@ struct ModelSpec {
   bool learned_position_embeddings = false;  // GPT-2 wpe (n_positions x h)
   double hidden_dropout = 0.0;           // >0 stores 1-byte dropout masks (Megatron GPT)
   double attention_dropout = 0.0;
+  /// What the file says that changes a step's cost but spsim does not model (HF sliding_window,
+  /// logit soft-capping), one sentence each; commands print them as warnings.
+  std::vector<std::string> warnings;
 
   int64_t q_width() const { return num_attention_heads * head_dim; }   // a*d_h
   int64_t kv_width() const { return num_key_value_heads * head_dim; }  // k*d_h = h_kv

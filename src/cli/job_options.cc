@@ -1,6 +1,7 @@
 #include "cli/job_options.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include <fmt/format.h>
 
@@ -333,5 +334,48 @@ std::vector<Setup> resolve_setups(const JobOptions& o) {
   }
   return setups;
 }
+
+std::vector<std::string> unmodelled_warnings(const ModelSpec& model, const Topology& topology,
+                                             const std::string& engine, int64_t max_gpus) {
+  std::vector<std::string> out = model.warnings;
+  // The analytic engine prices collectives from per-GPU link rates: the leaf/spine fabric behind
+  // the NICs (uplink oversubscription, which leaf each NIC sits on) exists only in the DES's
+  // routed cluster. Inside one node there is no fabric, so nothing is ignored.
+  const bool multi_node = topology.gpus_per_node > 0 && max_gpus > topology.gpus_per_node;
+  if (!multi_node || engine == "des") return out;
+  std::string fields;
+  if (topology.oversubscription > 1.0) fields = fmt::format("network.oversubscription {}", topology.oversubscription);
+  if (!topology.rail_optimized) {
+    fields += std::string(fields.empty() ? "" : " and ") + "network.rail_optimized false";
+  }
+  if (!fields.empty()) {
+    out.push_back(fmt::format("{}: {} is modelled by the des engine only; the {} engine assumes a "
+                              "non-blocking, rail-optimized fabric, so inter-node collectives may be "
+                              "slower than shown: check the plan with --engine des",
+                              topology.name, fields, engine));
+  }
+  return out;
+}
+
+void print_warnings(const std::vector<std::string>& warnings) {
+  std::vector<std::string> seen;
+  for (const auto& w : warnings) {
+    if (std::find(seen.begin(), seen.end(), w) != seen.end()) continue;
+    seen.push_back(w);
+    std::fprintf(stderr, "spsim: warning: %s\n", w.c_str());
+  }
+}
+
+std::vector<std::string> unmodelled_warnings(const std::vector<Setup>& setups) {
+  std::vector<std::string> all;
+  for (const auto& setup : setups) {
+    for (auto& w : unmodelled_warnings(setup.model, setup.topology, setup.engine, setup.job.num_gpus)) {
+      all.push_back(std::move(w));
+    }
+  }
+  return all;
+}
+
+void warn_unmodelled(const std::vector<Setup>& setups) { print_warnings(unmodelled_warnings(setups)); }
 
 }  // namespace spsim::cli

@@ -63,6 +63,19 @@ BaseSetup resolve_base(const JobOptions& options);
 JobConfig setup_job(const JobOptions& options, const BaseSetup& base, const std::string& strategy,
                     int64_t gpus, int64_t seq, bool degrees_fixed = false);
 
+/// What the inputs say that the chosen engine does not model, one sentence each: the model's own
+/// warnings (HF sliding window, soft-capping) and, for jobs of `max_gpus` that leave one node, a
+/// leaf-spine oversubscription the analytic engine ignores (the DES models it, rail placement
+/// included).
+std::vector<std::string> unmodelled_warnings(const ModelSpec& model, const Topology& topology,
+                                             const std::string& engine, int64_t max_gpus);
+/// The warnings of every setup (may repeat; print_warnings prints each once).
+std::vector<std::string> unmodelled_warnings(const std::vector<Setup>& setups);
+/// Prints each distinct warning of `setups` once to stderr ("spsim: warning: ..."), after the
+/// command has succeeded (an error stays the only line).
+void warn_unmodelled(const std::vector<Setup>& setups);
+void print_warnings(const std::vector<std::string>& warnings);
+
 /// Expands the options (and --config) into setups: strategies x gpus x seq. Degrees the user did
 /// not give are chosen by `default_degrees`.
 std::vector<Setup> resolve_setups(const JobOptions& options);

@@ -74,12 +74,14 @@ void add_max_context_command(CLI::App& app) {
     const int64_t base = parse_count(*granularity, "--granularity");
     const auto engine_name = options->engine;
     std::vector<MaxContextResult> results;
+    std::vector<std::string> warnings;
     Topology topology;
     if (*best) {
       // Plan without degrees: resolve the common fields once, then search per strategy.
       JobOptions plain = *options;
       plain.strategies = {"ulysses"};
       const auto setups = resolve_setups(plain);
+      warnings = unmodelled_warnings(setups);
       const Setup& setup = setups.front();
       topology = setup.topology;
       // By default every scheme that splits the sequence (tensor parallelism alone does not).
@@ -102,11 +104,13 @@ void add_max_context_command(CLI::App& app) {
       }
     } else {
       const auto setups = resolve_setups(*options);
+      warnings = unmodelled_warnings(setups);
       const Setup& setup = setups.front();
       topology = setup.topology;
       const auto engine = make_engine(setup.engine);
       results.push_back(max_context(setup.model, topology, setup.job, *engine, base));
     }
+    print_warnings(warnings);
     if (*json) {
       nlohmann::json out = nlohmann::json::array();
       for (const auto& r : results) out.push_back(to_json(r, topology));

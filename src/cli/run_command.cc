@@ -59,6 +59,7 @@ void add_run_command(CLI::App& app) {
     }
     const std::string text = out.dump(2) + "\n";
     if (!output->empty()) write_file_atomically(*output, text);
+    warn_unmodelled(setups);
     if (*json) {
       std::fputs(text.c_str(), stdout);
     } else {

@@ -310,6 +310,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants, pps};
 
     nlohmann::ordered_json inputs;
+    std::vector<std::string> warnings;
     std::vector<std::string> used_strategies;
     std::vector<int64_t> gpu_counts, seqs;
     for (size_t mi = 0; mi < model_names.size(); ++mi) {
@@ -342,6 +343,10 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         };
         gpu_counts = dimension("--gpus", jo.gpus, "num_gpus", base.job.num_gpus);
         seqs = dimension("--seq", jo.seq, "seq_length", base.job.seq_length);
+        for (auto& w : unmodelled_warnings(base.model, base.topology, base.engine,
+                                           *std::max_element(gpu_counts.begin(), gpu_counts.end()))) {
+          warnings.push_back(std::move(w));
+        }
         used_strategies = strategies;
         if (mi == 0 && ti == 0) {
           inputs["base_job"] = nlohmann::ordered_json::parse(job_to_json(base.job).dump());
@@ -462,6 +467,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     if (world.size() > 1) run.all_gather = [&world](const std::string& mine) { return world.all_gather(mine); };
     const auto rows = run_sweep(plan, run);
     if (!root) return;
+    print_warnings(warnings);  // after the run: an input error stays the only line on stderr
     print_best_table(rows);
     std::fprintf(stderr, "wrote %s.csv and %s.json (%zu rows)\n", o->output.c_str(), o->output.c_str(),
                  rows.size());

@@ -18,6 +18,7 @@
 #include "common/json_reader.h"
 #include "spsim/error.h"
 #include "spsim/model.h"
+#include "model/hf_keys.h"
 
 namespace spsim {
 
@@ -247,26 +248,13 @@ ModelSpec parse_gpt2(ObjectReader& in) {
 ModelSpec parse_llama_like(ObjectReader& in, const std::string& model_type) {
   const bool known = model_type == "llama" || model_type == "mistral" || model_type == "qwen2";
   if (!known) {
-    // Only read an unknown family as Llama when it says it has Llama's pieces.
-    for (const char* key : {"hidden_size", "num_hidden_layers", "num_attention_heads",
-                            "intermediate_size", "vocab_size"}) {
-      if (!in.has(key)) {
-        in.fail(key, fmt::format("missing, and model_type \"{}\" is not one spsim knows (llama, "
-                                 "mistral, qwen2, gpt2); write the model in spsim's format (see "
-                                 "docs/model.md)",
-                                 model_type));
-      }
-    }
-    if (in.has("hidden_act")) {
-      const std::string act = in.string("hidden_act");
-      if (act != "silu" && act != "swish") {
-        in.fail("hidden_act",
-                fmt::format("model_type \"{}\" is not one spsim knows and hidden_act \"{}\" does "
-                            "not say whether the MLP is gated; write the model in spsim's format "
-                            "with \"mlp\" set (see docs/model.md)",
-                            model_type, act));
-      }
-    }
+    // Another family's modeling code may differ from Llama's in ways the keys do not show
+    // (parallel residuals, extra norms, fused or shared projections): never guess.
+    in.fail(in.has("model_type") ? "model_type" : "architectures",
+            fmt::format("\"{}\" is not a family spsim reads (llama, mistral, qwen2, gpt2); write the "
+                        "model in spsim's format, checking its layers against the modeling code "
+                        "(see docs/model.md)",
+                        model_type.empty() ? "(none)" : model_type));
   }
   // LlamaConfig / MistralConfig / Qwen2Config: num_key_value_heads None => num_attention_heads;
   // head_dim None => hidden_size // num_attention_heads; tie_word_embeddings default False.
@@ -302,6 +290,7 @@ ModelSpec parse_hf(const nlohmann::json& root, const std::string& file) {
   ObjectReader in(*config, file, pointer);
   const std::string model_type = hf_model_type(*config, root);
   ModelSpec m = model_type == "gpt2" ? parse_gpt2(in) : parse_llama_like(in, model_type);
+  m.warnings = detail::hf_unmodelled_keys(*config, file + (pointer.empty() ? "" : ": " + pointer));
   m.name = hf_name(root, file);
   m.source = fmt::format("HuggingFace config.json ({}, model_type \"{}\")", file, model_type);
   return m;

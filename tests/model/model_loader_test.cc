@@ -155,11 +155,6 @@ TEST(ModelLoaderHf, TextConfigNesting) {
   const ModelSpec m = parse_model(wrapper.dump(), "llava/config.json");
   EXPECT_EQ(m.total_params(), 8'030'261'248);
   EXPECT_EQ(m.name, "llava");  // "config.json" names nothing: the folder does
-  // Without its own model_type, the text config is read as the wrapper's unknown type
-  // ("llava"): llama-like because every required key is there and hidden_act is silu.
-  wrapper["text_config"].erase("model_type");
-  wrapper["text_config"].erase("architectures");
-  EXPECT_EQ(parse_model(wrapper.dump(), "w.json").total_params(), 8'030'261'248);
   // Errors inside text_config point there.
   wrapper["text_config"]["num_key_value_heads"] = 5;
   EXPECT_EQ(error_of(wrapper.dump(), "w.json"),
@@ -193,21 +188,38 @@ TEST(ModelLoaderHf, RejectsMoe) {
   EXPECT_EQ(parse_model(dense.dump(), "x.json").total_params(), 8'030'261'248);
 }
 
-TEST(ModelLoaderHf, UnknownModelTypeNeedsLlamaKeys) {
+TEST(ModelLoaderHf, UnknownFamilyIsRefusedNotReadAsLlama) {
+  // Issue 16: a family spsim does not know may differ from Llama in ways its keys do not show,
+  // even with every Llama key present and a gated activation.
   json j = llama3_8b_hf();
   j["model_type"] = "falcon";
-  j.erase("intermediate_size");
   EXPECT_EQ(error_of(j.dump(), "f.json"),
-            "f.json: /intermediate_size: missing, and model_type \"falcon\" is not one spsim "
-            "knows (llama, mistral, qwen2, gpt2); write the model in spsim's format (see "
-            "docs/model.md)");
-  j["intermediate_size"] = 14336;
-  j["hidden_act"] = "gelu";
-  EXPECT_THROW_MSG(parse_model(j.dump(), "f.json"), InputError,
-                   "/hidden_act: model_type \"falcon\" is not one spsim knows and hidden_act "
-                   "\"gelu\" does not say whether the MLP is gated");
-  j["hidden_act"] = "silu";
-  EXPECT_EQ(parse_model(j.dump(), "f.json").total_params(), 8'030'261'248);
+            "f.json: /model_type: \"falcon\" is not a family spsim reads (llama, mistral, qwen2, "
+            "gpt2); write the model in spsim's format, checking its layers against the modeling "
+            "code (see docs/model.md)");
+  // A wrapper's text config without its own model_type takes the wrapper's ("llava"): refused.
+  json wrapper = {{"model_type", "llava"}, {"text_config", llama3_8b_hf()}};
+  wrapper["text_config"].erase("model_type");
+  wrapper["text_config"].erase("architectures");
+  EXPECT_THROW_MSG(parse_model(wrapper.dump(), "w.json"), InputError, "\"llava\" is not a family spsim reads");
+}
+
+TEST(ModelLoaderHf, UnmodelledKeysBecomeWarnings) {
+  json j = llama3_8b_hf();
+  EXPECT_TRUE(parse_model(j.dump(), "l.json").warnings.empty());
+  j["sliding_window"] = 4096;
+  j["final_logit_softcapping"] = 30.0;
+  const ModelSpec m = parse_model(j.dump(), "l.json");
+  ASSERT_EQ(m.warnings.size(), 2u);
+  EXPECT_EQ(m.warnings[0].rfind("l.json: sliding_window 4096 is not modelled", 0), 0u) << m.warnings[0];
+  EXPECT_EQ(m.warnings[1].rfind("l.json: final_logit_softcapping 30.0 is not modelled", 0), 0u) << m.warnings[1];
+  // Qwen2 configs carry a window that use_sliding_window turns off; null means none.
+  j.erase("final_logit_softcapping");
+  j["use_sliding_window"] = false;
+  EXPECT_TRUE(parse_model(j.dump(), "l.json").warnings.empty());
+  j.erase("use_sliding_window");
+  j["sliding_window"] = nullptr;
+  EXPECT_TRUE(parse_model(j.dump(), "l.json").warnings.empty());
 }
 
 TEST(ModelLoaderHf, KnownTypeMissingKey) {

@@ -1,0 +1,73 @@
+// Issue 16 through the real binary: inputs that change the answer but that spsim (or the chosen
+// engine) does not model are said in one warning line, or refused; never silently dropped.
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+using test::run_spsim;
+
+std::string temp_dir() {
+  char dir_template[] = "/tmp/spsim_ignores_XXXXXX";
+  return mkdtemp(dir_template);
+}
+
+void expect_one_line_error(const test::CommandResult& r, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("spsim: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(NoSilentIgnores, OversubscriptionTheAnalyticEngineIgnoresIsSaid) {
+  const auto r = run_spsim("run -s ulysses --gpus 64 --seq 128K --set network.oversubscription=4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("spsim: warning: "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("network.oversubscription"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--engine des"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Inside one node there is no fabric to oversubscribe: nothing to say.
+  EXPECT_TRUE(run_spsim("run -s ulysses --gpus 8 --seq 128K --set network.oversubscription=4").err.empty());
+}
+
+TEST(NoSilentIgnores, RailPlacementTooIsSaid) {
+  const auto r = run_spsim("run -s ring --gpus 64 --seq 128K --set network.rail_optimized=false");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("network.rail_optimized false is modelled by the des engine only"), std::string::npos)
+      << r.err;
+  // The DES models both: no warning there.
+  const auto des = run_spsim("run -s ring --gpus 16 --seq 32K --engine des --set network.oversubscription=2");
+  ASSERT_EQ(des.exit_code, 0) << des.err;
+  EXPECT_TRUE(des.err.empty()) << des.err;
+}
+
+TEST(NoSilentIgnores, HfSlidingWindowIsWarnedAbout) {
+  const std::string dir = temp_dir();
+  nlohmann::json config = nlohmann::json::parse(test::read_text(test::data_path("hf-configs/Mistral-7B-v0.1.json")));
+  ASSERT_TRUE(config.contains("sliding_window"));
+  const auto r = run_spsim("run -m '" + test::data_path("hf-configs/Mistral-7B-v0.1.json") +
+                           "' -s ring -r 8 --gpus 8 --seq 32K", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("sliding_window"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("is not modelled"), std::string::npos) << r.err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(NoSilentIgnores, UnknownHfFamilyIsRefused) {
+  const std::string dir = temp_dir();
+  nlohmann::json config = nlohmann::json::parse(test::read_text(test::data_path("hf-configs/Meta-Llama-3-8B.json")));
+  config["model_type"] = "gemma2";
+  config["architectures"] = {"Gemma2ForCausalLM"};
+  std::ofstream(dir + "/gemma.json") << config.dump();
+  expect_one_line_error(run_spsim("run -m gemma.json --seq 8K", dir), "\"gemma2\" is not a family spsim reads");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace spsim
