@@ -67,6 +67,18 @@ const StrategyTraits& strategy_traits(std::string_view name);
 /// other name must be registered (InputError with a "did you mean" otherwise).
 std::vector<std::string> expand_strategies(const std::vector<std::string>& names);
 
+/// Whether `job`'s degrees make it a plan of the scheme `traits` describes rather than a simpler
+/// scheme's plan under another name: every sequence-parallel degree the scheme adds is above 1
+/// (USP: u > 1 and r > 1, since USP with u = 1 is ring and with r = 1 Ulysses; Ulysses: u > 1;
+/// ring: r > 1) and a tensor-parallel-only scheme has t > 1. A scheme with no degree of its own
+/// (dp) and one whose plug-in derives its degree (colai-sp) always pass. Best-plan searches keep
+/// only these, so one plan has one name.
+bool is_own_plan(const StrategyTraits& traits, const JobConfig& job);
+/// The registered scheme (cli_picks_degrees) whose own plan `job`'s degrees are: u and r above 1
+/// USP, u alone Ulysses, r alone ring, t alone Megatron-SP (or -TP without sequence_parallel),
+/// none dp. Empty when no registered scheme matches.
+std::string scheme_of_plan(const JobConfig& job);
+
 /// Ways one sequence is split over the ranks of a plan: u r, times t with Megatron sequence
 /// parallelism (t > 1 and job.sequence_parallel). seq_length must be a multiple of it.
 int64_t sequence_split(const JobConfig& job);

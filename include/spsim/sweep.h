@@ -99,6 +99,10 @@ struct SweepRow {
   double bubble_s = 0;
   int64_t plans_searched = 0, plans_fit = 0;  // --best only
   bool best_at_point = false;  // fastest fitting row among rows of the same model/topology/gpus/seq
+  // On the best row of a point: the fastest fitting row of another scheme ("" when none), its
+  // tokens/s and the best row's margin over it (tokens/s ratio minus 1).
+  std::string runner_up;
+  double runner_up_tokens_per_s = 0, margin = 0;
 };
 
 /// Evaluates one point into its row (search_best_plan under plan.best, else evaluate_row).
@@ -129,8 +133,35 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
 /// The CSV/JSON column names, in order (units in the names).
 const std::vector<std::string>& sweep_columns();
 
-/// Marks `best_at_point` on the fastest "ok" row of each (model, topology, gpus, seq_length).
+/// Marks `best_at_point` on the fastest "ok" row of each (model, topology, gpus, seq_length) and
+/// gives it the fastest "ok" row of another strategy as runner-up, with the margin.
 void mark_best_at_point(std::vector<SweepRow>& rows);
+
+/// The model's stated throughput error: the median |predicted / published - 1| of the throughput
+/// rows `spsim validate` measured (validation/baseline.json, "throughput": {"median_abs", "n"}).
+/// Two plans whose margin is below it are a tie as far as the model can tell.
+struct ModelError {
+  bool known = false;
+  double median_abs = 0;
+  int64_t rows = 0;
+  std::string source;  // the file read
+};
+/// Reads it from the text of a baseline file; InputError naming `where` when the keys are missing.
+ModelError parse_model_error(const std::string& text, const std::string& where);
+/// validation/baseline.json of the data folder; known = false when the file is absent.
+ModelError load_model_error();
+
+/// For a point where no plan fits or none is legal: the nearest GPU count at which one does, and
+/// the fastest plan there. Tries counts in steps of the topology's allocation unit (a node, or a
+/// GB200 tray) below and above `points`' count, nearest first and the smaller first at equal
+/// distance, at most `max_tries` counts; `points` are the plan's points of one (model, topology,
+/// gpus, seq), one per strategy. gpus = 0 when none of the tries fits.
+struct GpuSuggestion {
+  int64_t gpus = 0;
+  SweepRow row;
+};
+GpuSuggestion nearest_fitting_gpus(const SweepPlan& plan, const std::vector<size_t>& points,
+                                   int max_tries = 6);
 
 /// A row as a JSON object with the column names as keys; and back (for the resume journal).
 nlohmann::json row_to_json(const SweepRow& row);

@@ -207,7 +207,7 @@ void bench_des(JobOptions options, int runs, bool gpus_given, bool degrees_given
       const StrategyTraits& traits = strategy_traits(job.strategy);
       const bool u = traits.cli_picks_degrees && traits.uses_ulysses;
       const bool r = traits.cli_picks_degrees && traits.uses_ring;
-      job.tensor_parallel = traits.cli_picks_degrees && !u && !r ? 8 : 1;
+      job.tensor_parallel = traits.cli_picks_degrees && traits.uses_tensor && !u && !r ? 8 : 1;
       job.ulysses_degree = u ? (r ? 8 : 32) : 1;
       job.ring_degree = r ? (u ? 4 : 32) : 1;
       job.data_parallel = 0;

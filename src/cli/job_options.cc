@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <numeric>
 
 #include <fmt/format.h>
 
@@ -78,7 +79,11 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_option("--mbs,--micro-batch-size", o.micro_batch_size, "sequences per micro-batch")
       ->capture_default_str()->group("Training");
   cmd->add_option("--gbs,--global-batch-size", o.global_batch_size,
-                  "sequences per step (default: one micro-batch per DP rank)")->group("Training");
+                  "sequences per step (run default: one micro-batch per DP rank; sweep and "
+                  "max-context --best: one fixed batch for every plan)")->group("Training");
+  cmd->add_option("--tokens-per-step", o.tokens_per_step,
+                  "tokens per optimizer step, K/M/G binary (4M): the global batch is this / "
+                  "seq-length sequences; instead of --gbs")->group("Training");
   cmd->add_option("--recompute,--recompute-granularity", o.recompute, "none | selective | full")
       ->capture_default_str()->group("Training");
   cmd->add_option("--precision", o.precision, "bf16 | fp16 | fp8 | tf32 | fp32")
@@ -142,6 +147,7 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
   const auto strategy = make_strategy(job.strategy);
   const StrategyTraits& traits = strategy->traits();
   if (!traits.cli_picks_degrees) return;  // the plug-in derives its own degree
+  if (!traits.uses_tensor && !traits.uses_ulysses && !traits.uses_ring) return;  // dp: none
   auto legal = [&](JobConfig& candidate) {
     try {
       strategy->check(model, candidate);
@@ -156,6 +162,35 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
     if (room % d == 0) candidates.push_back(d);
   }
   const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);
+  if (traits.uses_ulysses && traits.uses_ring) {
+    // USP is a hybrid only with u > 1 and r > 1 (u = 1 is ring, r = 1 Ulysses): the largest
+    // legal u x r (the sequence split over the most ranks, as for the other schemes), then the
+    // largest u within a node (Ulysses inside the node, ring across); data parallelism takes the
+    // rest, so uneven GPU counts (72, 96, 144) still get a hybrid when the rules allow one.
+    std::vector<std::pair<int64_t, int64_t>> pairs;  // (u, r)
+    for (int64_t u = 2; u * t <= node && u <= room; ++u) {
+      for (int64_t r = 2; u * r <= room; ++r) {
+        if (room % (u * r) != 0) continue;
+        if (job.data_parallel > 0 && u * r != room) continue;
+        pairs.emplace_back(u, r);
+      }
+    }
+    std::stable_sort(pairs.begin(), pairs.end(), [](const auto& a, const auto& b) {
+      return a.first * a.second != b.first * b.second ? a.first * a.second > b.first * b.second
+                                                      : a.first > b.first;
+    });
+    for (const auto& [u, r] : pairs) {
+      JobConfig candidate = job;
+      candidate.ulysses_degree = u;
+      candidate.ring_degree = r;
+      if (legal(candidate)) {
+        job = candidate;
+        return;
+      }
+    }
+    // No hybrid is legal: fall back to one degree (the plan then is Ulysses' or ring's, and the
+    // run table says so).
+  }
   for (int64_t d : candidates) {
     JobConfig candidate = job;
     if (traits.uses_ulysses && traits.uses_ring) {
@@ -259,6 +294,14 @@ BaseSetup resolve_base(const JobOptions& o) {
     throw InputError("--virtual-pipeline-model-parallel-size", "must be at least 1");
   }
   if (base.global_batch_size < 0) throw InputError("--global-batch-size", "must be positive");
+  if (!o.tokens_per_step.empty()) {
+    if (given(o, "--gbs")) {
+      throw InputError("--tokens-per-step", "give either --tokens-per-step or --gbs, not both (the "
+                                            "global batch is tokens per step / seq-length)");
+    }
+    out.tokens_per_step = parse_count(o.tokens_per_step, "--tokens-per-step");
+    base.global_batch_size = 0;
+  }
 
   out.strategies =
       given(o, "--strategy") || !from_file ? expand_strategies(o.strategies)
@@ -267,11 +310,43 @@ BaseSetup resolve_base(const JobOptions& o) {
   return out;
 }
 
+int64_t global_batch_for(const BaseSetup& base, int64_t seq) {
+  if (base.tokens_per_step <= 0) return base.job.global_batch_size;
+  if (seq > base.tokens_per_step || base.tokens_per_step % seq != 0) {
+    throw InputError("--tokens-per-step",
+                     fmt::format("{} tokens per step is not a whole number of sequences of {} "
+                                 "tokens; use a multiple of every --seq (e.g. {})",
+                                 format_count(base.tokens_per_step), format_count(seq),
+                                 format_count(seq * std::max<int64_t>(1, base.tokens_per_step / seq))));
+  }
+  return base.tokens_per_step / seq;
+}
+
+int64_t default_global_batch(const std::vector<int64_t>& gpu_counts) {
+  constexpr int64_t kMaxDefaultBatch = int64_t{1} << 20;
+  int64_t batch = 1;
+  for (int64_t n : gpu_counts) {
+    batch = std::lcm(batch, std::max<int64_t>(1, n));
+    if (batch > kMaxDefaultBatch) {
+      throw InputError("--gbs", fmt::format("the GPU counts have no small common multiple (over {} "
+                                            "sequences), so no default batch serves them all; give "
+                                            "--gbs or --tokens-per-step",
+                                            kMaxDefaultBatch));
+    }
+  }
+  return batch;
+}
+
+bool batch_given(const JobOptions& o, const BaseSetup& base) {
+  return base.tokens_per_step > 0 || base.job.global_batch_size > 0 || given(o, "--gbs");
+}
+
 JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::string& strategy,
                     int64_t gpus, int64_t seq, bool degrees_fixed) {
   JobConfig job = base.job;
   job.strategy = strategy;
   job.num_gpus = gpus;
+  job.global_batch_size = global_batch_for(base, seq);
   if (degrees_fixed) {
     job.seq_length = seq;
     return job;
@@ -280,11 +355,14 @@ JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::strin
   const StrategyTraits& traits = strategy_traits(strategy);
   const bool own_u = traits.cli_picks_degrees && traits.uses_ulysses;
   const bool own_r = traits.cli_picks_degrees && traits.uses_ring;
-  const bool tensor_only = traits.cli_picks_degrees && !traits.uses_ulysses && !traits.uses_ring;
+  const bool tensor_only =
+      traits.cli_picks_degrees && traits.uses_tensor && !traits.uses_ulysses && !traits.uses_ring;
   if (base.strategies.size() > 1) {
-    // Side by side, each scheme takes only the degrees that belong to it (t applies to all).
+    // Side by side, each scheme takes only the degrees that belong to it (t applies to every
+    // scheme that takes one).
     if (!own_u) job.ulysses_degree = 1;
     if (!own_r) job.ring_degree = 1;
+    if (traits.cli_picks_degrees && !traits.uses_tensor) job.tensor_parallel = 1;
   }
   job.seq_length = seq;
   bool degree_given = given(o, "--ulysses-degree") || given(o, "--ring-degree") ||

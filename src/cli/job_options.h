@@ -24,6 +24,7 @@ struct JobOptions {
   std::vector<std::string> seq{"128K"};
   std::vector<std::string> overrides;  // --set key=value on the topology
   int64_t micro_batch_size = 1, global_batch_size = 0;
+  std::string tokens_per_step;  // --tokens-per-step (K/M/G binary); "" = not given
   int64_t tp = 1, ulysses = 1, ring = 1, dp = 0, cp = 0, pp = 1, vpp = 1;
   int zero_stage = 0;
   std::string recompute = "none", precision = "bf16", ring_variant = "zigzag", ring_comm = "p2p";
@@ -54,6 +55,7 @@ struct BaseSetup {
   JobConfig job;
   bool from_file = false;  // --config had a "job"
   std::vector<std::string> strategies;
+  int64_t tokens_per_step = 0;  // --tokens-per-step; 0: the batch is job.global_batch_size
 };
 BaseSetup resolve_base(const JobOptions& options);
 
@@ -62,6 +64,24 @@ BaseSetup resolve_base(const JobOptions& options);
 /// `degrees_fixed`: the caller set base.job's degrees itself (sweep lists); keep them as they are.
 JobConfig setup_job(const JobOptions& options, const BaseSetup& base, const std::string& strategy,
                     int64_t gpus, int64_t seq, bool degrees_fixed = false);
+
+/// Sequences per step at sequence length `seq`: --tokens-per-step / seq when given (InputError
+/// naming --tokens-per-step when seq does not divide it), else base.job.global_batch_size (0: one
+/// micro-batch per data-parallel rank).
+int64_t global_batch_for(const BaseSetup& base, int64_t seq);
+
+/// The global batch that commands comparing plans (sweep, max-context --best) use when the user
+/// gives neither --gbs nor --tokens-per-step: the least common multiple of the GPU counts, in
+/// sequences, so that every data-parallel degree of every GPU count divides it. InputError
+/// naming --gbs when it is absurdly large (GPU counts with no common structure).
+int64_t default_global_batch(const std::vector<int64_t>& gpu_counts);
+/// How that default is stated to the user.
+inline constexpr const char* kDefaultBatchRule =
+    "the least common multiple of the GPU counts, so every data-parallel degree divides it";
+
+/// Whether the user fixed the batch (--gbs, --tokens-per-step, or a global_batch_size in
+/// --config's job).
+bool batch_given(const JobOptions& options, const BaseSetup& base);
 
 /// What the inputs say that the chosen engine does not model, one sentence each: the model's own
 /// warnings (HF sliding window, soft-capping) and, for jobs of `max_gpus` that leave one node, a

@@ -165,20 +165,59 @@ struct Progress {
   }
 };
 
-std::string plan_text(const SweepRow& row) {
+std::string plan_text(const SweepRow& row, bool show_variant) {
+  // A scheme with no degree of its own (plain data parallelism) is named by its dp degree alone:
+  // "dp8 zero1 ...", not "dp dp8 zero1 ...".
+  const StrategyTraits& traits = strategy_traits(row.strategy);
+  const bool plain_dp = traits.cli_picks_degrees && !traits.uses_tensor && !traits.uses_ulysses && !traits.uses_ring;
   std::string degrees;
   if (row.tensor_parallel > 1 || row.strategy.rfind("megatron", 0) == 0) degrees += fmt::format(" t{}", row.tensor_parallel);
   if (row.ulysses_degree > 1) degrees += fmt::format(" u{}", row.ulysses_degree);
   if (row.ring_degree > 1) degrees += fmt::format(" r{}", row.ring_degree);
+  if (row.ring_degree > 1 && (show_variant || row.ring_variant != "zigzag")) degrees += " " + row.ring_variant;
   degrees += fmt::format(" dp{}", row.data_parallel);
   if (row.pipeline_parallel > 1) degrees += fmt::format(" pp{}", row.pipeline_parallel);
   if (row.virtual_pipeline_stages > 1) degrees += fmt::format(" v{}", row.virtual_pipeline_stages);
-  return fmt::format("{}{} zero{} mbs{} rc:{}", row.strategy, degrees, row.zero_stage, row.micro_batch_size,
-                     row.recompute);
+  return fmt::format("{}{} zero{} mbs{} rc:{}", plain_dp ? "" : row.strategy,
+                     plain_dp ? degrees.substr(1) : degrees, row.zero_stage, row.micro_batch_size, row.recompute);
 }
 
-// The best plan of each (model, topology, gpus, seq), one line each.
-void print_best_table(const std::vector<SweepRow>& rows) {
+int64_t micro_batches(const SweepRow& row) {
+  const int64_t per_step = row.micro_batch_size * std::max<int64_t>(1, row.data_parallel);
+  return per_step > 0 ? row.global_batch_size / per_step : 0;
+}
+
+std::string margin_text(const SweepRow& row, const ModelError& error) {
+  if (row.runner_up.empty()) return "only scheme that fits";
+  const bool tie = error.known && row.margin < error.median_abs;
+  return fmt::format("{} {:+.1f}%{}", row.runner_up, 100.0 * row.margin, tie ? " tie" : "");
+}
+
+std::string grid_margin_text(const SweepRow& row, double next_tokens_per_s, const ModelError& error) {
+  if (next_tokens_per_s <= 0) return "";
+  const double margin = row.tokens_per_s / next_tokens_per_s - 1;
+  const bool tie = error.known && margin < error.median_abs;
+  return fmt::format(", {:+.1f}% over the next plan{}", 100.0 * margin, tie ? " tie" : "");
+}
+
+std::string batch_rule(const BaseSetup& batch, bool is_default) {
+  if (batch.tokens_per_step > 0) {
+    return fmt::format("{} tokens per step (--tokens-per-step): {} / seq-length sequences",
+                       format_count(batch.tokens_per_step), format_count(batch.tokens_per_step));
+  }
+  if (is_default) {
+    return fmt::format("{} sequences per step at every point (default: {}; set --gbs or --tokens-per-step)",
+                       batch.job.global_batch_size, kDefaultBatchRule);
+  }
+  return fmt::format("{} sequences per step at every point (--gbs)", batch.job.global_batch_size);
+}
+
+// One line per (model, topology, gpus, seq): under --best the fastest plan, the fastest plan of
+// another scheme and the margin (a tie when below the model's error); in a grid every row, the
+// fastest of each point starred. A point where nothing fits says whether memory or the rules
+// stopped it, and the nearest GPU count that works.
+void print_table(const SweepPlan& plan, const std::vector<SweepRow>& rows, const std::string& batch_line,
+                 const ModelError& error) {
   struct Key {
     std::string model, topology;
     int64_t gpus, seq;
@@ -186,25 +225,84 @@ void print_best_table(const std::vector<SweepRow>& rows) {
       return std::tie(model, topology, gpus, seq) < std::tie(o.model, o.topology, o.gpus, o.seq);
     }
   };
-  std::map<Key, const SweepRow*> best;
-  std::map<Key, std::string> why;
-  for (const auto& row : rows) {
-    const Key key{row.model, row.topology, row.gpus, row.seq_length};
-    if (row.best_at_point) best[key] = &row;
-    else if (!best.count(key)) best[key] = nullptr;
-    if (row.status != "ok" && why[key].empty()) why[key] = row.strategy + ": " + row.reason;
+  std::map<Key, std::vector<size_t>> points;  // row indices (= point indices) per key
+  for (size_t i = 0; i < rows.size(); ++i) {
+    points[{rows[i].model, rows[i].topology, rows[i].gpus, rows[i].seq_length}].push_back(i);
   }
-  fmt::print("{:<14} {:<14} {:>5} {:>6}  {:<40} {:>12} {:>9} {:>9}\n", "model", "topology", "gpus", "seq",
-             "best plan", "tokens/s", "TFLOP/s", "mem GiB");
-  for (const auto& [key, row] : best) {
-    if (row == nullptr) {
-      fmt::print("{:<14} {:<14} {:>5} {:>6}  none fits ({})\n", key.model, key.topology, key.gpus,
-                 format_count(key.seq), why[key]);
+  fmt::print("global batch: {}\n", batch_line);
+  if (error.known) {
+    fmt::print("model error: throughput median |error| {:.1f}% over {} published runs ({}); a margin "
+               "below it is marked tie\n",
+               100.0 * error.median_abs, error.rows, error.source);
+  } else {
+    fmt::print("model error: unknown (no validation/baseline.json); margins are not marked as ties\n");
+  }
+  const bool best = plan.best;
+  fmt::print("{:<14} {:<14} {:>5} {:>6} {:>6} {:>5}  {:<40} {:>12} {:>9} {:>9}  {}\n", "model", "topology", "gpus",
+             "seq", "gbs", "mb", best ? "best plan" : "plan", "tokens/s", "TFLOP/s", "mem GiB",
+             best ? "runner-up (other scheme), margin" : "");
+  for (const auto& [key, indices] : points) {
+    const std::string head = fmt::format("{:<14} {:<14} {:>5} {:>6}", key.model, key.topology, key.gpus,
+                                         format_count(key.seq));
+    const SweepRow* winner = nullptr;
+    for (size_t i : indices) {
+      if (rows[i].best_at_point) winner = &rows[i];
+    }
+    if (!best) {
+      // A grid compares plans of any scheme (basic vs zigzag ring, ZeRO stages): the fastest row
+      // says its margin over the next fastest row of the point, whatever its scheme.
+      double next = 0;
+      for (size_t i : indices) {
+        if (rows[i].status == "ok" && &rows[i] != winner) next = std::max(next, rows[i].tokens_per_s);
+      }
+      for (size_t i : indices) {
+        const SweepRow& row = rows[i];
+        if (row.status == "invalid") {
+          fmt::print("{} {:>6} {:>5}  {:<40} invalid: {}\n", head, row.global_batch_size, "-", plan_text(row, true),
+                     row.reason);
+          continue;
+        }
+        fmt::print("{} {:>6} {:>5}  {:<40} {:>12.0f} {:>9.1f} {:>9.1f}  {}\n", head, row.global_batch_size,
+                   micro_batches(row), plan_text(row, true), row.tokens_per_s, row.tflops_model,
+                   row.mem_peak / kGiB,
+                   row.status == "oom" ? "OOM" : row.best_at_point ? "* fastest" + grid_margin_text(row, next, error) : "");
+      }
       continue;
     }
-    fmt::print("{:<14} {:<14} {:>5} {:>6}  {:<40} {:>12.0f} {:>9.1f} {:>9.1f}\n", key.model, key.topology,
-               key.gpus, format_count(key.seq), plan_text(*row), row->tokens_per_s, row->tflops_model,
-               row->mem_peak / kGiB);
+    if (winner != nullptr) {
+      fmt::print("{} {:>6} {:>5}  {:<40} {:>12.0f} {:>9.1f} {:>9.1f}  {}\n", head, winner->global_batch_size,
+                 micro_batches(*winner), plan_text(*winner, false), winner->tokens_per_s, winner->tflops_model,
+                 winner->mem_peak / kGiB, margin_text(*winner, error));
+      continue;
+    }
+    // Nothing fits: the plan that misses by the least memory, or why no plan is legal.
+    const SweepRow* closest = nullptr;
+    size_t schemes = 0;
+    int64_t searched = 0;
+    for (size_t i : indices) {
+      const SweepRow& row = rows[i];
+      ++schemes;
+      searched += row.plans_searched;
+      if (row.status == "oom" && row.has_numbers &&
+          (closest == nullptr || row.mem_peak - row.hbm_capacity < closest->mem_peak - closest->hbm_capacity)) {
+        closest = &row;
+      }
+    }
+    std::string why;
+    if (closest != nullptr) {
+      why = fmt::format("none fits: closest {} needs {:.1f} GiB per GPU of {:.1f} ({} schemes, {} plans searched)",
+                        plan_text(*closest, false), closest->mem_peak / kGiB, closest->hbm_capacity / kGiB,
+                        schemes, searched);
+    } else {
+      why = fmt::format("no legal plan ({}: {})", rows[indices.front()].strategy, rows[indices.front()].reason);
+    }
+    const GpuSuggestion suggestion = nearest_fitting_gpus(plan, indices);
+    if (suggestion.gpus > 0) {
+      why += fmt::format("; nearest GPU count that fits: {} ({}{})", suggestion.gpus,
+                         plan_text(suggestion.row, false),
+                         suggestion.gpus < key.gpus ? ", fewer GPUs: the degrees, not memory, stop this count" : "");
+    }
+    fmt::print("{} {:>6} {:>5}  {}\n", head, "-", "-", why);
   }
 }
 
@@ -310,6 +408,8 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants, pps};
 
     nlohmann::ordered_json inputs;
+    BaseSetup batch;
+    bool batch_default = false;
     std::vector<std::string> warnings;
     std::vector<std::string> used_strategies;
     std::vector<int64_t> gpu_counts, seqs;
@@ -343,9 +443,19 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         };
         gpu_counts = dimension("--gpus", jo.gpus, "num_gpus", base.job.num_gpus);
         seqs = dimension("--seq", jo.seq, "seq_length", base.job.seq_length);
+        // Every plan of a point runs the same global batch: the user's (--gbs, --tokens-per-step,
+        // the config's job), else one fixed default for the whole sweep, never one micro-batch
+        // per data-parallel rank (which would rank plans of different batches).
+        BaseSetup batch_base = base;
+        if (!batch_given(jo, base)) batch_base.job.global_batch_size = default_global_batch(gpu_counts);
+        for (int64_t seq : seqs) global_batch_for(batch_base, seq);  // bad --tokens-per-step: exit 2
         for (auto& w : unmodelled_warnings(base.model, base.topology, base.engine,
                                            *std::max_element(gpu_counts.begin(), gpu_counts.end()))) {
           warnings.push_back(std::move(w));
+        }
+        if (mi == 0 && ti == 0) {
+          batch = batch_base;
+          batch_default = !batch_given(jo, base);
         }
         used_strategies = strategies;
         if (mi == 0 && ti == 0) {
@@ -372,9 +482,10 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
                             const std::vector<Recompute> rcs =
                                 recomputes.empty() || best ? std::vector<Recompute>{base.job.recompute} : recomputes;
                             for (Recompute rc : rcs) {
-                              BaseSetup b = base;
+                              BaseSetup b = batch_base;
                               b.strategies = strategies;
                               JobConfig& job = b.job;
+                              job.global_batch_size = global_batch_for(batch_base, seq);
                               if (fixed) {
                                 job.tensor_parallel = t > 0 ? t : 1;
                                 job.ulysses_degree = u > 0 ? u : 1;
@@ -424,6 +535,9 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     inputs["recompute_granularity"] = recompute_items;
     inputs["ring_variant"] = variants;
     inputs["overrides"] = jo.overrides;
+    inputs["global_batch_size"] = batch.job.global_batch_size;
+    inputs["tokens_per_step"] = batch.tokens_per_step;
+    inputs["batch_rule"] = batch_rule(batch, batch_default);
     nlohmann::ordered_json meta;
     meta["tool"] = "spsim";
     meta["version"] = SPSIM_VERSION;
@@ -432,6 +546,13 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     meta["mode"] = best ? "best" : "grid";
     meta["points"] = plan.points.size();
     meta["inputs"] = inputs;
+    // The model's stated error, for readers of the files (the plots mark ties with it).
+    const ModelError model_error = load_model_error();
+    meta["model_error"] = model_error.known
+                              ? nlohmann::ordered_json{{"throughput_median_abs", model_error.median_abs},
+                                                       {"published_runs", model_error.rows},
+                                                       {"source", model_error.source}}
+                              : nlohmann::ordered_json(nullptr);
     meta["units"] = "SI: seconds, bytes (GiB = 2^30 in reasons), tokens/s; tflops_per_gpu_* in TFLOP/s per GPU";
     plan.meta = nlohmann::json::parse(meta.dump());
 
@@ -468,7 +589,9 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     const auto rows = run_sweep(plan, run);
     if (!root) return;
     print_warnings(warnings);  // after the run: an input error stays the only line on stderr
-    print_best_table(rows);
+    std::fflush(stdout);
+    print_table(plan, rows, batch_rule(batch, batch_default), model_error);
+    std::fflush(stdout);
     std::fprintf(stderr, "wrote %s.csv and %s.json (%zu rows)\n", o->output.c_str(), o->output.c_str(),
                  rows.size());
     if (!o->plot_dir.empty()) run_plot_script(o->output + ".json", o->plot_dir);

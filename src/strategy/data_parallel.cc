@@ -11,11 +11,12 @@ namespace spsim::detail {
 
 namespace {
 
-// No degree of its own: data parallelism is what is left of the GPUs (cli_picks_degrees false:
-// the rules reject any t, u or r a search tries).
+// No degree of its own: data parallelism is what is left of the GPUs, so commands pick no degree
+// and a best-plan search tries t = u = r = 1 only. One of `--strategy all`: the baseline every
+// sequence-parallel scheme has to beat (the plan Ulysses with u = 1 would be).
 constexpr StrategyTraits kTraits{.name = "dp", .uses_tensor = false, .uses_ulysses = false,
-                                 .uses_ring = false, .splits_sequence = false, .in_all = false,
-                                 .cli_picks_degrees = false};
+                                 .uses_ring = false, .splits_sequence = false, .in_all = true,
+                                 .cli_picks_degrees = true};
 
 class DataParallelStrategy : public Strategy {
  public:

@@ -65,4 +65,31 @@ std::vector<std::string> expand_strategies(const std::vector<std::string>& names
   return out;
 }
 
+bool is_own_plan(const StrategyTraits& traits, const JobConfig& job) {
+  if (!traits.cli_picks_degrees) return true;
+  if (traits.uses_ulysses && job.ulysses_degree <= 1) return false;
+  if (traits.uses_ring && job.ring_degree <= 1) return false;
+  const bool tensor_only = traits.uses_tensor && !traits.uses_ulysses && !traits.uses_ring;
+  if (tensor_only && job.tensor_parallel <= 1) return false;
+  return true;
+}
+
+std::string scheme_of_plan(const JobConfig& job) {
+  const bool u = job.ulysses_degree > 1, r = job.ring_degree > 1, t = job.tensor_parallel > 1;
+  for (const auto& entry : kStrategies) {
+    const StrategyTraits& traits = entry.make()->traits();
+    if (!traits.cli_picks_degrees || traits.uses_ulysses != u || traits.uses_ring != r) continue;
+    if (u || r) {
+      if (t && !traits.uses_tensor) continue;
+      return entry.name;
+    }
+    // Neither sequence degree: tensor parallelism alone (with or without sequence parallelism,
+    // as the job says) or nothing at all (plain data parallelism).
+    if (traits.uses_tensor != t) continue;
+    if (t && traits.splits_sequence != job.sequence_parallel) continue;
+    return entry.name;
+  }
+  return "";
+}
+
 }  // namespace spsim

@@ -144,6 +144,7 @@ struct DegreeUse {
 
 DegreeUse degree_use(const StrategyTraits& traits) {
   if (!traits.cli_picks_degrees) return {true, true, true};  // let the scheme's rules decide
+  // A scheme without degrees of its own (dp) runs t = u = r = 1 only.
   return {traits.uses_tensor, traits.uses_ulysses, traits.uses_ring};
 }
 
@@ -193,7 +194,7 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
   const std::vector<std::string> variants =
       space.ring_variant.empty() ? std::vector<std::string>{base.ring_variant} : space.ring_variant;
 
-  int64_t searched = 0, fit = 0, oom = 0;
+  int64_t searched = 0, fit = 0, oom = 0, other_name = 0;
   std::map<std::string, std::pair<int64_t, std::string>> rejected;  // where -> count, example
   std::optional<SweepRow> best;
   std::optional<LoweredStep> least_oom;  // the plan that misses by the least memory
@@ -231,6 +232,12 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
                 job.tensor_parallel = t;
                 job.ulysses_degree = u;
                 job.ring_degree = r;
+                // Another scheme's plan under this name (USP u = 1 is ring, Ulysses u = 1 is dp):
+                // that scheme's own search finds it, so one plan has one name.
+                if (!is_own_plan(strategy.traits(), job)) {
+                  ++other_name;
+                  continue;
+                }
                 job.data_parallel = dp;
                 job.pipeline_parallel = p;
                 if (p == 1) job.virtual_pipeline_stages = 1;
@@ -301,7 +308,16 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
                    evaluate_lowered(model, topology, *least_oom, timer.get()), engine);
     out.reason = fmt::format("no plan fits: {}; {}", out.reason, summary);
   } else {
-    const std::string example = rules.empty() ? std::string("no candidate") : rules.front().second.second;
+    std::string example = rules.empty() ? std::string("no candidate") : rules.front().second.second;
+    if (rules.empty() && other_name > 0) {
+      const StrategyTraits& traits = strategy.traits();
+      std::string needs;
+      if (traits.uses_ulysses) needs += "u > 1";
+      if (traits.uses_ring) needs += std::string(needs.empty() ? "" : " and ") + "r > 1";
+      if (needs.empty()) needs = "t > 1";
+      example = fmt::format("every split of {} GPUs is another scheme's plan ({} needs {})", gpus,
+                            strategy.name(), needs);
+    }
     out = invalid_row(model, topology, shown, engine, fmt::format("no legal plan ({}): {}", summary, example));
   }
   out.plans_searched = searched;

@@ -66,6 +66,9 @@ void visit_columns(Row& row, F&& f) {
   f("plans_searched", row.plans_searched, false);
   f("plans_fit", row.plans_fit, false);
   f("best_at_point", row.best_at_point, false);
+  f("runner_up", row.runner_up, false);
+  f("runner_up_tokens_per_s", row.runner_up_tokens_per_s, false);
+  f("margin", row.margin, false);
 }
 
 std::string csv_quote(const std::string& text) {
@@ -121,16 +124,39 @@ SweepRow row_from_json(const nlohmann::json& json) {
 }
 
 void mark_best_at_point(std::vector<SweepRow>& rows) {
-  std::map<std::tuple<std::string, std::string, int64_t, int64_t>, size_t> best;
+  using Key = std::tuple<std::string, std::string, int64_t, int64_t>;
+  auto key_of = [](const SweepRow& row) { return Key(row.model, row.topology, row.gpus, row.seq_length); };
+  std::map<Key, size_t> best;
   for (size_t i = 0; i < rows.size(); ++i) {
     rows[i].best_at_point = false;
+    rows[i].runner_up.clear();
+    rows[i].runner_up_tokens_per_s = 0;
+    rows[i].margin = 0;
     if (rows[i].status != "ok") continue;
-    const auto key = std::make_tuple(rows[i].model, rows[i].topology, rows[i].gpus, rows[i].seq_length);
+    const Key key = key_of(rows[i]);
     const auto it = best.find(key);
     // Strictly faster wins, so ties keep the earliest row.
     if (it == best.end() || rows[i].tokens_per_s > rows[it->second].tokens_per_s) best[key] = i;
   }
-  for (const auto& [key, index] : best) rows[index].best_at_point = true;
+  // Runner-up: the fastest fitting row of another strategy (the earliest on equal tokens/s).
+  std::map<Key, size_t> second;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i].status != "ok") continue;
+    const Key key = key_of(rows[i]);
+    if (rows[i].strategy == rows[best.at(key)].strategy) continue;
+    const auto it = second.find(key);
+    if (it == second.end() || rows[i].tokens_per_s > rows[it->second].tokens_per_s) second[key] = i;
+  }
+  for (const auto& [key, index] : best) {
+    SweepRow& row = rows[index];
+    row.best_at_point = true;
+    const auto it = second.find(key);
+    if (it == second.end()) continue;
+    const SweepRow& other = rows[it->second];
+    row.runner_up = other.strategy;
+    row.runner_up_tokens_per_s = other.tokens_per_s;
+    row.margin = other.tokens_per_s > 0 ? row.tokens_per_s / other.tokens_per_s - 1 : 0;
+  }
 }
 
 std::string sweep_csv(const std::vector<SweepRow>& rows) {

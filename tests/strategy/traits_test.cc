@@ -17,11 +17,13 @@ TEST(StrategyTraits, NamesMatchTheRegistry) {
   EXPECT_THROW_MSG(strategy_traits("ulyses"), InputError, "did you mean \"ulysses\"");
 }
 
-TEST(StrategyTraits, AllIsTheFourMainSchemesInRegistryOrder) {
+TEST(StrategyTraits, AllIsTheMainSchemesAndPlainDataParallelismInRegistryOrder) {
+  // dp is the baseline every sequence-parallel scheme has to beat (issue 16: the plan Ulysses
+  // with u = 1 used to be, under Ulysses' name).
   EXPECT_EQ(expand_strategies({"all"}),
-            (std::vector<std::string>{"ulysses", "megatron-sp", "ring", "usp"}));
+            (std::vector<std::string>{"ulysses", "megatron-sp", "ring", "usp", "dp"}));
   EXPECT_EQ(expand_strategies({"colai-sp", "all", "megatron-tp"}),
-            (std::vector<std::string>{"colai-sp", "ulysses", "megatron-sp", "ring", "usp", "megatron-tp"}));
+            (std::vector<std::string>{"colai-sp", "ulysses", "megatron-sp", "ring", "usp", "dp", "megatron-tp"}));
   EXPECT_THROW_MSG(expand_strategies({"all", "rng"}), InputError, "did you mean \"ring\"");
 }
 

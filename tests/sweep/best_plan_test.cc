@@ -61,7 +61,8 @@ TEST(BestPlanTest, NeverViolatesAConstraintOrMemory) {
 
 TEST(BestPlanTest, MatchesExhaustiveEvaluationOnASmallCase) {
   // Every candidate evaluated one by one (evaluate_row): the search must return the fastest that
-  // fits, and keep the first in visiting order on ties.
+  // fits, and keep the first in visiting order on ties. USP's own plans only: u = 1 is ring's
+  // plan and r = 1 Ulysses', which those schemes' searches find (one plan, one name).
   const ModelSpec model = test::tiny_model();
   const Topology topology = load_topology("dgx-h100");
   const auto strategy = make_strategy("usp");
@@ -73,7 +74,7 @@ TEST(BestPlanTest, MatchesExhaustiveEvaluationOnASmallCase) {
   for (int64_t t : {1, 2, 4, 8}) {
   for (int64_t u : {1, 2, 4, 8}) {
     for (int64_t r : {1, 2, 4, 8}) {
-      if (8 % (t * u * r) != 0) continue;
+      if (8 % (t * u * r) != 0 || u == 1 || r == 1) continue;
       for (int zero = 0; zero <= 3; ++zero) {
         for (int64_t mbs : {1, 2, 4}) {
           for (const char* rc : {"none", "selective", "full"}) {
@@ -99,16 +100,19 @@ TEST(BestPlanTest, MatchesExhaustiveEvaluationOnASmallCase) {
 }
 
 TEST(BestPlanTest, OnlyLegalDegreeIsChosen) {
-  // tiny model: 16 query heads, 4 KV heads. On 3 GPUs Ulysses can only use u = 1 (3 divides
-  // neither 16 nor 4), so the best plan is u1 dp3 and the reason counts ulysses_degree rejections.
+  // tiny model: 16 query heads, 4 KV heads. On 3 GPUs Ulysses could only use u = 1 (3 divides
+  // neither 16 nor 4), which is plain data parallelism: Ulysses has no plan of its own there (the
+  // reason counts the ulysses_degree rejections), and the dp strategy finds dp3.
   const ModelSpec model = test::tiny_model();
   const Topology topology = load_topology("dgx-h100");
-  const auto strategy = make_strategy("ulysses");
-  const SweepRow row = search_best_plan(model, topology, *strategy, base_job(3, 3 * 4096), {}, "analytic");
-  ASSERT_EQ(row.status, "ok") << row.reason;
-  EXPECT_EQ(row.ulysses_degree, 1);
-  EXPECT_EQ(row.data_parallel, 3);
+  const SweepRow row =
+      search_best_plan(model, topology, *make_strategy("ulysses"), base_job(3, 3 * 4096), {}, "analytic");
+  EXPECT_EQ(row.status, "invalid");
   EXPECT_NE(row.reason.find("ulysses_degree"), std::string::npos) << row.reason;
+  const SweepRow dp = search_best_plan(model, topology, *make_strategy("dp"), base_job(3, 3 * 4096), {}, "analytic");
+  ASSERT_EQ(dp.status, "ok") << dp.reason;
+  EXPECT_EQ(dp.ulysses_degree, 1);
+  EXPECT_EQ(dp.data_parallel, 3);
 }
 
 TEST(BestPlanTest, MegatronTensorDegreeDividesHeadsAndStaysInNode) {
@@ -129,7 +133,7 @@ TEST(BestPlanTest, NothingFitsOnOneGpuReportsOomByHowMuch) {
   const ModelSpec model = test::llama3_8b();
   const Topology topology = load_topology("dgx-h100");
   const SweepRow row =
-      search_best_plan(model, topology, *make_strategy("ulysses"), base_job(1, 8192), {}, "analytic");
+      search_best_plan(model, topology, *make_strategy("dp"), base_job(1, 8192), {}, "analytic");
   EXPECT_EQ(row.status, "oom");
   EXPECT_EQ(row.plans_fit, 0);
   EXPECT_GT(row.mem_peak, 119.0 * kGiB);
@@ -157,14 +161,14 @@ TEST(BestPlanTest, SearchSpaceRestrictsTheCandidates) {
   EXPECT_EQ(row.micro_batch_size, 2);
   EXPECT_EQ(row.recompute, "full");
   // p over the divisors of 8 that divide the tiny model's 4 layers (1, 2, 4); then (t, r) with
-  // p x t x r dividing 8, t within the 8-GPU node. p1: t1 r1/2/4/8, t2 r1/2/4, t4 r1/2, t8 r1;
-  // p2: t1 r1/2/4, t2 r1/2, t4 r1; p4: t1 r1/2, t2 r1.
-  EXPECT_EQ(row.plans_searched, (4 + 3 + 2 + 1) + (3 + 2 + 1) + (2 + 1));
+  // p x t x r dividing 8, t within the 8-GPU node, r > 1 (r = 1 is another scheme's plan).
+  // p1: t1 r2/4/8, t2 r2/4, t4 r2; p2: t1 r2/4, t2 r2; p4: t1 r2.
+  EXPECT_EQ(row.plans_searched, (3 + 2 + 1) + (2 + 1) + 1);
   // Listing the pipeline degrees restricts them too.
   space.pipeline_parallel = {1};
   const SweepRow flat = search_best_plan(test::tiny_model(), load_topology("dgx-h100"),
                                          *make_strategy("ring"), base_job(8, 65536), space, "analytic");
-  EXPECT_EQ(flat.plans_searched, 4 + 3 + 2 + 1);
+  EXPECT_EQ(flat.plans_searched, 3 + 2 + 1);
   EXPECT_EQ(flat.pipeline_parallel, 1);
 }
 
