@@ -6,11 +6,34 @@
 #include "cli/commands.h"
 #include "cli/job_options.h"
 #include "common/atomic_write.h"
+#include "common/json_reader.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/report.h"
 
 namespace spsim::cli {
+
+namespace {
+
+// An experiment file with a "sweep" block describes a sweep: `spsim run` runs only its "job".
+// Without a job there is nothing of the file's to run (the defaults would run instead): an error.
+// With one, a note says what ran and how to run the rest.
+std::string config_sweep_note(const JobOptions& options) {
+  if (options.config_path.empty()) return "";
+  const auto json = detail::parse_json(detail::read_file(options.config_path), options.config_path);
+  if (!json.is_object() || !json.contains("sweep")) return "";
+  if (!json.contains("job")) {
+    throw InputError(options.config_path,
+                     fmt::format("has a \"sweep\" block and no \"job\", and spsim run runs one job; run "
+                                 "the sweep with spsim sweep --config {}",
+                                 options.config_path));
+  }
+  return fmt::format("note: ran the \"job\" of {} with the flags given; its \"sweep\" block is not run "
+                     "here: spsim sweep --config {}",
+                     options.config_path, options.config_path);
+}
+
+}  // namespace
 
 void add_run_command(CLI::App& app) {
   auto options = std::make_shared<JobOptions>();
@@ -35,8 +58,9 @@ void add_run_command(CLI::App& app) {
       "Examples:\n"
       "  spsim run --strategy all --gpus 8,64 --seq 128K\n"
       "  spsim run -s ulysses -u 8 --gpus 64 --seq 256K --zero 3 --json\n"
-      "  spsim run --config experiments/ulysses-vs-megatron-sp-gpt.json");
+      "  spsim run --config experiments/ring-basic-vs-zigzag.json   (its \"job\"; spsim sweep --config runs its sweep)");
   cmd->callback([=]() {
+    const std::string sweep_note = config_sweep_note(*options);
     const auto setups = resolve_setups(*options);
     std::vector<RunReport> reports;
     EngineOptions engine_options;
@@ -59,6 +83,7 @@ void add_run_command(CLI::App& app) {
     }
     const std::string text = out.dump(2) + "\n";
     if (!output->empty()) write_file_atomically(*output, text);
+    if (!sweep_note.empty()) std::fprintf(stderr, "%s\n", sweep_note.c_str());
     warn_unmodelled(setups);
     if (*json) {
       std::fputs(text.c_str(), stdout);

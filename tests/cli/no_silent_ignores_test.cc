@@ -69,5 +69,16 @@ TEST(NoSilentIgnores, UnknownHfFamilyIsRefused) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(NoSilentIgnores, RunConfigWithASweepBlockSaysWhatRan) {
+  const std::string config = std::string(SPSIM_TEST_DATA_DIR) + "/../../experiments/ring-basic-vs-zigzag.json";
+  const auto r = run_spsim("run --config '" + config + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("its \"sweep\" block is not run here: spsim sweep --config"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("llama-3-8b on dgx-h100"), std::string::npos) << r.out;  // the table says what ran
+  // A file with a sweep and no job has nothing of its own to run: the defaults would run instead.
+  const std::string no_job = std::string(SPSIM_TEST_DATA_DIR) + "/../../experiments/ulysses-vs-megatron-sp-gpt.json";
+  expect_one_line_error(run_spsim("run --config '" + no_job + "'"), "spsim sweep --config");
+}
+
 }  // namespace
 }  // namespace spsim
