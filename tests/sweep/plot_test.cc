@@ -38,6 +38,25 @@ TEST(PlotTest, FiguresExistAndAreDeterministic) {
   fs::remove_all(dir);
 }
 
+TEST(PlotTest, OneSetOfFiguresPerModelAndTopology) {
+  // Issue 16 (study S3): a sweep over two topologies used to draw the heatmap and scaling of the
+  // first pair only, titled with it. Now every (model, topology) gets its own figures.
+  if (!have_matplotlib()) GTEST_SKIP() << "python3-matplotlib not installed";
+  char dir_template[] = "/tmp/spsim_plot_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const auto r = test::run_spsim("sweep --best -s ring,usp -T dgx-h100,dgx-b200 --gpus 8,16 --seq 32K,64K "
+                                 "-o s --plot p", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* pair : {"llama-3-8b-dgx-h100", "llama-3-8b-dgx-b200"}) {
+    for (const char* name : {"throughput_vs_seq", "memory_vs_seq", "breakdown", "best_heatmap", "scaling"}) {
+      const std::string file = dir + "/p/" + name + "-" + pair + ".png";
+      EXPECT_TRUE(fs::exists(file)) << file;
+    }
+  }
+  EXPECT_FALSE(fs::exists(dir + "/p/best_heatmap.png"));
+  fs::remove_all(dir);
+}
+
 TEST(PlotTest, MissingResultIsAClearError) {
   const auto r = test::run_spsim("plot does-not-exist.csv -o out");
   EXPECT_EQ(r.exit_code, 2);
