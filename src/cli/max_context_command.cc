@@ -34,6 +34,8 @@ nlohmann::json to_json(const MaxContextResult& r, const Topology& topology) {
   j["data_parallel_size"] = r.job.data_parallel;
   j["pipeline_model_parallel_size"] = r.job.pipeline_parallel;
   j["virtual_pipeline_model_parallel_size"] = r.job.virtual_pipeline_stages;
+  j["zero_stage"] = r.job.zero_stage;
+  j["recompute_granularity"] = to_string(r.job.recompute);
   j["max_seq_length"] = r.max_seq;
   j["granularity"] = r.granularity;
   j["capped"] = r.capped;
@@ -58,7 +60,8 @@ void add_max_context_command(CLI::App& app) {
   add_job_options(cmd, *options, false);
   cmd->get_option("--seq")->group("");  // hidden: the sequence is the answer
   cmd->add_flag("--best", *best, "for each strategy (or each given with -s), search its legal "
-                "degrees for the longest context")->group("Search");
+                "degrees, ZeRO stages and recompute (unless --zero / --recompute fix them) for the "
+                "longest context")->group("Search");
   cmd->add_option("--granularity", *granularity, "answer is a multiple of this and of the scheme's "
                   "divisibility (K/M suffixes binary)")->capture_default_str()->group("Search");
   cmd->add_flag("--json", *json, "print JSON")->group("Output");
@@ -96,7 +99,14 @@ void add_max_context_command(CLI::App& app) {
       JobConfig job = setup.job;
       job.ulysses_degree = job.ring_degree = 1;
       const auto engine = make_engine(setup.engine);
-      results = max_context_best(setup.model, topology, job, strategies, *engine, base);
+      // ZeRO stage and recompute decide how long a context fits as much as the degrees do: the
+      // search varies those the user did not fix (a 405B model fits nothing at ZeRO 0).
+      MemoryKnobs knobs;
+      if (options->command->count("--zero") == 0) knobs.zero_stages = {0, 1, 2, 3};
+      if (options->command->count("--recompute") == 0) {
+        knobs.recomputes = {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
+      }
+      results = max_context_best(setup.model, topology, job, strategies, *engine, base, knobs);
       if (results.empty()) {
         throw InputError("--gpus", fmt::format("no strategy has legal degrees for {} GPUs and model "
                                                "{}; change the GPU count", job.num_gpus,
@@ -117,19 +127,20 @@ void add_max_context_command(CLI::App& app) {
       std::fputs((out.dump(2) + "\n").c_str(), stdout);
       return;
     }
-    std::string text = fmt::format("{:<12} {:>5} {:<22} {:>10} {:>6} {:>9} {:>8} {:<12} {:>10} {:>10}\n",
-                                   "strategy", "gpus", "degrees", "max_seq", "gran", "peak_GiB",
+    std::string text = fmt::format("{:<12} {:>5} {:<22} {:<18} {:>10} {:>6} {:>9} {:>8} {:<12} {:>10} {:>10}\n",
+                                   "strategy", "gpus", "degrees", "memory", "max_seq", "gran", "peak_GiB",
                                    "HBM_GiB", "binding", "step_ms", "tokens/s");
     for (const auto& r : results) {
       const auto& j = r.job;
       text += fmt::format(
-          "{:<12} {:>5} {:<22} {:>10} {:>6} {:>9.1f} {:>8.1f} {:<12} {:>10.1f} {:>10.0f}{}\n",
+          "{:<12} {:>5} {:<22} {:<18} {:>10} {:>6} {:>9.1f} {:>8.1f} {:<12} {:>10.1f} {:>10.0f}{}\n",
           j.strategy, j.num_gpus,
           fmt::format("t{} u{} r{} dp{}{}{}", j.tensor_parallel, j.ulysses_degree, j.ring_degree,
                       j.data_parallel,
                       j.pipeline_parallel > 1 ? fmt::format(" pp{}", j.pipeline_parallel) : "",
                       j.virtual_pipeline_stages > 1
                           ? fmt::format(" v{}", j.virtual_pipeline_stages) : ""),
+          fmt::format("zero{} rc:{}", j.zero_stage, to_string(j.recompute)),
           r.max_seq > 0 ? format_count(r.max_seq) : "none", format_count(r.granularity),
           r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB, r.binding_term,
           r.step_time_s * 1e3, r.tokens_per_s, r.capped ? "  (search cap reached)" : "");

@@ -112,7 +112,11 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
 std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Topology& topology,
                                                const JobConfig& job,
                                                const std::vector<std::string>& strategies,
-                                               const Engine& engine, int64_t base_granularity) {
+                                               const Engine& engine, int64_t base_granularity,
+                                               const MemoryKnobs& knobs) {
+  const std::vector<int> zero_stages = knobs.zero_stages.empty() ? std::vector<int>{job.zero_stage} : knobs.zero_stages;
+  const std::vector<Recompute> recomputes =
+      knobs.recomputes.empty() ? std::vector<Recompute>{job.recompute} : knobs.recomputes;
   const int64_t n = job.num_gpus;
   const int64_t node = std::max(1, topology.gpus_per_node);
   std::vector<MaxContextResult> best;
@@ -149,7 +153,11 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
     bool have = false;
     MaxContextResult winner;
     for (const auto& [t, u, r, p] : candidates) {
+     for (int zero : zero_stages) {
+      for (Recompute recompute : recomputes) {
       JobConfig candidate = job;
+      candidate.zero_stage = zero;
+      candidate.recompute = recompute;
       candidate.pipeline_parallel = p;
       if (p == 1) candidate.virtual_pipeline_stages = 1;
       candidate.strategy = name;
@@ -169,11 +177,13 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       }
       const bool longer = result.max_seq > winner.max_seq;
       const bool faster = result.max_seq == winner.max_seq && result.max_seq > 0 &&
-                          result.step_time_s < winner.step_time_s;
+                          result.tokens_per_s > winner.tokens_per_s;
       if (!have || longer || faster) {
         winner = std::move(result);
         have = true;
       }
+      }
+     }
     }
     if (have) best.push_back(std::move(winner));
   }

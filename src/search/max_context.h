@@ -43,15 +43,22 @@ int64_t sequence_granularity(const JobConfig& job, int64_t base);
 MaxContextResult max_context(const ModelSpec& model, const Topology& topology, const JobConfig& job,
                              const Engine& engine, int64_t base_granularity);
 
+/// The memory knobs a --best search varies besides the degrees: each list empty keeps the job's.
+struct MemoryKnobs {
+  std::vector<int> zero_stages;
+  std::vector<Recompute> recomputes;
+};
+
 /// For each strategy in `strategies`, the legal degrees (t x u x r x dp x p = GPUs; Megatron t and
 /// the Ulysses part of USP within a node; p the job's when > 1, else every p dividing the GPUs and
-/// the layers) with the longest context, ties broken by step time. The
-/// plan's other fields (ZeRO, recompute, batch, ...) are kept. Strategies with no legal degree are
-/// left out.
+/// the layers), ZeRO stage and recompute (from `knobs`) with the longest context, ties broken by
+/// tokens/s (plans of different dp run different batches, so not by step time). The plan's other
+/// fields (micro-batch, batch, ...) are kept. Strategies with no legal degree are left out.
 std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Topology& topology,
                                                const JobConfig& job,
                                                const std::vector<std::string>& strategies,
-                                               const Engine& engine, int64_t base_granularity);
+                                               const Engine& engine, int64_t base_granularity,
+                                               const MemoryKnobs& knobs = {});
 
 }  // namespace spsim
 

@@ -146,5 +146,31 @@ TEST(MaxContextCli, SeqIsRejectedAndJsonHasTheAnswer) {
             j[0]["hbm_capacity"].get<double>());
 }
 
+TEST(MaxContext, BestSearchesZeroAndRecomputeItWasNotGiven) {
+  // Issue 16 (study S8): --best kept the job's ZeRO 0 and no recompute, where Adam states fill
+  // most of the HBM (Llama-3.1-405B on 1,024 GPUs: "none" for every scheme). Searching the memory
+  // knobs finds the longer context ZeRO-3 and full recompute allow.
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  JobConfig base;
+  base.num_gpus = 8;
+  const auto fixed = max_context_best(model, topo, base, {"ring"}, *engine, 1024);
+  ASSERT_EQ(fixed.size(), 1u);
+  MemoryKnobs knobs;
+  knobs.zero_stages = {0, 1, 2, 3};
+  knobs.recomputes = {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
+  const auto searched = max_context_best(model, topo, base, {"ring"}, *engine, 1024, knobs);
+  ASSERT_EQ(searched.size(), 1u);
+  EXPECT_GT(searched[0].max_seq, 4 * fixed[0].max_seq);
+  EXPECT_EQ(searched[0].job.zero_stage, 3);
+  EXPECT_EQ(searched[0].job.recompute, Recompute::kFull);
+  // Never shorter than the plan the user could have fixed by hand.
+  base.zero_stage = 3;
+  base.recompute = Recompute::kFull;
+  const auto by_hand = max_context_best(model, topo, base, {"ring"}, *engine, 1024);
+  EXPECT_GE(searched[0].max_seq, by_hand[0].max_seq);
+}
+
 }  // namespace
 }  // namespace spsim
