@@ -556,6 +556,17 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     meta["units"] = "SI: seconds, bytes (GiB = 2^30 in reasons), tokens/s; tflops_per_gpu_* in TFLOP/s per GPU";
     plan.meta = nlohmann::json::parse(meta.dump());
 
+    // The search's time grows with the micro-batches per step (each is timed), and the default
+    // batch of many GPU counts is large (1024 sequences for 64..1024 GPUs): say so before the
+    // wait, with the way out.
+    constexpr int64_t kLargeDefaultBatch = 256;
+    if (world.rank() == 0 && batch_default && batch.job.global_batch_size > kLargeDefaultBatch) {
+      std::fprintf(stderr,
+                   "spsim: warning: the default global batch is %lld sequences (%s), and the search "
+                   "time grows with the micro-batches per step: this may take minutes; give --gbs or "
+                   "--tokens-per-step (real runs use a few million tokens per step)\n",
+                   static_cast<long long>(batch.job.global_batch_size), kDefaultBatchRule);
+    }
     Progress progress;
     const char* no_color = std::getenv("NO_COLOR");
     const char* term = std::getenv("TERM");
