@@ -320,8 +320,9 @@ int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start
   int last = fwd(kInputNorm, {start_dep});
   emit_fp8_casts(sb, c, false);
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);
-  fwd(kQkvProj, {last, zero_dep});
-  const int rope = fwd(kRope, {});
+  const int qkv = fwd(kQkvProj, {last, zero_dep});
+  // Learned absolute positions (GPT-2/3, MPT) are added once to the embedding: no rotary kernel.
+  const int rope = c.model.learned_position_embeddings ? qkv : fwd(kRope, {});
   int a0 = rope, a1 = -1, a2 = -1;
   if (c.u > 1) {
     a0 = sb.comm("a2a_q", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
@@ -417,11 +418,14 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
     // DeepSpeed sp_stream: the dQ/dK/dV all-to-alls overlap the following compute.
     if (c.job.ulysses_overlap) d0 = d1 = d2 = -1;
   }
-  last = bwd(kRope, {d0, d1, d2});
+  const bool rope = !c.model.learned_position_embeddings;
+  if (rope) last = bwd(kRope, {d0, d1, d2});
   if (c.t > 1) {
+    // Without the rotary backward, the dQ, dK, dV all-to-alls (one stream, in order) gate dgrad.
+    if (!rope) last = d2 >= 0 ? d2 : d0;
     last = emit_column_parallel_bwd(sb, c, kQkvProj, "qkv_proj_dgrad", "qkv_proj_wgrad", last);
   } else {
-    last = bwd(kQkvProj, {});
+    last = rope ? bwd(kQkvProj, {}) : bwd(kQkvProj, {d0, d1, d2});
   }
   last = bwd(kInputNorm, {last});
   if (with_dp) emit_grad_sync(sb, c, c.layer_params, last);
