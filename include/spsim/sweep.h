@@ -14,14 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "spsim/job.h"
+#include "spsim/limits.h"
 #include "spsim/model.h"
 #include "spsim/strategy.h"
 #include "spsim/topology.h"
 
 namespace spsim {
-
-/// Most points one range may expand to.
-inline constexpr size_t kMaxRangePoints = 10000;
 
 /// Parses range syntax (conventions: nccl-tests binary suffixes, K = 1024):
 ///   LIST := ITEM (',' ITEM)* ; ITEM := VALUE | VALUE ':' VALUE [':' STEP]

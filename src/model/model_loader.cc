@@ -17,6 +17,7 @@
 #include "common/data_dir.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/model.h"
 
 namespace spsim {
@@ -24,19 +25,6 @@ namespace spsim {
 namespace {
 
 using detail::ObjectReader;
-
-// Upper bounds that reject typos and absurd shapes while leaving room for any real model (the
-// largest published dense models have h = 25,600 and V ~ 256k). They also keep every parameter
-// count below 2^62, so int64 arithmetic in params.cc cannot overflow.
-constexpr int64_t kMaxHidden = int64_t{1} << 20;
-constexpr int64_t kMaxLayers = int64_t{1} << 14;
-constexpr int64_t kMaxHeads = int64_t{1} << 16;
-constexpr int64_t kMaxHeadDim = int64_t{1} << 14;
-constexpr int64_t kMaxQWidth = int64_t{1} << 22;  // a * d_h
-constexpr int64_t kMaxFfn = int64_t{1} << 22;
-constexpr int64_t kMaxVocab = int64_t{1} << 24;
-constexpr int64_t kMaxVocabMultiple = int64_t{1} << 16;
-constexpr int64_t kMaxPositions = int64_t{1} << 34;
 
 // Every key of the strict format, in documentation order (docs/model.md).
 constexpr std::array<const char*, 19> kStrictKeys = {
