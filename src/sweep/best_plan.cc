@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "common/divisors.h"
 #include "engine/analytic_engine.h"
 #include "sweep/row_inputs.h"
 #include "spsim/engine.h"
@@ -40,6 +41,8 @@ void fill_inputs(SweepRow& row, const ModelSpec& model, const Topology& topology
 }
 
 namespace {
+
+using detail::divisors;
 
 StepResult run_engine(const LoweredStep& lowered, const Topology& topology, const std::string& engine) {
   // The analytic engine without the Engine wrapper's extras: sweeps call it thousands of times.
@@ -115,14 +118,6 @@ SweepRow invalid_row(const ModelSpec& model, const Topology& topology, const Job
   row.status = "invalid";
   row.reason = reason;
   return row;
-}
-
-std::vector<int64_t> divisors(int64_t n) {
-  std::vector<int64_t> out;
-  for (int64_t d = 1; d <= n; ++d) {
-    if (n % d == 0) out.push_back(d);
-  }
-  return out;
 }
 
 bool allowed(const std::vector<int64_t>& list, int64_t value) {
