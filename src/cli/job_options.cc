@@ -1,11 +1,15 @@
 #include "cli/job_options.h"
 
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "cli/flag_checks.h"
+#include "common/divisors.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
 
@@ -28,31 +32,36 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   auto* strategy = cmd->add_option("-s,--strategy", o.strategies,
                                    "ulysses (--cp-comm-type a2a), megatron-sp, megatron-tp, ring (p2p), "
                                    "usp (a2a+p2p); comma list or 'all'")
-                       ->delimiter(',')->group("Parallelism");
+                       ->group("Parallelism");
   auto* gpus = cmd->add_option("-n,--gpus", o.gpus, "number of GPUs (comma list allowed)")
-                   ->delimiter(',')->group("Parallelism");
+                   ->group("Parallelism");
   auto* seq = cmd->add_option("--seq,--seq-length", o.seq,
                               "sequence length in tokens, K/M suffixes binary (128K = 131072)")
-                  ->delimiter(',')->group("Parallelism");
+                  ->group("Parallelism");
   if (!multi) {
     strategy->expected(1);
     gpus->expected(1);
     seq->expected(1);
   }
-  cmd->add_option("-t,--tp,--tensor-model-parallel-size", o.tp, "tensor-parallel degree t")->group("Parallelism");
-  cmd->add_option("-u,--ulysses-degree", o.ulysses, "Ulysses (all-to-all) degree u")->group("Parallelism");
-  cmd->add_option("-r,--ring-degree", o.ring, "ring (P2P) degree r")->group("Parallelism");
+  const CLI::Validator degree = whole_number(1, kMaxDegree);
+  cmd->add_option("-t,--tp,--tensor-model-parallel-size", o.tp, "tensor-parallel degree t")
+      ->transform(degree)->group("Parallelism");
+  cmd->add_option("-u,--ulysses-degree", o.ulysses, "Ulysses (all-to-all) degree u")
+      ->transform(degree)->group("Parallelism");
+  cmd->add_option("-r,--ring-degree", o.ring, "ring (P2P) degree r")->transform(degree)->group("Parallelism");
   cmd->add_option("--cp,--context-parallel-size", o.cp,
-                  "sequence-parallel degree of the chosen scheme (ulysses: u, ring: r)")->group("Parallelism");
+                  "sequence-parallel degree of the chosen scheme (ulysses: u, ring: r)")
+      ->transform(degree)->group("Parallelism");
   cmd->add_option("--dp,--data-parallel-size", o.dp, "data-parallel degree (default: what is left)")
-      ->group("Parallelism");
+      ->transform(whole_number(1, kMaxGpus))->group("Parallelism");
   cmd->add_option("--pp,--pipeline-model-parallel-size", o.pp,
                   "pipeline stages p (1F1B; needs p | layers; give --gbs for micro-batches)")
-      ->group("Parallelism");
+      ->transform(whole_number(1, kMaxPipelineStages))->group("Parallelism");
   cmd->add_option("--vpp,--virtual-pipeline-model-parallel-size", o.vpp,
                   "model chunks per stage v (interleaved 1F1B; p v | layers, micro-batches % p == 0)")
-      ->group("Parallelism");
-  cmd->add_option("--zero,--zero-stage", o.zero_stage, "ZeRO stage 0-3")->group("Parallelism");
+      ->transform(whole_number(1, kMaxPipelineStages))->group("Parallelism");
+  cmd->add_option("--zero,--zero-stage", o.zero_stage, "ZeRO stage 0-3")
+      ->transform(whole_number(0, 3))->group("Parallelism");
   cmd->add_flag("--no-sequence-parallel", o.no_sequence_parallel,
                 "megatron: plain TP with all-reduces instead of AG/RS")->group("Parallelism");
   cmd->add_option("--ring-variant", o.ring_variant, "causal load balance: basic | zigzag | stripe")
@@ -65,9 +74,10 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_flag("--ulysses-overlap", o.ulysses_overlap,
                 "ulysses: overlap backward all-to-alls with compute (DeepSpeed sp_stream)")->group("Parallelism");
   cmd->add_option("--mbs,--micro-batch-size", o.micro_batch_size, "sequences per micro-batch")
-      ->capture_default_str()->group("Training");
+      ->transform(whole_number(1, kMaxMicroBatchSize))->capture_default_str()->group("Training");
   cmd->add_option("--gbs,--global-batch-size", o.global_batch_size,
-                  "sequences per step (default: one micro-batch per DP rank)")->group("Training");
+                  "sequences per step (default: one micro-batch per DP rank)")
+      ->transform(whole_number(0, kMaxGlobalBatchSize))->group("Training");
   cmd->add_option("--recompute,--recompute-granularity", o.recompute, "none | selective | full")
       ->capture_default_str()->group("Training");
   cmd->add_option("--precision", o.precision, "bf16 | fp16 | fp8 | tf32 | fp32")
@@ -77,7 +87,8 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
       ->capture_default_str()->group("Training");
   cmd->add_flag("--no-causal", o.no_causal, "full (bidirectional) attention mask")->group("Training");
   cmd->add_option("--framework-reserve-gib", o.reserve_gib,
-                  "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")->group("Training");
+                  "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")
+      ->check(finite_number(0, kMaxReserveGib))->group("Training");
 }
 
 namespace {
@@ -150,11 +161,10 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
     }
   };
   // Candidate degrees, largest first.
-  std::vector<int64_t> candidates;
-  for (int64_t d = room; d >= 1; --d) {
-    if (room % d == 0) candidates.push_back(d);
-  }
+  std::vector<int64_t> candidates = detail::divisors(room);
+  std::reverse(candidates.begin(), candidates.end());
   const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);
+  std::optional<JobConfig> largest;  // the first candidate tried, for the error when none is legal
   for (int64_t d : candidates) {
     JobConfig candidate = job;
     if (job.strategy == "ulysses") {
@@ -178,7 +188,11 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
       job = candidate;
       return;
     }
+    if (!largest) largest = candidate;
   }
+  // None is legal: keep the largest tried, so the strategy's error names degrees spsim chose
+  // rather than the 1s the user never gave.
+  if (largest) job = *largest;
 }
 
 BaseSetup resolve_base(const JobOptions& o) {
@@ -251,7 +265,7 @@ BaseSetup resolve_base(const JobOptions& o) {
   if (base.global_batch_size < 0) throw InputError("--global-batch-size", "must be positive");
 
   out.strategies =
-      given(o, "--strategy") || !from_file ? expand_strategies(o.strategies)
+      given(o, "--strategy") || !from_file ? expand_strategies(split_list(o.strategies, "--strategy"))
                                            : std::vector<std::string>{base.strategy};
   for (const auto& strategy : out.strategies) make_strategy(strategy);  // unknown names fail here
   return out;
@@ -297,13 +311,13 @@ std::vector<Setup> resolve_setups(const JobOptions& o) {
   const bool from_file = base.from_file;
   std::vector<int64_t> gpu_counts;
   if (given(o, "--gpus") || !from_file) {
-    for (const auto& g : o.gpus) gpu_counts.push_back(parse_count(g, "--gpus"));
+    for (const auto& g : split_list(o.gpus, "--gpus")) gpu_counts.push_back(parse_count(g, "--gpus", kMaxGpus));
   } else {
     gpu_counts.push_back(base.job.num_gpus);
   }
   std::vector<int64_t> seqs;
   if (given(o, "--seq") || !from_file) {
-    for (const auto& s : o.seq) seqs.push_back(parse_count(s, "--seq"));
+    for (const auto& s : split_list(o.seq, "--seq")) seqs.push_back(parse_count(s, "--seq"));
   } else {
     seqs.push_back(base.job.seq_length);
   }
@@ -317,6 +331,16 @@ std::vector<Setup> resolve_setups(const JobOptions& o) {
     }
   }
   return setups;
+}
+
+Setup resolve_one_setup(const JobOptions& o, const std::string& command) {
+  std::vector<Setup> setups = resolve_setups(o);
+  if (setups.size() != 1) {
+    throw InputError("--strategy", fmt::format("{} takes one configuration, got {} (strategies x GPU counts "
+                                               "x sequence lengths); give one of each, e.g. -s ring --gpus 8",
+                                               command, setups.size()));
+  }
+  return std::move(setups.front());
 }
 
 }  // namespace spsim::cli

@@ -66,6 +66,10 @@ JobConfig setup_job(const JobOptions& options, const BaseSetup& base, const std:
 /// not give are chosen by `default_degrees`.
 std::vector<Setup> resolve_setups(const JobOptions& options);
 
+/// resolve_setups for a command that takes one configuration: InputError naming `command` when the
+/// flags give several (a strategy list or "all", several GPU counts or sequence lengths).
+Setup resolve_one_setup(const JobOptions& options, const std::string& command);
+
 /// When the user names no degree, spread the sequence over as many GPUs as the scheme's rules
 /// allow (Megatron-SP and the Ulysses part of USP: within one node), the rest data parallel:
 /// the largest legal degree, found by asking the strategy itself.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/job_options.h"
 #include "search/max_context.h"
 #include "spsim/engine.h"
@@ -79,13 +80,12 @@ void add_max_context_command(CLI::App& app) {
       // Plan without degrees: resolve the common fields once, then search per strategy.
       JobOptions plain = *options;
       plain.strategies = {"ulysses"};
-      const auto setups = resolve_setups(plain);
-      const Setup& setup = setups.front();
+      const Setup setup = resolve_one_setup(plain, "max-context");
       topology = setup.topology;
       std::vector<std::string> strategies{"ulysses", "megatron-sp", "ring", "usp", "colai-sp"};
       if (options->command->count("--strategy") > 0) {
         strategies.clear();
-        for (const auto& s : options->strategies) {
+        for (const auto& s : split_list(options->strategies, "--strategy")) {
           if (s == "all") {
             for (const char* n : {"ulysses", "megatron-sp", "ring", "usp"}) strategies.emplace_back(n);
           } else {
@@ -104,8 +104,7 @@ void add_max_context_command(CLI::App& app) {
                                                setup.model.name));
       }
     } else {
-      const auto setups = resolve_setups(*options);
-      const Setup& setup = setups.front();
+      const Setup setup = resolve_one_setup(*options, "max-context");
       topology = setup.topology;
       const auto engine = make_engine(setup.engine);
       results.push_back(max_context(setup.model, topology, setup.job, *engine, base));

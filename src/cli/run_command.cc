@@ -76,9 +76,9 @@ void add_explain_command(CLI::App& app) {
   add_job_options(cmd, *options, false);
   cmd->footer("Example:\n  spsim explain --strategy ulysses -u 8 --gpus 8 --seq 128K");
   cmd->callback([=]() {
-    const auto setups = resolve_setups(*options);
-    const auto engine = make_engine(setups.front().engine);
-    const auto report = evaluate(setups.front().model, setups.front().topology, setups.front().job, *engine);
+    const Setup setup = resolve_one_setup(*options, "explain");
+    const auto engine = make_engine(setup.engine);
+    const auto report = evaluate(setup.model, setup.topology, setup.job, *engine);
     std::fputs(format_table({report}).c_str(), stdout);
     std::fputs(("\n" + format_explain(report)).c_str(), stdout);
   });

@@ -15,10 +15,12 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/job_options.h"
 #include "cli/mpi_world.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
 #include "spsim/units.h"
@@ -94,20 +96,27 @@ FileSweep read_sweep_block(const std::string& path) {
 
 bool given(const JobOptions& o, const char* flag) { return o.command->count(flag) > 0; }
 
-// Items from the flag if given, else from the file's sweep block, else `fallback`.
+// Items from the flag if given (comma lists split, empty items refused), else from the file's
+// sweep block, else `fallback`.
 std::vector<std::string> pick(const JobOptions& o, const char* flag, const std::vector<std::string>& flag_items,
                               const FileSweep& file, const std::string& key,
                               const std::vector<std::string>& fallback) {
-  if (given(o, flag)) return flag_items;
+  if (given(o, flag)) return split_list(flag_items, flag);
   const auto it = file.lists.find(key);
   if (it != file.lists.end()) return it->second;
   return fallback;
 }
 
-std::vector<int64_t> numbers(const std::vector<std::string>& items, const std::string& where) {
+std::vector<int64_t> numbers(const std::vector<std::string>& items, const std::string& where, int64_t max) {
   std::vector<int64_t> out;
   for (const auto& item : items) {
-    for (int64_t v : parse_range(item, where)) out.push_back(v);
+    for (int64_t v : parse_range(item, where)) {
+      if (v > max) {
+        throw InputError(where, fmt::format("{} is too large: past the limit of {} (README \"Limits and "
+                                            "errors\")", v, max));
+      }
+      out.push_back(v);
+    }
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -148,7 +157,7 @@ std::vector<std::string> strategy_names(const std::vector<std::string>& items) {
 void relist(CLI::App* cmd, const char* name, const std::string& names, std::vector<std::string>& target,
             const std::string& help, const std::string& group) {
   cmd->remove_option(cmd->get_option(name));
-  cmd->add_option(names, target, help)->delimiter(',')->group(group);
+  cmd->add_option(names, target, help)->group(group);  // comma lists: split_list in pick()
 }
 
 struct Progress {
@@ -258,7 +267,7 @@ void add_sweep_command(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "output prefix: writes PREFIX.csv and PREFIX.json")
       ->capture_default_str()->group("Sweep");
   cmd->add_option("-j,--jobs", o->jobs, "worker processes (same bytes as --jobs 1)")
-      ->capture_default_str()->group("Sweep");
+      ->transform(whole_number(1, kMaxJobs))->capture_default_str()->group("Sweep");
   cmd->add_flag("--resume", o->resume, "continue an interrupted sweep from PREFIX.partial")->group("Sweep");
   cmd->add_option("--plot", o->plot_dir, "also write the plots (PNG + SVG) into this folder")->group("Sweep");
   cmd->add_option("--progress", o->progress, "progress line on stderr: auto (when a terminal) | always | never")
@@ -304,13 +313,15 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
 
     SweepPlan plan;
     plan.best = best;
-    const auto tp = numbers(pick(jo, "--tp", o->tp, file, "tensor_model_parallel_size", {}), "--tp");
-    const auto us = numbers(pick(jo, "--ulysses-degree", o->ulysses, file, "ulysses_degree", {}), "--ulysses-degree");
-    const auto rs = numbers(pick(jo, "--ring-degree", o->ring, file, "ring_degree", {}), "--ring-degree");
-    const auto dps = numbers(pick(jo, "--dp", o->dp, file, "data_parallel_size", {}), "--dp");
-    const auto pps = numbers(pick(jo, "--pp", o->pp, file, "pipeline_model_parallel_size", {}), "--pp");
+    const auto tp = numbers(pick(jo, "--tp", o->tp, file, "tensor_model_parallel_size", {}), "--tp", kMaxDegree);
+    const auto us = numbers(pick(jo, "--ulysses-degree", o->ulysses, file, "ulysses_degree", {}), "--ulysses-degree",
+                            kMaxDegree);
+    const auto rs = numbers(pick(jo, "--ring-degree", o->ring, file, "ring_degree", {}), "--ring-degree", kMaxDegree);
+    const auto dps = numbers(pick(jo, "--dp", o->dp, file, "data_parallel_size", {}), "--dp", kMaxGpus);
+    const auto pps = numbers(pick(jo, "--pp", o->pp, file, "pipeline_model_parallel_size", {}), "--pp",
+                             kMaxPipelineStages);
     const auto zeros = zero_numbers(pick(jo, "--zero", o->zero, file, "zero_stage", {}), "--zero");
-    const auto mbss = numbers(pick(jo, "--mbs", o->mbs, file, "micro_batch_size", {}), "--mbs");
+    const auto mbss = numbers(pick(jo, "--mbs", o->mbs, file, "micro_batch_size", {}), "--mbs", kMaxMicroBatchSize);
     std::vector<Recompute> recomputes;
     const auto recompute_items = pick(jo, "--recompute", o->recompute, file, "recompute_granularity", {});
     for (const auto& item : recompute_items) recomputes.push_back(parse_recompute(item, "--recompute"));
@@ -341,20 +352,20 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         const size_t topology_index = ti;
         std::vector<std::string> strategies = base.strategies;
         if (given(jo, "--strategy")) {
-          strategies = strategy_names(jo.strategies);
+          strategies = strategy_names(split_list(jo.strategies, "--strategy"));
         } else if (file.lists.count("strategies")) {
           strategies = strategy_names(file.lists.at("strategies"));
         }
         // Flag, else the sweep block, else the config's job, else the defaults.
         auto dimension = [&](const char* flag, const std::vector<std::string>& flag_items, const char* key,
-                             int64_t job_value) {
-          if (given(jo, flag)) return numbers(flag_items, flag);
-          if (file.lists.count(key)) return numbers(file.lists.at(key), jo.config_path + ": /sweep/" + key);
+                             int64_t job_value, int64_t max) {
+          if (given(jo, flag)) return numbers(flag_items, flag, max);
+          if (file.lists.count(key)) return numbers(file.lists.at(key), jo.config_path + ": /sweep/" + key, max);
           if (base.from_file) return std::vector<int64_t>{job_value};
-          return numbers(flag_items, flag);
+          return numbers(flag_items, flag, max);
         };
-        gpu_counts = dimension("--gpus", jo.gpus, "num_gpus", base.job.num_gpus);
-        seqs = dimension("--seq", jo.seq, "seq_length", base.job.seq_length);
+        gpu_counts = dimension("--gpus", jo.gpus, "num_gpus", base.job.num_gpus, kMaxGpus);
+        seqs = dimension("--seq", jo.seq, "seq_length", base.job.seq_length, kMaxSeqLength);
         used_strategies = strategies;
         if (mi == 0 && ti == 0) {
           inputs["base_job"] = nlohmann::ordered_json::parse(job_to_json(base.job).dump());
@@ -366,6 +377,20 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
           // defaults fill them in (setup_job), as `spsim run` does.
           const bool fixed = !best && (!tp.empty() || (uses_u && !us.empty()) || (uses_r && !rs.empty()));
           const std::vector<int64_t> one{0};  // "not swept" marker
+          // The grid is counted before any point is built: lists each within kMaxRangePoints can
+          // still multiply to 10^11 points.
+          auto size = [best](size_t n, bool swept) { return static_cast<int64_t>(swept && n > 0 && !best ? n : 1); };
+          const auto grid = product_within(
+              {size(variants.size(), true), static_cast<int64_t>(gpu_counts.size()),
+               static_cast<int64_t>(seqs.size()), size(tp.size(), true), size(us.size(), uses_u),
+               size(rs.size(), uses_r), size(dps.size(), true), size(pps.size(), true), size(zeros.size(), true),
+               size(mbss.size(), true), size(recomputes.size(), true)},
+              static_cast<int64_t>(kMaxSweepPoints));
+          if (!grid || plan.points.size() + static_cast<size_t>(*grid) > kMaxSweepPoints) {
+            throw InputError("sweep", fmt::format("the grid has more than {} points, past the limit (README "
+                                                  "\"Limits and errors\"); use fewer values per flag or "
+                                                  "split the sweep", kMaxSweepPoints));
+          }
           for (const auto& variant : variants.empty() || best ? std::vector<std::string>{""} : variants) {
             for (int64_t gpus : gpu_counts) {
               for (int64_t seq : seqs) {
