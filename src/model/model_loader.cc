@@ -41,13 +41,7 @@ constexpr std::array<const char*, 3> kMoeKeys = {"n_routed_experts", "num_local_
 /// Integer `key` in [min, max], with a message that says what to do when it is out of range.
 int64_t read_size(ObjectReader& in, const std::string& key, std::optional<int64_t> fallback,
                   int64_t min, int64_t max) {
-  // Read with the widest range so the range message below (with its fix) is the one shown.
-  const int64_t value = in.integer(key, fallback, INT64_MIN / 2, INT64_MAX / 2);
-  if (value < min || value > max) {
-    in.fail(key, fmt::format("must be between {} and {} (got {}); use the model's published value",
-                             min, max, value));
-  }
-  return value;
+  return in.integer(key, fallback, min, max, "use the model's published value");
 }
 
 double read_dropout(ObjectReader& in, const std::string& key, double fallback) {

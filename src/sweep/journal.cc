@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -60,7 +61,8 @@ SweepJournal::SweepJournal(std::string path, const std::string& fingerprint, boo
   }
   off_t keep = 0;  // bytes of complete lines to keep
   if (exists) {
-    const std::string text = detail::read_file(path_);
+    // A journal holds up to kMaxSweepPoints rows of ~2 KB: past the input-file limit, by design.
+    const std::string text = detail::read_file(path_, std::numeric_limits<int64_t>::max());
     size_t start = 0;
     bool header_seen = false;
     while (start < text.size()) {
