@@ -41,6 +41,17 @@ inline constexpr int64_t kMaxVocab = int64_t{1} << 24;
 inline constexpr int64_t kMaxVocabMultiple = int64_t{1} << 16;
 inline constexpr int64_t kMaxPositions = int64_t{1} << 34;
 
+// --- Topology numbers, in SI: physical ranges. A value outside is a typo or a unit mix-up, and
+// would turn into an infinite step time, a NaN MFU or a byte count past int64. --------------------
+inline constexpr double kMinPeakFlops = 1e9, kMaxPeakFlops = 1e18;  // per GPU: 1 GFLOP/s..1 EFLOP/s
+inline constexpr double kMaxHbmBytes = 1125899906842624.0;         // 1 PiB per GPU
+inline constexpr double kMinBandwidth = 1e6, kMaxBandwidth = 1e16;  // bytes/s: 1 MB/s..10 PB/s
+inline constexpr double kMaxLatency = 1.0;                          // seconds (latencies, overheads)
+inline constexpr double kMinEfficiency = 1e-4;                      // achieved / peak, up to 1
+inline constexpr double kMaxOversubscription = 1e6;
+inline constexpr double kMaxKernelFlops = 1e21;                     // efficiency-curve points
+inline constexpr double kMaxMessageBytes = 4611686018427387904.0;   // 2^62, collective fit ranges
+
 // --- Sweeps and engines ---------------------------------------------------------------------------
 /// Values one range ("8K:1M:+8K") may expand to.
 inline constexpr size_t kMaxRangePoints = 10000;
