@@ -4,6 +4,8 @@
 // number; now it is one line naming the flag and the limit, exit 2, nothing on stdout.
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "spsim/limits.h"
 #include "spsim/units.h"
 #include "test_util.h"
@@ -102,6 +104,16 @@ TEST(CliLimits, SweepGridIsCountedBeforeItIsBuilt) {
                         "--gpus: 2097152 is too large: past the limit of 1048576");
   expect_one_line_error(run_spsim("sweep -s ring -o out/s --gpus 8 --seq 64K -u 1:128K:x2", dir),
                         "--ulysses-degree: 131072 is too large");
+}
+
+TEST(CliLimits, ByteCountsPastInt64StayNumbersInTheJson) {
+  // D6/D7: memory past 2^63 bytes went through llround and printed -9223372036854775808.
+  const auto r = run_spsim("run -s ring -m gpt-1t --gpus 8 --seq 1G --mbs 1024 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["memory"]["activations"].get<double>(), 1e19);
+  EXPECT_GT(j["memory"]["peak"].get<double>(), j["memory"]["activations"].get<double>());
+  EXPECT_FALSE(j["fits_in_memory"].get<bool>());
 }
 
 TEST(CliErrors, ParseErrorsAreOneLineWithTheHelpCommand) {
