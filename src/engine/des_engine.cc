@@ -14,8 +14,11 @@
 #include <numeric>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "engine/des_internal.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/report.h"
 
 namespace spsim {
@@ -341,13 +344,56 @@ des::SimOutput simulate_in_child(const TaskGraph& graph, const Topology& topolog
   return {result_from_json(message.at("result")), message.at("trace").get<std::string>()};
 }
 
+// The work of one simulation: per simulated GPU, each compute task counts 1 and each collective
+// the flows it starts per member (an all-to-all over g ranks g - 1, a ring 2), times the layers
+// and micro-batches it runs in; times the simulated GPUs, and once more (1 + GPUs / 256) for the
+// flows SimGrid shares bandwidth among. About 1 us per unit on one core (measured from 8 to
+// 1,024 simulated GPUs).
+double des_work(const TaskGraph& graph, int64_t simulated) {
+  const double m = static_cast<double>(std::max<int64_t>(1, graph.micro_batches));
+  double per_gpu = 0;
+  for (const Segment& segment : graph.segments) {
+    const double runs = segment.when == When::kEveryMicroBatch ? m
+                        : segment.when == When::kLastMicroBatch ? 1.0
+                                                                 : m - 1;
+    double weight = 0;
+    for (const Task& task : segment.tasks) {
+      const bool valid_group = task.group >= 0 && task.group < static_cast<int>(graph.groups.size());
+      const double size = valid_group ? static_cast<double>(graph.groups[task.group].size) : 1.0;
+      if (task.kind != TaskKind::kCollective || size <= 1) {
+        weight += 1;
+      } else {
+        weight += task.comm == CommKind::kAllToAll ? size - 1 : 2;
+      }
+    }
+    per_gpu += weight * static_cast<double>(segment.repeat) * runs;
+  }
+  const double gpus = static_cast<double>(simulated);
+  return per_gpu * gpus * (1 + gpus / 256);
+}
+
 class DesEngine final : public Engine {
  public:
   StepResult run(const TaskGraph& graph, const Topology& topology,
                  const EngineOptions& options) const override {
+    if (graph.num_gpus > kMaxGpus) {
+      throw InputError("--gpus", fmt::format("{} GPUs is past the limit of {} (README \"Limits and "
+                                             "errors\")", graph.num_gpus, kMaxGpus));
+    }
     des::validate(graph, topology);
     const des::Symmetry symmetry =
         des::choose_symmetry(graph, topology, options.simulate_all_gpus);
+    const double work = des_work(graph, symmetry.simulated);
+    if (work > static_cast<double>(kMaxDesWork)) {
+      throw InputError(
+          "--engine",
+          fmt::format("the des simulation of {} GPUs{} would take {:.0f} units of work (tasks and flows x "
+                      "layers x micro-batches), past the limit of {} (README \"Limits and errors\"); "
+                      "use --engine analytic, fewer GPUs, a smaller group or fewer micro-batches{}",
+                      symmetry.simulated,
+                      symmetry.simulated < graph.num_gpus ? fmt::format(" (standing for {})", graph.num_gpus) : "",
+                      work, kMaxDesWork, options.simulate_all_gpus ? ", or drop --simulate-all-gpus" : ""));
+    }
     des::SimOutput output = simulate_in_child(graph, topology, options, symmetry);
     // Written only after the whole simulation succeeded, through a temporary file and a rename,
     // so an error never leaves a partial trace.
