@@ -144,7 +144,7 @@ std::vector<std::string> expand_strategies(const std::vector<std::string>& names
 }  // namespace
 
 void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig& job,
-                     bool degree_given) {
+                     bool degree_given, std::string* failure) {
   if (degree_given) return;
   const int64_t t = job.tensor_parallel;
   const int64_t p = job.pipeline_parallel;
@@ -152,11 +152,13 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
   const int64_t room = job.data_parallel > 0 ? job.num_gpus / (t * p * job.data_parallel)
                                              : job.num_gpus / (t * p);
   const auto strategy = make_strategy(job.strategy);
+  std::string first_error;  // of the largest candidate
   auto legal = [&](JobConfig& candidate) {
     try {
       strategy->lower(model, candidate);
       return true;
-    } catch (const InputError&) {
+    } catch (const InputError& e) {
+      if (first_error.empty()) first_error = e.full();
       return false;
     }
   };
@@ -190,9 +192,16 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
     }
     if (!largest) largest = candidate;
   }
-  // None is legal: keep the largest tried, so the strategy's error names degrees spsim chose
-  // rather than the 1s the user never gave.
-  if (largest) job = *largest;
+  // None is legal: keep the largest tried, so a later error names degrees spsim chose rather than
+  // the 1s the user never gave, and say so.
+  if (!largest) return;
+  job = *largest;
+  if (failure != nullptr) {
+    *failure = fmt::format("no {} degrees are legal for {} GPUs: the largest spsim tried (t{} u{} r{}) "
+                           "fails with \"{}\", and so do the smaller ones; give the degrees (-t, -u, -r) "
+                           "or another GPU count", job.strategy, job.num_gpus, job.tensor_parallel,
+                           job.ulysses_degree, job.ring_degree, first_error);
+  }
 }
 
 BaseSetup resolve_base(const JobOptions& o) {
@@ -272,7 +281,7 @@ BaseSetup resolve_base(const JobOptions& o) {
 }
 
 JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::string& strategy,
-                    int64_t gpus, int64_t seq, bool degrees_fixed) {
+                    int64_t gpus, int64_t seq, bool degrees_fixed, std::string* failure) {
   JobConfig job = base.job;
   job.strategy = strategy;
   job.num_gpus = gpus;
@@ -302,7 +311,7 @@ JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::strin
     if (strategy == "ulysses") { job.ulysses_degree = room; degree_given = true; }
     if (strategy == "ring") { job.ring_degree = room; degree_given = true; }
   }
-  default_degrees(base.model, base.topology, job, degree_given);
+  default_degrees(base.model, base.topology, job, degree_given, failure);
   return job;
 }
 
@@ -326,7 +335,10 @@ std::vector<Setup> resolve_setups(const JobOptions& o) {
   for (const auto& strategy : base.strategies) {
     for (int64_t gpus : gpu_counts) {
       for (int64_t seq : seqs) {
-        setups.push_back(Setup{base.model, base.topology, setup_job(o, base, strategy, gpus, seq), base.engine});
+        std::string failure;
+        setups.push_back(Setup{base.model, base.topology, setup_job(o, base, strategy, gpus, seq, false, &failure),
+                               base.engine});
+        if (!failure.empty()) throw InputError("--gpus", failure);
       }
     }
   }

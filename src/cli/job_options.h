@@ -59,8 +59,9 @@ BaseSetup resolve_base(const JobOptions& options);
 /// The job of one (strategy, gpus, seq) on top of `base`, degrees as the flags say or, when the
 /// user gave none, chosen by `default_degrees`. resolve_setups is resolve_base + this.
 /// `degrees_fixed`: the caller set base.job's degrees itself (sweep lists); keep them as they are.
+/// `failure`, when given, says why no default degree is legal (left empty when one is).
 JobConfig setup_job(const JobOptions& options, const BaseSetup& base, const std::string& strategy,
-                    int64_t gpus, int64_t seq, bool degrees_fixed = false);
+                    int64_t gpus, int64_t seq, bool degrees_fixed = false, std::string* failure = nullptr);
 
 /// Expands the options (and --config) into setups: strategies x gpus x seq. Degrees the user did
 /// not give are chosen by `default_degrees`.
@@ -73,8 +74,9 @@ Setup resolve_one_setup(const JobOptions& options, const std::string& command);
 /// When the user names no degree, spread the sequence over as many GPUs as the scheme's rules
 /// allow (Megatron-SP and the Ulysses part of USP: within one node), the rest data parallel:
 /// the largest legal degree, found by asking the strategy itself.
+/// When none is legal, `job` gets the largest tried and `failure` (if given) the reason.
 void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig& job,
-                     bool degree_given);
+                     bool degree_given, std::string* failure = nullptr);
 
 }  // namespace spsim::cli
 
