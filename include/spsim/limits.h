@@ -14,7 +14,9 @@ namespace spsim {
 
 // --- Job: flags and experiment files ------------------------------------------------------------
 inline constexpr int64_t kMaxGpus = int64_t{1} << 20;            // --gpus, num_gpus (1,048,576)
-inline constexpr int64_t kMaxDegree = int64_t{1} << 16;          // each of -t, -u, -r, --cp
+/// Each of -t, -u, -r, --cp: past any published TP, Ulysses or ring group; a ring is lowered step
+/// by step and --best / max-context search every divisor, so their time grows with it.
+inline constexpr int64_t kMaxDegree = int64_t{1} << 12;
 inline constexpr int64_t kMaxPipelineStages = int64_t{1} << 12;  // --pp and --vpp (each)
 inline constexpr int64_t kMaxSeqLength = int64_t{1} << 40;       // --seq, seq_length (1024G tokens)
 inline constexpr int64_t kMaxMicroBatchSize = int64_t{1} << 20;  // --mbs
@@ -57,9 +59,9 @@ inline constexpr double kMaxMessageBytes = 4611686018427387904.0;   // 2^62, col
 inline constexpr size_t kMaxRangePoints = 10000;
 /// Points of one sweep grid: the product of every dimension, checked before any is built.
 inline constexpr size_t kMaxSweepPoints = size_t{1} << 18;
-/// Task instances one discrete-event simulation may run: simulated GPUs x tasks per GPU per step
-/// (after the symmetry reduction). About 10 s and 1 GB.
-inline constexpr int64_t kMaxDesTasks = int64_t{1} << 23;
+/// Work of one discrete-event simulation (src/engine/des_engine.cc des_work: tasks and flows x
+/// layers x micro-batches x simulated GPUs, after the symmetry reduction): about 8 s and 200 MB.
+inline constexpr int64_t kMaxDesWork = int64_t{1} << 23;
 /// Ring degree of colai-sp, which is lowered block by block (about 10 tasks per ring step).
 inline constexpr int64_t kMaxColaiSpRingDegree = 2048;
 /// Worker processes of one sweep (--jobs).

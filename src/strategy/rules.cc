@@ -116,7 +116,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
     throw InputError("ring_comm", fmt::format("must be p2p or allgather (got \"{}\")",
                                               job.ring_comm));
   }
-  // Each degree is at most 2^16 and p at most 2^12, so t x u x r x p fits in int64; times DP it
+  // Each degree is at most kMaxDegree (2^12) and p kMaxPipelineStages, so t x u x r x p fits in int64; times DP it
   // may not, and a product past the GPU limit can never equal num_gpus anyway.
   const int64_t split = t * u * r * p;
   if (split > kMaxGpus) {

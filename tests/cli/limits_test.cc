@@ -21,7 +21,7 @@ TEST(CliLimits, DegreesPastTheLimitAreRefusedBeforeTheyAreMultiplied) {
   for (const char* command : {"run", "explain"}) {
     expect_one_line_error(
         run_spsim(std::string(command) + " -s usp -u 4294967296 -r 4294967296 --gpus 8 --seq 64K"),
-        "--ulysses-degree: 4294967296 is too large: past the limit of 65536");
+        "--ulysses-degree: 4294967296 is too large: past the limit of 4096");
   }
   expect_one_line_error(run_spsim("max-context -s usp -u 4294967296 -r 4294967296 --gpus 8"),
                         "--ulysses-degree");
@@ -103,7 +103,7 @@ TEST(CliLimits, SweepGridIsCountedBeforeItIsBuilt) {
   expect_one_line_error(run_spsim("sweep -s ring -o out/s --gpus 1:1G:x2 --seq 1:1G:x2", dir),
                         "--gpus: 2097152 is too large: past the limit of 1048576");
   expect_one_line_error(run_spsim("sweep -s ring -o out/s --gpus 8 --seq 64K -u 1:128K:x2", dir),
-                        "--ulysses-degree: 131072 is too large");
+                        "--ulysses-degree: 8192 is too large");
 }
 
 TEST(CliLimits, ByteCountsPastInt64StayNumbersInTheJson) {
@@ -114,6 +114,36 @@ TEST(CliLimits, ByteCountsPastInt64StayNumbersInTheJson) {
   EXPECT_GT(j["memory"]["activations"].get<double>(), 1e19);
   EXPECT_GT(j["memory"]["peak"].get<double>(), j["memory"]["activations"].get<double>());
   EXPECT_FALSE(j["fits_in_memory"].get<bool>());
+}
+
+TEST(CliLimits, DiscreteEventSimulationsPastTheWorkLimitAreRefusedUpFront) {
+  // D11: a DES ring of 4,096 and 1,000,000 GPUs (no symmetry: partial leaf groups) ran > 120 s;
+  // --simulate-all-gpus at 16,384 > 180 s.
+  expect_one_line_error(run_spsim("run -s ring -r 4096 --gpus 4096 --seq 1M --engine des --json"),
+                        "--engine: the des simulation of 512 GPUs (standing for 4096) would take");
+  expect_one_line_error(run_spsim("run -s ulysses -u 8 --gpus 1000000 --seq 128K --engine des --json"),
+                        "--engine: the des simulation of 1000000 GPUs");
+  expect_one_line_error(
+      run_spsim("run -s ring -r 32 --gpus 16384 --seq 1M --engine des --simulate-all-gpus --json"),
+      "or drop --simulate-all-gpus");
+  // A large run within the limit still runs (1,048,576 GPUs reduce to 512 simulated).
+  EXPECT_EQ(run_spsim("run -s ring -r 8 --gpus 1048576 --seq 128K --engine des --json").exit_code, 0);
+}
+
+TEST(CliLimits, ColaiSpRingPastItsLimitIsAnInputErrorNotAnInternalOne) {
+  // D17: `max-context --best --gpus 1048576` ended with exit 3 and "internal error: segment has
+  // more tasks than int16 dependencies index" from a colai-sp ring of thousands.
+  expect_one_line_error(run_spsim("run -s colai-sp -r 4096 --gpus 4096 --seq 1M"),
+                        "ring_degree: colai-sp is simulated block by block");
+  const auto r = run_spsim("max-context --best -s colai-sp,ulysses --gpus 1048576 --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST(CliLimits, NoLegalDefaultDegreeNamesWhatWasTried) {
+  // D13: "strategy usp needs ulysses_degree and ring_degree (got 1 and 1); set both" when the
+  // user had set neither and the default-degree search found none.
+  expect_one_line_error(run_spsim("run --strategy all --gpus 1000000 --seq 1M"),
+                        "--gpus: no usp degrees are legal for 1000000 GPUs: the largest spsim tried (t1 u8 r125000)");
 }
 
 TEST(CliErrors, ParseErrorsAreOneLineWithTheHelpCommand) {
