@@ -4,6 +4,7 @@
 // norm kind, biases, learned positions); every key is checked and unknown keys are errors. HF
 // files are read leniently: unknown keys are ignored and per-model_type defaults fill in what the
 // modeling code hard-wires (Qwen2's QKV bias, GPT-2's tied embeddings and biases).
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <filesystem>
@@ -166,6 +167,31 @@ void reject_moe(const nlohmann::json& config, const std::string& file, const std
   }
 }
 
+// Attention and layer kinds spsim does not model, which a Llama reading would silently get wrong:
+// multi-head latent attention (MiniCPM3, DeepSeek: Q/KV low-rank projections, other head dims),
+// Gemma's alternating local/global layers (sliding_window_pattern, layer_types) and Gemma's MLP
+// (hidden_activation; its configs also tie embeddings by default without saying so).
+void reject_unsupported(const nlohmann::json& config, const std::string& file, const std::string& pointer) {
+  auto refuse = [&](const char* key, const std::string& what) {
+    throw InputError(file, fmt::format("{}/{}: {}: not modelled by spsim; write the model in spsim's "
+                                       "format (see docs/model.md) or use a Llama-like dense model",
+                                       pointer, key, what));
+  };
+  auto present = [&](const char* key) { return config.contains(key) && !config.at(key).is_null(); };
+  for (const char* key : {"q_lora_rank", "kv_lora_rank"}) {
+    if (present(key)) refuse(key, "multi-head latent attention (MLA)");
+  }
+  if (present("sliding_window_pattern")) refuse("sliding_window_pattern", "alternating sliding-window attention");
+  if (present("layer_types")) {
+    const auto& types = config.at("layer_types");
+    const bool all_full = types.is_array() && std::all_of(types.begin(), types.end(), [](const nlohmann::json& t) {
+                            return t.is_string() && t.get<std::string>() == "full_attention";
+                          });
+    if (!all_full) refuse("layer_types", "a mix of layer kinds (sliding-window or linear attention)");
+  }
+  if (present("hidden_activation")) refuse("hidden_activation", "Gemma's MLP and default-tied embeddings");
+}
+
 std::string hf_model_type(const nlohmann::json& config, const nlohmann::json& root) {
   for (const nlohmann::json* j : {&config, &root}) {
     if (j->contains("model_type") && j->at("model_type").is_string()) {
@@ -239,7 +265,12 @@ ModelSpec parse_llama_like(ObjectReader& in, const std::string& model_type) {
                                  model_type));
       }
     }
-    if (in.has("hidden_act")) {
+    if (!in.has("hidden_act")) {
+      in.fail("hidden_act", fmt::format("missing, and model_type \"{}\" is not one spsim knows (llama, "
+                                        "mistral, qwen2, gpt2), so nothing says its MLP is Llama's; write "
+                                        "the model in spsim's format (see docs/model.md)", model_type));
+    }
+    {
       const std::string act = in.string("hidden_act");
       if (act != "silu" && act != "swish") {
         in.fail("hidden_act",
@@ -272,6 +303,7 @@ ModelSpec parse_llama_like(ObjectReader& in, const std::string& model_type) {
 
 ModelSpec parse_hf(const nlohmann::json& root, const std::string& file) {
   reject_moe(root, file, "");
+  reject_unsupported(root, file, "");
   // Multimodal wrappers (Llava, Gemma-3, Mistral-3) nest the decoder under text_config.
   const nlohmann::json* config = &root;
   std::string pointer;
@@ -280,6 +312,7 @@ ModelSpec parse_hf(const nlohmann::json& root, const std::string& file) {
     config = &root.at("text_config");
     pointer = "/text_config";
     reject_moe(*config, file, pointer);
+    reject_unsupported(*config, file, pointer);
   }
   ObjectReader in(*config, file, pointer);
   const std::string model_type = hf_model_type(*config, root);
