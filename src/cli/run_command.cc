@@ -36,6 +36,12 @@ void add_run_command(CLI::App& app) {
       "  spsim run -s ulysses -u 8 --gpus 64 --seq 256K --zero 3 --json\n"
       "  spsim run --config experiments/ulysses-vs-megatron-sp-gpt.json");
   cmd->callback([=]() {
+    // A bad -o or --trace fails before the work (D19: -o '' was silently ignored).
+    for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--output", *output}, {"--trace", *trace}}) {
+      if (cmd->count(flag) == 0) continue;
+      if (path.empty()) throw InputError(flag, "an empty path; give a file name");
+      check_output_path(path);
+    }
     const auto setups = resolve_setups(*options);
     std::vector<RunReport> reports;
     EngineOptions engine_options;

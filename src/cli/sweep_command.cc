@@ -21,6 +21,7 @@
 #include "common/json_reader.h"
 #include "spsim/error.h"
 #include "spsim/limits.h"
+#include "spsim/report.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
 #include "spsim/units.h"
@@ -475,6 +476,13 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     progress.color = tty && (no_color == nullptr || no_color[0] == '\0') &&
                      !(term != nullptr && std::string(term) == "dumb");
     const bool root = world.rank() == 0;
+    // D19: "-o outdir/" wrote the hidden files outdir/.csv and outdir/.json.
+    const std::filesystem::path prefix(o->output);
+    if (o->output.empty() || o->output.back() == '/' || prefix.filename() == "." || prefix.filename() == "..") {
+      const std::string folder = o->output.empty() || o->output.back() == '/' ? o->output : o->output + "/";
+      throw InputError("--output", fmt::format("\"{}\" names a folder, not a prefix; write e.g. {}sweep to get "
+                                               "{}sweep.csv and {}sweep.json", o->output, folder, folder, folder));
+    }
     // Like `mkdir -p`: a user naming out/sweep expects out/ to appear. Only rank 0 writes, so only
     // it creates the folder; its verdict is shared so that no rank waits on a stopped one.
     std::string mkdir_failure;
@@ -489,6 +497,13 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     }
     if (world.size() > 1) mkdir_failure = world.all_gather(mkdir_failure).at(0);
     if (!mkdir_failure.empty()) throw InputError("--output", mkdir_failure);
+    // The outputs are checked before the sweep runs, not after (D19: PREFIX.csv a directory).
+    // Temporaries of a final write killed with -9 (D18) go now, --resume or not.
+    if (root) {
+      for (const char* extension : {".csv", ".json"}) {
+        remove_stray_temporaries(check_output_path(o->output + extension));
+      }
+    }
     SweepRunOptions run;
     run.output_prefix = o->output;
     run.jobs = o->jobs;
