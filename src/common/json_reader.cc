@@ -18,15 +18,6 @@ namespace spsim::detail {
 
 namespace {
 
-// nlohmann's messages start with "[json.exception.parse_error.101] parse error at line 3, ...".
-std::string strip_exception_prefix(const std::string& message) {
-  if (!message.empty() && message.front() == '[') {
-    const auto end = message.find("] ");
-    if (end != std::string::npos) return message.substr(end + 2);
-  }
-  return message;
-}
-
 // The value as the message quotes it. A container holding containers is described, never dumped:
 // dump() recurses, and a 100,000-deep array overflowed the stack here.
 std::string describe(const nlohmann::json& value) {
@@ -120,6 +111,15 @@ class StrictSax final : public nlohmann::json_sax<nlohmann::json> {
 };
 
 }  // namespace
+
+// nlohmann's messages start with "[json.exception.parse_error.101] parse error at line 3, ...".
+std::string strip_exception_prefix(const std::string& message) {
+  if (!message.empty() && message.front() == '[') {
+    const auto end = message.find("] ");
+    if (end != std::string::npos) return message.substr(end + 2);
+  }
+  return message;
+}
 
 nlohmann::json parse_json(const std::string& text, const std::string& display_name) {
   try {

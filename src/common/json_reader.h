@@ -21,6 +21,9 @@ namespace spsim::detail {
 /// InputErrors naming the JSON pointer.
 nlohmann::json parse_json(const std::string& text, const std::string& display_name);
 
+/// nlohmann's exception text without its "[json.exception.type_error.302] " prefix.
+std::string strip_exception_prefix(const std::string& message);
+
 /// Reads a whole regular file of at most `max_bytes`; InputError naming the path if it cannot be
 /// read, is a directory, FIFO or device (never blocks on one), or is larger.
 std::string read_file(const std::string& path, int64_t max_bytes = kMaxInputFileBytes);
