@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "common/process.h"
 #include "engine/des_internal.h"
 #include "spsim/error.h"
 #include "spsim/limits.h"
@@ -299,9 +300,11 @@ des::SimOutput simulate_in_child(const TaskGraph& graph, const Topology& topolog
   int fds[2];
   if (::pipe(fds) != 0) throw Error("des: pipe failed");
   std::fflush(nullptr);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw Error("des: fork failed");
   if (pid == 0) {
+    detail::die_with_parent(parent);  // D12: the simulation outlived a killed spsim
     ::close(fds[0]);
     nlohmann::json message;
     try {

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "common/process.h"
 #include "spsim/error.h"
 #include "sweep/row_inputs.h"
 #include "spsim/report.h"
@@ -243,12 +244,14 @@ std::vector<SweepRow> run_sweep(const SweepPlan& plan, const SweepRunOptions& op
     std::vector<int> fds;
     std::vector<pid_t> pids;
     std::vector<std::string> buffers(static_cast<size_t>(jobs));
+    const pid_t parent = ::getpid();
     for (int k = 0; k < jobs; ++k) {
       int pipe_fds[2];
       if (::pipe(pipe_fds) != 0) throw Error(fmt::format("pipe failed: {}", std::strerror(errno)));
       const pid_t pid = ::fork();
       if (pid < 0) throw Error(fmt::format("fork failed: {}", std::strerror(errno)));
       if (pid == 0) {
+        detail::die_with_parent(parent);  // D12: workers outlived a killed sweep
         ::close(pipe_fds[0]);
         for (int fd : fds) ::close(fd);
         worker(plan, todo, jobs, k, pipe_fds[1]);
