@@ -195,6 +195,14 @@ TEST(CliErrors, SweepJobsAreCheckedBeforeTheFolderIsCreated) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/out"));
 }
 
+TEST(CliErrors, CalibrateHelpShowsCalibrateExamples) {
+  // D19: calibrate --help ended with the top-level examples (run, explain, sweep).
+  const auto r = run_spsim("calibrate --help");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("spsim calibrate --base dgx-h100"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("spsim run --strategy all"), std::string::npos) << r.out;
+}
+
 TEST(Limits, ProductWithinStopsBeforeOverflow) {
   EXPECT_EQ(product_within({8, 4, 2}, 64), 64);
   EXPECT_EQ(product_within({8, 4, 2}, 63), std::nullopt);
