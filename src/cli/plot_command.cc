@@ -18,6 +18,7 @@
 
 #include "cli/commands.h"
 #include "common/data_dir.h"
+#include "common/process.h"
 #include "spsim/error.h"
 
 extern char** environ;
@@ -56,16 +57,7 @@ void run_plot_script(const std::string& result_path, const std::string& out_dir)
   const int rc = ::posix_spawn(&pid, python.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(err_pipe[1]);
-  std::string messages;
-  if (rc == 0) {
-    char buffer[4096];
-    for (;;) {
-      const ssize_t n = ::read(err_pipe[0], buffer, sizeof buffer);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      messages.append(buffer, static_cast<size_t>(n));
-    }
-  }
+  const std::string messages = rc == 0 ? detail::read_until_eof(err_pipe[0]) : "";
   ::close(err_pipe[0]);
   if (rc != 0) {
     throw InputError("plot", fmt::format("cannot start {} ({}); install python3-matplotlib (apt) or set "

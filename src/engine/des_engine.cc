@@ -320,14 +320,7 @@ des::SimOutput simulate_in_child(const TaskGraph& graph, const Topology& topolog
     ::_exit(0);
   }
   ::close(fds[1]);
-  std::string data;
-  char buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data.append(buffer, static_cast<size_t>(n));
-  }
+  const std::string data = detail::read_until_eof(fds[0]);
   ::close(fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
