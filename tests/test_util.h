@@ -41,6 +41,12 @@ inline std::string read_text(const std::string& path) {
   return buffer.str();
 }
 
+/// A new empty folder under /tmp, named after `what`.
+inline std::string temp_dir(const std::string& what = "test") {
+  std::string path = "/tmp/spsim_" + what + "_XXXXXX";
+  return mkdtemp(path.data());
+}
+
 struct CommandResult {
   int exit_code = -1;
   std::string out;   // stdout

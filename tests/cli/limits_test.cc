@@ -95,8 +95,7 @@ TEST(CliLimits, FloatFlagsMustBeFiniteAndInRange) {
 
 TEST(CliLimits, SweepGridIsCountedBeforeItIsBuilt) {
   // D3: every list within 10,000 values, 4e11 points in all, built eagerly until bad_alloc.
-  char dir_template[] = "/tmp/spsim_grid_XXXXXX";
-  const std::string dir = mkdtemp(dir_template);
+  const std::string dir = test::temp_dir("grid");
   expect_one_line_error(
       run_spsim("sweep -s usp -o out/s --gpus 1:10000:+1 --seq 1K:10000K:+1K -u 1:64:+1 -r 1:64:+1", dir),
       "the grid has more than 262144 points");
@@ -173,8 +172,7 @@ TEST(CliErrors, OneConfigurationCommandsRefuseLists) {
 TEST(CliErrors, EmptyListItemsAreRefused) {
   // D19: CLI11's delimiter dropped the empty item before the range parser could see it.
   expect_one_line_error(run_spsim("run -s ring --gpus 8 --seq 64K,"), "--seq: empty item in \"64K,\"");
-  char dir_template[] = "/tmp/spsim_list_XXXXXX";
-  const std::string dir = mkdtemp(dir_template);
+  const std::string dir = test::temp_dir("list");
   expect_one_line_error(run_spsim("sweep -s ring -o out/s --gpus 8 --seq 8,,16", dir), "--seq: empty item");
   expect_one_line_error(run_spsim("sweep -s ring,,ulysses -o out/s --gpus 8 --seq 64K", dir),
                         "--strategy: empty item");
@@ -186,8 +184,7 @@ TEST(CliErrors, EmptyListItemsAreRefused) {
 
 TEST(CliErrors, SweepJobsAreCheckedBeforeTheFolderIsCreated) {
   // D19: -j 0 was refused after out/ had been created.
-  char dir_template[] = "/tmp/spsim_jobs_XXXXXX";
-  const std::string dir = mkdtemp(dir_template);
+  const std::string dir = test::temp_dir("jobs");
   for (const char* jobs : {"0", "100000"}) {
     expect_one_line_error(run_spsim(std::string("sweep -s ring -o out/s --gpus 8 --seq 64K -j ") + jobs, dir),
                           "--jobs");

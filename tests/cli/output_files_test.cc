@@ -17,10 +17,7 @@ namespace fs = std::filesystem;
 using test::expect_one_line_error;
 using test::run_spsim;
 
-std::string temp_dir() {
-  char dir_template[] = "/tmp/spsim_outputs_XXXXXX";
-  return mkdtemp(dir_template);
-}
+using test::temp_dir;
 
 // A PID that no process has: a child that has exited and been reaped.
 pid_t dead_pid() {

@@ -29,10 +29,7 @@ std::string replace(std::string text, const std::string& from, const std::string
 
 std::string deep(int levels) { return std::string(levels, '[') + std::string(levels, ']'); }
 
-std::string temp_dir() {
-  char dir_template[] = "/tmp/spsim_files_XXXXXX";
-  return mkdtemp(dir_template);
-}
+using test::temp_dir;
 
 TEST(JsonInput, DeepNestingIsAnErrorNotAStackOverflow) {
   // D2: describe() dumped the 200,000-deep value to quote it and overflowed the stack (SIGSEGV;

@@ -172,28 +172,26 @@ TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {
   // bf16: one layer's scores are s x s x a x 2 B = 1024 x 1024 x 16 x 2 = 33,554,432 bytes.
   // Without recompute every layer keeps them; with selective only the layer in backward holds
   // them, so the difference is (L - 1) x 33,554,432 = 100,663,296 (it was 4 x).
-  JobConfig job = test::long_job("ulysses", 1);
-  job.seq_length = 1024;
-  job.causal = false;
-  job.attention_kernel = AttentionKernel::kStandard;
-  const double none = test::lower(test::tiny_model(), job).memory.activations;
-  job.recompute = Recompute::kSelective;
-  const double selective = test::lower(test::tiny_model(), job).memory.activations;
-  EXPECT_DOUBLE_EQ(none - selective, 3 * 33554432.0);
+  auto activations = [](const char* strategy, int64_t gpus, AttentionKernel kernel, Recompute recompute) {
+    JobConfig job = test::long_job(strategy, gpus);
+    job.seq_length = 1024;
+    job.causal = false;
+    job.attention_kernel = kernel;
+    job.recompute = recompute;
+    return test::lower(test::tiny_model(), job).memory.activations;
+  };
+  const auto standard = AttentionKernel::kStandard;
+  EXPECT_DOUBLE_EQ(activations("ulysses", 1, standard, Recompute::kNone) -
+                       activations("ulysses", 1, standard, Recompute::kSelective),
+                   3 * 33554432.0);
   // ColAI-SP keeps the c x s scores by design (c = s/r): r = 2 gives 512 x 1024 x 16 x 2 =
   // 16,777,216 bytes per layer, so (L - 1) x 16,777,216 = 50,331,648.
-  job = test::long_job("colai-sp", 2);
-  job.seq_length = 1024;
-  const double colai_none = test::lower(test::tiny_model(), job).memory.activations;
-  job.recompute = Recompute::kSelective;
-  const double colai_selective = test::lower(test::tiny_model(), job).memory.activations;
-  EXPECT_DOUBLE_EQ(colai_none - colai_selective, 3 * 16777216.0);
+  EXPECT_DOUBLE_EQ(activations("colai-sp", 2, standard, Recompute::kNone) -
+                       activations("colai-sp", 2, standard, Recompute::kSelective),
+                   3 * 16777216.0);
   // Flash recomputes the scores anyway: selective and none keep the same bytes.
-  job = test::long_job("ulysses", 1);
-  job.seq_length = 1024;
-  const double flash_none = test::lower(test::tiny_model(), job).memory.activations;
-  job.recompute = Recompute::kSelective;
-  EXPECT_DOUBLE_EQ(test::lower(test::tiny_model(), job).memory.activations, flash_none);
+  EXPECT_DOUBLE_EQ(activations("ulysses", 1, AttentionKernel::kFlash, Recompute::kNone),
+                   activations("ulysses", 1, AttentionKernel::kFlash, Recompute::kSelective));
 }
 
 TEST(LoweredActivations, FullRecomputeNeverNeedsMoreThanSelective) {

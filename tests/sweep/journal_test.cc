@@ -19,10 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string temp_dir() {
-  char dir_template[] = "/tmp/spsim_journal_XXXXXX";
-  return mkdtemp(dir_template);
-}
+using test::temp_dir;
 
 // Ring on 8 GPUs at 64K and 128K: 2 points.
 SweepPlan two_points() {

@@ -51,8 +51,7 @@ TEST(PlotTest, BadResultsAreOneLineAndLeaveNoFolder) {
   // D15 (robustness study): a Python traceback of up to 24 lines, or the script's line and then
   // spsim's, and the -o folder created before the input was read.
   if (!have_matplotlib()) GTEST_SKIP() << "python3-matplotlib not installed";
-  char dir_template[] = "/tmp/spsim_plot_XXXXXX";
-  const std::string dir = mkdtemp(dir_template);
+  const std::string dir = test::temp_dir("plot");
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"wrong_cols.csv", "a,b,c\n1,2,3\n"},
       {"empty.csv", ""},
