@@ -102,8 +102,8 @@ struct FileSetup {
   bool has_job = false;
 };
 
-FileSetup read_config(const std::string& path) {
-  const auto json = detail::parse_json(detail::read_file(path), path);
+FileSetup parse_config(const std::string& text, const std::string& path) {
+  const auto json = detail::parse_json(text, path);
   detail::ObjectReader in(json, path);
   FileSetup setup;
   setup.model = in.string("model", "");
@@ -129,6 +129,8 @@ FileSetup read_config(const std::string& path) {
   return setup;
 }
 
+FileSetup read_config(const std::string& path) { return parse_config(detail::read_file(path), path); }
+
 std::vector<std::string> expand_strategies(const std::vector<std::string>& names) {
   std::vector<std::string> out;
   for (const auto& name : names) {
@@ -142,6 +144,8 @@ std::vector<std::string> expand_strategies(const std::vector<std::string>& names
 }
 
 }  // namespace
+
+void check_experiment(const std::string& text, const std::string& path) { parse_config(text, path); }
 
 void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig& job,
                      bool degree_given, std::string* failure) {

@@ -44,6 +44,12 @@ struct Setup {
 
 void add_job_options(CLI::App* command, JobOptions& options, bool multi);
 
+/// Reads an experiment file's text as --config does (model, topology, engine, overrides, job);
+/// InputError on anything wrong. The sweep block is check_sweep_block's (sweep_command.cc).
+void check_experiment(const std::string& text, const std::string& path);
+/// Reads an experiment file's "sweep" block as `spsim sweep --config` does.
+void check_sweep_block(const std::string& text, const std::string& path);
+
 /// What every setup of one invocation shares: model, topology (overrides applied), engine, the
 /// base job (--config file merged with the flags, validated) and the strategies to run.
 struct BaseSetup {

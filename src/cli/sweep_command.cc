@@ -55,10 +55,9 @@ const std::vector<std::string> kListKeys = {
     "zero_stage", "micro_batch_size",
     "recompute_granularity", "ring_variant"};
 
-FileSweep read_sweep_block(const std::string& path) {
+FileSweep parse_sweep_block(const std::string& text, const std::string& path) {
   FileSweep out;
-  if (path.empty()) return out;
-  const auto json = detail::parse_json(detail::read_file(path), path);
+  const auto json = detail::parse_json(text, path);
   if (!json.is_object() || !json.contains("sweep")) return out;
   detail::ObjectReader top(json, path);
   detail::ObjectReader in = top.object("sweep");
@@ -93,6 +92,10 @@ FileSweep read_sweep_block(const std::string& path) {
     throw InputError(path, "give either \"topology\" or \"sweep\": {\"topologies\": [...]}, not both");
   }
   return out;
+}
+
+FileSweep read_sweep_block(const std::string& path) {
+  return path.empty() ? FileSweep{} : parse_sweep_block(detail::read_file(path), path);
 }
 
 bool given(const JobOptions& o, const char* flag) { return o.command->count(flag) > 0; }
@@ -234,6 +237,8 @@ void print_best_table(const std::vector<SweepRow>& rows) {
 void run_sweep_command(SweepOptions& options, const MpiWorld& world);
 
 }  // namespace
+
+void check_sweep_block(const std::string& text, const std::string& path) { parse_sweep_block(text, path); }
 
 void add_sweep_command(CLI::App& app) {
   auto o = std::make_shared<SweepOptions>();
