@@ -30,8 +30,9 @@ double bytes_sent_per_gpu(CommKind kind, double full_bytes, int64_t n);
 /// algorithms across nodes min(NVLink, ranks_per_node x NIC); for all-to-all across nodes the
 /// off-node share over one NIC), each scaled by the named efficiency. Uses a calibrated fit when
 /// the topology has one for (kind, scope, size).
+/// `calls` separate collectives sharing the bytes pay the latency `calls` times.
 double collective_time_s(CommKind kind, double bytes_per_gpu, const GroupPlacement& placement,
-                         const Topology& topology);
+                         const Topology& topology, int calls = 1);
 
 }  // namespace spsim
 

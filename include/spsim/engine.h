@@ -3,6 +3,7 @@
 #ifndef SPSIM_ENGINE_H_
 #define SPSIM_ENGINE_H_
 
+#include <array>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,26 +34,27 @@ class Engine {
 /// "analytic" or "des"; InputError with a "did you mean" otherwise.
 std::unique_ptr<Engine> make_engine(std::string_view name);
 
-/// Achieved rates for one (topology, precision), computed once so engines can time many tasks
-/// cheaply. time_s() is the roofline below.
+/// Kernel times for one (topology, precision), looked up once so engines can time many tasks
+/// cheaply. time_s() applies the GPU's kernel model (KernelTiming per GEMM dtype, attention
+/// implementation and call, elementwise implementation), or a calibrated curve where one exists.
 class Roofline {
  public:
   Roofline(const Topology& topology, Precision precision);
   double time_s(const Task& task, double work_scale = 1.0) const;
 
  private:
-  double gemm_flops_ = 0, attention_flops_ = 0, elementwise_flops_ = 0;  // achieved FLOP/s
-  // Calibrated size-dependent efficiencies (null: the scalar in the rate above applies); they
-  // point into the topology, which outlives the roofline.
+  KernelTiming gemm_, gemm16_;                    // the job's dtype; 16-bit in fp8 jobs
+  std::array<AttentionTimings, 2> attention_{};   // by AttentionImpl
+  std::array<KernelTiming, 2> elementwise_{};     // by ElementwiseImpl (index 0: fused)
+  // Calibrated size-dependent efficiencies (null: the kernel model applies); they point into the
+  // topology, which outlives the roofline.
   const EfficiencyCurve* gemm_curve_ = nullptr;
   const EfficiencyCurve* attention_curve_ = nullptr;
-  double gemm_peak_ = 0, attention_peak_ = 0;
-  double hbm_bandwidth_ = 0;                                            // achieved bytes/s
-  double overhead_s_ = 0;
+  double gemm_peak_ = 0, gemm16_peak_ = 0, attention_peak_ = 0;  // FLOP/s
+  double hbm_bandwidth_ = 0;                      // bytes/s
 };
 
-/// Roofline time of a compute task on one GPU: max(flops / (peak x efficiency),
-/// bytes / (HBM x memory efficiency)) + kernel overhead. Shared by both engines.
+/// Time of a compute task on one GPU by the kernel model (Roofline::time_s). Shared by both engines.
 double compute_time_s(const Task& task, const Topology& topology, Precision precision);
 
 }  // namespace spsim

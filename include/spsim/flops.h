@@ -21,6 +21,19 @@ struct StepFlops {
   double nemo = 0;
   /// USP / FlashAttention: like "model" but attention always causal-halved.
   double causal_halved = 0;
+  /// NeMo up to 24.12 / 25.07 tables (derived from them) on any layer shape: 6 x matmul
+  /// parameters (incl. LM head, published vocabulary) + 12 L (a d_h) s per token, non-causal.
+  /// Equal to `nemo` for SwiGLU models with d_h = h / a.
+  double nemo_noncausal = 0;
+  /// Megatron-Bridge from 25.09 (derived from its published tables): like `nemo` with causal
+  /// attention, 6 x matmul parameters (incl. LM head) + 6 L (a d_h) s per token.
+  double mbridge = 0;
+  /// torchtitan (train.py / utils.get_num_flop_per_token): 6 x parameters (embeddings included)
+  /// + 12 L a d_h s per token, non-causal.
+  double torchtitan = 0;
+  /// PaLM appendix B (Llama 3, MegaScale): 6 N + 12 L a d_h s per token, non-causal, N the
+  /// non-embedding parameters (layer matrices and norms, LM head).
+  double palm = 0;
   /// What the GPUs execute: model + recompute + flash-attention backward (2.5x) = hardware FLOP.
   double hardware = 0;
 };

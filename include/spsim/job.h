@@ -14,6 +14,10 @@ namespace spsim {
 
 struct JobConfig {
   std::string strategy = "ulysses";   // ulysses | megatron-sp | megatron-tp | ring | usp
+  // megatron | nemo | deepspeed | fsdp (include/spsim/framework.h); "" = the strategy's usual one.
+  std::string framework;
+  std::string fp8_recipe;             // delayed | current; "" = the framework's
+  std::string attention_impl;         // cudnn | flash2; "" = the framework's (TE: cuDNN on Hopper+)
   int64_t num_gpus = 8;
   int64_t seq_length = 131072;        // s, tokens per sequence
   int64_t micro_batch_size = 1;       // b

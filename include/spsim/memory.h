@@ -10,6 +10,8 @@
 
 namespace spsim {
 
+struct GpuSpec;
+
 struct MemoryEstimate {
   double params = 0;       // bytes
   double grads = 0;
@@ -24,10 +26,14 @@ struct MemoryEstimate {
 
 /// Model-state bytes per GPU for `params_per_gpu` parameters held locally (after TP split),
 /// sharded over a ZeRO group of `zero_group` ranks. Mixed precision (bf16/fp16/fp8): params 2,
-/// grads 2, optimizer 12 bytes per parameter (fp32 master, Adam m and v); fp32: 4, 4, 8.
+/// grads `grad_bytes` (the framework's accumulation dtype: 2 or 4), optimizer 12 bytes per
+/// parameter (fp32 master, Adam m and v); fp32: 4, grad_bytes (4), 8.
 /// ZeRO-1 shards the optimizer, ZeRO-2 also grads, ZeRO-3 also params.
 void add_model_states(MemoryEstimate& memory, double params_per_gpu, int zero_stage,
-                      int64_t zero_group, Precision precision);
+                      int64_t zero_group, Precision precision, double grad_bytes);
+
+/// Whether the peak fits in the GPU's HBM (the one test of "fits" for run, sweep and search).
+bool fits(const MemoryEstimate& memory, const GpuSpec& gpu);
 
 }  // namespace spsim
 

@@ -3,6 +3,7 @@
 #ifndef SPSIM_STRATEGY_H_
 #define SPSIM_STRATEGY_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,20 +24,58 @@ struct LoweredStep {
   PipelinePlan pipeline;    // p > 1: the pieces the schedule composes
 };
 
+/// What a scheme is made of, so that commands, sweeps and searches read flags instead of testing
+/// its name. A scheme's own degrees are the sequence-parallel ones it adds (u, r or both); a
+/// scheme with neither is tensor parallelism alone, whose own degree is t.
+struct StrategyTraits {
+  const char* name;
+  bool uses_tensor;      // takes tensor_model_parallel_size > 1 (inside Ulysses / ring / USP)
+  bool uses_ulysses;     // takes ulysses_degree > 1
+  bool uses_ring;        // takes ring_degree > 1
+  bool splits_sequence;  // a sequence's activations are split over its ranks (max-context --best)
+  bool in_all;           // one of `--strategy all`, the schemes compared side by side
+  /// Whether run, sweep and bench choose this scheme's degrees from the flags above (largest legal
+  /// default, --cp, --dp, degree lists, and a best-plan search over its own degrees only). When
+  /// false, as for the colai-sp baseline, the plug-in derives its degree (every GPU not used by
+  /// the others) and the best-plan search tries every degree, letting the scheme's rules reject.
+  bool cli_picks_degrees;
+};
+
 class Strategy {
  public:
   virtual ~Strategy() = default;
-  virtual const char* name() const = 0;
+  /// Static data: the reference outlives the plug-in.
+  virtual const StrategyTraits& traits() const = 0;
+  const char* name() const { return traits().name; }
   /// One line for `spsim list strategies`, with the Megatron --cp-comm-type equivalent.
   virtual const char* description() const = 0;
   /// Checks every constraint of the scheme (each InputError names the rule and the fix) and
-  /// lowers one step. `job.strategy` is ignored: the plug-in is the strategy.
+  /// returns the job the lowering runs: degrees derived, data_parallel and global_batch_size
+  /// filled. Cheap: no task graph. `job.strategy` is ignored: the plug-in is the strategy.
+  virtual JobConfig check(const ModelSpec& model, const JobConfig& job) const = 0;
+  /// check(), then lowers one step.
   virtual LoweredStep lower(const ModelSpec& model, const JobConfig& job) const = 0;
 };
 
 /// Throws InputError with a "did you mean" for an unknown name.
 std::unique_ptr<Strategy> make_strategy(std::string_view name);
+/// Registered names, in the order of `spsim list strategies`.
 std::vector<std::string> list_strategies();
+/// The traits of a registered scheme; InputError with a "did you mean" for an unknown name.
+const StrategyTraits& strategy_traits(std::string_view name);
+/// `names` with "all" replaced by the schemes whose traits say in_all, in registry order; every
+/// other name must be registered (InputError with a "did you mean" otherwise).
+std::vector<std::string> expand_strategies(const std::vector<std::string>& names);
+
+/// Ways one sequence is split over the ranks of a plan: u r, times t with Megatron sequence
+/// parallelism (t > 1 and job.sequence_parallel). seq_length must be a multiple of it.
+int64_t sequence_split(const JobConfig& job);
+/// Whether the plan balances a causal ring by zigzag chunks, so that seq_length must also be a
+/// multiple of 2 r u.
+bool zigzag_split(const JobConfig& job);
+/// The sequence lengths the plan's rules accept are the multiples of this: sequence_split,
+/// with 2 r u for a causal zigzag ring (their least common multiple).
+int64_t sequence_granularity(const JobConfig& job);
 
 }  // namespace spsim
 

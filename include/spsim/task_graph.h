@@ -54,6 +54,16 @@ const char* to_string(Category category);  // "compute", "ulysses_a2a", "tp", "r
 
 enum class Phase : uint8_t { kForward, kBackward, kOptimizer };
 
+/// Which implementation runs a compute task, chosen by the lowering from the framework profile so
+/// that engines never see a framework: attention from cuDNN (TransformerEngine's FusedAttention,
+/// PyTorch's cuDNN SDPA backend) or FlashAttention-2 (flash-attn, PyTorch's flash backend);
+/// elementwise and norm kernels fused (TE / cuDNN / Liger class) or eager PyTorch. The GPU's
+/// kernel model (gpus/*.json) times each flavour.
+enum class AttentionImpl : uint8_t { kCudnn, kFlash2 };
+enum class ElementwiseImpl : uint8_t { kFused, kEager };
+const char* to_string(AttentionImpl impl);    // "cudnn" | "flash2"
+const char* to_string(ElementwiseImpl impl);  // "fused" | "eager"
+
 /// A group of ranks that communicate: `size` ranks, `stride` apart. Rank placement fills nodes in
 /// order and nests TP innermost, then Ulysses, ring, DP, PP (USP's rule), so a group of a given
 /// kind is {base + j * stride | j < size}.
@@ -74,6 +84,15 @@ struct Task {
   // Equal kernels the task stands for (a GEMM's backward without TP is dgrad + wgrad: 2), so a
   // calibrated efficiency curve is read at one kernel's size.
   uint8_t kernels = 1;
+  // Kernel model inputs. Attention: its implementation, whether the call is a backward and
+  // whether it applies a causal mask (each has its own timing); memory-bound: fused or eager.
+  AttentionImpl attention_impl = AttentionImpl::kCudnn;
+  ElementwiseImpl elementwise_impl = ElementwiseImpl::kFused;
+  bool backward_kernel = false;
+  bool causal_kernel = false;
+  // A GEMM of an fp8 job that runs in 16-bit (the LM head: Megatron's output layer is not a
+  // TransformerEngine module, torchtitan's float8 filter skips "output").
+  bool high_precision = false;
   double flops = 0;
   double hbm_bytes = 0;
   // Per-position work multipliers within `group` (causal ring without balancing: rank i of the
@@ -84,6 +103,10 @@ struct Task {
   CommKind comm = CommKind::kAllToAll;
   int group = -1;          // index into TaskGraph::groups
   double bytes = 0;
+  // Separate collective calls the task stands for (a layer's parameters gathered one weight
+  // matrix at a time, gradients reduced in buckets): each pays the collective's latency, the
+  // bytes are shared.
+  uint16_t calls = 1;
   // Dependencies: indices of earlier tasks in the same segment instance.
   std::array<int32_t, 4> deps{-1, -1, -1, -1};
   void add_dep(int index);  // throws Error past 4 deps

@@ -29,7 +29,7 @@ struct GpuSpec {
 /// Achieved / peak of one kernel class as a function of one kernel's size (GFLOP), measured by
 /// spsim-microbench and fitted by `spsim calibrate`: small GEMMs and short attention blocks do
 /// not reach the large-kernel efficiency. Linear in log(size) between points, clamped to the end
-/// points outside them. Empty unless calibrated: then the class's scalar efficiency applies.
+/// points outside them. Empty unless calibrated: then the kernel model below applies.
 struct EfficiencyCurve {
   struct Point {
     double gflop = 0;       // FLOP of one kernel / 1e9; strictly increasing along the curve
@@ -44,19 +44,54 @@ struct EfficiencyCurve {
   bool operator==(const EfficiencyCurve&) const = default;
 };
 
+/// Time of one kernel: a fixed latency plus its work at a plateau fraction of the peak rate,
+///   t = latency + work / (efficiency x peak),
+/// so a small kernel spends its time in the latency (launch, pipeline fill, wave quantization)
+/// and a large one approaches the plateau; achieved / peak = efficiency x W / (W + W_half) with
+/// W_half = latency x efficiency x peak. Work is FLOP for GEMM and attention, bytes for
+/// elementwise kernels (peak = HBM bandwidth).
+struct KernelTiming {
+  double efficiency = 0;  // (0, 1]
+  double latency_s = 0;   // >= 0
+  double time_s(double work, double peak) const { return latency_s + work / (efficiency * peak); }
+  bool operator==(const KernelTiming&) const = default;
+};
+
+/// An attention implementation's forward and backward, with and without a causal mask (a causal
+/// call skips masked tiles and pays more per useful FLOP at a given size).
+struct AttentionTimings {
+  KernelTiming fwd, fwd_causal, bwd, bwd_causal;
+  bool operator==(const AttentionTimings&) const = default;
+};
+
+/// How fast one GPU runs each kind of kernel: gpus/<name>.json (shared by every topology with that
+/// GPU) or inline in a topology's gpu block. Each timing cites a kernel benchmark.
+struct KernelModel {
+  std::string name;                                   // the gpus/ file it came from ("" inline)
+  std::map<std::string, KernelTiming> gemm;           // by dtype: fp32, tf32, bf16, fp8 (fp16 = bf16)
+  std::map<std::string, AttentionTimings> attention;  // by implementation: cudnn, flash2
+  std::map<std::string, KernelTiming> elementwise;    // by implementation: fused, eager
+  std::string source;
+  /// One efficiency per kernel class and one latency for every kernel (how topology files written
+  /// before kernel models state it; also handy in tests): GEMM in every dtype, both attention
+  /// implementations and calls, both elementwise implementations.
+  static KernelModel uniform(double gemm, double attention, double memory, double latency_s,
+                             const std::string& source = "uniform");
+  const KernelTiming& gemm_for(const std::string& dtype) const;            // falls back to bf16
+  const AttentionTimings& attention_for(const std::string& impl) const;    // falls back to cudnn
+  const KernelTiming& elementwise_for(const std::string& impl) const;      // falls back to fused
+  bool operator==(const KernelModel&) const = default;
+};
+
 /// Achieved fraction of peak, per kind of work. Named, explicit and calibratable: never folded
 /// into a datasheet number. Each default cites a kernel- or collective-level benchmark.
 struct Efficiency {
-  double gemm = 0;            // achieved / peak dense FLOP/s for large GEMMs
-  double attention = 0;       // achieved / peak for the flash-attention kernel
-  EfficiencyCurve gemm_curve;       // calibrated: replaces `gemm` for GEMM kernels when present
-  EfficiencyCurve attention_curve;  // calibrated: replaces `attention` when present
-  double memory = 0;          // achieved / peak HBM bandwidth (copy/elementwise kernels)
-  double kernel_overhead_s = 0;  // fixed per-kernel launch cost
+  KernelModel kernels;
+  EfficiencyCurve gemm_curve;       // calibrated: replaces the GEMM timing when present
+  EfficiencyCurve attention_curve;  // calibrated: replaces the attention timings when present
   // Achieved busbw / line rate per collective, per scope ("intra_node" / "inter_node"),
   // keyed "all_to_all", "all_gather", "reduce_scatter", "all_reduce", "send_recv".
   std::map<std::string, std::map<std::string, double>> collective;
-  std::string source;             // of gemm/attention/memory/kernel_overhead
   std::string collective_source;  // of `collective`
   double for_collective(const std::string& scope, const std::string& kind) const;
   bool operator==(const Efficiency&) const = default;
@@ -92,6 +127,9 @@ struct Topology {
   GpuSpec gpu;
   // Scale-up domain ("node": the NVLink/NVSwitch domain, 72 GPUs for GB200-NVL72).
   int gpus_per_node = 0;
+  // The smallest group of GPUs a job is given inside one scale-up domain (a GB200 NVL72 compute
+  // tray of 4; a DGX node's 8): jobs may use part of a domain in steps of this.
+  int allocation_gpus = 0;
   std::string intra_node_kind;        // "nvswitch" | "nvlink" | "pcie"
   double intra_node_bandwidth = 0;    // bytes/s per GPU per direction
   double intra_node_latency_s = 0;
@@ -114,6 +152,12 @@ struct Topology {
   double nic_bandwidth_per_gpu() const;  // nics_per_node * nic_bandwidth / gpus_per_node
   bool operator==(const Topology&) const = default;
 };
+
+/// The topology a job of `num_gpus` GPUs runs on: `topology` itself, or, when the job does not
+/// fill whole scale-up domains but fills whole allocation units (GB200 NVL72 trays), the same
+/// cluster with every domain holding the largest whole number of units that divides the job (as
+/// NeMo's --segment 16 uses 64 of a rack's 72 GPUs). InputError naming --gpus otherwise.
+Topology topology_for_job(const Topology& topology, int64_t num_gpus);
 
 /// Reads a topology (strict: unknown keys are errors with a "did you mean").
 Topology parse_topology(const std::string& text, const std::string& display_name);

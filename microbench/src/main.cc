@@ -11,6 +11,7 @@
 #include "calibrate/calibrate_files.h"
 #include "calibrate/microbench_plan.h"
 #include "calibrate/sdpa_graph.h"
+#include "common/atomic_write.h"
 #include "spsim/model.h"
 #include "spsim/report.h"
 #include "device.h"

@@ -34,11 +34,11 @@ int find_task(const Segment& segment, const char* name, int from) {
   return -1;
 }
 
-// Rules the attention shape must satisfy for the plan, named by the subcommand's flags (the
+// Rules the attention shape must satisfy for the plan's job, named by the subcommand's flags (the
 // strategy plug-in re-checks them, but its messages name config fields).
-void check_shape(const AttentionShape& shape, const AttentionPlan& plan) {
+void check_shape(const AttentionShape& shape, const JobConfig& job) {
   const int64_t a = shape.heads, k = shape.kv_heads;
-  const int64_t t = plan.tensor_parallel, u = plan.ulysses_degree, r = plan.ring_degree;
+  const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
   if (a < 1) throw InputError("--heads", fmt::format("must be at least 1 (got {})", a));
   if (k < 1 || a % k != 0) {
     throw InputError("--kv-heads", fmt::format("must divide --heads {} (GQA groups of equal size; "
@@ -66,22 +66,20 @@ void check_shape(const AttentionShape& shape, const AttentionPlan& plan) {
                                                t, k, divisors_of(k)));
   }
   const int64_t kt = k / t;
-  if (u > 1 && kt % u != 0 && !(plan.kv_replication && u % kt == 0)) {
+  const bool replication = job.ulysses_kv_replication;
+  if (u > 1 && kt % u != 0 && !(replication && u % kt == 0)) {
     throw InputError("--kv-heads",
                      fmt::format("kv heads per tensor rank {} must be divisible by the ulysses "
                                  "degree {}{} (got {}); change -u",
-                                 kt, u, plan.kv_replication ? " or divide it (KV replication)" : "",
-                                 k));
+                                 kt, u, replication ? " or divide it (KV replication)" : "", k));
   }
-  const bool megatron_sp = t > 1 && plan.strategy == "megatron-sp";
-  const int64_t split = u * r * (megatron_sp ? t : 1);
+  const int64_t split = sequence_split(job);
   if (shape.seq < 1 || shape.seq % split != 0) {
     throw InputError("--seq", fmt::format("must be a positive multiple of the sequence split {} "
                                           "(got {}); pad the sequence",
                                           split, shape.seq));
   }
-  if (r > 1 && shape.causal && plan.ring_variant == "zigzag" && plan.ring_comm == "p2p" &&
-      shape.seq % (2 * r * u) != 0) {
+  if (zigzag_split(job) && job.ring_comm == "p2p" && shape.seq % (2 * r * u) != 0) {
     throw InputError("--seq", fmt::format("ring_variant zigzag needs a multiple of 2 x ring x "
                                           "ulysses degree = {} (got {}); pad the sequence or use "
                                           "--ring-variant basic",
@@ -149,7 +147,26 @@ AttentionRun run_attention_only(const AttentionShape& input, const AttentionPlan
                                 const Topology& topology, const Engine& engine) {
   AttentionShape shape = input;
   if (shape.kv_heads == 0) shape.kv_heads = shape.heads;
-  check_shape(shape, plan);
+
+  JobConfig job;
+  job.strategy = plan.strategy;
+  job.tensor_parallel = plan.tensor_parallel;
+  job.ulysses_degree = plan.ulysses_degree;
+  job.ring_degree = plan.ring_degree;
+  job.num_gpus = plan.tensor_parallel * plan.ulysses_degree * plan.ring_degree;
+  job.data_parallel = 1;
+  job.seq_length = shape.seq;
+  job.micro_batch_size = shape.batch;
+  job.global_batch_size = shape.batch;
+  // Megatron sequence parallelism over t wherever the scheme splits the sequence.
+  job.sequence_parallel = strategy_traits(plan.strategy).splits_sequence;
+  job.ring_variant = plan.ring_variant;
+  job.ring_comm = plan.ring_comm;
+  job.ulysses_kv_replication = plan.kv_replication;
+  job.precision = shape.precision;
+  job.causal = shape.causal;
+  job.framework_reserve_bytes = 0;
+  check_shape(shape, job);
 
   // A one-layer model of the shape; FFN and vocabulary never reach the carved segments.
   ModelSpec model;
@@ -163,23 +180,6 @@ AttentionRun run_attention_only(const AttentionShape& input, const AttentionPlan
   model.ffn_hidden_size = 4 * model.hidden_size;
   model.vocab_size = 32000;
 
-  JobConfig job;
-  job.strategy = plan.strategy;
-  job.tensor_parallel = plan.tensor_parallel;
-  job.ulysses_degree = plan.ulysses_degree;
-  job.ring_degree = plan.ring_degree;
-  job.num_gpus = plan.tensor_parallel * plan.ulysses_degree * plan.ring_degree;
-  job.data_parallel = 1;
-  job.seq_length = shape.seq;
-  job.micro_batch_size = shape.batch;
-  job.global_batch_size = shape.batch;
-  job.sequence_parallel = plan.strategy != "megatron-tp";
-  job.ring_variant = plan.ring_variant;
-  job.ring_comm = plan.ring_comm;
-  job.ulysses_kv_replication = plan.kv_replication;
-  job.precision = shape.precision;
-  job.causal = shape.causal;
-  job.framework_reserve_bytes = 0;
   const LoweredStep lowered = make_strategy(plan.strategy)->lower(model, job);
   const TaskGraph& full = lowered.graph;
 

@@ -8,6 +8,7 @@
 
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "common/atomic_write.h"
 #include "spsim/report.h"
 
 namespace spsim::detail {

@@ -126,16 +126,16 @@ void add_attention_command(CLI::App& app) {
     plan.ulysses_degree = o->ulysses;
     plan.ring_degree = o->ring;
     if (!degrees_given) {
-      const std::string& s = plan.strategy;
-      if (s == "ulysses") {
-        plan.ulysses_degree = o->gpus;
-      } else if (s == "ring" || s == "colai-sp") {
-        plan.ring_degree = o->gpus;
-      } else if (s == "megatron-sp" || s == "megatron-tp") {
+      // The scheme's one degree takes every GPU: u or r, else t (tensor parallelism alone).
+      const StrategyTraits& traits = strategy_traits(plan.strategy);
+      const bool u = traits.uses_ulysses, r = traits.uses_ring;
+      if (u != r) {
+        (u ? plan.ulysses_degree : plan.ring_degree) = o->gpus;
+      } else if (!u && traits.uses_tensor) {
         plan.tensor_parallel = o->gpus;
       } else if (o->gpus > 1) {
         throw InputError("--ulysses-degree", fmt::format("strategy {} needs its degrees; give -u and -r "
-                                                         "(GPUs = u x r)", s));
+                                                         "(GPUs = u x r)", plan.strategy));
       }
     } else if (cmd->count("--gpus") > 0 && o->gpus != o->tp * o->ulysses * o->ring) {
       throw InputError("--gpus", fmt::format("must equal t x u x r = {} x {} x {} = {} (got {}); "

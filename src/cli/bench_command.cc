@@ -18,9 +18,9 @@
 #include "cli/job_options.h"
 #include "common/process.h"
 #include "engine/analytic_engine.h"
+#include "pipeline/pipelined_step.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
-#include "spsim/report.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
 
@@ -196,10 +196,14 @@ void bench_des(JobOptions options, int runs, bool gpus_given, bool degrees_given
   for (auto& setup : setups) {
     JobConfig& job = setup.job;
     if (!degrees_given) {
-      const std::string& name = job.strategy;
-      job.tensor_parallel = name == "megatron-sp" || name == "megatron-tp" ? 8 : 1;
-      job.ulysses_degree = name == "ulysses" ? 32 : name == "usp" ? 8 : 1;
-      job.ring_degree = name == "ring" ? 32 : name == "usp" ? 4 : 1;
+      // t 8 for tensor parallelism alone, u 32 or r 32 for one sequence degree, u 8 x r 4 for
+      // both; a scheme whose plug-in picks its degree gets none.
+      const StrategyTraits& traits = strategy_traits(job.strategy);
+      const bool u = traits.cli_picks_degrees && traits.uses_ulysses;
+      const bool r = traits.cli_picks_degrees && traits.uses_ring;
+      job.tensor_parallel = traits.cli_picks_degrees && !u && !r ? 8 : 1;
+      job.ulysses_degree = u ? (r ? 8 : 32) : 1;
+      job.ring_degree = r ? (u ? 4 : 32) : 1;
       job.data_parallel = 0;
     }
     const DesMeasurement m = measure_des(setup, runs);

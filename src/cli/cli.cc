@@ -64,6 +64,7 @@ int run_cli(int argc, const char* const* argv, const std::string& version) {
       "  spsim run -m llama-3-70b -T dgx-h100 --strategy usp -u 8 -r 4 --gpus 32 --seq 256K --json\n"
       "  spsim explain --strategy ring --gpus 8 --seq 128K\n"
       "  spsim sweep --best -o out/sweep --plot out/plots\n"
+      "  spsim validate\n"
       "  spsim list models");
   add_run_command(app);
   add_explain_command(app);
@@ -74,6 +75,7 @@ int run_cli(int argc, const char* const* argv, const std::string& version) {
   add_plot_command(app);
   add_attention_command(app);
   add_max_context_command(app);
+  add_validate_command(app);
   try {
     std::vector<std::string> names;
     for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {

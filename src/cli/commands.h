@@ -25,8 +25,12 @@ void add_plot_command(CLI::App& app);       // plot_command.cc: PNG + SVG from a
 /// Runs plots/spsim_plot.py on a sweep result (CSV or JSON) with the system python3, writing
 /// the figures into `out_dir`. InputError when python3/matplotlib are missing or it fails.
 void run_plot_script(const std::string& result_path, const std::string& out_dir);
+/// The same for another script of plots/ (e.g. spsim_validate_plot.py).
+void run_plot_script(const std::string& script_name, const std::string& result_path,
+                     const std::string& out_dir);
 void add_attention_command(CLI::App& app);  // attention_command.cc: attention-only benchmark runs
 void add_max_context_command(CLI::App& app);  // max_context_command.cc: longest sequence that fits
+void add_validate_command(CLI::App& app);   // validate_command.cc: predictions vs published runs
 
 }  // namespace spsim::cli
 

@@ -9,6 +9,7 @@
 #include "common/divisors.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/framework.h"
 #include "spsim/limits.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
@@ -73,6 +74,15 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                 "ulysses: reject u > KV heads instead of replicating KV heads (yunchang)")->group("Parallelism");
   cmd->add_flag("--ulysses-overlap", o.ulysses_overlap,
                 "ulysses: overlap backward all-to-alls with compute (DeepSpeed sp_stream)")->group("Parallelism");
+  cmd->add_option("--framework", o.framework,
+                  "megatron | nemo | deepspeed | fsdp: gradient dtype, kernels, loss, rules "
+                  "(default: ulysses/colai-sp deepspeed, others megatron)")
+      ->group("Training");
+  cmd->add_option("--fp8-recipe", o.fp8_recipe, "delayed | current FP8 scaling (default: the framework's)")
+      ->group("Training");
+  cmd->add_option("--attention-impl", o.attention_impl,
+                  "cudnn | flash2 attention kernels (default: the framework's; TE on A100 runs flash2)")
+      ->group("Training");
   cmd->add_option("--mbs,--micro-batch-size", o.micro_batch_size, "sequences per micro-batch")
       ->transform(whole_number(1, kMaxMicroBatchSize))->capture_default_str()->group("Training");
   cmd->add_option("--gbs,--global-batch-size", o.global_batch_size,
@@ -131,18 +141,6 @@ FileSetup parse_config(const std::string& text, const std::string& path) {
 
 FileSetup read_config(const std::string& path) { return parse_config(detail::read_file(path), path); }
 
-std::vector<std::string> expand_strategies(const std::vector<std::string>& names) {
-  std::vector<std::string> out;
-  for (const auto& name : names) {
-    if (name == "all") {
-      for (const char* s : {"ulysses", "megatron-sp", "ring", "usp"}) out.emplace_back(s);
-    } else {
-      out.push_back(name);
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 void check_experiment(const std::string& text, const std::string& path) { parse_config(text, path); }
@@ -156,10 +154,12 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
   const int64_t room = job.data_parallel > 0 ? job.num_gpus / (t * p * job.data_parallel)
                                              : job.num_gpus / (t * p);
   const auto strategy = make_strategy(job.strategy);
+  const StrategyTraits& traits = strategy->traits();
+  if (!traits.cli_picks_degrees) return;  // the plug-in derives its own degree
   std::string first_error;  // of the largest candidate
   auto legal = [&](JobConfig& candidate) {
     try {
-      strategy->lower(model, candidate);
+      strategy->check(model, candidate);
       return true;
     } catch (const InputError& e) {
       if (first_error.empty()) first_error = e.full();
@@ -173,22 +173,21 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
   std::optional<JobConfig> largest;  // the first candidate tried, for the error when none is legal
   for (int64_t d : candidates) {
     JobConfig candidate = job;
-    if (job.strategy == "ulysses") {
-      candidate.ulysses_degree = d;
-    } else if (job.strategy == "ring") {
-      candidate.ring_degree = d;
-    } else if (job.strategy == "megatron-sp" || job.strategy == "megatron-tp") {
-      if (d > node || d < 2) continue;
-      candidate.tensor_parallel = d;
-    } else if (job.strategy == "usp") {
-      // Ulysses inside the node (contiguous ranks), ring across: u as large as legal within a
-      // node, r the rest of the room.
+    if (traits.uses_ulysses && traits.uses_ring) {
+      // USP: Ulysses inside the node (contiguous ranks), ring across: u as large as legal within
+      // a node, r the rest of the room.
       if (d * t > node) continue;
       candidate.ulysses_degree = d;
       candidate.ring_degree = room / d;
       if (candidate.ring_degree < 2 && room > 1 && d != room) continue;
+    } else if (traits.uses_ulysses) {
+      candidate.ulysses_degree = d;
+    } else if (traits.uses_ring) {
+      candidate.ring_degree = d;
     } else {
-      return;
+      // Tensor parallelism alone (Megatron): within the NVLink domain.
+      if (d > node || d < 2) continue;
+      candidate.tensor_parallel = d;
     }
     if (legal(candidate)) {
       job = candidate;
@@ -243,6 +242,16 @@ BaseSetup resolve_base(const JobOptions& o) {
   pick("--no-kv-replication", !o.no_kv_replication, base.ulysses_kv_replication);
   pick("--ulysses-overlap", o.ulysses_overlap, base.ulysses_overlap);
   pick("--no-causal", !o.no_causal, base.causal);
+  pick("--framework", o.framework, base.framework);
+  pick("--fp8-recipe", o.fp8_recipe, base.fp8_recipe);
+  pick("--attention-impl", o.attention_impl, base.attention_impl);
+  if (!base.attention_impl.empty() && base.attention_impl != "cudnn" && base.attention_impl != "flash2") {
+    throw InputError("--attention-impl", fmt::format("must be cudnn or flash2 (got \"{}\")", base.attention_impl));
+  }
+  if (!base.framework.empty()) find_framework(base.framework, "--framework");
+  if (!base.fp8_recipe.empty() && base.fp8_recipe != "delayed" && base.fp8_recipe != "current") {
+    throw InputError("--fp8-recipe", fmt::format("must be delayed or current (got \"{}\")", base.fp8_recipe));
+  }
   if (given(o, "--recompute") || !from_file) base.recompute = parse_recompute(o.recompute, "--recompute");
   if (given(o, "--precision") || !from_file) base.precision = parse_precision(o.precision, "--precision");
   if (given(o, "--attention-kernel") || !from_file) {
@@ -293,18 +302,24 @@ JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::strin
     job.seq_length = seq;
     return job;
   }
+  // The scheme's own degrees, when the command picks them (see StrategyTraits).
+  const StrategyTraits& traits = strategy_traits(strategy);
+  const bool own_u = traits.cli_picks_degrees && traits.uses_ulysses;
+  const bool own_r = traits.cli_picks_degrees && traits.uses_ring;
+  const bool tensor_only = traits.cli_picks_degrees && !traits.uses_ulysses && !traits.uses_ring;
   if (base.strategies.size() > 1) {
     // Side by side, each scheme takes only the degrees that belong to it (t applies to all).
-    if (strategy != "ulysses" && strategy != "usp") job.ulysses_degree = 1;
-    if (strategy != "ring" && strategy != "usp") job.ring_degree = 1;
+    if (!own_u) job.ulysses_degree = 1;
+    if (!own_r) job.ring_degree = 1;
   }
   job.seq_length = seq;
   bool degree_given = given(o, "--ulysses-degree") || given(o, "--ring-degree") ||
                       (base.from_file && !given(o, "--strategy"));
-  if (strategy == "megatron-sp" || strategy == "megatron-tp") degree_given = given(o, "--tp") || (base.from_file && !given(o, "--strategy"));
+  if (tensor_only) degree_given = given(o, "--tp") || (base.from_file && !given(o, "--strategy"));
   if (o.cp > 0) {
-    if (strategy == "ulysses") job.ulysses_degree = o.cp;
-    else if (strategy == "ring") job.ring_degree = o.cp;
+    // --context-parallel-size is the scheme's one sequence-parallel degree (u or r).
+    if (own_u && !own_r) job.ulysses_degree = o.cp;
+    else if (own_r && !own_u) job.ring_degree = o.cp;
     else throw InputError("--cp", fmt::format("--context-parallel-size means u for ulysses and r "
                                               "for ring; for {} give -u/-r or -t", strategy));
     degree_given = true;
@@ -312,8 +327,8 @@ JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::strin
   if (given(o, "--dp") && !degree_given) {
     // Data parallelism fixed: the sequence-parallel degree is what is left.
     const int64_t room = gpus / std::max<int64_t>(1, job.tensor_parallel * job.pipeline_parallel * job.data_parallel);
-    if (strategy == "ulysses") { job.ulysses_degree = room; degree_given = true; }
-    if (strategy == "ring") { job.ring_degree = room; degree_given = true; }
+    if (own_u && !own_r) { job.ulysses_degree = room; degree_given = true; }
+    if (own_r && !own_u) { job.ring_degree = room; degree_given = true; }
   }
   default_degrees(base.model, base.topology, job, degree_given, failure);
   return job;

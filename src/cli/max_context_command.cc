@@ -82,16 +82,13 @@ void add_max_context_command(CLI::App& app) {
       plain.strategies = {"ulysses"};
       const Setup setup = resolve_one_setup(plain, "max-context");
       topology = setup.topology;
-      std::vector<std::string> strategies{"ulysses", "megatron-sp", "ring", "usp", "colai-sp"};
+      // By default every scheme that splits the sequence (tensor parallelism alone does not).
+      std::vector<std::string> strategies;
       if (options->command->count("--strategy") > 0) {
-        strategies.clear();
-        for (const auto& s : split_list(options->strategies, "--strategy")) {
-          if (s == "all") {
-            for (const char* n : {"ulysses", "megatron-sp", "ring", "usp"}) strategies.emplace_back(n);
-          } else {
-            make_strategy(s);
-            strategies.push_back(s);
-          }
+        strategies = expand_strategies(split_list(options->strategies, "--strategy"));
+      } else {
+        for (const auto& name : list_strategies()) {
+          if (strategy_traits(name).splits_sequence) strategies.push_back(name);
         }
       }
       JobConfig job = setup.job;

@@ -26,13 +26,18 @@ extern char** environ;
 namespace spsim::cli {
 
 void run_plot_script(const std::string& result_path, const std::string& out_dir) {
+  run_plot_script("spsim_plot.py", result_path, out_dir);
+}
+
+void run_plot_script(const std::string& script_name, const std::string& result_path,
+                     const std::string& out_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_regular_file(result_path, ec)) {
     throw InputError(result_path, "no such result file; give the .csv or .json a sweep wrote");
   }
   // The script creates `out_dir` once it has read the result: a bad input leaves no folder.
-  const std::string script = (fs::path(detail::data_dir()) / "plots" / "spsim_plot.py").string();
+  const std::string script = (fs::path(detail::data_dir()) / "plots" / script_name).string();
   if (!fs::is_regular_file(script, ec)) {
     throw InputError("plot", fmt::format("plot script {} not found; set SPSIM_DATA_DIR to the spsim "
                                          "source or share folder", script));
@@ -70,15 +75,15 @@ void run_plot_script(const std::string& result_path, const std::string& out_dir)
     std::fputs(messages.c_str(), stderr);  // warnings, if any
     return;
   }
-  // The script's last line; "spsim_plot.py: error: FILE: what" becomes "FILE: what".
+  // The script's last line; "SCRIPT: error: FILE: what" becomes "FILE: what".
   std::string last;
   std::istringstream lines(messages);
   for (std::string line; std::getline(lines, line);) {
     if (!line.empty()) last = line;
   }
-  const std::string prefix = "spsim_plot.py: error: ";
+  const std::string prefix = script_name + ": error: ";
   if (last.rfind(prefix, 0) == 0) throw InputError("", last.substr(prefix.size()));
-  throw InputError("plot", fmt::format("plots/spsim_plot.py failed (exit {}){}{}", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+  throw InputError("plot", fmt::format("plots/{} failed (exit {}){}{}", script_name, WIFEXITED(status) ? WEXITSTATUS(status) : -1,
                                        last.empty() ? "" : ": ", last));
 }
 

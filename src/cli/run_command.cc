@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "cli/job_options.h"
+#include "common/atomic_write.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/report.h"

@@ -18,6 +18,7 @@
 #include "cli/flag_checks.h"
 #include "cli/job_options.h"
 #include "cli/mpi_world.h"
+#include "common/atomic_write.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
 #include "spsim/limits.h"
@@ -141,19 +142,6 @@ std::vector<int64_t> zero_numbers(const std::vector<std::string>& items, const s
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
-
-std::vector<std::string> strategy_names(const std::vector<std::string>& items) {
-  std::vector<std::string> out;
-  for (const auto& name : items) {
-    if (name == "all") {
-      for (const char* s : {"ulysses", "megatron-sp", "ring", "usp"}) out.emplace_back(s);
-    } else {
-      make_strategy(name);  // unknown names fail here, with a suggestion
-      out.push_back(name);
-    }
-  }
   return out;
 }
 
@@ -358,9 +346,9 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         const size_t topology_index = ti;
         std::vector<std::string> strategies = base.strategies;
         if (given(jo, "--strategy")) {
-          strategies = strategy_names(split_list(jo.strategies, "--strategy"));
+          strategies = expand_strategies(split_list(jo.strategies, "--strategy"));
         } else if (file.lists.count("strategies")) {
-          strategies = strategy_names(file.lists.at("strategies"));
+          strategies = expand_strategies(file.lists.at("strategies"));
         }
         // Flag, else the sweep block, else the config's job, else the defaults.
         auto dimension = [&](const char* flag, const std::vector<std::string>& flag_items, const char* key,
@@ -377,8 +365,9 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
           inputs["base_job"] = nlohmann::ordered_json::parse(job_to_json(base.job).dump());
         }
         for (const auto& strategy : strategies) {
-          const bool uses_u = strategy == "ulysses" || strategy == "usp";
-          const bool uses_r = strategy == "ring" || strategy == "usp";
+          const StrategyTraits& traits = strategy_traits(strategy);
+          const bool uses_u = traits.cli_picks_degrees && traits.uses_ulysses;
+          const bool uses_r = traits.cli_picks_degrees && traits.uses_ring;
           // Degrees the user listed for this scheme are taken as they are; otherwise the scheme's
           // defaults fill them in (setup_job), as `spsim run` does.
           const bool fixed = !best && (!tp.empty() || (uses_u && !us.empty()) || (uses_r && !rs.empty()));

@@ -83,16 +83,17 @@ double bytes_sent_per_gpu(CommKind kind, double full_bytes, int64_t n) {
 }
 
 double collective_time_s(CommKind kind, double bytes_per_gpu, const GroupPlacement& placement,
-                         const Topology& topology) {
+                         const Topology& topology, int calls) {
   const int64_t n = placement.size;
   if (bytes_per_gpu <= 0 || n <= 1) return 0.0;
+  const double c = static_cast<double>(std::max(1, calls));
   const std::string kind_name = to_string(kind);
   const bool inter = placement.inter_node();
   const std::string scope = inter ? "inter_node" : "intra_node";
 
   // 1. A calibrated fit for this (kind, scope, group size) whose size range holds the message.
-  if (const CollectiveFit* fit = find_fit(topology, kind_name, scope, n, nccl_tests_size(kind, bytes_per_gpu, n))) {
-    return fit->alpha_s + bytes_per_gpu / fit->busbw;
+  if (const CollectiveFit* fit = find_fit(topology, kind_name, scope, n, nccl_tests_size(kind, bytes_per_gpu / c, n))) {
+    return c * fit->alpha_s + bytes_per_gpu / fit->busbw;
   }
 
   const double steps = algorithm_steps(kind, n);
@@ -102,7 +103,7 @@ double collective_time_s(CommKind kind, double bytes_per_gpu, const GroupPlaceme
 
   // 2. Inside one node: every rank's traffic crosses only its own scale-up link, whose achieved
   //    rate is the busbw; one latency per algorithm step.
-  if (!inter) return steps * topology.intra_node_latency_s + bytes_per_gpu / intra_busbw;
+  if (!inter) return c * steps * topology.intra_node_latency_s + bytes_per_gpu / intra_busbw;
 
   // 3. Across nodes. One network step costs the NIC (+ wire) latency and two switch hops
   //    (leaf, and spine or the far leaf: an average of same-rail and cross-rail paths).
@@ -129,7 +130,7 @@ double collective_time_s(CommKind kind, double bytes_per_gpu, const GroupPlaceme
       // Check: 2 nodes x 4 H100, one HDR 200 Gb/s NIC per GPU: 4 x 25 GB/s = 100 GB/s line;
       // nccl-tests measured AG/RS busbw 97.6 GB/s (Snellius logs in tests/data/nccl-tests).
       const double busbw = std::min(intra_busbw, k * nic_per_gpu * eff_inter);
-      return steps * hop_s + bytes_per_gpu / busbw;
+      return c * steps * hop_s + bytes_per_gpu / busbw;
     }
     case CommKind::kAllToAll: {
       // Each rank sends 1/(n-1) of bytes_per_gpu to every peer: (k-1) peers on its node over
@@ -140,11 +141,11 @@ double collective_time_s(CommKind kind, double bytes_per_gpu, const GroupPlaceme
       // for N nodes, the formula the maintainers give (nccl-tests#130).
       const double on_node = bytes_per_gpu * (k - 1) / (ranks - 1);
       const double off_node = bytes_per_gpu * (ranks - k) / (ranks - 1);
-      return hop_s + std::max(on_node / intra_busbw, off_node / (nic_per_gpu * eff_inter));
+      return c * hop_s + std::max(on_node / intra_busbw, off_node / (nic_per_gpu * eff_inter));
     }
     case CommKind::kSendRecv:
       // One block to one peer on another node: one network hop at the GPU's NIC share.
-      return hop_s + bytes_per_gpu / (nic_per_gpu * eff_inter);
+      return c * hop_s + bytes_per_gpu / (nic_per_gpu * eff_inter);
   }
   return 0.0;
 }

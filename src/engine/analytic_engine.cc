@@ -124,7 +124,7 @@ class Scheduler {
           }
         }
         if (!cached) {
-          t.duration = collective_time_s(task.comm, task.bytes, placements_[task.group], *topology_);
+          t.duration = collective_time_s(task.comm, task.bytes, placements_[task.group], *topology_, task.calls);
           if (collective_cache_.size() < 64) collective_cache_.push_back({{task.comm, task.group, task.bytes}, t.duration});
         }
       }

@@ -16,11 +16,11 @@
 
 #include <fmt/format.h>
 
+#include "common/atomic_write.h"
 #include "common/process.h"
 #include "engine/des_internal.h"
 #include "spsim/error.h"
 #include "spsim/limits.h"
-#include "spsim/report.h"
 
 namespace spsim {
 

@@ -538,7 +538,8 @@ void Simulation::launch(int64_t base, int64_t inst, int32_t task_index, int32_t 
   const bool inter = placement.nodes > 1;
   const double alpha_step = inter ? topology_.nic_latency_s + 2 * topology_.switch_latency_s
                                   : topology_.intra_node_latency_s;
-  const double alpha = static_cast<double>(latency_steps(task.comm, n)) * alpha_step;
+  const double alpha = static_cast<double>(latency_steps(task.comm, n)) * alpha_step *
+                       static_cast<double>(std::max<int>(1, task.calls));
   const double now = sg4::Engine::get_clock();
   if (active.pairs.empty()) {
     simgrid::kernel::timer::Timer::set(now + alpha, [this, id]() {

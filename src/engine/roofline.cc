@@ -1,45 +1,76 @@
+// Compute time of one task on one GPU, from the GPU's kernel model (gpus/*.json): each kernel is a
+// latency plus its work at a plateau rate, so small kernels (short ring blocks, small shards, the
+// many elementwise kernels of a layer) cost more per FLOP or byte than large ones.
 #include <algorithm>
 
 #include "spsim/engine.h"
 
 namespace spsim {
 
+namespace {
+
+// FP8 training runs attention and elementwise kernels in bf16; only GEMM inputs are fp8, as
+// TransformerEngine and torchao do.
+Precision non_gemm_precision(Precision precision) {
+  return precision == Precision::kFp8 ? Precision::kBf16 : precision;
+}
+
+}  // namespace
+
 Roofline::Roofline(const Topology& topology, Precision precision) {
-  // Flash attention and elementwise kernels run in bf16 inside fp8 jobs (TransformerEngine keeps
-  // only GEMM inputs in fp8).
-  const Precision non_gemm = precision == Precision::kFp8 ? Precision::kBf16 : precision;
-  const Efficiency& eff = topology.efficiency;
-  gemm_flops_ = topology.gpu.peak(precision) * eff.gemm;
-  attention_flops_ = topology.gpu.peak(non_gemm) * eff.attention;
-  elementwise_flops_ = topology.gpu.peak(non_gemm) * eff.gemm;
-  hbm_bandwidth_ = topology.gpu.hbm_bandwidth * eff.memory;
-  overhead_s_ = eff.kernel_overhead_s;
+  const KernelModel& kernels = topology.efficiency.kernels;
+  gemm_ = kernels.gemm_for(to_string(precision));
   gemm_peak_ = topology.gpu.peak(precision);
-  attention_peak_ = topology.gpu.peak(non_gemm);
-  if (!eff.gemm_curve.empty()) gemm_curve_ = &eff.gemm_curve;
-  if (!eff.attention_curve.empty()) attention_curve_ = &eff.attention_curve;
+  gemm16_ = kernels.gemm_for(to_string(non_gemm_precision(precision)));
+  gemm16_peak_ = topology.gpu.peak(non_gemm_precision(precision));
+  attention_peak_ = topology.gpu.peak(non_gemm_precision(precision));
+  for (AttentionImpl impl : {AttentionImpl::kCudnn, AttentionImpl::kFlash2}) {
+    attention_[static_cast<int>(impl)] = kernels.attention_for(to_string(impl));
+  }
+  for (ElementwiseImpl impl : {ElementwiseImpl::kFused, ElementwiseImpl::kEager}) {
+    elementwise_[static_cast<int>(impl)] = kernels.elementwise_for(to_string(impl));
+  }
+  hbm_bandwidth_ = topology.gpu.hbm_bandwidth;
+  if (!topology.efficiency.gemm_curve.empty()) gemm_curve_ = &topology.efficiency.gemm_curve;
+  if (!topology.efficiency.attention_curve.empty()) attention_curve_ = &topology.efficiency.attention_curve;
 }
 
 double Roofline::time_s(const Task& task, double work_scale) const {
-  // Roofline: the op is bound either by its arithmetic at the achieved FLOP rate of its class or
-  // by its HBM traffic at the achieved bandwidth; plus a fixed per-kernel launch cost. A rank
-  // with no work (work_scale 0: a fully masked causal block) launches nothing.
+  // A rank with no work (work_scale 0: a fully masked causal block) launches nothing.
   if (work_scale <= 0) return 0.0;
   const double flops = task.flops * work_scale;
-  // A calibrated curve gives the efficiency of one kernel of this size (the same fraction of
-  // peak in every precision, as the scalar).
-  const double kernel_gflop = flops / (task.kernels > 0 ? task.kernels : 1) * 1e-9;
-  double rate = gemm_flops_;
-  if (task.op_class == OpClass::kGemm && gemm_curve_ != nullptr) {
-    rate = gemm_peak_ * gemm_curve_->at(kernel_gflop);
+  const double bytes = task.hbm_bytes * work_scale;
+  const double kernels = task.kernels > 0 ? task.kernels : 1;
+  switch (task.op_class) {
+    case OpClass::kGemm: {
+      // A calibrated curve gives the efficiency of one kernel of this size (the same fraction of
+      // peak in every precision); it already includes the kernel's fixed costs.
+      const double traffic = bytes / (elementwise_[0].efficiency * hbm_bandwidth_);
+      if (gemm_curve_ != nullptr) {
+        return std::max(flops / (gemm_peak_ * gemm_curve_->at(flops / kernels * 1e-9)), traffic);
+      }
+      // Skinny GEMMs (few tokens against a large weight) are bound by reading their operands.
+      if (task.high_precision) return std::max(kernels * gemm16_.time_s(flops / kernels, gemm16_peak_), traffic);
+      return std::max(kernels * gemm_.time_s(flops / kernels, gemm_peak_), traffic);
+    }
+    case OpClass::kAttention: {
+      const double traffic = bytes / (elementwise_[0].efficiency * hbm_bandwidth_);
+      if (attention_curve_ != nullptr) {
+        return std::max(flops / (attention_peak_ * attention_curve_->at(flops / kernels * 1e-9)), traffic);
+      }
+      const AttentionTimings& t = attention_[static_cast<int>(task.attention_impl)];
+      const KernelTiming& call = task.backward_kernel ? (task.causal_kernel ? t.bwd_causal : t.bwd)
+                                                      : (task.causal_kernel ? t.fwd_causal : t.fwd);
+      // A standard (score-keeping) kernel is bound by writing and reading its score matrix.
+      return std::max(kernels * call.time_s(flops / kernels, attention_peak_), traffic);
+    }
+    case OpClass::kMemoryBound: {
+      // Elementwise kernels are bound by their HBM traffic; their few FLOP never decide.
+      const KernelTiming& t = elementwise_[static_cast<int>(task.elementwise_impl)];
+      return kernels * t.time_s(bytes / kernels, hbm_bandwidth_);
+    }
   }
-  if (task.op_class == OpClass::kAttention) {
-    rate = attention_curve_ != nullptr ? attention_peak_ * attention_curve_->at(kernel_gflop) : attention_flops_;
-  }
-  if (task.op_class == OpClass::kMemoryBound) rate = elementwise_flops_;
-  const double flop_time = rate > 0 ? flops / rate : 0.0;
-  const double byte_time = hbm_bandwidth_ > 0 ? task.hbm_bytes * work_scale / hbm_bandwidth_ : 0.0;
-  return std::max(flop_time, byte_time) + overhead_s_;
+  return 0.0;
 }
 
 double compute_time_s(const Task& task, const Topology& topology, Precision precision) {

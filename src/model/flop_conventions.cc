@@ -83,6 +83,25 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
              (12.0 + 12.0 * kv_heads / heads + 18.0 * ffn / h + 12.0 * s / h +
               6.0 * vocab / (layers * h));
 
+  // Per-token conventions on the model's own parameter counts (any MLP or attention shape).
+  // Matmul parameters: every layer's projections and MLP matrices, and the LM head on the
+  // published vocabulary (NeMo's LLM_VOCAB_SIZE_MAP and the papers use the raw vocab).
+  const double lm_head_params = h * vocab;
+  const double matmul_params = layers * layer_matrix_params + lm_head_params;
+  const double attention_noncausal_per_token = 12.0 * layers * q * s;  // 3 x 4 L (a d_h) s
+  out.nemo_noncausal = tokens * (6.0 * matmul_params + attention_noncausal_per_token);
+  // "mbridge": Megatron-Bridge 25.09+ tables imply causal attention (half the S^2 term).
+  out.mbridge = tokens * (6.0 * matmul_params + 0.5 * attention_noncausal_per_token);
+  // "torchtitan": 6 x all parameters (the checkpoint's count: embeddings, norms, untied head)
+  // + 12 L H Q T.
+  out.torchtitan =
+      tokens * (6.0 * static_cast<double>(model.total_params()) + attention_noncausal_per_token);
+  // "palm": 6 N + 12 L H Q T with N the non-embedding parameters: layers (norms included) and the
+  // LM head (a matmul on every token), not the input embedding lookup.
+  const double palm_params =
+      layers * static_cast<double>(model.params_per_layer()) + lm_head_params;
+  out.palm = tokens * (6.0 * palm_params + attention_noncausal_per_token);
+
   // "hardware": what the GPUs execute. GEMMs fwd + 2x bwd; attention fwd + bwd where the
   // FlashAttention backward is 2.5 x forward (it recomputes S = QK^T; benchmark_flash_attention.py)
   // and a standard kernel's is 2x; plus recompute: full re-runs each layer's forward (not the

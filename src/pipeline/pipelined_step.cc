@@ -9,12 +9,14 @@
 // Breakdowns are those of the busiest stage: its m v chunk forwards and backwards, its embedding
 // or head, and the tail; `bubble_s` is the schedule's idle time without P2P, and the exposed
 // pipeline P2P is what the hops add to the step on top of it.
+#include "pipeline/pipelined_step.h"
+
 #include <algorithm>
 #include <string>
 
+#include "common/atomic_write.h"
 #include "pipeline/schedule.h"
 #include "report/tidy.h"
-#include "spsim/report.h"
 #include "spsim/trace.h"
 
 namespace spsim {

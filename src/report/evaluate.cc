@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 
+#include "pipeline/pipelined_step.h"
 #include "spsim/error.h"
+#include "spsim/memory.h"
 #include "spsim/report.h"
 #include "spsim/units.h"
 
@@ -8,8 +10,9 @@ namespace spsim {
 
 namespace {
 
-// The cluster must be able to hold the job before any engine runs.
-void check_fits_cluster(const Topology& topology, int64_t num_gpus) {
+// The cluster must be able to hold the job before any engine runs: whole nodes, or whole
+// allocation units of a larger scale-up domain (topology_for_job).
+Topology check_fits_cluster(const Topology& topology, int64_t num_gpus) {
   const int64_t per_node = topology.gpus_per_node;
   if (per_node <= 0) throw InputError(topology.path, "gpus per node must be positive");
   if (topology.max_nodes > 0 && num_gpus > per_node * topology.max_nodes) {
@@ -18,32 +21,35 @@ void check_fits_cluster(const Topology& topology, int64_t num_gpus) {
                                            num_gpus, topology.name, topology.max_nodes, per_node,
                                            per_node * topology.max_nodes));
   }
-  if (num_gpus > per_node && num_gpus % per_node != 0) {
-    throw InputError("--gpus", fmt::format("{} GPUs is not a whole number of {}-GPU nodes of \"{}\"; "
-                                           "use a multiple of {}",
-                                           num_gpus, per_node, topology.name, per_node));
-  }
+  return topology_for_job(topology, num_gpus);
 }
 
 }  // namespace
 
-RunReport evaluate(const ModelSpec& model, const Topology& topology, const JobConfig& job,
+Evaluation evaluate_lowered(const ModelSpec& model, const Topology& topology, const LoweredStep& step,
+                            const Engine& engine, const EngineOptions& options) {
+  EngineOptions engine_options = options;
+  const MemoryEstimate& memory = step.memory;
+  engine_options.trace_activation_bytes = memory.activations;
+  engine_options.trace_resident_bytes = memory.peak() - memory.activations;
+  Evaluation out;
+  out.result = run_lowered_step(step, topology, engine, engine_options);
+  out.flops = step_flops(model, step.job);
+  const double seconds = out.result.step_time_s;
+  out.tokens_per_s = seconds > 0 ? static_cast<double>(step.graph.tokens_per_step) / seconds : 0;
+  out.fits_in_memory = fits(memory, topology.gpu);
+  return out;
+}
+
+RunReport evaluate(const ModelSpec& model, const Topology& cluster, const JobConfig& job,
                    const Engine& engine, const EngineOptions& options) {
-  check_fits_cluster(topology, job.num_gpus);
+  const Topology topology = check_fits_cluster(cluster, job.num_gpus);
   RunReport report;
   report.model = model;
   report.topology = topology;
   report.lowered = make_strategy(job.strategy)->lower(model, job);
   report.lowered.job.strategy = job.strategy;
-  EngineOptions engine_options = options;
-  const MemoryEstimate& memory = report.lowered.memory;
-  engine_options.trace_activation_bytes = memory.activations;
-  engine_options.trace_resident_bytes = memory.peak() - memory.activations;
-  report.result = run_lowered_step(report.lowered, topology, engine, engine_options);
-  report.flops = step_flops(model, report.lowered.job);
-  const double step = report.result.step_time_s;
-  report.tokens_per_s = step > 0 ? static_cast<double>(report.lowered.graph.tokens_per_step) / step : 0;
-  report.fits_in_memory = report.lowered.memory.peak() <= topology.gpu.hbm_bytes;
+  static_cast<Evaluation&>(report) = evaluate_lowered(model, topology, report.lowered, engine, options);
   return report;
 }
 

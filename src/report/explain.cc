@@ -42,7 +42,7 @@ std::string format_explain(const RunReport& report) {
       } else {
         const auto& group = graph.groups.at(task.group);
         const auto p = place_group(group, topo.gpus_per_node);
-        const double t = collective_time_s(task.comm, task.bytes, p, topo);
+        const double t = collective_time_s(task.comm, task.bytes, p, topo, task.calls);
         out += fmt::format("{:<22} {:<10} {:<14} {:>12} {:>12.3f} {:>10.1f}  {} n={} {}\n", task.name,
                            to_string(task.stream), to_string(task.comm), "-", task.bytes / 1e6,
                            t * 1e6, group.name, group.size, p.inter_node() ? "inter-node" : "intra-node");

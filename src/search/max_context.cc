@@ -52,10 +52,10 @@ int64_t sequence_granularity(const JobConfig& job, int64_t base) {
   const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
   const bool megatron_sp = t > 1 && job.sequence_parallel;
   // Checked products: this runs before the lowering checks the degrees against their limits.
+  // Within the bound, sequence_granularity cannot overflow: zigzag's 2 r u divides twice the split.
   const auto split = product_within({2, u, r, megatron_sp ? t : 1}, kMaxSeqLength);
   const int64_t b = std::max<int64_t>(1, base);
-  int64_t g = split ? *split / 2 : 1;
-  if (split && r > 1 && job.causal && job.ring_variant == "zigzag") g = std::lcm(g, 2 * r * u);
+  const int64_t g = split ? sequence_granularity(job) : 1;
   const auto lcm = split ? product_within({b / std::gcd(b, g), g}, kMaxSeqLength) : std::nullopt;
   if (!lcm) {
     throw InputError("--granularity", fmt::format("lcm({}, {}) (the granularity and the scheme's sequence "
@@ -73,13 +73,12 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   out.job = job;
   out.granularity = sequence_granularity(job, base_granularity);
   const int64_t g = out.granularity;
-  const double capacity = topology.gpu.hbm_bytes;
   // The first lowering also checks the plan's length-independent rules (throws if illegal).
   JobConfig at_g = job;
   at_g.seq_length = g;
   const LoweredStep lowered = strategy->lower(model, at_g);
   const MemoryEstimate& first = lowered.memory;
-  if (first.peak() > capacity) {
+  if (!fits(first, topology.gpu)) {
     out.job = lowered.job;
     out.job.strategy = job.strategy;
     out.memory = first;
@@ -94,13 +93,13 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
       hi = max_k + 1;
       break;
     }
-    if (memory_at(*strategy, model, job, hi * g).peak() > capacity) break;
+    if (!fits(memory_at(*strategy, model, job, hi * g), topology.gpu)) break;
     lo = hi;
     hi *= 2;
   }
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (memory_at(*strategy, model, job, mid * g).peak() <= capacity) {
+    if (fits(memory_at(*strategy, model, job, mid * g), topology.gpu)) {
       lo = mid;
     } else {
       hi = mid;
@@ -135,18 +134,21 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
     }
   }
   for (const auto& name : strategies) {
-    // Candidate (t, u, r, p); data parallelism takes the rest of the GPUs.
+    // Candidate (t, u, r, p); data parallelism takes the rest of the GPUs. The scheme's own
+    // degrees vary: u or r (with the job's t), both (u within a node), or t alone (within a node).
+    const StrategyTraits& traits = strategy_traits(name);
+    const bool uses_u = traits.uses_ulysses, uses_r = traits.uses_ring;
     std::vector<std::array<int64_t, 4>> candidates;
     const int64_t t0 = job.tensor_parallel;
     for (int64_t p : stages) {
       const int64_t room = n / p;
       for (int64_t a : divisors(room)) {
-        if (name == "megatron-sp" || name == "megatron-tp") {
+        if (!uses_u && !uses_r) {
           if (a >= 2 && a <= node) candidates.push_back({a, 1, 1, p});
         } else if (room % t0 == 0 && (room / t0) % a == 0) {
-          if (name == "ulysses") candidates.push_back({t0, a, 1, p});
-          if (name == "ring" || name == "colai-sp") candidates.push_back({t0, 1, a, p});
-          if (name == "usp" && a >= 2 && a * t0 <= node) {
+          if (uses_u && !uses_r) candidates.push_back({t0, a, 1, p});
+          if (uses_r && !uses_u) candidates.push_back({t0, 1, a, p});
+          if (uses_u && uses_r && a >= 2 && a * t0 <= node) {
             for (int64_t r : divisors(room / (t0 * a))) {
               if (r >= 2) candidates.push_back({t0, a, r, p});
             }

@@ -156,16 +156,31 @@ void splice(Segment& segment, const Shape& x) {
   segment.tasks = std::move(out);
 }
 
+constexpr StrategyTraits kTraits{.name = "colai-sp", .uses_tensor = false, .uses_ulysses = false,
+                                 .uses_ring = true, .splits_sequence = true, .in_all = false,
+                                 .cli_picks_degrees = false};
+
+// The job the shared lowering runs: an all-gather ring with a score-keeping kernel and a full
+// mask (every block is computed); its attention tasks are then replaced.
+JobConfig as_hybrid(JobConfig job) {
+  job.ring_comm = "allgather";
+  job.ring_variant = "basic";
+  job.causal = false;
+  job.attention_kernel = AttentionKernel::kStandard;
+  return job;
+}
+
 class ColaiSpStrategy : public Strategy {
  public:
-  const char* name() const override { return "colai-sp"; }
+  const StrategyTraits& traits() const override { return kTraits; }
   const char* description() const override {
     return "ColAI-SP ring self-attention (Li et al. 2021): K then V ring-passed, blocking, no flash "
            "fusion, s^2/r score matrix in memory (Colossal-AI baseline of the Ulysses paper)";
   }
-  LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
+  JobConfig check(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "deepspeed");
     if (job.ulysses_degree > 1 || job.tensor_parallel > 1) {
       throw InputError(job.ulysses_degree > 1 ? "ulysses_degree" : "tensor_model_parallel_size",
                        fmt::format("strategy colai-sp splits only the sequence, over ring_degree "
@@ -181,19 +196,18 @@ class ColaiSpStrategy : public Strategy {
                                    "\"Limits and errors\"); use ring or usp for larger rings",
                                    kMaxColaiSpRingDegree, job.ring_degree));
     }
-    // The shared lowering as an all-gather ring with a score-keeping kernel and a full mask (every
-    // block is computed); its attention tasks are then replaced.
-    JobConfig hybrid = job;
-    hybrid.ring_comm = "allgather";
-    hybrid.ring_variant = "basic";
-    hybrid.causal = false;
-    hybrid.attention_kernel = AttentionKernel::kStandard;
+    JobConfig hybrid = as_hybrid(job);
     check_and_resolve(model, hybrid);
-    LoweredStep out = lower_hybrid(model, hybrid);
-    out.job.strategy = name();
-    out.job.causal = job.causal;
-    out.job.ring_comm = "p2p";
-    out.job.ring_variant = job.ring_variant;
+    // What the step reports: the user's mask and variant, and its own ring exchange (p2p).
+    hybrid.causal = job.causal;
+    hybrid.ring_comm = "p2p";
+    hybrid.ring_variant = job.ring_variant;
+    return hybrid;
+  }
+  LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
+    const JobConfig job = check(model, input);
+    LoweredStep out = lower_hybrid(model, as_hybrid(job));
+    out.job = job;
 
     const int64_t r = out.job.ring_degree;
     if (r == 1) return out;  // one GPU: plain standard attention, nothing to pass around

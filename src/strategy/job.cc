@@ -18,6 +18,9 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   detail::ObjectReader in(json, where);
   JobConfig job;
   job.strategy = in.string("strategy", job.strategy);
+  job.framework = in.string("framework", "");
+  job.fp8_recipe = in.string("fp8_recipe", "");
+  job.attention_impl = in.string("attention_impl", "");
   job.num_gpus = in.integer("num_gpus", job.num_gpus, 1, kMaxGpus);
   job.seq_length = in.integer("seq_length", job.seq_length, 1, kMaxSeqLength);
   job.micro_batch_size = in.integer("micro_batch_size", job.micro_batch_size, 1, kMaxMicroBatchSize);
@@ -57,6 +60,12 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   if (job.ring_comm != "p2p" && job.ring_comm != "allgather") {
     in.fail("ring_comm", fmt::format("must be p2p or allgather (got \"{}\")", job.ring_comm));
   }
+  if (!job.fp8_recipe.empty() && job.fp8_recipe != "delayed" && job.fp8_recipe != "current") {
+    in.fail("fp8_recipe", fmt::format("must be delayed or current (got \"{}\")", job.fp8_recipe));
+  }
+  if (!job.attention_impl.empty() && job.attention_impl != "cudnn" && job.attention_impl != "flash2") {
+    in.fail("attention_impl", fmt::format("must be cudnn or flash2 (got \"{}\")", job.attention_impl));
+  }
   in.finish();
   return job;
 }
@@ -64,6 +73,9 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
 nlohmann::json job_to_json(const JobConfig& job) {
   nlohmann::json out;
   out["strategy"] = job.strategy;
+  out["framework"] = job.framework;
+  out["fp8_recipe"] = job.fp8_recipe;
+  out["attention_impl"] = job.attention_impl;
   out["num_gpus"] = job.num_gpus;
   out["seq_length"] = job.seq_length;
   out["micro_batch_size"] = job.micro_batch_size;

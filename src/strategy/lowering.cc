@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "pipeline/schedule.h"
+#include "spsim/framework.h"
 #include "spsim/error.h"
 #include "strategy/lowering.h"
 
@@ -77,6 +78,7 @@ class SegmentBuilder {
 struct Context {
   const ModelSpec& model;
   const JobConfig& job;
+  const FrameworkProfile& fw;
   double e = 2;              // activation / communication element bytes
   double b = 1, s = 0, h = 0;
   int64_t t = 1, u = 1, r = 1, d = 1;
@@ -96,6 +98,10 @@ struct Context {
   double kv_block = 0;       // ring: one K,V block 2·e·b·c·h_kv_local
   double kv_gather = 0;      // ring allgather: (r-1)/r of the gathered K,V
   double layer_params = 0;   // parameters of one layer on this GPU (after TP)
+  // FP8: bytes of the quantization kernels of one layer's GEMM inputs (forward: activations;
+  // backward: output gradients), and how many kernels.
+  double fp8_cast_fwd_bytes = 0, fp8_cast_bwd_bytes = 0;
+  int fp8_cast_fwd_kernels = 0, fp8_cast_bwd_kernels = 0;
   double param_bytes = 2, grad_bytes = 2;
 };
 
@@ -105,21 +111,36 @@ double ratio(int64_t n) { return static_cast<double>(n - 1) / static_cast<double
 int emit_grad_sync(SegmentBuilder& sb, const Context& c, double params, int dep) {
   if (c.grad_group_size <= 1) return -1;
   const double buffer = params * c.grad_bytes;
-  if (c.job.zero_stage == 0) {
-    return sb.comm("dp_grad_all_reduce", Stream::kDataComm, Category::kDataParallel,
-                   CommKind::kAllReduce, c.g_grad, 2.0 * ratio(c.grad_group_size) * buffer, {dep});
+  const double bucket = std::max(c.fw.grad_bucket_params,
+                                 c.fw.grad_bucket_params_per_rank * static_cast<double>(c.grad_group_size));
+  const int calls = bucket > 0 ? static_cast<int>(std::clamp(std::ceil(params / bucket), 1.0, 65535.0)) : 1;
+  // ZeRO-0 all-reduces; DeepSpeed's ZeRO-1/2 all-reduce their buckets too (then keep their shard).
+  if (c.job.zero_stage == 0 || (c.fw.zero12_all_reduce && c.job.zero_stage <= 2)) {
+    const int task = sb.comm("dp_grad_all_reduce", Stream::kDataComm, Category::kDataParallel,
+                             CommKind::kAllReduce, c.g_grad, 2.0 * ratio(c.grad_group_size) * buffer, {dep});
+    sb.at(task).calls = static_cast<uint16_t>(calls);
+    return task;
   }
-  return sb.comm("dp_grad_reduce_scatter", Stream::kDataComm, Category::kDataParallel,
-                 CommKind::kReduceScatter, c.g_grad, ratio(c.grad_group_size) * buffer, {dep});
+  const int task = sb.comm("dp_grad_reduce_scatter", Stream::kDataComm, Category::kDataParallel,
+                           CommKind::kReduceScatter, c.g_grad, ratio(c.grad_group_size) * buffer, {dep});
+  sb.at(task).calls = static_cast<uint16_t>(calls);
+  return task;
 }
 
-// ZeRO-3 parameter all-gather: no dependencies, so it prefetches on the data stream.
-int emit_zero3_gather(SegmentBuilder& sb, const Context& c, double params) {
+// ZeRO-3 parameter all-gather: no dependencies, so it prefetches on the data stream. `matrices`:
+// the separate weight tensors the parameters are, for frameworks that gather one at a time.
+int emit_zero3_gather(SegmentBuilder& sb, const Context& c, double params, int matrices = 1) {
   if (c.job.zero_stage < 3 || c.grad_group_size <= 1) return -1;
-  return sb.comm("zero3_param_all_gather", Stream::kDataComm, Category::kZeroParams,
-                 CommKind::kAllGather, c.g_grad, ratio(c.grad_group_size) * params * c.param_bytes,
-                 {});
+  const int task = sb.comm("zero3_param_all_gather", Stream::kDataComm, Category::kZeroParams,
+                           CommKind::kAllGather, c.g_grad, ratio(c.grad_group_size) * params * c.param_bytes,
+                           {});
+  if (c.fw.gather_per_matrix) sb.at(task).calls = static_cast<uint16_t>(std::max(1, matrices));
+  return task;
 }
+
+// Weight matrices of one layer as Hugging Face models hold them: q, k, v and o projections, and
+// the MLP's two (GeLU) or three (SwiGLU) matrices.
+int layer_matrices(const ModelSpec& model) { return 4 + (model.gated_mlp ? 3 : 2); }
 
 int tp_gather(SegmentBuilder& sb, const Context& c, int dep) {
   return sb.comm("tp_all_gather", Stream::kSequenceComm, Category::kTensorParallel,
@@ -134,6 +155,15 @@ int tp_reduce(SegmentBuilder& sb, const Context& c, int dep) {
   }
   return sb.comm("tp_all_reduce", Stream::kSequenceComm, Category::kTensorParallel,
                  CommKind::kAllReduce, c.g_tp, 2.0 * ratio(c.t) * c.tp_bytes, {dep});
+}
+
+// The kernel model times attention calls by direction and mask: a causal call (the whole local
+// sequence, or a ring's diagonal block) skips masked tiles and has its own timing; off-diagonal
+// ring blocks are full (non-causal) calls; a striped ring's every block is triangular.
+void mark_attention(Task& task, const Context& c, bool backward, bool diagonal) {
+  task.backward_kernel = backward;
+  task.causal_kernel = c.job.causal && c.job.attention_kernel == AttentionKernel::kFlash &&
+                       (diagonal || c.stripe);
 }
 
 // Basic (unbalanced) causal ring, step k >= 1: ring position i computes the full block k only if
@@ -162,14 +192,18 @@ void set_stripe_skew(Task& task, const Context& c, int64_t k) {
 int emit_attention_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int d2) {
   const OpCost& op = c.ops[kAttention];
   if (c.r == 1) {
-    return sb.compute(op.name, OpClass::kAttention, op.fwd_flops, op.fwd_bytes, {d0, d1, d2});
+    const int attn = sb.compute(op.name, OpClass::kAttention, op.fwd_flops, op.fwd_bytes, {d0, d1, d2});
+    mark_attention(sb.at(attn), c, false, true);
+    return attn;
   }
   if (c.ring_allgather) {
     // Llama-3 / TE all_gather: K,V gathered up front, not overlapped (TE docstring).
     const int gather = sb.comm("cp_kv_all_gather", Stream::kRingComm, Category::kContextGather,
                                CommKind::kAllGather, c.g_ring, c.kv_gather, {d0, d1, d2});
-    return sb.compute("attention_core", OpClass::kAttention, op.fwd_flops, op.fwd_bytes,
-                      {gather});
+    const int attn = sb.compute("attention_core", OpClass::kAttention, op.fwd_flops, op.fwd_bytes,
+                                {gather});
+    mark_attention(sb.at(attn), c, false, true);
+    return attn;
   }
   // Ring p2p: step k computes block k while the send/recv fetches block k+1.
   const double steps = static_cast<double>(c.r);
@@ -201,6 +235,7 @@ int emit_attention_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int
                                         op.fwd_bytes / steps, {prev_attn, prev_comm});
     if (skewed) set_ring_skew(sb.at(attn), c, k);
     if (c.stripe && c.job.causal) set_stripe_skew(sb.at(attn), c, k);
+    mark_attention(sb.at(attn), c, false, first);
     prev_attn = attn;
     prev_comm = comm;
   }
@@ -211,7 +246,9 @@ int emit_attention_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int
 int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
   const OpCost& op = c.ops[kAttention];
   if (c.r == 1) {
-    return sb.compute("attention_core", OpClass::kAttention, op.bwd_flops, op.bwd_bytes, {dep});
+    const int attn = sb.compute("attention_core", OpClass::kAttention, op.bwd_flops, op.bwd_bytes, {dep});
+    mark_attention(sb.at(attn), c, true, true);
+    return attn;
   }
   if (c.ring_allgather) {
     // Each GPU kept only its KV chunk: gather again, then reduce-scatter dK,dV.
@@ -219,6 +256,7 @@ int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
                                CommKind::kAllGather, c.g_ring, c.kv_gather, {dep});
     const int attn = sb.compute("attention_core", OpClass::kAttention, op.bwd_flops, op.bwd_bytes,
                                 {gather});
+    mark_attention(sb.at(attn), c, true, true);
     return sb.comm("cp_dkv_reduce_scatter", Stream::kRingComm, Category::kContextGather,
                    CommKind::kReduceScatter, c.g_ring, c.kv_gather, {attn});
   }
@@ -250,12 +288,25 @@ int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
                                 {prev_attn, prev_comm});
     if (skewed) set_ring_skew(sb.at(attn), c, k);
     if (c.stripe && c.job.causal) set_stripe_skew(sb.at(attn), c, k);
+    mark_attention(sb.at(attn), c, true, first);
     prev_attn = attn;
     prev_comm = comm;
   }
   // The last step's dK,dV go to their owner after it finishes: exposed.
   return sb.comm("ring_send_recv", Stream::kRingComm, Category::kRingP2P, CommKind::kSendRecv,
                  c.g_ring, c.kv_block, {prev_attn, prev_comm});
+}
+
+// FP8 quantization of one layer's GEMM inputs as memory-bound kernels on the compute stream
+// (TransformerEngine docs, features/low_precision_training: delayed scaling reads a tensor once,
+// current scaling twice (amax, then cast); Hopper also writes a transposed FP8 copy for the
+// wgrad/dgrad GEMMs).
+void emit_fp8_casts(SegmentBuilder& sb, const Context& c, bool backward) {
+  const double bytes = backward ? c.fp8_cast_bwd_bytes : c.fp8_cast_fwd_bytes;
+  const int kernels = backward ? c.fp8_cast_bwd_kernels : c.fp8_cast_fwd_kernels;
+  if (bytes <= 0) return;
+  const int cast = sb.compute("fp8_cast", OpClass::kMemoryBound, 0, bytes, {});
+  sb.at(cast).kernels = static_cast<uint8_t>(kernels);
 }
 
 // One layer's forward. `zero_dep` gates the first GEMM (ZeRO-3 gathered parameters).
@@ -265,6 +316,7 @@ int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start
     return sb.compute(ops[i].name, ops[i].op_class, ops[i].fwd_flops, ops[i].fwd_bytes, deps);
   };
   int last = fwd(kInputNorm, {start_dep});
+  emit_fp8_casts(sb, c, false);
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);
   fwd(kQkvProj, {last, zero_dep});
   const int rope = fwd(kRope, {});
@@ -318,7 +370,7 @@ int emit_column_parallel_bwd(SegmentBuilder& sb, const Context& c, LayerOp i, co
 // One layer's backward (with full recompute, the forward re-run first). Returns the last task.
 int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCost>& bwd_ops,
                    bool with_dp) {
-  const int zero = emit_zero3_gather(sb, c, c.layer_params);
+  const int zero = emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model));
   int last = -1;
   if (c.job.recompute == Recompute::kFull) {
     // Checkpointed layer: the whole forward (its communication included) runs again.
@@ -328,6 +380,7 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
     return backward_task(sb, bwd_ops[i], deps);
   };
   last = bwd(kMlpResidual, {last});
+  emit_fp8_casts(sb, c, true);
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);  // conjugate of the forward RS
   bwd(kMlpDown, {last, zero});
   last = bwd(kMlpAct, {});
@@ -343,6 +396,12 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
   if (c.u > 1) {
     last = sb.comm("a2a_do", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
                    c.g_uly, c.a2a_q, {last});
+  }
+  if (c.job.recompute == Recompute::kSelective && c.job.attention_kernel == AttentionKernel::kFlash) {
+    // Megatron-Core's selective recompute checkpoints core attention (recompute_modules default
+    // ["core_attn"], transformer_config.py) whatever the kernel: the flash forward, a ring's K/V
+    // exchange included, runs again before its backward.
+    last = emit_attention_fwd(sb, c, last, -1, -1);
   }
   last = emit_attention_bwd(sb, c, last);
   int d0 = last, d1 = -1, d2 = -1;
@@ -393,7 +452,7 @@ void add_layer_fwd(TaskGraph& graph, const Context& c, int64_t layers) {
   seg.repeat = layers;
   seg.tasks.reserve(static_cast<size_t>(24 + 2 * c.r));
   SegmentBuilder sb(seg, Phase::kForward);
-  const int zero = emit_zero3_gather(sb, c, c.layer_params);
+  const int zero = emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model));
   emit_layer_fwd(sb, c, zero, -1);
 }
 
@@ -411,7 +470,8 @@ void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
   if (forward) {
     int last = fwd(kFinalNorm, {});
     if (c.sp) last = tp_gather(sb, c, last);
-    fwd(kLmHead, {last});
+    const int lm = fwd(kLmHead, {last});
+    sb.at(lm).high_precision = true;
     fwd(kCrossEntropy, {});
   }
   if (!backward) return;
@@ -422,11 +482,14 @@ void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
     const int regather = c.sp ? tp_gather(sb, c, last) : -1;
     const int dg = sb.compute("lm_head_dgrad", op.op_class, 0.5 * op.bwd_flops,
                               0.5 * op.bwd_bytes, {last});
+    sb.at(dg).high_precision = true;
     last = tp_reduce(sb, c, dg);
-    sb.compute("lm_head_wgrad", op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes,
-               {dg, regather});
+    const int wg = sb.compute("lm_head_wgrad", op.op_class, 0.5 * op.bwd_flops, 0.5 * op.bwd_bytes,
+                              {dg, regather});
+    sb.at(wg).high_precision = true;
   } else {
     last = bwd(kLmHead, {});
+    sb.at(last).high_precision = true;
   }
   bwd(kFinalNorm, {last});
 }
@@ -458,6 +521,12 @@ void add_embedding_bwd(TaskGraph& graph, const Context& c, double embedding_para
 // last micro-batch (DDP no_sync / DeepSpeed's accumulation boundary).
 void add_backward(TaskGraph& graph, const Context& c, int64_t layers, int64_t micro_batches,
                   double embedding_params, bool with_embedding) {
+  // DeepSpeed ZeRO-2/3 and FSDP2 (as torchtitan runs it) reduce gradients in every micro-batch.
+  if (c.dp_comm && c.job.zero_stage >= c.fw.reduce_every_micro_batch_from_zero) {
+    add_layer_bwd(graph, c, layers, When::kEveryMicroBatch, true);
+    if (with_embedding) add_embedding_bwd(graph, c, embedding_params, When::kEveryMicroBatch, true);
+    return;
+  }
   if (c.dp_comm && micro_batches > 1) {
     add_layer_bwd(graph, c, layers, When::kAllButLastMicroBatch, false);
     add_layer_bwd(graph, c, layers, When::kLastMicroBatch, true);
@@ -555,6 +624,30 @@ double layer_buffers(const Context& c) {
 
 }  // namespace
 
+// Every compute task runs the framework's implementation of its kernel class (attention: the
+// job's choice, which defaults to the framework's).
+void stamp_implementations(TaskGraph& graph, AttentionImpl attention, ElementwiseImpl elementwise) {
+  for (auto& segment : graph.segments) {
+    for (auto& task : segment.tasks) {
+      task.attention_impl = attention;
+      task.elementwise_impl = elementwise;
+    }
+  }
+}
+
+void stamp_implementations(LoweredStep& step, const FrameworkProfile& fw) {
+  const AttentionImpl attention = step.job.attention_impl == "flash2" ? AttentionImpl::kFlash2
+                                  : step.job.attention_impl == "cudnn" ? AttentionImpl::kCudnn
+                                                                       : fw.attention;
+  auto stamp = [&](TaskGraph& g) { stamp_implementations(g, attention, fw.elementwise); };
+  stamp(step.graph);
+  PipelinePlan& p = step.pipeline;
+  for (TaskGraph* piece : {&p.chunk_fwd, &p.chunk_bwd, &p.embedding_fwd, &p.embedding_bwd, &p.head_fwd,
+                           &p.head_bwd, &p.p2p, &p.tail_with_dp, &p.tail_without_dp}) {
+    stamp(*piece);
+  }
+}
+
 LayerShard make_layer_shard(const ModelSpec& model, const JobConfig& job) {
   const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
   LayerShard shard;
@@ -579,10 +672,12 @@ LayerShard make_layer_shard(const ModelSpec& model, const JobConfig& job) {
   return shard;
 }
 
-LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
+namespace {
+
+LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   LoweredStep out;
   out.job = job;
-  Context c{model, out.job};
+  Context c{model, out.job, find_framework(job.framework)};
   c.e = activation_bytes(job.precision);
   c.b = static_cast<double>(job.micro_batch_size);
   c.s = static_cast<double>(job.seq_length);
@@ -597,7 +692,8 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
   c.ring_allgather = job.ring_comm == "allgather";
   c.grad_group_size = c.u * c.r * c.d;
   const bool fp32 = job.precision == Precision::kFp32 || job.precision == Precision::kTf32;
-  c.param_bytes = c.grad_bytes = fp32 ? 4 : 2;
+  c.param_bytes = fp32 ? 4 : 2;
+  c.grad_bytes = fp32 ? 4 : c.fw.grad_bytes;
 
   c.shard = make_layer_shard(model, job);
   LayerShard task_shard = c.shard;
@@ -606,6 +702,34 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
   c.head = head_ops(model, c.shard);
   if (c.ops.size() != kNumLayerOps || c.head.size() != kNumHeadOps) {
     throw Error("layer_ops/head_ops returned an unexpected op list");
+  }
+  // The loss kernels of the framework's cross entropy (framework.h: measured traffic per logit).
+  {
+    const double logits = static_cast<double>(job.micro_batch_size) *
+                          static_cast<double>(c.shard.dense_tokens) *
+                          static_cast<double>(model.padded_vocab(job.tensor_parallel)) /
+                          static_cast<double>(job.tensor_parallel);
+    const LossBytes loss = loss_bytes_per_logit(c.fw.loss);
+    c.head[kCrossEntropy].fwd_bytes = logits * loss.fwd;
+    c.head[kCrossEntropy].bwd_bytes = logits * loss.bwd;
+  }
+  if (job.precision == Precision::kFp8) {
+    // GEMM inputs quantized per micro-batch: forward the activations entering qkv, out_proj,
+    // mlp_up and mlp_down; backward the gradients leaving them. With delayed scaling TE's
+    // LayerNormLinear / LayerNormMLP write qkv's and mlp_up's FP8 input from the norm kernel itself.
+    const double e = c.e;
+    const bool delayed = job.fp8_recipe != "current";
+    const double per_element = (delayed ? e : 2 * e) + 2;  // read(s) + row-wise + column-wise FP8
+    const double t = static_cast<double>(c.t);
+    const double tokens = static_cast<double>(job.micro_batch_size) * static_cast<double>(c.shard.dense_tokens);
+    const double h = static_cast<double>(model.hidden_size);
+    const double q = static_cast<double>(model.q_width()), kv = static_cast<double>(model.kv_width());
+    const double f = static_cast<double>(model.ffn_hidden_size), up = model.gated_mlp ? 2.0 : 1.0;
+    const double fused_inputs = delayed ? 0 : 2 * h;          // qkv and mlp_up inputs
+    c.fp8_cast_fwd_bytes = tokens * (fused_inputs + q / t + f / t) * per_element;
+    c.fp8_cast_fwd_kernels = delayed ? 2 : 4;
+    c.fp8_cast_bwd_bytes = tokens * ((q + 2 * kv) / t + h + up * f / t + h) * per_element;
+    c.fp8_cast_bwd_kernels = 4;
   }
 
   const double dense = static_cast<double>(c.shard.dense_tokens);
@@ -666,7 +790,8 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
     add_optimizer(graph, c, params_local);
 
     // Memory per GPU at the peak (start of the backward: every layer's saved activations).
-    add_model_states(memory, params_local, job.zero_stage, c.grad_group_size, job.precision);
+    add_model_states(memory, params_local, job.zero_stage, c.grad_group_size, job.precision,
+                     c.grad_bytes);
     memory.activations = static_cast<double>(model.num_layers) * layer_saved +
                          sum_saved(c.head) + recompute_layer;
     memory.buffers = layer_buffers(c);
@@ -760,7 +885,7 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
 
   MemoryEstimate first;
   add_model_states(first, stage_params + first_extra, job.zero_stage, c.grad_group_size,
-                   job.precision);
+                   job.precision, c.grad_bytes);
   first.activations = static_cast<double>(plan.first_stage_in_flight) * chunk_layers * layer_saved +
                       first_micro_batches * c.head[kEmbedding].saved_bytes + recompute_layer;
   first.buffers = layer_buffers(c) + p2p_buffers;
@@ -768,7 +893,7 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
 
   MemoryEstimate last;
   add_model_states(last, stage_params + last_extra, job.zero_stage, c.grad_group_size,
-                   job.precision);
+                   job.precision, c.grad_bytes);
   last.activations = static_cast<double>(plan.last_stage_in_flight) * chunk_layers * layer_saved +
                      head_saved + recompute_layer;
   last.buffers = layer_buffers(c) + p2p_buffers;
@@ -777,6 +902,14 @@ LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
   const bool last_larger = last.peak() > first.peak();
   memory = last_larger ? last : first;
   plan.memory_stage = last_larger ? p - 1 : 0;
+  return out;
+}
+
+}  // namespace
+
+LoweredStep lower_hybrid(const ModelSpec& model, const JobConfig& job) {
+  LoweredStep out = lower_structure(model, job);
+  stamp_implementations(out, find_framework(out.job.framework));
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "spsim/framework.h"
 #include "spsim/job.h"
 #include "spsim/model.h"
 #include "spsim/strategy.h"
@@ -16,6 +17,10 @@ namespace spsim::detail {
 /// divisibility, pipeline) and fills the derived fields of `job` (data_parallel,
 /// global_batch_size). Throws InputError naming the field, the rule, the values and the fix.
 void check_and_resolve(const ModelSpec& model, JobConfig& job);
+
+/// Fills job.framework with the scheme's usual framework when the job names none (and
+/// job.fp8_recipe with the framework's), then applies the framework's rules. Returns its profile.
+const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_framework);
 
 /// If the scheme's own degree is still 1 and data_parallel is unset (0), the scheme takes every
 /// GPU not used by the other degrees: `spsim run --strategy ulysses --num-gpus 8` means u = 8.

@@ -11,10 +11,19 @@ namespace spsim::detail {
 
 namespace {
 
+constexpr StrategyTraits kSequenceParallelTraits{
+    .name = "megatron-sp", .uses_tensor = true, .uses_ulysses = false, .uses_ring = false,
+    .splits_sequence = true, .in_all = true, .cli_picks_degrees = true};
+constexpr StrategyTraits kTensorParallelTraits{
+    .name = "megatron-tp", .uses_tensor = true, .uses_ulysses = false, .uses_ring = false,
+    .splits_sequence = false, .in_all = false, .cli_picks_degrees = true};
+
 class MegatronStrategy : public Strategy {
  public:
   explicit MegatronStrategy(bool sequence_parallel) : sequence_parallel_(sequence_parallel) {}
-  const char* name() const override { return sequence_parallel_ ? "megatron-sp" : "megatron-tp"; }
+  const StrategyTraits& traits() const override {
+    return sequence_parallel_ ? kSequenceParallelTraits : kTensorParallelTraits;
+  }
   const char* description() const override {
     return sequence_parallel_
                ? "Megatron tensor + sequence parallelism: all-gather / reduce-scatter around "
@@ -22,9 +31,10 @@ class MegatronStrategy : public Strategy {
                : "Megatron tensor parallelism without SP: all-reduce after each TP block "
                  "(--tensor-model-parallel-size t)";
   }
-  LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
+  JobConfig check(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "megatron");
     job.sequence_parallel = sequence_parallel_;
     if (job.ulysses_degree > 1) {
       throw InputError("ulysses_degree",
@@ -50,7 +60,10 @@ class MegatronStrategy : public Strategy {
                           : "with 1 it is plain data parallelism"));
     }
     check_and_resolve(model, job);
-    return lower_hybrid(model, job);
+    return job;
+  }
+  LoweredStep lower(const ModelSpec& model, const JobConfig& job) const override {
+    return lower_hybrid(model, check(model, job));
   }
 
  private:

@@ -9,6 +9,7 @@
 namespace spsim::detail {
 
 std::unique_ptr<Strategy> make_ulysses_strategy();
+std::unique_ptr<Strategy> make_data_parallel_strategy();
 std::unique_ptr<Strategy> make_megatron_sp_strategy();
 std::unique_ptr<Strategy> make_megatron_tp_strategy();
 std::unique_ptr<Strategy> make_ring_strategy();

@@ -22,6 +22,7 @@ constexpr Entry kStrategies[] = {
     {"ring", detail::make_ring_strategy},
     {"usp", detail::make_usp_strategy},
     {"colai-sp", detail::make_colai_sp_strategy},
+    {"dp", detail::make_data_parallel_strategy},
 };
 
 }  // namespace
@@ -45,6 +46,23 @@ std::vector<std::string> list_strategies() {
   std::vector<std::string> names;
   for (const auto& entry : kStrategies) names.emplace_back(entry.name);
   return names;
+}
+
+const StrategyTraits& strategy_traits(std::string_view name) { return make_strategy(name)->traits(); }
+
+std::vector<std::string> expand_strategies(const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const auto& name : names) {
+    if (name == "all") {
+      for (const auto& entry : kStrategies) {
+        if (entry.make()->traits().in_all) out.emplace_back(entry.name);
+      }
+    } else {
+      make_strategy(name);  // unknown names fail here, with a suggestion
+      out.push_back(name);
+    }
+  }
+  return out;
 }
 
 }  // namespace spsim

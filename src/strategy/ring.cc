@@ -12,16 +12,21 @@ namespace spsim::detail {
 
 namespace {
 
+constexpr StrategyTraits kTraits{.name = "ring", .uses_tensor = true, .uses_ulysses = false,
+                                 .uses_ring = true, .splits_sequence = true, .in_all = true,
+                                 .cli_picks_degrees = true};
+
 class RingStrategy : public Strategy {
  public:
-  const char* name() const override { return "ring"; }
+  const StrategyTraits& traits() const override { return kTraits; }
   const char* description() const override {
     return "ring attention: K,V blocks passed around r GPUs, overlapped with attention "
            "(Megatron --cp-comm-type p2p; ring_comm allgather = --cp-comm-type all_gather)";
   }
-  LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
+  JobConfig check(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "megatron");
     if (job.ulysses_degree > 1) {
       throw InputError("ulysses_degree",
                        fmt::format("strategy ring has no all-to-all (got ulysses_degree {}); use "
@@ -30,7 +35,10 @@ class RingStrategy : public Strategy {
     }
     derive_degree(job.ring_degree, job);
     check_and_resolve(model, job);
-    return lower_hybrid(model, job);
+    return job;
+  }
+  LoweredStep lower(const ModelSpec& model, const JobConfig& job) const override {
+    return lower_hybrid(model, check(model, job));
   }
 };
 

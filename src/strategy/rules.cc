@@ -43,6 +43,40 @@ std::vector<int64_t> valid_ulysses(int64_t heads, int64_t kv, bool replication) 
 
 }  // namespace
 
+const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_framework) {
+  if (job.framework.empty()) job.framework = usual_framework;
+  const FrameworkProfile& framework = find_framework(job.framework);
+  if (job.fp8_recipe.empty()) job.fp8_recipe = framework.fp8_recipe == Fp8Recipe::kCurrent ? "current" : "delayed";
+  if (job.attention_impl.empty()) job.attention_impl = to_string(framework.attention);
+  // Only DeepSpeed's ALST replicates KV heads past the Ulysses degree; TE's a2a asserts
+  // kv_heads % cp == 0.
+  if (!framework.kv_replication) job.ulysses_kv_replication = false;
+  check_framework_rules(framework, job);
+  return framework;
+}
+
+}  // namespace spsim::detail
+
+namespace spsim {
+
+int64_t sequence_split(const JobConfig& job) {
+  const bool megatron_sp = job.tensor_parallel > 1 && job.sequence_parallel;
+  return job.ulysses_degree * job.ring_degree * (megatron_sp ? job.tensor_parallel : 1);
+}
+
+bool zigzag_split(const JobConfig& job) {
+  return job.ring_degree > 1 && job.causal && job.ring_variant == "zigzag";
+}
+
+int64_t sequence_granularity(const JobConfig& job) {
+  const int64_t g = sequence_split(job);
+  return zigzag_split(job) ? std::lcm(g, 2 * job.ring_degree * job.ulysses_degree) : g;
+}
+
+}  // namespace spsim
+
+namespace spsim::detail {
+
 void derive_degree(int64_t& degree, const JobConfig& job) {
   if (degree != 1 || job.data_parallel != 0) return;
   const auto used = product_within({job.tensor_parallel, job.ulysses_degree, job.ring_degree,
@@ -202,7 +236,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
   }
 
   const bool megatron_sp = t > 1 && job.sequence_parallel;
-  const int64_t token_split = u * r * (megatron_sp ? t : 1);
+  const int64_t token_split = sequence_split(job);
   if (job.seq_length % token_split != 0) {
     throw InputError(
         "seq_length",
@@ -211,8 +245,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                     megatron_sp ? " x tensor_model_parallel_size" : "", token_split, job.seq_length,
                     token_split));
   }
-  if (r > 1 && job.causal && job.ring_variant == "zigzag" &&
-      job.seq_length % (2 * r * u) != 0) {
+  if (zigzag_split(job) && job.seq_length % (2 * r * u) != 0) {
     throw InputError(
         "seq_length",
         fmt::format("ring_variant zigzag needs seq_length divisible by 2 x ring_degree x "

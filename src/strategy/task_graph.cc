@@ -39,6 +39,22 @@ const char* to_string(Category category) {
   return "?";
 }
 
+const char* to_string(AttentionImpl impl) {
+  switch (impl) {
+    case AttentionImpl::kCudnn: return "cudnn";
+    case AttentionImpl::kFlash2: return "flash2";
+  }
+  return "?";
+}
+
+const char* to_string(ElementwiseImpl impl) {
+  switch (impl) {
+    case ElementwiseImpl::kFused: return "fused";
+    case ElementwiseImpl::kEager: return "eager";
+  }
+  return "?";
+}
+
 Task Task::compute(const char* name, Phase phase, OpClass op_class, double flops, double hbm_bytes) {
   Task task;
   task.name = name;

@@ -11,16 +11,21 @@ namespace spsim::detail {
 
 namespace {
 
+constexpr StrategyTraits kTraits{.name = "ulysses", .uses_tensor = true, .uses_ulysses = true,
+                                 .uses_ring = false, .splits_sequence = true, .in_all = true,
+                                 .cli_picks_degrees = true};
+
 class UlyssesStrategy : public Strategy {
  public:
-  const char* name() const override { return "ulysses"; }
+  const StrategyTraits& traits() const override { return kTraits; }
   const char* description() const override {
     return "DeepSpeed-Ulysses: all-to-all of Q, K, V and O, heads split u ways "
            "(Megatron --cp-comm-type a2a)";
   }
-  LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
+  JobConfig check(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "deepspeed");
     if (job.ring_degree > 1) {
       throw InputError("ring_degree",
                        fmt::format("strategy ulysses has no ring (got ring_degree {}); use "
@@ -29,7 +34,10 @@ class UlyssesStrategy : public Strategy {
     }
     derive_degree(job.ulysses_degree, job);
     check_and_resolve(model, job);
-    return lower_hybrid(model, job);
+    return job;
+  }
+  LoweredStep lower(const ModelSpec& model, const JobConfig& job) const override {
+    return lower_hybrid(model, check(model, job));
   }
 };
 

@@ -11,16 +11,21 @@ namespace spsim::detail {
 
 namespace {
 
+constexpr StrategyTraits kTraits{.name = "usp", .uses_tensor = true, .uses_ulysses = true,
+                                 .uses_ring = true, .splits_sequence = true, .in_all = true,
+                                 .cli_picks_degrees = true};
+
 class UspStrategy : public Strategy {
  public:
-  const char* name() const override { return "usp"; }
+  const StrategyTraits& traits() const override { return kTraits; }
   const char* description() const override {
     return "USP: Ulysses all-to-all over u ranks x ring over r ranks "
            "(Megatron --cp-comm-type a2a+p2p)";
   }
-  LoweredStep lower(const ModelSpec& model, const JobConfig& input) const override {
+  JobConfig check(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
+    resolve_framework(job, "megatron");
     if (job.ulysses_degree == 1 && job.ring_degree == 1 && job.num_gpus > 1 &&
         job.data_parallel == 0) {
       throw InputError("ulysses_degree",
@@ -28,7 +33,10 @@ class UspStrategy : public Strategy {
                        "e.g. ulysses_degree = GPUs per node and ring_degree = nodes");
     }
     check_and_resolve(model, job);
-    return lower_hybrid(model, job);
+    return job;
+  }
+  LoweredStep lower(const ModelSpec& model, const JobConfig& job) const override {
+    return lower_hybrid(model, check(model, job));
   }
 };
 

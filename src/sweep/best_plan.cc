@@ -2,16 +2,17 @@
 // searched over degrees, ZeRO stage, micro-batch and recompute (search_best_plan).
 #include <algorithm>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include <fmt/format.h>
 
 #include "common/divisors.h"
-#include "engine/analytic_engine.h"
 #include "sweep/row_inputs.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/flops.h"
+#include "spsim/memory.h"
 #include "spsim/report.h"
 #include "spsim/sweep.h"
 #include "spsim/units.h"
@@ -44,20 +45,25 @@ namespace {
 
 using detail::divisors;
 
-StepResult run_engine(const LoweredStep& lowered, const Topology& topology, const std::string& engine) {
-  // The analytic engine without the Engine wrapper's extras: sweeps call it thousands of times.
-  if (engine == "analytic" && lowered.pipeline.stages <= 1) return analytic_step(lowered.graph, topology);
-  return run_lowered_step(lowered, topology, *make_engine(engine));
-}
+// The engine of a sweep, made when a plan is first timed: a search that times nothing (no plan
+// legal or none fits) never needs it.
+class LazyEngine {
+ public:
+  explicit LazyEngine(const std::string& name) : name_(name) {}
+  const Engine& get() {
+    if (!engine_) engine_ = make_engine(name_);
+    return *engine_;
+  }
+
+ private:
+  const std::string& name_;
+  std::unique_ptr<Engine> engine_;
+};
 
 // Lower bound of a pipelined step: the chunk forwards and backwards every stage runs.
-double pipeline_work_bound(const LoweredStep& lowered, const Topology& topology,
-                           const std::string& engine) {
+double pipeline_work_bound(const LoweredStep& lowered, const Topology& topology, const Engine& engine) {
   const PipelinePlan& plan = lowered.pipeline;
-  auto time = [&](const TaskGraph& graph) {
-    return engine == "analytic" ? analytic_step(graph, topology).step_time_s
-                                : make_engine(engine)->run(graph, topology, {}).step_time_s;
-  };
+  auto time = [&](const TaskGraph& graph) { return engine.run(graph, topology, {}).step_time_s; };
   return static_cast<double>(plan.micro_batches * plan.virtual_stages) *
          (time(plan.chunk_fwd) + time(plan.chunk_bwd));
 }
@@ -66,18 +72,19 @@ double over_gib(const MemoryEstimate& memory, const Topology& topology) {
   return (memory.peak() - topology.gpu.hbm_bytes) / kGiB;
 }
 
-// A row with every number, from a lowered step and its result (same arithmetic as
+// A row with every number, from a lowered step and its evaluation (same arithmetic as
 // report/json_report.cc, without rounding: CSV/JSON printing is the only rounding).
 SweepRow make_row(const ModelSpec& model, const Topology& topology, const LoweredStep& lowered,
-                  const StepResult& result, const std::string& engine) {
+                  const Evaluation& evaluation, const std::string& engine) {
   SweepRow row;
   fill_inputs(row, model, topology, lowered.job, engine);
   const auto& memory = lowered.memory;
+  const StepResult& result = evaluation.result;
   row.has_numbers = true;
   row.step_time_s = result.step_time_s;
   const double step = result.step_time_s;
-  row.tokens_per_s = step > 0 ? static_cast<double>(lowered.graph.tokens_per_step) / step : 0;
-  const StepFlops flops = step_flops(model, lowered.job);
+  row.tokens_per_s = evaluation.tokens_per_s;
+  const StepFlops& flops = evaluation.flops;
   const double gpus = static_cast<double>(lowered.job.num_gpus);
   auto per_gpu_tflops = [&](double f) { return step > 0 ? f / step / gpus / 1e12 : 0.0; };
   row.tflops_model = per_gpu_tflops(flops.model);
@@ -94,7 +101,7 @@ SweepRow make_row(const ModelSpec& model, const Topology& topology, const Lowere
   row.mem_reserve = memory.reserve;
   row.mem_peak = memory.peak();
   row.hbm_capacity = topology.gpu.hbm_bytes;
-  row.fits_in_memory = memory.peak() <= topology.gpu.hbm_bytes;
+  row.fits_in_memory = evaluation.fits_in_memory;
   row.compute_s = result.compute_s;
   row.exposed_s.assign(kNumCategories - 1, 0.0);
   for (int c = 1; c < kNumCategories; ++c) row.exposed_s[c - 1] = result.exposed_s[c];
@@ -130,20 +137,19 @@ struct DegreeUse {
   bool tensor = false, ulysses = false, ring = false;
 };
 
-DegreeUse degree_use(const std::string& strategy) {
-  if (strategy == "ulysses") return {true, true, false};
-  if (strategy == "ring") return {true, false, true};
-  if (strategy == "usp") return {true, true, true};
-  if (strategy == "megatron-sp" || strategy == "megatron-tp") return {true, false, false};
-  return {true, true, true};  // an unknown plug-in: let its rules decide
+DegreeUse degree_use(const StrategyTraits& traits) {
+  if (!traits.cli_picks_degrees) return {true, true, true};  // let the scheme's rules decide
+  return {traits.uses_tensor, traits.uses_ulysses, traits.uses_ring};
 }
 
 }  // namespace
 
-SweepRow evaluate_row(const ModelSpec& model, const Topology& topology, const Strategy& strategy,
+SweepRow evaluate_row(const ModelSpec& model, const Topology& cluster_topology, const Strategy& strategy,
                       const JobConfig& job, const std::string& engine) {
   LoweredStep lowered;
+  Topology topology = cluster_topology;
   try {
+    topology = topology_for_job(cluster_topology, job.num_gpus);
     const Cluster cluster(topology, job.num_gpus);  // must host the job (throws InputError)
     lowered = strategy.lower(model, job);
   } catch (const InputError& e) {
@@ -152,22 +158,26 @@ SweepRow evaluate_row(const ModelSpec& model, const Topology& topology, const St
     return invalid_row(model, topology, shown, engine, e.full());
   }
   lowered.job.strategy = strategy.name();
-  return make_row(model, topology, lowered, run_engine(lowered, topology, engine), engine);
+  return make_row(model, topology, lowered,
+                  evaluate_lowered(model, topology, lowered, *make_engine(engine)), engine);
 }
 
-SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
+SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topology,
                           const Strategy& strategy, const JobConfig& base,
                           const SearchSpace& space, const std::string& engine) {
   JobConfig shown = base;
   shown.strategy = strategy.name();
+  Topology topology = cluster_topology;
   try {
+    topology = topology_for_job(cluster_topology, base.num_gpus);
     const Cluster cluster(topology, base.num_gpus);  // must host the job (throws InputError)
   } catch (const InputError& e) {
-    return invalid_row(model, topology, shown, engine, e.full());
+    return invalid_row(model, cluster_topology, shown, engine, e.full());
   }
   const int64_t gpus = base.num_gpus;
   const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);
-  const DegreeUse use = degree_use(strategy.name());
+  const DegreeUse use = degree_use(strategy.traits());
+  LazyEngine timer(engine);
   const std::vector<int64_t> zero_stages =
       space.zero_stage.empty() ? std::vector<int64_t>{0, 1, 2, 3} : space.zero_stage;
   const std::vector<int64_t> micro_batches =
@@ -234,7 +244,7 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
                 }
                 lowered.job.strategy = strategy.name();
                 // Out of memory: no need to time it (the engine is the expensive part).
-                if (lowered.memory.peak() > topology.gpu.hbm_bytes) {
+                if (!fits(lowered.memory, topology.gpu)) {
                   ++oom;
                   const double over = over_gib(lowered.memory, topology);
                   if (!least_oom || over < least_over) {
@@ -248,12 +258,12 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
                 // chunk work alone (m v (F + B) <= step) is too slow: skip timing the rest.
                 if (best && lowered.pipeline.stages > 1 &&
                     static_cast<double>(lowered.graph.tokens_per_step) /
-                            pipeline_work_bound(lowered, topology, engine) <=
+                            pipeline_work_bound(lowered, topology, timer.get()) <=
                         best->tokens_per_s) {
                   continue;
                 }
                 SweepRow row = make_row(model, topology, lowered,
-                                        run_engine(lowered, topology, engine), engine);
+                                        evaluate_lowered(model, topology, lowered, timer.get()), engine);
                 if (!best || row.tokens_per_s > best->tokens_per_s) best = std::move(row);
               }
             }
@@ -282,7 +292,8 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& topology,
     out = std::move(*best);
     out.reason = summary;
   } else if (least_oom) {
-    out = make_row(model, topology, *least_oom, run_engine(*least_oom, topology, engine), engine);
+    out = make_row(model, topology, *least_oom,
+                   evaluate_lowered(model, topology, *least_oom, timer.get()), engine);
     out.reason = fmt::format("no plan fits: {}; {}", out.reason, summary);
   } else {
     const std::string example = rules.empty() ? std::string("no candidate") : rules.front().second.second;

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "common/atomic_write.h"
 #include "common/process.h"
 #include "spsim/error.h"
 #include "sweep/row_inputs.h"

@@ -147,6 +147,115 @@ Json curve_json(const EfficiencyCurve& curve) {
   return out;
 }
 
+double to_file_unit(double si_value, double factor);
+
+constexpr const char* kAttentionImpls[] = {"cudnn", "flash2"};
+constexpr const char* kElementwiseImpls[] = {"fused", "eager"};
+constexpr const char* kAttentionCalls[] = {"fwd", "fwd_causal", "bwd", "bwd_causal"};
+
+KernelTiming read_timing(ObjectReader& parent, const std::string& key) {
+  ObjectReader in = parent.object(key);
+  KernelTiming timing;
+  timing.efficiency = fraction(in, "efficiency");
+  timing.latency_s = non_negative(in, "latency_us", kUs, kMaxLatency) * kUs;
+  in.finish();
+  return timing;
+}
+
+KernelTiming& attention_call(AttentionTimings& t, const std::string& call) {
+  if (call == "fwd") return t.fwd;
+  if (call == "fwd_causal") return t.fwd_causal;
+  if (call == "bwd") return t.bwd;
+  return t.bwd_causal;
+}
+
+// A kernel model object (gpus/*.json, or a topology's inline gpu.kernels). Every GEMM dtype the
+// GPU lists a peak for needs a timing (fp16 runs as bf16), and both implementations of attention
+// and of elementwise kernels: nothing falls back silently.
+KernelModel read_kernel_model(const nlohmann::json& json, const std::string& file, const std::string& pointer,
+                              const GpuSpec& gpu) {
+  ObjectReader in(json, file, pointer);
+  KernelModel model;
+  model.name = in.string("name", std::string());
+  in.ignore("description");
+  {
+    ObjectReader gemm = in.object("gemm");
+    for (const char* dtype : kDtypes) {
+      if (gemm.has(dtype)) model.gemm[dtype] = read_timing(gemm, dtype);
+      gemm.ignore(dtype);
+      const bool needed = std::string(dtype) != "fp16" && gpu.peak_flops.count(dtype) > 0;
+      if (needed && model.gemm.count(dtype) == 0) {
+        gemm.fail(dtype, fmt::format("is missing: the GPU lists a {} peak, so its GEMMs need a timing "
+                                     "{{\"efficiency\": ..., \"latency_us\": ...}}", dtype));
+      }
+    }
+    gemm.finish();
+  }
+  {
+    ObjectReader attention = in.object("attention");
+    for (const char* impl : kAttentionImpls) {
+      ObjectReader calls = attention.object(impl);
+      AttentionTimings& timings = model.attention[impl];
+      for (const char* call : kAttentionCalls) attention_call(timings, call) = read_timing(calls, call);
+      calls.finish();
+    }
+    attention.finish();
+  }
+  {
+    ObjectReader elementwise = in.object("elementwise");
+    for (const char* impl : kElementwiseImpls) model.elementwise[impl] = read_timing(elementwise, impl);
+    elementwise.finish();
+  }
+  model.source = source(in, "source");
+  in.finish();
+  return model;
+}
+
+// Topology files written before kernel models: one efficiency per kernel class and one launch
+// cost, which every implementation and size shares.
+KernelModel flat_kernel_model(ObjectReader& gpu, const GpuSpec& spec) {
+  const double overhead = non_negative(gpu, "kernel_overhead_us", kUs, kMaxLatency) * kUs;
+  const double gemm = fraction(gpu, "gemm_efficiency");
+  const double attention = fraction(gpu, "attention_efficiency");
+  const double memory = fraction(gpu, "memory_efficiency");
+  KernelModel model = KernelModel::uniform(gemm, attention, memory, overhead, source(gpu, "efficiency_source"));
+  // Only the dtypes the GPU has a peak for (fp16 runs as bf16), as a file lists them.
+  for (auto it = model.gemm.begin(); it != model.gemm.end();) {
+    it = it->first != "bf16" && spec.peak_flops.count(it->first) == 0 ? model.gemm.erase(it) : std::next(it);
+  }
+  return model;
+}
+
+Json timing_json(const KernelTiming& t) {
+  Json out;
+  out["efficiency"] = t.efficiency;
+  out["latency_us"] = to_file_unit(t.latency_s, kUs);
+  return out;
+}
+
+Json kernel_model_json(const KernelModel& model) {
+  Json out;
+  if (!model.name.empty()) out["name"] = model.name;
+  Json gemm = Json::object();
+  for (const char* dtype : kDtypes) {
+    if (const auto it = model.gemm.find(dtype); it != model.gemm.end()) gemm[dtype] = timing_json(it->second);
+  }
+  out["gemm"] = gemm;
+  Json attention = Json::object();
+  for (const auto& [impl, timings] : model.attention) {
+    Json calls;
+    AttentionTimings copy = timings;
+    for (const char* call : kAttentionCalls) calls[call] = timing_json(attention_call(copy, call));
+    attention[impl] = calls;
+  }
+  out["attention"] = attention;
+  Json elementwise = Json::object();
+  for (const auto& [impl, timing] : model.elementwise) elementwise[impl] = timing_json(timing);
+  out["elementwise"] = elementwise;
+  out["source"] = model.source;
+  return out;
+}
+
 // SI value -> file unit. Prefers a short decimal (12 significant digits) when it converts back to
 // exactly the same SI value, so written files read "0.7", not "0.7000000000000001", and
 // parse(to_json(t)) == t holds bit for bit.
@@ -285,17 +394,40 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
   t.gpu.hbm_bytes = positive(gpu, "hbm_gib", kGiB, 0, kMaxHbmBytes) * kGiB;
   t.gpu.hbm_bandwidth = positive(gpu, "hbm_bandwidth_TBps", kTBps, kMinBandwidth, kMaxBandwidth) * kTBps;
   t.gpu.source = source(gpu, "source");
-  t.efficiency.gemm = fraction(gpu, "gemm_efficiency");
   t.efficiency.gemm_curve = read_curve(gpu, "gemm_efficiency_curve");
-  t.efficiency.attention = fraction(gpu, "attention_efficiency");
   t.efficiency.attention_curve = read_curve(gpu, "attention_efficiency_curve");
-  t.efficiency.memory = fraction(gpu, "memory_efficiency");
-  t.efficiency.kernel_overhead_s = non_negative(gpu, "kernel_overhead_us", kUs, kMaxLatency) * kUs;
-  t.efficiency.source = source(gpu, "efficiency_source");
+  if (gpu.has("kernels")) {
+    // A name: gpus/<name>.json, shared by every topology with this GPU; or the model inline.
+    const nlohmann::json& kernels = gpu.raw("kernels");
+    if (kernels.is_string()) {
+      const std::string name = kernels.get<std::string>();
+      const std::string path = detail::resolve_data_file(name, "gpus", file + ": /gpu/kernels");
+      t.efficiency.kernels = read_kernel_model(detail::parse_json(detail::read_file(path), path), path, "", t.gpu);
+      t.efficiency.kernels.name = name;
+    } else if (kernels.is_object()) {
+      t.efficiency.kernels = read_kernel_model(kernels, file, gpu.pointer("kernels"), t.gpu);
+    } else {
+      gpu.fail("kernels", "expected the name of a gpus/*.json kernel model or an object");
+    }
+    for (const char* legacy : {"gemm_efficiency", "attention_efficiency", "memory_efficiency",
+                               "kernel_overhead_us", "efficiency_source"}) {
+      if (gpu.has(legacy)) {
+        gpu.fail(legacy, "is set by the kernel model (gpu.kernels); remove it here, or override the model "
+                         "with --set gpu.kernels...");
+      }
+    }
+  } else {
+    t.efficiency.kernels = flat_kernel_model(gpu, t.gpu);
+  }
   gpu.finish();
 
   ObjectReader node = root.object("node");
   t.gpus_per_node = static_cast<int>(node.integer("gpus", std::nullopt, 1, 4096));
+  t.allocation_gpus = static_cast<int>(node.integer("allocation_gpus", t.gpus_per_node, 1, 4096));
+  if (t.gpus_per_node % t.allocation_gpus != 0) {
+    node.fail("allocation_gpus", fmt::format("must divide gpus={} (got {}): a domain is made of whole "
+                                             "allocation units", t.gpus_per_node, t.allocation_gpus));
+  }
   t.intra_node_kind = node.string("interconnect");
   if (!one_of(t.intra_node_kind, kInterconnects)) {
     node.fail("interconnect", fmt::format("unknown interconnect \"{}\"; use {}", t.intra_node_kind, join(kInterconnects)));
@@ -360,15 +492,11 @@ Json to_ordered_json(const Topology& t) {
   gpu["hbm_gib"] = to_file_unit(t.gpu.hbm_bytes, kGiB);
   gpu["hbm_bandwidth_TBps"] = to_file_unit(t.gpu.hbm_bandwidth, kTBps);
   gpu["source"] = t.gpu.source;
-  gpu["gemm_efficiency"] = t.efficiency.gemm;
+  gpu["kernels"] = kernel_model_json(t.efficiency.kernels);
   if (!t.efficiency.gemm_curve.empty()) gpu["gemm_efficiency_curve"] = curve_json(t.efficiency.gemm_curve);
-  gpu["attention_efficiency"] = t.efficiency.attention;
   if (!t.efficiency.attention_curve.empty()) {
     gpu["attention_efficiency_curve"] = curve_json(t.efficiency.attention_curve);
   }
-  gpu["memory_efficiency"] = t.efficiency.memory;
-  gpu["kernel_overhead_us"] = to_file_unit(t.efficiency.kernel_overhead_s, kUs);
-  gpu["efficiency_source"] = t.efficiency.source;
   out["gpu"] = gpu;
 
   Json node;
@@ -376,6 +504,7 @@ Json to_ordered_json(const Topology& t) {
   node["interconnect"] = t.intra_node_kind;
   node["bandwidth_GBps"] = to_file_unit(t.intra_node_bandwidth, kGBps);
   node["latency_us"] = to_file_unit(t.intra_node_latency_s, kUs);
+  if (t.allocation_gpus != t.gpus_per_node) node["allocation_gpus"] = t.allocation_gpus;
   node["source"] = t.intra_node_source;
   out["node"] = node;
 
@@ -482,9 +611,40 @@ void apply_override(Topology& topology, const std::string& assignment) {
   const std::string value = assignment.substr(equals + 1);
   const std::string where = "--set " + key;
 
+  // Whole-class shortcuts: one number for every timing of a kernel class (its plateau
+  // efficiency, or every latency), as a file without a kernel model states it.
+  const std::vector<std::pair<const char*, const char*>> shortcuts{
+      {"gpu.gemm_efficiency", "gpu.kernels.gemm."},
+      {"gpu.attention_efficiency", "gpu.kernels.attention."},
+      {"gpu.memory_efficiency", "gpu.kernels.elementwise."},
+      {"gpu.kernel_overhead_us", "gpu.kernels."}};
+  for (const auto& [shortcut, prefix] : shortcuts) {
+    if (key != shortcut) continue;
+    const bool latency = key == "gpu.kernel_overhead_us";
+    std::vector<std::string> leaves;
+    collect_leaves(to_ordered_json(topology), "", leaves);
+    Topology updated = topology;
+    try {
+      for (const auto& leaf : leaves) {
+        if (leaf.rfind(prefix, 0) == 0 && leaf.ends_with(latency ? ".latency_us" : ".efficiency")) {
+          apply_override(updated, leaf + "=" + value);
+        }
+      }
+    } catch (const InputError& e) {
+      // Name the key the user wrote; the message is the same rule the leaves obey.
+      throw InputError(where, e.what());
+    }
+    topology = std::move(updated);
+    // "Use this number": a calibrated curve of the class would otherwise keep overriding it.
+    if (key == "gpu.gemm_efficiency") topology.efficiency.gemm_curve = {};
+    if (key == "gpu.attention_efficiency") topology.efficiency.attention_curve = {};
+    return;
+  }
+
   Json json = to_ordered_json(topology);
   std::vector<std::string> settable;
   collect_leaves(json, "", settable);
+  for (const auto& [shortcut, prefix] : shortcuts) settable.emplace_back(shortcut);
   Json* target = std::find(settable.begin(), settable.end(), key) != settable.end() ? find_path(json, key) : nullptr;
   if (target == nullptr) {
     if (const Json* other = find_path(json, key); other != nullptr && key.rfind("calibration", 0) != 0) {
@@ -520,10 +680,10 @@ void apply_override(Topology& topology, const std::string& assignment) {
       *target = number;
     }
   }
-  // Setting a scalar kernel efficiency means "use this number": a calibrated curve for the same
+  // Setting a GEMM or attention timing means "use this number": a calibrated curve for the same
   // kernel class would otherwise keep overriding it, so it goes.
-  if (key == "gpu.gemm_efficiency") json["gpu"].erase("gemm_efficiency_curve");
-  if (key == "gpu.attention_efficiency") json["gpu"].erase("attention_efficiency_curve");
+  if (key.rfind("gpu.kernels.gemm.", 0) == 0) json["gpu"].erase("gemm_efficiency_curve");
+  if (key.rfind("gpu.kernels.attention.", 0) == 0) json["gpu"].erase("attention_efficiency_curve");
   // Re-read the whole topology so an override obeys every rule a file does.
   try {
     Topology updated = from_json(nlohmann::json::parse(json.dump()), topology.path);

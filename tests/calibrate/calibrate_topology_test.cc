@@ -126,12 +126,13 @@ TEST(CalibrateTopology, KernelEfficienciesFromMicrobenchPoints) {
   const CalibrationReport report =
       calibrate_topology(test::read_text(repo_path("topologies/dgx-h100.json")), "dgx-h100", in);
   const Topology t = parse_topology(report.json, "c");
-  EXPECT_DOUBLE_EQ(t.efficiency.gemm, 0.794);
-  EXPECT_DOUBLE_EQ(t.efficiency.memory, 0.916);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.gemm.at("bf16").efficiency, 0.794);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.elementwise.at("fused").efficiency, 0.916);
   ASSERT_EQ(t.replaced.size(), 2u);
-  EXPECT_EQ(t.replaced[0].key, "gpu.gemm_efficiency");
-  EXPECT_DOUBLE_EQ(t.replaced[0].datasheet, 0.8);
-  EXPECT_EQ(t.replaced[1].key, "gpu.memory_efficiency");
+  EXPECT_EQ(t.replaced[0].key, "gpu.kernels.elementwise.fused.efficiency");
+  EXPECT_DOUBLE_EQ(t.replaced[0].datasheet, 0.77);  // gpus/h100-sxm.json
+  EXPECT_EQ(t.replaced[1].key, "gpu.kernels.gemm.bf16.efficiency");
+  EXPECT_DOUBLE_EQ(t.replaced[1].datasheet, 0.803);
   // One GEMM size is no curve: the scalar says the same.
   EXPECT_TRUE(t.efficiency.gemm_curve.empty());
 }
@@ -284,7 +285,7 @@ TEST(CalibrateFiles, MicrobenchJsonFeedsCollectiveFitsAndKernelEfficiencies) {
   // Ring across nodes: line rate = 8 ranks/node x 50 GB/s per-GPU NIC (8 x 400 Gb/s NICs / 8
   // GPUs) = 400 GB/s (below NVLink's 450); efficiency = 40 / 400 = 0.1.
   EXPECT_DOUBLE_EQ(t.efficiency.collective.at("inter_node").at("all_gather"), 0.1);
-  EXPECT_DOUBLE_EQ(t.efficiency.gemm, 0.794);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.gemm.at("bf16").efficiency, 0.794);
   EXPECT_NE(t.provenance.find("NVIDIA H100 80GB HBM3"), std::string::npos);
   fs::remove_all(dir);
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/atomic_write.h"
 #include "spsim/report.h"
 #include "test_util.h"
 

@@ -22,10 +22,7 @@ Topology round_topology() {
   t.intra_node_latency_s = 0;
   t.nics_per_node = 8;
   t.nic_bandwidth = 10e9;
-  t.efficiency.gemm = 1.0;
-  t.efficiency.attention = 0.5;
-  t.efficiency.memory = 1.0;
-  t.efficiency.kernel_overhead_s = 0;
+  t.efficiency.kernels = KernelModel::uniform(1.0, 0.5, 1.0, 0);
   for (const char* scope : {"intra_node", "inter_node"}) {
     for (const char* kind : {"all_to_all", "all_gather", "reduce_scatter", "all_reduce", "send_recv"}) {
       t.efficiency.collective[scope][kind] = 1.0;

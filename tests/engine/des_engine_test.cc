@@ -36,6 +36,11 @@ JobConfig job_for(const std::string& strategy, int64_t gpus, int64_t seq, int64_
   job.tensor_parallel = t;
   job.ulysses_degree = u;
   job.ring_degree = r;
+  // USP's Ulysses part may replicate KV heads past the tiny model's 4 only under DeepSpeed; the
+  // Megatron-family schemes run NeMo's bf16 gradient reduction, whose buckets leave the shared
+  // node links uncontended on des_topology (the premise of the agreement tests).
+  if (strategy == "usp") job.framework = "deepspeed";
+  if (strategy == "ring" || strategy == "megatron-sp" || strategy == "megatron-tp") job.framework = "nemo";
   return job;
 }
 

@@ -23,10 +23,7 @@ inline Topology des_topology() {
   t.gpu.peak_flops = {{"bf16", 1e15}};
   t.gpu.hbm_bandwidth = 2e12;
   t.gpu.hbm_bytes = 80e9;
-  t.efficiency.gemm = 0.5;
-  t.efficiency.attention = 0.5;
-  t.efficiency.memory = 0.5;
-  t.efficiency.kernel_overhead_s = 0;
+  t.efficiency.kernels = KernelModel::uniform(0.5, 0.5, 0.5, 0);
   for (const char* kind : {"all_to_all", "all_gather", "reduce_scatter", "all_reduce", "send_recv"}) {
     t.efficiency.collective["intra_node"][kind] = 0.8;
     t.efficiency.collective["inter_node"][kind] = 0.5;

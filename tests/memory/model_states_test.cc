@@ -27,7 +27,7 @@ TEST(ModelStates, ZeroStagesShardOneMoreTermEach) {
   };
   for (const auto& c : cases) {
     MemoryEstimate m;
-    add_model_states(m, 1e9, c.stage, 8, Precision::kBf16);
+    add_model_states(m, 1e9, c.stage, 8, Precision::kBf16, 2);
     EXPECT_DOUBLE_EQ(m.params, c.params) << "stage " << c.stage;
     EXPECT_DOUBLE_EQ(m.grads, c.grads) << "stage " << c.stage;
     EXPECT_DOUBLE_EQ(m.optimizer, c.optimizer) << "stage " << c.stage;
@@ -36,18 +36,18 @@ TEST(ModelStates, ZeroStagesShardOneMoreTermEach) {
 
 TEST(ModelStates, Fp32KeepsNoMasterCopy) {
   MemoryEstimate m;
-  add_model_states(m, 1e9, 0, 1, Precision::kFp32);
+  add_model_states(m, 1e9, 0, 1, Precision::kFp32, 4);
   EXPECT_DOUBLE_EQ(m.params, 4e9);
   EXPECT_DOUBLE_EQ(m.grads, 4e9);
   EXPECT_DOUBLE_EQ(m.optimizer, 8e9);
   MemoryEstimate fp8;
-  add_model_states(fp8, 1e9, 0, 1, Precision::kFp8);  // fp8 training: bf16 weights, fp32 Adam
+  add_model_states(fp8, 1e9, 0, 1, Precision::kFp8, 2);  // fp8 training: bf16 weights, fp32 Adam
   EXPECT_DOUBLE_EQ(fp8.params + fp8.grads + fp8.optimizer, 16e9);
 }
 
 TEST(ModelStates, GroupOfOneShardsNothing) {
   MemoryEstimate m;
-  add_model_states(m, 1e9, 3, 1, Precision::kBf16);
+  add_model_states(m, 1e9, 3, 1, Precision::kBf16, 2);
   EXPECT_DOUBLE_EQ(m.params + m.grads + m.optimizer, 16e9);
 }
 
@@ -86,6 +86,7 @@ TEST(ModelStates, RingAndUspShardOverEverySequenceRank) {
   usp.ulysses_degree = 8;
   usp.ring_degree = 2;
   usp.zero_stage = 2;
+  usp.framework = "deepspeed";  // yunchang USP on DeepSpeed ZeRO-2 (Megatron has no ZeRO-2)
   const LoweredStep step = test::lower(test::llama3_8b(), usp);
   EXPECT_DOUBLE_EQ(step.memory.grads, 2 * kLlamaParams / 16);
   EXPECT_DOUBLE_EQ(step.memory.params, 2 * kLlamaParams);
@@ -93,14 +94,19 @@ TEST(ModelStates, RingAndUspShardOverEverySequenceRank) {
 
 TEST(ModelStates, MegatronSplitsByTAndShardsOverDp) {
   // megatron-sp t = 4, D = 2, ZeRO-1: Ψ/t = 2,007,565,312 local parameters; params 2 bytes each
-  // = 4,015,130,624; optimizer 12·Ψ/t/2 = 12,045,391,872.
+  // = 4,015,130,624; Megatron-LM keeps fp32 main grads for the whole local model (the distributed
+  // optimizer shards only the optimizer: 6 + 12/d bytes per parameter) = 8,030,261,248;
+  // optimizer 12·Ψ/t/2 = 12,045,391,872.
   JobConfig job = test::long_job("megatron-sp", 8);
   job.tensor_parallel = 4;
   job.zero_stage = 1;
   const LoweredStep step = test::lower(test::llama3_8b(), job);
   EXPECT_DOUBLE_EQ(step.memory.params, 2 * kLlamaParams / 4);
-  EXPECT_DOUBLE_EQ(step.memory.grads, 2 * kLlamaParams / 4);
+  EXPECT_DOUBLE_EQ(step.memory.grads, 4 * kLlamaParams / 4);
   EXPECT_DOUBLE_EQ(step.memory.optimizer, 12 * kLlamaParams / 8);
+  // NeMo's performance recipes reduce gradients in bf16: 2 bytes.
+  job.framework = "nemo";
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.grads, 2 * kLlamaParams / 4);
 }
 
 TEST(ModelStates, ReserveComesFromTheJob) {
@@ -123,10 +129,11 @@ TEST(ModelStates, UlyssesBuffersHoldTheAllToAllOutputs) {
 
 TEST(ModelStates, RingBuffersDoubleBufferKvAndFp32Accumulators) {
   // r = 8: 2 KV blocks 2·67,108,864 + fp32 out 4·16384·32·128 = 268,435,456 + fp32 lse
-  // 4·16384·32 = 2,097,152; gradient bucket 436,224,000.
+  // 4·16384·32 = 2,097,152; one layer's gradient bucket in Megatron-LM's fp32 main grads
+  // 218,112,000·4 = 872,448,000.
   JobConfig job = test::long_job("ring", 8);
   const LoweredStep step = test::lower(test::llama3_8b(), job);
-  EXPECT_DOUBLE_EQ(step.memory.buffers, 134217728.0 + 268435456.0 + 2097152.0 + 436224000.0);
+  EXPECT_DOUBLE_EQ(step.memory.buffers, 134217728.0 + 268435456.0 + 2097152.0 + 872448000.0);
 }
 
 TEST(FitsInMemory, AgainstHbmCapacity) {

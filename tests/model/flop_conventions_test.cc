@@ -54,6 +54,21 @@ TEST(StepFlops, ModelConventionByHand) {
   EXPECT_DOUBLE_EQ(f.causal_halved, 274'464'768);
 }
 
+// The published per-token conventions on small_gpt() (non-causal job; the conventions fix their
+// own mask): matmul parameters 2 x 49,152 + LM head 64 x 1000 = 162,304; attention 12 L (a d_h) s
+// = 12 x 2 x 64 x 128 = 196,608 per token; 256 tokens.
+TEST(StepFlops, PublishedPerTokenConventionsByHand) {
+  const StepFlops f = step_flops(small_gpt(), small_job());
+  EXPECT_DOUBLE_EQ(f.nemo_noncausal, 256.0 * (6 * 162'304 + 196'608));
+  EXPECT_DOUBLE_EQ(f.mbridge, 256.0 * (6 * 162'304 + 98'304));
+  // PaLM's N adds the layers' LayerNorms (2 x 2h = 256 per layer): 162,304 + 512.
+  EXPECT_DOUBLE_EQ(f.palm, 256.0 * (6 * 162'816 + 196'608));
+  // torchtitan's count is the checkpoint's: + input embedding 64,000 (tied head counted once:
+  // small_gpt() is untied, so + 64,000 for the head too, already in the matmuls) + final norm 128.
+  EXPECT_DOUBLE_EQ(f.torchtitan, 256.0 * (6 * static_cast<double>(small_gpt().total_params()) + 196'608));
+  EXPECT_EQ(small_gpt().total_params(), 162'816 + 64'000 + 128);
+}
+
 TEST(StepFlops, CausalJobHalvesAttention) {
   JobConfig job = small_job();
   job.causal = true;

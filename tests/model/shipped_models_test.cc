@@ -33,6 +33,21 @@ const std::map<std::string, Expected>& expected_sizes() {
       {"gpt-1t", {1e12, 0.01}},
       // "30B" is a label: 64 x 12h^2 alone is 29.0B, and its 32k-entry position table adds 0.2B.
       {"gpt-30b", {30e9, 0.02}},
+      // Added with the validation set (validation/README.md): exact HF checkpoint counts for
+      // Llama-2 13B/70B and Llama-3.1 8B/70B; published nominal sizes for the rest (Nemotron-3
+      // 8B/22B are NeMo's labels for 8.5B/21.3B shapes; QK-norm of Qwen3 is not modelled).
+      {"llama-2-13b", {13'015'864'320, 0}},
+      {"llama-2-70b", {68'976'648'192, 0}},
+      {"llama-3.1-8b", {8'030'261'248, 0}},
+      {"llama-3.1-70b", {70'553'706'496, 0}},
+      {"qwen3-4b", {4.0e9, 0.01}},
+      {"nemotron-4-15b", {15.7e9, 0.01}},
+      {"nemotron-4-340b", {341.0e9, 0.01}},
+      {"nemotron-3-8b", {8e9, 0.07}},
+      {"nemotron-3-22b", {22e9, 0.04}},
+      {"nemo-gpt3-5b", {5e9, 0.02}},
+      {"nemo-gpt3-20b", {20e9, 0.02}},
+      {"nemo-gpt3-175b", {175e9, 0.01}},
   };
   return sizes;
 }

@@ -147,7 +147,7 @@ TEST(PipelinedStep, FirstStageActivationsFollowMegatronInFlightCount) {
 TEST(PipelinedStep, TiedEmbeddingGradientsAreSummedAcrossFirstAndLastStage) {
   // GPT-7B (tied, vocabulary 50257, h 4096) on 16 GPUs: t = 8 in each of p = 2 stages (one node
   // each). After the backward the first stage's embedding gradient and the last stage's LM head
-  // gradient are summed: 50257 x 4096 / 8 x 2 B = 51,463,168 B each way over the pp group, before
+  // gradient are summed: 50257 x 4096 / 8 x 4 B (fp32 main grads) = 102,926,336 B each way over the pp group, before
   // the optimizer (the parameter count uses the unpadded vocabulary, as the rest of the stage's
   // parameters do). The untied variant has no such transfer; nothing else in the tail differs.
   const ModelSpec tied = load_model("gpt-7b");
@@ -172,7 +172,8 @@ TEST(PipelinedStep, TiedEmbeddingGradientsAreSummedAcrossFirstAndLastStage) {
       }
     }
   }
-  EXPECT_DOUBLE_EQ(bytes, 51463168.0);
+  // Megatron-LM sums the fp32 main grads of the tied weight: 12,865,792 parameters x 4 bytes.
+  EXPECT_DOUBLE_EQ(bytes, 102926336.0);
   EXPECT_TRUE(has_task(step.graph, "tied_embedding_all_reduce"));
   EXPECT_FALSE(has_task(make_strategy("megatron-sp")->lower(untied, job).pipeline.tail_with_dp,
                         "tied_embedding_all_reduce"));
@@ -186,7 +187,7 @@ TEST(PipelinedStep, TiedEmbeddingGradientsAreSummedAcrossFirstAndLastStage) {
   across.size = 2;
   across.ranks_per_node = 1;
   across.nodes = 2;
-  const double hand = collective_time_s(CommKind::kSendRecv, 51463168.0, across, topology);
+  const double hand = collective_time_s(CommKind::kSendRecv, 102926336.0, across, topology);
   EXPECT_NEAR(tail_of(tied, "analytic") - tail_of(untied, "analytic"), hand, 1e-9);
   // The DES waits for it the same way (its barrier, the same uncontended transfer).
   EXPECT_NEAR(tail_of(tied, "des") - tail_of(untied, "des"), hand, 0.02 * hand);
@@ -194,7 +195,7 @@ TEST(PipelinedStep, TiedEmbeddingGradientsAreSummedAcrossFirstAndLastStage) {
 
 TEST(PipelinedStep, EngineTimedBubbleMatchesClosedForms) {
   // 8 GPUs: r = 2 inside each of p = 4 stages, m = 8 micro-batches, 64K tokens (long enough for
-  // the embedding and head kernels to be < 0.5 % of a chunk). Bubble of 1F1B (p - 1)(F + B)
+  // the embedding and head kernels to be < 1 % of a chunk). Bubble of 1F1B (p - 1)(F + B)
   // in stage times; interleaved with v = 2 (chunks half a stage): (p - 1)(F_c + B_c), half of it.
   const ModelSpec model = uniform_stage_model();
   const Topology topology = load_topology("dgx-h100");
@@ -208,7 +209,7 @@ TEST(PipelinedStep, EngineTimedBubbleMatchesClosedForms) {
   const double f = x.at("chunk_fwd_s").get<double>(), b = x.at("chunk_bwd_s").get<double>();
   const double extras = x.at("embedding_fwd_s").get<double>() + x.at("embedding_bwd_s").get<double>() +
                         x.at("head_fwd_s").get<double>() + x.at("head_bwd_s").get<double>();
-  ASSERT_LT(extras, 0.005 * (f + b));  // the closed forms assume uniform stages
+  ASSERT_LT(extras, 0.01 * (f + b));  // the closed forms assume uniform stages
   EXPECT_NEAR(plain.result.bubble_s, 3.0 * (f + b), 4.0 * extras);
   EXPECT_NEAR(x.at("bubble_fraction").get<double>(), 3.0 / 8.0, 0.01);
   // P2P: the first forward and the last backward each cross p - 1 boundaries.

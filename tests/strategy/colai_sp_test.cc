@@ -72,7 +72,9 @@ TEST(ColaiSp, NoCausalSkippingAndNoFlashRecompute) {
 TEST(ColaiSp, ScoreMatrixMemoryByHand) {
   const ModelSpec model = test::tiny_model();
   const LoweredStep colai = make_strategy("colai-sp")->lower(model, job("colai-sp"));
-  const LoweredStep ring = make_strategy("ring")->lower(model, job("ring"));
+  JobConfig ring_job = job("ring");
+  ring_job.framework = "deepspeed";  // ColAI-SP's: the same gradient dtype and buckets
+  const LoweredStep ring = make_strategy("ring")->lower(model, ring_job);
   // Saved per layer, against flash ring: + softmax output P = e b a c s = 2 x 16 x 1024 x 4096
   // = 134,217,728 (s^2/r per head), - flash's fp32 lse 4 b c a = 65,536. Four layers:
   // 4 x 134,152,192 = 536,608,768.

@@ -405,18 +405,32 @@ TEST(ZeroBytes, Zero0AllReducesGradients) {
 }
 
 TEST(ZeroBytes, Zero1And2ReduceScatterThenGatherUpdatedParams) {
-  // RS of grads per layer (7/8)·Ψ_layer·2 = 381,696,000, and after the optimizer an all-gather of
-  // all local parameters: (7/8)·8,030,261,248·2 = 14,052,957,184.
+  // DeepSpeed ZeRO-1/2 all-reduce their gradient buckets (use_multi_rank_bucket_allreduce) and
+  // keep their shard: 2·(7/8)·Ψ_layer·2 = 763,392,000 per layer; after the optimizer an
+  // all-gather of all local parameters: (7/8)·8,030,261,248·2 = 14,052,957,184.
   for (int stage : {1, 2}) {
     JobConfig job = long_job("ulysses", 8);
     job.zero_stage = stage;
     const LoweredStep step = lower(test::llama3_8b(), job);
-    EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 381696000.0) << stage;
+    EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 763392000.0) << stage;
     EXPECT_DOUBLE_EQ(category_bytes_in(step.graph, "optimizer", Category::kZeroParams),
                      14052957184.0)
         << stage;
     EXPECT_EQ(fwd_bytes(step, Category::kZeroParams), 0.0) << stage;
   }
+}
+
+TEST(ZeroBytes, DistributedOptimizerAndFsdpReduceScatter) {
+  // Megatron's distributed optimizer (ZeRO-1) reduce-scatters the fp32 main grads once per step:
+  // (7/8)·Ψ_layer·4 = 763,392,000; FSDP2 (ZeRO-3) reduce-scatters fp32 gradients: the same bytes.
+  JobConfig job = long_job("ring", 8);
+  job.zero_stage = 1;
+  LoweredStep step = lower(test::llama3_8b(), job);
+  EXPECT_EQ(test::count_of(test::segment(step.graph, "layer_bwd"), Category::kDataParallel,
+                           CommKind::kReduceScatter), 1);
+  EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 763392000.0);
+  job.framework = "nemo";  // bf16 reduction: half the bytes
+  EXPECT_DOUBLE_EQ(bwd_bytes(lower(test::llama3_8b(), job), Category::kDataParallel), 381696000.0);
 }
 
 TEST(ZeroBytes, UlyssesZeroGroupIsDataTimesSequenceParallel) {
@@ -434,7 +448,7 @@ TEST(ZeroBytes, UlyssesZeroGroupIsDataTimesSequenceParallel) {
 
 TEST(ZeroBytes, MegatronReducesGradientsOverDpOnlyWithPsiOverT) {
   // megatron-sp t = 4, D = 2: gradient group = D = 2, stride t = 4. Ψ_layer/t = 54,528,000:
-  // ZeRO-1 reduce-scatter (1/2)·54,528,000·2 = 54,528,000 per layer.
+  // ZeRO-1 reduce-scatter of fp32 main grads (1/2)·54,528,000·4 = 109,056,000 per layer.
   JobConfig job = long_job("megatron-sp", 8);
   job.tensor_parallel = 4;
   job.zero_stage = 1;
@@ -442,7 +456,7 @@ TEST(ZeroBytes, MegatronReducesGradientsOverDpOnlyWithPsiOverT) {
   EXPECT_EQ(step.job.data_parallel, 2);
   EXPECT_EQ(group(step.graph, "zero").size, 2);
   EXPECT_EQ(group(step.graph, "zero").stride, 4);
-  EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 54528000.0);
+  EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 109056000.0);
 }
 
 TEST(ZeroBytes, NoGradientTrafficWithoutReplicas) {

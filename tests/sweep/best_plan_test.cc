@@ -142,7 +142,7 @@ TEST(BestPlanTest, ClusterThatCannotHostTheJobIsInvalid) {
   const SweepRow row = search_best_plan(test::tiny_model(), load_topology("dgx-h100"),
                                         *make_strategy("ring"), base_job(12, 8192), {}, "analytic");
   EXPECT_EQ(row.status, "invalid");
-  EXPECT_NE(row.reason.find("whole nodes"), std::string::npos) << row.reason;
+  EXPECT_NE(row.reason.find("whole number of 8-GPU nodes"), std::string::npos) << row.reason;
 }
 
 TEST(BestPlanTest, SearchSpaceRestrictsTheCandidates) {

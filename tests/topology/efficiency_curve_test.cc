@@ -53,7 +53,6 @@ Topology h100_with_curve() {
 TEST(EfficiencyCurveRoofline, GemmTimeReadsTheCurveAtOneKernelsSize) {
   Topology t = load_topology("dgx-h100");
   t.efficiency.gemm_curve = three_points();
-  t.efficiency.kernel_overhead_s = 0;
   const double peak = 989.5e12;
   // Forward GEMM of 2 GFLOP: efficiency 0.5.
   Task fwd = Task::compute("qkv_proj", Phase::kForward, OpClass::kGemm, 2e9, 0);
@@ -63,9 +62,10 @@ TEST(EfficiencyCurveRoofline, GemmTimeReadsTheCurveAtOneKernelsSize) {
   Task bwd = Task::compute("qkv_proj", Phase::kBackward, OpClass::kGemm, 4e9, 0);
   bwd.kernels = 2;
   EXPECT_NEAR(compute_time_s(bwd, t, Precision::kBf16), 4e9 / (peak * 0.5), 1e-15);
-  // Attention has no curve here: the scalar (0.53) applies.
+  // Attention has no curve here: the kernel model's cuDNN forward applies (gpus/h100-sxm.json:
+  // 20.1 us + work at 0.703 of the peak).
   Task attn = Task::compute("attention_core", Phase::kForward, OpClass::kAttention, 2e9, 0);
-  EXPECT_NEAR(compute_time_s(attn, t, Precision::kBf16), 2e9 / (peak * 0.53), 1e-15);
+  EXPECT_NEAR(compute_time_s(attn, t, Precision::kBf16), 20.1e-6 + 2e9 / (peak * 0.703), 1e-15);
   // An attention curve is used for attention kernels only.
   t.efficiency.attention_curve = three_points();
   EXPECT_NEAR(compute_time_s(attn, t, Precision::kBf16), 2e9 / (peak * 0.5), 1e-15);
@@ -102,9 +102,9 @@ TEST(EfficiencyCurveOverride, SettingTheScalarDropsTheCurve) {
   EXPECT_FALSE(t.efficiency.gemm_curve.empty());  // the other class keeps its curve
   apply_override(t, "gpu.gemm_efficiency=0.7");
   EXPECT_TRUE(t.efficiency.gemm_curve.empty());
-  EXPECT_DOUBLE_EQ(t.efficiency.gemm, 0.7);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.gemm.at("bf16").efficiency, 0.7);
   Task fwd = Task::compute("qkv_proj", Phase::kForward, OpClass::kGemm, 2e9, 0);
-  t.efficiency.kernel_overhead_s = 0;
+  apply_override(t, "gpu.kernel_overhead_us=0");
   EXPECT_NEAR(compute_time_s(fwd, t, Precision::kBf16), 2e9 / (989.5e12 * 0.7), 1e-15);
 }
 
@@ -144,11 +144,11 @@ TEST(EfficiencyCurveCalibrate, BinsMicrobenchPointsByFactorTwoOfSize) {
   }
   // The curve rises, and the scalar is still written (median of the larger half).
   EXPECT_LT(c.points.front().efficiency, c.points.back().efficiency);
-  EXPECT_GT(t.efficiency.gemm, 0.5);
+  EXPECT_GT(t.efficiency.kernels.gemm.at("bf16").efficiency, 0.5);
   EXPECT_NE(c.source.find("factor-2 size bin of 15 gemm points"), std::string::npos) << c.source;
-  // Attention was not measured: no curve, the base's scalar stays.
+  // Attention was not measured: no curve, the base's kernel model stays.
   EXPECT_TRUE(t.efficiency.attention_curve.empty());
-  EXPECT_DOUBLE_EQ(t.efficiency.attention, 0.53);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.attention.at("cudnn").fwd.efficiency, 0.703);
 }
 
 }  // namespace

@@ -24,7 +24,8 @@ TEST(ShippedTopologies, EveryConstantHasASourceAndASaneValue) {
     EXPECT_FALSE(t.gpu.source.empty());
     EXPECT_FALSE(t.intra_node_source.empty());
     EXPECT_FALSE(t.network_source.empty());
-    EXPECT_FALSE(t.efficiency.source.empty());
+    EXPECT_FALSE(t.efficiency.kernels.source.empty());
+    EXPECT_FALSE(t.efficiency.kernels.name.empty()) << "shipped topologies use a gpus/*.json kernel model";
     EXPECT_FALSE(t.efficiency.collective_source.empty());
     EXPECT_EQ(t.provenance, "datasheet");
     EXPECT_TRUE(t.fits.empty());
@@ -35,10 +36,19 @@ TEST(ShippedTopologies, EveryConstantHasASourceAndASaneValue) {
     EXPECT_LE(t.gpu.hbm_bytes, 200 * kGiB);
     EXPECT_GT(t.gpu.hbm_bandwidth, 0.5e12);
     EXPECT_LT(t.gpu.hbm_bandwidth, 10e12);
-    // Efficiencies are fractions, never folded into the peaks.
-    for (double e : {t.efficiency.gemm, t.efficiency.attention, t.efficiency.memory}) {
-      EXPECT_GT(e, 0.3);
-      EXPECT_LE(e, 1.0);
+    // Efficiencies are fractions, never folded into the peaks (FlashAttention-2 on Blackwell
+    // reaches 0.14 of the peak: the lowest shipped), and latencies are microseconds, not more.
+    std::vector<KernelTiming> timings;
+    for (const auto& [k, v] : t.efficiency.kernels.gemm) timings.push_back(v);
+    for (const auto& [k, v] : t.efficiency.kernels.elementwise) timings.push_back(v);
+    for (const auto& [k, v] : t.efficiency.kernels.attention) {
+      for (const KernelTiming& call : {v.fwd, v.fwd_causal, v.bwd, v.bwd_causal}) timings.push_back(call);
+    }
+    for (const KernelTiming& timing : timings) {
+      EXPECT_GT(timing.efficiency, 0.1);
+      EXPECT_LE(timing.efficiency, 1.0);
+      EXPECT_GE(timing.latency_s, 0.0);
+      EXPECT_LT(timing.latency_s, 1e-3);
     }
     for (const char* scope : {"intra_node", "inter_node"}) {
       for (const char* kind : {"all_to_all", "all_gather", "reduce_scatter", "all_reduce", "send_recv"}) {
@@ -93,14 +103,63 @@ void expect_set_error(const std::string& assignment, const std::string& where,
 
 TEST(TopologyOverride, SetsEfficiency) {
   Topology t = load_topology("dgx-h100");
-  apply_override(t, "gpu.gemm_efficiency=0.75");
-  EXPECT_DOUBLE_EQ(t.efficiency.gemm, 0.75);
-  apply_override(t, "gpu.gemm_efficiency=0.8");
-  EXPECT_DOUBLE_EQ(t.efficiency.gemm, 0.8);
+  apply_override(t, "gpu.kernels.gemm.fp8.efficiency=0.75");
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.gemm.at("fp8").efficiency, 0.75);
+  apply_override(t, "gpu.kernels.attention.flash2.bwd.latency_us=7");
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.attention.at("flash2").bwd.latency_s, 7e-6);
   // Everything else unchanged.
   Topology fresh = load_topology("dgx-h100");
-  fresh.efficiency.gemm = 0.8;
+  fresh.efficiency.kernels.gemm["fp8"].efficiency = 0.75;
+  fresh.efficiency.kernels.attention["flash2"].bwd.latency_s = 7e-6;
   EXPECT_EQ(t, fresh);
+}
+
+TEST(TopologyOverride, ClassShortcutsSetEveryTimingOfTheClass) {
+  Topology t = load_topology("dgx-h100");
+  apply_override(t, "gpu.gemm_efficiency=0.5");
+  for (const auto& [dtype, timing] : t.efficiency.kernels.gemm) EXPECT_DOUBLE_EQ(timing.efficiency, 0.5) << dtype;
+  apply_override(t, "gpu.attention_efficiency=0.4");
+  for (const auto& [impl, calls] : t.efficiency.kernels.attention) {
+    for (const KernelTiming& call : {calls.fwd, calls.fwd_causal, calls.bwd, calls.bwd_causal}) {
+      EXPECT_DOUBLE_EQ(call.efficiency, 0.4) << impl;
+    }
+  }
+  apply_override(t, "gpu.kernel_overhead_us=2");
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.elementwise.at("eager").latency_s, 2e-6);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.gemm.at("bf16").latency_s, 2e-6);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.elementwise.at("eager").efficiency, 0.33);  // untouched
+}
+
+TEST(TopologyLoader, KernelModelIsNamedOrInlineNeverBoth) {
+  // A legacy file (one efficiency per class) still loads, as a uniform kernel model.
+  nlohmann::json legacy = nlohmann::json::parse(test::read_text(std::string(SPSIM_SOURCE_DATA_DIR) + "/topologies/dgx-h100.json"));
+  legacy["gpu"].erase("kernels");
+  legacy["gpu"]["gemm_efficiency"] = 0.7;
+  legacy["gpu"]["attention_efficiency"] = 0.5;
+  legacy["gpu"]["memory_efficiency"] = 0.9;
+  legacy["gpu"]["kernel_overhead_us"] = 4;
+  legacy["gpu"]["efficiency_source"] = "test";
+  const Topology t = parse_topology(legacy.dump(), "legacy.json");
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.gemm_for("fp8").efficiency, 0.7);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.attention_for("flash2").bwd_causal.efficiency, 0.5);
+  EXPECT_DOUBLE_EQ(t.efficiency.kernels.elementwise_for("eager").latency_s, 4e-6);
+  // Both: the file would say two things; one line naming the key.
+  nlohmann::json both = legacy;
+  both["gpu"]["kernels"] = "h100-sxm";
+  EXPECT_THROW_MSG(parse_topology(both.dump(), "both.json"), InputError, "gemm_efficiency");
+  // A kernel model missing an implementation is refused, not filled in.
+  nlohmann::json inline_model = nlohmann::json::parse(test::read_text(std::string(SPSIM_SOURCE_DATA_DIR) + "/gpus/h100-sxm.json"));
+  inline_model["attention"].erase("flash2");
+  nlohmann::json partial = legacy;
+  for (const char* key : {"gemm_efficiency", "attention_efficiency", "memory_efficiency", "kernel_overhead_us",
+                          "efficiency_source"}) {
+    partial["gpu"].erase(key);
+  }
+  partial["gpu"]["kernels"] = inline_model;
+  EXPECT_THROW_MSG(parse_topology(partial.dump(), "partial.json"), InputError, "flash2");
+  nlohmann::json unknown = partial;
+  unknown["gpu"]["kernels"] = "h100-sxn";
+  EXPECT_THROW_MSG(parse_topology(unknown.dump(), "unknown.json"), InputError, "h100-sxm");
 }
 
 TEST(TopologyOverride, ConvertsUnitsOfTheKeyName) {
@@ -278,7 +337,8 @@ TEST(TopologyFile, NumbersOutsideAPhysicalRangeAreRefused) {
       {{"node", "latency_us"}, 1e300},
       {{"network", "nic_bandwidth_Gbps"}, 1e300},
       {{"network", "oversubscription"}, 1e300},
-      {{"gpu", "gemm_efficiency"}, 1e-300},
+      {{"gpu", "kernels", "gemm", "bf16", "efficiency"}, 1e-300},
+      {{"gpu", "kernels", "elementwise", "fused", "latency_us"}, 1e300},
   };
   for (const auto& [path, value] : cases) {
     auto j = h100_json();
@@ -294,6 +354,31 @@ TEST(TopologyFile, NumbersOutsideAPhysicalRangeAreRefused) {
   Topology t = load_topology("dgx-h100");
   EXPECT_THROW_MSG(apply_override(t, "gpu.hbm_gib=1e300"), InputError, "must be between 0 and 1.04858e+06");
   EXPECT_THROW_MSG(apply_override(t, "gpu.hbm_bandwidth_TBps=1e-300"), InputError, "must be between 1e-06 and 10000");
+}
+
+}  // namespace
+}  // namespace spsim
+
+namespace spsim {
+namespace {
+
+TEST(TopologyForJob, PartOfAnNvl72RackInWholeTrays) {
+  const Topology nvl = load_topology("gb200-nvl72");
+  EXPECT_EQ(nvl.allocation_gpus, 4);
+  // 72 GPUs or fewer: one domain as it is; whole racks as they are.
+  EXPECT_EQ(topology_for_job(nvl, 64).gpus_per_node, 72);
+  EXPECT_EQ(topology_for_job(nvl, 144).gpus_per_node, 72);
+  // 128 and 256 GPUs: 64 of each rack's 72 (16 trays), with their NICs.
+  const Topology part = topology_for_job(nvl, 256);
+  EXPECT_EQ(part.gpus_per_node, 64);
+  EXPECT_EQ(part.nics_per_node, 64);
+  EXPECT_DOUBLE_EQ(part.nic_bandwidth_per_gpu(), nvl.nic_bandwidth_per_gpu());
+  EXPECT_EQ(topology_for_job(nvl, 128).gpus_per_node, 64);
+  // 100 GPUs: 25 trays; the largest whole number of trays per rack dividing 100 is 5 trays = 20.
+  EXPECT_EQ(topology_for_job(nvl, 100).gpus_per_node, 20);
+  EXPECT_THROW_MSG(topology_for_job(nvl, 74), InputError, "4-GPU allocation units");
+  // A DGX node is its own allocation unit: no partial nodes.
+  EXPECT_THROW_MSG(topology_for_job(load_topology("dgx-h100"), 12), InputError, "whole number of 8-GPU nodes");
 }
 
 }  // namespace

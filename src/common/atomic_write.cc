@@ -1,3 +1,5 @@
+#include "common/atomic_write.h"
+
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -13,7 +15,6 @@
 #include <fmt/format.h>
 
 #include "spsim/error.h"
-#include "spsim/report.h"
 
 namespace spsim {
 

@@ -1,0 +1,91 @@
+// FrameworkProfile: what a training framework actually runs for a plan. The same degrees cost
+// different time and memory under Megatron-LM, NeMo / Megatron-Bridge, DeepSpeed or FSDP2 /
+// torchtitan: the gradient dtype and when gradients are reduced, which attention and elementwise
+// kernels run, how the loss holds the logits, the FP8 recipe, and which combinations the framework
+// accepts at all. One row per framework in src/framework/profiles.cc, every value with its source;
+// code reads fields and never tests a framework's name. Engines never see a profile: the lowering
+// turns it into tasks (and their kernel flavours) and memory.
+#ifndef SPSIM_FRAMEWORK_H_
+#define SPSIM_FRAMEWORK_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "spsim/job.h"
+#include "spsim/model.h"
+#include "spsim/task_graph.h"
+
+namespace spsim {
+
+/// How the logits meet the loss (memory and time of the loss phase). loss_bytes_per_logit()
+/// gives each kind's kernel traffic.
+enum class LossImpl : uint8_t {
+  kFp32Copy,  // an fp32 copy of the logits, softmax in place on it and saved (Megatron native,
+              // torch F.cross_entropy(pred.float()), HF LlamaForCausalLM)
+  kFused,     // one fused kernel over the bf16 logits writing an fp32 gradient (TE / Liger style)
+};
+
+/// How FP8 GEMM inputs are scaled (TransformerEngine recipes; torchao's tensorwise is "current").
+enum class Fp8Recipe : uint8_t {
+  kDelayed,  // scale from an amax history: one read per cast
+  kCurrent,  // amax of this tensor first: two reads per cast
+};
+
+struct FrameworkProfile {
+  const char* name;          // "megatron" | "nemo" | "deepspeed" | "fsdp"
+  const char* title;         // "Megatron-LM", ...
+  // Kernels the framework's layers call (the kernel model in gpus/*.json times each flavour).
+  AttentionImpl attention;
+  ElementwiseImpl elementwise;
+  LossImpl loss;
+  Fp8Recipe fp8_recipe;
+  // Gradients with 16-bit training: bytes per element of the accumulation buffer and on the
+  // wire (fp32 main grads: 4; bf16: 2). fp32 training keeps 4 whatever this says.
+  int grad_bytes;
+  // ZeRO stage from which gradients are reduced in every micro-batch instead of once per step
+  // at the accumulation boundary (DeepSpeed ZeRO-2/3 reduce every micro-batch; FSDP2 as
+  // torchtitan runs it always does; Megatron never does): 4 = never.
+  int reduce_every_micro_batch_from_zero;
+  // ZeRO-1/2 gradient traffic is an all-reduce per bucket (DeepSpeed's default
+  // use_multi_rank_bucket_allreduce), not a reduce-scatter.
+  bool zero12_all_reduce;
+  // Communication granularity, each call paying the collective's latency: ZeRO-3 / FSDP gathers
+  // a layer's parameters one weight matrix at a time (DeepSpeed's per-submodule fetch) or as one
+  // flat unit (FSDP2, Megatron-FSDP); gradients are reduced in buckets of this many parameters
+  // (at least bucket_params_per_rank x the reduction group), 0 = one call per layer.
+  bool gather_per_matrix;
+  double grad_bucket_params;
+  double grad_bucket_params_per_rank;
+  // ZeRO stages the framework offers (bit s set: stage s) and whether stages >= 2 combine with
+  // pipeline parallelism.
+  uint8_t zero_stages;
+  bool sharded_grads_with_pp;
+  // Strategies (spsim names) the framework runs, and whether Ulysses may replicate KV heads when
+  // its degree exceeds them (ALST does; TE's a2a CP asserts kv_heads % cp == 0).
+  std::vector<const char*> strategies;
+  bool kv_replication;
+  const char* source;        // where each value comes from
+};
+
+/// HBM traffic per logit element of the loss forward and backward, as memory-bound kernel bytes:
+/// Liger-Kernel's H100 measurements (linkedin/Liger-Kernel@ead96b6 benchmark/data/
+/// all_benchmark_data.csv, 8192 tokens x 131072 vocabulary, bf16) times the fused elementwise
+/// plateau of gpus/h100-sxm.json (0.77 x 3.35 TB/s): Megatron's unfused vocab-parallel cross
+/// entropy 15.812 / 21.247 ms -> 38.0 / 51.0 B; Liger's fused kernel (what TE's Triton cross entropy
+/// follows) 2.968 / 7.959 ms -> 7.1 / 19.1 B.
+struct LossBytes { double fwd, bwd; };
+LossBytes loss_bytes_per_logit(LossImpl impl);
+
+/// The profile of `name`; InputError naming `where` with a "did you mean" for an unknown name.
+const FrameworkProfile& find_framework(std::string_view name, const std::string& where = "framework");
+std::vector<std::string> list_frameworks();
+
+/// Checks the job against the framework's rules (ZeRO stages, ZeRO with PP, strategies, KV
+/// replication); InputError naming the framework, the rule and the fix.
+void check_framework_rules(const FrameworkProfile& framework, const JobConfig& job);
+
+}  // namespace spsim
+
+#endif  // SPSIM_FRAMEWORK_H_

@@ -1,0 +1,178 @@
+// The framework profiles: one row per framework, every value with where it was read. Commits are
+// those of the snapshots read for this table (docs/frameworks.md lists them with file:line).
+#include <array>
+
+#include <fmt/format.h>
+
+#include "spsim/error.h"
+#include "spsim/framework.h"
+
+namespace spsim {
+
+namespace {
+
+constexpr uint8_t kZero0 = 1, kZero1 = 2, kZero2 = 4, kZero3 = 8;
+
+const std::array<FrameworkProfile, 4>& profiles() {
+  static const std::array<FrameworkProfile, 4> table{{
+      {
+          "megatron", "Megatron-LM (Megatron-Core, TransformerEngine)",
+          // TE's FusedAttention runs cuDNN SDPA; TE/apex fused norms, RoPE and bias-SwiGLU.
+          AttentionImpl::kCudnn, ElementwiseImpl::kFused,
+          // --cross-entropy-loss-fusion defaults off: vocab-parallel CE upcasts the logits to an
+          // fp32 copy and saves its softmax (core/tensor_parallel/cross_entropy.py:25,181).
+          LossImpl::kFp32Copy, Fp8Recipe::kDelayed,
+          // bf16 training accumulates and all-reduces gradients in fp32 unless
+          // --grad-reduce-in-bf16 (training/arguments.py:1213-1217): 18 B/param, 6 + 12/d with the
+          // distributed optimizer (docs/user-guide/features/dist_optimizer.md).
+          4,
+          // Gradients are reduced once per step, in the last micro-batch
+          // (param_and_grad_buffer.py:863-885, register_grad_ready only when is_last_microbatch).
+          4, false,
+          // Buckets of max(4e7, 1e6 x dp) parameters (distributed_data_parallel_config.py:48-51);
+          // Megatron-FSDP gathers flat units.
+          false, 4e7, 1e6,
+          // The distributed optimizer shards optimizer states over DP x CP (ZeRO-1); Megatron-FSDP
+          // shards all (ZeRO-3); there is no ZeRO-2 of its own. Both combine with PP.
+          kZero0 | kZero1 | kZero3, true,
+          // --cp-comm-type p2p (default), all_gather, a2a, a2a+p2p; TE's a2a asserts
+          // heads % cp == 0 for Q, K and V (context_parallel.py:4242-4249): no KV replication.
+          {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
+          "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
+          "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py)",
+      },
+      {
+          "nemo", "NeMo 2 / Megatron-Bridge performance recipes (Megatron-Core)",
+          AttentionImpl::kCudnn, ElementwiseImpl::kFused,
+          // cross_entropy_loss_fusion True with impl "te" (perf_recipes/_common.py:69-70): one
+          // Triton kernel over the bf16 logits, fp32 gradient buffer (TE triton/cross_entropy.py:57).
+          LossImpl::kFused,
+          // NeMo 24.x FP8 is delayed scaling; Megatron-Bridge 25.09+ tables run FP8-CS (current
+          // scaling): rows give --fp8-recipe where they say which.
+          Fp8Recipe::kDelayed,
+          // The performance recipes reduce gradients in bf16: grad_reduce_in_fp32 = False
+          // (Megatron-Bridge perf_recipes/_common.py:72-74; NeMo scripts/performance/helpers.py:234).
+          2, 4, false,
+          // CommOverlapConfig: bucket_size 128 Mi parameters (training/comm_overlap.py:577).
+          false, 134217728, 0, kZero0 | kZero1 | kZero3, true,
+          {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
+          "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
+          "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
+      },
+      {
+          "deepspeed", "DeepSpeed (ZeRO, Ulysses) on Megatron-DeepSpeed or Hugging Face models",
+          // flash_attention_2 in HF models (ALST recipes) and flash-attn in Megatron-DeepSpeed;
+          // HF modelling code runs eager PyTorch norms and activations.
+          AttentionImpl::kFlash2, ElementwiseImpl::kEager,
+          // HF LlamaForCausalLM upcasts the logits to fp32 before the loss.
+          LossImpl::kFp32Copy, Fp8Recipe::kDelayed,
+          // grad_accum_dtype defaults to the model dtype: bf16 gradients (runtime/constants.py:495,
+          // runtime/engine.py:1485-1496).
+          2,
+          // ZeRO-2 partitions gradients in every micro-batch (stage_1_and_2.py:1768), ZeRO-3 reduces
+          // from its backward hooks (stage3.py:1570); ZeRO-1 only at the accumulation boundary.
+          2,
+          // ZeRO-1/2 combine buckets and all-reduce them (zero/config.py:119-124,
+          // stage_1_and_2.py:1438-1466).
+          true,
+          // ZeRO-3 fetches each submodule's parameters with its own all-gather from the module's
+          // pre-forward hook (partition_parameters.py, stage3 prefetch); reduce_bucket_size 5e8
+          // elements (zero/config.py:113).
+          true, 5e8, 0,
+          // "ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism" (runtime/pipe/engine.py:76).
+          kZero0 | kZero1 | kZero2 | kZero3, false,
+          // Ulysses (sequence_parallel_size), yunchang USP / ring on top of it; ALST replicates KV
+          // heads when sp > kv heads (runtime/sequence_parallel/ulysses_sp.py:131-150).
+          {"dp", "ulysses", "usp", "ring", "colai-sp"}, true,
+          "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
+          "runtime/sequence_parallel/ulysses_sp.py)",
+      },
+      {
+          "fsdp", "PyTorch FSDP2 (torchtitan)",
+          // SDPA's flash backend (FlashAttention-2 kernels) in the 2024-25 torchtitan benchmarks;
+          // eager PyTorch elementwise unless torch.compile.
+          AttentionImpl::kFlash2, ElementwiseImpl::kEager,
+          // cross_entropy(pred.float(), ...) (components/loss.py:39-61).
+          LossImpl::kFp32Copy, Fp8Recipe::kCurrent,
+          // MixedPrecisionPolicy(param bf16, reduce fp32) (config/configs.py:94,102): fp32 gradients.
+          4,
+          // torchtitan reduce-scatters every micro-batch (trainer.py:856-864, no
+          // set_requires_gradient_sync(False)).
+          0, false,
+          // One FSDP unit per transformer block: one all-gather and one reduce-scatter per layer
+          // (distributed/fsdp.py:266-300).
+          false, 0, 0,
+          // fully_shard = ZeRO-3; reshard_after_forward False = ZeRO-2 (docs/fsdp.md); with PP.
+          kZero0 | kZero2 | kZero3, true,
+          // TP with sequence parallel norms, CP with all-gather (default) or all-to-all rotation.
+          {"dp", "megatron-sp", "megatron-tp", "ring"}, false,
+          "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "
+          "PyTorch fully_shard docstring",
+      },
+  }};
+  return table;
+}
+
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+LossBytes loss_bytes_per_logit(LossImpl impl) {
+  // time per logit element (s) x 0.77 x 3.35e12 B/s; see framework.h.
+  constexpr double kPerElement = 0.77 * 3.35e12 / (8192.0 * 131072.0);
+  return impl == LossImpl::kFused ? LossBytes{2.968e-3 * kPerElement, 7.959e-3 * kPerElement}
+                                  : LossBytes{15.812e-3 * kPerElement, 21.247e-3 * kPerElement};
+}
+
+const FrameworkProfile& find_framework(std::string_view name, const std::string& where) {
+  for (const auto& profile : profiles()) {
+    if (name == profile.name) return profile;
+  }
+  const auto names = list_frameworks();
+  const std::string guess = closest_match(std::string(name), names);
+  throw InputError(where, guess.empty()
+                              ? fmt::format("unknown framework \"{}\"; use one of {}", name, join_names(names))
+                              : fmt::format("unknown framework \"{}\"; did you mean \"{}\"? (known: {})", name,
+                                            guess, join_names(names)));
+}
+
+std::vector<std::string> list_frameworks() {
+  std::vector<std::string> names;
+  for (const auto& profile : profiles()) names.emplace_back(profile.name);
+  return names;
+}
+
+void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
+  bool runs = false;
+  std::vector<std::string> strategies;
+  for (const char* s : fw.strategies) {
+    runs = runs || job.strategy == s;
+    strategies.emplace_back(s);
+  }
+  if (!runs) {
+    throw InputError("framework", fmt::format("{} does not run strategy {} (it runs {}); choose another "
+                                              "--framework or strategy",
+                                              fw.title, job.strategy, join_names(strategies)));
+  }
+  // A stage outside 0..3 is the shared rules' error (check_and_resolve), not a framework's.
+  if (job.zero_stage >= 0 && job.zero_stage <= 3 && (fw.zero_stages & (1u << job.zero_stage)) == 0) {
+    std::vector<std::string> stages;
+    for (int z = 0; z < 4; ++z) {
+      if (fw.zero_stages & (1u << z)) stages.push_back(std::to_string(z));
+    }
+    throw InputError("zero_stage", fmt::format("{} has no ZeRO-{} (its stages: {}); use --zero {} or another "
+                                               "--framework",
+                                               fw.title, job.zero_stage, join_names(stages), stages.back()));
+  }
+  if (!fw.sharded_grads_with_pp && job.pipeline_parallel > 1 && job.zero_stage >= 2) {
+    throw InputError("zero_stage", fmt::format("{}: ZeRO-{} cannot be combined with pipeline parallelism "
+                                               "(runtime/pipe/engine.py asserts ZeRO < 2); use --zero 1 or --pp 1",
+                                               fw.title, job.zero_stage));
+  }
+}
+
+}  // namespace spsim

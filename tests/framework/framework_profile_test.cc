@@ -1,0 +1,219 @@
+// Framework profiles: the rules each framework enforces, and what a profile changes in the
+// lowered step (gradient bytes and schedule, collective calls, FP8 casts, the loss kernels, the
+// 16-bit LM head, Megatron's selective recompute), each by hand on Llama-3-8B.
+#include <string_view>
+
+#include "spsim/collective.h"
+#include "spsim/engine.h"
+#include "spsim/framework.h"
+#include "strategy/strategy_test_util.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+using test::long_job;
+using test::lower;
+
+const Task* find_task(const Segment& seg, std::string_view name) {
+  for (const auto& task : seg.tasks) {
+    if (name == task.name) return &task;
+  }
+  return nullptr;
+}
+
+TEST(FrameworkRules, EachFrameworkRefusesWhatItCannotRun) {
+  JobConfig job = long_job("ring", 8);
+  job.zero_stage = 2;
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), job), InputError, "no ZeRO-2");
+  job.framework = "fsdp";  // FSDP2 without resharding after forward is ZeRO-2
+  EXPECT_NO_THROW(lower(test::llama3_8b(), job));
+  JobConfig ds = long_job("ulysses", 16);
+  ds.ulysses_degree = 8;
+  ds.pipeline_parallel = 2;
+  ds.zero_stage = 2;
+  ds.global_batch_size = 2;
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), ds), InputError, "pipeline parallelism");
+  JobConfig fsdp = long_job("ulysses", 8);
+  fsdp.framework = "fsdp";
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), fsdp), InputError, "does not run strategy ulysses");
+  JobConfig typo = long_job("ring", 8);
+  typo.framework = "megatorn";
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), typo), InputError, "did you mean \"megatron\"");
+  // TE's a2a context parallelism needs kv_heads % cp == 0: Megatron does not replicate KV heads.
+  JobConfig a2a = long_job("ulysses", 16);
+  a2a.framework = "megatron";
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), a2a), InputError, "ulysses_kv_replication is off");
+}
+
+TEST(FrameworkRules, TheResolvedJobSaysWhichFramework) {
+  EXPECT_EQ(lower(test::llama3_8b(), long_job("ulysses", 8)).job.framework, "deepspeed");
+  EXPECT_EQ(lower(test::llama3_8b(), long_job("ring", 8)).job.framework, "megatron");
+  JobConfig dp = long_job("dp", 8);
+  dp.seq_length = 8192;
+  const LoweredStep step = lower(test::llama3_8b(), dp);
+  EXPECT_EQ(step.job.framework, "megatron");
+  EXPECT_EQ(step.job.data_parallel, 8);
+  EXPECT_EQ(step.job.attention_impl, "cudnn");
+  dp.tensor_parallel = 2;
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), dp), InputError, "strategy dp splits neither");
+}
+
+TEST(FrameworkProfile, DeepSpeedZero2ReducesEveryMicroBatchWithAllReduceBuckets) {
+  // u = 8 on 8 GPUs, 4 micro-batches: every backward reduces (DeepSpeed ZeRO-2), as an
+  // all-reduce (use_multi_rank_bucket_allreduce); Megatron ZeRO-1 only in the last micro-batch.
+  JobConfig job = long_job("ulysses", 8);
+  job.zero_stage = 2;
+  job.global_batch_size = 4;
+  const LoweredStep ds = lower(test::llama3_8b(), job);
+  const Segment& bwd = test::segment(ds.graph, "layer_bwd", When::kEveryMicroBatch);
+  EXPECT_EQ(test::count_of(bwd, Category::kDataParallel, CommKind::kAllReduce), 1);
+  JobConfig ring = long_job("ring", 8);
+  ring.zero_stage = 1;
+  ring.global_batch_size = 4;
+  const LoweredStep mg = lower(test::llama3_8b(), ring);
+  EXPECT_EQ(test::count_of(test::segment(mg.graph, "layer_bwd", When::kAllButLastMicroBatch),
+                           Category::kDataParallel, CommKind::kReduceScatter), 0);
+  EXPECT_EQ(test::count_of(test::segment(mg.graph, "layer_bwd", When::kLastMicroBatch),
+                           Category::kDataParallel, CommKind::kReduceScatter), 1);
+}
+
+TEST(FrameworkProfile, CollectiveCallsFollowTheFrameworksGranularity) {
+  // ZeRO-3 parameter gathers: DeepSpeed fetches Llama's 7 weight matrices (q, k, v, o, gate, up,
+  // down) one by one; FSDP2 gathers the layer's flat parameter once.
+  JobConfig job = long_job("ulysses", 8);
+  job.zero_stage = 3;
+  const LoweredStep deepspeed_zero3 = lower(test::llama3_8b(), job);
+  const Task* ds = find_task(test::segment(deepspeed_zero3.graph, "layer_fwd"), "zero3_param_all_gather");
+  ASSERT_NE(ds, nullptr);
+  EXPECT_EQ(ds->calls, 7);
+  JobConfig fsdp = long_job("ring", 8);
+  fsdp.framework = "fsdp";
+  fsdp.zero_stage = 3;
+  const LoweredStep fsdp_zero3 = lower(test::llama3_8b(), fsdp);
+  const Task* ft = find_task(test::segment(fsdp_zero3.graph, "layer_fwd"), "zero3_param_all_gather");
+  ASSERT_NE(ft, nullptr);
+  EXPECT_EQ(ft->calls, 1);
+  // Megatron's buckets: max(4e7, 1e6 x 8) parameters: a 218,112,000-parameter layer is 6 calls.
+  JobConfig mg = long_job("ring", 8);
+  mg.zero_stage = 1;
+  const LoweredStep megatron_zero1 = lower(test::llama3_8b(), mg);
+  const Task* rs = find_task(test::segment(megatron_zero1.graph, "layer_bwd"), "dp_grad_reduce_scatter");
+  ASSERT_NE(rs, nullptr);
+  EXPECT_EQ(rs->calls, 6);
+  // Each call pays the collective's latency: 6 calls of an 8-rank ring on one node cost 6 x 7
+  // steps x 3.4 us more than one, for the same bytes.
+  const Topology h100 = load_topology("dgx-h100");
+  GroupPlacement node;
+  node.size = 8;
+  node.ranks_per_node = 8;
+  EXPECT_NEAR(collective_time_s(CommKind::kReduceScatter, 1e9, node, h100, 6) -
+                  collective_time_s(CommKind::kReduceScatter, 1e9, node, h100, 1),
+              5 * 7 * 3.4e-6, 1e-12);
+}
+
+TEST(FrameworkProfile, Fp8CastsByHand) {
+  // Llama-3-8B, ring r = 8 at 128K: 16,384 tokens per GPU, h = q = 4096, kv = 1024, f = 14336.
+  // Delayed scaling (megatron): forward casts of out_proj's and mlp_down's inputs (qkv's and
+  // mlp_up's come from TE's fused norm kernels): 16384 x (4096 + 14336) elements x (2 + 2) bytes
+  // = 1,207,959,552; backward casts of the four output gradients: 16384 x (6144 + 4096 + 28672 +
+  // 4096) x 4 = 2,818,572,288.
+  JobConfig job = long_job("ring", 8);
+  job.precision = Precision::kFp8;
+  const LoweredStep delayed = lower(test::llama3_8b(), job);
+  const Task* fwd = find_task(test::segment(delayed.graph, "layer_fwd"), "fp8_cast");
+  const Task* bwd = find_task(test::segment(delayed.graph, "layer_bwd"), "fp8_cast");
+  ASSERT_NE(fwd, nullptr);
+  ASSERT_NE(bwd, nullptr);
+  EXPECT_DOUBLE_EQ(fwd->hbm_bytes, 1207959552.0);
+  EXPECT_EQ(fwd->kernels, 2);
+  EXPECT_DOUBLE_EQ(bwd->hbm_bytes, 2818572288.0);
+  // Current scaling reads each tensor twice (2 x 2 + 2 = 6 bytes) and fuses nothing into the
+  // norm: forward 16384 x (4096 + 4096 + 4096 + 14336) x 6 = 2,617,245,696.
+  job.fp8_recipe = "current";
+  const LoweredStep current_scaling = lower(test::llama3_8b(), job);
+  const Task* cur = find_task(test::segment(current_scaling.graph, "layer_fwd"), "fp8_cast");
+  ASSERT_NE(cur, nullptr);
+  EXPECT_DOUBLE_EQ(cur->hbm_bytes, 2617245696.0);
+  EXPECT_EQ(cur->kernels, 4);
+  // bf16 jobs quantize nothing.
+  EXPECT_EQ(find_task(test::segment(lower(test::llama3_8b(), long_job("ring", 8)).graph, "layer_fwd"), "fp8_cast"),
+            nullptr);
+}
+
+TEST(FrameworkProfile, TheLmHeadRunsIn16BitInFp8Jobs) {
+  JobConfig job = long_job("ring", 8);
+  job.precision = Precision::kFp8;
+  const LoweredStep step = lower(test::llama3_8b(), job);
+  const Task* head = find_task(test::segment(step.graph, "head"), "lm_head");
+  ASSERT_NE(head, nullptr);
+  EXPECT_TRUE(head->high_precision);
+  const Topology h100 = load_topology("dgx-h100");
+  // Timed as a bf16 GEMM, not at the fp8 peak.
+  Task bf16 = *head;
+  bf16.high_precision = false;
+  EXPECT_DOUBLE_EQ(compute_time_s(*head, h100, Precision::kFp8), compute_time_s(bf16, h100, Precision::kBf16));
+  EXPECT_GT(compute_time_s(*head, h100, Precision::kFp8), compute_time_s(bf16, h100, Precision::kFp8));
+}
+
+TEST(FrameworkProfile, LossKernelsFollowTheFrameworksCrossEntropy) {
+  // 16,384 tokens x 128,256 logits per GPU (r = 8, t = 1). Megatron-LM's unfused cross entropy:
+  // 15.812 ms forward for 8192 x 131072 logits on H100 at 0.77 x 3.35 TB/s = 37.99 bytes a logit;
+  // NeMo's TE fused kernel 2.968 ms = 7.13 bytes a logit (framework.h).
+  const double logits = 16384.0 * 128256.0;
+  const double per = 0.77 * 3.35e12 / (8192.0 * 131072.0);
+  JobConfig job = long_job("ring", 8);
+  const LoweredStep megatron_loss = lower(test::llama3_8b(), job);
+  const Task* mg = find_task(test::segment(megatron_loss.graph, "head"), "cross_entropy");
+  ASSERT_NE(mg, nullptr);
+  EXPECT_NEAR(mg->hbm_bytes, logits * 15.812e-3 * per, 1e-3);
+  job.framework = "nemo";
+  const LoweredStep nemo_loss = lower(test::llama3_8b(), job);
+  const Task* nemo = find_task(test::segment(nemo_loss.graph, "head"), "cross_entropy");
+  ASSERT_NE(nemo, nullptr);
+  EXPECT_NEAR(nemo->hbm_bytes, logits * 2.968e-3 * per, 1e-3);
+  EXPECT_NEAR(2.968e-3 * per * 8192.0 * 131072.0 / 1e9, 7.13 * 8192.0 * 131072.0 / 1e9, 0.01 * 1073.7);
+}
+
+TEST(FrameworkProfile, MegatronSelectiveRecomputeReRunsFlashAttention) {
+  // recompute_modules ["core_attn"]: the attention forward runs again in the backward, before its
+  // backward kernel (one more attention task, not a backward one).
+  JobConfig job = long_job("megatron-sp", 8);
+  job.tensor_parallel = 8;
+  job.recompute = Recompute::kSelective;
+  const LoweredStep selective = lower(test::llama3_8b(), job);
+  const Segment& bwd = test::segment(selective.graph, "layer_bwd");
+  int forward_calls = 0, backward_calls = 0;
+  for (const auto& task : bwd.tasks) {
+    if (task.op_class != OpClass::kAttention) continue;
+    (task.backward_kernel ? backward_calls : forward_calls) += 1;
+  }
+  EXPECT_EQ(forward_calls, 1);
+  EXPECT_EQ(backward_calls, 1);
+  job.recompute = Recompute::kNone;
+  forward_calls = 0;
+  const LoweredStep no_recompute = lower(test::llama3_8b(), job);
+  for (const auto& task : test::segment(no_recompute.graph, "layer_bwd").tasks) {
+    if (task.op_class == OpClass::kAttention && !task.backward_kernel) ++forward_calls;
+  }
+  EXPECT_EQ(forward_calls, 0);
+}
+
+TEST(FrameworkProfile, AttentionImplementationComesFromTheFrameworkOrTheJob) {
+  // DeepSpeed's HF models call flash-attn 2; TE prefers cuDNN; a launcher can force either.
+  auto impl_of = [](const JobConfig& job) {
+    const LoweredStep lowered = lower(test::llama3_8b(), job);
+    for (const auto& task : test::segment(lowered.graph, "layer_fwd").tasks) {
+      if (task.op_class == OpClass::kAttention) return task.attention_impl;
+    }
+    return AttentionImpl::kCudnn;
+  };
+  EXPECT_EQ(impl_of(long_job("ulysses", 8)), AttentionImpl::kFlash2);
+  EXPECT_EQ(impl_of(long_job("ring", 8)), AttentionImpl::kCudnn);
+  JobConfig forced = long_job("ring", 8);
+  forced.attention_impl = "flash2";
+  EXPECT_EQ(impl_of(forced), AttentionImpl::kFlash2);
+}
+
+}  // namespace
+}  // namespace spsim
