@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
@@ -133,6 +134,7 @@ void validate(const TaskGraph& graph, const Topology& topology) {
     throw InputError("config", "micro_batches must be positive (got " +
                                    std::to_string(graph.micro_batches) + ")");
   }
+  std::vector<std::optional<Placement>> placements(graph.groups.size());
   for (const Segment& segment : graph.segments) {
     if (segment.repeat < 0) {
       throw InputError("strategy", std::string("segment \"") + segment.name +
@@ -170,10 +172,16 @@ void validate(const TaskGraph& graph, const Topology& topology) {
       }
       const CommGroup& group = graph.groups[task.group];
       if (group.size <= 1 || task.bytes == 0) continue;
-      // The scopes the first instance of this group crosses (all instances are alike).
-      std::vector<int64_t> members;
-      for (int64_t j = 0; j < group.size; ++j) members.push_back(j * group.stride);
-      const Placement placement = place_members(members, topology.gpus_per_node);
+      // The scopes the first instance of this group crosses (all instances are alike), placed once
+      // per group: a ring of 4,096 has thousands of step tasks over one 4,096-rank group, and
+      // placing it per task took seconds before the DES work limit could refuse the run.
+      std::optional<Placement>& placed = placements[task.group];
+      if (!placed) {
+        std::vector<int64_t> members;
+        for (int64_t j = 0; j < group.size; ++j) members.push_back(j * group.stride);
+        placed = place_members(members, topology.gpus_per_node);
+      }
+      const Placement& placement = *placed;
       if (placement.nodes == 1 || placement.ranks_per_node > 1) {
         collective_efficiency(topology, "intra_node", task.comm);
       }
