@@ -65,29 +65,65 @@ INTS = {"gpus", "seq_length", "tensor_parallel", "ulysses_degree", "ring_degree"
 FLOATS = {"mfu", "tokens_per_s", "margin", "runner_up_tokens_per_s"}
 
 
+# Columns the figures read, and their types ("int", "str", or "num": a number or empty/null).
+REQUIRED = {"model": "str", "topology": "str", "strategy": "str", "status": "str", "gpus": "int",
+            "seq_length": "int", "tensor_parallel": "int", "ulysses_degree": "int", "ring_degree": "int",
+            "data_parallel": "int", "zero_stage": "int", "micro_batch_size": "int", "ring_variant": "str",
+            "recompute": "str", "tokens_per_s": "num", "mem_peak_bytes": "num", "hbm_capacity_bytes": "num"}
+
+
+class BadResult(Exception):
+    """A result file that is not a sweep result: one line for the user, no traceback."""
+
+
+def check_rows(rows):
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise BadResult("not a sweep result (\"rows\" is not a list of rows); give the .csv or .json a sweep wrote")
+    for i, r in enumerate(rows):
+        for key, kind in REQUIRED.items():
+            if key not in r:
+                raise BadResult("row %d has no column \"%s\"; give the .csv or .json a sweep wrote" % (i + 1, key))
+            v = r[key]
+            ok = {"int": isinstance(v, int) and not isinstance(v, bool),
+                  "str": isinstance(v, str),
+                  "num": v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))}[kind]
+            if not ok:
+                raise BadResult("row %d: column \"%s\" is %r, not a %s" % (
+                    i + 1, key, v, {"int": "whole number", "str": "string", "num": "number"}[kind]))
+
+
 def load(path):
-    """Rows as dicts with numbers converted (empty cells / nulls become None), the mode and meta."""
+    """Rows as dicts with numbers converted (empty cells / nulls become None), the mode and meta.
+    BadResult if the file is not a sweep result."""
     meta = {}
-    if path.endswith(".json"):
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        rows = data["rows"]
-        meta = data.get("meta", {}) or {}
-        mode = meta.get("mode", "grid")
-    else:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        mode = "best" if any(r.get("plans_searched") not in ("", "0", None) for r in rows) else "grid"
-        for r in rows:
-            for k, v in list(r.items()):
-                if v == "":
-                    r[k] = None
-                elif v in ("true", "false"):
-                    r[k] = v == "true"
-                elif k in INTS:
-                    r[k] = int(v)
-                elif k.endswith("_s") or k.endswith("_bytes") or k.startswith("tflops") or k in FLOATS:
-                    r[k] = float(v)
+    try:
+        if path.endswith(".json"):
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+            if not isinstance(data, dict) or "rows" not in data:
+                raise BadResult("not a sweep result (no \"rows\" object); give the .csv or .json a sweep wrote")
+            rows = data["rows"]
+            meta = data.get("meta", {}) or {}
+            if not isinstance(meta, dict):
+                meta = {}
+            mode = meta.get("mode", "grid")
+        else:
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = list(csv.DictReader(f))
+            mode = "best" if any(r.get("plans_searched") not in ("", "0", None) for r in rows) else "grid"
+            for r in rows:
+                for k, v in list(r.items()):
+                    if v == "" or v is None:
+                        r[k] = None
+                    elif v in ("true", "false"):
+                        r[k] = v == "true"
+                    elif k in INTS:
+                        r[k] = int(v)
+                    elif k.endswith("_s") or k.endswith("_bytes") or k.startswith("tflops") or k in FLOATS:
+                        r[k] = float(v)
+    except (OSError, ValueError, RecursionError, csv.Error) as e:
+        raise BadResult("cannot read a sweep result (%s)" % e)
+    check_rows(rows)
     return rows, mode, meta
 
 
@@ -415,6 +451,12 @@ def file_suffix(model, topology):
     return "-" + re.sub(r"[^A-Za-z0-9._-]+", "_", "%s-%s" % (model, topology))
 
 
+def fail(message):
+    """The one line `spsim plot` shows (it strips the script's name), exit 2."""
+    sys.stderr.write("spsim_plot.py: error: %s\n" % message)
+    return 2
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("result", help="PREFIX.csv or PREFIX.json written by spsim sweep")
@@ -425,13 +467,17 @@ def main():
     plt.rcParams["path.simplify"] = True
     try:
         rows, mode, meta = load(args.result)
-    except (OSError, ValueError, KeyError) as e:
-        sys.stderr.write("spsim_plot.py: error: %s: cannot read a sweep result (%s)\n" % (args.result, e))
-        return 2
+    except BadResult as e:
+        return fail("%s: %s" % (args.result, e))
     if not rows:
-        sys.stderr.write("spsim_plot.py: error: %s: no rows to plot\n" % args.result)
-        return 2
-    os.makedirs(args.output, exist_ok=True)
+        return fail("%s: no rows to plot" % args.result)
+    # The folder is made only once the result has been read, so a bad input leaves nothing.
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        return fail("-o: %s is a file, not a folder; choose a folder path" % args.output)
+    try:
+        os.makedirs(args.output, exist_ok=True)
+    except OSError as e:
+        return fail("-o: cannot create folder %s (%s); choose a writable path" % (args.output, e.strerror))
     # One set of figures per (model, topology), in the order of the result: never one pair's data
     # under another's title.
     pairs = []
@@ -453,4 +499,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as e:  # never a traceback: one line, as every spsim error
+        sys.stderr.write("spsim_plot.py: error: cannot plot this result (%s: %s)\n" % (type(e).__name__, e))
+        sys.exit(2)

@@ -2,6 +2,7 @@
 #ifndef SPSIM_TESTS_TEST_UTIL_H_
 #define SPSIM_TESTS_TEST_UTIL_H_
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -40,6 +41,12 @@ inline std::string read_text(const std::string& path) {
   return buffer.str();
 }
 
+/// A new empty folder under /tmp, named after `what`.
+inline std::string temp_dir(const std::string& what = "test") {
+  std::string path = "/tmp/spsim_" + what + "_XXXXXX";
+  return mkdtemp(path.data());
+}
+
 struct CommandResult {
   int exit_code = -1;
   std::string out;   // stdout
@@ -62,6 +69,16 @@ inline CommandResult run_spsim(const std::string& args, const std::string& cwd =
   std::remove(out_path.c_str());
   std::remove(err_path.c_str());
   return result;
+}
+
+/// Every bad input: exit 2, exactly one line on stderr starting "spsim: error: " and containing
+/// `needle`, nothing on stdout.
+inline void expect_one_line_error(const CommandResult& r, const std::string& needle) {
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("spsim: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
 }
 
 /// A small Llama-like model whose numbers are easy to compute by hand.

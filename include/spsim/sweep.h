@@ -14,14 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include "spsim/job.h"
+#include "spsim/limits.h"
 #include "spsim/model.h"
 #include "spsim/strategy.h"
 #include "spsim/topology.h"
 
 namespace spsim {
-
-/// Most points one range may expand to.
-inline constexpr size_t kMaxRangePoints = 10000;
 
 /// Parses range syntax (conventions: nccl-tests binary suffixes, K = 1024):
 ///   LIST := ITEM (',' ITEM)* ; ITEM := VALUE | VALUE ':' VALUE [':' STEP]
@@ -175,12 +173,15 @@ std::string sweep_json(const std::vector<SweepRow>& rows, const nlohmann::json& 
 /// An append-only journal of finished rows ("<output>.partial"), so an interrupted sweep resumes
 /// without losing or duplicating a row. Line 1 is a header with a fingerprint of the inputs;
 /// each other line is {"i": point index, "row": {...}}, written with one write() and fsync'd.
+/// While it is open, "<output>.lock" holds an flock and the writer's PID, so a second sweep on
+/// the same prefix is refused with that PID instead of both writing the journal.
 class SweepJournal {
  public:
-  /// Opens `path`. With `resume`, keeps the rows of an existing journal whose fingerprint
-  /// matches (a half-written last line is dropped); without, an existing journal is an error
-  /// telling the user to add --resume or delete it.
-  SweepJournal(std::string path, const std::string& fingerprint, bool resume);
+  /// Locks, then opens `path`. With `resume`, keeps the rows of an existing journal whose
+  /// fingerprint matches (a half-written last line is dropped); without, an existing journal is
+  /// an error telling the user to add --resume or delete it. Rows must have an index below
+  /// `points` and parse as rows; otherwise InputError naming the line.
+  SweepJournal(std::string path, const std::string& fingerprint, bool resume, size_t points);
   ~SweepJournal();
   SweepJournal(const SweepJournal&) = delete;
   SweepJournal& operator=(const SweepJournal&) = delete;
@@ -196,8 +197,13 @@ class SweepJournal {
   const std::string& path() const { return path_; }
 
  private:
+  void open_journal(const std::string& fingerprint, bool resume, size_t points);
+  void release_lock();
+
   std::string path_;
+  std::string lock_path_;
   int fd_ = -1;
+  int lock_fd_ = -1;
   std::map<size_t, SweepRow> done_;
 };
 

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "spsim/limits.h"
+
 namespace spsim {
 
 inline constexpr double kKiB = 1024.0;
@@ -17,9 +19,10 @@ inline constexpr double kTera = 1e12;
 inline constexpr double kMicro = 1e-6;
 
 /// Parses a token count or size with binary suffixes as nccl-tests does: "131072", "128K",
-/// "1M", "2G" (K = 1024). Throws InputError naming `where` on a bad, zero, negative or
-/// absurdly large (> 2^40) value.
-int64_t parse_count(const std::string& text, const std::string& where);
+/// "1M", "2G" (K = 1024). Throws InputError naming `where` on a bad, zero or negative value, or
+/// one past `max` (default 2^40, kMaxSeqLength), naming the limit.
+int64_t parse_count(const std::string& text, const std::string& where,
+                    int64_t max = kMaxSeqLength);
 
 /// "128K" for 131072, "1M" for 1048576, plain digits otherwise: the inverse of parse_count
 /// for display.

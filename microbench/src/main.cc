@@ -11,7 +11,9 @@
 #include "calibrate/calibrate_files.h"
 #include "calibrate/microbench_plan.h"
 #include "calibrate/sdpa_graph.h"
+#include "common/atomic_write.h"
 #include "spsim/model.h"
+#include "spsim/report.h"
 #include "device.h"
 #include "spsim/error.h"
 
@@ -58,8 +60,8 @@ int main(int argc, char** argv) {
     if (args.subcommand == "attention") results.attention = microbench::run_attention(layout, args);
     if (args.subcommand == "memory") results.memory = microbench::run_memory(layout, args);
     if (layout.process_rank == 0) {
-      detail::write_file_atomically(args.output,
-                                    write_microbench_json(microbench::provenance(layout, argc, argv), results));
+      write_file_atomically(args.output,
+                            write_microbench_json(microbench::provenance(layout, argc, argv), results));
       fmt::print("wrote {}\n", args.output);
     }
   } catch (const InputError& e) {

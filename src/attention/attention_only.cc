@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/job.h"
 #include "spsim/strategy.h"
 
@@ -45,6 +46,11 @@ void check_shape(const AttentionShape& shape, const JobConfig& job) {
                                                a, k, divisors_of(a)));
   }
   if (shape.head_dim < 1) throw InputError("--head-dim", "must be at least 1");
+  if (!product_within({a, shape.head_dim}, kMaxQWidth)) {
+    throw InputError("--head-dim", fmt::format("--heads x --head-dim = {} x {} is too large: past the "
+                                               "limit of {} (README \"Limits and errors\"); use a "
+                                               "real model's shape", a, shape.head_dim, kMaxQWidth));
+  }
   if (shape.batch < 1) throw InputError("--batch", "must be at least 1");
   if (a % (t * u) != 0) {
     throw InputError(

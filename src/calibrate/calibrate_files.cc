@@ -2,41 +2,22 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <system_error>
 
 #include <fmt/format.h>
 
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "common/atomic_write.h"
+#include "spsim/report.h"
 
 namespace spsim::detail {
 
 namespace fs = std::filesystem;
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, "cannot create the output file; check the folder exists and is writable");
-    out << text;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(temp, ec);
-      throw InputError(path, "cannot write the output file (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    throw InputError(path, fmt::format("cannot move the output into place: {}", ec.message()));
-  }
-}
-
 CalibrationReport calibrate_files(const CalibrateRequest& request) {
   if (request.output.empty()) throw InputError("-o", "an output file is required");
+  check_output_path(request.output);  // a bad -o fails before the fits
   CalibrationInputs inputs;
   for (const auto& spec : request.nccl_tests) {
     std::string kind, path = spec;

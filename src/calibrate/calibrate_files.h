@@ -23,9 +23,6 @@ struct CalibrateRequest {
 /// on any error nothing is written. Throws InputError naming the file (and line) at fault.
 CalibrationReport calibrate_files(const CalibrateRequest& request);
 
-/// Writes `text` to `path` atomically (temp file in the same folder + rename).
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace spsim::detail
 
 #endif  // SPSIM_CALIBRATE_CALIBRATE_FILES_H_

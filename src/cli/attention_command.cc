@@ -10,8 +10,10 @@
 
 #include "attention/attention_only.h"
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
 
@@ -44,10 +46,14 @@ void add_attention_command(CLI::App& app) {
                    "ring-attention / USP benchmarks report it");
   cmd->add_option("-m,--model", o->model, "take heads, KV heads and head dim from this model")
       ->group("Shape");
-  cmd->add_option("--heads", o->heads, "query heads")->capture_default_str()->group("Shape");
-  cmd->add_option("--kv-heads", o->kv_heads, "KV heads (default: --heads, MHA)")->group("Shape");
-  cmd->add_option("--head-dim", o->head_dim, "head dimension")->capture_default_str()->group("Shape");
-  cmd->add_option("-b,--batch", o->batch, "sequences")->capture_default_str()->group("Shape");
+  cmd->add_option("--heads", o->heads, "query heads")
+      ->transform(whole_number(1, kMaxHeads))->capture_default_str()->group("Shape");
+  cmd->add_option("--kv-heads", o->kv_heads, "KV heads (default: --heads, MHA)")
+      ->transform(whole_number(1, kMaxHeads))->group("Shape");
+  cmd->add_option("--head-dim", o->head_dim, "head dimension")
+      ->transform(whole_number(1, kMaxHeadDim))->capture_default_str()->group("Shape");
+  cmd->add_option("-b,--batch", o->batch, "sequences")
+      ->transform(whole_number(1, kMaxMicroBatchSize))->capture_default_str()->group("Shape");
   cmd->add_option("--seq,--seq-length", o->seq, "sequence length, K/M suffixes binary")
       ->capture_default_str()->group("Shape");
   cmd->add_flag("--no-causal", o->no_causal, "full (bidirectional) mask")->group("Shape");
@@ -58,10 +64,13 @@ void add_attention_command(CLI::App& app) {
   cmd->add_option("-s,--strategy", o->strategy, "ulysses | ring | usp | megatron-sp | megatron-tp | colai-sp")
       ->capture_default_str()->group("Parallelism");
   cmd->add_option("-n,--gpus", o->gpus, "GPUs; the scheme's degree when -t/-u/-r are not given")
-      ->capture_default_str()->group("Parallelism");
-  cmd->add_option("-t,--tp", o->tp, "tensor-parallel degree")->group("Parallelism");
-  cmd->add_option("-u,--ulysses-degree", o->ulysses, "Ulysses degree")->group("Parallelism");
-  cmd->add_option("-r,--ring-degree", o->ring, "ring degree")->group("Parallelism");
+      ->transform(whole_number(1, kMaxGpus))->capture_default_str()->group("Parallelism");
+  cmd->add_option("-t,--tp", o->tp, "tensor-parallel degree")
+      ->transform(whole_number(1, kMaxDegree))->group("Parallelism");
+  cmd->add_option("-u,--ulysses-degree", o->ulysses, "Ulysses degree")
+      ->transform(whole_number(1, kMaxDegree))->group("Parallelism");
+  cmd->add_option("-r,--ring-degree", o->ring, "ring degree")
+      ->transform(whole_number(1, kMaxDegree))->group("Parallelism");
   cmd->add_option("--ring-variant", o->ring_variant, "basic | zigzag | stripe")
       ->capture_default_str()->group("Parallelism");
   cmd->add_option("--cp-comm-type,--ring-comm", o->ring_comm, "p2p | allgather")

@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/job_options.h"
+#include "common/process.h"
 #include "engine/analytic_engine.h"
 #include "pipeline/pipelined_step.h"
 #include "spsim/engine.h"
@@ -149,14 +150,7 @@ DesMeasurement measure_des(const Setup& setup, int runs) {
     ::_exit(0);
   }
   ::close(fds[1]);
-  std::string data;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data.append(buffer, static_cast<size_t>(n));
-  }
+  const std::string data = detail::read_until_eof(fds[0]);
   ::close(fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {

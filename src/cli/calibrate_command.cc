@@ -8,6 +8,7 @@
 
 #include "calibrate/calibrate_files.h"
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "common/data_dir.h"
 #include "spsim/units.h"
 
@@ -71,7 +72,12 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("-o,--output", options->output, "calibrated topology to write")->required();
   cmd->add_option("--tolerance", options->tolerance,
                   "relative error that bounds each fit's reported size range (default 0.10)")
-      ->check(CLI::Range(0.001, 1.0));
+      ->check(finite_number(0.001, 1.0));
+  cmd->footer(
+      "Examples:\n"
+      "  spsim calibrate --base dgx-h100 --nccl-tests all_gather_perf.log --nccl-tests alltoall_perf.log \\\n"
+      "                  --microbench gemm.json -o topologies/my-cluster.json\n"
+      "  spsim calibrate --base dgx-h100 --nccl-tests all_to_all=alltoall.log -o mine.json --tolerance 0.05");
   cmd->callback([options] { run(*options); });
 }
 

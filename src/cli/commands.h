@@ -10,6 +10,10 @@
 
 namespace spsim::cli {
 
+/// The whole command line: parses `argv`, runs the command, prints any error as one line.
+/// Returns the exit code: 0, 2 (bad input) or 3 (a bug in spsim). `version` is --version's text.
+int run_cli(int argc, const char* const* argv, const std::string& version);
+
 void add_run_command(CLI::App& app);        // run_command.cc: one configuration, table/JSON
 void add_list_command(CLI::App& app);       // list_command.cc: models, topologies, strategies
 void add_explain_command(CLI::App& app);    // explain_command.cc: per-op breakdown of one layer

@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
 
+#include "cli/flag_checks.h"
+#include "common/divisors.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
 #include "spsim/framework.h"
+#include "spsim/limits.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
 
@@ -31,43 +35,48 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   auto* strategy = cmd->add_option("-s,--strategy", o.strategies,
                                    "ulysses (--cp-comm-type a2a), megatron-sp, megatron-tp, ring (p2p), "
                                    "usp (a2a+p2p); comma list or 'all'")
-                       ->delimiter(',')->group("Parallelism");
+                       ->group("Parallelism");
   auto* gpus = cmd->add_option("-n,--gpus", o.gpus, "number of GPUs (comma list allowed)")
-                   ->delimiter(',')->group("Parallelism");
+                   ->group("Parallelism");
   auto* seq = cmd->add_option("--seq,--seq-length", o.seq,
                               "sequence length in tokens, K/M suffixes binary (128K = 131072)")
-                  ->delimiter(',')->group("Parallelism");
+                  ->group("Parallelism");
   if (!multi) {
     strategy->expected(1);
     gpus->expected(1);
     seq->expected(1);
   }
-  cmd->add_option("-t,--tp,--tensor-model-parallel-size", o.tp, "tensor-parallel degree t")->group("Parallelism");
-  cmd->add_option("-u,--ulysses-degree", o.ulysses, "Ulysses (all-to-all) degree u")->group("Parallelism");
-  cmd->add_option("-r,--ring-degree", o.ring, "ring (P2P) degree r")->group("Parallelism");
+  const CLI::Validator degree = whole_number(1, kMaxDegree);
+  cmd->add_option("-t,--tp,--tensor-model-parallel-size", o.tp, "tensor-parallel degree t")
+      ->transform(degree)->group("Parallelism");
+  cmd->add_option("-u,--ulysses-degree", o.ulysses, "Ulysses (all-to-all) degree u")
+      ->transform(degree)->group("Parallelism");
+  cmd->add_option("-r,--ring-degree", o.ring, "ring (P2P) degree r")->transform(degree)->group("Parallelism");
   cmd->add_option("--cp,--context-parallel-size", o.cp,
-                  "sequence-parallel degree of the chosen scheme (ulysses: u, ring: r)")->group("Parallelism");
+                  "sequence-parallel degree of the chosen scheme (ulysses: u, ring: r)")
+      ->transform(degree)->group("Parallelism");
   cmd->add_option("--dp,--data-parallel-size", o.dp, "data-parallel degree (default: what is left)")
-      ->group("Parallelism");
+      ->transform(whole_number(1, kMaxGpus))->group("Parallelism");
   cmd->add_option("--pp,--pipeline-model-parallel-size", o.pp,
                   "pipeline stages p (1F1B; layers split per --framework; give --gbs for micro-batches)")
-      ->group("Parallelism");
+      ->transform(whole_number(1, kMaxPipelineStages))->group("Parallelism");
   cmd->add_option("--vpp,--virtual-pipeline-model-parallel-size", o.vpp,
-                  "model chunks per stage v (interleaved 1F1B; p v | layers, micro-batches % p == 0)")
-      ->group("Parallelism");
+                  "model chunks per stage v (interleaved 1F1B; micro-batches % p == 0)")
+      ->transform(whole_number(1, kMaxPipelineStages))->group("Parallelism");
   cmd->add_option("--decoder-first-pipeline-num-layers", o.first_stage_layers,
                   "megatron/nemo: layers on the first stage (the rest split evenly)")
-      ->group("Parallelism");
+      ->transform(whole_number(0, kMaxLayers))->group("Parallelism");
   cmd->add_option("--decoder-last-pipeline-num-layers", o.last_stage_layers,
                   "megatron/nemo: layers on the last stage (the rest split evenly)")
-      ->group("Parallelism");
+      ->transform(whole_number(0, kMaxLayers))->group("Parallelism");
   cmd->add_flag("--account-for-embedding-in-pipeline-split", o.embedding_in_pipeline_split,
                 "megatron/nemo: the embedding counts as one layer of the first chunk")
       ->group("Parallelism");
   cmd->add_flag("--account-for-loss-in-pipeline-split", o.loss_in_pipeline_split,
                 "megatron/nemo: the loss counts as one layer of the last chunk")
       ->group("Parallelism");
-  cmd->add_option("--zero,--zero-stage", o.zero_stage, "ZeRO stage 0-3")->group("Parallelism");
+  cmd->add_option("--zero,--zero-stage", o.zero_stage, "ZeRO stage 0-3")
+      ->transform(whole_number(0, 3))->group("Parallelism");
   cmd->add_flag("--no-sequence-parallel", o.no_sequence_parallel,
                 "megatron: plain TP with all-reduces instead of AG/RS")->group("Parallelism");
   cmd->add_option("--ring-variant", o.ring_variant, "causal load balance: basic | zigzag | stripe")
@@ -89,10 +98,11 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                   "cudnn | flash2 attention kernels (default: the framework's; TE on A100 runs flash2)")
       ->group("Training");
   cmd->add_option("--mbs,--micro-batch-size", o.micro_batch_size, "sequences per micro-batch")
-      ->capture_default_str()->group("Training");
+      ->transform(whole_number(1, kMaxMicroBatchSize))->capture_default_str()->group("Training");
   cmd->add_option("--gbs,--global-batch-size", o.global_batch_size,
                   "sequences per step (run default: one micro-batch per DP rank; sweep and "
-                  "max-context --best: one fixed batch for every plan)")->group("Training");
+                  "max-context --best: one fixed batch for every plan)")
+      ->transform(whole_number(0, kMaxGlobalBatchSize))->group("Training");
   cmd->add_option("--tokens-per-step", o.tokens_per_step,
                   "tokens per optimizer step, K/M/G binary (4M): the global batch is this / "
                   "seq-length sequences; instead of --gbs")->group("Training");
@@ -105,7 +115,8 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
       ->capture_default_str()->group("Training");
   cmd->add_flag("--no-causal", o.no_causal, "full (bidirectional) attention mask")->group("Training");
   cmd->add_option("--framework-reserve-gib", o.reserve_gib,
-                  "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")->group("Training");
+                  "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")
+      ->check(finite_number(0, kMaxReserveGib))->group("Training");
 }
 
 namespace {
@@ -119,8 +130,8 @@ struct FileSetup {
   bool has_job = false;
 };
 
-FileSetup read_config(const std::string& path) {
-  const auto json = detail::parse_json(detail::read_file(path), path);
+FileSetup parse_config(const std::string& text, const std::string& path) {
+  const auto json = detail::parse_json(text, path);
   detail::ObjectReader in(json, path);
   FileSetup setup;
   setup.model = in.string("model", "");
@@ -146,10 +157,14 @@ FileSetup read_config(const std::string& path) {
   return setup;
 }
 
+FileSetup read_config(const std::string& path) { return parse_config(detail::read_file(path), path); }
+
 }  // namespace
 
+void check_experiment(const std::string& text, const std::string& path) { parse_config(text, path); }
+
 void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig& job,
-                     bool degree_given) {
+                     bool degree_given, std::string* failure) {
   if (degree_given) return;
   const int64_t t = job.tensor_parallel;
   const int64_t p = job.pipeline_parallel;
@@ -160,19 +175,19 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
   const StrategyTraits& traits = strategy->traits();
   if (!traits.cli_picks_degrees) return;  // the plug-in derives its own degree
   if (!traits.uses_tensor && !traits.uses_ulysses && !traits.uses_ring) return;  // dp: none
+  std::string first_error;  // of the largest candidate
   auto legal = [&](JobConfig& candidate) {
     try {
       strategy->check(model, candidate);
       return true;
-    } catch (const InputError&) {
+    } catch (const InputError& e) {
+      if (first_error.empty()) first_error = e.full();
       return false;
     }
   };
   // Candidate degrees, largest first.
-  std::vector<int64_t> candidates;
-  for (int64_t d = room; d >= 1; --d) {
-    if (room % d == 0) candidates.push_back(d);
-  }
+  std::vector<int64_t> candidates = detail::divisors(room);
+  std::reverse(candidates.begin(), candidates.end());
   const int64_t node = std::max<int64_t>(1, topology.gpus_per_node);
   if (traits.uses_ulysses && traits.uses_ring) {
     // USP is a hybrid only with u > 1 and r > 1 (u = 1 is ring, r = 1 Ulysses): the largest
@@ -203,6 +218,7 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
     // No hybrid is legal: fall back to one degree (the plan then is Ulysses' or ring's, and the
     // run table says so).
   }
+  std::optional<JobConfig> largest;  // the first candidate tried, for the error when none is legal
   for (int64_t d : candidates) {
     JobConfig candidate = job;
     if (traits.uses_ulysses && traits.uses_ring) {
@@ -225,6 +241,17 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
       job = candidate;
       return;
     }
+    if (!largest) largest = candidate;
+  }
+  // None is legal: keep the largest tried, so a later error names degrees spsim chose rather than
+  // the 1s the user never gave, and say so.
+  if (!largest) return;
+  job = *largest;
+  if (failure != nullptr) {
+    *failure = fmt::format("no {} degrees are legal for {} GPUs: the largest spsim tried (t{} u{} r{}) "
+                           "fails with \"{}\", and so do the smaller ones; give the degrees (-t, -u, -r) "
+                           "or another GPU count", job.strategy, job.num_gpus, job.tensor_parallel,
+                           job.ulysses_degree, job.ring_degree, first_error);
   }
 }
 
@@ -321,7 +348,7 @@ BaseSetup resolve_base(const JobOptions& o) {
   }
 
   out.strategies =
-      given(o, "--strategy") || !from_file ? expand_strategies(o.strategies)
+      given(o, "--strategy") || !from_file ? expand_strategies(split_list(o.strategies, "--strategy"))
                                            : std::vector<std::string>{base.strategy};
   for (const auto& strategy : out.strategies) make_strategy(strategy);  // unknown names fail here
   return out;
@@ -359,7 +386,7 @@ bool batch_given(const JobOptions& o, const BaseSetup& base) {
 }
 
 JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::string& strategy,
-                    int64_t gpus, int64_t seq, bool degrees_fixed) {
+                    int64_t gpus, int64_t seq, bool degrees_fixed, std::string* failure) {
   JobConfig job = base.job;
   job.strategy = strategy;
   job.num_gpus = gpus;
@@ -399,7 +426,7 @@ JobConfig setup_job(const JobOptions& o, const BaseSetup& base, const std::strin
     if (own_u && !own_r) { job.ulysses_degree = room; degree_given = true; }
     if (own_r && !own_u) { job.ring_degree = room; degree_given = true; }
   }
-  default_degrees(base.model, base.topology, job, degree_given);
+  default_degrees(base.model, base.topology, job, degree_given, failure);
   return job;
 }
 
@@ -408,13 +435,13 @@ std::vector<Setup> resolve_setups(const JobOptions& o) {
   const bool from_file = base.from_file;
   std::vector<int64_t> gpu_counts;
   if (given(o, "--gpus") || !from_file) {
-    for (const auto& g : o.gpus) gpu_counts.push_back(parse_count(g, "--gpus"));
+    for (const auto& g : split_list(o.gpus, "--gpus")) gpu_counts.push_back(parse_count(g, "--gpus", kMaxGpus));
   } else {
     gpu_counts.push_back(base.job.num_gpus);
   }
   std::vector<int64_t> seqs;
   if (given(o, "--seq") || !from_file) {
-    for (const auto& s : o.seq) seqs.push_back(parse_count(s, "--seq"));
+    for (const auto& s : split_list(o.seq, "--seq")) seqs.push_back(parse_count(s, "--seq"));
   } else {
     seqs.push_back(base.job.seq_length);
   }
@@ -423,7 +450,10 @@ std::vector<Setup> resolve_setups(const JobOptions& o) {
   for (const auto& strategy : base.strategies) {
     for (int64_t gpus : gpu_counts) {
       for (int64_t seq : seqs) {
-        setups.push_back(Setup{base.model, base.topology, setup_job(o, base, strategy, gpus, seq), base.engine});
+        std::string failure;
+        setups.push_back(Setup{base.model, base.topology, setup_job(o, base, strategy, gpus, seq, false, &failure),
+                               base.engine});
+        if (!failure.empty()) throw InputError("--gpus", failure);
       }
     }
   }
@@ -472,5 +502,15 @@ std::vector<std::string> unmodelled_warnings(const std::vector<Setup>& setups) {
 }
 
 void warn_unmodelled(const std::vector<Setup>& setups) { print_warnings(unmodelled_warnings(setups)); }
+
+Setup resolve_one_setup(const JobOptions& o, const std::string& command) {
+  std::vector<Setup> setups = resolve_setups(o);
+  if (setups.size() != 1) {
+    throw InputError("--strategy", fmt::format("{} takes one configuration, got {} (strategies x GPU counts "
+                                               "x sequence lengths); give one of each, e.g. -s ring --gpus 8",
+                                               command, setups.size()));
+  }
+  return std::move(setups.front());
+}
 
 }  // namespace spsim::cli

@@ -49,6 +49,12 @@ struct Setup {
 
 void add_job_options(CLI::App* command, JobOptions& options, bool multi);
 
+/// Reads an experiment file's text as --config does (model, topology, engine, overrides, job);
+/// InputError on anything wrong. The sweep block is check_sweep_block's (sweep_command.cc).
+void check_experiment(const std::string& text, const std::string& path);
+/// Reads an experiment file's "sweep" block as `spsim sweep --config` does.
+void check_sweep_block(const std::string& text, const std::string& path);
+
 /// What every setup of one invocation shares: model, topology (overrides applied), engine, the
 /// base job (--config file merged with the flags, validated) and the strategies to run.
 struct BaseSetup {
@@ -65,8 +71,9 @@ BaseSetup resolve_base(const JobOptions& options);
 /// The job of one (strategy, gpus, seq) on top of `base`, degrees as the flags say or, when the
 /// user gave none, chosen by `default_degrees`. resolve_setups is resolve_base + this.
 /// `degrees_fixed`: the caller set base.job's degrees itself (sweep lists); keep them as they are.
+/// `failure`, when given, says why no default degree is legal (left empty when one is).
 JobConfig setup_job(const JobOptions& options, const BaseSetup& base, const std::string& strategy,
-                    int64_t gpus, int64_t seq, bool degrees_fixed = false);
+                    int64_t gpus, int64_t seq, bool degrees_fixed = false, std::string* failure = nullptr);
 
 /// Sequences per step at sequence length `seq`: --tokens-per-step / seq when given (InputError
 /// naming --tokens-per-step when seq does not divide it), else base.job.global_batch_size (0: one
@@ -103,11 +110,16 @@ void print_warnings(const std::vector<std::string>& warnings);
 /// not give are chosen by `default_degrees`.
 std::vector<Setup> resolve_setups(const JobOptions& options);
 
+/// resolve_setups for a command that takes one configuration: InputError naming `command` when the
+/// flags give several (a strategy list or "all", several GPU counts or sequence lengths).
+Setup resolve_one_setup(const JobOptions& options, const std::string& command);
+
 /// When the user names no degree, spread the sequence over as many GPUs as the scheme's rules
 /// allow (Megatron-SP and the Ulysses part of USP: within one node), the rest data parallel:
 /// the largest legal degree, found by asking the strategy itself.
+/// When none is legal, `job` gets the largest tried and `failure` (if given) the reason.
 void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig& job,
-                     bool degree_given);
+                     bool degree_given, std::string* failure = nullptr);
 
 }  // namespace spsim::cli
 

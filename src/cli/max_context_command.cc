@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/job_options.h"
 #include "search/max_context.h"
 #include "spsim/engine.h"
@@ -83,14 +84,13 @@ void add_max_context_command(CLI::App& app) {
       // Plan without degrees: resolve the common fields once, then search per strategy.
       JobOptions plain = *options;
       plain.strategies = {"ulysses"};
-      const auto setups = resolve_setups(plain);
-      warnings = unmodelled_warnings(setups);
-      const Setup& setup = setups.front();
+      const Setup setup = resolve_one_setup(plain, "max-context");
+      warnings = unmodelled_warnings({setup});
       topology = setup.topology;
       // By default every scheme that splits the sequence (tensor parallelism alone does not).
       std::vector<std::string> strategies;
       if (options->command->count("--strategy") > 0) {
-        strategies = expand_strategies(options->strategies);
+        strategies = expand_strategies(split_list(options->strategies, "--strategy"));
       } else {
         for (const auto& name : list_strategies()) {
           if (strategy_traits(name).splits_sequence) strategies.push_back(name);
@@ -113,9 +113,8 @@ void add_max_context_command(CLI::App& app) {
                                                setup.model.name));
       }
     } else {
-      const auto setups = resolve_setups(*options);
-      warnings = unmodelled_warnings(setups);
-      const Setup& setup = setups.front();
+      const Setup setup = resolve_one_setup(*options, "max-context");
+      warnings = unmodelled_warnings({setup});
       topology = setup.topology;
       const auto engine = make_engine(setup.engine);
       results.push_back(max_context(setup.model, topology, setup.job, *engine, base));

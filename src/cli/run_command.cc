@@ -60,6 +60,12 @@ void add_run_command(CLI::App& app) {
       "  spsim run -s ulysses -u 8 --gpus 64 --seq 256K --zero 3 --json\n"
       "  spsim run --config experiments/ring-basic-vs-zigzag.json   (its \"job\"; spsim sweep --config runs its sweep)");
   cmd->callback([=]() {
+    // A bad -o or --trace fails before the work (D19: -o '' was silently ignored).
+    for (const auto& [flag, path] : {std::pair<const char*, std::string>{"--output", *output}, {"--trace", *trace}}) {
+      if (cmd->count(flag) == 0) continue;
+      if (path.empty()) throw InputError(flag, "an empty path; give a file name");
+      check_output_path(path);
+    }
     const std::string sweep_note = config_sweep_note(*options);
     const auto setups = resolve_setups(*options);
     std::vector<RunReport> reports;
@@ -103,9 +109,9 @@ void add_explain_command(CLI::App& app) {
   add_job_options(cmd, *options, false);
   cmd->footer("Example:\n  spsim explain --strategy ulysses -u 8 --gpus 8 --seq 128K");
   cmd->callback([=]() {
-    const auto setups = resolve_setups(*options);
-    const auto engine = make_engine(setups.front().engine);
-    const auto report = evaluate(setups.front().model, setups.front().topology, setups.front().job, *engine);
+    const Setup setup = resolve_one_setup(*options, "explain");
+    const auto engine = make_engine(setup.engine);
+    const auto report = evaluate(setup.model, setup.topology, setup.job, *engine);
     std::fputs(format_table({report}).c_str(), stdout);
     std::fputs(("\n" + format_explain(report)).c_str(), stdout);
   });

@@ -15,10 +15,14 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/flag_checks.h"
 #include "cli/job_options.h"
 #include "cli/mpi_world.h"
+#include "common/atomic_write.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
+#include "spsim/report.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
 #include "spsim/units.h"
@@ -52,10 +56,9 @@ const std::vector<std::string> kListKeys = {
     "zero_stage", "micro_batch_size",
     "recompute_granularity", "ring_variant"};
 
-FileSweep read_sweep_block(const std::string& path) {
+FileSweep parse_sweep_block(const std::string& text, const std::string& path) {
   FileSweep out;
-  if (path.empty()) return out;
-  const auto json = detail::parse_json(detail::read_file(path), path);
+  const auto json = detail::parse_json(text, path);
   if (!json.is_object() || !json.contains("sweep")) return out;
   detail::ObjectReader top(json, path);
   detail::ObjectReader in = top.object("sweep");
@@ -92,22 +95,33 @@ FileSweep read_sweep_block(const std::string& path) {
   return out;
 }
 
+FileSweep read_sweep_block(const std::string& path) {
+  return path.empty() ? FileSweep{} : parse_sweep_block(detail::read_file(path), path);
+}
+
 bool given(const JobOptions& o, const char* flag) { return o.command->count(flag) > 0; }
 
-// Items from the flag if given, else from the file's sweep block, else `fallback`.
+// Items from the flag if given (comma lists split, empty items refused), else from the file's
+// sweep block, else `fallback`.
 std::vector<std::string> pick(const JobOptions& o, const char* flag, const std::vector<std::string>& flag_items,
                               const FileSweep& file, const std::string& key,
                               const std::vector<std::string>& fallback) {
-  if (given(o, flag)) return flag_items;
+  if (given(o, flag)) return split_list(flag_items, flag);
   const auto it = file.lists.find(key);
   if (it != file.lists.end()) return it->second;
   return fallback;
 }
 
-std::vector<int64_t> numbers(const std::vector<std::string>& items, const std::string& where) {
+std::vector<int64_t> numbers(const std::vector<std::string>& items, const std::string& where, int64_t max) {
   std::vector<int64_t> out;
   for (const auto& item : items) {
-    for (int64_t v : parse_range(item, where)) out.push_back(v);
+    for (int64_t v : parse_range(item, where)) {
+      if (v > max) {
+        throw InputError(where, fmt::format("{} is too large: past the limit of {} (README \"Limits and "
+                                            "errors\")", v, max));
+      }
+      out.push_back(v);
+    }
   }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -135,7 +149,7 @@ std::vector<int64_t> zero_numbers(const std::vector<std::string>& items, const s
 void relist(CLI::App* cmd, const char* name, const std::string& names, std::vector<std::string>& target,
             const std::string& help, const std::string& group) {
   cmd->remove_option(cmd->get_option(name));
-  cmd->add_option(names, target, help)->delimiter(',')->group(group);
+  cmd->add_option(names, target, help)->group(group);  // comma lists: split_list in pick()
 }
 
 struct Progress {
@@ -310,6 +324,8 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world);
 
 }  // namespace
 
+void check_sweep_block(const std::string& text, const std::string& path) { parse_sweep_block(text, path); }
+
 void add_sweep_command(CLI::App& app) {
   auto o = std::make_shared<SweepOptions>();
   CLI::App* cmd = app.add_subcommand(
@@ -343,7 +359,7 @@ void add_sweep_command(CLI::App& app) {
   cmd->add_option("-o,--output", o->output, "output prefix: writes PREFIX.csv and PREFIX.json")
       ->capture_default_str()->group("Sweep");
   cmd->add_option("-j,--jobs", o->jobs, "worker processes (same bytes as --jobs 1)")
-      ->capture_default_str()->group("Sweep");
+      ->transform(whole_number(1, kMaxJobs))->capture_default_str()->group("Sweep");
   cmd->add_flag("--resume", o->resume, "continue an interrupted sweep from PREFIX.partial")->group("Sweep");
   cmd->add_option("--plot", o->plot_dir, "also write the plots (PNG + SVG) into this folder")->group("Sweep");
   cmd->add_option("--progress", o->progress, "progress line on stderr: auto (when a terminal) | always | never")
@@ -389,13 +405,15 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
 
     SweepPlan plan;
     plan.best = best;
-    const auto tp = numbers(pick(jo, "--tp", o->tp, file, "tensor_model_parallel_size", {}), "--tp");
-    const auto us = numbers(pick(jo, "--ulysses-degree", o->ulysses, file, "ulysses_degree", {}), "--ulysses-degree");
-    const auto rs = numbers(pick(jo, "--ring-degree", o->ring, file, "ring_degree", {}), "--ring-degree");
-    const auto dps = numbers(pick(jo, "--dp", o->dp, file, "data_parallel_size", {}), "--dp");
-    const auto pps = numbers(pick(jo, "--pp", o->pp, file, "pipeline_model_parallel_size", {}), "--pp");
+    const auto tp = numbers(pick(jo, "--tp", o->tp, file, "tensor_model_parallel_size", {}), "--tp", kMaxDegree);
+    const auto us = numbers(pick(jo, "--ulysses-degree", o->ulysses, file, "ulysses_degree", {}), "--ulysses-degree",
+                            kMaxDegree);
+    const auto rs = numbers(pick(jo, "--ring-degree", o->ring, file, "ring_degree", {}), "--ring-degree", kMaxDegree);
+    const auto dps = numbers(pick(jo, "--dp", o->dp, file, "data_parallel_size", {}), "--dp", kMaxGpus);
+    const auto pps = numbers(pick(jo, "--pp", o->pp, file, "pipeline_model_parallel_size", {}), "--pp",
+                             kMaxPipelineStages);
     const auto zeros = zero_numbers(pick(jo, "--zero", o->zero, file, "zero_stage", {}), "--zero");
-    const auto mbss = numbers(pick(jo, "--mbs", o->mbs, file, "micro_batch_size", {}), "--mbs");
+    const auto mbss = numbers(pick(jo, "--mbs", o->mbs, file, "micro_batch_size", {}), "--mbs", kMaxMicroBatchSize);
     std::vector<Recompute> recomputes;
     const auto recompute_items = pick(jo, "--recompute", o->recompute, file, "recompute_granularity", {});
     for (const auto& item : recompute_items) recomputes.push_back(parse_recompute(item, "--recompute"));
@@ -429,20 +447,20 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         const size_t topology_index = ti;
         std::vector<std::string> strategies = base.strategies;
         if (given(jo, "--strategy")) {
-          strategies = expand_strategies(jo.strategies);
+          strategies = expand_strategies(split_list(jo.strategies, "--strategy"));
         } else if (file.lists.count("strategies")) {
           strategies = expand_strategies(file.lists.at("strategies"));
         }
         // Flag, else the sweep block, else the config's job, else the defaults.
         auto dimension = [&](const char* flag, const std::vector<std::string>& flag_items, const char* key,
-                             int64_t job_value) {
-          if (given(jo, flag)) return numbers(flag_items, flag);
-          if (file.lists.count(key)) return numbers(file.lists.at(key), jo.config_path + ": /sweep/" + key);
+                             int64_t job_value, int64_t max) {
+          if (given(jo, flag)) return numbers(flag_items, flag, max);
+          if (file.lists.count(key)) return numbers(file.lists.at(key), jo.config_path + ": /sweep/" + key, max);
           if (base.from_file) return std::vector<int64_t>{job_value};
-          return numbers(flag_items, flag);
+          return numbers(flag_items, flag, max);
         };
-        gpu_counts = dimension("--gpus", jo.gpus, "num_gpus", base.job.num_gpus);
-        seqs = dimension("--seq", jo.seq, "seq_length", base.job.seq_length);
+        gpu_counts = dimension("--gpus", jo.gpus, "num_gpus", base.job.num_gpus, kMaxGpus);
+        seqs = dimension("--seq", jo.seq, "seq_length", base.job.seq_length, kMaxSeqLength);
         // Every plan of a point runs the same global batch: the user's (--gbs, --tokens-per-step,
         // the config's job), else one fixed default for the whole sweep, never one micro-batch
         // per data-parallel rank (which would rank plans of different batches).
@@ -469,6 +487,20 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
           // defaults fill them in (setup_job), as `spsim run` does.
           const bool fixed = !best && (!tp.empty() || (uses_u && !us.empty()) || (uses_r && !rs.empty()));
           const std::vector<int64_t> one{0};  // "not swept" marker
+          // The grid is counted before any point is built: lists each within kMaxRangePoints can
+          // still multiply to 10^11 points.
+          auto size = [best](size_t n, bool swept) { return static_cast<int64_t>(swept && n > 0 && !best ? n : 1); };
+          const auto grid = product_within(
+              {size(variants.size(), true), static_cast<int64_t>(gpu_counts.size()),
+               static_cast<int64_t>(seqs.size()), size(tp.size(), true), size(us.size(), uses_u),
+               size(rs.size(), uses_r), size(dps.size(), true), size(pps.size(), true), size(zeros.size(), true),
+               size(mbss.size(), true), size(recomputes.size(), true)},
+              static_cast<int64_t>(kMaxSweepPoints));
+          if (!grid || plan.points.size() + static_cast<size_t>(*grid) > kMaxSweepPoints) {
+            throw InputError("sweep", fmt::format("the grid has more than {} points, past the limit (README "
+                                                  "\"Limits and errors\"); use fewer values per flag or "
+                                                  "split the sweep", kMaxSweepPoints));
+          }
           for (const auto& variant : variants.empty() || best ? std::vector<std::string>{""} : variants) {
             for (int64_t gpus : gpu_counts) {
               for (int64_t seq : seqs) {
@@ -575,6 +607,13 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     progress.color = tty && (no_color == nullptr || no_color[0] == '\0') &&
                      !(term != nullptr && std::string(term) == "dumb");
     const bool root = world.rank() == 0;
+    // D19: "-o outdir/" wrote the hidden files outdir/.csv and outdir/.json.
+    const std::filesystem::path prefix(o->output);
+    if (o->output.empty() || o->output.back() == '/' || prefix.filename() == "." || prefix.filename() == "..") {
+      const std::string folder = o->output.empty() || o->output.back() == '/' ? o->output : o->output + "/";
+      throw InputError("--output", fmt::format("\"{}\" names a folder, not a prefix; write e.g. {}sweep to get "
+                                               "{}sweep.csv and {}sweep.json", o->output, folder, folder, folder));
+    }
     // Like `mkdir -p`: a user naming out/sweep expects out/ to appear. Only rank 0 writes, so only
     // it creates the folder; its verdict is shared so that no rank waits on a stopped one.
     std::string mkdir_failure;
@@ -589,6 +628,13 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     }
     if (world.size() > 1) mkdir_failure = world.all_gather(mkdir_failure).at(0);
     if (!mkdir_failure.empty()) throw InputError("--output", mkdir_failure);
+    // The outputs are checked before the sweep runs, not after (D19: PREFIX.csv a directory).
+    // Temporaries of a final write killed with -9 (D18) go now, --resume or not.
+    if (root) {
+      for (const char* extension : {".csv", ".json"}) {
+        remove_stray_temporaries(check_output_path(o->output + extension));
+      }
+    }
     SweepRunOptions run;
     run.output_prefix = o->output;
     run.jobs = o->jobs;

@@ -14,8 +14,14 @@ namespace spsim::detail {
 namespace fs = std::filesystem;
 
 std::string data_dir() {
-  if (const char* env = std::getenv("SPSIM_DATA_DIR"); env != nullptr && *env != '\0') return env;
   std::error_code ec;
+  if (const char* env = std::getenv("SPSIM_DATA_DIR"); env != nullptr && *env != '\0') {
+    if (!fs::is_directory(env, ec)) {
+      throw InputError("SPSIM_DATA_DIR", fmt::format("\"{}\" is not a folder; point it at the folder "
+                                                     "holding models/ and topologies/, or unset it", env));
+    }
+    return env;
+  }
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
     const fs::path installed = exe.parent_path().parent_path() / "share" / "spsim";
@@ -39,7 +45,14 @@ std::vector<std::string> list_data_files(const std::string& folder) {
 std::string resolve_data_file(const std::string& path_or_name, const std::string& folder,
                               const std::string& flag) {
   std::error_code ec;
-  if (fs::is_regular_file(path_or_name, ec)) return path_or_name;
+  const fs::file_status status = fs::status(path_or_name, ec);
+  if (fs::is_regular_file(status)) return path_or_name;
+  if (fs::exists(status)) {
+    throw InputError(flag, fmt::format("\"{}\" is {}, not a file; give the path of a .json file or a "
+                                       "shipped name (see `spsim list {}`)", path_or_name,
+                                       fs::is_directory(status) ? "a directory" : "a FIFO, device or socket",
+                                       folder));
+  }
   const fs::path shipped = fs::path(data_dir()) / folder / (path_or_name + ".json");
   if (fs::is_regular_file(shipped, ec)) return shipped.string();
   const auto names = list_data_files(folder);

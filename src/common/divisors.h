@@ -1,4 +1,5 @@
-// Whole-number helpers for the "valid degrees" lists of error messages.
+// Divisors of a positive integer, for the degree searches (up to 2^20 GPUs, nested 4 deep) and
+// the "valid degrees" lists of error messages.
 #ifndef SPSIM_COMMON_DIVISORS_H_
 #define SPSIM_COMMON_DIVISORS_H_
 
@@ -8,11 +9,15 @@
 
 namespace spsim {
 
-/// Every d with n % d == 0, ascending (empty for n < 1).
+/// Every divisor of `n` (n >= 1), ascending, in O(sqrt(n)); empty for n < 1.
 std::vector<int64_t> divisors(int64_t n);
 
 /// "1, 2, 4": the numbers as an error message lists them.
 std::string join_numbers(const std::vector<int64_t>& values);
+
+namespace detail {
+using spsim::divisors;
+}  // namespace detail
 
 }  // namespace spsim
 

@@ -11,14 +11,22 @@
 
 #include <nlohmann/json.hpp>
 
+#include "spsim/limits.h"
+
 namespace spsim::detail {
 
 /// Parses JSON text; on a syntax error throws InputError(display_name, "syntax error at line L,
-/// column C: ...") with nlohmann's text minus its "[json.exception...]" prefix.
+/// column C: ...") with nlohmann's text minus its "[json.exception...]" prefix. A key twice in one
+/// object (nlohmann would keep the last silently) and nesting deeper than kMaxJsonDepth are
+/// InputErrors naming the JSON pointer.
 nlohmann::json parse_json(const std::string& text, const std::string& display_name);
 
-/// Reads a whole file; InputError naming the path if it cannot be read.
-std::string read_file(const std::string& path);
+/// nlohmann's exception text without its "[json.exception.type_error.302] " prefix.
+std::string strip_exception_prefix(const std::string& message);
+
+/// Reads a whole regular file of at most `max_bytes`; InputError naming the path if it cannot be
+/// read, is a directory, FIFO or device (never blocks on one), or is larger.
+std::string read_file(const std::string& path, int64_t max_bytes = kMaxInputFileBytes);
 
 /// Reader over one JSON object. Each accessor marks its key as known; finish() then rejects any
 /// key nobody asked for, with a "did you mean" hint (strict files), or ignores them (lenient).
@@ -28,9 +36,10 @@ class ObjectReader {
   ObjectReader(const nlohmann::json& object, std::string file, std::string pointer = "");
 
   bool has(const std::string& key) const;
-  /// Integer in [min, max]; missing -> `fallback`, or an error if there is none.
+  /// Integer in [min, max]; missing -> `fallback`, or an error if there is none. Out of range, the
+  /// message shows the value as written and ends with `fix` when given.
   int64_t integer(const std::string& key, std::optional<int64_t> fallback = std::nullopt,
-                  int64_t min = 1, int64_t max = int64_t{1} << 40);
+                  int64_t min = 1, int64_t max = int64_t{1} << 40, const std::string& fix = "");
   /// Finite number in [min, max] (NaN and infinities are rejected).
   double number(const std::string& key, std::optional<double> fallback = std::nullopt,
                 double min = 0, double max = std::numeric_limits<double>::max());

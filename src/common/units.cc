@@ -9,13 +9,15 @@
 
 namespace spsim {
 
-int64_t parse_count(const std::string& text, const std::string& where) {
+int64_t parse_count(const std::string& text, const std::string& where, int64_t max) {
   const std::string fix = "write a positive whole number, optionally with K, M or G (K = 1024), e.g. 128K";
   if (text.empty()) throw InputError(where, "empty value; " + fix);
   size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   if (digits == 0) throw InputError(where, fmt::format("\"{}\" is not a count; {}", text, fix));
-  if (digits > 13) throw InputError(where, fmt::format("\"{}\" is too large (at most 2^40)", text));
+  const std::string past_limit =
+      fmt::format("\"{}\" is too large: past the limit of {} (README \"Limits and errors\")", text, max);
+  if (digits > 13) throw InputError(where, past_limit);
   int64_t value = std::strtoll(text.substr(0, digits).c_str(), nullptr, 10);
   const std::string suffix = text.substr(digits);
   int64_t scale = 1;
@@ -31,9 +33,7 @@ int64_t parse_count(const std::string& text, const std::string& where) {
     throw InputError(where, fmt::format("\"{}\" has an unknown suffix \"{}\"; {}", text, suffix, fix));
   }
   if (value == 0) throw InputError(where, fmt::format("must be positive (got {}); {}", text, fix));
-  if (value > (int64_t{1} << 40) / scale) {
-    throw InputError(where, fmt::format("\"{}\" is too large (at most 2^40)", text));
-  }
+  if (value > max / scale) throw InputError(where, past_limit);
   return value * scale;
 }
 

@@ -12,11 +12,16 @@
 #include <cstdio>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "common/atomic_write.h"
+#include "common/process.h"
 #include "engine/des_internal.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 
 namespace spsim {
 
@@ -129,6 +134,7 @@ void validate(const TaskGraph& graph, const Topology& topology) {
     throw InputError("config", "micro_batches must be positive (got " +
                                    std::to_string(graph.micro_batches) + ")");
   }
+  std::vector<std::optional<Placement>> placements(graph.groups.size());
   for (const Segment& segment : graph.segments) {
     if (segment.repeat < 0) {
       throw InputError("strategy", std::string("segment \"") + segment.name +
@@ -166,10 +172,16 @@ void validate(const TaskGraph& graph, const Topology& topology) {
       }
       const CommGroup& group = graph.groups[task.group];
       if (group.size <= 1 || task.bytes == 0) continue;
-      // The scopes the first instance of this group crosses (all instances are alike).
-      std::vector<int64_t> members;
-      for (int64_t j = 0; j < group.size; ++j) members.push_back(j * group.stride);
-      const Placement placement = place_members(members, topology.gpus_per_node);
+      // The scopes the first instance of this group crosses (all instances are alike), placed once
+      // per group: a ring of 4,096 has thousands of step tasks over one 4,096-rank group, and
+      // placing it per task took seconds before the DES work limit could refuse the run.
+      std::optional<Placement>& placed = placements[task.group];
+      if (!placed) {
+        std::vector<int64_t> members;
+        for (int64_t j = 0; j < group.size; ++j) members.push_back(j * group.stride);
+        placed = place_members(members, topology.gpus_per_node);
+      }
+      const Placement& placement = *placed;
       if (placement.nodes == 1 || placement.ranks_per_node > 1) {
         collective_efficiency(topology, "intra_node", task.comm);
       }
@@ -296,9 +308,11 @@ des::SimOutput simulate_in_child(const TaskGraph& graph, const Topology& topolog
   int fds[2];
   if (::pipe(fds) != 0) throw Error("des: pipe failed");
   std::fflush(nullptr);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw Error("des: fork failed");
   if (pid == 0) {
+    detail::die_with_parent(parent);  // D12: the simulation outlived a killed spsim
     ::close(fds[0]);
     nlohmann::json message;
     try {
@@ -314,14 +328,7 @@ des::SimOutput simulate_in_child(const TaskGraph& graph, const Topology& topolog
     ::_exit(0);
   }
   ::close(fds[1]);
-  std::string data;
-  char buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    data.append(buffer, static_cast<size_t>(n));
-  }
+  const std::string data = detail::read_until_eof(fds[0]);
   ::close(fds[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -341,13 +348,56 @@ des::SimOutput simulate_in_child(const TaskGraph& graph, const Topology& topolog
   return {result_from_json(message.at("result")), message.at("trace").get<std::string>()};
 }
 
+// The work of one simulation: per simulated GPU, each compute task counts 1 and each collective
+// the flows it starts per member (an all-to-all over g ranks g - 1, a ring 2), times the layers
+// and micro-batches it runs in; times the simulated GPUs, and once more (1 + GPUs / 256) for the
+// flows SimGrid shares bandwidth among. About 1 us per unit on one core (measured from 8 to
+// 1,024 simulated GPUs).
+double des_work(const TaskGraph& graph, int64_t simulated) {
+  const double m = static_cast<double>(std::max<int64_t>(1, graph.micro_batches));
+  double per_gpu = 0;
+  for (const Segment& segment : graph.segments) {
+    const double runs = segment.when == When::kEveryMicroBatch ? m
+                        : segment.when == When::kLastMicroBatch ? 1.0
+                                                                 : m - 1;
+    double weight = 0;
+    for (const Task& task : segment.tasks) {
+      const bool valid_group = task.group >= 0 && task.group < static_cast<int>(graph.groups.size());
+      const double size = valid_group ? static_cast<double>(graph.groups[task.group].size) : 1.0;
+      if (task.kind != TaskKind::kCollective || size <= 1) {
+        weight += 1;
+      } else {
+        weight += task.comm == CommKind::kAllToAll ? size - 1 : 2;
+      }
+    }
+    per_gpu += weight * static_cast<double>(segment.repeat) * runs;
+  }
+  const double gpus = static_cast<double>(simulated);
+  return per_gpu * gpus * (1 + gpus / 256);
+}
+
 class DesEngine final : public Engine {
  public:
   StepResult run(const TaskGraph& graph, const Topology& topology,
                  const EngineOptions& options) const override {
+    if (graph.num_gpus > kMaxGpus) {
+      throw InputError("--gpus", fmt::format("{} GPUs is past the limit of {} (README \"Limits and "
+                                             "errors\")", graph.num_gpus, kMaxGpus));
+    }
     des::validate(graph, topology);
     const des::Symmetry symmetry =
         des::choose_symmetry(graph, topology, options.simulate_all_gpus);
+    const double work = des_work(graph, symmetry.simulated);
+    if (work > static_cast<double>(kMaxDesWork)) {
+      throw InputError(
+          "--engine",
+          fmt::format("the des simulation of {} GPUs{} would take {:.0f} units of work (tasks and flows x "
+                      "layers x micro-batches), past the limit of {} (README \"Limits and errors\"); "
+                      "use --engine analytic, fewer GPUs, a smaller group or fewer micro-batches{}",
+                      symmetry.simulated,
+                      symmetry.simulated < graph.num_gpus ? fmt::format(" (standing for {})", graph.num_gpus) : "",
+                      work, kMaxDesWork, options.simulate_all_gpus ? ", or drop --simulate-all-gpus" : ""));
+    }
     des::SimOutput output = simulate_in_child(graph, topology, options, symmetry);
     // Written only after the whole simulation succeeded, through a temporary file and a rename,
     // so an error never leaves a partial trace.

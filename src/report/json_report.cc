@@ -12,8 +12,13 @@ namespace {
 
 using detail::tidy;
 
-// Byte counts are whole numbers: print them exactly, so a user can check them by hand.
-int64_t whole_bytes(double value) { return std::llround(value); }
+// Byte counts are whole numbers: print them exactly, so a user can check them by hand. Past 2^53
+// a double holds no exact integer anyway, and past 2^63 llround is undefined (a 1G-token
+// micro-batch printed -9223372036854775808): those stay doubles.
+nlohmann::json whole_bytes(double value) {
+  if (std::fabs(value) < 9007199254740992.0) return std::llround(value);
+  return value;
+}
 
 // What one layer sends: the collectives of the layer segments that run in the last micro-batch
 // (it has every kind, gradient reduction included), keyed "<category>/<collective>".

@@ -12,13 +12,17 @@
 
 #include <fmt/format.h>
 
+#include "common/divisors.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/report.h"
 #include "spsim/strategy.h"
 
 namespace spsim {
 
 namespace {
+
+using detail::divisors;
 
 MemoryEstimate memory_at(const Strategy& strategy, const ModelSpec& model, JobConfig job,
                          int64_t seq) {
@@ -42,18 +46,24 @@ std::string growing_term(const MemoryEstimate& a, const MemoryEstimate& b) {
   return best->first;
 }
 
-std::vector<int64_t> divisors(int64_t n) {
-  std::vector<int64_t> out;
-  for (int64_t d = 1; d <= n; ++d) {
-    if (n % d == 0) out.push_back(d);
-  }
-  return out;
-}
-
 }  // namespace
 
 int64_t sequence_granularity(const JobConfig& job, int64_t base) {
-  return std::lcm(std::max<int64_t>(1, base), sequence_granularity(job));
+  const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
+  const bool megatron_sp = t > 1 && job.sequence_parallel;
+  // Checked products: this runs before the lowering checks the degrees against their limits.
+  // Within the bound, sequence_granularity cannot overflow: zigzag's 2 r u divides twice the split.
+  const auto split = product_within({2, u, r, megatron_sp ? t : 1}, kMaxSeqLength);
+  const int64_t b = std::max<int64_t>(1, base);
+  const int64_t g = split ? sequence_granularity(job) : 1;
+  const auto lcm = split ? product_within({b / std::gcd(b, g), g}, kMaxSeqLength) : std::nullopt;
+  if (!lcm) {
+    throw InputError("--granularity", fmt::format("lcm({}, {}) (the granularity and the scheme's sequence "
+                                                  "split) is past the sequence-length limit of {} (README "
+                                                  "\"Limits and errors\"); use a smaller granularity",
+                                                  b, g, kMaxSeqLength));
+  }
+  return *lcm;
 }
 
 MaxContextResult max_context(const ModelSpec& model, const Topology& topology, const JobConfig& job,

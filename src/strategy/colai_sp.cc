@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "strategy/lowering.h"
 #include "strategy/plugins.h"
 
@@ -188,6 +189,13 @@ class ColaiSpStrategy : public Strategy {
                                    job.ulysses_degree, job.tensor_parallel));
     }
     derive_degree(job.ring_degree, job);
+    if (job.ring_degree > kMaxColaiSpRingDegree) {
+      throw InputError("ring_degree",
+                       fmt::format("colai-sp is simulated block by block (about 10 tasks per ring "
+                                   "step and layer), so its ring_degree is at most {} (got {}, README "
+                                   "\"Limits and errors\"); use ring or usp for larger rings",
+                                   kMaxColaiSpRingDegree, job.ring_degree));
+    }
     JobConfig hybrid = as_hybrid(job);
     check_and_resolve(model, hybrid);
     // What the step reports: the user's mask and variant, and its own ring exchange (p2p).

@@ -4,6 +4,7 @@
 
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 
 namespace spsim {
 
@@ -20,21 +21,21 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.framework = in.string("framework", "");
   job.fp8_recipe = in.string("fp8_recipe", "");
   job.attention_impl = in.string("attention_impl", "");
-  job.num_gpus = in.integer("num_gpus", job.num_gpus, 1, int64_t{1} << 24);
-  job.seq_length = in.integer("seq_length", job.seq_length, 1, int64_t{1} << 34);
-  job.micro_batch_size = in.integer("micro_batch_size", job.micro_batch_size, 1, 1 << 20);
-  job.global_batch_size = in.integer("global_batch_size", 0, 0, int64_t{1} << 30);
-  job.tensor_parallel = in.integer("tensor_model_parallel_size", 1, 1, 1 << 16);
-  job.ulysses_degree = in.integer("ulysses_degree", 1, 1, 1 << 20);
-  job.ring_degree = in.integer("ring_degree", 1, 1, 1 << 20);
-  job.pipeline_parallel = in.integer("pipeline_model_parallel_size", 1, 1, 1 << 12);
+  job.num_gpus = in.integer("num_gpus", job.num_gpus, 1, kMaxGpus);
+  job.seq_length = in.integer("seq_length", job.seq_length, 1, kMaxSeqLength);
+  job.micro_batch_size = in.integer("micro_batch_size", job.micro_batch_size, 1, kMaxMicroBatchSize);
+  job.global_batch_size = in.integer("global_batch_size", 0, 0, kMaxGlobalBatchSize);
+  job.tensor_parallel = in.integer("tensor_model_parallel_size", 1, 1, kMaxDegree);
+  job.ulysses_degree = in.integer("ulysses_degree", 1, 1, kMaxDegree);
+  job.ring_degree = in.integer("ring_degree", 1, 1, kMaxDegree);
+  job.pipeline_parallel = in.integer("pipeline_model_parallel_size", 1, 1, kMaxPipelineStages);
   job.virtual_pipeline_stages =
-      in.integer("virtual_pipeline_model_parallel_size", 1, 1, 1 << 12);
-  job.first_stage_layers = in.integer("decoder_first_pipeline_num_layers", 0, 0, 1 << 20);
-  job.last_stage_layers = in.integer("decoder_last_pipeline_num_layers", 0, 0, 1 << 20);
+      in.integer("virtual_pipeline_model_parallel_size", 1, 1, kMaxPipelineStages);
+  job.first_stage_layers = in.integer("decoder_first_pipeline_num_layers", 0, 0, kMaxLayers);
+  job.last_stage_layers = in.integer("decoder_last_pipeline_num_layers", 0, 0, kMaxLayers);
   job.embedding_in_pipeline_split = in.boolean("account_for_embedding_in_pipeline_split", false);
   job.loss_in_pipeline_split = in.boolean("account_for_loss_in_pipeline_split", false);
-  job.data_parallel = in.integer("data_parallel_size", 0, 0, int64_t{1} << 24);
+  job.data_parallel = in.integer("data_parallel_size", 0, 0, kMaxGpus);
   job.sequence_parallel = in.boolean("sequence_parallel", job.sequence_parallel);
   job.ring_variant = in.string("ring_variant", job.ring_variant);
   job.ring_comm = in.string("ring_comm", job.ring_comm);
@@ -55,7 +56,7 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.causal = in.boolean("causal", job.causal);
   job.framework_reserve_bytes =
       in.number("framework_reserve_gib", kDefaultFrameworkReserveBytes / (1024.0 * 1024 * 1024),
-                0, 1024) * 1024.0 * 1024 * 1024;
+                0, kMaxReserveGib) * 1024.0 * 1024 * 1024;
   if (job.ring_variant != "basic" && job.ring_variant != "zigzag" && job.ring_variant != "stripe") {
     in.fail("ring_variant",
             fmt::format("must be basic, zigzag or stripe (got \"{}\")", job.ring_variant));

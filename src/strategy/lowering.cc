@@ -780,8 +780,15 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
 
   const std::vector<OpCost> saved_ops = layer_ops(model, c.shard);
   const double layer_saved = sum_saved(saved_ops);
-  // The layer being back-propagated under full recompute holds its full forward activations again.
-  const double recompute_layer = job.recompute == Recompute::kFull ? sum_saved(c.ops) : 0.0;
+  // The layer being back-propagated holds again what recompute dropped: under full recompute its
+  // whole forward activations; under selective recompute the attention core's re-materialised
+  // score terms (softmax, dropout mask and output of a standard kernel; nothing for flash).
+  double recompute_layer = job.recompute == Recompute::kFull ? sum_saved(c.ops) : 0.0;
+  if (job.recompute == Recompute::kSelective) {
+    LayerShard kept = c.shard;
+    kept.recompute = Recompute::kNone;
+    recompute_layer = sum_saved(layer_ops(model, kept)) - layer_saved;
+  }
   MemoryEstimate& memory = out.memory;
   const int64_t p = job.pipeline_parallel;
 

@@ -7,12 +7,21 @@
 
 #include "common/divisors.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/pipeline.h"
 #include "strategy/lowering.h"
 
 namespace spsim::detail {
 
 namespace {
+
+// Library callers build JobConfig directly, so the flag limits are checked here too.
+void check_limit(int64_t value, int64_t limit, const char* field) {
+  if (value > limit) {
+    throw InputError(field, fmt::format("{} is too large: past the limit of {} (README \"Limits and "
+                                        "errors\")", value, limit));
+  }
+}
 
 // Ulysses degrees u that fit `heads` query heads and `kv` KV heads per TP rank: u | heads and
 // (u | kv, or kv | u when KV heads are replicated as DeepSpeed ALST does).
@@ -62,9 +71,9 @@ namespace spsim::detail {
 
 void derive_degree(int64_t& degree, const JobConfig& job) {
   if (degree != 1 || job.data_parallel != 0) return;
-  const int64_t used = job.tensor_parallel * job.ulysses_degree * job.ring_degree *
-                       job.pipeline_parallel;
-  if (used > 0 && job.num_gpus % used == 0) degree = job.num_gpus / used;
+  const auto used = product_within({job.tensor_parallel, job.ulysses_degree, job.ring_degree,
+                                    job.pipeline_parallel}, kMaxGpus);
+  if (used && *used > 0 && job.num_gpus % *used == 0) degree = job.num_gpus / *used;
 }
 
 void check_and_resolve(const ModelSpec& model, JobConfig& job) {
@@ -81,6 +90,16 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
       job.micro_batch_size < 1 || job.seq_length < 1) {
     throw InputError("config", "degrees, num_gpus, micro_batch_size and seq_length must be >= 1");
   }
+  check_limit(job.num_gpus, kMaxGpus, "num_gpus");
+  check_limit(t, kMaxDegree, "tensor_model_parallel_size");
+  check_limit(u, kMaxDegree, "ulysses_degree");
+  check_limit(r, kMaxDegree, "ring_degree");
+  check_limit(p, kMaxPipelineStages, "pipeline_model_parallel_size");
+  check_limit(v, kMaxPipelineStages, "virtual_pipeline_model_parallel_size");
+  check_limit(job.data_parallel, kMaxGpus, "data_parallel_size");
+  check_limit(job.seq_length, kMaxSeqLength, "seq_length");
+  check_limit(job.micro_batch_size, kMaxMicroBatchSize, "micro_batch_size");
+  check_limit(job.global_batch_size, kMaxGlobalBatchSize, "global_batch_size");
   if (v > 1 && p == 1) {
     throw InputError("virtual_pipeline_model_parallel_size",
                      fmt::format("the interleaved schedule needs pipeline_model_parallel_size > 1 "
@@ -105,7 +124,17 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
     throw InputError("ring_comm", fmt::format("must be p2p or allgather (got \"{}\")",
                                               job.ring_comm));
   }
+  // Each degree is at most kMaxDegree (2^12) and p kMaxPipelineStages, so t x u x r x p fits in int64; times DP it
+  // may not, and a product past the GPU limit can never equal num_gpus anyway.
   const int64_t split = t * u * r * p;
+  if (split > kMaxGpus) {
+    throw InputError(
+        "num_gpus",
+        fmt::format("tensor_model_parallel_size x ulysses_degree x ring_degree x "
+                    "pipeline_model_parallel_size = {} x {} x {} x {} = {} is past the limit of {} "
+                    "GPUs (README \"Limits and errors\"); use smaller degrees",
+                    t, u, r, p, split, kMaxGpus));
+  }
   if (job.data_parallel > 0) {
     if (job.num_gpus != split * job.data_parallel) {
       throw InputError(
@@ -210,9 +239,26 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                     per_step));
   }
   const int64_t micro_batches = job.global_batch_size / per_step;
+  // Both engines time every micro-batch of the step.
+  if (micro_batches > kMaxMicroBatches) {
+    throw InputError(
+        "global_batch_size",
+        fmt::format("gives {} micro-batches per step (global_batch_size / (micro_batch_size x "
+                    "data_parallel_size) = {} / ({} x {})), past the limit: at most {} (README "
+                    "\"Limits and errors\"); use a smaller global_batch_size (--gbs) or a larger "
+                    "micro_batch_size (--mbs)",
+                    micro_batches, job.global_batch_size, job.micro_batch_size, job.data_parallel,
+                    kMaxMicroBatches));
+  }
+  if (!product_within({job.global_batch_size, job.seq_length}, kMaxTokensPerStep)) {
+    throw InputError(
+        "global_batch_size",
+        fmt::format("global_batch_size x seq_length = {} x {} tokens per step is past the limit of "
+                    "{} (README \"Limits and errors\"); use a smaller batch or sequence",
+                    job.global_batch_size, job.seq_length, kMaxTokensPerStep));
+  }
   // The pipeline schedule is simulated op by op (two ops per micro-batch, chunk and stage): keep
   // it to a few seconds and a few hundred MB; the bubble fraction is < 1e-5 long before that.
-  constexpr int64_t kMaxPipelineOps = int64_t{1} << 20;
   if (p > 1 && micro_batches > kMaxPipelineOps / (p * v)) {
     throw InputError(
         "global_batch_size",

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "common/divisors.h"
 #include "sweep/row_inputs.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
@@ -41,6 +42,8 @@ void fill_inputs(SweepRow& row, const ModelSpec& model, const Topology& topology
 }
 
 namespace {
+
+using detail::divisors;
 
 // The engine of a sweep, made when a plan is first timed: a search that times nothing (no plan
 // legal or none fits) never needs it.
@@ -131,14 +134,6 @@ SweepRow invalid_row(const ModelSpec& model, const Topology& topology, const Job
   row.status = "invalid";
   row.reason = reason;
   return row;
-}
-
-std::vector<int64_t> divisors(int64_t n) {
-  std::vector<int64_t> out;
-  for (int64_t d = 1; d <= n; ++d) {
-    if (n % d == 0) out.push_back(d);
-  }
-  return out;
 }
 
 bool allowed(const std::vector<int64_t>& list, int64_t value) {

@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "common/atomic_write.h"
+#include "common/process.h"
 #include "spsim/error.h"
 #include "sweep/row_inputs.h"
 #include "spsim/report.h"
@@ -50,6 +51,23 @@ bool write_all(int fd, const std::string& text) {
     done += static_cast<size_t>(n);
   }
   return true;
+}
+
+// A journaled row must be the one its point gives: same model, topology, strategy, GPUs and
+// sequence (D10: rows were taken as written).
+void check_journal_rows(const SweepPlan& plan, const std::map<size_t, SweepRow>& rows, const std::string& path) {
+  for (const auto& [index, row] : rows) {
+    const SweepPlan::Point& point = plan.points.at(index);
+    if (row.model != plan.models.at(point.model).name || row.topology != plan.topologies.at(point.topology).name ||
+        row.strategy != point.job.strategy || row.gpus != point.job.num_gpus ||
+        row.seq_length != point.job.seq_length) {
+      throw InputError(path, fmt::format("the row of point {} ({} {} {} GPUs seq {}) is not that point's ({} {} "
+                                         "{} GPUs seq {}); delete the file to start over",
+                                         index, row.model, row.strategy, row.gpus, row.seq_length,
+                                         plan.models.at(point.model).name, point.job.strategy,
+                                         point.job.num_gpus, point.job.seq_length));
+    }
+  }
 }
 
 // A worker: evaluates its share of `todo` and writes one journal line per row to `fd`. Never
@@ -101,7 +119,8 @@ std::vector<SweepRow> run_sweep_ranks(const SweepPlan& plan, const SweepRunOptio
   std::string head;
   if (root) {
     try {
-      journal.emplace(options.output_prefix + ".partial", fingerprint(plan), options.resume);
+      journal.emplace(options.output_prefix + ".partial", fingerprint(plan), options.resume, plan.points.size());
+      check_journal_rows(plan, journal->done(), journal->path());
       nlohmann::json done = nlohmann::json::array();
       for (const auto& [index, row] : journal->done()) done.push_back(index);
       head = nlohmann::json{{"done", done}}.dump();
@@ -201,7 +220,8 @@ std::vector<SweepRow> run_sweep(const SweepPlan& plan, const SweepRunOptions& op
     }
     return run_sweep_ranks(plan, options);
   }
-  SweepJournal journal(options.output_prefix + ".partial", fingerprint(plan), options.resume);
+  SweepJournal journal(options.output_prefix + ".partial", fingerprint(plan), options.resume, plan.points.size());
+  check_journal_rows(plan, journal.done(), journal.path());
   std::map<size_t, SweepRow> rows = journal.done();
   std::vector<size_t> todo;
   for (size_t i = 0; i < plan.points.size(); ++i) {
@@ -225,12 +245,14 @@ std::vector<SweepRow> run_sweep(const SweepPlan& plan, const SweepRunOptions& op
     std::vector<int> fds;
     std::vector<pid_t> pids;
     std::vector<std::string> buffers(static_cast<size_t>(jobs));
+    const pid_t parent = ::getpid();
     for (int k = 0; k < jobs; ++k) {
       int pipe_fds[2];
       if (::pipe(pipe_fds) != 0) throw Error(fmt::format("pipe failed: {}", std::strerror(errno)));
       const pid_t pid = ::fork();
       if (pid < 0) throw Error(fmt::format("fork failed: {}", std::strerror(errno)));
       if (pid == 0) {
+        detail::die_with_parent(parent);  // D12: workers outlived a killed sweep
         ::close(pipe_fds[0]);
         for (int fd : fds) ::close(fd);
         worker(plan, todo, jobs, k, pipe_fds[1]);

@@ -16,6 +16,7 @@
 #include "common/data_dir.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 #include "spsim/topology.h"
 #include "spsim/units.h"
 
@@ -57,16 +58,27 @@ double any_number(ObjectReader& in, const std::string& key) {
   return in.number(key, std::nullopt, -kMax, kMax);
 }
 
-double positive(ObjectReader& in, const std::string& key) {
-  const double value = any_number(in, key);
-  if (!(value > 0)) in.fail(key, fmt::format("must be greater than 0 (got {}); use the datasheet value", value));
+// Within the physical range [min_si, max_si] of limits.h once converted by `factor` (file unit ->
+// SI); returns the file value. The message gives the range in the file's unit.
+double in_range(ObjectReader& in, const std::string& key, double value, double factor, double min_si,
+                double max_si) {
+  if (value * factor < min_si || value * factor > max_si) {
+    in.fail(key, fmt::format("must be between {:g} and {:g} (got {:g}; README \"Limits and errors\"); use "
+                             "the datasheet value", min_si / factor, max_si / factor, value));
+  }
   return value;
 }
 
-double non_negative(ObjectReader& in, const std::string& key) {
+double positive(ObjectReader& in, const std::string& key, double factor, double min_si, double max_si) {
+  const double value = any_number(in, key);
+  if (!(value > 0)) in.fail(key, fmt::format("must be greater than 0 (got {}); use the datasheet value", value));
+  return in_range(in, key, value, factor, min_si, max_si);
+}
+
+double non_negative(ObjectReader& in, const std::string& key, double factor, double max_si) {
   const double value = any_number(in, key);
   if (value < 0) in.fail(key, fmt::format("must not be negative (got {}); use 0 or more", value));
-  return value;
+  return in_range(in, key, value, factor, 0, max_si);
 }
 
 // An efficiency: achieved / peak, in (0, 1].
@@ -75,7 +87,7 @@ double fraction(ObjectReader& in, const std::string& key) {
   if (!(value > 0 && value <= 1)) {
     in.fail(key, fmt::format("an efficiency must be in (0, 1] (got {}); it is achieved / peak, e.g. 0.8", value));
   }
-  return value;
+  return in_range(in, key, value, 1, kMinEfficiency, 1);
 }
 
 std::string source(ObjectReader& in, const std::string& key) {
@@ -111,7 +123,7 @@ EfficiencyCurve read_curve(ObjectReader& gpu, const std::string& key) {
   for (size_t i = 0; i < points.size(); ++i) {
     ObjectReader p(points[i], gpu.file(), in.pointer("points") + "/" + std::to_string(i));
     EfficiencyCurve::Point point;
-    point.gflop = positive(p, "gflop");
+    point.gflop = positive(p, "gflop", 1e9, 1, kMaxKernelFlops);
     point.efficiency = fraction(p, "efficiency");
     p.finish();
     if (!curve.points.empty() && !(point.gflop > curve.points.back().gflop)) {
@@ -145,7 +157,7 @@ KernelTiming read_timing(ObjectReader& parent, const std::string& key) {
   ObjectReader in = parent.object(key);
   KernelTiming timing;
   timing.efficiency = fraction(in, "efficiency");
-  timing.latency_s = non_negative(in, "latency_us") * kUs;
+  timing.latency_s = non_negative(in, "latency_us", kUs, kMaxLatency) * kUs;
   in.finish();
   return timing;
 }
@@ -202,7 +214,7 @@ KernelModel read_kernel_model(const nlohmann::json& json, const std::string& fil
 // Topology files written before kernel models: one efficiency per kernel class and one launch
 // cost, which every implementation and size shares.
 KernelModel flat_kernel_model(ObjectReader& gpu, const GpuSpec& spec) {
-  const double overhead = non_negative(gpu, "kernel_overhead_us") * kUs;
+  const double overhead = non_negative(gpu, "kernel_overhead_us", kUs, kMaxLatency) * kUs;
   const double gemm = fraction(gpu, "gemm_efficiency");
   const double attention = fraction(gpu, "attention_efficiency");
   const double memory = fraction(gpu, "memory_efficiency");
@@ -306,10 +318,10 @@ void read_calibration(ObjectReader& root, const nlohmann::json& json, Topology& 
         in.fail("group_size", fmt::format("an intra_node fit cannot have more ranks than node.gpus={} (got {}); "
                                           "use scope \"inter_node\"", t.gpus_per_node, fit.group_size));
       }
-      fit.alpha_s = non_negative(in, "alpha_us") * kUs;
-      fit.busbw = positive(in, "busbw_GBps") * kGBps;
-      fit.min_bytes = non_negative(in, "min_bytes");
-      fit.max_bytes = non_negative(in, "max_bytes");
+      fit.alpha_s = non_negative(in, "alpha_us", kUs, kMaxLatency) * kUs;
+      fit.busbw = positive(in, "busbw_GBps", kGBps, kMinBandwidth, kMaxBandwidth) * kGBps;
+      fit.min_bytes = non_negative(in, "min_bytes", 1, kMaxMessageBytes);
+      fit.max_bytes = non_negative(in, "max_bytes", 1, kMaxMessageBytes);
       if (fit.max_bytes < fit.min_bytes) {
         in.fail("max_bytes", fmt::format("must be at least min_bytes={} (got {}); swap them", fit.min_bytes, fit.max_bytes));
       }
@@ -369,7 +381,9 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
   {
     ObjectReader peaks = gpu.object("peak_tflops");
     for (const char* dtype : kDtypes) {
-      if (peaks.has(dtype)) t.gpu.peak_flops[dtype] = positive(peaks, dtype) * kTflops;
+      if (peaks.has(dtype)) {
+        t.gpu.peak_flops[dtype] = positive(peaks, dtype, kTflops, kMinPeakFlops, kMaxPeakFlops) * kTflops;
+      }
       peaks.ignore(dtype);
     }
     peaks.finish();
@@ -377,8 +391,8 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
       gpu.fail("peak_tflops", fmt::format("lists no precision; add dense peaks for some of {}", join(kDtypes)));
     }
   }
-  t.gpu.hbm_bytes = positive(gpu, "hbm_gib") * kGiB;
-  t.gpu.hbm_bandwidth = positive(gpu, "hbm_bandwidth_TBps") * kTBps;
+  t.gpu.hbm_bytes = positive(gpu, "hbm_gib", kGiB, 0, kMaxHbmBytes) * kGiB;
+  t.gpu.hbm_bandwidth = positive(gpu, "hbm_bandwidth_TBps", kTBps, kMinBandwidth, kMaxBandwidth) * kTBps;
   t.gpu.source = source(gpu, "source");
   t.efficiency.gemm_curve = read_curve(gpu, "gemm_efficiency_curve");
   t.efficiency.attention_curve = read_curve(gpu, "attention_efficiency_curve");
@@ -418,16 +432,16 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
   if (!one_of(t.intra_node_kind, kInterconnects)) {
     node.fail("interconnect", fmt::format("unknown interconnect \"{}\"; use {}", t.intra_node_kind, join(kInterconnects)));
   }
-  t.intra_node_bandwidth = positive(node, "bandwidth_GBps") * kGBps;
-  t.intra_node_latency_s = non_negative(node, "latency_us") * kUs;
+  t.intra_node_bandwidth = positive(node, "bandwidth_GBps", kGBps, kMinBandwidth, kMaxBandwidth) * kGBps;
+  t.intra_node_latency_s = non_negative(node, "latency_us", kUs, kMaxLatency) * kUs;
   t.intra_node_source = source(node, "source");
   node.finish();
 
   ObjectReader network = root.object("network");
   t.nics_per_node = static_cast<int>(network.integer("nics_per_node", std::nullopt, 0, 4096));
-  t.nic_bandwidth = positive(network, "nic_bandwidth_Gbps") * kGbps;
-  t.nic_latency_s = non_negative(network, "nic_latency_us") * kUs;
-  t.switch_latency_s = non_negative(network, "switch_latency_us") * kUs;
+  t.nic_bandwidth = positive(network, "nic_bandwidth_Gbps", kGbps, kMinBandwidth, kMaxBandwidth) * kGbps;
+  t.nic_latency_s = non_negative(network, "nic_latency_us", kUs, kMaxLatency) * kUs;
+  t.switch_latency_s = non_negative(network, "switch_latency_us", kUs, kMaxLatency) * kUs;
   t.rail_optimized = network.boolean("rail_optimized");
   t.nodes_per_leaf = static_cast<int>(network.integer("nodes_per_leaf", std::nullopt, 1, 1 << 20));
   t.oversubscription = any_number(network, "oversubscription");
@@ -435,6 +449,7 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
     network.fail("oversubscription", fmt::format("is leaf downlink : uplink bandwidth and must be at least 1 "
                                                  "(got {}); use 1 for a non-blocking fabric", t.oversubscription));
   }
+  in_range(network, "oversubscription", t.oversubscription, 1, 1, kMaxOversubscription);
   t.max_nodes = static_cast<int>(network.integer("max_nodes", std::nullopt, 0, 1 << 24));
   t.network_source = source(network, "source");
   if (t.nics_per_node == 0 && t.max_nodes != 1) {

@@ -12,16 +12,8 @@
 namespace spsim {
 namespace {
 
+using test::expect_one_line_error;
 using test::run_spsim;
-
-// Every bad input: exit 2, exactly one line on stderr starting "spsim: error: ", nothing on stdout.
-void expect_one_line_error(const test::CommandResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("spsim: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
 
 TEST(Cli, RunPrintsOneRowPerStrategy) {
   const auto r = run_spsim("run --strategy all --gpus 8 --seq 128K");

@@ -11,6 +11,8 @@
 namespace spsim {
 namespace {
 
+using test::expect_one_line_error;
+
 using test::run_spsim;
 
 std::string temp_dir() {
@@ -18,13 +20,6 @@ std::string temp_dir() {
   return mkdtemp(dir_template);
 }
 
-void expect_one_line_error(const test::CommandResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("spsim: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
 
 nlohmann::json sweep_json(const std::string& dir, const std::string& prefix) {
   return nlohmann::json::parse(test::read_text(dir + "/" + prefix + ".json"));

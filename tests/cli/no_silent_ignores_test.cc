@@ -10,6 +10,8 @@
 namespace spsim {
 namespace {
 
+using test::expect_one_line_error;
+
 using test::run_spsim;
 
 std::string temp_dir() {
@@ -17,13 +19,6 @@ std::string temp_dir() {
   return mkdtemp(dir_template);
 }
 
-void expect_one_line_error(const test::CommandResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_EQ(r.err.rfind("spsim: error: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
 
 TEST(NoSilentIgnores, OversubscriptionTheAnalyticEngineIgnoresIsSaid) {
   const auto r = run_spsim("run -s ulysses --gpus 64 --seq 128K --set network.oversubscription=4");

@@ -165,6 +165,50 @@ TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
   EXPECT_DOUBLE_EQ(step.memory.activations, 15252586496.0);
 }
 
+TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {
+  // D4 (robustness study): selective recompute with a standard kernel dropped the score terms of
+  // every layer and added nothing for the one re-materialised in the backward, so plans needing
+  // 190 GiB "fit" in 141. Tiny model (L = 4, a = 16, no dropout), one GPU, s = 1024, full mask,
+  // bf16: one layer's scores are s x s x a x 2 B = 1024 x 1024 x 16 x 2 = 33,554,432 bytes.
+  // Without recompute every layer keeps them; with selective only the layer in backward holds
+  // them, so the difference is (L - 1) x 33,554,432 = 100,663,296 (it was 4 x).
+  auto activations = [](const char* strategy, int64_t gpus, AttentionKernel kernel, Recompute recompute) {
+    JobConfig job = test::long_job(strategy, gpus);
+    job.seq_length = 1024;
+    job.causal = false;
+    job.attention_kernel = kernel;
+    job.recompute = recompute;
+    return test::lower(test::tiny_model(), job).memory.activations;
+  };
+  const auto standard = AttentionKernel::kStandard;
+  EXPECT_DOUBLE_EQ(activations("ulysses", 1, standard, Recompute::kNone) -
+                       activations("ulysses", 1, standard, Recompute::kSelective),
+                   3 * 33554432.0);
+  // ColAI-SP keeps the c x s scores by design (c = s/r): r = 2 gives 512 x 1024 x 16 x 2 =
+  // 16,777,216 bytes per layer, so (L - 1) x 16,777,216 = 50,331,648.
+  EXPECT_DOUBLE_EQ(activations("colai-sp", 2, standard, Recompute::kNone) -
+                       activations("colai-sp", 2, standard, Recompute::kSelective),
+                   3 * 16777216.0);
+  // Flash recomputes the scores anyway: selective and none keep the same bytes.
+  EXPECT_DOUBLE_EQ(activations("ulysses", 1, AttentionKernel::kFlash, Recompute::kNone),
+                   activations("ulysses", 1, AttentionKernel::kFlash, Recompute::kSelective));
+}
+
+TEST(LoweredActivations, FullRecomputeNeverNeedsMoreThanSelective) {
+  // The study's 2,928 grid rows: full recompute stores less per layer than selective, so its
+  // activations cannot be larger. Llama-3-8B, Ulysses u = 8, s = 64K, standard kernel, full mask.
+  ModelSpec model = test::llama3_8b();
+  JobConfig job = test::long_job("ulysses", 8);
+  job.seq_length = 65536;
+  job.causal = false;
+  job.attention_kernel = AttentionKernel::kStandard;
+  job.recompute = Recompute::kSelective;
+  const double selective = test::lower(model, job).memory.activations;
+  job.recompute = Recompute::kFull;
+  const double full = test::lower(model, job).memory.activations;
+  EXPECT_LE(full, selective);
+}
+
 TEST(LoweredActivations, MoreGpusNeverIncreasePerGpuActivations) {
   // Fixed global batch (1 sequence of 128K), more sequence/tensor-parallel GPUs.
   const ModelSpec model = test::llama3_8b();

@@ -245,6 +245,43 @@ TEST(ModelLoaderHf, ArchitecturesWithoutModelType) {
   EXPECT_FALSE(parse_model(g.dump(), "g.json").gated_mlp);
 }
 
+TEST(ModelLoaderHf, FamiliesSpsimDoesNotModelAreRefusedNotReadAsLlama) {
+  // D5 (robustness study): google/gemma-3-1b-it's config read as Llama gave 1.30 B parameters
+  // (published 1.00 B: embeddings tied by Gemma's default, not the file) and full attention at every
+  // layer; MiniCPM3-4B's multi-head latent attention counted as plain MHA (+18 %).
+  const json gemma3_1b = {
+      {"architectures", {"Gemma3ForCausalLM"}}, {"head_dim", 256}, {"hidden_activation", "gelu_pytorch_tanh"},
+      {"hidden_size", 1152}, {"intermediate_size", 6912}, {"model_type", "gemma3_text"},
+      {"num_attention_heads", 4}, {"num_hidden_layers", 26}, {"num_key_value_heads", 1},
+      {"sliding_window", 512}, {"sliding_window_pattern", 6}, {"vocab_size", 262144}};
+  EXPECT_EQ(error_of(gemma3_1b.dump(), "g.json"),
+            "g.json: /sliding_window_pattern: alternating sliding-window attention: not modelled by spsim; "
+            "write the model in spsim's format (see docs/model.md) or use a Llama-like dense model");
+  json gemma = gemma3_1b;
+  gemma.erase("sliding_window_pattern");
+  EXPECT_NE(error_of(gemma.dump(), "g.json").find("/hidden_activation: Gemma's MLP"), std::string::npos);
+  const json wrapper = {{"model_type", "gemma3"}, {"text_config", gemma}};
+  EXPECT_NE(error_of(wrapper.dump(), "g.json").find("/text_config/hidden_activation"), std::string::npos);
+  json minicpm3 = llama3_8b_hf();
+  minicpm3["model_type"] = "minicpm3";
+  minicpm3["q_lora_rank"] = 768;
+  minicpm3["kv_lora_rank"] = 256;
+  EXPECT_NE(error_of(minicpm3.dump(), "m.json").find("m.json: /q_lora_rank: multi-head latent attention (MLA)"),
+            std::string::npos);
+  json mixed = llama3_8b_hf();
+  mixed["layer_types"] = {"full_attention", "sliding_attention"};
+  EXPECT_NE(error_of(mixed.dump(), "x.json").find("/layer_types: a mix of layer kinds"), std::string::npos);
+  // Every layer full attention (as recent Qwen3 configs write it) is Llama-like.
+  json full = llama3_8b_hf();
+  full["layer_types"] = json::array({"full_attention", "full_attention"});
+  EXPECT_EQ(parse_model(full.dump(), "l.json").total_params(), 8'030'261'248);
+  // An unknown family is refused, never read as Llama (even with Llama's keys).
+  json unknown = llama3_8b_hf();
+  unknown["model_type"] = "newfamily";
+  EXPECT_NE(error_of(unknown.dump(), "n.json").find("/model_type: \"newfamily\" is not a family spsim reads"),
+            std::string::npos);
+}
+
 // --- spsim strict format ----------------------------------------------------------------------
 
 TEST(ModelLoaderStrict, MinimalWithDefaults) {

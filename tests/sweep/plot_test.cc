@@ -2,6 +2,9 @@
 // the same bytes. Skipped where /usr/bin/python3 has no matplotlib.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -61,6 +64,31 @@ TEST(PlotTest, MissingResultIsAClearError) {
   const auto r = test::run_spsim("plot does-not-exist.csv -o out");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("no such result file"), std::string::npos) << r.err;
+}
+
+TEST(PlotTest, BadResultsAreOneLineAndLeaveNoFolder) {
+  // D15 (robustness study): a Python traceback of up to 24 lines, or the script's line and then
+  // spsim's, and the -o folder created before the input was read.
+  if (!have_matplotlib()) GTEST_SKIP() << "python3-matplotlib not installed";
+  const std::string dir = test::temp_dir("plot");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"wrong_cols.csv", "a,b,c\n1,2,3\n"},
+      {"empty.csv", ""},
+      {"list.json", "[1,2,3]"},
+      {"garbage.json", "{\"rows\": 5}"},
+      {"trunc.json", "{\"rows\": [ {\"model\": \"x\""},
+      {"deep.json", "{\"rows\": " + std::string(200000, '[') + std::string(200000, ']') + "}"},
+      {"wrong_type.json", "{\"rows\": [{\"model\": 5}]}"},
+  };
+  for (const auto& [name, text] : cases) {
+    std::ofstream(dir + "/" + name) << text;
+    test::expect_one_line_error(test::run_spsim("plot " + name + " -o p", dir), name + ": ");
+    EXPECT_FALSE(fs::exists(dir + "/p")) << name;
+  }
+  std::ofstream(dir + "/afile") << "x";
+  test::expect_one_line_error(
+      test::run_spsim("plot '" + test::data_path("sweep/best-llama3-8b-dgx-h100.csv") + "' -o afile", dir),
+      "-o: afile is a file, not a folder");
 }
 
 }  // namespace

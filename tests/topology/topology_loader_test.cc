@@ -326,6 +326,36 @@ TEST(TopologyFile, BadEfficiencyCurvesNameTheFieldAndTheFix) {
   expect_file_error(j, "/gpu/gemm_efficiency_curve/source: missing required field");
 }
 
+TEST(TopologyFile, NumbersOutsideAPhysicalRangeAreRefused) {
+  // D7 (robustness study): hbm_gib 1e300 overflowed the capacity to -9.2e18 bytes (fits: true)
+  // or null; bandwidths and peaks of 1e-300 gave a NaN MFU and 300-digit step times.
+  const std::vector<std::pair<std::vector<std::string>, double>> cases = {
+      {{"gpu", "hbm_gib"}, 1e300},
+      {{"gpu", "hbm_bandwidth_TBps"}, 1e-300},
+      {{"gpu", "peak_tflops", "bf16"}, 1e-300},
+      {{"node", "bandwidth_GBps"}, 1e-300},
+      {{"node", "latency_us"}, 1e300},
+      {{"network", "nic_bandwidth_Gbps"}, 1e300},
+      {{"network", "oversubscription"}, 1e300},
+      {{"gpu", "kernels", "gemm", "bf16", "efficiency"}, 1e-300},
+      {{"gpu", "kernels", "elementwise", "fused", "latency_us"}, 1e300},
+  };
+  for (const auto& [path, value] : cases) {
+    auto j = h100_json();
+    nlohmann::json* leaf = &j;
+    std::string pointer;
+    for (const auto& key : path) {
+      leaf = &(*leaf)[key];
+      pointer += "/" + key;
+    }
+    *leaf = value;
+    expect_file_error(j, pointer + ": must be between");
+  }
+  Topology t = load_topology("dgx-h100");
+  EXPECT_THROW_MSG(apply_override(t, "gpu.hbm_gib=1e300"), InputError, "must be between 0 and 1.04858e+06");
+  EXPECT_THROW_MSG(apply_override(t, "gpu.hbm_bandwidth_TBps=1e-300"), InputError, "must be between 1e-06 and 10000");
+}
+
 }  // namespace
 }  // namespace spsim
 
