@@ -1,14 +1,18 @@
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "cli/job_options.h"
+#include "cli/launch_options.h"
 #include "common/atomic_write.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/report.h"
+#include "spsim/training_cost.h"
+#include "spsim/units.h"
 
 namespace spsim::cli {
 
@@ -20,9 +24,11 @@ void add_run_command(CLI::App& app) {
   auto trace = std::make_shared<std::string>();
   auto trace_all = std::make_shared<bool>(false);
   auto all_gpus = std::make_shared<bool>(false);
+  auto plan_output = std::make_shared<PlanOutputOptions>();
   CLI::App* cmd = app.add_subcommand(
       "run", "time one training step and its memory, for one or more strategies side by side");
   add_job_options(cmd, *options, true);
+  add_plan_output_options(cmd, *plan_output);
   cmd->add_flag("--json", *json, "print JSON (stable keys, SI units) instead of the table")->group("Output");
   cmd->add_option("-o,--output", *output, "also write the JSON to this file (atomically)")->group("Output");
   cmd->add_flag("-v,--verbose", *verbose, "print the per-op and per-collective breakdown of one layer")
@@ -35,9 +41,22 @@ void add_run_command(CLI::App& app) {
       "Examples:\n"
       "  spsim run --strategy all --gpus 8,64 --seq 128K\n"
       "  spsim run -s ulysses -u 8 --gpus 64 --seq 256K --zero 3 --json\n"
-      "  spsim run --config experiments/ulysses-vs-megatron-sp-gpt.json");
+      "  spsim run --config experiments/ulysses-vs-megatron-sp-gpt.json\n"
+      "  spsim run -s ring -r 8 --gpus 8 --seq 64K --zero 1 --emit megatron\n"
+      "  spsim run --from-args run_llama.sh --train-tokens 1T --gpu-hour-cost 2.5");
   cmd->callback([=]() {
-    const auto setups = resolve_setups(*options);
+    // A plan to emit is predicted for the framework that will run it.
+    JobOptions job_options = *options;
+    if (!plan_output->emit.empty() && !cmd->count("--framework")) job_options.framework = emit_framework(*plan_output);
+    const auto setups = resolve_setups(job_options);
+    if (!plan_output->emit.empty() && setups.size() != 1) {
+      throw InputError("--emit", "launch settings are for one plan; give one strategy, GPU count and sequence");
+    }
+    const double train_tokens =
+        plan_output->train_tokens.empty() ? 0 : parse_train_tokens(plan_output->train_tokens, "--train-tokens");
+    if (plan_output->gpu_hour_cost >= 0 && train_tokens <= 0) {
+      throw InputError("--gpu-hour-cost", "prices a training run: give --train-tokens too");
+    }
     std::vector<RunReport> reports;
     EngineOptions engine_options;
     engine_options.trace_path = *trace;
@@ -50,23 +69,47 @@ void add_run_command(CLI::App& app) {
       const auto engine = make_engine(setup.engine);
       reports.push_back(evaluate(setup.model, setup.topology, setup.job, *engine, engine_options));
     }
-    nlohmann::json out;
-    if (reports.size() == 1) {
-      out = to_json(reports.front());
-    } else {
-      out = nlohmann::json::array();
-      for (const auto& r : reports) out.push_back(to_json(r));
+    std::vector<TrainingCost> costs;
+    for (const auto& r : reports) {
+      if (train_tokens > 0) {
+        costs.push_back(training_cost(r.result.step_time_s, static_cast<double>(r.lowered.graph.tokens_per_step),
+                                      r.lowered.job.num_gpus, train_tokens, plan_output->gpu_hour_cost));
+      }
     }
+    std::optional<LaunchSettings> launch;
+    if (!plan_output->emit.empty()) launch = emit_report(*plan_output, reports.front());
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t i = 0; i < reports.size(); ++i) {
+      nlohmann::json one = to_json(reports[i]);
+      if (!costs.empty()) one["training"] = to_json(costs[i]);
+      out.push_back(std::move(one));
+    }
+    if (reports.size() == 1) out = nlohmann::json(out.front());
+    if (launch) out["launch"] = to_json(*launch);
     const std::string text = out.dump(2) + "\n";
     if (!output->empty()) write_file_atomically(*output, text);
     if (*json) {
       std::fputs(text.c_str(), stdout);
+    } else if (launch) {
+      std::fputs(launch->text.c_str(), stdout);
     } else {
       std::fputs(format_table(reports).c_str(), stdout);
+      for (size_t i = 0; i < costs.size(); ++i) {
+        const JobConfig& job = reports[i].lowered.job;
+        std::fputs(fmt::format("{} {} GPUs {}: {}\n", job.strategy, job.num_gpus, format_count(job.seq_length),
+                               format_training_cost(costs[i]))
+                       .c_str(),
+                   stdout);
+      }
       if (*verbose) {
         for (const auto& r : reports) std::fputs(("\n" + format_explain(r)).c_str(), stdout);
       }
     }
+    // After the output, so that an error leaves nothing but its one line.
+    if (launch) {
+      for (const auto& note : launch->notes) std::fprintf(stderr, "spsim: note: %s\n", note.c_str());
+    }
+    for (const auto& note : setups.front().notes) std::fprintf(stderr, "spsim: note: %s\n", note.c_str());
   });
 }
 
