@@ -33,6 +33,15 @@ enum class Fp8Recipe : uint8_t {
   kCurrent,  // amax of this tensor first: two reads per cast
 };
 
+/// How a framework places transformer layers on pipeline stages (pipeline_chunk_layers()).
+enum class PipelineSplit : uint8_t {
+  kEven,        // every model chunk L/(p v) layers, else an error (DeepSpeed PipelineModule with
+                // Megatron-DeepSpeed's partition_method type:transformer)
+  kMegatron,    // even, or the job's uneven first/last stage or embedding/loss accounting
+  kTorchtitan,  // L + 1 + 1 "effective layers" (embedding and output count one each) spread
+                // with the remainder on the first stages (pipeline_parallel.py)
+};
+
 struct FrameworkProfile {
   const char* name;          // "megatron" | "nemo" | "deepspeed" | "fsdp"
   const char* title;         // "Megatron-LM", ...
@@ -62,6 +71,7 @@ struct FrameworkProfile {
   // pipeline parallelism.
   uint8_t zero_stages;
   bool sharded_grads_with_pp;
+  PipelineSplit pipeline_split;
   // Strategies (spsim names) the framework runs, and whether Ulysses may replicate KV heads when
   // its degree exceeds them (ALST does; TE's a2a CP asserts kv_heads % cp == 0).
   std::vector<const char*> strategies;

@@ -27,6 +27,14 @@ struct JobConfig {
   int64_t ring_degree = 1;            // r
   int64_t pipeline_parallel = 1;      // p stages, outermost (USP nesting)
   int64_t virtual_pipeline_stages = 1;  // v model chunks per stage (Megatron interleaved 1F1B)
+  // Megatron-LM's uneven pipeline layouts (megatron/core/transformer/transformer_block.py,
+  // get_num_layers_to_build): the first / last stage's transformer layers (0: L/p like the
+  // others), or the embedding / the loss counted as one layer of the first / last model chunk.
+  // pipeline_chunk_layers() (pipeline.h) turns them, or torchtitan's own rule, into a layout.
+  int64_t first_stage_layers = 0;     // --decoder-first-pipeline-num-layers
+  int64_t last_stage_layers = 0;      // --decoder-last-pipeline-num-layers
+  bool embedding_in_pipeline_split = false;  // --account-for-embedding-in-pipeline-split
+  bool loss_in_pipeline_split = false;       // --account-for-loss-in-pipeline-split
   int64_t data_parallel = 0;          // D; 0: derived as num_gpus / (t u r p)
   bool sequence_parallel = true;      // Megatron-SP (AG/RS) vs plain TP (all-reduce)
   std::string ring_variant = "zigzag";  // basic | zigzag | stripe (causal load balance)

@@ -48,10 +48,22 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_option("--dp,--data-parallel-size", o.dp, "data-parallel degree (default: what is left)")
       ->group("Parallelism");
   cmd->add_option("--pp,--pipeline-model-parallel-size", o.pp,
-                  "pipeline stages p (1F1B; needs p | layers; give --gbs for micro-batches)")
+                  "pipeline stages p (1F1B; layers split per --framework; give --gbs for micro-batches)")
       ->group("Parallelism");
   cmd->add_option("--vpp,--virtual-pipeline-model-parallel-size", o.vpp,
                   "model chunks per stage v (interleaved 1F1B; p v | layers, micro-batches % p == 0)")
+      ->group("Parallelism");
+  cmd->add_option("--decoder-first-pipeline-num-layers", o.first_stage_layers,
+                  "megatron/nemo: layers on the first stage (the rest split evenly)")
+      ->group("Parallelism");
+  cmd->add_option("--decoder-last-pipeline-num-layers", o.last_stage_layers,
+                  "megatron/nemo: layers on the last stage (the rest split evenly)")
+      ->group("Parallelism");
+  cmd->add_flag("--account-for-embedding-in-pipeline-split", o.embedding_in_pipeline_split,
+                "megatron/nemo: the embedding counts as one layer of the first chunk")
+      ->group("Parallelism");
+  cmd->add_flag("--account-for-loss-in-pipeline-split", o.loss_in_pipeline_split,
+                "megatron/nemo: the loss counts as one layer of the last chunk")
       ->group("Parallelism");
   cmd->add_option("--zero,--zero-stage", o.zero_stage, "ZeRO stage 0-3")->group("Parallelism");
   cmd->add_flag("--no-sequence-parallel", o.no_sequence_parallel,
@@ -216,6 +228,11 @@ BaseSetup resolve_base(const JobOptions& o) {
   pick("--dp", o.dp, base.data_parallel);
   pick("--pp", o.pp, base.pipeline_parallel);
   pick("--vpp", o.vpp, base.virtual_pipeline_stages);
+  pick("--decoder-first-pipeline-num-layers", o.first_stage_layers, base.first_stage_layers);
+  pick("--decoder-last-pipeline-num-layers", o.last_stage_layers, base.last_stage_layers);
+  pick("--account-for-embedding-in-pipeline-split", o.embedding_in_pipeline_split,
+       base.embedding_in_pipeline_split);
+  pick("--account-for-loss-in-pipeline-split", o.loss_in_pipeline_split, base.loss_in_pipeline_split);
   pick("--zero", o.zero_stage, base.zero_stage);
   pick("--no-sequence-parallel", !o.no_sequence_parallel, base.sequence_parallel);
   pick("--ring-variant", o.ring_variant, base.ring_variant);

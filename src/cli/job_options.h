@@ -26,6 +26,9 @@ struct JobOptions {
   std::vector<std::string> overrides;  // --set key=value on the topology
   int64_t micro_batch_size = 1, global_batch_size = 0;
   int64_t tp = 1, ulysses = 1, ring = 1, dp = 0, cp = 0, pp = 1, vpp = 1;
+  // Megatron-LM's uneven pipeline layouts (src/pipeline/layout.cc).
+  int64_t first_stage_layers = 0, last_stage_layers = 0;
+  bool embedding_in_pipeline_split = false, loss_in_pipeline_split = false;
   int zero_stage = 0;
   std::string recompute = "none", precision = "bf16", ring_variant = "zigzag", ring_comm = "p2p";
   std::string attention_kernel = "flash";

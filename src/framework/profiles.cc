@@ -35,6 +35,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // The distributed optimizer shards optimizer states over DP x CP (ZeRO-1); Megatron-FSDP
           // shards all (ZeRO-3); there is no ZeRO-2 of its own. Both combine with PP.
           kZero0 | kZero1 | kZero3, true,
+          // --decoder-first/last-pipeline-num-layers, --account-for-embedding/loss-in-pipeline-
+          // split (core/transformer/transformer_block.py get_num_layers_to_build).
+          PipelineSplit::kMegatron,
           // --cp-comm-type p2p (default), all_gather, a2a, a2a+p2p; TE's a2a asserts
           // heads % cp == 0 for Q, K and V (context_parallel.py:4242-4249): no KV replication.
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
@@ -55,6 +58,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           2, 4, false,
           // CommOverlapConfig: bucket_size 128 Mi parameters (training/comm_overlap.py:577).
           false, 134217728, 0, kZero0 | kZero1 | kZero3, true,
+          // Megatron-Core's layouts; the 405B recipes set account_for_embedding/loss_in_pipeline_
+          // split (Megatron-Bridge recipes/llama/llama3.py, NeMo recipes/llama31_405b.py).
+          PipelineSplit::kMegatron,
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
@@ -81,6 +87,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           true, 5e8, 0,
           // "ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism" (runtime/pipe/engine.py:76).
           kZero0 | kZero1 | kZero2 | kZero3, false,
+          // Megatron-DeepSpeed builds PipelineModule(partition_method="type:transformer"): equal
+          // transformer layers per stage.
+          PipelineSplit::kEven,
           // Ulysses (sequence_parallel_size), yunchang USP / ring on top of it; ALST replicates KV
           // heads when sp > kv heads (runtime/sequence_parallel/ulysses_sp.py:131-150).
           {"dp", "ulysses", "usp", "ring", "colai-sp"}, true,
@@ -104,6 +113,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           false, 0, 0,
           // fully_shard = ZeRO-3; reshard_after_forward False = ZeRO-2 (docs/fsdp.md); with PP.
           kZero0 | kZero2 | kZero3, true,
+          // pipeline_parallel_first/last_stage_less_layers = 1 (config/configs.py:197-207),
+          // _generate_llm_fqn_per_model_part (distributed/pipeline_parallel.py).
+          PipelineSplit::kTorchtitan,
           // TP with sequence parallel norms, CP with all-gather (default) or all-to-all rotation.
           {"dp", "megatron-sp", "megatron-tp", "ring"}, false,
           "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "

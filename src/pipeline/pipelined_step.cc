@@ -91,6 +91,21 @@ StepResult run_lowered_step(const LoweredStep& step, const Topology& topology,
   const StepResult p2p = time(plan.p2p);
   const StepResult tail_with = time(plan.tail_with_dp);
   const StepResult tail_without = time(plan.tail_without_dp);
+  // Uneven layouts: the pieces of every chunk g, by its layer count (0 layers: nothing to run).
+  std::vector<StepResult> other_fwd, other_bwd;
+  for (const PipelinePlan::OtherChunk& other : plan.other_chunks) {
+    other_fwd.push_back(time(other.fwd));
+    other_bwd.push_back(time(other.bwd));
+  }
+  const StepResult none;
+  auto chunk_piece = [&](int64_t g, bool forward) -> const StepResult& {
+    const int64_t layers = plan.layers_per_chunk.at(static_cast<size_t>(g));
+    if (layers == plan.chunk_layers) return forward ? fwd : bwd;
+    for (size_t k = 0; k < plan.other_chunks.size(); ++k) {
+      if (plan.other_chunks[k].layers == layers) return forward ? other_fwd[k] : other_bwd[k];
+    }
+    return none;
+  };
 
   PipelineSpec spec;
   spec.stages = plan.stages;
@@ -98,6 +113,12 @@ StepResult run_lowered_step(const LoweredStep& step, const Topology& topology,
   spec.virtual_stages = plan.virtual_stages;
   spec.chunk_fwd_s = fwd.step_time_s;
   spec.chunk_bwd_s = bwd.step_time_s;
+  if (plan.uneven()) {
+    for (int64_t g = 0; g < plan.stages * plan.virtual_stages; ++g) {
+      spec.chunk_fwd_each_s.push_back(chunk_piece(g, true).step_time_s);
+      spec.chunk_bwd_each_s.push_back(chunk_piece(g, false).step_time_s);
+    }
+  }
   spec.p2p_s = p2p.step_time_s;
   spec.first_chunk_extra_fwd_s = emb_fwd.step_time_s;
   spec.first_chunk_extra_bwd_s = emb_bwd.step_time_s;
@@ -110,18 +131,36 @@ StepResult run_lowered_step(const LoweredStep& step, const Topology& topology,
   const PipelineResult no_hops = simulate_pipeline(spec);
   const double tail = std::max(0.0, tail_with.step_time_s - tail_without.step_time_s);
 
-  // The busiest stage (first or last: the middle ones carry neither embedding nor head).
-  const int64_t critical =
+  // The busiest stage: first or last when even (the middle ones carry neither embedding nor
+  // head); with an uneven layout a middle stage with more layers may be.
+  int64_t critical =
       no_hops.stage_busy_s.back() > no_hops.stage_busy_s.front() ? plan.stages - 1 : 0;
+  for (int64_t i = 1; i + 1 < plan.stages && plan.uneven(); ++i) {
+    if (no_hops.stage_busy_s[static_cast<size_t>(i)] > no_hops.stage_busy_s[static_cast<size_t>(critical)]) {
+      critical = i;
+    }
+  }
   const double m = static_cast<double>(plan.micro_batches);
   const double chunks = m * static_cast<double>(plan.virtual_stages);
   StepResult out;
   out.engine = fwd.engine;
   out.step_time_s = schedule.step_s + tail;
-  accumulate(out, fwd, chunks);
-  accumulate(out, bwd, chunks);
-  accumulate(out, critical == 0 ? emb_fwd : head_fwd, m);
-  accumulate(out, critical == 0 ? emb_bwd : head_bwd, m);
+  if (plan.uneven()) {
+    for (int64_t local = 0; local < plan.virtual_stages; ++local) {
+      accumulate(out, chunk_piece(local * plan.stages + critical, true), m);
+      accumulate(out, chunk_piece(local * plan.stages + critical, false), m);
+    }
+  } else {
+    accumulate(out, fwd, chunks);
+    accumulate(out, bwd, chunks);
+  }
+  if (critical == 0) {
+    accumulate(out, emb_fwd, m);
+    accumulate(out, emb_bwd, m);
+  } else if (critical == plan.stages - 1) {
+    accumulate(out, head_fwd, m);
+    accumulate(out, head_bwd, m);
+  }
   accumulate(out, tail_with, 1.0);
   accumulate(out, tail_without, -1.0);
   const int pp = static_cast<int>(Category::kPipelineP2P);
@@ -155,6 +194,7 @@ StepResult run_lowered_step(const LoweredStep& step, const Topology& topology,
       {"first_stage_in_flight_chunks", plan.first_stage_in_flight},
       {"last_stage_in_flight_chunks", plan.last_stage_in_flight},
       {"memory_stage", plan.memory_stage}};
+  if (plan.uneven()) out.extra["pipeline"]["layout"] = plan.layers_per_chunk;
   // Engine-specific details of the two pieces that make most of the step.
   if (!fwd.extra.empty()) out.extra["chunk_fwd"] = fwd.extra;
   if (!bwd.extra.empty()) out.extra["chunk_bwd"] = bwd.extra;

@@ -107,7 +107,9 @@ PipelineResult simulate_pipeline(const PipelineSpec& x) {
           ready = after + hop;
         }
         const double start = std::max(free[si], ready);
-        double work = op.forward ? x.chunk_fwd_s : x.chunk_bwd_s;
+        const std::vector<double>& each = op.forward ? x.chunk_fwd_each_s : x.chunk_bwd_each_s;
+        double work = !each.empty() ? each.at(static_cast<size_t>(op.chunk))
+                                    : op.forward ? x.chunk_fwd_s : x.chunk_bwd_s;
         if (op.chunk == 0) work += op.forward ? x.first_chunk_extra_fwd_s : x.first_chunk_extra_bwd_s;
         if (op.chunk == chunks - 1) {
           work += op.forward ? x.last_chunk_extra_fwd_s : x.last_chunk_extra_bwd_s;
@@ -140,6 +142,21 @@ int64_t pipeline_in_flight_chunks(int64_t stages, int64_t micro_batches, int64_t
                                   int64_t stage) {
   const int64_t warmup = warmup_forwards(stages, micro_batches, virtual_stages, stage);
   return warmup < micro_batches * virtual_stages ? warmup + 1 : warmup;
+}
+
+int64_t pipeline_in_flight_layers(int64_t stages, int64_t micro_batches, int64_t virtual_stages,
+                                  int64_t stage, const std::vector<int64_t>& layers_per_chunk) {
+  PipelineSpec spec;
+  spec.stages = stages;
+  spec.micro_batches = micro_batches;
+  spec.virtual_stages = virtual_stages;
+  int64_t live = 0, most = 0;
+  for (const Op& op : stage_ops(spec, stage)) {
+    const int64_t layers = layers_per_chunk.at(static_cast<size_t>(op.chunk));
+    live += op.forward ? layers : -layers;
+    most = std::max(most, live);
+  }
+  return most;
 }
 
 double pipeline_p2p_bytes(double element_bytes, int64_t micro_batch, int64_t seq, int64_t hidden,

@@ -22,6 +22,9 @@ struct PipelineSpec {
   double first_chunk_extra_fwd_s = 0, first_chunk_extra_bwd_s = 0;
   double last_chunk_extra_fwd_s = 0, last_chunk_extra_bwd_s = 0;
   bool record_ops = false;     // fill PipelineResult::ops (for the timeline)
+  // Uneven layouts: forward and backward of each global chunk g (p v entries); empty: every
+  // chunk takes chunk_fwd_s / chunk_bwd_s.
+  std::vector<double> chunk_fwd_each_s, chunk_bwd_each_s;
 };
 
 /// One forward or backward of one chunk for one micro-batch, as scheduled.
@@ -55,6 +58,12 @@ PipelineResult simulate_pipeline(const PipelineSpec& spec);
 /// Equals simulate_pipeline's max_in_flight_chunks[stage] (tested) without simulating.
 int64_t pipeline_in_flight_chunks(int64_t stages, int64_t micro_batches, int64_t virtual_stages,
                                   int64_t stage);
+
+/// Most transformer layers stage `stage` holds activations for at once, walking its op order
+/// with chunk g holding layers_per_chunk[g] (g = local · p + stage): in-flight chunks x L/(p v)
+/// for an even layout; exact for an uneven one, where the peak may come after the warm-up.
+int64_t pipeline_in_flight_layers(int64_t stages, int64_t micro_batches, int64_t virtual_stages,
+                                  int64_t stage, const std::vector<int64_t>& layers_per_chunk);
 
 /// Bytes one GPU sends across a stage boundary per micro-batch and direction: the activation it
 /// holds at the boundary, e·b·s·h / (u·r) tokens-sharded, and / t more under Megatron-SP.

@@ -67,6 +67,13 @@ std::string format_explain(const RunReport& report) {
         ms("embedding_fwd_s"), ms("embedding_bwd_s"), ms("head_fwd_s"), ms("head_bwd_s"),
         plan.p2p_bytes / 1e6, ms("p2p_s"), ms("flush_s"), ms("tail_s"), ms("bubble_s"),
         100.0 * x.at("bubble_fraction").get<double>(), ms("p2p_exposed_s"));
+    if (plan.uneven()) {
+      std::string layout;
+      for (int64_t n : plan.layers_per_chunk) layout += (layout.empty() ? "" : " ") + std::to_string(n);
+      out += fmt::format("  uneven layout, layers of chunk g = local x p + stage: {} ({}); the chunk "
+                         "times above are for {} layers\n",
+                         layout, report.lowered.job.framework, plan.chunk_layers);
+    }
   }
   const auto& m = report.lowered.memory;
   out += fmt::format(
@@ -76,7 +83,7 @@ std::string format_explain(const RunReport& report) {
       m.reserve / kGiB, m.peak() / kGiB, topo.gpu.hbm_bytes / kGiB,
       report.fits_in_memory ? "fits" : "does NOT fit");
   if (plan.stages > 1) {
-    out += fmt::format("(pipeline stage {}: the one with the larger peak; {} chunks in flight on the "
+    out += fmt::format("(pipeline stage {}: the one with the largest peak; {} chunks in flight on the "
                        "first stage, {} on the last)\n",
                        plan.memory_stage, plan.first_stage_in_flight, plan.last_stage_in_flight);
   }

@@ -123,6 +123,14 @@ nlohmann::json to_json(const LoweredStep& step) {
       {"p2p", &plan.p2p},                     {"tail_with_dp", &plan.tail_with_dp},
       {"tail_without_dp", &plan.tail_without_dp}};
   for (const auto& [name, graph] : pieces) out[std::string("pipeline_") + name] = to_json(*graph);
+  if (plan.uneven()) {
+    out["pipeline"]["layers_per_chunk"] = plan.layers_per_chunk;
+    for (const PipelinePlan::OtherChunk& other : plan.other_chunks) {
+      const std::string suffix = "_" + std::to_string(other.layers) + "_layers";
+      out["pipeline_chunk_fwd" + suffix] = to_json(other.fwd);
+      out["pipeline_chunk_bwd" + suffix] = to_json(other.bwd);
+    }
+  }
   return out;
 }
 

@@ -217,8 +217,13 @@ class ColaiSpStrategy : public Strategy {
     }
     if (x.ring_group < 0) throw Error("colai-sp: lowered graph has no ring group");
     PipelinePlan& plan = out.pipeline;
-    for (TaskGraph* graph : {&out.graph, &plan.chunk_fwd, &plan.chunk_bwd, &plan.tail_with_dp,
-                             &plan.tail_without_dp}) {
+    std::vector<TaskGraph*> graphs = {&out.graph, &plan.chunk_fwd, &plan.chunk_bwd,
+                                      &plan.tail_with_dp, &plan.tail_without_dp};
+    for (PipelinePlan::OtherChunk& other : plan.other_chunks) {
+      graphs.push_back(&other.fwd);
+      graphs.push_back(&other.bwd);
+    }
+    for (TaskGraph* graph : graphs) {
       for (auto& segment : graph->segments) {
         if (std::string_view(segment.name).rfind("layer", 0) == 0) splice(segment, x);
       }

@@ -30,6 +30,10 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.pipeline_parallel = in.integer("pipeline_model_parallel_size", 1, 1, 1 << 12);
   job.virtual_pipeline_stages =
       in.integer("virtual_pipeline_model_parallel_size", 1, 1, 1 << 12);
+  job.first_stage_layers = in.integer("decoder_first_pipeline_num_layers", 0, 0, 1 << 20);
+  job.last_stage_layers = in.integer("decoder_last_pipeline_num_layers", 0, 0, 1 << 20);
+  job.embedding_in_pipeline_split = in.boolean("account_for_embedding_in_pipeline_split", false);
+  job.loss_in_pipeline_split = in.boolean("account_for_loss_in_pipeline_split", false);
   job.data_parallel = in.integer("data_parallel_size", 0, 0, int64_t{1} << 24);
   job.sequence_parallel = in.boolean("sequence_parallel", job.sequence_parallel);
   job.ring_variant = in.string("ring_variant", job.ring_variant);
@@ -85,6 +89,12 @@ nlohmann::json job_to_json(const JobConfig& job) {
   out["ring_degree"] = job.ring_degree;
   out["pipeline_model_parallel_size"] = job.pipeline_parallel;
   out["virtual_pipeline_model_parallel_size"] = job.virtual_pipeline_stages;
+  // Megatron's uneven layout fields only when set: an even plan's configuration stays as short
+  // as the launch arguments that give it.
+  if (job.first_stage_layers > 0) out["decoder_first_pipeline_num_layers"] = job.first_stage_layers;
+  if (job.last_stage_layers > 0) out["decoder_last_pipeline_num_layers"] = job.last_stage_layers;
+  if (job.embedding_in_pipeline_split) out["account_for_embedding_in_pipeline_split"] = true;
+  if (job.loss_in_pipeline_split) out["account_for_loss_in_pipeline_split"] = true;
   out["data_parallel_size"] = job.data_parallel;
   out["sequence_parallel"] = job.sequence_parallel;
   out["ring_variant"] = job.ring_variant;

@@ -792,16 +792,19 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     return out;
   }
 
-  // --- Pipeline parallelism: p stages of L/p layers, v chunks of L/(p v) layers per stage. ----
+  // --- Pipeline parallelism: p stages, v chunks each; chunk g = local p + stage holds
+  // layout[g] layers (L/(p v) each unless the framework places them unevenly). ---------------
   const int64_t v = job.virtual_pipeline_stages;
-  const int64_t stage_layers = model.num_layers / p;
+  const std::vector<int64_t> layout = pipeline_chunk_layers(model, job);
+  const int64_t stage_layers_0 = stage_layers(layout, p, 0);
   const int64_t m = graph.micro_batches;
   c.g_pp = graph.add_group("pp", p, c.t * c.u * c.r * c.d);
   PipelinePlan& plan = out.pipeline;
   plan.stages = p;
   plan.virtual_stages = v;
   plan.micro_batches = m;
-  plan.chunk_layers = stage_layers / v;
+  plan.layers_per_chunk = layout;
+  plan.chunk_layers = *std::max_element(layout.begin(), layout.end());
   plan.p2p_bytes = pipeline_p2p_bytes(c.e, job.micro_batch_size, job.seq_length,
                                       model.hidden_size, c.t, c.u, c.r, c.sp);
   // Parameters: the input embedding on the first stage; the LM head (a copy of the embedding
@@ -815,12 +818,12 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                             (model.tied_embeddings ? 0.0 : vocab_rows);
   const double first_extra = input_embedding / static_cast<double>(c.t);
   const double last_extra = (vocab_rows + final_norm) / static_cast<double>(c.t);
-  const double stage_params = c.layer_params * static_cast<double>(stage_layers);
+  const double stage_params = c.layer_params * static_cast<double>(stage_layers_0);
 
   // The main graph: the first stage's own program over the whole step (no bubble, no head).
   add_embedding_fwd(graph, c, first_extra);
-  add_layer_fwd(graph, c, stage_layers);
-  add_backward(graph, c, stage_layers, m, first_extra, true);
+  add_layer_fwd(graph, c, stage_layers_0);
+  add_backward(graph, c, stage_layers_0, m, first_extra, true);
   const double tied_grad_params = model.tied_embeddings ? vocab_rows / static_cast<double>(c.t) : 0.0;
   if (tied_grad_params > 0) add_tied_embedding_grad_sync(graph, c, tied_grad_params, When::kLastMicroBatch);
   add_optimizer(graph, c, stage_params + first_extra);
@@ -830,6 +833,19 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   add_layer_fwd(plan.chunk_fwd, c, plan.chunk_layers);
   plan.chunk_bwd = piece_of(graph);
   add_layer_bwd(plan.chunk_bwd, c, plan.chunk_layers, When::kEveryMicroBatch, false);
+  // An uneven layout's chunks of other (non-zero) layer counts, smallest first.
+  std::vector<int64_t> counts(layout.begin(), layout.end());
+  std::sort(counts.begin(), counts.end());
+  counts.erase(std::unique(counts.begin(), counts.end()), counts.end());
+  for (int64_t n : counts) {
+    if (n == 0 || n == plan.chunk_layers) continue;
+    PipelinePlan::OtherChunk& other = plan.other_chunks.emplace_back();
+    other.layers = n;
+    other.fwd = piece_of(graph);
+    add_layer_fwd(other.fwd, c, n);
+    other.bwd = piece_of(graph);
+    add_layer_bwd(other.bwd, c, n, When::kEveryMicroBatch, false);
+  }
   plan.embedding_fwd = piece_of(graph);
   add_embedding_fwd(plan.embedding_fwd, c, first_extra);
   plan.embedding_bwd = piece_of(graph);
@@ -852,49 +868,54 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   // backward as in the unpipelined step), sums tied embedding gradients with the last stage and
   // runs the optimizer.
   plan.tail_with_dp = piece_of(graph);
-  add_layer_bwd(plan.tail_with_dp, c, stage_layers, When::kEveryMicroBatch, c.dp_comm);
+  add_layer_bwd(plan.tail_with_dp, c, stage_layers_0, When::kEveryMicroBatch, c.dp_comm);
   add_embedding_bwd(plan.tail_with_dp, c, first_extra, When::kEveryMicroBatch, c.dp_comm);
   if (tied_grad_params > 0) {
     add_tied_embedding_grad_sync(plan.tail_with_dp, c, tied_grad_params, When::kEveryMicroBatch);
   }
   add_optimizer(plan.tail_with_dp, c, stage_params + first_extra);
   plan.tail_without_dp = piece_of(graph);
-  add_layer_bwd(plan.tail_without_dp, c, stage_layers, When::kEveryMicroBatch, false);
+  add_layer_bwd(plan.tail_without_dp, c, stage_layers_0, When::kEveryMicroBatch, false);
   add_embedding_bwd(plan.tail_without_dp, c, first_extra, When::kEveryMicroBatch, false);
 
-  // Memory of the first and the last stage, from the chunks the schedule keeps in flight
-  // (1F1B: the first stage holds p micro-batches of L/p layers = L layers' worth, Korthikanti
-  // eq. 5; interleaved: L (1 + (p - 1)/(p v))). The order of ops fixes these, not the timings:
-  // Megatron's warm-up counts give them in closed form (equal to the simulated schedule's, tested).
+  // Memory of every stage, from the chunks the schedule keeps in flight (1F1B: the first stage
+  // holds p micro-batches of L/p layers = L layers' worth, Korthikanti eq. 5; interleaved:
+  // L (1 + (p - 1)/(p v))). The order of ops fixes these, not the timings: Megatron's warm-up
+  // counts give them (equal to the simulated schedule's, tested). The first stage adds the
+  // embedding, the last the head; with an uneven layout a middle stage may hold the most.
   plan.first_stage_in_flight = pipeline_in_flight_chunks(p, m, v, 0);
   plan.last_stage_in_flight = pipeline_in_flight_chunks(p, m, v, p - 1);
-  const double chunk_layers = static_cast<double>(plan.chunk_layers);
   const double first_micro_batches =
       std::ceil(static_cast<double>(plan.first_stage_in_flight) / static_cast<double>(v));
   const double head_saved =
       c.head[kFinalNorm].saved_bytes + c.head[kLmHead].saved_bytes + c.head[kCrossEntropy].saved_bytes;
   // Receive buffers of one boundary activation and one boundary gradient.
   const double p2p_buffers = 2.0 * plan.p2p_bytes;
-
-  MemoryEstimate first;
-  add_model_states(first, stage_params + first_extra, job.zero_stage, c.grad_group_size,
-                   job.precision, c.grad_bytes);
-  first.activations = static_cast<double>(plan.first_stage_in_flight) * chunk_layers * layer_saved +
-                      first_micro_batches * c.head[kEmbedding].saved_bytes + recompute_layer;
-  first.buffers = layer_buffers(c) + p2p_buffers;
-  first.reserve = job.framework_reserve_bytes;
-
-  MemoryEstimate last;
-  add_model_states(last, stage_params + last_extra, job.zero_stage, c.grad_group_size,
-                   job.precision, c.grad_bytes);
-  last.activations = static_cast<double>(plan.last_stage_in_flight) * chunk_layers * layer_saved +
-                     head_saved + recompute_layer;
-  last.buffers = layer_buffers(c) + p2p_buffers;
-  last.reserve = job.framework_reserve_bytes;
-
+  auto stage_memory = [&](int64_t stage) {
+    const double own = c.layer_params * static_cast<double>(stage_layers(layout, p, stage)) +
+                       (stage == 0 ? first_extra : 0.0) + (stage == p - 1 ? last_extra : 0.0);
+    MemoryEstimate estimate;
+    add_model_states(estimate, own, job.zero_stage, c.grad_group_size, job.precision, c.grad_bytes);
+    estimate.activations =
+        static_cast<double>(pipeline_in_flight_layers(p, m, v, stage, layout)) * layer_saved +
+        (stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0) +
+        (stage == p - 1 ? head_saved : 0.0) + recompute_layer;
+    estimate.buffers = layer_buffers(c) + p2p_buffers;
+    estimate.reserve = job.framework_reserve_bytes;
+    return estimate;
+  };
+  const MemoryEstimate first = stage_memory(0);
+  const MemoryEstimate last = stage_memory(p - 1);
   const bool last_larger = last.peak() > first.peak();
   memory = last_larger ? last : first;
   plan.memory_stage = last_larger ? p - 1 : 0;
+  for (int64_t stage = 1; stage + 1 < p && plan.uneven(); ++stage) {
+    const MemoryEstimate middle = stage_memory(stage);
+    if (middle.peak() > memory.peak()) {
+      memory = middle;
+      plan.memory_stage = stage;
+    }
+  }
   return out;
 }
 

@@ -5,29 +5,14 @@
 
 #include <fmt/format.h>
 
+#include "common/divisors.h"
 #include "spsim/error.h"
+#include "spsim/pipeline.h"
 #include "strategy/lowering.h"
 
 namespace spsim::detail {
 
 namespace {
-
-std::string join(const std::vector<int64_t>& values) {
-  std::string out;
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out += ", ";
-    out += std::to_string(values[i]);
-  }
-  return out;
-}
-
-std::vector<int64_t> divisors(int64_t n) {
-  std::vector<int64_t> out;
-  for (int64_t d = 1; d <= n; ++d) {
-    if (n % d == 0) out.push_back(d);
-  }
-  return out;
-}
 
 // Ulysses degrees u that fit `heads` query heads and `kv` KV heads per TP rank: u | heads and
 // (u | kv, or kv | u when KV heads are replicated as DeepSpeed ALST does).
@@ -96,33 +81,15 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
       job.micro_batch_size < 1 || job.seq_length < 1) {
     throw InputError("config", "degrees, num_gpus, micro_batch_size and seq_length must be >= 1");
   }
-  // Megatron's default layout: every stage holds L/p layers (and every chunk L/(p v)).
-  const int64_t layers = model.num_layers;
-  if (layers % p != 0) {
-    throw InputError(
-        "pipeline_model_parallel_size",
-        fmt::format("num_layers {} must be divisible by pipeline_model_parallel_size {} (every "
-                    "stage holds num_layers / p layers; model {}); valid "
-                    "pipeline_model_parallel_size (--pp): {}",
-                    layers, p, model.name, join(divisors(layers))));
-  }
   if (v > 1 && p == 1) {
     throw InputError("virtual_pipeline_model_parallel_size",
                      fmt::format("the interleaved schedule needs pipeline_model_parallel_size > 1 "
                                  "(got v {} with p 1); set --pp > 1 or --vpp 1",
                                  v));
   }
-  if (layers % (p * v) != 0) {
-    std::vector<int64_t> valid;
-    for (int64_t d : divisors(layers / p)) valid.push_back(d);
-    throw InputError(
-        "virtual_pipeline_model_parallel_size",
-        fmt::format("num_layers {} must be divisible by pipeline_model_parallel_size x "
-                    "virtual_pipeline_model_parallel_size = {} x {} = {} (every model chunk holds "
-                    "the same number of layers; model {}); valid virtual_pipeline_model_parallel_"
-                    "size (--vpp) for p {}: {}",
-                    layers, p, v, p * v, model.name, p, join(valid)));
-  }
+  // Every chunk's layers, as the framework places them (src/pipeline/layout.cc); throws when it
+  // cannot.
+  pipeline_chunk_layers(model, job);
   // Checked here too, not only in job_from_json: library callers build JobConfig directly.
   if (job.zero_stage < 0 || job.zero_stage > 3) {
     throw InputError("zero_stage",
@@ -171,7 +138,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
         fmt::format("num_attention_heads {} and num_key_value_heads {} must be divisible by "
                     "tensor_model_parallel_size {} (Megatron splits query and KV heads over TP "
                     "ranks; model {}); valid tensor_model_parallel_size: {}",
-                    a, k, t, model.name, join(divisors(std::gcd(a, k)))));
+                    a, k, t, model.name, join_numbers(divisors(std::gcd(a, k)))));
   }
   if (t > 1 && model.ffn_hidden_size % t != 0) {
     // Megatron ColumnParallelLinear / RowParallelLinear divide the FFN width by t (divide()).
@@ -181,7 +148,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
         fmt::format("ffn_hidden_size {} must be divisible by tensor_model_parallel_size {} "
                     "(Megatron splits the MLP columns over TP ranks; model {}); valid "
                     "tensor_model_parallel_size: {}",
-                    model.ffn_hidden_size, t, model.name, join(valid)));
+                    model.ffn_hidden_size, t, model.name, join_numbers(valid)));
   }
   const int64_t kt = k / t;
   if (u > 1) {
@@ -191,7 +158,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
           "ulysses_degree",
           fmt::format("num_attention_heads {} must be divisible by tensor_model_parallel_size x "
                       "ulysses_degree = {} x {} = {} (model {}); valid ulysses_degree: {}",
-                      a, t, u, t * u, model.name, join(valid)));
+                      a, t, u, t * u, model.name, join_numbers(valid)));
     }
     if (kt % u != 0) {
       if (u % kt == 0 && !job.ulysses_kv_replication) {
@@ -201,14 +168,14 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                         "ulysses_kv_replication is off (yunchang and DeepSpeed layer.py need it); "
                         "set ulysses_kv_replication true (DeepSpeed ALST replicates KV heads) or use "
                         "ulysses_degree {}",
-                        kt, u, join(valid)));
+                        kt, u, join_numbers(valid)));
       }
       if (u % kt != 0) {
         throw InputError(
             "ulysses_degree",
             fmt::format("ulysses_degree {} is neither a divisor nor a multiple of "
                         "num_key_value_heads per TP rank {} (model {}); valid ulysses_degree: {}",
-                        u, kt, model.name, join(valid)));
+                        u, kt, model.name, join_numbers(valid)));
       }
     }
   }

@@ -61,8 +61,17 @@ class LazyEngine {
 double pipeline_work_bound(const LoweredStep& lowered, const Topology& topology, const Engine& engine) {
   const PipelinePlan& plan = lowered.pipeline;
   auto time = [&](const TaskGraph& graph) { return engine.run(graph, topology, {}).step_time_s; };
-  return static_cast<double>(plan.micro_batches * plan.virtual_stages) *
-         (time(plan.chunk_fwd) + time(plan.chunk_bwd));
+  if (!plan.uneven()) {
+    return static_cast<double>(plan.micro_batches * plan.virtual_stages) *
+           (time(plan.chunk_fwd) + time(plan.chunk_bwd));
+  }
+  // Uneven layout: the stage with the most layers, at the regular chunk's time per layer.
+  int64_t most = 0;
+  for (int64_t stage = 0; stage < plan.stages; ++stage) {
+    most = std::max(most, stage_layers(plan.layers_per_chunk, plan.stages, stage));
+  }
+  return static_cast<double>(plan.micro_batches) * static_cast<double>(most) /
+         static_cast<double>(plan.chunk_layers) * (time(plan.chunk_fwd) + time(plan.chunk_bwd));
 }
 
 double over_gib(const MemoryEstimate& memory, const Topology& topology) {

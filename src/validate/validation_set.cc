@@ -30,7 +30,9 @@ const std::set<std::string> kParallelFields = {"tp", "pp", "vpp", "cp", "cp_comm
 // Configuration fields an "assume" block may fill where the source is silent.
 const std::set<std::string> kAssumable = {"mbs", "gbs", "recompute", "precision", "zero", "dp",
                                           "cp_comm_type", "tp", "pp", "vpp", "cp", "ulysses",
-                                          "causal", "seq", "gpus", "fp8_recipe", "attention_impl"};
+                                          "causal", "seq", "gpus", "fp8_recipe", "attention_impl",
+                                          "account_for_embedding_in_pipeline_split",
+                                          "account_for_loss_in_pipeline_split"};
 const std::set<std::string> kFrameworks = {"megatron", "nemo", "deepspeed", "fsdp"};
 const std::set<std::string> kConventions = {"model", "nemo_noncausal", "mbridge_causal",
                                             "megatron_deepspeed", "torchtitan", "palm",
@@ -239,6 +241,15 @@ void resolve_training_job(ValidationRow& row, RowReader& in, const nlohmann::jso
   // launcher forced); absent, the framework's own default applies.
   job.fp8_recipe = in.text("fp8_recipe").value_or("");
   job.attention_impl = in.text("attention_impl").value_or("");
+  // Megatron's uneven pipeline layout, where a recipe sets it (src/pipeline/layout.cc).
+  for (const auto& [field, target] :
+       {std::pair{"account_for_embedding_in_pipeline_split", &job.embedding_in_pipeline_split},
+        std::pair{"account_for_loss_in_pipeline_split", &job.loss_in_pipeline_split}}) {
+    if (const nlohmann::json* flag = in.value(field); flag != nullptr) {
+      if (!flag->is_boolean()) in.fail(field, "expected true or false");
+      *target = flag->get<bool>();
+    }
+  }
   job.framework_reserve_bytes = kDefaultFrameworkReserveBytes;
   const std::string from_assume = in.assumed();
   row.assumed = from_assume.empty() ? assumed : assumed.empty() ? from_assume : from_assume + ", " + assumed;

@@ -167,5 +167,23 @@ TEST(Cli, ListsShippedThings) {
   EXPECT_GE(calibrated, 2);
 }
 
+TEST(Cli, UnevenPipelineLayoutsFollowTheFramework) {
+  // Llama-3.1-405B's 126 layers on 8 stages: Megatron's even layout refuses and names the uneven
+  // flags; NeMo's embedding/loss accounting runs it and the JSON keeps the flags.
+  expect_one_line_error(run_spsim("run -m llama-3.1-405b -s megatron-sp -t 8 --pp 8 --gbs 64 --gpus 64 --seq 8K"),
+                        "--account-for-embedding-in-pipeline-split");
+  const auto r = run_spsim(
+      "run -m llama-3.1-405b --framework nemo -s megatron-sp -t 8 --pp 8 --vpp 8 --gbs 64 --gpus 64 --seq 8K "
+      "--account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto result = nlohmann::json::parse(r.out);
+  const auto& row = result.is_array() ? result.at(0) : result;
+  EXPECT_EQ(row.at("config").at("account_for_embedding_in_pipeline_split"), true) << r.out;
+  EXPECT_EQ(row.at("config").at("account_for_loss_in_pipeline_split"), true);
+  expect_one_line_error(run_spsim("run -m llama-3-8b --framework fsdp -s ring -r 2 --pp 4 "
+                                  "--decoder-first-pipeline-num-layers 5 --gbs 8 --gpus 8 --seq 8K"),
+                        "decoder_first_pipeline_num_layers: is a Megatron-LM pipeline layout");
+}
+
 }  // namespace
 }  // namespace spsim

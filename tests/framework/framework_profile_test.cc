@@ -83,19 +83,22 @@ TEST(FrameworkProfile, CollectiveCallsFollowTheFrameworksGranularity) {
   // down) one by one; FSDP2 gathers the layer's flat parameter once.
   JobConfig job = long_job("ulysses", 8);
   job.zero_stage = 3;
-  const Task* ds = find_task(test::segment(lower(test::llama3_8b(), job).graph, "layer_fwd"), "zero3_param_all_gather");
+  const LoweredStep deepspeed_zero3 = lower(test::llama3_8b(), job);
+  const Task* ds = find_task(test::segment(deepspeed_zero3.graph, "layer_fwd"), "zero3_param_all_gather");
   ASSERT_NE(ds, nullptr);
   EXPECT_EQ(ds->calls, 7);
   JobConfig fsdp = long_job("ring", 8);
   fsdp.framework = "fsdp";
   fsdp.zero_stage = 3;
-  const Task* ft = find_task(test::segment(lower(test::llama3_8b(), fsdp).graph, "layer_fwd"), "zero3_param_all_gather");
+  const LoweredStep fsdp_zero3 = lower(test::llama3_8b(), fsdp);
+  const Task* ft = find_task(test::segment(fsdp_zero3.graph, "layer_fwd"), "zero3_param_all_gather");
   ASSERT_NE(ft, nullptr);
   EXPECT_EQ(ft->calls, 1);
   // Megatron's buckets: max(4e7, 1e6 x 8) parameters: a 218,112,000-parameter layer is 6 calls.
   JobConfig mg = long_job("ring", 8);
   mg.zero_stage = 1;
-  const Task* rs = find_task(test::segment(lower(test::llama3_8b(), mg).graph, "layer_bwd"), "dp_grad_reduce_scatter");
+  const LoweredStep megatron_zero1 = lower(test::llama3_8b(), mg);
+  const Task* rs = find_task(test::segment(megatron_zero1.graph, "layer_bwd"), "dp_grad_reduce_scatter");
   ASSERT_NE(rs, nullptr);
   EXPECT_EQ(rs->calls, 6);
   // Each call pays the collective's latency: 6 calls of an 8-rank ring on one node cost 6 x 7
@@ -128,7 +131,8 @@ TEST(FrameworkProfile, Fp8CastsByHand) {
   // Current scaling reads each tensor twice (2 x 2 + 2 = 6 bytes) and fuses nothing into the
   // norm: forward 16384 x (4096 + 4096 + 4096 + 14336) x 6 = 2,617,245,696.
   job.fp8_recipe = "current";
-  const Task* cur = find_task(test::segment(lower(test::llama3_8b(), job).graph, "layer_fwd"), "fp8_cast");
+  const LoweredStep current_scaling = lower(test::llama3_8b(), job);
+  const Task* cur = find_task(test::segment(current_scaling.graph, "layer_fwd"), "fp8_cast");
   ASSERT_NE(cur, nullptr);
   EXPECT_DOUBLE_EQ(cur->hbm_bytes, 2617245696.0);
   EXPECT_EQ(cur->kernels, 4);
@@ -159,11 +163,13 @@ TEST(FrameworkProfile, LossKernelsFollowTheFrameworksCrossEntropy) {
   const double logits = 16384.0 * 128256.0;
   const double per = 0.77 * 3.35e12 / (8192.0 * 131072.0);
   JobConfig job = long_job("ring", 8);
-  const Task* mg = find_task(test::segment(lower(test::llama3_8b(), job).graph, "head"), "cross_entropy");
+  const LoweredStep megatron_loss = lower(test::llama3_8b(), job);
+  const Task* mg = find_task(test::segment(megatron_loss.graph, "head"), "cross_entropy");
   ASSERT_NE(mg, nullptr);
   EXPECT_NEAR(mg->hbm_bytes, logits * 15.812e-3 * per, 1e-3);
   job.framework = "nemo";
-  const Task* nemo = find_task(test::segment(lower(test::llama3_8b(), job).graph, "head"), "cross_entropy");
+  const LoweredStep nemo_loss = lower(test::llama3_8b(), job);
+  const Task* nemo = find_task(test::segment(nemo_loss.graph, "head"), "cross_entropy");
   ASSERT_NE(nemo, nullptr);
   EXPECT_NEAR(nemo->hbm_bytes, logits * 2.968e-3 * per, 1e-3);
   EXPECT_NEAR(2.968e-3 * per * 8192.0 * 131072.0 / 1e9, 7.13 * 8192.0 * 131072.0 / 1e9, 0.01 * 1073.7);
@@ -175,7 +181,8 @@ TEST(FrameworkProfile, MegatronSelectiveRecomputeReRunsFlashAttention) {
   JobConfig job = long_job("megatron-sp", 8);
   job.tensor_parallel = 8;
   job.recompute = Recompute::kSelective;
-  const Segment& bwd = test::segment(lower(test::llama3_8b(), job).graph, "layer_bwd");
+  const LoweredStep selective = lower(test::llama3_8b(), job);
+  const Segment& bwd = test::segment(selective.graph, "layer_bwd");
   int forward_calls = 0, backward_calls = 0;
   for (const auto& task : bwd.tasks) {
     if (task.op_class != OpClass::kAttention) continue;
@@ -185,7 +192,8 @@ TEST(FrameworkProfile, MegatronSelectiveRecomputeReRunsFlashAttention) {
   EXPECT_EQ(backward_calls, 1);
   job.recompute = Recompute::kNone;
   forward_calls = 0;
-  for (const auto& task : test::segment(lower(test::llama3_8b(), job).graph, "layer_bwd").tasks) {
+  const LoweredStep no_recompute = lower(test::llama3_8b(), job);
+  for (const auto& task : test::segment(no_recompute.graph, "layer_bwd").tasks) {
     if (task.op_class == OpClass::kAttention && !task.backward_kernel) ++forward_calls;
   }
   EXPECT_EQ(forward_calls, 0);
@@ -194,7 +202,8 @@ TEST(FrameworkProfile, MegatronSelectiveRecomputeReRunsFlashAttention) {
 TEST(FrameworkProfile, AttentionImplementationComesFromTheFrameworkOrTheJob) {
   // DeepSpeed's HF models call flash-attn 2; TE prefers cuDNN; a launcher can force either.
   auto impl_of = [](const JobConfig& job) {
-    for (const auto& task : test::segment(lower(test::llama3_8b(), job).graph, "layer_fwd").tasks) {
+    const LoweredStep lowered = lower(test::llama3_8b(), job);
+    for (const auto& task : test::segment(lowered.graph, "layer_fwd").tasks) {
       if (task.op_class == OpClass::kAttention) return task.attention_impl;
     }
     return AttentionImpl::kCudnn;
