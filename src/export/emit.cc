@@ -165,10 +165,22 @@ std::vector<LaunchSetting> megatron_settings(const Plan& plan) {
   num("--tensor-model-parallel-size", job.tensor_parallel);
   if (job.tensor_parallel > 1 && job.sequence_parallel) arg("--sequence-parallel");
   num("--pipeline-model-parallel-size", job.pipeline_parallel);
+  const bool uneven = job.first_stage_layers > 0 || job.last_stage_layers > 0 || job.embedding_in_pipeline_split ||
+                      job.loss_in_pipeline_split;
   if (job.virtual_pipeline_stages > 1) {
-    num("--num-layers-per-virtual-pipeline-stage",
-        m.num_layers / (job.pipeline_parallel * job.virtual_pipeline_stages));
+    // Layers per chunk only say the even split; an uneven one counts chunks (arguments.py).
+    if (uneven) {
+      num("--num-virtual-stages-per-pipeline-rank", job.virtual_pipeline_stages);
+    } else {
+      num("--num-layers-per-virtual-pipeline-stage",
+          m.num_layers / (job.pipeline_parallel * job.virtual_pipeline_stages));
+    }
   }
+  // The uneven layouts spsim places as Megatron-Core does (src/pipeline/layout.cc).
+  if (job.first_stage_layers > 0) num("--decoder-first-pipeline-num-layers", job.first_stage_layers);
+  if (job.last_stage_layers > 0) num("--decoder-last-pipeline-num-layers", job.last_stage_layers);
+  if (job.embedding_in_pipeline_split) arg("--account-for-embedding-in-pipeline-split");
+  if (job.loss_in_pipeline_split) arg("--account-for-loss-in-pipeline-split");
   const int64_t cp = job.ulysses_degree * job.ring_degree;
   num("--context-parallel-size", cp);
   if (cp > 1) {
@@ -287,6 +299,10 @@ std::vector<LaunchSetting> nemo_settings(const Plan& plan) {
   num("model.pipeline_model_parallel_size", job.pipeline_parallel);
   set("model.virtual_pipeline_model_parallel_size",
       job.virtual_pipeline_stages > 1 ? std::to_string(job.virtual_pipeline_stages) : "null");
+  if (job.first_stage_layers > 0) num("model.num_layers_in_first_pipeline_stage", job.first_stage_layers);
+  if (job.last_stage_layers > 0) num("model.num_layers_in_last_pipeline_stage", job.last_stage_layers);
+  if (job.embedding_in_pipeline_split) flag("model.account_for_embedding_in_pipeline_split", true);
+  if (job.loss_in_pipeline_split) flag("model.account_for_loss_in_pipeline_split", true);
   const int64_t cp = job.ulysses_degree * job.ring_degree;
   num("model.context_parallel_size", cp);
   set("model.cp_comm_type", cp > 1 ? cp_comm_type(job) : "p2p");
@@ -413,6 +429,19 @@ std::string deepspeed_text(const std::vector<LaunchSetting>& settings) {
 // ---------------------------------------------------------------------------------------------
 // torchtitan: a job TOML (torchtitan <= 238fa99, the last version reading TOML).
 
+// The pipeline_parallel_layers_per_stage giving p v stages: ceil((L + 2) / n) = p v
+// (torchtitan/distributed/pipeline_parallel.py); refused when no n does.
+int64_t torchtitan_layers_per_stage(LaunchFormat f, const Plan& plan) {
+  const int64_t effective = plan.model.num_layers + 2;
+  const int64_t stages = plan.job.pipeline_parallel * plan.job.virtual_pipeline_stages;
+  for (int64_t n = 1; n <= effective; ++n) {
+    if ((effective + n - 1) / n == stages) return n;
+  }
+  refuse(f, fmt::format("torchtitan makes ceil((L + 2) / pipeline_parallel_layers_per_stage) stages, and no value "
+                        "gives {} x {} = {} for {} layers; use --vpp 2 or another --pp",
+                        plan.job.pipeline_parallel, plan.job.virtual_pipeline_stages, stages, plan.model.num_layers));
+}
+
 std::vector<LaunchSetting> torchtitan_settings(const Plan& plan) {
   constexpr LaunchFormat f = LaunchFormat::kTorchtitan;
   check_common(f, plan);
@@ -486,13 +515,13 @@ std::vector<LaunchSetting> torchtitan_settings(const Plan& plan) {
   num("parallelism.tensor_parallel_degree", job.tensor_parallel);
   num("parallelism.pipeline_parallel_degree", p);
   if (p > 1) {
-    str("parallelism.pipeline_parallel_schedule", job.virtual_pipeline_stages > 1 ? "Interleaved1F1B" : "1F1B");
+    const int64_t v = job.virtual_pipeline_stages;
+    str("parallelism.pipeline_parallel_schedule", v > 1 ? "Interleaved1F1B" : "1F1B");
     num("parallelism.pipeline_parallel_microbatch_size", job.micro_batch_size);
-    // Megatron's layout, which spsim models: L / (p v) layers per stage, the embedding and the
-    // head on top of the first and last stage's layers.
-    num("parallelism.pipeline_parallel_layers_per_stage", plan.model.num_layers / (p * job.virtual_pipeline_stages));
-    num("parallelism.pipeline_parallel_first_stage_less_layers", 0);
-    num("parallelism.pipeline_parallel_last_stage_less_layers", 0);
+    // torchtitan places L + 2 effective layers (embedding and output one each) over its stages,
+    // as spsim's fsdp profile does; 1F1B runs one stage per rank and Interleaved1F1B two, unless
+    // pipeline_parallel_layers_per_stage makes it ceil((L + 2) / layers) stages in all.
+    if (v > 2) num("parallelism.pipeline_parallel_layers_per_stage", torchtitan_layers_per_stage(f, plan));
   }
   num("parallelism.context_parallel_degree", job.ring_degree);
   if (job.ring_degree > 1) {

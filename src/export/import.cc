@@ -127,11 +127,7 @@ constexpr Unsupported kMegatronUnsupported[] = {
     {"--expert-tensor-parallel-size", "1", "expert parallelism (MoE) is not modelled"},
     {"--multi-latent-attention", "", "multi-latent attention is not modelled"},
     {"--window-size", "", "sliding-window attention is not modelled"},
-    {"--decoder-first-pipeline-num-layers", "", "uneven pipeline stages are not modelled (L / p layers each)"},
-    {"--decoder-last-pipeline-num-layers", "", "uneven pipeline stages are not modelled (L / p layers each)"},
     {"--pipeline-model-parallel-layout", "", "custom pipeline layouts are not modelled (L / p layers each)"},
-    {"--account-for-embedding-in-pipeline-split", "", "uneven pipeline stages are not modelled"},
-    {"--account-for-loss-in-pipeline-split", "", "uneven pipeline stages are not modelled"},
     {"--hybrid-context-parallel", "", "hybrid (per-document) context parallelism is not modelled"},
     {"--num-distributed-optimizer-instances", "1", "partial distributed-optimizer instances are not modelled"},
     {"--outer-dp-sharding-strategy", "no_shard", "hybrid FSDP is not modelled"},
@@ -157,6 +153,8 @@ const std::set<std::string>& megatron_read() {
       "--make-vocab-size-divisible-by", "--hidden-dropout", "--attention-dropout",
       "--tensor-model-parallel-size", "--sequence-parallel", "--pipeline-model-parallel-size",
       "--num-layers-per-virtual-pipeline-stage", "--num-virtual-stages-per-pipeline-rank",
+      "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers",
+      "--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split",
       "--context-parallel-size", "--cp-comm-type", "--hierarchical-context-parallel-sizes",
       "--use-distributed-optimizer", "--use-megatron-fsdp", "--data-parallel-sharding-strategy",
       "--use-torch-fsdp2", "--torch-fsdp2-no-reshard-after-forward", "--micro-batch-size", "--global-batch-size",
@@ -350,6 +348,19 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
     }
     job.virtual_pipeline_stages = out.model->num_layers / (job.pipeline_parallel * per);
     out.given.insert("virtual_pipeline_model_parallel_size");
+  }
+  // Uneven pipeline layouts (spsim places them as Megatron-Core does: src/pipeline/layout.cc).
+  num("--decoder-first-pipeline-num-layers", "decoder_first_pipeline_num_layers", job.first_stage_layers);
+  num("--decoder-last-pipeline-num-layers", "decoder_last_pipeline_num_layers", job.last_stage_layers);
+  if (s.has("--account-for-embedding-in-pipeline-split")) {
+    s.used("--account-for-embedding-in-pipeline-split");
+    job.embedding_in_pipeline_split = true;
+    out.given.insert("account_for_embedding_in_pipeline_split");
+  }
+  if (s.has("--account-for-loss-in-pipeline-split")) {
+    s.used("--account-for-loss-in-pipeline-split");
+    job.loss_in_pipeline_split = true;
+    out.given.insert("account_for_loss_in_pipeline_split");
   }
   int64_t cp = 1;
   if (s.has("--context-parallel-size")) cp = to_int(s.value("--context-parallel-size"), where, "--context-parallel-size");
@@ -733,6 +744,19 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
     job.virtual_pipeline_stages = v == "null" || v == "None" ? 1 : to_int(v, where, "model.virtual_pipeline_model_parallel_size");
     out.given.insert("virtual_pipeline_model_parallel_size");
   }
+  if (s.has("model.num_layers_in_first_pipeline_stage") && s.value("model.num_layers_in_first_pipeline_stage") != "null") {
+    job.first_stage_layers = to_int(s.value("model.num_layers_in_first_pipeline_stage"), where,
+                                    "model.num_layers_in_first_pipeline_stage");
+  }
+  if (s.has("model.num_layers_in_last_pipeline_stage") && s.value("model.num_layers_in_last_pipeline_stage") != "null") {
+    job.last_stage_layers = to_int(s.value("model.num_layers_in_last_pipeline_stage"), where,
+                                   "model.num_layers_in_last_pipeline_stage");
+  }
+  for (const auto& [key, field] : {std::pair{"model.account_for_embedding_in_pipeline_split",
+                                             &job.embedding_in_pipeline_split},
+                                   std::pair{"model.account_for_loss_in_pipeline_split", &job.loss_in_pipeline_split}}) {
+    if (s.has(key)) *field = bridge_bool(s.value(key), key, where);
+  }
   int64_t cp = 1;
   if (need("model.context_parallel_size", "ring_degree")) {
     cp = to_int(s.value("model.context_parallel_size"), where, "model.context_parallel_size");
@@ -1107,20 +1131,32 @@ ImportedLaunch import_torchtitan(const std::string& text, const std::string& whe
                                           "Interleaved1F1B",
                                           schedule));
     }
-    const int64_t per_stage = num("parallelism.pipeline_parallel_layers_per_stage", 0);
-    const int64_t first_less = num("parallelism.pipeline_parallel_first_stage_less_layers", 1);
-    const int64_t last_less = num("parallelism.pipeline_parallel_last_stage_less_layers", 1);
-    if (per_stage <= 0 || first_less != 0 || last_less != 0 || !out.model ||
-        out.model->num_layers % (pp * per_stage) != 0) {
-      throw InputError(where, "spsim models Megatron's pipeline layout (L / (p v) layers per stage, embedding and "
-                              "head on top): set pipeline_parallel_layers_per_stage to that, and "
-                              "pipeline_parallel_first_stage_less_layers = pipeline_parallel_last_stage_less_layers = 0");
+    // torchtitan/distributed/pipeline_parallel.py: L + first/last weights effective layers over
+    // ceil(effective / layers_per_stage) stages, or 1 (1F1B) / 2 (interleaved) per rank; spsim
+    // models the default weights (the embedding and the output one layer each).
+    const int64_t first_weight = num("parallelism.pipeline_parallel_first_stage_less_layers", 1);
+    const int64_t last_weight = num("parallelism.pipeline_parallel_last_stage_less_layers", 1);
+    if (first_weight != 1 || last_weight != 1) {
+      throw InputError(where, "parallelism.pipeline_parallel_first/last_stage_less_layers: spsim models torchtitan's "
+                              "default of 1 each (the embedding and the output count one layer); drop them");
     }
-    job.virtual_pipeline_stages = out.model->num_layers / (pp * per_stage);
-    if ((job.virtual_pipeline_stages > 1) != (schedule == "Interleaved1F1B")) {
-      throw InputError(where, fmt::format("{} stages per rank need the {} schedule", job.virtual_pipeline_stages,
-                                          job.virtual_pipeline_stages > 1 ? "Interleaved1F1B" : "1F1B"));
+    const bool interleaved = schedule == "Interleaved1F1B";
+    int64_t stages_per_rank = interleaved ? 2 : 1;
+    if (has("parallelism.pipeline_parallel_layers_per_stage")) {
+      const int64_t per_stage = num("parallelism.pipeline_parallel_layers_per_stage", 1);
+      if (per_stage < 1 || !out.model) {
+        throw InputError(where, "parallelism.pipeline_parallel_layers_per_stage needs a positive value and a known "
+                                "model");
+      }
+      const int64_t stages = (out.model->num_layers + 2 + per_stage - 1) / per_stage;
+      if (stages % pp != 0 || (stages / pp > 1) != interleaved) {
+        throw InputError(where, fmt::format("parallelism.pipeline_parallel_layers_per_stage = {} makes {} stages over "
+                                            "{} ranks, which the {} schedule does not run",
+                                            per_stage, stages, pp, schedule));
+      }
+      stages_per_rank = stages / pp;
     }
+    job.virtual_pipeline_stages = stages_per_rank;
     out.given.insert("virtual_pipeline_model_parallel_size");
   } else {
     job.micro_batch_size = local;

@@ -57,6 +57,10 @@ void expect_same_plan(const JobConfig& want, const JobConfig& got, const std::st
   EXPECT_EQ(got.ring_degree, want.ring_degree) << text;
   EXPECT_EQ(got.pipeline_parallel, want.pipeline_parallel) << text;
   EXPECT_EQ(got.virtual_pipeline_stages, want.virtual_pipeline_stages) << text;
+  EXPECT_EQ(got.first_stage_layers, want.first_stage_layers) << text;
+  EXPECT_EQ(got.last_stage_layers, want.last_stage_layers) << text;
+  EXPECT_EQ(got.embedding_in_pipeline_split, want.embedding_in_pipeline_split) << text;
+  EXPECT_EQ(got.loss_in_pipeline_split, want.loss_in_pipeline_split) << text;
   if (want.tensor_parallel > 1) {
     EXPECT_EQ(got.sequence_parallel, want.sequence_parallel) << text;
   }
@@ -157,6 +161,20 @@ std::vector<Case> hand_picked_plans() {
   j.global_batch_size = 16;
   j.zero_stage = 1;
   add(LaunchFormat::kMegatron, j);
+  j = plan("ring", "megatron", 32, k64);  // an uneven layout: 6 + 10 + 10 + 6 layers
+  j.ring_degree = 8;
+  j.pipeline_parallel = 4;
+  j.first_stage_layers = 6;
+  j.last_stage_layers = 6;
+  j.global_batch_size = 8;
+  j.zero_stage = 1;
+  add(LaunchFormat::kMegatron, j);
+  j.first_stage_layers = j.last_stage_layers = 0;  // embedding and loss counted as layers, interleaved
+  j.embedding_in_pipeline_split = j.loss_in_pipeline_split = true;
+  j.pipeline_parallel = 2;
+  j.virtual_pipeline_stages = 17;  // (32 + 2) / (2 x 17) = 1 layer a chunk
+  j.ring_degree = 16;
+  add(LaunchFormat::kMegatron, j);
   // Megatron-Bridge: the same engine under recipes.
   j = plan("ring", "nemo", 16, k128);
   j.ring_degree = 8;
@@ -173,6 +191,8 @@ std::vector<Case> hand_picked_plans() {
   j.tensor_parallel = 4;
   j.pipeline_parallel = 2;
   j.global_batch_size = 8;
+  add(LaunchFormat::kNemo, j);
+  j.embedding_in_pipeline_split = j.loss_in_pipeline_split = true;
   add(LaunchFormat::kNemo, j);
   // DeepSpeed: Ulysses over ZeRO.
   j = plan("ulysses", "deepspeed", 16, k128);
@@ -201,6 +221,22 @@ std::vector<Case> hand_picked_plans() {
   j.fp8_recipe = "current";
   j.attention_impl = "flash2";
   j.recompute = Recompute::kFull;
+  add(LaunchFormat::kTorchtitan, j);
+  // torchtitan's own pipeline layout: 1F1B, Interleaved1F1B (2 stages a rank by default, 3 with
+  // pipeline_parallel_layers_per_stage = 6: ceil(34 / 6) = 6 stages over 2 ranks).
+  j = plan("ring", "fsdp", 32, k64);
+  j.ring_degree = 4;
+  j.pipeline_parallel = 4;
+  j.global_batch_size = 8;
+  j.zero_stage = 2;
+  j.attention_impl = "flash2";
+  add(LaunchFormat::kTorchtitan, j);
+  j.virtual_pipeline_stages = 2;
+  add(LaunchFormat::kTorchtitan, j);
+  j.pipeline_parallel = 2;
+  j.ring_degree = 8;
+  j.virtual_pipeline_stages = 3;
+  j.global_batch_size = 4;
   add(LaunchFormat::kTorchtitan, j);
   return cases;
 }
