@@ -113,18 +113,28 @@ std::optional<ImportedJob> read_launch_import(const LaunchImportOptions& o,
   return out;
 }
 
-void add_plan_output_options(CLI::App* cmd, PlanOutputOptions& o) {
+void add_plan_output_options(CLI::App* cmd, PlanOutputOptions& o, bool with_emit) {
   o.command = cmd;
-  cmd->add_option("--emit", o.emit,
-                  "print the plan's launch settings instead of the table: megatron (torchrun pretrain_gpt.py "
-                  "arguments), nemo (Megatron-Bridge run_recipe.py overrides), deepspeed (ds_config.json), "
-                  "torchtitan (job TOML); with --json, a \"launch\" object")
-      ->group("Output");
+  if (with_emit) {
+    cmd->add_option("--emit", o.emit,
+                    "print the plan's launch settings instead of the table: megatron (torchrun pretrain_gpt.py "
+                    "arguments), nemo (Megatron-Bridge run_recipe.py overrides), deepspeed (ds_config.json), "
+                    "torchtitan (job TOML); with --json, a \"launch\" object")
+        ->group("Output");
+  }
   cmd->add_option("--train-tokens", o.train_tokens,
                   "tokens to train on (1T, 300B, 2e12: decimal): wall-clock days and GPU-hours of the run")
       ->group("Output");
   cmd->add_option("--gpu-hour-cost", o.gpu_hour_cost, "price of one GPU-hour (with --train-tokens): the run's cost")
       ->group("Output");
+}
+
+double train_tokens(const PlanOutputOptions& o) {
+  const double tokens = o.train_tokens.empty() ? 0 : parse_train_tokens(o.train_tokens, "--train-tokens");
+  if (o.gpu_hour_cost >= 0 && tokens <= 0) {
+    throw InputError("--gpu-hour-cost", "prices a training run: give --train-tokens too");
+  }
+  return tokens;
 }
 
 std::string emit_framework(const PlanOutputOptions& o) {

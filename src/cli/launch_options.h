@@ -47,7 +47,11 @@ struct PlanOutputOptions {
   double gpu_hour_cost = -1;  // price of one GPU-hour; < 0 = not given
   CLI::App* command = nullptr;
 };
-void add_plan_output_options(CLI::App* command, PlanOutputOptions& options);
+/// `with_emit` false: only --train-tokens and --gpu-hour-cost (sweep --best's table).
+void add_plan_output_options(CLI::App* command, PlanOutputOptions& options, bool with_emit = true);
+
+/// --train-tokens as a count (0 when not given); InputError for --gpu-hour-cost without it.
+double train_tokens(const PlanOutputOptions& options);
 
 /// The framework profile --emit launches ("" without --emit): the prediction of a plan to emit
 /// is made for the framework that will run it, unless --framework says otherwise.

@@ -52,11 +52,7 @@ void add_run_command(CLI::App& app) {
     if (!plan_output->emit.empty() && setups.size() != 1) {
       throw InputError("--emit", "launch settings are for one plan; give one strategy, GPU count and sequence");
     }
-    const double train_tokens =
-        plan_output->train_tokens.empty() ? 0 : parse_train_tokens(plan_output->train_tokens, "--train-tokens");
-    if (plan_output->gpu_hour_cost >= 0 && train_tokens <= 0) {
-      throw InputError("--gpu-hour-cost", "prices a training run: give --train-tokens too");
-    }
+    const double tokens = train_tokens(*plan_output);
     std::vector<RunReport> reports;
     EngineOptions engine_options;
     engine_options.trace_path = *trace;
@@ -71,9 +67,9 @@ void add_run_command(CLI::App& app) {
     }
     std::vector<TrainingCost> costs;
     for (const auto& r : reports) {
-      if (train_tokens > 0) {
+      if (tokens > 0) {
         costs.push_back(training_cost(r.result.step_time_s, static_cast<double>(r.lowered.graph.tokens_per_step),
-                                      r.lowered.job.num_gpus, train_tokens, plan_output->gpu_hour_cost));
+                                      r.lowered.job.num_gpus, tokens, plan_output->gpu_hour_cost));
       }
     }
     std::optional<LaunchSettings> launch;

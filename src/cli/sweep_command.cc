@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <cstdlib>
@@ -16,11 +17,13 @@
 
 #include "cli/commands.h"
 #include "cli/job_options.h"
+#include "cli/launch_options.h"
 #include "cli/mpi_world.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
+#include "spsim/training_cost.h"
 #include "spsim/units.h"
 
 namespace spsim::cli {
@@ -34,6 +37,7 @@ struct SweepOptions {
   bool best = false, resume = false;
   int jobs = 1;
   std::string output = "spsim-sweep";
+  PlanOutputOptions cost;  // --train-tokens, --gpu-hour-cost: the best table's run columns
   std::string plot_dir;
   std::string progress = "auto";
 };
@@ -178,7 +182,8 @@ std::string plan_text(const SweepRow& row) {
 }
 
 // The best plan of each (model, topology, gpus, seq), one line each.
-void print_best_table(const std::vector<SweepRow>& rows) {
+// With --train-tokens, the run each best plan takes (and its cost with --gpu-hour-cost).
+void print_best_table(const std::vector<SweepRow>& rows, double train_tokens, double gpu_hour_cost) {
   struct Key {
     std::string model, topology;
     int64_t gpus, seq;
@@ -194,17 +199,29 @@ void print_best_table(const std::vector<SweepRow>& rows) {
     else if (!best.count(key)) best[key] = nullptr;
     if (row.status != "ok" && why[key].empty()) why[key] = row.strategy + ": " + row.reason;
   }
-  fmt::print("{:<14} {:<14} {:>5} {:>6}  {:<40} {:>12} {:>9} {:>9}\n", "model", "topology", "gpus", "seq",
-             "best plan", "tokens/s", "TFLOP/s", "mem GiB");
+  std::string cost_header;
+  if (train_tokens > 0) {
+    cost_header = fmt::format(" {:>8} {:>11}", "days", "GPU-hours");
+    if (gpu_hour_cost >= 0) cost_header += fmt::format(" {:>13}", "cost");
+  }
+  fmt::print("{:<14} {:<14} {:>5} {:>6}  {:<40} {:>12} {:>9} {:>9}{}\n", "model", "topology", "gpus", "seq",
+             "best plan", "tokens/s", "TFLOP/s", "mem GiB", cost_header);
   for (const auto& [key, row] : best) {
     if (row == nullptr) {
       fmt::print("{:<14} {:<14} {:>5} {:>6}  none fits ({})\n", key.model, key.topology, key.gpus,
                  format_count(key.seq), why[key]);
       continue;
     }
-    fmt::print("{:<14} {:<14} {:>5} {:>6}  {:<40} {:>12.0f} {:>9.1f} {:>9.1f}\n", key.model, key.topology,
+    std::string cost_columns;
+    if (train_tokens > 0) {
+      const TrainingCost c = training_cost(row->step_time_s, std::round(row->tokens_per_s * row->step_time_s),
+                                           row->gpus, train_tokens, gpu_hour_cost);
+      cost_columns = fmt::format(" {:>8.1f} {:>11.0f}", c.days, c.gpu_hours);
+      if (gpu_hour_cost >= 0) cost_columns += fmt::format(" {:>13.0f}", c.cost);
+    }
+    fmt::print("{:<14} {:<14} {:>5} {:>6}  {:<40} {:>12.0f} {:>9.1f} {:>9.1f}{}\n", key.model, key.topology,
                key.gpus, format_count(key.seq), plan_text(*row), row->tokens_per_s, row->tflops_model,
-               row->mem_peak / kGiB);
+               row->mem_peak / kGiB, cost_columns);
   }
 }
 
@@ -217,6 +234,7 @@ void add_sweep_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "sweep", "evaluate a grid of configurations, or search the best plan per point (--best)");
   add_job_options(cmd, o->job, true);
+  add_plan_output_options(cmd, o->cost, false);  // --train-tokens, --gpu-hour-cost
   o->job.strategies = {"all"};
   o->job.gpus = {"8:64:x2"};
   o->job.seq = {"8K:1M:x2"};
@@ -283,6 +301,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     if (o->progress != "auto" && o->progress != "always" && o->progress != "never") {
       throw InputError("--progress", fmt::format("must be auto, always or never (got \"{}\")", o->progress));
     }
+    train_tokens(o->cost);  // a bad --train-tokens fails before the sweep runs
     const FileSweep file = read_sweep_block(jo.config_path);
     const bool best = o->best || (file.best.has_value() && *file.best && !given(jo, "--best"));
     const std::vector<std::string> model_names = pick(jo, "--model", o->models, file, "models", {jo.model});
@@ -462,7 +481,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     if (world.size() > 1) run.all_gather = [&world](const std::string& mine) { return world.all_gather(mine); };
     const auto rows = run_sweep(plan, run);
     if (!root) return;
-    print_best_table(rows);
+    print_best_table(rows, train_tokens(o->cost), o->cost.gpu_hour_cost);
     std::fprintf(stderr, "wrote %s.csv and %s.json (%zu rows)\n", o->output.c_str(), o->output.c_str(),
                  rows.size());
     if (!o->plot_dir.empty()) run_plot_script(o->output + ".json", o->plot_dir);

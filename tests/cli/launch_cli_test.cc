@@ -125,6 +125,17 @@ TEST(LaunchCli, JsonCarriesTheLaunchAndTheTrainingCost) {
   EXPECT_DOUBLE_EQ(t["cost"].get<double>(), t["gpu_hours"].get<double>() * 2);
 }
 
+TEST(LaunchCli, SweepBestTableShowsTheRunsDaysAndCost) {
+  const auto r = run_spsim("sweep --best -s ring --gpus 16 --seq 128K -o sweep --train-tokens 1T --gpu-hour-cost 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("GPU-hours"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cost"), std::string::npos) << r.out;
+  const auto plain = run_spsim("sweep --best -s ring --gpus 16 --seq 128K -o sweep");
+  EXPECT_EQ(plain.out.find("GPU-hours"), std::string::npos) << plain.out;
+  expect_one_line_error(run_spsim("sweep --best -s ring --gpus 16 --seq 128K -o sweep --gpu-hour-cost 2"),
+                        "--train-tokens");
+}
+
 TEST(LaunchCli, ImportReportsWhatItIgnoredAfterTheOutput) {
   const auto r = run_spsim(
       "run --from-args '--tensor-model-parallel-size 8 --sequence-parallel --seq-length 8192 --bf16 --lr 3e-4' "
