@@ -840,7 +840,7 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
   bool dist = false;
   const bool has_dist = s.has("ddp.use_distributed_optimizer") || s.has("optimizer.use_distributed_optimizer");
   for (const char* key : {"ddp.use_distributed_optimizer", "optimizer.use_distributed_optimizer"}) {
-    if (s.has(key)) dist = dist || bridge_bool(s.value(key), key, where);
+    if (s.has(key) && bridge_bool(s.value(key), key, where)) dist = true;  // both read (and marked used)
   }
   if (!has_dist) need("ddp.use_distributed_optimizer", "zero_stage");
   int zero = dist ? 1 : 0;
@@ -881,6 +881,14 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
   if (s.has("ddp.grad_reduce_in_fp32") && bridge_bool(s.value("ddp.grad_reduce_in_fp32"), "ddp.grad_reduce_in_fp32", where)) {
     job.framework = "megatron";
     out.notes.push_back("ddp.grad_reduce_in_fp32=true: predicted with the megatron profile (fp32 gradient reduction)");
+  }
+  // The nemo profile times TE's fused cross entropy (what emit writes); another loss is a note.
+  const bool fused_loss = !s.has("model.cross_entropy_loss_fusion") ||
+                          bridge_bool(s.value("model.cross_entropy_loss_fusion"), "model.cross_entropy_loss_fusion", where);
+  const std::string fusion_impl = s.has("model.cross_entropy_fusion_impl") ? s.value("model.cross_entropy_fusion_impl") : "te";
+  if (!fused_loss || fusion_impl != "te") {
+    out.notes.push_back("the nemo profile times TransformerEngine's fused cross entropy "
+                        "(model.cross_entropy_loss_fusion=true, model.cross_entropy_fusion_impl=te)");
   }
   if (s.has("model.attention_backend")) {
     const std::string backend = s.value("model.attention_backend");

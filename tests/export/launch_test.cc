@@ -100,6 +100,8 @@ void round_trip(LaunchFormat format, const ModelSpec& model, const Topology& top
   expect_names_listed(s);
   const ImportedLaunch back = import_launch(format, s.text, "emitted");
   EXPECT_TRUE(back.missing.empty()) << s.text << back.missing.front().first;
+  // Everything emitted is read back: nothing is reported as ignored.
+  EXPECT_TRUE(back.ignored.empty()) << s.text << back.ignored.front();
   if (format == LaunchFormat::kDeepSpeed) {
     // A DeepSpeed config does not name the model (the model code does).
     EXPECT_FALSE(back.model.has_value());
