@@ -24,7 +24,7 @@ PARALLEL_FIELDS = ["tp", "pp", "vpp", "cp", "cp_comm_type", "ulysses", "ep", "dp
 ROW_SOURCE_FIELDS = ["title", "where", "url_or_repo"]
 SOURCE_FIELDS = ["key", "title", "where", "url_or_repo", "read_via", "checked", "flop_convention", "notes"]
 SPSIM_FIELDS = ["model", "topology", "framework", "flop_convention", "assume", "assume_why", "unsupported", "incomplete"]
-METRICS = {"tokens_per_s_per_gpu", "tokens_per_s_total", "tflops_per_gpu", "mfu", "step_time_s", "peak_mem_gib",
+METRICS = {"tokens_per_s_per_gpu", "tokens_per_s_total", "tflops_per_gpu", "mfu", "step_time_s", "peak_mem_gib", "peak_reserved_gib",
            "peak_mem_gb", "max_seq_length", "fits", "attention_tflops_fwd", "attention_tflops_fwdbwd"}
 FLOP_METRICS = {"tflops_per_gpu", "mfu"}
 KERNEL_METRICS = {"attention_tflops_fwd", "attention_tflops_fwdbwd"}

@@ -50,6 +50,15 @@ struct FrameworkProfile {
   ElementwiseImpl elementwise;
   LossImpl loss;
   Fp8Recipe fp8_recipe;
+  // FP8 jobs: bytes per element of a GEMM input saved for the backward. TransformerEngine keeps
+  // the quantized copy (column-wise data only: Linear/LayerNormLinear forward, "Discard row-wise
+  // data since it is not needed in backward pass"), 1; torchao's Float8Linear saves input_hp,
+  // the 16-bit tensor, and quantizes again in the backward, 2.
+  double fp8_saved_gemm_input_bytes;
+  // FP8 jobs with sequence parallelism: the all-gathers before column-parallel GEMMs (and of the
+  // output gradient before row-parallel ones) carry the quantized tensor, 1 byte an element
+  // (TE gather_along_first_dim(..., quantizer=...)); otherwise the 16-bit activation.
+  bool fp8_quantized_all_gather;
   // Gradients with 16-bit training: bytes per element of the accumulation buffer and on the
   // wire (fp32 main grads: 4; bf16: 2). fp32 training keeps 4 whatever this says.
   int grad_bytes;

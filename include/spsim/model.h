@@ -97,6 +97,9 @@ struct LayerShard {
   Precision precision = Precision::kBf16;
   Recompute recompute = Recompute::kNone;
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
+  // Bytes per element of the GEMM inputs kept for the weight gradient (qkv, out_proj, mlp_up,
+  // mlp_down); 0: the activation bytes. TransformerEngine keeps FP8 jobs' quantized copy (1).
+  double saved_gemm_input_bytes = 0;
 };
 
 /// The ops of one layer in execution order, with their per-GPU costs for `shard`.

@@ -26,6 +26,7 @@ namespace spsim {
 enum class MetricKind {
   kThroughput,   // tokens/s (per GPU or total), TFLOP/s per GPU, MFU, step time
   kMemory,       // peak memory per GPU
+  kReservedMemory,  // the caching allocator's peak reservation: an upper bound of the live peak
   kFits,         // 1 = ran, 0 = out of memory
   kMaxContext,   // longest sequence trained
   kAttention,    // attention kernel TFLOP/s (one GPU)
@@ -131,6 +132,9 @@ struct ValidationSummary {
   int64_t fits_checks = 0, fits_agree = 0;  // fits rows + throughput rows that ran
   std::vector<std::string> fits_disagree;   // ids
   ErrorStats memory;                   // peak-memory rows
+  // Reserved-memory rows: the predicted live peak must not exceed the published reservation.
+  int64_t reserved_checks = 0, reserved_within = 0;
+  std::vector<std::string> reserved_exceeded;  // ids
 };
 
 ValidationSummary summarize(const std::vector<RowResult>& results, const std::string& engine);

@@ -22,6 +22,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // --cross-entropy-loss-fusion defaults off: vocab-parallel CE upcasts the logits to an
           // fp32 copy and saves its softmax (core/tensor_parallel/cross_entropy.py:25,181).
           LossImpl::kFp32Copy, Fp8Recipe::kDelayed,
+          // TE keeps FP8 GEMM inputs quantized for the backward (module/linear.py:607-621,
+          // layernorm_linear.py:469-487) and all-gathers them quantized (linear.py:408-411,
+          // 1156-1159; layernorm_linear.py:295-313).
+          1, true,
           // bf16 training accumulates and all-reduces gradients in fp32 unless
           // --grad-reduce-in-bf16 (training/arguments.py:1213-1217): 18 B/param, 6 + 12/d with the
           // distributed optimizer (docs/user-guide/features/dist_optimizer.md).
@@ -42,7 +46,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // heads % cp == 0 for Q, K and V (context_parallel.py:4242-4249): no KV replication.
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
-          "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py)",
+          "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
       },
       {
           "nemo", "NeMo 2 / Megatron-Bridge performance recipes (Megatron-Core)",
@@ -52,7 +56,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           LossImpl::kFused,
           // NeMo 24.x FP8 is delayed scaling; Megatron-Bridge 25.09+ tables run FP8-CS (current
           // scaling): rows give --fp8-recipe where they say which.
-          Fp8Recipe::kDelayed,
+          Fp8Recipe::kDelayed, 1, true,  // TE, as megatron
           // The performance recipes reduce gradients in bf16: grad_reduce_in_fp32 = False
           // (Megatron-Bridge perf_recipes/_common.py:72-74; NeMo scripts/performance/helpers.py:234).
           2, 4, false,
@@ -72,6 +76,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           AttentionImpl::kFlash2, ElementwiseImpl::kEager,
           // HF LlamaForCausalLM upcasts the logits to fp32 before the loss.
           LossImpl::kFp32Copy, Fp8Recipe::kDelayed,
+          // HF modules under DeepSpeed save 16-bit GEMM inputs (torch autograd on nn.Linear);
+          // no TP all-gathers.
+          2, false,
           // grad_accum_dtype defaults to the model dtype: bf16 gradients (runtime/constants.py:495,
           // runtime/engine.py:1485-1496).
           2,
@@ -103,6 +110,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           AttentionImpl::kFlash2, ElementwiseImpl::kEager,
           // cross_entropy(pred.float(), ...) (components/loss.py:39-61).
           LossImpl::kFp32Copy, Fp8Recipe::kCurrent,
+          // torchao Float8Linear: ctx.save_for_backward(input_hp, weight_hp_t)
+          // (pytorch/ao@36027d8 torchao/float8/float8_linear.py:45); torchtitan's TP layouts are
+          // "completely dtype-agnostic" (protocols/sharding.py:76): 16-bit all-gathers.
+          2, false,
           // MixedPrecisionPolicy(param bf16, reduce fp32) (config/configs.py:94,102): fp32 gradients.
           4,
           // torchtitan reduce-scatters every micro-batch (trainer.py:856-864, no
@@ -119,7 +130,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // TP with sequence parallel norms, CP with all-gather (default) or all-to-all rotation.
           {"dp", "megatron-sp", "megatron-tp", "ring"}, false,
           "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "
-          "PyTorch fully_shard docstring",
+          "PyTorch fully_shard docstring; pytorch/ao @36027d8 (float8/float8_linear.py)",
       },
   }};
   return table;

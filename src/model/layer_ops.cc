@@ -62,6 +62,7 @@ double attention_fwd_flops(int64_t micro_batch, int64_t q_tokens, int64_t kv_tok
 
 std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
   const double e = activation_bytes(shard.precision);
+  const double e_in = shard.saved_gemm_input_bytes > 0 ? shard.saved_gemm_input_bytes : e;
   const double b = static_cast<double>(shard.micro_batch);
   const double td = b * static_cast<double>(shard.dense_tokens);  // b·T_d
   const double tn = b * static_cast<double>(shard.norm_tokens);   // b·T_n
@@ -86,7 +87,7 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
   // 2. QKV projection, column-parallel over t. Keeps its input: the local shard under Megatron-SP
   //    (re-gathered in backward), the full replicated input under plain TP (T_n = T_d there).
   OpCost qkv = gemm("qkv_proj", td, h, (qw + 2 * kvw) / t, h * (qw + 2 * kvw) / t, model.qkv_bias, e);
-  qkv.saved_bytes = e * tn * h;
+  qkv.saved_bytes = e_in * tn * h;
   ops.push_back(qkv);
 
   // 3. Rotary embedding on Q and K (elementwise; its outputs are what attention saves).
@@ -131,7 +132,7 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
 
   // 5. Output projection, row-parallel; keeps its input (the attention output shard).
   OpCost out = gemm("out_proj", td, qw / t, h, qw * h / t, model.linear_bias, e);
-  out.saved_bytes = e * td * qw / t;
+  out.saved_bytes = e_in * td * qw / t;
   ops.push_back(out);
 
   // 6. Dropout + residual add on the local tokens; keeps a 1-byte mask when dropout is on.
@@ -148,7 +149,7 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
   // 8. MLP up: SwiGLU gate and up (two h -> f matrices), GeLU one. Keeps its input.
   const double up_mats = model.gated_mlp ? 2 : 1;
   OpCost up = gemm("mlp_up", td, h, up_mats * f / t, up_mats * h * f / t, model.linear_bias, e);
-  up.saved_bytes = e * tn * h;
+  up.saved_bytes = e_in * tn * h;
   ops.push_back(up);
 
   // 9. Activation: GeLU keeps its input, SwiGLU keeps gate and up.
@@ -160,7 +161,7 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
 
   // 10. MLP down, row-parallel; keeps its input.
   OpCost down = gemm("mlp_down", td, f / t, h, f * h / t, model.linear_bias, e);
-  down.saved_bytes = e * td * f / t;
+  down.saved_bytes = e_in * td * f / t;
   ops.push_back(down);
 
   // 11. Dropout + residual.

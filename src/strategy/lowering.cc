@@ -94,6 +94,8 @@ struct Context {
   bool dp_comm = false;      // gradients are reduced (grad_group_size > 1)
   // Per-layer bytes.
   double tp_bytes = 0;       // one Megatron collective's buffer e·b·T_d·h
+  double tp_gather_bytes = 0;  // one SP all-gather's buffer: tp_bytes, 1 byte an element in FP8
+                               // under TE (it quantizes before gathering)
   double a2a_q = 0, a2a_kv = 0;  // bytes sent per GPU, one all-to-all of Q (=O) / of K (=V)
   double kv_block = 0;       // ring: one K,V block 2·e·b·c·h_kv_local
   double kv_gather = 0;      // ring allgather: (r-1)/r of the gathered K,V
@@ -144,7 +146,7 @@ int layer_matrices(const ModelSpec& model) { return 4 + (model.gated_mlp ? 3 : 2
 
 int tp_gather(SegmentBuilder& sb, const Context& c, int dep) {
   return sb.comm("tp_all_gather", Stream::kSequenceComm, Category::kTensorParallel,
-                 CommKind::kAllGather, c.g_tp, ratio(c.t) * c.tp_bytes, {dep});
+                 CommKind::kAllGather, c.g_tp, ratio(c.t) * c.tp_gather_bytes, {dep});
 }
 
 // Megatron's reduction after a row-parallel GEMM: reduce-scatter with SP, all-reduce without.
@@ -318,8 +320,9 @@ int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start
   int last = fwd(kInputNorm, {start_dep});
   emit_fp8_casts(sb, c, false);
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);
-  fwd(kQkvProj, {last, zero_dep});
-  const int rope = fwd(kRope, {});
+  const int qkv = fwd(kQkvProj, {last, zero_dep});
+  // Learned absolute positions (GPT-2/3, MPT) are added once to the embedding: no rotary kernel.
+  const int rope = c.model.learned_position_embeddings ? qkv : fwd(kRope, {});
   int a0 = rope, a1 = -1, a2 = -1;
   if (c.u > 1) {
     a0 = sb.comm("a2a_q", Stream::kSequenceComm, Category::kUlyssesA2A, CommKind::kAllToAll,
@@ -415,11 +418,14 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
     // DeepSpeed sp_stream: the dQ/dK/dV all-to-alls overlap the following compute.
     if (c.job.ulysses_overlap) d0 = d1 = d2 = -1;
   }
-  last = bwd(kRope, {d0, d1, d2});
+  const bool rope = !c.model.learned_position_embeddings;
+  if (rope) last = bwd(kRope, {d0, d1, d2});
   if (c.t > 1) {
+    // Without the rotary backward, the dQ, dK, dV all-to-alls (one stream, in order) gate dgrad.
+    if (!rope) last = d2 >= 0 ? d2 : d0;
     last = emit_column_parallel_bwd(sb, c, kQkvProj, "qkv_proj_dgrad", "qkv_proj_wgrad", last);
   } else {
-    last = bwd(kQkvProj, {});
+    last = rope ? bwd(kQkvProj, {}) : bwd(kQkvProj, {d0, d1, d2});
   }
   last = bwd(kInputNorm, {last});
   if (with_dp) emit_grad_sync(sb, c, c.layer_params, last);
@@ -669,6 +675,9 @@ LayerShard make_layer_shard(const ModelSpec& model, const JobConfig& job) {
   shard.precision = job.precision;
   shard.recompute = job.recompute;
   shard.attention_kernel = job.attention_kernel;
+  if (job.precision == Precision::kFp8) {
+    shard.saved_gemm_input_bytes = find_framework(job.framework).fp8_saved_gemm_input_bytes;
+  }
   return shard;
 }
 
@@ -738,6 +747,9 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   const double kv_heads = static_cast<double>(c.shard.attn_kv_heads);
   const double uu = static_cast<double>(c.u);
   c.tp_bytes = c.e * c.b * dense * c.h;
+  c.tp_gather_bytes = job.precision == Precision::kFp8 && c.fw.fp8_quantized_all_gather
+                          ? c.tp_bytes / c.e
+                          : c.tp_bytes;
   // Ulysses: each GPU's pre-all-to-all buffer holds s/P tokens of the heads of its TP rank
   // (K,V replicated up to u heads when u > k/t); (u-1)/u of it leaves the GPU.
   c.a2a_q = c.e * c.b * dense * heads * uu * dh * ratio(c.u);

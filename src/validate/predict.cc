@@ -186,7 +186,7 @@ void predict_training(const ValidationRow& row, const ModelSpec& model, const To
       const double peak = topology.gpu.peak(row.mfu_peak == "fp8" ? Precision::kFp8 : Precision::kBf16);
       out.predicted = tflops * 1e12 / peak;
     }
-  } else if (row.kind == MetricKind::kMemory) {
+  } else if (row.kind == MetricKind::kMemory || row.kind == MetricKind::kReservedMemory) {
     out.predicted = out.peak_gib;  // "GB" rows too: PyTorch's memory stats print GiB as GB
   } else if (row.kind == MetricKind::kFits) {
     out.predicted = out.fits ? 1.0 : 0.0;

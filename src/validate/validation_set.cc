@@ -382,6 +382,7 @@ MetricKind metric_kind(const std::string& metric, const std::string& where) {
     return MetricKind::kThroughput;
   }
   if (metric == "peak_mem_gib" || metric == "peak_mem_gb") return MetricKind::kMemory;
+  if (metric == "peak_reserved_gib") return MetricKind::kReservedMemory;
   if (metric == "fits") return MetricKind::kFits;
   if (metric == "max_seq_length") return MetricKind::kMaxContext;
   if (metric == "attention_tflops_fwd" || metric == "attention_tflops_fwdbwd") return MetricKind::kAttention;
@@ -392,6 +393,7 @@ const char* to_string(MetricKind kind) {
   switch (kind) {
     case MetricKind::kThroughput: return "throughput";
     case MetricKind::kMemory: return "memory";
+    case MetricKind::kReservedMemory: return "reserved_memory";
     case MetricKind::kFits: return "fits";
     case MetricKind::kMaxContext: return "max_context";
     case MetricKind::kAttention: return "attention";

@@ -215,5 +215,34 @@ TEST(FrameworkProfile, AttentionImplementationComesFromTheFrameworkOrTheJob) {
   EXPECT_EQ(impl_of(forced), AttentionImpl::kFlash2);
 }
 
+TEST(FrameworkProfile, TransformerEngineKeepsAndGathersFp8GemmInputsQuantized) {
+  // Llama-3-8B, megatron-sp t = 8 at 128K: one SP all-gather moves 7/8 of 131072 x 4096 elements,
+  // 2 bytes each in bf16 and under torchtitan's FP8 (torchao, dtype-agnostic TP), 1 under TE's.
+  JobConfig job = long_job("megatron-sp", 8);
+  job.tensor_parallel = 8;
+  const double elements = 7.0 / 8.0 * 131072.0 * 4096.0;
+  const LoweredStep bf16 = lower(test::llama3_8b(), job);
+  job.precision = Precision::kFp8;
+  const LoweredStep te = lower(test::llama3_8b(), job);
+  job.framework = "fsdp";
+  const LoweredStep torchao = lower(test::llama3_8b(), job);
+  const Task* gather_bf16 = find_task(test::segment(bf16.graph, "layer_fwd"), "tp_all_gather");
+  const Task* gather_te = find_task(test::segment(te.graph, "layer_fwd"), "tp_all_gather");
+  const Task* gather_torchao = find_task(test::segment(torchao.graph, "layer_fwd"), "tp_all_gather");
+  ASSERT_TRUE(gather_bf16 && gather_te && gather_torchao);
+  EXPECT_DOUBLE_EQ(gather_bf16->bytes, 2 * elements);
+  EXPECT_DOUBLE_EQ(gather_te->bytes, elements);
+  EXPECT_DOUBLE_EQ(gather_torchao->bytes, 2 * elements);
+  // Saved activations: TE keeps qkv's, out_proj's, mlp_up's and mlp_down's inputs in 1 byte
+  // instead of 2: per layer 16384 local tokens x 4096 (qkv, mlp_up) + 131072 tokens x
+  // (4096 + 14336) / 8 (out_proj, mlp_down) = 436,207,616 bytes less, over 32 layers.
+  const double per_layer = 16384.0 * 4096 * 2 + 131072.0 * (4096 + 14336) / 8;
+  EXPECT_DOUBLE_EQ(per_layer, 436207616.0);
+  JobConfig bf16_job = job;
+  bf16_job.framework = "megatron";
+  bf16_job.precision = Precision::kBf16;
+  EXPECT_NEAR(lower(test::llama3_8b(), bf16_job).memory.activations - te.memory.activations, 32 * per_layer, 1.0);
+}
+
 }  // namespace
 }  // namespace spsim

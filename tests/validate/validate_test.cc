@@ -202,6 +202,32 @@ TEST(Validate, SummaryStatisticsAndRankingsByHand) {
   EXPECT_EQ(s.fits_agree, 3);
 }
 
+TEST(Validate, AnAllocatorReservationBoundsTheLivePeak) {
+  // peak_reserved_gib rows: the predicted live peak must be at or below the published
+  // reservation; they count as runs that fit, never in the peak-error statistics.
+  ValidationRow low, high;
+  for (auto* r : {&low, &high}) {
+    r->source = "s";
+    r->metric = "peak_reserved_gib";
+    r->kind = MetricKind::kReservedMemory;
+    r->measured = 80;
+  }
+  low.id = "low";
+  high.id = "high";
+  std::vector<RowResult> results(2);
+  results[0] = {&low, "ok", "", "dp", "plan-low", "t", 50, -0.375, -0.375};
+  results[1] = {&high, "ok", "", "dp", "plan-high", "t", 90, 0.125, 0.125};
+  for (auto& r : results) r.fits = true;
+  const ValidationSummary s = summarize(results, "analytic");
+  EXPECT_EQ(s.reserved_checks, 2);
+  EXPECT_EQ(s.reserved_within, 1);
+  EXPECT_EQ(s.reserved_exceeded, std::vector<std::string>{"high"});
+  EXPECT_EQ(s.memory.n, 0);
+  EXPECT_EQ(s.fits_checks, 2);
+  EXPECT_EQ(s.fits_agree, 2);
+  EXPECT_EQ(metric_kind("peak_reserved_gib", "metric"), MetricKind::kReservedMemory);
+}
+
 TEST(Validate, TheGuardFailsWhenAnyNumberGetsWorse) {
   ValidationSummary s;
   s.engine = "analytic";
