@@ -73,6 +73,23 @@ TEST(LaunchCli, EveryReadmeExampleRuns) {
   }
 }
 
+// The outputs the README quotes are what the examples print today: the first example's comment
+// lines, and the whole table of the last one (--train-tokens).
+TEST(LaunchCli, ReadmeQuotesWhatTheExamplesPrint) {
+  const auto examples = readme_examples("Launch settings out and in");
+  ASSERT_FALSE(examples.empty());
+  const std::string readme = test::read_text(kRepo + "/README.md");
+  const auto first = run_in_repo(examples.front());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  std::istringstream lines(first.out);
+  for (std::string line; std::getline(lines, line) && line.rfind("#", 0) == 0;) {
+    EXPECT_NE(readme.find("\n" + line + "\n"), std::string::npos) << line;
+  }
+  const auto last = run_in_repo(examples.back());
+  ASSERT_EQ(last.exit_code, 0) << last.err;
+  EXPECT_NE(readme.find("```\n" + last.out + "```"), std::string::npos) << last.out;
+}
+
 TEST(LaunchCli, EmittedMegatronArgumentsPredictTheSameStep) {
   const std::string plan = "-s usp -u 4 -r 2 --gpus 16 --seq 128K --zero 1 --recompute selective";
   const auto emitted = run_spsim("run " + plan + " --emit megatron");
