@@ -117,6 +117,7 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_option("--framework-reserve-gib", o.reserve_gib,
                   "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")
       ->check(finite_number(0, kMaxReserveGib))->group("Training");
+  add_launch_import_options(cmd, o.launch);
 }
 
 namespace {
@@ -258,12 +259,19 @@ void default_degrees(const ModelSpec& model, const Topology& topology, JobConfig
 BaseSetup resolve_base(const JobOptions& o) {
   FileSetup file;
   if (!o.config_path.empty()) file = read_config(o.config_path);
+  // A launch script or config stands where a --config job would (launch_options.h).
+  const auto imported = read_launch_import(o.launch, [&o](const char* flag) { return given(o, flag); });
+  if (imported) {
+    file.job = imported->job;
+    file.has_job = true;
+  }
   const std::string model_name = given(o, "--model") || file.model.empty() ? o.model : file.model;
   const std::string topology_name =
       given(o, "--topology") || file.topology.empty() ? o.topology : file.topology;
   BaseSetup out;
   out.engine = given(o, "--engine") || file.engine.empty() ? o.engine : file.engine;
-  out.model = load_model(model_name);
+  out.model = imported && imported->model && !given(o, "--model") ? *imported->model : load_model(model_name);
+  if (imported) out.notes = imported->notes;
   out.topology = load_topology(topology_name);
   for (const auto& assignment : file.overrides) apply_override(out.topology, assignment);
   for (const auto& assignment : o.overrides) apply_override(out.topology, assignment);
@@ -452,7 +460,7 @@ std::vector<Setup> resolve_setups(const JobOptions& o) {
       for (int64_t seq : seqs) {
         std::string failure;
         setups.push_back(Setup{base.model, base.topology, setup_job(o, base, strategy, gpus, seq, false, &failure),
-                               base.engine});
+                               base.engine, base.notes});
         if (!failure.empty()) throw InputError("--gpus", failure);
       }
     }

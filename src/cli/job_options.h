@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/launch_options.h"
 #include "spsim/job.h"
 #include "spsim/model.h"
 #include "spsim/topology.h"
@@ -36,6 +37,7 @@ struct JobOptions {
   bool no_sequence_parallel = false, no_kv_replication = false, ulysses_overlap = false;
   bool no_causal = false;
   double reserve_gib = -1;
+  LaunchImportOptions launch;  // --from-args / --from-deepspeed / --from-torchtitan: the job instead of --config
   CLI::App* command = nullptr;
 };
 
@@ -45,6 +47,7 @@ struct Setup {
   Topology topology;
   JobConfig job;
   std::string engine;
+  std::vector<std::string> notes;  // about the inputs (what a launch input ignored), for stderr
 };
 
 void add_job_options(CLI::App* command, JobOptions& options, bool multi);
@@ -65,6 +68,7 @@ struct BaseSetup {
   bool from_file = false;  // --config had a "job"
   std::vector<std::string> strategies;
   int64_t tokens_per_step = 0;  // --tokens-per-step; 0: the batch is job.global_batch_size
+  std::vector<std::string> notes;  // about the inputs (what a launch input ignored), for stderr
 };
 BaseSetup resolve_base(const JobOptions& options);
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
 #include "cli/job_options.h"
+#include "cli/launch_options.h"
 #include "cli/mpi_world.h"
 #include "common/atomic_write.h"
 #include "common/json_reader.h"
@@ -25,6 +27,7 @@
 #include "spsim/report.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
+#include "spsim/training_cost.h"
 #include "spsim/units.h"
 
 namespace spsim::cli {
@@ -38,6 +41,7 @@ struct SweepOptions {
   bool best = false, resume = false;
   int jobs = 1;
   std::string output = "spsim-sweep";
+  PlanOutputOptions cost;  // --train-tokens, --gpu-hour-cost: the best table's run columns
   std::string plot_dir;
   std::string progress = "auto";
 };
@@ -230,8 +234,9 @@ std::string batch_rule(const BaseSetup& batch, bool is_default) {
 // another scheme and the margin (a tie when below the model's error); in a grid every row, the
 // fastest of each point starred. A point where nothing fits says whether memory or the rules
 // stopped it, and the nearest GPU count that works.
+// With --train-tokens, a best plan also says the run it takes (and its cost with --gpu-hour-cost).
 void print_table(const SweepPlan& plan, const std::vector<SweepRow>& rows, const std::string& batch_line,
-                 const ModelError& error) {
+                 const ModelError& error, double train_tokens, double gpu_hour_cost) {
   struct Key {
     std::string model, topology;
     int64_t gpus, seq;
@@ -252,8 +257,13 @@ void print_table(const SweepPlan& plan, const std::vector<SweepRow>& rows, const
     fmt::print("model error: unknown (no validation/baseline.json); margins are not marked as ties\n");
   }
   const bool best = plan.best;
-  fmt::print("{:<14} {:<14} {:>5} {:>6} {:>6} {:>5}  {:<40} {:>12} {:>9} {:>9}  {}\n", "model", "topology", "gpus",
-             "seq", "gbs", "mb", best ? "best plan" : "plan", "tokens/s", "TFLOP/s", "mem GiB",
+  std::string cost_header;
+  if (best && train_tokens > 0) {
+    cost_header = fmt::format(" {:>8} {:>11}", "days", "GPU-hours");
+    if (gpu_hour_cost >= 0) cost_header += fmt::format(" {:>13}", "cost");
+  }
+  fmt::print("{:<14} {:<14} {:>5} {:>6} {:>6} {:>5}  {:<40} {:>12} {:>9} {:>9}{}  {}\n", "model", "topology", "gpus",
+             "seq", "gbs", "mb", best ? "best plan" : "plan", "tokens/s", "TFLOP/s", "mem GiB", cost_header,
              best ? "runner-up (other scheme), margin" : "");
   for (const auto& [key, indices] : points) {
     const std::string head = fmt::format("{:<14} {:<14} {:>5} {:>6}", key.model, key.topology, key.gpus,
@@ -284,9 +294,16 @@ void print_table(const SweepPlan& plan, const std::vector<SweepRow>& rows, const
       continue;
     }
     if (winner != nullptr) {
-      fmt::print("{} {:>6} {:>5}  {:<40} {:>12.0f} {:>9.1f} {:>9.1f}  {}\n", head, winner->global_batch_size,
+      std::string cost_columns;
+      if (train_tokens > 0) {
+        const TrainingCost c = training_cost(winner->step_time_s, std::round(winner->tokens_per_s * winner->step_time_s),
+                                             winner->gpus, train_tokens, gpu_hour_cost);
+        cost_columns = fmt::format(" {:>8.1f} {:>11.0f}", c.days, c.gpu_hours);
+        if (gpu_hour_cost >= 0) cost_columns += fmt::format(" {:>13.0f}", c.cost);
+      }
+      fmt::print("{} {:>6} {:>5}  {:<40} {:>12.0f} {:>9.1f} {:>9.1f}{}  {}\n", head, winner->global_batch_size,
                  micro_batches(*winner), plan_text(*winner, false), winner->tokens_per_s, winner->tflops_model,
-                 winner->mem_peak / kGiB, margin_text(*winner, error));
+                 winner->mem_peak / kGiB, cost_columns, margin_text(*winner, error));
       continue;
     }
     // Nothing fits: the plan that misses by the least memory, or why no plan is legal.
@@ -331,6 +348,7 @@ void add_sweep_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "sweep", "evaluate a grid of configurations, or search the best plan per point (--best)");
   add_job_options(cmd, o->job, true);
+  add_plan_output_options(cmd, o->cost, false);  // --train-tokens, --gpu-hour-cost
   o->job.strategies = {"all"};
   o->job.gpus = {"8:64:x2"};
   o->job.seq = {"8K:1M:x2"};
@@ -397,6 +415,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     if (o->progress != "auto" && o->progress != "always" && o->progress != "never") {
       throw InputError("--progress", fmt::format("must be auto, always or never (got \"{}\")", o->progress));
     }
+    train_tokens(o->cost);  // a bad --train-tokens fails before the sweep runs
     const FileSweep file = read_sweep_block(jo.config_path);
     const bool best = o->best || (file.best.has_value() && *file.best && !given(jo, "--best"));
     const std::vector<std::string> model_names = pick(jo, "--model", o->models, file, "models", {jo.model});
@@ -647,7 +666,8 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     if (!root) return;
     print_warnings(warnings);  // after the run: an input error stays the only line on stderr
     std::fflush(stdout);
-    print_table(plan, rows, batch_rule(batch, batch_default), model_error);
+    print_table(plan, rows, batch_rule(batch, batch_default), model_error, train_tokens(o->cost),
+                o->cost.gpu_hour_cost);
     std::fflush(stdout);
     std::fprintf(stderr, "wrote %s.csv and %s.json (%zu rows)\n", o->output.c_str(), o->output.c_str(),
                  rows.size());

@@ -12,6 +12,7 @@ work=$(mktemp -d /tmp/spsim_examples_XXXXXX)
 trap 'rm -rf "$work"' EXIT
 ln -s "$source_dir/experiments" "$work/experiments"
 ln -s "$source_dir/plots" "$work/plots"
+ln -s "$source_dir/tests" "$work/tests"   # README launch examples read tests/data/launch/
 /usr/bin/python3 - "$source_dir" > "$work/examples.txt" <<'PY'
 import glob, os, sys
 root = sys.argv[1]

@@ -1,0 +1,419 @@
+// Launch settings: every name --emit writes is in the framework's list (src/export/names/), what a
+// framework cannot run is refused, and emitting then importing gives the same plan back.
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "export/framework_lists.h"
+#include "spsim/launch.h"
+#include "spsim/strategy.h"
+#include "spsim/sweep.h"
+#include "spsim/topology.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+// A job resolved by its strategy, as `spsim run` evaluates it (framework and dp filled in).
+JobConfig resolved(const ModelSpec& model, JobConfig job) { return make_strategy(job.strategy)->check(model, job); }
+
+JobConfig plan(const std::string& strategy, const std::string& framework, int64_t gpus, int64_t seq) {
+  JobConfig job;
+  job.strategy = strategy;
+  job.framework = framework;
+  job.num_gpus = gpus;
+  job.seq_length = seq;
+  return job;
+}
+
+// Every setting written is a name of its list; a value of a name with choices is one of them.
+void expect_names_listed(const LaunchSettings& s) {
+  ASSERT_FALSE(s.settings.empty());
+  for (const auto& setting : s.settings) {
+    const detail::ListedName* entry = detail::find_listed(setting.list, setting.name);
+    ASSERT_NE(entry, nullptr) << setting.list << " has no " << setting.name;
+    if (!entry->choices.empty() && entry->kind != detail::NameKind::kFlag) {
+      std::string value = setting.value;
+      if (value.size() >= 2 && value.front() == '"') value = value.substr(1, value.size() - 2);
+      if (value == "null") continue;  // Python None: a field left unset
+      EXPECT_NE(std::find(entry->choices.begin(), entry->choices.end(), value), entry->choices.end())
+          << setting.name << " " << setting.value;
+    }
+  }
+}
+
+// What a launch carries of a plan, field by field (a failing field is named).
+void expect_same_plan(const JobConfig& want, const JobConfig& got, const std::string& text) {
+  EXPECT_EQ(got.strategy, want.strategy) << text;
+  EXPECT_EQ(got.framework, want.framework) << text;
+  EXPECT_EQ(got.num_gpus, want.num_gpus) << text;
+  EXPECT_EQ(got.seq_length, want.seq_length) << text;
+  EXPECT_EQ(got.micro_batch_size, want.micro_batch_size) << text;
+  EXPECT_EQ(got.micro_batch_size * want.data_parallel * got.micro_batches(),
+            want.micro_batch_size * want.data_parallel * want.micro_batches())
+      << text;
+  EXPECT_EQ(got.tensor_parallel, want.tensor_parallel) << text;
+  EXPECT_EQ(got.ulysses_degree, want.ulysses_degree) << text;
+  EXPECT_EQ(got.ring_degree, want.ring_degree) << text;
+  EXPECT_EQ(got.pipeline_parallel, want.pipeline_parallel) << text;
+  EXPECT_EQ(got.virtual_pipeline_stages, want.virtual_pipeline_stages) << text;
+  EXPECT_EQ(got.first_stage_layers, want.first_stage_layers) << text;
+  EXPECT_EQ(got.last_stage_layers, want.last_stage_layers) << text;
+  EXPECT_EQ(got.embedding_in_pipeline_split, want.embedding_in_pipeline_split) << text;
+  EXPECT_EQ(got.loss_in_pipeline_split, want.loss_in_pipeline_split) << text;
+  if (want.tensor_parallel > 1) {
+    EXPECT_EQ(got.sequence_parallel, want.sequence_parallel) << text;
+  }
+  if (want.ring_degree > 1) {
+    EXPECT_EQ(got.ring_comm, want.ring_comm) << text;
+    EXPECT_EQ(got.ring_variant, want.ring_variant) << text;
+  }
+  EXPECT_EQ(got.zero_stage, want.zero_stage) << text;
+  EXPECT_EQ(got.recompute, want.recompute) << text;
+  EXPECT_EQ(got.precision, want.precision) << text;
+  if (want.precision == Precision::kFp8) {
+    EXPECT_EQ(got.fp8_recipe, want.fp8_recipe) << text;
+  }
+}
+
+// The same shape: a RoPE model's position count is not part of it (Llama-3-8B at 128K reads
+// back as Llama-3.1-8B, the same layers).
+void expect_same_shape(const ModelSpec& model, const ModelSpec& back, const std::string& text) {
+  EXPECT_EQ(back.hidden_size, model.hidden_size) << text;
+  EXPECT_EQ(back.num_layers, model.num_layers) << text;
+  EXPECT_EQ(back.num_attention_heads, model.num_attention_heads) << text;
+  EXPECT_EQ(back.num_key_value_heads, model.num_key_value_heads) << text;
+  EXPECT_EQ(back.ffn_hidden_size, model.ffn_hidden_size) << text;
+  EXPECT_EQ(back.vocab_size, model.vocab_size) << text;
+  EXPECT_EQ(back.make_vocab_size_divisible_by, model.make_vocab_size_divisible_by) << text;
+  EXPECT_EQ(back.tied_embeddings, model.tied_embeddings) << text;
+  EXPECT_EQ(back.learned_position_embeddings, model.learned_position_embeddings) << text;
+  if (model.learned_position_embeddings) {
+    EXPECT_EQ(back.max_position_embeddings, model.max_position_embeddings) << text;
+  }
+}
+
+// Emit, read back (resolved by the strategy as the command line does), compare.
+void round_trip(LaunchFormat format, const ModelSpec& model, const Topology& topology, const JobConfig& job) {
+  const JobConfig want = resolved(model, job);
+  const LaunchSettings s = emit_launch(format, model, topology, want, {"a comment"});
+  expect_names_listed(s);
+  const ImportedLaunch back = import_launch(format, s.text, "emitted");
+  EXPECT_TRUE(back.missing.empty()) << s.text << back.missing.front().first;
+  // Everything emitted is read back: nothing is reported as ignored.
+  EXPECT_TRUE(back.ignored.empty()) << s.text << back.ignored.front();
+  if (format == LaunchFormat::kDeepSpeed) {
+    // A DeepSpeed config does not name the model (the model code does).
+    EXPECT_FALSE(back.model.has_value());
+  } else {
+    ASSERT_TRUE(back.model.has_value()) << s.text;
+    expect_same_shape(model, *back.model, s.text);
+  }
+  JobConfig got = back.job;
+  if (format == LaunchFormat::kDeepSpeed) {
+    // A DeepSpeed config does not carry the sequence, the recompute switch or the pipeline.
+    got.seq_length = want.seq_length;
+    got.recompute = want.recompute;
+  }
+  expect_same_plan(want, resolved(model, got), s.text);
+}
+
+struct Case {
+  LaunchFormat format;
+  JobConfig job;
+};
+
+std::vector<Case> hand_picked_plans() {
+  std::vector<Case> cases;
+  auto add = [&cases](LaunchFormat f, JobConfig job) { cases.push_back({f, std::move(job)}); };
+  const int64_t k128 = 131072, k64 = 65536;
+  // Megatron-LM: every kind of context parallelism, TP with and without SP, PP and VPP, ZeRO-1/3, fp8.
+  JobConfig j = plan("ring", "megatron", 8, k128);
+  j.ring_degree = 8;
+  j.zero_stage = 1;
+  add(LaunchFormat::kMegatron, j);
+  j.ring_comm = "allgather";
+  j.recompute = Recompute::kFull;
+  add(LaunchFormat::kMegatron, j);
+  j = plan("ulysses", "megatron", 16, k128);
+  j.ulysses_degree = 8;
+  j.zero_stage = 3;
+  j.recompute = Recompute::kSelective;
+  add(LaunchFormat::kMegatron, j);
+  j = plan("usp", "megatron", 32, k128);
+  j.ulysses_degree = 4;
+  j.ring_degree = 4;
+  j.global_batch_size = 8;
+  add(LaunchFormat::kMegatron, j);
+  j = plan("megatron-sp", "megatron", 16, k64);
+  j.tensor_parallel = 8;
+  j.precision = Precision::kFp8;
+  j.fp8_recipe = "current";
+  add(LaunchFormat::kMegatron, j);
+  j = plan("megatron-tp", "megatron", 8, 8192);
+  j.tensor_parallel = 4;
+  j.sequence_parallel = false;
+  j.precision = Precision::kFp16;
+  add(LaunchFormat::kMegatron, j);
+  j = plan("ring", "megatron", 64, k128);
+  j.tensor_parallel = 2;
+  j.ring_degree = 4;
+  j.pipeline_parallel = 4;
+  j.virtual_pipeline_stages = 2;
+  j.global_batch_size = 16;
+  j.zero_stage = 1;
+  add(LaunchFormat::kMegatron, j);
+  j = plan("ring", "megatron", 32, k64);  // an uneven layout: 6 + 10 + 10 + 6 layers
+  j.ring_degree = 8;
+  j.pipeline_parallel = 4;
+  j.first_stage_layers = 6;
+  j.last_stage_layers = 6;
+  j.global_batch_size = 8;
+  j.zero_stage = 1;
+  add(LaunchFormat::kMegatron, j);
+  j.first_stage_layers = j.last_stage_layers = 0;  // embedding and loss counted as layers, interleaved
+  j.embedding_in_pipeline_split = j.loss_in_pipeline_split = true;
+  j.pipeline_parallel = 2;
+  j.virtual_pipeline_stages = 17;  // (32 + 2) / (2 x 17) = 1 layer a chunk
+  j.ring_degree = 16;
+  add(LaunchFormat::kMegatron, j);
+  // Megatron-Bridge: the same engine under recipes.
+  j = plan("ring", "nemo", 16, k128);
+  j.ring_degree = 8;
+  j.zero_stage = 1;
+  j.recompute = Recompute::kFull;
+  add(LaunchFormat::kNemo, j);
+  j = plan("usp", "nemo", 16, k128);
+  j.ulysses_degree = 2;
+  j.ring_degree = 8;
+  j.precision = Precision::kFp8;
+  j.fp8_recipe = "delayed";
+  add(LaunchFormat::kNemo, j);
+  j = plan("megatron-sp", "nemo", 16, 32768);
+  j.tensor_parallel = 4;
+  j.pipeline_parallel = 2;
+  j.global_batch_size = 8;
+  add(LaunchFormat::kNemo, j);
+  j.embedding_in_pipeline_split = j.loss_in_pipeline_split = true;
+  add(LaunchFormat::kNemo, j);
+  // DeepSpeed: Ulysses over ZeRO.
+  j = plan("ulysses", "deepspeed", 16, k128);
+  j.ulysses_degree = 8;
+  j.zero_stage = 3;
+  j.attention_impl = "flash2";
+  j.global_batch_size = 8;
+  add(LaunchFormat::kDeepSpeed, j);
+  j = plan("ulysses", "deepspeed", 8, 8192);
+  j.ulysses_degree = 1;
+  j.zero_stage = 2;
+  j.precision = Precision::kFp16;
+  j.micro_batch_size = 2;
+  j.attention_impl = "flash2";
+  add(LaunchFormat::kDeepSpeed, j);
+  // torchtitan: FSDP2 with TP, CP, PP.
+  j = plan("ring", "fsdp", 16, k128);
+  j.ring_degree = 8;
+  j.zero_stage = 3;
+  j.attention_impl = "flash2";
+  add(LaunchFormat::kTorchtitan, j);
+  j = plan("megatron-sp", "fsdp", 16, k64);
+  j.tensor_parallel = 8;
+  j.zero_stage = 2;
+  j.precision = Precision::kFp8;
+  j.fp8_recipe = "current";
+  j.attention_impl = "flash2";
+  j.recompute = Recompute::kFull;
+  add(LaunchFormat::kTorchtitan, j);
+  // torchtitan's own pipeline layout: 1F1B, Interleaved1F1B (2 stages a rank by default, 3 with
+  // pipeline_parallel_layers_per_stage = 6: ceil(34 / 6) = 6 stages over 2 ranks).
+  j = plan("ring", "fsdp", 32, k64);
+  j.ring_degree = 4;
+  j.pipeline_parallel = 4;
+  j.global_batch_size = 8;
+  j.zero_stage = 2;
+  j.attention_impl = "flash2";
+  add(LaunchFormat::kTorchtitan, j);
+  j.virtual_pipeline_stages = 2;
+  add(LaunchFormat::kTorchtitan, j);
+  j.pipeline_parallel = 2;
+  j.ring_degree = 8;
+  j.virtual_pipeline_stages = 3;
+  j.global_batch_size = 4;
+  add(LaunchFormat::kTorchtitan, j);
+  return cases;
+}
+
+TEST(Launch, HandPickedPlansRoundTripWithListedNames) {
+  const ModelSpec model = load_model("llama-3-8b");
+  const Topology topology = load_topology("dgx-h100");
+  for (const auto& c : hand_picked_plans()) {
+    SCOPED_TRACE(std::string(to_string(c.format)) + " " + c.job.strategy);
+    round_trip(c.format, model, topology, c.job);
+  }
+}
+
+TEST(Launch, ModelDimensionsRoundTripThroughMegatronArguments) {
+  // Models without a recipe or flavor: Megatron-LM arguments carry the shape itself.
+  const Topology topology = load_topology("dgx-a100-80gb");
+  for (const char* name : {"gpt-7b", "gpt-30b", "qwen2.5-7b", "mistral-7b", "llama-3-70b"}) {
+    SCOPED_TRACE(name);
+    const ModelSpec model = load_model(name);
+    JobConfig j = plan("megatron-sp", "megatron", 8, 2048);  // GPT's learned positions end at 2048
+    j.tensor_parallel = 4;
+    j.zero_stage = 1;
+    round_trip(LaunchFormat::kMegatron, model, topology, j);
+  }
+}
+
+// The best plan of every shipped experiment that searches (experiments/*.json with "best"), at
+// its largest GPU count and sequence, for each strategy and the first model and topology; with
+// framework megatron (emitted as Megatron-LM arguments) and, for Llama-3 models, fsdp (torchtitan).
+TEST(Launch, ExperimentBestPlansRoundTrip) {
+  size_t checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(SPSIM_SOURCE_DATA_DIR) + "/experiments")) {
+    const auto config = nlohmann::json::parse(test::read_text(entry.path().string()));
+    const auto& sweep = config.at("sweep");
+    if (!sweep.value("best", false)) continue;
+    const std::string model_name =
+        sweep.contains("models") ? sweep.at("models").front().get<std::string>() : config.value("model", "llama-3-8b");
+    const std::string topology_name = sweep.contains("topologies") ? sweep.at("topologies").front().get<std::string>()
+                                                                   : config.value("topology", "dgx-h100");
+    const ModelSpec model = load_model(model_name);
+    const Topology topology = load_topology(topology_name);
+    const int64_t gpus = parse_range(sweep.at("num_gpus").get<std::string>(), "num_gpus").back();
+    const int64_t seq = parse_range(sweep.at("seq_length").get<std::string>(), "seq_length").back();
+    JobConfig base = config.contains("job") ? job_from_json(config.at("job"), "job") : JobConfig{};
+    base.num_gpus = gpus;
+    base.seq_length = seq;
+    for (const auto& strategy_name : sweep.at("strategies")) {
+      for (const char* framework : {"megatron", "fsdp"}) {
+        const LaunchFormat format = std::string(framework) == "fsdp" ? LaunchFormat::kTorchtitan : LaunchFormat::kMegatron;
+        if (format == LaunchFormat::kTorchtitan && model_name.rfind("llama-3", 0) != 0) continue;
+        const auto strategy = make_strategy(strategy_name.get<std::string>());
+        JobConfig job = base;
+        job.strategy = strategy_name.get<std::string>();
+        job.framework = framework;
+        if (format == LaunchFormat::kTorchtitan) job.attention_impl = "flash2";
+        SearchSpace space;
+        // Torchtitan's recompute is none or full (emit refuses selective), its ring zigzag.
+        if (format == LaunchFormat::kTorchtitan) space.recompute = {Recompute::kNone, Recompute::kFull};
+        const SweepRow best = search_best_plan(model, topology, *strategy, job, space, "analytic");
+        SCOPED_TRACE(entry.path().filename().string() + " " + job.strategy + " " + framework + " " + best.reason);
+        if (best.status == "invalid") continue;  // no legal plan at this point for this framework
+        job.tensor_parallel = best.tensor_parallel;
+        job.ulysses_degree = best.ulysses_degree;
+        job.ring_degree = best.ring_degree;
+        job.data_parallel = best.data_parallel;
+        job.pipeline_parallel = best.pipeline_parallel;
+        job.virtual_pipeline_stages = best.virtual_pipeline_stages;
+        job.zero_stage = static_cast<int>(best.zero_stage);
+        job.micro_batch_size = best.micro_batch_size;
+        job.global_batch_size = best.global_batch_size;
+        job.recompute = parse_recompute(best.recompute, "recompute");
+        if (model.learned_position_embeddings && job.seq_length > model.max_position_embeddings) {
+          // Megatron-LM refuses a sequence past a learned position table (another model).
+          EXPECT_THROW_MSG(emit_launch(format, model, topology, resolved(model, job)), InputError, "learned positions");
+          continue;
+        }
+        round_trip(format, model, topology, job);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 8u);
+}
+
+// Each refusal is one InputError naming --emit and the framework's reason.
+TEST(Launch, RefusesWhatTheFrameworkCannotRun) {
+  const ModelSpec model = load_model("llama-3-8b");
+  const Topology topology = load_topology("dgx-h100");
+  struct Refusal {
+    LaunchFormat format;
+    JobConfig job;
+    const char* needle;
+  };
+  std::vector<Refusal> refusals;
+  JobConfig j = plan("ring", "megatron", 8, 131072);
+  j.ring_degree = 8;
+  j.zero_stage = 2;  // Megatron-LM has no ZeRO-2
+  refusals.push_back({LaunchFormat::kMegatron, j, "ZeRO-2"});
+  j = plan("ring", "deepspeed", 8, 131072);
+  j.ring_degree = 8;  // DeepSpeed has no ring (zigzag or not)
+  refusals.push_back({LaunchFormat::kDeepSpeed, j, "ring"});
+  j = plan("ring", "megatron", 8, 131072);
+  j.ring_degree = 8;
+  j.ring_variant = "basic";  // Megatron-Core always balances zigzag
+  refusals.push_back({LaunchFormat::kMegatron, j, "zigzag"});
+  j = plan("ring", "megatron", 8, 131072);
+  j.ring_degree = 8;  // a Megatron plan is not a torchtitan one
+  refusals.push_back({LaunchFormat::kTorchtitan, j, "--framework fsdp"});
+  for (const auto& r : refusals) {
+    SCOPED_TRACE(r.needle);
+    // The strategy's rules may refuse first (as `spsim run` would); either way one InputError.
+    try {
+      const JobConfig job = resolved(model, r.job);
+      emit_launch(r.format, model, topology, job);
+      ADD_FAILURE() << "expected a refusal";
+    } catch (const InputError& e) {
+      EXPECT_NE(e.full().find(r.needle), std::string::npos) << e.full();
+      EXPECT_EQ(e.full().find('\n'), std::string::npos) << e.full();
+    }
+  }
+  // KV replication in TE's a2a: u = 16 > 8 KV heads of Llama-3-8B.
+  JobConfig kv = plan("ulysses", "megatron", 16, 131072);
+  kv.ulysses_degree = 16;
+  EXPECT_THROW(emit_launch(LaunchFormat::kMegatron, model, topology, resolved(model, kv)), InputError);
+}
+
+TEST(Launch, ImportNamesUnknownAndUnsupportedArguments) {
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, "--tensor-model-parallel-sise 2", "args"), InputError,
+                   "--tensor-model-parallel-size");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, "--num-layers 2 --num-experts 8", "args"), InputError,
+                   "mixture-of-experts");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kTorchtitan, "[parallelism]\ntensor_parallel_degre = 2\n", "job.toml"),
+                   InputError, "tensor_parallel_degree");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kDeepSpeed,
+                                 R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})",
+                                 "ds.json"),
+                   InputError, "offloading");
+  // Known settings that do not change the step are reported, not dropped silently.
+  const ImportedLaunch in = import_launch(
+      LaunchFormat::kMegatron, "torchrun --nproc-per-node 8 pretrain_gpt.py --seq-length 8192 --lr 3e-4 --train-iters 10",
+      "args");
+  EXPECT_EQ(in.ignored, (std::vector<std::string>{"--lr", "--train-iters"}));
+  EXPECT_EQ(in.job.num_gpus, 8);
+}
+
+TEST(Launch, ReadsAScriptWithVariables) {
+  const std::string script = R"(#!/bin/bash
+GPUS_PER_NODE=8
+NNODES=2
+TP=2
+CP=4
+MODEL_ARGS=(
+    --num-layers 32 --hidden-size 4096 --ffn-hidden-size 14336 --num-attention-heads 32
+    --group-query-attention --num-query-groups 8 --kv-channels 128 --swiglu --normalization RMSNorm
+    --disable-bias-linear --untie-embeddings-and-output-weights --position-embedding-type rope
+    --max-position-embeddings 8192 --vocab-size 128256 --make-vocab-size-divisible-by 1
+    --hidden-dropout 0 --attention-dropout 0
+)
+torchrun --nproc_per_node $GPUS_PER_NODE --nnodes $NNODES pretrain_gpt.py \
+    ${MODEL_ARGS[@]} \
+    --tensor-model-parallel-size $TP --sequence-parallel \
+    --context-parallel-size ${CP} --cp-comm-type p2p \
+    --micro-batch-size 1 --global-batch-size $((2*4)) --seq-length 65536 \
+    --use-distributed-optimizer --bf16 --lr 1e-4   # learning rate: ignored
+)";
+  const ImportedLaunch in = import_launch(LaunchFormat::kMegatron, script, "run.sh");
+  ASSERT_TRUE(in.model.has_value());
+  EXPECT_EQ(in.model->name, "llama-3-8b");
+  EXPECT_EQ(in.job.num_gpus, 16);
+  EXPECT_EQ(in.job.tensor_parallel, 2);
+  EXPECT_EQ(in.job.ring_degree, 4);
+  EXPECT_EQ(in.job.global_batch_size, 8);
+  EXPECT_EQ(in.job.zero_stage, 1);
+  EXPECT_EQ(in.ignored, (std::vector<std::string>{"--lr"}));
+}
+
+}  // namespace
+}  // namespace spsim
