@@ -73,7 +73,8 @@ TEST(FixedBatch, EveryPlanOfABestSweepRunsTheSameBatch) {
   // --gbs and --tokens-per-step are taken as given.
   const auto g = run_spsim("sweep --best --gpus 8 --seq 8K,16K --tokens-per-step 256K -o t", dir);
   ASSERT_EQ(g.exit_code, 0) << g.err;
-  for (const auto& row : sweep_json(dir, "t")["rows"]) {
+  const auto fixed_tokens = sweep_json(dir, "t");  // kept alive: the loop reads into it
+  for (const auto& row : fixed_tokens["rows"]) {
     if (row["status"] != "ok") continue;
     EXPECT_EQ(row["global_batch_size"].get<int64_t>() * row["seq_length"].get<int64_t>(), 262144) << row.dump();
   }
