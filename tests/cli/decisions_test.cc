@@ -12,13 +12,9 @@ namespace spsim {
 namespace {
 
 using test::expect_one_line_error;
-
 using test::run_spsim;
 
-std::string temp_dir() {
-  char dir_template[] = "/tmp/spsim_decide_XXXXXX";
-  return mkdtemp(dir_template);
-}
+std::string temp_dir() { return test::temp_dir("decide"); }
 
 
 nlohmann::json sweep_json(const std::string& dir, const std::string& prefix) {

@@ -11,13 +11,9 @@ namespace spsim {
 namespace {
 
 using test::expect_one_line_error;
-
 using test::run_spsim;
 
-std::string temp_dir() {
-  char dir_template[] = "/tmp/spsim_ignores_XXXXXX";
-  return mkdtemp(dir_template);
-}
+std::string temp_dir() { return test::temp_dir("ignores"); }
 
 
 TEST(NoSilentIgnores, OversubscriptionTheAnalyticEngineIgnoresIsSaid) {
