@@ -71,6 +71,10 @@ struct KernelModel {
   std::map<std::string, KernelTiming> gemm;           // by dtype: fp32, tf32, bf16, fp8 (fp16 = bf16)
   std::map<std::string, AttentionTimings> attention;  // by implementation: cudnn, flash2
   std::map<std::string, KernelTiming> elementwise;    // by implementation: fused, eager
+  /// Compute kernels run this much slower while a collective of the same GPU is in flight: NCCL's
+  /// kernels take SMs and HBM bandwidth from them (a compute task's remaining work progresses at
+  /// 1 / (1 + slowdown) while any collective of its GPU runs). 0: no interference.
+  double comm_slowdown = 0;
   std::string source;
   /// One efficiency per kernel class and one latency for every kernel (how topology files written
   /// before kernel models state it; also handy in tests): GEMM in every dtype, both attention

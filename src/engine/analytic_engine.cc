@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "spsim/collective.h"
@@ -92,6 +93,7 @@ class Scheduler {
       placements_.push_back(place_group(group, topology.gpus_per_node));
     }
     topology_ = &topology;
+    comm_slowdown_ = topology.efficiency.kernels.comm_slowdown;
   }
 
   std::vector<TimedTask> time_segment(const Segment& segment) const {
@@ -145,6 +147,7 @@ class Scheduler {
     bound_by_.assign(tasks.size(), -1);
     std::array<int, kNumStreams> last_index;
     last_index.fill(-1);
+    placed_.clear();
     for (size_t i = 0; i < tasks.size(); ++i) {
       const TimedTask& t = tasks[i];
       const int s = static_cast<int>(t.stream);
@@ -162,16 +165,18 @@ class Scheduler {
       // What the task waited for: a dependency, or the task before it on its own stream
       // (-1: a task of an earlier segment instance, found in the stream's history).
       bound_by_[i] = ready > free ? binding : last_index[s];
+      const double finish = t.is_compute ? compute_end(start, t.duration, state) : start + t.duration;
       if (acc != nullptr) {
         if (t.stream == Stream::kCompute) {
           if (start > free && binding >= 0) blame_chain(tasks, binding, free, start, state, *acc);
-          acc->compute_s += t.duration;
+          acc->compute_s += finish - start;
         } else {
           acc->comm_s[static_cast<int>(t.category)] += t.duration;
         }
       }
+      if (!t.is_compute) placed_.push_back({start, finish});
       begin_[i] = start;
-      end[i] = start + t.duration;
+      end[i] = finish;
       state.free[s] = end[i];
       state.last[s] = t.category;
       last_index[s] = static_cast<int>(i);
@@ -202,7 +207,52 @@ class Scheduler {
     }
   }
 
+  // End of a compute task that starts at `start` with `work` seconds of uncontended work, when it
+  // progresses at 1 / (1 + comm_slowdown_) while a collective of the GPU runs: the collectives
+  // known at this point are those of earlier instances (the streams' histories) and those of this
+  // instance placed before it in program order (`placed`). A collective issued later in program
+  // order that still starts before the task ends does not slow it here (the DES sees it): the
+  // lowerings issue the transfers a kernel overlaps before the kernel, so this is rare.
+  double compute_end(double start, double work, const StreamState& state) const {
+    if (comm_slowdown_ <= 0 || work <= 0) return start + work;
+    overlapping_.clear();
+    for (int s = 1; s < kNumStreams; ++s) {
+      for (int k = 0; k < std::min(state.count[s], kHistory); ++k) {
+        const Interval& run = state.history[s][k];
+        if (run.end > start && run.end > run.start) overlapping_.push_back({run.start, run.end});
+      }
+    }
+    for (const auto& [a, b] : placed_) {
+      if (b > start && b > a) overlapping_.push_back({a, b});
+    }
+    std::sort(overlapping_.begin(), overlapping_.end());
+    const double rate = 1.0 / (1.0 + comm_slowdown_);
+    double t = start, left = work;
+    for (size_t i = 0; i < overlapping_.size() && left > 0;) {
+      // The union of the intervals that begin at or before the end of this run of busy time.
+      double a = std::max(t, overlapping_[i].first), b = overlapping_[i].second;
+      for (++i; i < overlapping_.size() && overlapping_[i].first <= b; ++i) b = std::max(b, overlapping_[i].second);
+      if (b <= t) continue;
+      if (a > t) {  // free until the next collective
+        if (a - t >= left) return t + left;
+        left -= a - t;
+        t = a;
+      }
+      if ((b - t) * rate >= left) return t + left / rate;
+      left -= (b - t) * rate;
+      t = b;
+    }
+    return t + left;
+  }
+
   Roofline roofline_;
+  double comm_slowdown_ = 0;
+
+ public:
+  bool interference() const { return comm_slowdown_ > 0; }
+
+ private:
+  mutable std::vector<std::pair<double, double>> overlapping_, placed_;
   struct CollectiveKey {
     CommKind comm;
     int group;
@@ -288,6 +338,18 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
         // before, and found the streams in the same relative position: every later instance is
         // the same shift with the same busy and exposed times.
         bool same_as_previous = have_previous && uniform;
+        // With interference an instance's time also depends on collectives still running on the
+        // streams it does not use (a gradient reduction of an earlier segment): the shift repeats
+        // only once those have finished.
+        if (scheduler.interference()) {
+          double earliest = std::numeric_limits<double>::infinity();
+          for (int s = 0; s < kNumStreams; ++s) {
+            if (used[s]) earliest = std::min(earliest, before.free[s]);
+          }
+          for (int s = 1; s < kNumStreams && same_as_previous; ++s) {
+            if (!used[s] && state.free[s] > earliest) same_as_previous = false;
+          }
+        }
         for (int s = 0; s < kNumStreams && same_as_previous; ++s) {
           same_as_previous = std::fabs(shift[s] - previous_shift[s]) <=
                              1e-12 * std::max(1.0, std::fabs(shift[s]));

@@ -79,6 +79,16 @@ struct GpuState {
   std::array<double, kNumCategories> exposed{};
   double finish = 0;
   int32_t last_node = -1;
+  // Compute slowed by collectives (KernelModel::comm_slowdown): how many collectives of this GPU
+  // are in flight, and the running compute task's uncontended work left as of `work_at`.
+  int comm_running = 0;
+  simgrid::kernel::timer::Timer* compute_timer = nullptr;
+  double work_left = 0;
+  double work_at = 0;
+  int64_t compute_inst = 0;
+  int32_t compute_index = 0;
+  double compute_start = 0;
+  int32_t compute_pred = -1;
 };
 
 // One executed op (compute task on one GPU, or one collective instance) for the critical path.
@@ -157,6 +167,9 @@ class Simulation {
   void launch(int64_t base, int64_t inst, int32_t task, int32_t pred);
   void start_ptask(size_t id);
   void complete_collective(size_t id);
+  double compute_rate(const GpuState& gpu) const { return gpu.comm_running > 0 ? 1.0 / (1.0 + comm_slowdown_) : 1.0; }
+  void schedule_compute_end(int64_t rank);
+  void change_comm_running(int64_t rank, int delta);
   int32_t record_node(double start, double end, int32_t pred, int64_t inst, int32_t task);
 
   nlohmann::json critical_path_json(int64_t rank) const;
@@ -199,6 +212,7 @@ class Simulation {
   std::vector<bool> traced_;
   Timeline timeline_;
   int64_t next_flow_ = 0;
+  double comm_slowdown_ = 0;             // topology_.efficiency.kernels.comm_slowdown
   std::vector<double> activations_;      // per traced rank: saved activations now (bytes)
   double activation_per_layer_ = 0;      // one forward layer instance's share
 };
@@ -439,17 +453,46 @@ void Simulation::start_task(int64_t rank, int stream) {
       duration = compute_time_s(scaled, topology_, graph_.precision);
     }
     gpu.compute_lower_bound += duration;
-    const int32_t pred_node = st.pred_node;
-    simgrid::kernel::timer::Timer::set(now + duration, [this, rank, stream, inst, index, now,
-                                                         pred_node]() {
-      graveyard_.clear();  // safe here: no activity callback is on the stack
-      const double end = sg4::Engine::get_clock();
-      const int32_t node = record_node(now, end, pred_node, inst, index);
-      finish_task(rank, stream, node, now, end, -1, -1);
-    });
+    gpu.work_left = duration;
+    gpu.work_at = now;
+    gpu.compute_inst = inst;
+    gpu.compute_index = index;
+    gpu.compute_start = now;
+    gpu.compute_pred = st.pred_node;
+    schedule_compute_end(rank);
     return;
   }
   arrive(rank, stream, inst, index, st.pred_node);
+}
+
+// (Re)arms the timer that ends the running compute task of `rank` at the current rate. The compute
+// stream is stream 0 (task_graph.h): only it runs compute tasks.
+void Simulation::schedule_compute_end(int64_t rank) {
+  GpuState& gpu = gpus_[rank];
+  const double now = sg4::Engine::get_clock();
+  gpu.compute_timer = simgrid::kernel::timer::Timer::set(now + gpu.work_left / compute_rate(gpu), [this, rank]() {
+    graveyard_.clear();  // safe here: no activity callback is on the stack
+    GpuState& g = gpus_[rank];
+    g.compute_timer = nullptr;
+    const double end = sg4::Engine::get_clock();
+    const int32_t node = record_node(g.compute_start, end, g.compute_pred, g.compute_inst, g.compute_index);
+    finish_task(rank, static_cast<int>(Stream::kCompute), node, g.compute_start, end, -1, -1);
+  });
+}
+
+// A collective of `rank` starts (+1) or ends (-1): the running compute task keeps the work it has
+// done at the old rate and finishes the rest at the new one.
+void Simulation::change_comm_running(int64_t rank, int delta) {
+  GpuState& gpu = gpus_[rank];
+  const double before = compute_rate(gpu);
+  gpu.comm_running += delta;
+  if (comm_slowdown_ <= 0 || gpu.compute_timer == nullptr || compute_rate(gpu) == before) return;
+  const double now = sg4::Engine::get_clock();
+  gpu.work_left = std::max(0.0, gpu.work_left - (now - gpu.work_at) * before);
+  gpu.work_at = now;
+  gpu.compute_timer->remove();
+  gpu.compute_timer = nullptr;
+  schedule_compute_end(rank);
 }
 
 void Simulation::arrive(int64_t rank, int /*stream*/, int64_t inst, int32_t task_index,
@@ -489,6 +532,7 @@ void Simulation::launch(int64_t base, int64_t inst, int32_t task_index, int32_t 
   // closing edge stands for the edge into the next copy, which crosses the same kind of links).
   const int64_t count = members_in_block(task.group);
   for (int64_t j = 0; j < count; ++j) active.members.push_back(base + j * group.stride);
+  for (const int64_t member : active.members) change_comm_running(member, +1);
   const int64_t n = group.size;  // the real group: latency steps, bytes per rank
   const Placement placement = place_members(active.members, gpn_);
   const double bytes = task.bytes;
@@ -618,6 +662,7 @@ void Simulation::complete_collective(size_t id) {
     flow_base = next_flow_;
     next_flow_ += static_cast<int64_t>(members.size());
   }
+  for (const int64_t member : members) change_comm_running(member, -1);
   const int64_t n = static_cast<int64_t>(members.size());
   for (int64_t j = 0; j < n; ++j) {
     const int64_t rank = members[j];
@@ -726,6 +771,7 @@ nlohmann::json Simulation::critical_path_json(int64_t rank) const {
 
 SimOutput Simulation::run() {
   n_ = symmetry_.simulated;
+  comm_slowdown_ = topology_.efficiency.kernels.comm_slowdown;
   gpn_ = topology_.gpus_per_node;
   nodes_ = (n_ + gpn_ - 1) / gpn_;
   nodes_per_leaf_ = topology_.nodes_per_leaf > 0 ? topology_.nodes_per_leaf : nodes_;

@@ -4,8 +4,10 @@
 // roofline time of each task (what the compute stream is busy with), communication per kind is
 // the busy time of its stream, split into the part the compute stream waited for (exposed) and
 // the rest (hidden). Exposed time is blamed on the collective the compute stream waited for,
-// queueing behind other traffic on its stream included, so per layer
-//   time_s = compute_total_s + compute_wait_s + sum of exposed_s.
+// queueing behind other traffic on its stream included. Compute that ran next to a collective
+// took longer than its roofline time (KernelModel::comm_slowdown): that extra is
+// compute_slowed_by_comm_s, so per layer
+//   time_s = compute_total_s + compute_slowed_by_comm_s + compute_wait_s + sum of exposed_s.
 #include "report/layer_timing.h"
 
 #include <algorithm>
@@ -76,9 +78,12 @@ nlohmann::json pass_json(const TaskGraph& full, const Segment& segment, const To
   }
   // Compute-stream idle time waiting on other compute (e.g. a slower rank's ring step).
   const double idle_compute = std::max(0.0, three.exposed_s[0] - two.exposed_s[0]);
+  double slowed = std::max(0.0, (three.compute_s - two.compute_s) - compute_total);
+  if (slowed < 1e-9 * compute_total) slowed = 0;  // rounding of the 3 - 2 difference
   return {{"time_s", tidy(three.step_time_s - two.step_time_s)},
           {"compute_s", compute},
           {"compute_total_s", tidy(compute_total)},
+          {"compute_slowed_by_comm_s", tidy(slowed)},
           {"compute_wait_s", tidy(idle_compute)},
           {"comm", comm}};
 }

@@ -116,7 +116,7 @@ TEST(UnevenShapes, NoneFitsNamesTheClosestPlanAndTheNearestGpuCount) {
   const auto r = run_spsim("sweep --best -s ring,ulysses --gpus 8 --seq 1M -o s", dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("none fits: closest "), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("nearest GPU count that fits: 16 (ring r16"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nearest GPU count that fits: 16 (ring "), std::string::npos) << r.out;
   std::filesystem::remove_all(dir);
 }
 

@@ -87,6 +87,45 @@ TEST(AnalyticEngine, ChainOnCriticalPathAddsAndIsExposed) {
   EXPECT_NEAR(r.comm_s[static_cast<int>(Category::kUlyssesA2A)], 0.01, 1e-12);
 }
 
+// Compute kernels slow down while a collective of their GPU runs (KernelModel::comm_slowdown):
+// a 10 ms send/recv issued before a 20 ms GEMM, slowdown 0.25: the GEMM does 10 / 1.25 = 8 ms of
+// its work while the transfer runs and the remaining 12 ms after it: it ends at 22 ms.
+TEST(AnalyticEngine, OverlappingCollectiveSlowsCompute) {
+  Topology topology = round_topology();
+  topology.efficiency.kernels.comm_slowdown = 0.25;
+  const auto g = one_segment({collective("kv", CommKind::kSendRecv, 1e9, Category::kRingP2P, Stream::kRingComm, 0),
+                              compute("attn", 2e12)});
+  const auto r = analytic_step(g, topology);
+  EXPECT_NEAR(r.step_time_s, 0.022, 1e-12);
+  EXPECT_NEAR(r.compute_s, 0.022, 1e-12);  // the busy time includes the slowdown
+  // A collective that does not overlap (it waits for the compute) slows nothing: 10 + 10 + 10.
+  const auto chain = one_segment({compute("a", 1e12),
+                                  collective("a2a", CommKind::kAllToAll, 1e9, Category::kUlyssesA2A,
+                                             Stream::kSequenceComm, 0, 0),
+                                  compute("b", 1e12, 1)});
+  EXPECT_NEAR(analytic_step(chain, topology).step_time_s, 0.03, 1e-12);
+  // A collective longer than the compute slows all of it: 20 ms x 1.25 = 25 ms, under a 40 ms
+  // transfer: the step is the transfer's 40 ms.
+  const auto longer = one_segment({collective("kv", CommKind::kSendRecv, 4e9, Category::kRingP2P, Stream::kRingComm, 0),
+                                   compute("attn", 2e12)});
+  const auto l = analytic_step(longer, topology);
+  EXPECT_NEAR(l.compute_s, 0.025, 1e-12);
+  EXPECT_NEAR(l.step_time_s, 0.04, 1e-12);
+}
+
+// Repeated layers with interference reach the same steady state as simulating every instance: a
+// per-layer 10 ms gradient send overlapping the next layer's 20 ms GEMM.
+TEST(AnalyticEngine, InterferenceSteadyStateMatchesInstanceByInstance) {
+  Topology topology = round_topology();
+  topology.efficiency.kernels.comm_slowdown = 0.25;
+  std::vector<Task> tasks = {compute("bwd", 2e12),
+                             collective("grad", CommKind::kSendRecv, 1e9, Category::kDataParallel, Stream::kDataComm, 0, 0)};
+  // Layer 1: 20 ms, its send runs 20-30 ms under layer 2's GEMM (20 -> 22 ms of work: ends at 42),
+  // and so on: 20 + 22 x 31 = 702 ms, then the last send: 712 ms.
+  const auto r = analytic_step(one_segment(tasks, 32), topology);
+  EXPECT_NEAR(r.step_time_s, 0.712, 1e-9);
+}
+
 TEST(AnalyticEngine, IndependentStreamsOverlap) {
   // A 20 ms gemm and a 10 ms send/recv on another stream with no dependency: 20 ms, nothing
   // exposed.

@@ -114,6 +114,46 @@ TEST(DesEngine, MatchesAnalyticWithCalibratedEfficiencyCurves) {
   }
 }
 
+// Compute slowed by overlapping collectives (KernelModel::comm_slowdown) is the same rule in both
+// engines: the DES re-times the running kernel when a collective of its GPU starts or ends.
+TEST(DesEngine, CommSlowdownMatchesAnalytic) {
+  Topology topology = test::des_topology();
+  topology.max_nodes = 0;
+  topology.efficiency.kernels.comm_slowdown = 0.189;
+  const std::vector<GridPoint> grid = {
+      {"llama", "ring", 8, 131072, 1, 1, 8},     {"llama", "ulysses", 8, 131072, 1, 8, 1, 3},
+      {"llama", "megatron-sp", 8, 65536, 8, 1, 1}, {"llama", "usp", 8, 131072, 1, 2, 4},
+  };
+  for (const GridPoint& p : grid) {
+    SCOPED_TRACE(p.strategy);
+    JobConfig job = job_for(p.strategy, p.gpus, p.seq, p.t, p.u, p.r);
+    job.zero_stage = p.zero;
+    const LoweredStep lowered = make_strategy(p.strategy)->lower(test::llama3_8b(), job);
+    const double analytic = analytic_step(lowered.graph, topology).step_time_s;
+    const StepResult des = test::run_des(lowered.graph, topology);
+    EXPECT_NEAR(des.step_time_s, analytic, 0.02 * analytic);
+  }
+  // An all-reduce issued with a 20 ms GEMM (1e13 FLOP at 1e15 x 0.5) runs under part of it: both
+  // engines stretch the GEMM by the same amount.
+  topology.efficiency.kernels.comm_slowdown = 0.25;
+  topology.intra_node_latency_s = 0;
+  TaskGraph g;
+  g.strategy = "test";
+  g.num_gpus = 8;
+  g.add_group("dp", 8, 1);
+  Segment layer;
+  layer.name = "layer_bwd";
+  layer.tasks = {test::comm_task("grad", CommKind::kAllReduce, 0, 0.8e9, Stream::kDataComm, Category::kDataParallel),
+                 test::compute_task("gemm", 1e13)};
+  g.segments = {layer};
+  const StepResult analytic = analytic_step(g, topology);
+  const StepResult des = test::run_des(g, topology);
+  EXPECT_NEAR(des.step_time_s, analytic.step_time_s, 1e-6 * analytic.step_time_s);
+  EXPECT_NEAR(des.compute_s, analytic.compute_s, 1e-6 * analytic.compute_s);
+  EXPECT_GT(analytic.compute_s, 0.02 * 1.05);
+  EXPECT_LT(analytic.compute_s, 0.02 * 1.25);
+}
+
 // The optimizer's barrier: it starts only after the last gradient all-reduce (both engines).
 // Two micro-batches of a 2 ms forward; the last runs a 2 ms backward and an 8-rank all-reduce
 // of 3 GB per GPU (3e9 / (100 GB/s x 0.8) = 37.5 ms + latency) that waits for it; then a 2 ms

@@ -87,9 +87,11 @@ TEST(EngineInvariants, HoldForEveryStrategyOnDgxH100) {
     const StepResult r = engine->run(step.graph, topo, {});
     const std::string what = std::string(c.strategy) + " " + std::to_string(c.gpus) + " GPUs";
     const double bound = compute_lower_bound(step.graph, topo);
-    // Time >= compute lower bound; the compute stream's busy time is exactly that bound.
+    // Time >= compute lower bound; the compute stream's busy time is that bound, stretched by at
+    // most the GPU's slowdown next to collectives (all of it if every kernel overlapped one).
     EXPECT_GE(r.step_time_s, bound * (1 - 1e-12)) << what;
-    EXPECT_NEAR(r.compute_s, bound, 1e-9 * bound) << what;
+    EXPECT_GE(r.compute_s, bound * (1 - 1e-9)) << what;
+    EXPECT_LE(r.compute_s, bound * (1 + topo.efficiency.kernels.comm_slowdown) * (1 + 1e-9)) << what;
     // The compute stream is busy or idle, and every idle second is blamed on some category:
     // step = compute + sum(exposed).
     double exposed = 0;

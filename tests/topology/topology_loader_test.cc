@@ -44,6 +44,8 @@ TEST(ShippedTopologies, EveryConstantHasASourceAndASaneValue) {
     for (const auto& [k, v] : t.efficiency.kernels.attention) {
       for (const KernelTiming& call : {v.fwd, v.fwd_causal, v.bwd, v.bwd_causal}) timings.push_back(call);
     }
+    // Compute next to NCCL: the published average slowdown (arXiv 2507.03114), not a tuned value.
+    EXPECT_DOUBLE_EQ(t.efficiency.kernels.comm_slowdown, 0.189);
     for (const KernelTiming& timing : timings) {
       EXPECT_GT(timing.efficiency, 0.1);
       EXPECT_LE(timing.efficiency, 1.0);
@@ -339,6 +341,7 @@ TEST(TopologyFile, NumbersOutsideAPhysicalRangeAreRefused) {
       {{"network", "oversubscription"}, 1e300},
       {{"gpu", "kernels", "gemm", "bf16", "efficiency"}, 1e-300},
       {{"gpu", "kernels", "elementwise", "fused", "latency_us"}, 1e300},
+      {{"gpu", "kernels", "compute_slowdown_under_comm"}, 1e300},
   };
   for (const auto& [path, value] : cases) {
     auto j = h100_json();
