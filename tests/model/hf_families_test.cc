@@ -313,6 +313,11 @@ TEST(HfFamilies, MoeAndMlaAreNotCostedYet) {
                    "its shape and parameters (46.7B total, spsim list models) but does not cost these "
                    "layers yet; use a dense model\n");
   EXPECT_TRUE(r.out.empty());
+  // The attention-only command takes a model's heads; MLA has no single head_dim to take.
+  const auto a = test::run_spsim("attention -s ring -n 8 -m deepseek-v2-lite --seq 32K");
+  EXPECT_EQ(a.exit_code, 2);
+  EXPECT_EQ(a.err, "spsim: error: --model: model \"deepseek-v2-lite\" has multi-head latent attention (Q/K "
+                   "heads of 192, V heads of 128): give --heads, --kv-heads and --head-dim instead of -m\n");
 }
 
 TEST(HfFamilies, NewLayerPiecesAreCosted) {
