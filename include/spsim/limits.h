@@ -39,6 +39,7 @@ inline constexpr int64_t kMaxHeads = int64_t{1} << 16;
 inline constexpr int64_t kMaxHeadDim = int64_t{1} << 14;
 inline constexpr int64_t kMaxQWidth = int64_t{1} << 22;  // heads x head_dim
 inline constexpr int64_t kMaxFfn = int64_t{1} << 22;
+inline constexpr int64_t kMaxExperts = int64_t{1} << 16;  // routed experts per MoE layer
 inline constexpr int64_t kMaxVocab = int64_t{1} << 24;
 inline constexpr int64_t kMaxVocabMultiple = int64_t{1} << 16;
 inline constexpr int64_t kMaxPositions = int64_t{1} << 34;

@@ -11,7 +11,32 @@ namespace spsim {
 
 enum class NormKind { kLayerNorm, kRMSNorm };
 
-/// Architecture of a dense decoder-only Transformer. Field names follow HuggingFace.
+/// Mixture-of-experts MLPs (Mixtral, Qwen2/3-MoE, DeepSeek-V2/V3, Llama-4). num_experts 0: dense.
+/// Which layers are MoE: layer i (0-based) is when i >= first_dense_layers and
+/// i % layer_every == layer_phase (DeepSeek: phase 0; Qwen decoder_sparse_step and Llama-4
+/// interleave_moe_layer_step: phase every-1); the others have the dense MLP (ffn_hidden_size).
+struct MoeSpec {
+  int64_t num_experts = 0;              // routed experts E
+  int64_t experts_per_token = 0;        // top-k
+  int64_t expert_ffn_size = 0;          // one routed expert's intermediate size
+  int64_t shared_ffn_size = 0;          // all shared experts together (DeepSeek n_shared x moe size)
+  bool shared_expert_gate = false;      // Qwen2-MoE: sigmoid gate h -> 1 on the shared expert
+  bool router_bias = false;             // DeepSeek-V3 e_score_correction_bias (E per layer)
+  int64_t first_dense_layers = 0;       // DeepSeek first_k_dense_replace
+  int64_t layer_every = 1;
+  int64_t layer_phase = 0;
+};
+
+/// Multi-head latent attention (DeepSeek-V2/V3, MiniCPM3). kv_lora_rank 0: not MLA.
+struct MlaSpec {
+  int64_t q_lora_rank = 0;       // 0: Q projected directly (DeepSeek-V2-Lite)
+  int64_t kv_lora_rank = 0;      // compressed KV width (the latent a CP ring could send)
+  int64_t qk_nope_head_dim = 0;  // per-head Q/K width without position
+  int64_t qk_rope_head_dim = 0;  // decoupled RoPE width, K's part shared by all heads
+  int64_t v_head_dim = 0;
+};
+
+/// Architecture of a decoder-only Transformer. Field names follow HuggingFace.
 struct ModelSpec {
   std::string name;    // "Llama-3-8B"
   std::string source;  // where the shape comes from (paper, Hub repo)
@@ -32,16 +57,31 @@ struct ModelSpec {
   bool learned_position_embeddings = false;  // GPT-2 wpe (n_positions x h)
   double hidden_dropout = 0.0;           // >0 stores 1-byte dropout masks (Megatron GPT)
   double attention_dropout = 0.0;
+  // Pieces of newer dense families; all off for Llama/GPT (their costs are unchanged).
+  bool qk_norm = false;                  // per-head RMSNorm on Q and K (Qwen3, Gemma-3): 2·d_h weights
+  bool sandwich_norms = false;           // Gemma-2/3: also norms after attention and around the MLP
+  double attn_logit_softcapping = 0;     // Gemma-2: cap·tanh(score/cap) on attention scores; 0: none
+  double final_logit_softcapping = 0;    // Gemma-2: the same on the LM-head logits; 0: none
+  MoeSpec moe;
+  MlaSpec mla;
   /// What the file says that changes a step's cost but spsim does not model (HF sliding_window,
   /// logit soft-capping), one sentence each; commands print them as warnings.
   std::vector<std::string> warnings;
 
   int64_t q_width() const { return num_attention_heads * head_dim; }   // a*d_h
   int64_t kv_width() const { return num_key_value_heads * head_dim; }  // k*d_h = h_kv
+  bool is_moe() const { return moe.num_experts > 0; }
+  bool is_mla() const { return mla.kv_lora_rank > 0; }
+  bool is_moe_layer(int64_t layer) const;   // layer is 0-based
+  int64_t num_moe_layers() const;
   int64_t padded_vocab(int64_t tensor_parallel) const;
-  int64_t params_per_layer() const;   // attention + MLP + norms (+ biases)
+  int64_t attention_params() const;   // one layer's attention (+ biases, QK-norm weights)
+  int64_t params_per_layer() const;   // attention + dense MLP + norms (+ biases): a dense layer
+  int64_t moe_mlp_params(bool active_only) const;  // router + routed (top-k if active) + shared
+  int64_t layer_params(int64_t layer, bool active_only = false) const;
   int64_t embedding_params() const;   // input embedding (+ positions) (+ untied LM head) + final norm
   int64_t total_params() const;       // what HF reports for the checkpoint
+  int64_t active_params() const;      // per token: top-k routed experts only (== total if dense)
 };
 
 /// Reads a model from text. Detects the format: a HF config.json (has "model_type" or

@@ -93,6 +93,13 @@ void add_attention_command(CLI::App& app) {
     shape.head_dim = o->head_dim;
     if (!o->model.empty()) {
       const ModelSpec m = load_model(o->model);
+      if (m.is_mla()) {
+        // Q/K heads are nope + rope wide but V is v_head_dim: not one head_dim.
+        throw InputError("--model", fmt::format("model \"{}\" has multi-head latent attention (Q/K heads of "
+                                                "{}, V heads of {}): give --heads, --kv-heads and "
+                                                "--head-dim instead of -m",
+                                                m.name, m.head_dim, m.mla.v_head_dim));
+      }
       if (cmd->count("--heads") == 0) shape.heads = m.num_attention_heads;
       if (cmd->count("--kv-heads") == 0) shape.kv_heads = m.num_key_value_heads;
       if (cmd->count("--head-dim") == 0) shape.head_dim = m.head_dim;

@@ -10,6 +10,7 @@
 #include "cli/flag_checks.h"
 #include "common/divisors.h"
 #include "common/json_reader.h"
+#include "model/check_costed.h"
 #include "spsim/error.h"
 #include "spsim/framework.h"
 #include "spsim/limits.h"
@@ -271,6 +272,7 @@ BaseSetup resolve_base(const JobOptions& o) {
   BaseSetup out;
   out.engine = given(o, "--engine") || file.engine.empty() ? o.engine : file.engine;
   out.model = imported && imported->model && !given(o, "--model") ? *imported->model : load_model(model_name);
+  check_costed(out.model, "--model");
   if (imported) out.notes = imported->notes;
   out.topology = load_topology(topology_name);
   for (const auto& assignment : file.overrides) apply_override(out.topology, assignment);

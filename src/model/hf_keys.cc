@@ -17,7 +17,8 @@ bool set(const nlohmann::json& config, const char* key) {
 
 }  // namespace
 
-std::vector<std::string> hf_unmodelled_keys(const nlohmann::json& config, const std::string& where) {
+std::vector<std::string> hf_unmodelled_keys(const nlohmann::json& config, const std::string& where,
+                                            bool softcapping_read) {
   std::vector<std::string> out;
   // Qwen2 configs carry sliding_window with use_sliding_window false: off.
   const bool window_off = config.contains("use_sliding_window") && config.at("use_sliding_window").is_boolean() &&
@@ -35,7 +36,7 @@ std::vector<std::string> hf_unmodelled_keys(const nlohmann::json& config, const 
                               where));
   }
   for (const char* key : {"attn_logit_softcapping", "final_logit_softcapping"}) {
-    if (set(config, key)) {
+    if (set(config, key) && !softcapping_read) {
       out.push_back(fmt::format("{}: {} {} is not modelled: the tanh soft-capping adds elementwise "
                                 "work (and, on attention logits, rules out FlashAttention-2 kernels "
                                 "without soft-capping support) that spsim leaves out",

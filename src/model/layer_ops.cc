@@ -24,6 +24,7 @@ constexpr double kResidualFlopsPerElement = 2;  // dropout scale + residual add
 constexpr double kSwigluFlopsPerElement = 6;    // silu(gate) * up
 constexpr double kGeluFlopsPerElement = 8;      // tanh approximation
 constexpr double kSoftmaxFlopsPerElement = 5;   // cross entropy: max, exp, sum, log, subtract
+constexpr double kSoftcapFlopsPerElement = 3;   // Gemma-2 soft-capping: cap * tanh(x / cap)
 
 OpCost gemm(const char* name, double tokens, double in_width, double out_width, double weight_elems,
             bool bias, double e) {
@@ -48,6 +49,17 @@ OpCost memory_op(const char* name, double elements, double flops_per_element, do
   op.fwd_bytes = fwd_rw * elements * e;
   op.bwd_bytes = bwd_rw * elements * e;
   return op;
+}
+
+/// Folds a norm over `elements` (keeping its input) into `op`: Gemma's extra norms sit next to
+/// the residual adds, and the layer keeps its op list (the lowering indexes it).
+void add_norm(OpCost& op, double elements, double weights, double e) {
+  const OpCost norm = memory_op("norm", elements, kNormFlopsPerElement, 2, 3, e);
+  op.fwd_flops += norm.fwd_flops;
+  op.bwd_flops += norm.bwd_flops;
+  op.fwd_bytes += norm.fwd_bytes + weights * e;
+  op.bwd_bytes += norm.bwd_bytes;
+  op.saved_bytes += e * elements;
 }
 
 }  // namespace
@@ -91,7 +103,18 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
   ops.push_back(qkv);
 
   // 3. Rotary embedding on Q and K (elementwise; its outputs are what attention saves).
-  ops.push_back(memory_op("rope", td * (qw + kvw) / t, kRopeFlopsPerElement, 2, 2, e));
+  OpCost rope = memory_op("rope", td * (qw + kvw) / t, kRopeFlopsPerElement, 2, 2, e);
+  if (model.qk_norm) {
+    // Qwen3 / Gemma-3 q_norm and k_norm: an RMSNorm per head on Q and K before RoPE, keeping
+    // its input like any norm; folded into this op so the layer keeps its op list.
+    const OpCost qk = memory_op("qk_norm", td * (qw + kvw) / t, kNormFlopsPerElement, 2, 3, e);
+    rope.fwd_flops += qk.fwd_flops;
+    rope.bwd_flops += qk.bwd_flops;
+    rope.fwd_bytes += qk.fwd_bytes;
+    rope.bwd_bytes += qk.bwd_bytes;
+    rope.saved_bytes += e * td * (qw + kvw) / t;
+  }
+  ops.push_back(rope);
 
   // 4. Attention core on the heads and tokens this GPU holds (after any all-to-all / ring).
   OpCost attn;
@@ -104,6 +127,13 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
   const double mask = shard.attn_mask_fraction;
   attn.fwd_flops = attention_fwd_flops(shard.micro_batch, shard.attn_q_tokens, shard.attn_kv_tokens,
                                        shard.attn_heads, model.head_dim, mask);
+  // Gemma-2 attention soft-capping runs inside the kernel (FlashAttention >= 2.6 `softcap`): a
+  // few elementwise FLOP per computed score on top of the two GEMMs.
+  const double softcap_flops =
+      model.attn_logit_softcapping > 0
+          ? kSoftcapFlopsPerElement * q_tok * static_cast<double>(shard.attn_kv_tokens) * heads * mask
+          : 0.0;
+  attn.fwd_flops += softcap_flops;
   const double qkvo_bytes = e * (2 * q_tok * heads * dh + 2 * kv_tok * kv_heads * dh);
   const double lse_bytes = 4.0 * q_tok * heads;  // fp32 log-sum-exp per query row
   const double scores = q_tok * static_cast<double>(shard.attn_kv_tokens) * heads * mask;
@@ -138,6 +168,7 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
   // 6. Dropout + residual add on the local tokens; keeps a 1-byte mask when dropout is on.
   OpCost attn_res = memory_op("attn_residual", tn * h, kResidualFlopsPerElement, 3, 3, e);
   attn_res.saved_bytes = dropout ? tn * h : 0.0;
+  if (model.sandwich_norms) add_norm(attn_res, tn * h, norm_weights, e);  // Gemma post_attention_layernorm
   ops.push_back(attn_res);
 
   // 7. Post-attention norm.
@@ -167,6 +198,7 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
   // 11. Dropout + residual.
   OpCost mlp_res = memory_op("mlp_residual", tn * h, kResidualFlopsPerElement, 3, 3, e);
   mlp_res.saved_bytes = dropout ? tn * h : 0.0;
+  if (model.sandwich_norms) add_norm(mlp_res, tn * h, norm_weights, e);  // Gemma post_feedforward_layernorm
   ops.push_back(mlp_res);
 
   if (shard.recompute == Recompute::kFull) {
@@ -216,6 +248,15 @@ std::vector<OpCost> head_ops(const ModelSpec& model, const LayerShard& shard) {
   loss.fwd_bytes = td * v_local * (e + 4 + 4);  // read logits, write and re-read fp32 copy
   loss.bwd_bytes = td * v_local * (4 + e);      // read fp32 softmax, write the logits' gradient
   loss.saved_bytes = 4.0 * td * v_local;
+  if (model.final_logit_softcapping > 0) {
+    // Gemma-2: logits = cap * tanh(logits / cap) before the loss: read and write the logits, keep
+    // the tanh output for its backward, and read it plus the gradient in backward.
+    loss.fwd_flops += kSoftcapFlopsPerElement * td * v_local;
+    loss.bwd_flops += 2 * kSoftcapFlopsPerElement * td * v_local;
+    loss.fwd_bytes += 2 * e * td * v_local;
+    loss.bwd_bytes += 3 * e * td * v_local;
+    loss.saved_bytes += e * td * v_local;
+  }
   ops.push_back(loss);
 
   // Full recompute checkpoints the layers only; the head keeps its activations either way.

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "common/divisors.h"
+#include "model/check_costed.h"
 #include "spsim/error.h"
 #include "spsim/limits.h"
 #include "spsim/pipeline.h"
@@ -84,6 +85,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                                           "num_layers, heads, head_dim, ffn or vocab); fix the "
                                           "model file", model.name));
   }
+  check_costed(model, "model");
   const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
   const int64_t p = job.pipeline_parallel, v = job.virtual_pipeline_stages;
   if (t < 1 || u < 1 || r < 1 || p < 1 || v < 1 || job.num_gpus < 1 ||

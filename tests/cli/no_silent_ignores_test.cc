@@ -53,10 +53,10 @@ TEST(NoSilentIgnores, HfSlidingWindowIsWarnedAbout) {
 TEST(NoSilentIgnores, UnknownHfFamilyIsRefused) {
   const std::string dir = temp_dir();
   nlohmann::json config = nlohmann::json::parse(test::read_text(test::data_path("hf-configs/Meta-Llama-3-8B.json")));
-  config["model_type"] = "gemma2";
-  config["architectures"] = {"Gemma2ForCausalLM"};
-  std::ofstream(dir + "/gemma.json") << config.dump();
-  expect_one_line_error(run_spsim("run -m gemma.json --seq 8K", dir), "\"gemma2\" is not a family spsim reads");
+  config["model_type"] = "olmo2";
+  config["architectures"] = {"Olmo2ForCausalLM"};
+  std::ofstream(dir + "/olmo.json") << config.dump();
+  expect_one_line_error(run_spsim("run -m olmo.json --seq 8K", dir), "\"olmo2\" is not a family spsim reads");
   std::filesystem::remove_all(dir);
 }
 
