@@ -90,10 +90,11 @@ void add_max_context_command(CLI::App& app) {
       // By default every scheme that splits the sequence (tensor parallelism alone does not).
       std::vector<std::string> strategies;
       if (options->command->count("--strategy") > 0) {
-        strategies = expand_strategies(split_list(options->strategies, "--strategy"));
+        strategies = applicable_strategies(split_list(options->strategies, "--strategy"), setup.model, nullptr);
       } else {
         for (const auto& name : list_strategies()) {
-          if (strategy_traits(name).splits_sequence) strategies.push_back(name);
+          const StrategyTraits& traits = strategy_traits(name);
+          if (traits.splits_sequence && applicability(traits, setup.model).empty()) strategies.push_back(name);
         }
       }
       JobConfig job = setup.job;

@@ -29,12 +29,12 @@ namespace {
 using detail::ObjectReader;
 
 // Every key of the strict format, in documentation order (docs/model.md).
-constexpr std::array<const char*, 19> kStrictKeys = {
+constexpr std::array<const char*, 20> kStrictKeys = {
     "name", "source", "hidden_size", "num_hidden_layers", "num_attention_heads",
     "num_key_value_heads", "head_dim", "intermediate_size", "vocab_size",
     "make_vocab_size_divisible_by", "max_position_embeddings", "mlp", "norm", "qkv_bias",
     "linear_bias", "tie_word_embeddings", "learned_position_embeddings", "hidden_dropout",
-    "attention_dropout"};
+    "attention_dropout", "attention_pattern"};
 
 // Keys that mark a mixture-of-experts config (DeepSeek, Mixtral, Qwen-MoE / OLMoE).
 constexpr std::array<const char*, 3> kMoeKeys = {"n_routed_experts", "num_local_experts",
@@ -144,6 +144,10 @@ ModelSpec parse_strict(const nlohmann::json& json, const std::string& file) {
   m.attention_dropout = read_dropout(in, "attention_dropout", 0.0);
 
   validate_shape(m, in, head_dim_given, "num_attention_heads", "hidden_size");
+  // Linear-attention and hybrid models (src/model/attention_pattern.cc).
+  if (in.has("attention_pattern")) {
+    set_attention_pattern(m, in.string("attention_pattern"), file + ":" + in.pointer("attention_pattern"));
+  }
   if (m.learned_position_embeddings && m.max_position_embeddings == 0) {
     in.fail("max_position_embeddings",
             "must be set when learned_position_embeddings is true (got 0); give the size of the "

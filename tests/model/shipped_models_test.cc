@@ -48,6 +48,9 @@ const std::map<std::string, Expected>& expected_sizes() {
       {"nemo-gpt3-5b", {5e9, 0.02}},
       {"nemo-gpt3-20b", {20e9, 0.02}},
       {"nemo-gpt3-175b", {175e9, 0.01}},
+      // Linear-attention shapes of LASP-2 on Llama-3.2-1B's (same parameters: the projections stay).
+      {"linear-llama3-1b", {1'235'814'400, 0}},
+      {"linear-llama3-1b-hybrid", {1'235'814'400, 0}},
   };
   return sizes;
 }
