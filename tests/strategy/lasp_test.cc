@@ -128,6 +128,9 @@ TEST(Lasp, StrategyAllRunsWhatAppliesAndSaysWhatNot) {
   EXPECT_EQ(softmax.out.find("lasp"), std::string::npos) << softmax.out;
   EXPECT_NE(softmax.err.find("leaves out lasp, lasp2"), std::string::npos) << softmax.err;
   test::expect_one_line_error(test::run_spsim("run -s lasp --gpus 8 --seq 128K"), "linear attention");
+  const auto longest = test::run_spsim("max-context --best -m linear-llama3-1b --gpus 8 --zero 3 --recompute full");
+  EXPECT_EQ(longest.exit_code, 0) << longest.err;
+  EXPECT_NE(longest.out.find("lasp"), std::string::npos) << longest.out;
 }
 
 }  // namespace
