@@ -4,11 +4,13 @@
 #define SPSIM_JOB_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "spsim/model.h"
+#include "spsim/sequence_distribution.h"
 
 namespace spsim {
 
@@ -47,6 +49,9 @@ struct JobConfig {
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
   bool causal = true;
   double framework_reserve_bytes = 0; // CUDA context, NCCL buffers, allocator slack (named reserve)
+  // Variable-length batches (--seq-dist, job "seq_dist"): the documents packed into each
+  // seq_length sample; null: every sample is one document (the default). Shared, read-only.
+  std::shared_ptr<const SequenceDistribution> seq_dist;
 
   int64_t sequence_parallel_degree() const { return ulysses_degree * ring_degree; }
   /// micro-batches per optimizer step (gradient accumulation).

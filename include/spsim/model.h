@@ -64,6 +64,10 @@ struct ModelSpec {
   double final_logit_softcapping = 0;    // Gemma-2: the same on the LM-head logits; 0: none
   MoeSpec moe;
   MlaSpec mla;
+  /// Layers whose token mixer is linear attention (kernelized, right-product first, as LASP
+  /// trains it: Sun et al. arXiv 2404.02882); the others are softmax attention. 0: all softmax.
+  /// models/*.json "attention_pattern": "softmax", "linear" or "hybrid:N" (one softmax layer in N).
+  int64_t linear_attention_layers = 0;
   /// What the file says that changes a step's cost but spsim does not model (HF sliding_window,
   /// logit soft-capping), one sentence each; commands print them as warnings.
   std::vector<std::string> warnings;
@@ -89,6 +93,10 @@ struct ModelSpec {
 /// spsim's strict format (unknown keys are errors with a "did you mean"). `display_name` is
 /// used in error messages (usually the path).
 ModelSpec parse_model(const std::string& text, const std::string& display_name);
+
+/// Sets linear_attention_layers from an "attention_pattern" value (see ModelSpec); InputError
+/// naming `where` for anything else or an N that does not divide num_layers.
+void set_attention_pattern(ModelSpec& model, const std::string& pattern, const std::string& where);
 
 /// Loads a model by path, or by name from the shipped models/ folder ("llama-3-8b").
 ModelSpec load_model(const std::string& path_or_name);

@@ -13,6 +13,7 @@
 #include "spsim/memory.h"
 #include "spsim/model.h"
 #include "spsim/pipeline.h"
+#include "spsim/sequence_distribution.h"
 #include "spsim/task_graph.h"
 
 namespace spsim {
@@ -39,6 +40,9 @@ struct StrategyTraits {
   /// false, as for the colai-sp baseline, the plug-in derives its degree (every GPU not used by
   /// the others) and the best-plan search tries every degree, letting the scheme's rules reject.
   bool cli_picks_degrees;
+  /// The scheme parallelizes linear-attention layers (LASP, LASP-2): it needs a model with some,
+  /// and the softmax-only schemes refuse a model that has any (applicability()).
+  bool linear_attention = false;
 };
 
 class Strategy {
@@ -67,6 +71,11 @@ const StrategyTraits& strategy_traits(std::string_view name);
 /// other name must be registered (InputError with a "did you mean" otherwise).
 std::vector<std::string> expand_strategies(const std::vector<std::string>& names);
 
+/// Why the scheme cannot run `model` at all ("" when it can): LASP needs linear-attention layers,
+/// the softmax schemes model softmax attention only. `--strategy all` leaves such schemes out
+/// and says why; naming one explicitly is an InputError with this reason.
+std::string applicability(const StrategyTraits& traits, const ModelSpec& model);
+
 /// Whether `job`'s degrees make it a plan of the scheme `traits` describes rather than a simpler
 /// scheme's plan under another name: every sequence-parallel degree the scheme adds is above 1
 /// (USP: u > 1 and r > 1, since USP with u = 1 is ring and with r = 1 Ulysses; Ulysses: u > 1;
@@ -88,6 +97,14 @@ bool zigzag_split(const JobConfig& job);
 /// The sequence lengths the plan's rules accept are the multiples of this: sequence_split,
 /// with 2 r u for a causal zigzag ring (their least common multiple).
 int64_t sequence_granularity(const JobConfig& job);
+
+/// How the plan splits a sample's query tokens over the ranks that share its attention, and over
+/// how many (`ranks`): a ring (ring, USP's ring part, all-gather CP, ColAI-SP) by its variant over
+/// r ranks; Ulysses and Megatron TP split heads, so every rank sees every token.
+TokenSplit token_split(const JobConfig& job, int64_t* ranks);
+/// The job's variable-length load (job.seq_dist) on its token split; a neutral VarlenBalance
+/// (every factor 1) when the job has no distribution.
+VarlenBalance job_varlen_balance(const JobConfig& job);
 
 }  // namespace spsim
 

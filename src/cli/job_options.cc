@@ -115,6 +115,10 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                   "flash (no s^2 activations) | standard (keeps the score matrix)")
       ->capture_default_str()->group("Training");
   cmd->add_flag("--no-causal", o.no_causal, "full (bidirectional) attention mask")->group("Training");
+  cmd->add_option("--seq-dist", o.seq_dist,
+                  "variable-length batch: a file of document lengths (one per line) packed into "
+                  "--seq samples with per-document masks; reports each plan's CP load imbalance")
+      ->group("Training");
   cmd->add_option("--framework-reserve-gib", o.reserve_gib,
                   "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")
       ->check(finite_number(0, kMaxReserveGib))->group("Training");
@@ -326,6 +330,10 @@ BaseSetup resolve_base(const JobOptions& o) {
       throw InputError("--attention-kernel", fmt::format("must be flash or standard (got \"{}\")", o.attention_kernel));
     }
   }
+  if (given(o, "--seq-dist")) {
+    base.seq_dist = std::make_shared<const SequenceDistribution>(
+        load_sequence_distribution(o.seq_dist, "--seq-dist"));
+  }
   if (o.reserve_gib >= 0) base.framework_reserve_bytes = o.reserve_gib * kGiB;
   if (!from_file && o.reserve_gib < 0) base.framework_reserve_bytes = kDefaultFrameworkReserveBytes;
   if (base.ring_variant != "basic" && base.ring_variant != "zigzag" && base.ring_variant != "stripe") {
@@ -361,7 +369,39 @@ BaseSetup resolve_base(const JobOptions& o) {
       given(o, "--strategy") || !from_file ? expand_strategies(split_list(o.strategies, "--strategy"))
                                            : std::vector<std::string>{base.strategy};
   for (const auto& strategy : out.strategies) make_strategy(strategy);  // unknown names fail here
+  if (given(o, "--strategy") || !from_file) {
+    out.strategies = applicable_strategies(split_list(o.strategies, "--strategy"), out.model, &out.notes);
+  }
   return out;
+}
+
+std::vector<std::string> applicable_strategies(const std::vector<std::string>& asked, const ModelSpec& model,
+                                               std::vector<std::string>* notes) {
+  std::vector<std::string> all = expand_strategies(asked);
+  if (std::find(asked.begin(), asked.end(), "all") == asked.end()) return all;
+  std::vector<std::string> kept, left_out;
+  std::string reason;
+  for (auto& strategy : all) {
+    const std::string why = applicability(strategy_traits(strategy), model);
+    if (why.empty() || std::find(asked.begin(), asked.end(), strategy) != asked.end()) {
+      kept.push_back(strategy);
+    } else {
+      left_out.push_back(strategy);
+      if (reason.empty()) reason = why;
+    }
+  }
+  if (kept.empty()) throw InputError("--strategy", reason);
+  if (!left_out.empty() && notes != nullptr) {
+    std::string names;
+    for (const auto& n : left_out) names += (names.empty() ? "" : ", ") + n;
+    const bool linear = model.linear_attention_layers > 0;
+    notes->push_back(fmt::format("--strategy all leaves out {}: {}", names,
+                                 linear ? fmt::format("they model softmax attention only and model \"{}\" has {} "
+                                                      "linear-attention layers", model.name, model.linear_attention_layers)
+                                        : fmt::format("they need linear-attention layers and model \"{}\" has "
+                                                      "none", model.name)));
+  }
+  return kept;
 }
 
 int64_t global_batch_for(const BaseSetup& base, int64_t seq) {

@@ -37,6 +37,7 @@ struct JobOptions {
   bool no_sequence_parallel = false, no_kv_replication = false, ulysses_overlap = false;
   bool no_causal = false;
   double reserve_gib = -1;
+  std::string seq_dist;  // --seq-dist: a file of document lengths, one per line
   LaunchImportOptions launch;  // --from-args / --from-deepspeed / --from-torchtitan: the job instead of --config
   CLI::App* command = nullptr;
 };
@@ -71,6 +72,12 @@ struct BaseSetup {
   std::vector<std::string> notes;  // about the inputs (what a launch input ignored), for stderr
 };
 BaseSetup resolve_base(const JobOptions& options);
+
+/// expand_strategies, and when `asked` holds "all", without the schemes that cannot run `model`
+/// (applicability(): LASP on a softmax model, softmax schemes on a linear one) unless named too;
+/// one note in `notes` says which were left out and why. InputError when none is left.
+std::vector<std::string> applicable_strategies(const std::vector<std::string>& asked, const ModelSpec& model,
+                                               std::vector<std::string>* notes);
 
 /// The job of one (strategy, gpus, seq) on top of `base`, degrees as the flags say or, when the
 /// user gave none, chosen by `default_degrees`. resolve_setups is resolve_base + this.

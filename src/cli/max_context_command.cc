@@ -84,16 +84,31 @@ void add_max_context_command(CLI::App& app) {
       // Plan without degrees: resolve the common fields once, then search per strategy.
       JobOptions plain = *options;
       plain.strategies = {"ulysses"};
+      {
+        // A linear-attention model: the placeholder is the first sequence-splitting scheme that
+        // can run it (LASP), so the shared fields resolve.
+        const ModelSpec probe = resolve_base(plain).model;
+        if (!applicability(strategy_traits(plain.strategies.front()), probe).empty()) {
+          for (const auto& name : list_strategies()) {
+            const StrategyTraits& traits = strategy_traits(name);
+            if (traits.splits_sequence && traits.cli_picks_degrees && applicability(traits, probe).empty()) {
+              plain.strategies = {name};
+              break;
+            }
+          }
+        }
+      }
       const Setup setup = resolve_one_setup(plain, "max-context");
       warnings = unmodelled_warnings({setup});
       topology = setup.topology;
       // By default every scheme that splits the sequence (tensor parallelism alone does not).
       std::vector<std::string> strategies;
       if (options->command->count("--strategy") > 0) {
-        strategies = expand_strategies(split_list(options->strategies, "--strategy"));
+        strategies = applicable_strategies(split_list(options->strategies, "--strategy"), setup.model, nullptr);
       } else {
         for (const auto& name : list_strategies()) {
-          if (strategy_traits(name).splits_sequence) strategies.push_back(name);
+          const StrategyTraits& traits = strategy_traits(name);
+          if (traits.splits_sequence && applicability(traits, setup.model).empty()) strategies.push_back(name);
         }
       }
       JobConfig job = setup.job;

@@ -466,9 +466,9 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         const size_t topology_index = ti;
         std::vector<std::string> strategies = base.strategies;
         if (given(jo, "--strategy")) {
-          strategies = expand_strategies(split_list(jo.strategies, "--strategy"));
+          strategies = applicable_strategies(split_list(jo.strategies, "--strategy"), base.model, nullptr);
         } else if (file.lists.count("strategies")) {
-          strategies = expand_strategies(file.lists.at("strategies"));
+          strategies = applicable_strategies(file.lists.at("strategies"), base.model, nullptr);
         }
         // Flag, else the sweep block, else the config's job, else the defaults.
         auto dimension = [&](const char* flag, const std::vector<std::string>& flag_items, const char* key,

@@ -44,7 +44,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           PipelineSplit::kMegatron,
           // --cp-comm-type p2p (default), all_gather, a2a, a2a+p2p; TE's a2a asserts
           // heads % cp == 0 for Q, K and V (context_parallel.py:4242-4249): no KV replication.
-          {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
+          // lasp, lasp2: Linear-MoE (LASP-2's code, OpenSparseLLMs/Linear-MoE) runs them on Megatron-Core.
+          {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp", "lasp", "lasp2"}, false,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
       },

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include "spsim/error.h"
+#include "model/linear_attention.h"
 #include "spsim/flops.h"
+#include "spsim/sequence_distribution.h"
 
 namespace spsim {
 
@@ -54,13 +56,28 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
   // QK^T and PV are 2 b s^2 a d_h each, so 4 b s^2 a d_h, halved when causal.
   const double attention_full_fwd = 4.0 * batch * s * s * q;
   const double attention_fwd = job.causal ? 0.5 * attention_full_fwd : attention_full_fwd;
+  // Variable-length batches (job.seq_dist): per-document masks leave the sum of the documents'
+  // attention, a fraction of one sample-long document's. The model convention counts that; a flash
+  // varlen kernel executes only that, a standard kernel the whole masked matrix.
+  const double varlen =
+      job.seq_dist ? varlen_balance(*job.seq_dist, job.seq_length, 1, TokenSplit::kHeads, job.causal).work_fraction
+                   : 1.0;
   // LM head: h x V GEMM on every token.
   const double head_fwd = 2.0 * tokens * h * padded_vocab;
 
   StepFlops out;
   // "model": backward = 2 x forward for every GEMM and for attention (Korthikanti et al.
   // 2205.05198 eq. 7 counts the same with f = 4h, non-causal: 72 B L s h^2 (1 + s/6h + V/12hL)).
-  out.model = 3.0 * (layers * (layer_gemm_fwd + attention_fwd) + head_fwd);
+  // Linear-attention layers (model.linear_attention_layers) cost the chunked kernel's FLOP over
+  // the whole sequence, not s^2 (model/linear_attention.h).
+  const double linear_layers = static_cast<double>(model.linear_attention_layers);
+  const double softmax_layers = layers - linear_layers;
+  const double linear_fwd =
+      batch * detail::linear_attention_fwd_flops(s, heads, static_cast<double>(model.head_dim), job.causal);
+  out.model = model.linear_attention_layers == 0
+                  ? 3.0 * (layers * (layer_gemm_fwd + varlen * attention_fwd) + head_fwd)
+                  : 3.0 * (layers * layer_gemm_fwd + softmax_layers * varlen * attention_fwd +
+                           linear_layers * linear_fwd + head_fwd);
   // "causal_halved": USP (2405.07719 §5, "the lower triangle of causal attention") and the
   // FlashAttention benchmarks count causal attention at half, whatever the job's mask is.
   out.causal_halved = 3.0 * (layers * (layer_gemm_fwd + 0.5 * attention_full_fwd) + head_fwd);
@@ -108,10 +125,16 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
   // LM head), selective re-runs the attention core (Korthikanti §5).
   const double attention_bwd_factor =
       job.attention_kernel == AttentionKernel::kFlash ? 2.5 : 2.0;
-  double hardware_layer = 3.0 * layer_gemm_fwd + (1.0 + attention_bwd_factor) * attention_fwd;
-  if (job.recompute == Recompute::kFull) hardware_layer += layer_gemm_fwd + attention_fwd;
-  if (job.recompute == Recompute::kSelective) hardware_layer += attention_fwd;
-  out.hardware = layers * hardware_layer + 3.0 * head_fwd;
+  const double executed_attention =
+      job.attention_kernel == AttentionKernel::kFlash ? varlen * attention_fwd : attention_fwd;
+  auto hardware_layer = [&](double attention, double bwd_factor) {
+    double flops = 3.0 * layer_gemm_fwd + (1.0 + bwd_factor) * attention;
+    if (job.recompute == Recompute::kFull) flops += layer_gemm_fwd + attention;
+    if (job.recompute == Recompute::kSelective) flops += attention;
+    return flops;
+  };
+  out.hardware = softmax_layers * hardware_layer(executed_attention, attention_bwd_factor) +
+                 linear_layers * hardware_layer(linear_fwd, 2.0) + 3.0 * head_fwd;
   return out;
 }
 

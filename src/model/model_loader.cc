@@ -30,7 +30,7 @@ namespace {
 using detail::ObjectReader;
 
 // Every key of the strict format, in documentation order (docs/model.md).
-constexpr std::array<const char*, 36> kStrictKeys = {
+constexpr std::array<const char*, 37> kStrictKeys = {
     "name", "source", "hidden_size", "num_hidden_layers", "num_attention_heads",
     "num_key_value_heads", "head_dim", "intermediate_size", "vocab_size",
     "make_vocab_size_divisible_by", "max_position_embeddings", "mlp", "norm", "qkv_bias",
@@ -39,7 +39,7 @@ constexpr std::array<const char*, 36> kStrictKeys = {
     "final_logit_softcapping", "num_experts", "num_experts_per_tok", "moe_intermediate_size",
     "shared_expert_intermediate_size", "shared_expert_gate", "router_bias",
     "first_k_dense_replace", "moe_layer_freq", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
-    "qk_rope_head_dim", "v_head_dim"};
+    "qk_rope_head_dim", "v_head_dim", "attention_pattern"};
 
 // Keys that mark a mixture-of-experts config (DeepSeek, Mixtral, Qwen-MoE / OLMoE).
 constexpr std::array<const char*, 3> kMoeKeys = {"n_routed_experts", "num_local_experts",
@@ -180,6 +180,10 @@ ModelSpec parse_strict(const nlohmann::json& json, const std::string& file) {
   }
   if (in.has("kv_lora_rank")) read_mla(in, m);
   validate_shape(m, in, head_dim_given, "num_attention_heads", "hidden_size");
+  // Linear-attention and hybrid models (src/model/attention_pattern.cc).
+  if (in.has("attention_pattern")) {
+    set_attention_pattern(m, in.string("attention_pattern"), file + ":" + in.pointer("attention_pattern"));
+  }
   if (m.learned_position_embeddings && m.max_position_embeddings == 0) {
     in.fail("max_position_embeddings",
             "must be set when learned_position_embeddings is true (got 0); give the size of the "

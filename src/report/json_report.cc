@@ -76,6 +76,21 @@ nlohmann::json to_json(const RunReport& report) {
                    {"capacity", whole_bytes(report.topology.gpu.hbm_bytes)},
                    {"largest_term", memory.largest_term()}};
   out["fits_in_memory"] = report.fits_in_memory;
+  if (job.seq_dist) {
+    const VarlenBalance v = job_varlen_balance(job);
+    int64_t ranks = 1;
+    const TokenSplit split = token_split(job, &ranks);
+    out["varlen"] = {{"source", job.seq_dist->source},
+                     {"documents", v.documents},
+                     {"samples", v.samples},
+                     {"mean_document_tokens", tidy(v.mean_doc_length)},
+                     {"token_split", to_string(split)},
+                     {"split_ranks", ranks},
+                     {"attention_work_fraction", tidy(v.work_fraction)},
+                     {"cp_imbalance", tidy(v.imbalance)},
+                     {"attention_flop_scale",
+                      job.attention_kernel == AttentionKernel::kFlash ? tidy(v.work_scale) : 1.0}};
+  }
   nlohmann::json comm = nlohmann::json::object();
   nlohmann::json exposed = nlohmann::json::object();
   double exposed_total = 0;

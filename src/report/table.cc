@@ -57,6 +57,21 @@ std::string format_table(const std::vector<RunReport>& reports) {
       out.pop_back();
       out += fmt::format(" {:>10.1f}\n", r.result.bubble_s * 1e3);
     }
+    if (job.seq_dist) {
+      // Variable-length batch: what the distribution does to each plan's attention.
+      const VarlenBalance v = job_varlen_balance(job);
+      int64_t ranks = 1;
+      const TokenSplit split = token_split(job, &ranks);
+      notes.push_back(fmt::format(
+          "varlen: {} {}: {} documents (mean {:.0f} tokens) in {} samples of {}: attention {:.1f}% of "
+          "one {}-token document's; busiest rank {:.3f}x the mean ({}); attention FLOP x{:.3f}{}",
+          job.strategy, degrees(job), v.documents, v.mean_doc_length, v.samples, format_count(job.seq_length),
+          100.0 * v.work_fraction, format_count(job.seq_length), v.imbalance,
+          split == TokenSplit::kHeads ? std::string("heads split, every rank sees every token")
+                                      : fmt::format("{} split over {} ranks", to_string(split), ranks),
+          job.attention_kernel == AttentionKernel::kFlash ? v.work_scale : 1.0,
+          job.attention_kernel == AttentionKernel::kFlash ? "" : " (standard kernel: no saving)"));
+    }
     min_gbs = min_gbs == 0 ? job.global_batch_size : std::min(min_gbs, job.global_batch_size);
     max_gbs = std::max(max_gbs, job.global_batch_size);
     const StrategyTraits& traits = strategy_traits(job.strategy);

@@ -41,35 +41,17 @@ struct Shape {
   double block_flops() const { return 2.0 * b * a * c * c * d; }    // one c x c x d matmul
 };
 
-class Emitter {
+class Emitter : public SpliceEmitter {
  public:
   Emitter(std::vector<Task>& tasks, Phase phase, const Shape& shape)
-      : tasks_(tasks), phase_(phase), x_(shape) {}
-
-  int compute(const char* name, OpClass op_class, double flops, double bytes,
-              const std::vector<int>& deps) {
-    return push(Task::compute(name, phase_, op_class, flops, bytes), deps);
-  }
-
-  int comm(const char* name, CommKind kind, Category category, double bytes, int dep) {
-    Task task;
-    task.name = name;
-    task.kind = TaskKind::kCollective;
-    task.stream = Stream::kRingComm;
-    task.category = category;
-    task.phase = phase_;
-    task.comm = kind;
-    task.group = x_.ring_group;
-    task.bytes = bytes;
-    return push(std::move(task), {dep});
-  }
+      : SpliceEmitter(tasks, phase, shape.ring_group), x_(shape) {}
 
   // r blocks of `name`, the first on the local chunk, each later one after a blocking ring_forward
   // of a K or V chunk. Returns the last block.
   int ring_blocks(const char* name, const char* send, double block_bytes, std::vector<int> deps) {
     int last = compute(name, OpClass::kGemm, x_.block_flops(), block_bytes, deps);
     for (int64_t i = 1; i < x_.r; ++i) {
-      const int recv = comm(send, CommKind::kSendRecv, Category::kRingP2P, x_.kv_chunk(), last);
+      const int recv = comm(send, CommKind::kSendRecv, Category::kRingP2P, x_.kv_chunk(), {last});
       last = compute(name, OpClass::kGemm, x_.block_flops(), block_bytes, {recv});
     }
     return last;
@@ -78,21 +60,11 @@ class Emitter {
   // Softmax (with scale and mask) over the c x s scores: forward reads scores, writes P; backward
   // reads P and dP, writes dS. A few FLOP per element; HBM-bound.
   int softmax(double rw, int dep) {
-    return compute(phase_ == Phase::kForward ? "colai_softmax" : "colai_softmax_bwd",
+    return compute(phase() == Phase::kForward ? "colai_softmax" : "colai_softmax_bwd",
                    OpClass::kMemoryBound, 5.0 * x_.scores(), rw * x_.e * x_.scores(), {dep});
   }
 
  private:
-  int push(Task task, const std::vector<int>& deps) {
-    for (int dep : deps) {
-      if (dep >= 0) task.add_dep(dep);
-    }
-    tasks_.push_back(std::move(task));
-    return static_cast<int>(tasks_.size()) - 1;
-  }
-
-  std::vector<Task>& tasks_;
-  Phase phase_;
   const Shape& x_;
 };
 
@@ -111,49 +83,21 @@ int emit_backward(Emitter& em, const Shape& x, const std::vector<int>& deps) {
   const double ar = 2.0 * static_cast<double>(x.r - 1) / static_cast<double>(x.r) * x.full_grad();
   const double full_flops = 2.0 * x.b * x.a * x.s * x.c * x.d;
   int last = em.compute("colai_dv_full", OpClass::kGemm, full_flops, full_bytes(x), deps);
-  last = em.comm("colai_dv_all_reduce", CommKind::kAllReduce, Category::kContextGather, ar, last);
+  last = em.comm("colai_dv_all_reduce", CommKind::kAllReduce, Category::kContextGather, ar, {last});
   last = em.ring_blocks("colai_dp_block", "colai_ring_v", block_bytes(x), {last});
   last = em.softmax(3.0, last);
   last = em.compute("colai_dk_full", OpClass::kGemm, full_flops, full_bytes(x), {last});
-  last = em.comm("colai_dk_all_reduce", CommKind::kAllReduce, Category::kContextGather, ar, last);
+  last = em.comm("colai_dk_all_reduce", CommKind::kAllReduce, Category::kContextGather, ar, {last});
   return em.ring_blocks("colai_dq_block", "colai_ring_k", block_bytes(x), {last});
 }
 
-// Replaces each all-gather attention pattern of a layer segment (forward: gather, core; backward:
-// gather, core, reduce-scatter) by the ColAI-SP tasks, re-pointing later dependencies.
+// Replaces each all-gather attention pattern of a layer segment by the ColAI-SP tasks.
 void splice(Segment& segment, const Shape& x) {
-  std::vector<Task> out;
-  out.reserve(segment.tasks.size() + 8 * static_cast<size_t>(x.r));
-  const size_t n = segment.tasks.size();
-  std::vector<int> moved(n, -1);
-  auto remap = [&](const Task& task) {
-    std::vector<int> deps;
-    for (int16_t d : task.deps) {
-      if (d >= 0) deps.push_back(moved[static_cast<size_t>(d)]);
-    }
-    return deps;
-  };
-  for (size_t i = 0; i < n; ++i) {
-    const Task& task = segment.tasks[i];
-    if (std::string_view(task.name) == "cp_kv_all_gather" && i + 1 < n) {
-      const bool backward = i + 2 < n &&
-                            std::string_view(segment.tasks[i + 2].name) == "cp_dkv_reduce_scatter";
-      const size_t width = backward ? 3 : 2;
-      Emitter em(out, task.phase, x);
-      const int last = backward ? emit_backward(em, x, remap(task))
-                                : emit_forward(em, x, remap(task));
-      for (size_t j = i; j < i + width; ++j) moved[j] = last;
-      i += width - 1;
-      continue;
-    }
-    Task copy = task;
-    copy.deps = {-1, -1, -1, -1};
-    for (int d : remap(task)) copy.add_dep(d);
-    moved[i] = static_cast<int>(out.size());
-    out.push_back(std::move(copy));
-  }
-  if (out.size() > 32767) throw Error("segment has more tasks than int16 dependencies index");
-  segment.tasks = std::move(out);
+  splice_attention(segment, false, [&x](std::vector<Task>& out, Phase phase, bool backward,
+                                        const std::vector<int>& deps) {
+    Emitter em(out, phase, x);
+    return backward ? emit_backward(em, x, deps) : emit_forward(em, x, deps);
+  });
 }
 
 constexpr StrategyTraits kTraits{.name = "colai-sp", .uses_tensor = false, .uses_ulysses = false,

@@ -70,6 +70,11 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   if (!job.attention_impl.empty() && job.attention_impl != "cudnn" && job.attention_impl != "flash2") {
     in.fail("attention_impl", fmt::format("must be cudnn or flash2 (got \"{}\")", job.attention_impl));
   }
+  if (in.has("seq_dist")) {
+    const std::string path = in.string("seq_dist", "");
+    job.seq_dist = std::make_shared<const SequenceDistribution>(
+        load_sequence_distribution(path, where + ": /seq_dist"));
+  }
   in.finish();
   return job;
 }
@@ -108,6 +113,8 @@ nlohmann::json job_to_json(const JobConfig& job) {
   out["attention_kernel"] = job.attention_kernel == AttentionKernel::kFlash ? "flash" : "standard";
   out["causal"] = job.causal;
   out["framework_reserve_gib"] = job.framework_reserve_bytes / (1024.0 * 1024 * 1024);
+  // Only when given: a fixed-length job's configuration is unchanged.
+  if (job.seq_dist) out["seq_dist"] = job.seq_dist->source;
   return out;
 }
 

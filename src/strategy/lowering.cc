@@ -105,6 +105,7 @@ struct Context {
   double fp8_cast_fwd_bytes = 0, fp8_cast_bwd_bytes = 0;
   int fp8_cast_fwd_kernels = 0, fp8_cast_bwd_kernels = 0;
   double param_bytes = 2, grad_bytes = 2;
+  double attn_scale = 1;     // variable-length batches: varlen_attention_scale (1 otherwise)
 };
 
 double ratio(int64_t n) { return static_cast<double>(n - 1) / static_cast<double>(n); }
@@ -209,9 +210,9 @@ int emit_attention_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int
   }
   // Ring p2p: step k computes block k while the send/recv fetches block k+1.
   const double steps = static_cast<double>(c.r);
-  const double block = attention_fwd_flops(c.shard.micro_batch, c.shard.attn_q_tokens,
-                                           c.shard.attn_q_tokens, c.shard.attn_heads,
-                                           c.model.head_dim, 1.0);
+  const double block = c.attn_scale * attention_fwd_flops(c.shard.micro_batch, c.shard.attn_q_tokens,
+                                                          c.shard.attn_q_tokens, c.shard.attn_heads,
+                                                          c.model.head_dim, 1.0);
   int prev_attn = -1, prev_comm = -1;
   for (int64_t k = 0; k < c.r; ++k) {
     const bool first = k == 0;
@@ -266,7 +267,7 @@ int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
   // send after the last step: 2(r-1) KV blocks in all.
   const double steps = static_cast<double>(c.r);
   const double bwd_ratio = op.fwd_flops > 0 ? op.bwd_flops / op.fwd_flops : 2.5;
-  const double block = bwd_ratio * attention_fwd_flops(c.shard.micro_batch, c.shard.attn_q_tokens,
+  const double block = c.attn_scale * bwd_ratio * attention_fwd_flops(c.shard.micro_batch, c.shard.attn_q_tokens,
                                                        c.shard.attn_q_tokens, c.shard.attn_heads,
                                                        c.model.head_dim, 1.0);
   int prev_attn = dep, prev_comm = -1;
@@ -711,6 +712,12 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   c.head = head_ops(model, c.shard);
   if (c.ops.size() != kNumLayerOps || c.head.size() != kNumHeadOps) {
     throw Error("layer_ops/head_ops returned an unexpected op list");
+  }
+  if (job.seq_dist) {
+    // Variable-length batch: per-document masks, paced by the busiest rank (varlen.cc).
+    c.attn_scale = varlen_attention_scale(job);
+    c.ops[kAttention].fwd_flops *= c.attn_scale;
+    c.ops[kAttention].bwd_flops *= c.attn_scale;
   }
   // The loss kernels of the framework's cross entropy (framework.h: measured traffic per logit).
   {

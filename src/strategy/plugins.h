@@ -15,6 +15,8 @@ std::unique_ptr<Strategy> make_megatron_tp_strategy();
 std::unique_ptr<Strategy> make_ring_strategy();
 std::unique_ptr<Strategy> make_usp_strategy();
 std::unique_ptr<Strategy> make_colai_sp_strategy();
+std::unique_ptr<Strategy> make_lasp_strategy();
+std::unique_ptr<Strategy> make_lasp2_strategy();
 
 }  // namespace spsim::detail
 

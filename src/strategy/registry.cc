@@ -22,6 +22,8 @@ constexpr Entry kStrategies[] = {
     {"ring", detail::make_ring_strategy},
     {"usp", detail::make_usp_strategy},
     {"colai-sp", detail::make_colai_sp_strategy},
+    {"lasp", detail::make_lasp_strategy},
+    {"lasp2", detail::make_lasp2_strategy},
     {"dp", detail::make_data_parallel_strategy},
 };
 
@@ -63,6 +65,21 @@ std::vector<std::string> expand_strategies(const std::vector<std::string>& names
     }
   }
   return out;
+}
+
+std::string applicability(const StrategyTraits& traits, const ModelSpec& model) {
+  if (traits.linear_attention && model.linear_attention_layers == 0) {
+    return fmt::format("strategy {} parallelizes linear attention and model \"{}\" has none (every "
+                       "layer softmax); give a linear or hybrid model (attention_pattern), e.g. "
+                       "linear-llama3-1b-hybrid, or another strategy",
+                       traits.name, model.name);
+  }
+  if (!traits.linear_attention && model.linear_attention_layers > 0) {
+    return fmt::format("strategy {} models softmax attention only and model \"{}\" has {} "
+                       "linear-attention layers; use strategy lasp or lasp2",
+                       traits.name, model.name, model.linear_attention_layers);
+  }
+  return "";
 }
 
 bool is_own_plan(const StrategyTraits& traits, const JobConfig& job) {

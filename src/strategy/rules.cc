@@ -1,4 +1,5 @@
 // Constraints shared by every scheme (docs/strategies.md lists each with its source).
+#include <algorithm>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -86,6 +87,13 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                                           "model file", model.name));
   }
   check_costed(model, "model");
+  // Attention type per layer: softmax schemes refuse linear layers, LASP needs them (registry.cc).
+  const std::vector<std::string> names = list_strategies();
+  if (std::find(names.begin(), names.end(), job.strategy) != names.end()) {
+    if (const std::string why = applicability(strategy_traits(job.strategy), model); !why.empty()) {
+      throw InputError("strategy", why);
+    }
+  }
   const int64_t t = job.tensor_parallel, u = job.ulysses_degree, r = job.ring_degree;
   const int64_t p = job.pipeline_parallel, v = job.virtual_pipeline_stages;
   if (t < 1 || u < 1 || r < 1 || p < 1 || v < 1 || job.num_gpus < 1 ||

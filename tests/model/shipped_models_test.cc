@@ -67,6 +67,9 @@ const std::map<std::string, Expected>& expected_sizes() {
       {"deepseek-v2", {235'741'434'880, 0}},
       {"deepseek-v3", {671'026'419'200, 0}},
       {"llama-4-scout", {107'769'861'120, 0}},
+      // Linear-attention shapes of LASP-2 on Llama-3.2-1B's (same parameters: the projections stay).
+      {"linear-llama3-1b", {1'235'814'400, 0}},
+      {"linear-llama3-1b-hybrid", {1'235'814'400, 0}},
   };
   return sizes;
 }

@@ -45,9 +45,9 @@ TEST(StrategyRules, UnknownStrategySuggests) {
   EXPECT_THROW_MSG(make_strategy("zzz"), InputError, "ulysses, megatron-sp, megatron-tp, ring, usp");
 }
 
-TEST(StrategyRules, ListsTheSevenPlugins) {
-  EXPECT_EQ(list_strategies(),
-            (std::vector<std::string>{"ulysses", "megatron-sp", "megatron-tp", "ring", "usp", "colai-sp", "dp"}));
+TEST(StrategyRules, ListsTheNinePlugins) {
+  EXPECT_EQ(list_strategies(), (std::vector<std::string>{"ulysses", "megatron-sp", "megatron-tp", "ring", "usp",
+                                                         "colai-sp", "lasp", "lasp2", "dp"}));
   for (const auto& name : list_strategies()) {
     const auto strategy = make_strategy(name);
     EXPECT_EQ(name, strategy->name());

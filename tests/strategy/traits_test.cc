@@ -20,10 +20,12 @@ TEST(StrategyTraits, NamesMatchTheRegistry) {
 TEST(StrategyTraits, AllIsTheMainSchemesAndPlainDataParallelismInRegistryOrder) {
   // dp is the baseline every sequence-parallel scheme has to beat (issue 16: the plan Ulysses
   // with u = 1 used to be, under Ulysses' name).
+  // lasp and lasp2 too: commands leave out what cannot run the model (cli applicable_strategies).
   EXPECT_EQ(expand_strategies({"all"}),
-            (std::vector<std::string>{"ulysses", "megatron-sp", "ring", "usp", "dp"}));
+            (std::vector<std::string>{"ulysses", "megatron-sp", "ring", "usp", "lasp", "lasp2", "dp"}));
   EXPECT_EQ(expand_strategies({"colai-sp", "all", "megatron-tp"}),
-            (std::vector<std::string>{"colai-sp", "ulysses", "megatron-sp", "ring", "usp", "dp", "megatron-tp"}));
+            (std::vector<std::string>{"colai-sp", "ulysses", "megatron-sp", "ring", "usp", "lasp", "lasp2", "dp",
+                                      "megatron-tp"}));
   EXPECT_THROW_MSG(expand_strategies({"all", "rng"}), InputError, "did you mean \"ring\"");
 }
 
