@@ -161,7 +161,7 @@ void add_max_context_command(CLI::App& app) {
       "Examples:\n"
       "  spsim max-context -s ring --gpus 32 --zero 3\n"
       "  spsim max-context --best --gpus 64 -m llama-3-70b --recompute full --json\n"
-      "  spsim max-context --best --gpus 64 -m llama-3-70b --gbs 64 --headroom 4 --min-tokens-per-s 20000");
+      "  spsim max-context --best --gpus 64 -m llama-3-70b --gbs 64 --headroom 4 --min-tokens-per-s 2000");
   cmd->callback([=]() {
     if (cmd->count("--seq") > 0) {
       throw InputError("--seq", "max-context searches the sequence length, so it takes no --seq; "
