@@ -103,6 +103,10 @@ struct SweepRow {
   double runner_up_tokens_per_s = 0, margin = 0;
 };
 
+/// `base` (the point's job: strategy, GPUs, sequence, framework, precision) with the plan of
+/// `row` written over it: degrees, pipeline, ZeRO, micro-batch, batch, recompute, ring variant.
+JobConfig job_of_row(const SweepRow& row, JobConfig base);
+
 /// Evaluates one point into its row (search_best_plan under plan.best, else evaluate_row).
 SweepRow run_point(const SweepPlan& plan, size_t index);
 

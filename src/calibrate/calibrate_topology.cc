@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cctype>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -74,6 +76,78 @@ const CollectiveRun* run_of(const CalibrationInputs& inputs, const CalibrationRe
   return nullptr;
 }
 
+/// GPU model names in a device or datasheet name, upper case: "NVIDIA H100 80GB HBM3" -> {H100},
+/// "B200-GB200-186GB" -> {B200, GB200}, "NVIDIA A100-SXM4-80GB" -> {A100}. A model is one or two
+/// letters, 2-3 digits and an optional letter (A100, H800, L40S, GB200, MI300X is not NVIDIA's
+/// pattern but reads the same); memory sizes (80GB) and form factors (SXM5, HBM3) do not match.
+std::set<std::string> gpu_models(const std::string& name) {
+  std::set<std::string> models;
+  std::string token;
+  const auto take = [&]() {
+    size_t letters = 0;
+    while (letters < token.size() && std::isalpha(static_cast<unsigned char>(token[letters]))) ++letters;
+    size_t digits = letters;
+    while (digits < token.size() && std::isdigit(static_cast<unsigned char>(token[digits]))) ++digits;
+    const size_t tail = token.size() - digits;
+    const bool tail_letter = tail == 1 && std::isalpha(static_cast<unsigned char>(token.back()));
+    if (letters >= 1 && letters <= 2 && digits - letters >= 2 && digits - letters <= 3 &&
+        (tail == 0 || tail_letter)) {
+      models.insert(token);
+    }
+    token.clear();
+  };
+  for (char c : name) {
+    if (std::isalnum(static_cast<unsigned char>(c))) {
+      token += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    } else {
+      take();
+    }
+  }
+  take();
+  return models;
+}
+
+bool contains_upper(const std::string& text, const std::string& word) {
+  std::string upper;
+  for (char c : text) upper += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return upper.find(word) != std::string::npos;
+}
+
+/// A log measured on another machine than --base describes would be fitted against the wrong line
+/// rates (issue 16, S11: a 4-GPU x 200 Gb/s log on the 8-GPU x 400 Gb/s dgx-h100 base halved the
+/// inter-node efficiency, 0.485 instead of 0.970, without a word). What nccl-tests prints is
+/// checked: the GPU model of the rank lines and the ranks per host. (NIC speed is not in its
+/// output: the replaced line names the base's NIC rate used.)
+void check_log_matches_base(const CollectiveRun& run, const Topology& t, const std::string& base_name) {
+  if (!run.gpu_name.empty()) {
+    const auto measured = gpu_models(run.gpu_name), base = gpu_models(t.gpu.name);
+    bool same = measured.empty() || base.empty();
+    for (const auto& m : measured) same = same || base.count(m) > 0;
+    const bool pcie_on_sxm = contains_upper(run.gpu_name, "PCIE") && contains_upper(t.gpu.name, "SXM");
+    if (!same || pcie_on_sxm) {
+      throw InputError(run.file, fmt::format("the ranks ran on {}, but --base {} has {} GPUs; calibrate "
+                                             "on a base topology with the measured GPU (spsim list "
+                                             "topologies, or a copy with its gpu block changed)",
+                                             run.gpu_name, base_name, t.gpu.name));
+    }
+  }
+  if (run.hosts.empty() || run.ranks_per_node <= 0) return;  // device lines elided: no host layout
+  if (run.ranks_per_node > t.gpus_per_node) {
+    throw InputError(run.file, fmt::format("{} ranks ran on one host, but --base {} has {} GPUs per node; "
+                                           "calibrate on a base topology with {} GPUs per node",
+                                           run.ranks_per_node, base_name, t.gpus_per_node,
+                                           run.ranks_per_node));
+  }
+  if (run.scope() == "inter_node" && run.ranks_per_node != t.gpus_per_node) {
+    throw InputError(run.file, fmt::format(
+        "{} ranks per host across {} hosts, but --base {} has {} GPUs per node: its inter-node line "
+        "rate is the node's NICs shared by {} GPUs; calibrate on a base with {} GPUs per node and "
+        "that node's NICs, or rerun nccl-tests with {} ranks per host",
+        run.ranks_per_node, run.hosts.size(), base_name, t.gpus_per_node, t.gpus_per_node,
+        run.ranks_per_node, t.gpus_per_node));
+  }
+}
+
 }  // namespace
 
 CalibrationReport calibrate_topology(const std::string& base_json,
@@ -94,6 +168,7 @@ CalibrationReport calibrate_topology(const std::string& base_json,
     t.replaced.clear();
   }
   std::vector<Replacement> replacements;
+  for (const auto& run : inputs.collectives) check_log_matches_base(run, t, base_display_name);
 
   // --- Collectives: one alpha-beta fit per run.
   for (const auto& run : inputs.collectives) {
@@ -363,6 +438,23 @@ CalibrationReport calibrate_topology(const std::string& base_json,
     report.lines.push_back(fmt::format("replaced {}: {} -> {} ({})", r.key, *r.field, r.fitted,
                                        r.source));
     *r.field = r.fitted;
+  }
+  // What stays the base's datasheet value: a job whose collectives fall there is not calibrated
+  // (one node measured, then a 64-GPU Ulysses run: its inter-node all-to-all is not).
+  std::set<std::string> replaced_keys;
+  for (const auto& r : replacements) replaced_keys.insert(r.key);
+  for (const char* scope : {"intra_node", "inter_node"}) {
+    std::string kept;
+    for (const char* kind : kCollectiveKinds) {
+      if (!replaced_keys.count(fmt::format("collective_efficiency.{}.{}", scope, kind))) {
+        kept += fmt::format("{}{}", kept.empty() ? "" : ", ", kind);
+      }
+    }
+    if (!kept.empty()) {
+      report.lines.push_back(fmt::format("not calibrated, {} kept from {}: {} {}", 
+                                         kept.find(',') == std::string::npos ? "efficiency" : "efficiencies",
+                                         base_display_name, scope, kept));
+    }
   }
   std::string provenance = "spsim calibrate on base " + base_display_name;
   for (const auto& p : inputs.provenance) provenance += "; " + p;

@@ -206,8 +206,19 @@ void bench_des(JobOptions options, int runs, bool gpus_given, bool degrees_given
       job.ring_degree = r ? (u ? 4 : 32) : 1;
       job.data_parallel = 0;
     }
-    const DesMeasurement m = measure_des(setup, runs);
     const int64_t sp = job.tensor_parallel * job.ulysses_degree * job.ring_degree;
+    DesMeasurement m;
+    try {
+      m = measure_des(setup, runs);
+    } catch (const InputError& e) {
+      // A row past a limit (the DES work bound at 1,024 GPUs and more) says so and the bench goes
+      // on: the other rows are still measurements.
+      fmt::print("{:<12} {:>6} {:>10} {:>6}  skipped: {}\n", job.strategy, job.num_gpus,
+                 fmt::format("t{}u{}r{}", job.tensor_parallel, job.ulysses_degree, job.ring_degree),
+                 job.num_gpus / std::max<int64_t>(1, sp), e.what());
+      std::fflush(stdout);
+      continue;
+    }
     fmt::print("{:<12} {:>6} {:>10} {:>6} {:>6} {:>9.3f} {:>9.3f} {:>12.0f} {:>8.0f} {:>10.4f} {:>10.4f}\n",
                job.strategy, job.num_gpus,
                fmt::format("t{}u{}r{}", job.tensor_parallel, job.ulysses_degree, job.ring_degree),

@@ -76,6 +76,7 @@ int run_cli(int argc, const char* const* argv, const std::string& version) {
   add_attention_command(app);
   add_max_context_command(app);
   add_validate_command(app);
+  add_compare_command(app);
   try {
     std::vector<std::string> names;
     for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) {

@@ -30,6 +30,7 @@ void run_plot_script(const std::string& script_name, const std::string& result_p
                      const std::string& out_dir);
 void add_attention_command(CLI::App& app);  // attention_command.cc: attention-only benchmark runs
 void add_max_context_command(CLI::App& app);  // max_context_command.cc: longest sequence that fits
+void add_compare_command(CLI::App& app);    // compare_command.cc: two predictions side by side
 void add_validate_command(CLI::App& app);   // validate_command.cc: predictions vs published runs
 
 }  // namespace spsim::cli

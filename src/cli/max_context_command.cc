@@ -1,7 +1,13 @@
 // spsim max-context: the longest sequence that fits in GPU memory for a plan (same inputs as run,
 // without --seq), or with --best for each strategy over its legal degrees.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
+#include <optional>
+#include <string>
+#include <utility>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -12,6 +18,7 @@
 #include "search/max_context.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
+#include "spsim/launch.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
 
@@ -25,7 +32,54 @@ nlohmann::json memory_json(const MemoryEstimate& m) {
           {"peak", m.peak()}};
 }
 
-nlohmann::json to_json(const MaxContextResult& r, const Topology& topology) {
+/// Sequences per step and micro-batches per data-parallel rank of a resolved plan (gbs 0: one
+/// micro-batch per data-parallel rank).
+std::pair<int64_t, int64_t> batch_of(const JobConfig& j) {
+  const int64_t per_step = std::max<int64_t>(1, j.micro_batch_size * std::max<int64_t>(1, j.data_parallel));
+  const int64_t gbs = j.global_batch_size > 0 ? j.global_batch_size : per_step;
+  return {gbs, gbs / per_step};
+}
+
+/// --headroom: GiB kept free per GPU ("4", "4GiB", "4G") or a share of the HBM ("10%").
+double parse_headroom(const std::string& text, double hbm_bytes) {
+  std::string number = text;
+  bool percent = false;
+  for (const char* suffix : {"GiB", "G", "%"}) {
+    const std::string s(suffix);
+    if (number.size() > s.size() && number.compare(number.size() - s.size(), s.size(), s) == 0) {
+      number.resize(number.size() - s.size());
+      percent = s == "%";
+      break;
+    }
+  }
+  char* end = nullptr;
+  const double value = std::strtod(number.c_str(), &end);
+  if (number.empty() || end != number.c_str() + number.size() || !std::isfinite(value) || value < 0) {
+    throw InputError("--headroom", fmt::format("'{}' is not a memory amount; give GiB per GPU (4, 4GiB) "
+                                               "or a share of the HBM (10%)", text));
+  }
+  const double bytes = percent ? value / 100 * hbm_bytes : value * kGiB;
+  if (!(bytes < hbm_bytes)) {
+    throw InputError("--headroom", fmt::format("{} leaves nothing of the {:.1f} GiB HBM; give less",
+                                               text, hbm_bytes / kGiB));
+  }
+  return bytes;
+}
+
+/// What the launch settings cannot say (model code), each once, on stderr after the output.
+void print_launch_notes(const std::vector<std::optional<LaunchSettings>>& launches) {
+  std::vector<std::string> seen;
+  for (const auto& l : launches) {
+    if (!l) continue;
+    for (const auto& note : l->notes) {
+      if (std::find(seen.begin(), seen.end(), note) != seen.end()) continue;
+      seen.push_back(note);
+      std::fprintf(stderr, "spsim: note: %s\n", note.c_str());
+    }
+  }
+}
+
+nlohmann::json to_json(const MaxContextResult& r, const Topology& topology, double memory_limit) {
   nlohmann::json j;
   j["strategy"] = r.job.strategy;
   j["num_gpus"] = r.job.num_gpus;
@@ -42,11 +96,34 @@ nlohmann::json to_json(const MaxContextResult& r, const Topology& topology) {
   j["capped"] = r.capped;
   j["binding_term"] = r.binding_term;
   j["hbm_capacity"] = topology.gpu.hbm_bytes;
+  j["memory_limit"] = memory_limit;
+  const auto [gbs, micro_batches] = batch_of(r.job);
+  j["global_batch_size"] = gbs;
+  j["micro_batch_size"] = r.job.micro_batch_size;
+  j["micro_batches"] = micro_batches;
   j["memory_at_max"] = memory_json(r.memory);
   j["memory_at_max_plus_granularity"] = memory_json(r.memory_next);
   j["step_time_s"] = r.step_time_s;
   j["tokens_per_s"] = r.tokens_per_s;
   return j;
+}
+
+/// The launch settings of one answer (issue 19: the best plan of max-context --best, per row),
+/// headed by comments naming the prediction as `run --emit` does.
+LaunchSettings emit_answer(LaunchFormat format, const ModelSpec& model, const Topology& topology,
+                           const MaxContextResult& r) {
+  const JobConfig& j = r.job;
+  const auto [gbs, micro_batches] = batch_of(j);
+  const std::vector<std::string> comments{
+      fmt::format("spsim {}: {} on {} x {} ({}), seq {} (max-context answer)", SPSIM_VERSION, model.name,
+                  j.num_gpus, topology.gpu.name, topology.name, format_count(r.max_seq)),
+      fmt::format("plan: {} t{} u{} r{} dp{} pp{} zero{} mbs{} gbs{} recompute {} {}", j.strategy,
+                  j.tensor_parallel, j.ulysses_degree, j.ring_degree, j.data_parallel, j.pipeline_parallel,
+                  j.zero_stage, j.micro_batch_size, gbs, to_string(j.recompute), to_string(j.precision)),
+      fmt::format("predicted: step {:.1f} ms, {:.0f} tokens/s, peak memory {:.1f} GiB of {:.1f} GiB",
+                  r.step_time_s * 1e3, r.tokens_per_s, r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB)};
+  (void)micro_batches;
+  return emit_launch(format, model, topology, j, comments);
 }
 
 }  // namespace
@@ -56,6 +133,9 @@ void add_max_context_command(CLI::App& app) {
   auto best = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
   auto granularity = std::make_shared<std::string>("1K");
+  auto headroom = std::make_shared<std::string>();
+  auto limits = std::make_shared<MaxContextLimits>();
+  auto emit = std::make_shared<std::string>();
   CLI::App* cmd = app.add_subcommand(
       "max-context", "longest sequence that fits in GPU memory for a plan (or --best per strategy)");
   add_job_options(cmd, *options, false);
@@ -65,21 +145,46 @@ void add_max_context_command(CLI::App& app) {
                 "longest context")->group("Search");
   cmd->add_option("--granularity", *granularity, "answer is a multiple of this and of the scheme's "
                   "divisibility (K/M suffixes binary)")->capture_default_str()->group("Search");
+  cmd->add_option("--headroom", *headroom, "HBM to keep free per GPU: GiB (4, 4GiB) or a share of "
+                  "the HBM (10%); the answer fits the rest")->group("Search");
+  cmd->add_option("--min-tokens-per-s", limits->min_tokens_per_s, "throughput floor: the longest "
+                  "context whose step still trains at least this many tokens/s")
+      ->check(finite_number(1e-9, 1e15))->group("Search");
+  cmd->add_option("--max-step-time", limits->max_step_time_s, "the longest context whose step "
+                  "takes at most this many seconds (at the batch stated above the table)")
+      ->check(finite_number(1e-9, 1e12))->group("Search");
+  cmd->add_option("--emit", *emit, "also print each answer's launch settings: megatron, nemo, deepspeed "
+                  "or torchtitan (as run --emit; the search keeps to plans that framework runs); with "
+                  "--json, a \"launch\" object per row")->group("Output");
   cmd->add_flag("--json", *json, "print JSON")->group("Output");
   cmd->footer(
       "Examples:\n"
       "  spsim max-context -s ring --gpus 32 --zero 3\n"
-      "  spsim max-context --best --gpus 64 -m llama-3-70b --recompute full --json");
+      "  spsim max-context --best --gpus 64 -m llama-3-70b --recompute full --json\n"
+      "  spsim max-context --best --gpus 64 -m llama-3-70b --gbs 64 --headroom 4 --min-tokens-per-s 2000");
   cmd->callback([=]() {
     if (cmd->count("--seq") > 0) {
       throw InputError("--seq", "max-context searches the sequence length, so it takes no --seq; "
                                 "drop it (use spsim run for a given length)");
     }
+    if (options->command->count("--tokens-per-step") > 0) {
+      throw InputError("--tokens-per-step", "max-context varies the sequence length, so a fixed "
+                                            "number of tokens per step would change the batch with "
+                                            "it; give the batch in sequences with --gbs");
+    }
     const int64_t base = parse_count(*granularity, "--granularity");
+    std::string batch_line;
+    // Answers to launch are searched and predicted for the framework that will run them.
+    std::optional<LaunchFormat> format;
+    if (!emit->empty()) {
+      format = parse_launch_format(*emit, "--emit");
+      if (options->command->count("--framework") == 0) options->framework = launch_framework(*format);
+    }
     const auto engine_name = options->engine;
     std::vector<MaxContextResult> results;
     std::vector<std::string> warnings;
     Topology topology;
+    ModelSpec model_of_results;
     if (*best) {
       // Plan without degrees: resolve the common fields once, then search per strategy.
       JobOptions plain = *options;
@@ -101,6 +206,7 @@ void add_max_context_command(CLI::App& app) {
       const Setup setup = resolve_one_setup(plain, "max-context");
       warnings = unmodelled_warnings({setup});
       topology = setup.topology;
+      model_of_results = setup.model;
       // By default every scheme that splits the sequence (tensor parallelism alone does not).
       std::vector<std::string> strategies;
       if (options->command->count("--strategy") > 0) {
@@ -113,6 +219,15 @@ void add_max_context_command(CLI::App& app) {
       }
       JobConfig job = setup.job;
       job.ulysses_degree = job.ring_degree = 1;
+      // Plans are compared at one batch, as in sweep: the user's, else the GPU count (every
+      // data-parallel degree divides it), never one sequence per data-parallel rank.
+      if (job.global_batch_size > 0) {
+        batch_line = fmt::format("global batch: {} sequences per step for every plan", job.global_batch_size);
+      } else {
+        job.global_batch_size = default_global_batch({job.num_gpus});
+        batch_line = fmt::format("global batch: {} sequences per step for every plan (default: {}; "
+                                 "set --gbs)", job.global_batch_size, kDefaultBatchRule);
+      }
       const auto engine = make_engine(setup.engine);
       // ZeRO stage and recompute decide how long a context fits as much as the degrees do: the
       // search varies those the user did not fix (a 405B model fits nothing at ZeRO 0).
@@ -121,7 +236,8 @@ void add_max_context_command(CLI::App& app) {
       if (options->command->count("--recompute") == 0) {
         knobs.recomputes = {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
       }
-      results = max_context_best(setup.model, topology, job, strategies, *engine, base, knobs);
+      if (!headroom->empty()) limits->memory_bytes = topology.gpu.hbm_bytes - parse_headroom(*headroom, topology.gpu.hbm_bytes);
+      results = max_context_best(setup.model, topology, job, strategies, *engine, base, knobs, *limits);
       if (results.empty()) {
         throw InputError("--gpus", fmt::format("no strategy has legal degrees for {} GPUs and model "
                                                "{}; change the GPU count", job.num_gpus,
@@ -131,35 +247,85 @@ void add_max_context_command(CLI::App& app) {
       const Setup setup = resolve_one_setup(*options, "max-context");
       warnings = unmodelled_warnings({setup});
       topology = setup.topology;
+      model_of_results = setup.model;
       const auto engine = make_engine(setup.engine);
-      results.push_back(max_context(setup.model, topology, setup.job, *engine, base));
+      if (!headroom->empty()) limits->memory_bytes = topology.gpu.hbm_bytes - parse_headroom(*headroom, topology.gpu.hbm_bytes);
+      results.push_back(max_context(setup.model, topology, setup.job, *engine, base, *limits));
     }
     print_warnings(warnings);
+    const double memory_limit = limits->memory_bytes > 0 ? limits->memory_bytes : topology.gpu.hbm_bytes;
+    // Launch settings per answer: a plan the framework cannot express says why, the rest print.
+    std::vector<std::optional<LaunchSettings>> launches(results.size());
+    std::vector<std::string> refusals(results.size());
+    if (format) {
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (results[i].max_seq == 0) {
+          refusals[i] = "nothing fits: no plan to launch";
+          continue;
+        }
+        try {
+          launches[i] = emit_answer(*format, model_of_results, topology, results[i]);
+        } catch (const InputError& e) {
+          refusals[i] = e.full();
+        }
+      }
+    }
     if (*json) {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& r : results) out.push_back(to_json(r, topology));
+      for (size_t i = 0; i < results.size(); ++i) {
+        nlohmann::json row = to_json(results[i], topology, memory_limit);
+        if (launches[i]) row["launch"] = to_json(*launches[i]);
+        if (!refusals[i].empty()) row["launch_refused"] = refusals[i];
+        out.push_back(std::move(row));
+      }
       std::fputs((out.dump(2) + "\n").c_str(), stdout);
+      print_launch_notes(launches);
       return;
     }
-    std::string text = fmt::format("{:<12} {:>5} {:<22} {:<18} {:>10} {:>6} {:>9} {:>8} {:<12} {:>10} {:>10}\n",
-                                   "strategy", "gpus", "degrees", "memory", "max_seq", "gran", "peak_GiB",
-                                   "HBM_GiB", "binding", "step_ms", "tokens/s");
+    std::string text;
+    if (!batch_line.empty()) text += batch_line + "\n";
+    if (limits->memory_bytes > 0) {
+      text += fmt::format("memory limit: {:.1f} GiB per GPU ({:.1f} GiB HBM less --headroom {})\n",
+                          limits->memory_bytes / kGiB, topology.gpu.hbm_bytes / kGiB, *headroom);
+    }
+    if (limits->throughput_limited()) {
+      std::string floor;
+      if (limits->min_tokens_per_s > 0) floor += fmt::format("at least {:.0f} tokens/s", limits->min_tokens_per_s);
+      if (limits->max_step_time_s > 0) {
+        floor += fmt::format("{}at most {:g} s per step", floor.empty() ? "" : " and ", limits->max_step_time_s);
+      }
+      text += fmt::format("throughput limit: {} (binding \"min tokens/s\" / \"max step time\" when it, "
+                          "not memory, ends the search)\n", floor);
+    }
+    text += fmt::format("{:<12} {:>5} {:<22} {:>6} {:>4} {:<18} {:>10} {:>6} {:>9} {:>8} {:<13} {:>10} {:>10}\n",
+                        "strategy", "gpus", "degrees", "gbs", "mb", "memory", "max_seq", "gran", "peak_GiB",
+                        "HBM_GiB", "binding", "step_ms", "tokens/s");
     for (const auto& r : results) {
       const auto& j = r.job;
+      const auto [gbs, micro_batches] = batch_of(j);
       text += fmt::format(
-          "{:<12} {:>5} {:<22} {:<18} {:>10} {:>6} {:>9.1f} {:>8.1f} {:<12} {:>10.1f} {:>10.0f}{}\n",
+          "{:<12} {:>5} {:<22} {:>6} {:>4} {:<18} {:>10} {:>6} {:>9.1f} {:>8.1f} {:<13} {:>10.1f} {:>10.0f}{}\n",
           j.strategy, j.num_gpus,
           fmt::format("t{} u{} r{} dp{}{}{}", j.tensor_parallel, j.ulysses_degree, j.ring_degree,
                       j.data_parallel,
                       j.pipeline_parallel > 1 ? fmt::format(" pp{}", j.pipeline_parallel) : "",
                       j.virtual_pipeline_stages > 1
                           ? fmt::format(" v{}", j.virtual_pipeline_stages) : ""),
-          fmt::format("zero{} rc:{}", j.zero_stage, to_string(j.recompute)),
+          gbs, micro_batches, fmt::format("zero{} rc:{}", j.zero_stage, to_string(j.recompute)),
           r.max_seq > 0 ? format_count(r.max_seq) : "none", format_count(r.granularity),
           r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB, r.binding_term,
           r.step_time_s * 1e3, r.tokens_per_s, r.capped ? "  (search cap reached)" : "");
     }
+    if (format) {
+      for (size_t i = 0; i < results.size(); ++i) {
+        const auto& r = results[i];
+        text += fmt::format("\n==> {} {} GPUs, max_seq {}: --emit {} <==\n", r.job.strategy, r.job.num_gpus,
+                            r.max_seq > 0 ? format_count(r.max_seq) : "none", *emit);
+        text += launches[i] ? launches[i]->text : fmt::format("# not emitted: {}\n", refusals[i]);
+      }
+    }
     std::fputs(text.c_str(), stdout);
+    print_launch_notes(launches);
   });
 }
 

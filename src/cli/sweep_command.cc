@@ -3,6 +3,7 @@
 // PREFIX.csv / PREFIX.json; the best plan per point is printed as a table.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 
 #include <fmt/color.h>
 #include <fmt/format.h>
@@ -23,6 +25,7 @@
 #include "common/atomic_write.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/launch.h"
 #include "spsim/limits.h"
 #include "spsim/report.h"
 #include "spsim/strategy.h"
@@ -337,6 +340,58 @@ void print_table(const SweepPlan& plan, const std::vector<SweepRow>& rows, const
   }
 }
 
+/// sweep --best --emit (issue 19): the launch settings of each point's best plan, after the
+/// table, and in PREFIX.launch.json as [{model, topology, gpus, seq_length, strategy, launch |
+/// launch_refused}]. PREFIX.csv/.json are unchanged (they are the resume fingerprint's outputs).
+void emit_best_plans(const SweepPlan& plan, const std::vector<SweepRow>& rows, const std::string& emit,
+                     const std::string& prefix) {
+  const LaunchFormat format = parse_launch_format(emit, "--emit");
+  nlohmann::ordered_json all = nlohmann::ordered_json::array();
+  std::string text;
+  std::vector<std::string> notes;
+  // In the table's order: model, topology, GPUs, sequence.
+  std::vector<size_t> order;
+  for (size_t i = 0; i < rows.size() && i < plan.points.size(); ++i) {
+    if (rows[i].best_at_point) order.push_back(i);
+  }
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(rows[a].model, rows[a].topology, rows[a].gpus, rows[a].seq_length) <
+           std::tie(rows[b].model, rows[b].topology, rows[b].gpus, rows[b].seq_length);
+  });
+  for (size_t i : order) {
+    const SweepRow& row = rows[i];
+    const auto& point = plan.points[i];
+    const ModelSpec& model = plan.models.at(point.model);
+    const Topology& topology = plan.topologies.at(point.topology);
+    const JobConfig job = job_of_row(row, point.job);  // the row's plan on the point's job
+    nlohmann::ordered_json entry{{"model", row.model}, {"topology", row.topology}, {"gpus", row.gpus},
+                                 {"seq_length", row.seq_length}, {"strategy", row.strategy}};
+    text += fmt::format("\n==> {} {} {} GPUs {}: {} --emit {} <==\n", row.model, row.topology, row.gpus,
+                        format_count(row.seq_length), plan_text(row, true), emit);
+    try {
+      const JobConfig resolved = make_strategy(job.strategy)->check(model, job);
+      const std::vector<std::string> comments{
+          fmt::format("spsim {}: {} on {} x {} ({}), seq {} (sweep --best)", SPSIM_VERSION, model.name,
+                      resolved.num_gpus, topology.gpu.name, topology.name, format_count(resolved.seq_length)),
+          fmt::format("predicted: step {:.1f} ms, {:.0f} tokens/s, peak memory {:.1f} GiB of {:.1f} GiB",
+                      row.step_time_s * 1e3, row.tokens_per_s, row.mem_peak / kGiB, row.hbm_capacity / kGiB)};
+      const LaunchSettings launch = emit_launch(format, model, topology, resolved, comments);
+      text += launch.text;
+      entry["launch"] = nlohmann::ordered_json::parse(to_json(launch).dump());
+      for (const auto& note : launch.notes) {
+        if (std::find(notes.begin(), notes.end(), note) == notes.end()) notes.push_back(note);
+      }
+    } catch (const InputError& e) {
+      text += fmt::format("# not emitted: {}\n", e.full());
+      entry["launch_refused"] = e.full();
+    }
+    all.push_back(std::move(entry));
+  }
+  write_file_atomically(prefix + ".launch.json", all.dump(2) + "\n");
+  std::fputs(text.c_str(), stdout);
+  for (const auto& note : notes) std::fprintf(stderr, "spsim: note: %s\n", note.c_str());
+}
+
 void run_sweep_command(SweepOptions& options, const MpiWorld& world);
 
 }  // namespace
@@ -349,6 +404,10 @@ void add_sweep_command(CLI::App& app) {
       "sweep", "evaluate a grid of configurations, or search the best plan per point (--best)");
   add_job_options(cmd, o->job, true);
   add_plan_output_options(cmd, o->cost, false);  // --train-tokens, --gpu-hour-cost
+  cmd->add_option("--emit", o->cost.emit,
+                  "with --best: after the table, each point's best plan as launch settings (megatron, nemo, "
+                  "deepspeed, torchtitan; the search keeps to plans that framework runs), also in PREFIX.launch.json")
+      ->group("Output");
   o->job.strategies = {"all"};
   o->job.gpus = {"8:64:x2"};
   o->job.seq = {"8K:1M:x2"};
@@ -418,6 +477,11 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     train_tokens(o->cost);  // a bad --train-tokens fails before the sweep runs
     const FileSweep file = read_sweep_block(jo.config_path);
     const bool best = o->best || (file.best.has_value() && *file.best && !given(jo, "--best"));
+    if (!o->cost.emit.empty()) {
+      if (!best) throw InputError("--emit", "launch settings are for the best plan of each point: add --best");
+      // Plans to launch are searched and predicted for the framework that will run them.
+      if (!given(jo, "--framework")) jo.framework = emit_framework(o->cost);
+    }
     const std::vector<std::string> model_names = pick(jo, "--model", o->models, file, "models", {jo.model});
     const std::vector<std::string> topology_names =
         pick(jo, "--topology", o->topologies, file, "topologies", {jo.topology});
@@ -669,8 +733,10 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     print_table(plan, rows, batch_rule(batch, batch_default), model_error, train_tokens(o->cost),
                 o->cost.gpu_hour_cost);
     std::fflush(stdout);
-    std::fprintf(stderr, "wrote %s.csv and %s.json (%zu rows)\n", o->output.c_str(), o->output.c_str(),
-                 rows.size());
+    if (!o->cost.emit.empty()) emit_best_plans(plan, rows, o->cost.emit, o->output);
+    std::fflush(stdout);
+    std::fprintf(stderr, "wrote %s.csv and %s.json (%zu rows)%s\n", o->output.c_str(), o->output.c_str(),
+                 rows.size(), o->cost.emit.empty() ? "" : fmt::format(" and {}.launch.json", o->output).c_str());
     if (!o->plot_dir.empty()) run_plot_script(o->output + ".json", o->plot_dir);
   }
 }

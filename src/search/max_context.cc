@@ -8,6 +8,7 @@
 #include <array>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <utility>
 
 #include <fmt/format.h>
@@ -67,8 +68,13 @@ int64_t sequence_granularity(const JobConfig& job, int64_t base) {
 }
 
 MaxContextResult max_context(const ModelSpec& model, const Topology& topology, const JobConfig& job,
-                             const Engine& engine, int64_t base_granularity) {
+                             const Engine& engine, int64_t base_granularity,
+                             const MaxContextLimits& limits) {
   const auto strategy = make_strategy(job.strategy);
+  // --headroom: the plan may use the HBM less the headroom (allocator fragmentation, NCCL buffers
+  // a user keeps spare); the table still prints the HBM.
+  GpuSpec usable = topology.gpu;
+  if (limits.memory_bytes > 0) usable.hbm_bytes = limits.memory_bytes;
   MaxContextResult out;
   out.job = job;
   out.granularity = sequence_granularity(job, base_granularity);
@@ -78,7 +84,7 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   at_g.seq_length = g;
   const LoweredStep lowered = strategy->lower(model, at_g);
   const MemoryEstimate& first = lowered.memory;
-  if (!fits(first, topology.gpu)) {
+  if (!fits(first, usable)) {
     out.job = lowered.job;
     out.job.strategy = job.strategy;
     out.memory = first;
@@ -93,13 +99,13 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
       hi = max_k + 1;
       break;
     }
-    if (!fits(memory_at(*strategy, model, job, hi * g), topology.gpu)) break;
+    if (!fits(memory_at(*strategy, model, job, hi * g), usable)) break;
     lo = hi;
     hi *= 2;
   }
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (fits(memory_at(*strategy, model, job, mid * g), topology.gpu)) {
+    if (fits(memory_at(*strategy, model, job, mid * g), usable)) {
       lo = mid;
     } else {
       hi = mid;
@@ -107,13 +113,63 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   }
   out.max_seq = lo * g;
   out.capped = lo == max_k;  // fits at the largest length tried
-  JobConfig at = job;
-  at.seq_length = out.max_seq;
-  const RunReport report = evaluate(model, topology, at, engine);
+  const auto run_at = [&](int64_t seq) {
+    JobConfig at = job;
+    at.seq_length = seq;
+    return evaluate(model, topology, at, engine);
+  };
+  // Which throughput limit a step misses ("" when it meets both).
+  const auto missed = [&](const RunReport& r) -> std::string {
+    if (limits.max_step_time_s > 0 && r.result.step_time_s > limits.max_step_time_s) return "max step time";
+    if (limits.min_tokens_per_s > 0 && r.tokens_per_s < limits.min_tokens_per_s) return "min tokens/s";
+    return "";
+  };
+  RunReport report = run_at(out.max_seq);
+  std::string throughput_binding = missed(report);
+  if (!throughput_binding.empty()) {
+    // Below the memory answer: tokens/s rises with s while fixed costs (latencies, small kernels)
+    // dominate, then falls once attention does; the step time only grows. Scan doubling lengths
+    // upwards for the longest that meets the limits, stop at the first miss above it, and bisect
+    // between the two.
+    int64_t ok = 0, bad = lo;
+    std::optional<RunReport> ok_report;
+    for (int64_t k = 1; k < lo; k *= 2) {
+      RunReport r = run_at(k * g);
+      if (missed(r).empty()) {
+        ok = k;
+        ok_report = std::move(r);
+      } else if (ok > 0) {
+        bad = k;
+        break;
+      }
+    }
+    if (ok == 0) {
+      const RunReport shortest = run_at(g);
+      out.job = shortest.lowered.job;
+      out.memory = shortest.lowered.memory;
+      out.max_seq = 0;
+      out.capped = false;
+      out.binding_term = throughput_binding;
+      return out;
+    }
+    while (bad - ok > 1) {
+      const int64_t mid = ok + (bad - ok) / 2;
+      RunReport r = run_at(mid * g);
+      if (missed(r).empty()) {
+        ok = mid;
+        ok_report = std::move(r);
+      } else {
+        bad = mid;
+      }
+    }
+    out.max_seq = ok * g;
+    out.capped = false;
+    report = std::move(*ok_report);
+  }
   out.job = report.lowered.job;
   out.memory = report.lowered.memory;
   out.memory_next = memory_at(*strategy, model, job, out.max_seq + g);
-  out.binding_term = growing_term(out.memory, out.memory_next);
+  out.binding_term = throughput_binding.empty() ? growing_term(out.memory, out.memory_next) : throughput_binding;
   out.step_time_s = report.result.step_time_s;
   out.tokens_per_s = report.tokens_per_s;
   return out;
@@ -123,7 +179,8 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
                                                const JobConfig& job,
                                                const std::vector<std::string>& strategies,
                                                const Engine& engine, int64_t base_granularity,
-                                               const MemoryKnobs& knobs) {
+                                               const MemoryKnobs& knobs,
+                                               const MaxContextLimits& limits) {
   const std::vector<int> zero_stages = knobs.zero_stages.empty() ? std::vector<int>{job.zero_stage} : knobs.zero_stages;
   const std::vector<Recompute> recomputes =
       knobs.recomputes.empty() ? std::vector<Recompute>{job.recompute} : knobs.recomputes;
@@ -181,7 +238,7 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       }
       MaxContextResult result;
       try {
-        result = max_context(model, topology, candidate, engine, base_granularity);
+        result = max_context(model, topology, candidate, engine, base_granularity, limits);
       } catch (const InputError&) {
         continue;  // illegal degrees for this model (heads, KV heads): not a candidate
       }

@@ -28,20 +28,35 @@ struct MaxContextResult {
   MemoryEstimate memory_next;  // at max_seq + granularity (does not fit unless capped)
   /// The memory term that grows most from max_seq to max_seq + granularity: the one that makes
   /// the next granule not fit ("activations", "buffers", ...).
+  /// "min tokens/s" or "max step time" when a throughput limit, not memory, ends the search.
   std::string binding_term;
   double step_time_s = 0;   // engine's step time at max_seq (0 when max_seq is 0)
   double tokens_per_s = 0;
+};
+
+/// What a usable answer must meet besides fitting the HBM (issue 16: a context that fits but
+/// trains at a few hundred tokens/s is not an answer). 0 leaves a limit off.
+struct MaxContextLimits {
+  double memory_bytes = 0;      // per-GPU memory the plan may use (HBM minus --headroom); 0: HBM
+  double min_tokens_per_s = 0;  // --min-tokens-per-s
+  double max_step_time_s = 0;   // --max-step-time
+  bool throughput_limited() const { return min_tokens_per_s > 0 || max_step_time_s > 0; }
 };
 
 /// Sequence granularity of a plan: lcm(base, the scheme's divisibility): u·r (x t with
 /// Megatron-SP), and 2·r·u for causal zigzag rings.
 int64_t sequence_granularity(const JobConfig& job, int64_t base);
 
-/// Longest sequence (a multiple of the granularity) whose peak memory fits topology.gpu.hbm_bytes,
-/// for the plan `job` (its seq_length is ignored). Throws the strategy's InputError when the plan
-/// is illegal whatever the length (heads, GPU count).
+/// Longest sequence (a multiple of the granularity) whose peak memory fits topology.gpu.hbm_bytes
+/// (or limits.memory_bytes), for the plan `job` (its seq_length is ignored), and, with a
+/// throughput limit, whose step meets it: step time grows with the length at a fixed batch, and
+/// tokens/s rises at short lengths and falls once attention (quadratic in s) dominates, so
+/// doubling lengths are scanned up to the first miss above a length that meets the limit, and the
+/// answer bisected between them (a lower bound if tokens/s had several peaks). Throws the
+/// strategy's InputError when the plan is illegal whatever the length.
 MaxContextResult max_context(const ModelSpec& model, const Topology& topology, const JobConfig& job,
-                             const Engine& engine, int64_t base_granularity);
+                             const Engine& engine, int64_t base_granularity,
+                             const MaxContextLimits& limits = {});
 
 /// The memory knobs a --best search varies besides the degrees: each list empty keeps the job's.
 struct MemoryKnobs {
@@ -58,7 +73,8 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
                                                const JobConfig& job,
                                                const std::vector<std::string>& strategies,
                                                const Engine& engine, int64_t base_granularity,
-                                               const MemoryKnobs& knobs = {});
+                                               const MemoryKnobs& knobs = {},
+                                               const MaxContextLimits& limits = {});
 
 }  // namespace spsim
 

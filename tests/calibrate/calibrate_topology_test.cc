@@ -97,17 +97,63 @@ TEST(CalibrateTopology, InterNodeRingEfficiencyUsesRanksPerNodeTimesNic) {
   EXPECT_NEAR(eff, 0.976, 0.01);
 }
 
-TEST(CalibrateTopology, IntraNodeFitLargerThanTheNodeIsNotWritten) {
-  // 8-GPU single-node logs on a 4-GPU-per-node base: the loader would reject group_size 8
-  // intra_node, so the fit is left out with a warning (the output still loads).
+TEST(CalibrateTopology, MoreRanksOnAHostThanTheBaseNodeIsAnError) {
+  // 8 ranks on one host cannot have run on a 4-GPU node: the base is the wrong machine (issue 16,
+  // S11). Before, the fit was left out with a warning and the rest written.
   auto base = nlohmann::json::parse(test::read_text(repo_path("topologies/dgx-h100.json")));
   base["node"]["gpus"] = 4;
   base["network"]["nics_per_node"] = 4;
-  const CalibrationReport report =
-      calibrate_topology(base.dump(), "h100x4", inputs_from({"h100-sxm-ndr400_allgather_1node_8gpu.log"}));
-  EXPECT_TRUE(parse_topology(report.json, "c").fits.empty());
-  ASSERT_FALSE(report.warnings.empty());
-  EXPECT_NE(report.warnings.back().find("4 GPUs per node"), std::string::npos);
+  EXPECT_INPUT_ERROR(
+      calibrate_topology(base.dump(), "h100x4", inputs_from({"h100-sxm-ndr400_allgather_1node_8gpu.log"})),
+      "8 ranks ran on one host, but --base h100x4 has 4 GPUs per node");
+}
+
+TEST(CalibrateTopology, InterNodeRanksPerHostMustBeTheBaseNode) {
+  // The study's case: Snellius' 2 x 4 GPUs on dgx-h100 (8 GPUs, 8 x 400 Gb/s per node) gave an
+  // inter-node all-gather efficiency of 0.485 instead of 0.970 without a word.
+  const std::string base = test::read_text(repo_path("topologies/dgx-h100.json"));
+  EXPECT_INPUT_ERROR(calibrate_topology(base, "dgx-h100",
+                                        inputs_from({"h100-4gpu-nvlink-ib200x4_allgather_2node_8gpu.log"})),
+                     "h100-4gpu-nvlink-ib200x4_allgather_2node_8gpu.log: 4 ranks per host across 2 hosts, "
+                     "but --base dgx-h100 has 8 GPUs per node");
+  // A single node of 4 on the 8-GPU base is a subset of its NVSwitch: allowed.
+  const CalibrationReport one_node =
+      calibrate_topology(base, "dgx-h100", inputs_from({"h100-4gpu-nvlink-ib200x4_allgather_1node_4gpu.log"}));
+  EXPECT_EQ(parse_topology(one_node.json, "c").fits.size(), 1u);
+}
+
+TEST(CalibrateTopology, GpuOfTheLogMustBeTheBaseGpu) {
+  const std::string h100 = test::read_text(repo_path("topologies/dgx-h100.json"));
+  CalibrationInputs a100_log = inputs_from({"h100-sxm-ndr400_allgather_1node_8gpu.log"});
+  for (auto& run : a100_log.collectives) run.gpu_name = "NVIDIA A100-SXM4-80GB";
+  EXPECT_INPUT_ERROR(calibrate_topology(h100, "dgx-h100", a100_log),
+                     "the ranks ran on NVIDIA A100-SXM4-80GB, but --base dgx-h100 has H100-SXM5-80GB GPUs");
+  const std::string a100 = test::read_text(repo_path("topologies/dgx-a100-80gb.json"));
+  EXPECT_NO_THROW(calibrate_topology(a100, "dgx-a100-80gb", a100_log));
+  // The shipped logs' own names: "NVIDIA H100 80GB HBM3" on H100-SXM5-80GB.
+  EXPECT_NO_THROW(calibrate_topology(h100, "dgx-h100", inputs_from({"h100-sxm-ndr400_allgather_1node_8gpu.log"})));
+  // A PCIe card is not the SXM part of the same model.
+  CalibrationInputs pcie = inputs_from({"h100-sxm-ndr400_allgather_1node_8gpu.log"});
+  for (auto& run : pcie.collectives) run.gpu_name = "NVIDIA H100 PCIe";
+  EXPECT_INPUT_ERROR(calibrate_topology(h100, "dgx-h100", pcie), "ranks ran on NVIDIA H100 PCIe");
+  // NVIDIA's device names read as the datasheet names: "NVIDIA GB200" on B200-GB200-186GB.
+  CalibrationInputs gb200 = inputs_from({"h100-sxm-ndr400_allgather_1node_8gpu.log"});
+  for (auto& run : gb200.collectives) run.gpu_name = "NVIDIA GB200";
+  const std::string nvl72 = test::read_text(repo_path("topologies/gb200-nvl72.json"));
+  EXPECT_NO_THROW(calibrate_topology(nvl72, "gb200-nvl72", gb200));
+}
+
+TEST(CalibrateTopology, SaysWhichEfficienciesStayTheBases) {
+  const std::string base = test::read_text(repo_path("topologies/dgx-h100.json"));
+  const CalibrationReport r =
+      calibrate_topology(base, "dgx-h100", inputs_from({"h100-sxm-ndr400_allgather_1node_8gpu.log"}));
+  const auto has = [&](const std::string& line) {
+    return std::find(r.lines.begin(), r.lines.end(), line) != r.lines.end();
+  };
+  EXPECT_TRUE(has("not calibrated, efficiencies kept from dgx-h100: intra_node all_to_all, reduce_scatter, "
+                  "all_reduce, send_recv"));
+  EXPECT_TRUE(has("not calibrated, efficiencies kept from dgx-h100: inter_node all_to_all, all_gather, "
+                  "reduce_scatter, all_reduce, send_recv"));
 }
 
 TEST(CalibrateTopology, KernelEfficienciesFromMicrobenchPoints) {

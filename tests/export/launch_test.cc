@@ -301,16 +301,7 @@ TEST(Launch, ExperimentBestPlansRoundTrip) {
         const SweepRow best = search_best_plan(model, topology, *strategy, job, space, "analytic");
         SCOPED_TRACE(entry.path().filename().string() + " " + job.strategy + " " + framework + " " + best.reason);
         if (best.status == "invalid") continue;  // no legal plan at this point for this framework
-        job.tensor_parallel = best.tensor_parallel;
-        job.ulysses_degree = best.ulysses_degree;
-        job.ring_degree = best.ring_degree;
-        job.data_parallel = best.data_parallel;
-        job.pipeline_parallel = best.pipeline_parallel;
-        job.virtual_pipeline_stages = best.virtual_pipeline_stages;
-        job.zero_stage = static_cast<int>(best.zero_stage);
-        job.micro_batch_size = best.micro_batch_size;
-        job.global_batch_size = best.global_batch_size;
-        job.recompute = parse_recompute(best.recompute, "recompute");
+        job = job_of_row(best, job);
         if (model.learned_position_embeddings && job.seq_length > model.max_position_embeddings) {
           // Megatron-LM refuses a sequence past a learned position table (another model).
           EXPECT_THROW_MSG(emit_launch(format, model, topology, resolved(model, job)), InputError, "learned positions");

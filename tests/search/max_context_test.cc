@@ -3,7 +3,9 @@
 #include "search/max_context.h"
 
 #include "spsim/engine.h"
+#include "spsim/report.h"
 #include "spsim/strategy.h"
+#include "spsim/units.h"
 #include "test_util.h"
 
 namespace spsim {
@@ -170,6 +172,78 @@ TEST(MaxContext, BestSearchesZeroAndRecomputeItWasNotGiven) {
   base.recompute = Recompute::kFull;
   const auto by_hand = max_context_best(model, topo, base, {"ring"}, *engine, 1024);
   EXPECT_GE(searched[0].max_seq, by_hand[0].max_seq);
+}
+
+// Issue 16, item 5: a context that fits but trains at a few hundred tokens/s is no answer.
+// Limits besides the HBM: the answer meets them and one more granule misses the one that binds.
+double step_at(const ModelSpec& model, const Topology& topo, JobConfig job, int64_t seq,
+               const Engine& engine, double* tokens_per_s) {
+  job.seq_length = seq;
+  const RunReport r = evaluate(model, topo, job, engine);
+  *tokens_per_s = r.tokens_per_s;
+  return r.result.step_time_s;
+}
+
+TEST(MaxContextLimits, HeadroomLeavesThatMuchFree) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  const auto full = max_context(model, topo, plan("ring", 16, 3), *engine, 1024);
+  MaxContextLimits limits;
+  limits.memory_bytes = topo.gpu.hbm_bytes - 8 * kGiB;
+  const auto r = max_context(model, topo, plan("ring", 16, 3), *engine, 1024, limits);
+  EXPECT_LT(r.max_seq, full.max_seq);
+  EXPECT_LE(r.memory.peak(), limits.memory_bytes);
+  EXPECT_GT(r.memory_next.peak(), limits.memory_bytes);
+  EXPECT_EQ(r.binding_term, "activations");
+}
+
+TEST(MaxContextLimits, ThroughputFloorEndsTheSearchBelowTheMemoryAnswer) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  JobConfig job = plan("ring", 16, 3);
+  const auto memory_only = max_context(model, topo, job, *engine, 1024);
+  // The floor: what 128K achieves, above the memory answer's tokens/s (attention grows with s).
+  MaxContextLimits limits;
+  step_at(model, topo, job, 128 * 1024, *engine, &limits.min_tokens_per_s);
+  ASSERT_GT(limits.min_tokens_per_s, memory_only.tokens_per_s);
+  const auto r = max_context(model, topo, job, *engine, 1024, limits);
+  EXPECT_GE(r.max_seq, 128 * 1024);
+  EXPECT_LT(r.max_seq, memory_only.max_seq);
+  EXPECT_EQ(r.binding_term, "min tokens/s");
+  EXPECT_GE(r.tokens_per_s, limits.min_tokens_per_s);
+  double next_tokens = 0;
+  step_at(model, topo, job, r.max_seq + r.granularity, *engine, &next_tokens);
+  EXPECT_LT(next_tokens, limits.min_tokens_per_s);
+}
+
+TEST(MaxContextLimits, StepTimeCapEndsTheSearchBelowTheMemoryAnswer) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  JobConfig job = plan("ulysses", 8, 3);
+  job.global_batch_size = 8;  // 8 micro-batches of one sequence
+  const auto memory_only = max_context(model, topo, job, *engine, 1024);
+  MaxContextLimits limits;
+  limits.max_step_time_s = memory_only.step_time_s / 4;
+  const auto r = max_context(model, topo, job, *engine, 1024, limits);
+  ASSERT_GT(r.max_seq, 0);
+  EXPECT_EQ(r.binding_term, "max step time");
+  EXPECT_LE(r.step_time_s, limits.max_step_time_s);
+  double tokens = 0;
+  EXPECT_GT(step_at(model, topo, job, r.max_seq + r.granularity, *engine, &tokens), limits.max_step_time_s);
+  EXPECT_EQ(r.job.global_batch_size, 8);
+}
+
+TEST(MaxContextLimits, UnreachableFloorAnswersNothingAndSaysWhy) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  MaxContextLimits limits;
+  limits.min_tokens_per_s = 1e12;
+  const auto r = max_context(test::llama3_8b(), topo, plan("ring", 8, 3), *engine, 1024, limits);
+  EXPECT_EQ(r.max_seq, 0);
+  EXPECT_EQ(r.binding_term, "min tokens/s");
 }
 
 }  // namespace

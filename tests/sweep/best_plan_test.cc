@@ -23,15 +23,7 @@ JobConfig base_job(int64_t gpus, int64_t seq) {
 JobConfig job_of(const SweepRow& row) {
   JobConfig job = base_job(row.gpus, row.seq_length);
   job.strategy = row.strategy;
-  job.tensor_parallel = row.tensor_parallel;
-  job.ulysses_degree = row.ulysses_degree;
-  job.ring_degree = row.ring_degree;
-  job.data_parallel = row.data_parallel;
-  job.zero_stage = static_cast<int>(row.zero_stage);
-  job.micro_batch_size = row.micro_batch_size;
-  job.recompute = parse_recompute(row.recompute, "test");
-  job.ring_variant = row.ring_variant;
-  return job;
+  return job_of_row(row, job);
 }
 
 TEST(BestPlanTest, NeverViolatesAConstraintOrMemory) {

@@ -1,0 +1,109 @@
+// spsim max-context as a user drives it (issue 16, item 5): --best compares plans at one stated
+// batch (as sweep does), --headroom, --min-tokens-per-s and --max-step-time, and their errors.
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+using test::expect_one_line_error;
+using test::run_spsim;
+
+TEST(MaxContextCli, BestStatesOneBatchForEveryPlan) {
+  const auto r = run_spsim("max-context --best -s ring,ulysses --gpus 8 --zero 3 --recompute full");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Default: the GPU count, as sweep's least common multiple of its GPU counts.
+  EXPECT_EQ(r.out.rfind("global batch: 8 sequences per step for every plan (default", 0), 0u) << r.out;
+  const auto j = nlohmann::json::parse(
+      run_spsim("max-context --best -s ring,ulysses --gpus 8 --zero 3 --recompute full --gbs 16 --json").out);
+  ASSERT_EQ(j.size(), 2u);
+  for (const auto& row : j) {
+    EXPECT_EQ(row["global_batch_size"].get<int64_t>(), 16);
+    EXPECT_EQ(row["micro_batches"].get<int64_t>() * row["data_parallel_size"].get<int64_t>() *
+                  row["micro_batch_size"].get<int64_t>(),
+              16);
+  }
+  expect_one_line_error(run_spsim("max-context --best --gpus 8 --tokens-per-step 1M"), "--tokens-per-step");
+}
+
+TEST(MaxContextCli, HeadroomIsGibOrAShareOfTheHbm) {
+  const auto r = run_spsim("max-context -s ring --gpus 16 --zero 3 --headroom 10% --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  const double hbm = j[0]["hbm_capacity"].get<double>();
+  EXPECT_DOUBLE_EQ(j[0]["memory_limit"].get<double>(), 0.9 * hbm);
+  EXPECT_LE(j[0]["memory_at_max"]["peak"].get<double>(), 0.9 * hbm);
+  EXPECT_GT(j[0]["memory_at_max_plus_granularity"]["peak"].get<double>(), 0.9 * hbm);
+  const auto gib = run_spsim("max-context -s ring --gpus 16 --zero 3 --headroom 8");
+  ASSERT_EQ(gib.exit_code, 0) << gib.err;
+  EXPECT_NE(gib.out.find("memory limit: 72.0 GiB per GPU (80.0 GiB HBM less --headroom 8)"), std::string::npos)
+      << gib.out;
+  expect_one_line_error(run_spsim("max-context -s ring --gpus 16 --headroom 80"), "--headroom");
+  expect_one_line_error(run_spsim("max-context -s ring --gpus 16 --headroom lots"), "--headroom");
+}
+
+TEST(MaxContextCli, ThroughputFloorBindsAndIsStated) {
+  const auto r = run_spsim("max-context -s ring --gpus 16 --zero 3 --min-tokens-per-s 60000 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j[0]["binding_term"], "min tokens/s");
+  EXPECT_GE(j[0]["tokens_per_s"].get<double>(), 60000.0);
+  const auto table = run_spsim("max-context -s ring --gpus 16 --zero 3 --max-step-time 2");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("throughput limit: at most 2 s per step"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("max step time"), std::string::npos) << table.out;
+  expect_one_line_error(run_spsim("max-context -s ring --gpus 16 --min-tokens-per-s 0"), "--min-tokens-per-s");
+  expect_one_line_error(run_spsim("max-context -s ring --gpus 16 --max-step-time -1"), "--max-step-time");
+}
+
+// Issue 19: the answers of max-context --best and the best plans of sweep --best as launch
+// settings, searched for the framework that runs them, read back by --from-args as the same plan.
+TEST(EmitBest, MaxContextAnswersAreLaunchSettingsThatReadBack) {
+  const auto r = run_spsim("max-context --best -s ring,ulysses --gpus 16 --zero 3 --recompute full --emit megatron --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 2u);
+  for (const auto& row : j) {
+    ASSERT_TRUE(row.contains("launch")) << row.dump();
+    EXPECT_EQ(row["launch"]["framework"], "megatron");
+    const std::string text = row["launch"]["text"];
+    EXPECT_NE(text.find("--seq-length " + std::to_string(row["max_seq_length"].get<int64_t>())), std::string::npos);
+    EXPECT_NE(text.find("--global-batch-size 16"), std::string::npos) << text;
+  }
+  // TE's a2a needs kv heads % cp == 0 (8 KV heads): the Megatron search keeps Ulysses at u <= 8.
+  EXPECT_LE(j[1]["ulysses_degree"].get<int>(), 8);
+  // Read back: the ring answer is the same plan at the same length.
+  const std::string ring_args = j[0]["launch"]["text"];
+  const std::string dir = test::temp_dir("emit_best");
+  {
+    std::ofstream out(dir + "/ring.sh");
+    out << ring_args;
+  }
+  const auto back = run_spsim("run --from-args ring.sh --json", dir);
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  const auto b = nlohmann::json::parse(back.out);
+  EXPECT_EQ(b["config"]["seq_length"], j[0]["max_seq_length"]);
+  EXPECT_EQ(b["config"]["ring_degree"], j[0]["ring_degree"]);
+  EXPECT_NEAR(b["step_time_s"].get<double>(), j[0]["step_time_s"].get<double>(), 1e-9 * j[0]["step_time_s"].get<double>());
+}
+
+TEST(EmitBest, SweepWritesEachPointsBestPlan) {
+  const std::string dir = test::temp_dir("emit_sweep");
+  const auto r = run_spsim("sweep --best --gpus 8 --seq 8K,128K -o s --emit torchtitan", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("==> llama-3-8b dgx-h100 8 GPUs 8K: "), std::string::npos) << r.out;
+  EXPECT_LT(r.out.find("GPUs 8K: "), r.out.find("GPUs 128K: "));  // the table's order
+  EXPECT_NE(r.out.find("[parallelism]"), std::string::npos);
+  const auto j = nlohmann::json::parse(test::read_text(dir + "/s.launch.json"));
+  ASSERT_EQ(j.size(), 2u);
+  for (const auto& e : j) EXPECT_EQ(e["launch"]["framework"], "fsdp") << e.dump();
+  expect_one_line_error(run_spsim("sweep --gpus 8 --seq 8K -o g --emit megatron", dir), "--emit");
+  expect_one_line_error(run_spsim("sweep --best --gpus 8 --seq 8K -o g --emit slurm", dir), "--emit");
+}
+
+}  // namespace
+}  // namespace spsim
