@@ -37,6 +37,7 @@ struct JobOptions {
   bool no_sequence_parallel = false, no_kv_replication = false, ulysses_overlap = false;
   bool no_causal = false;
   double reserve_gib = -1;
+  std::string loss = "standard", tiled_mlp = "off";  // long-context techniques (spsim/long_context.h)
   LaunchImportOptions launch;  // --from-args / --from-deepspeed / --from-torchtitan: the job instead of --config
   CLI::App* command = nullptr;
 };

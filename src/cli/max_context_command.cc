@@ -12,6 +12,7 @@
 #include "search/max_context.h"
 #include "spsim/engine.h"
 #include "spsim/error.h"
+#include "spsim/long_context.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
 
@@ -49,6 +50,14 @@ nlohmann::json to_json(const MaxContextResult& r, const Topology& topology) {
   return j;
 }
 
+// The long-context techniques a plan uses, for the --techniques column: "-" when none.
+std::string techniques_used(const JobConfig& job) {
+  std::string out;
+  if (job.loss != "standard") out = "loss:" + job.loss;
+  if (job.tiled_mlp != 0) out += std::string(out.empty() ? "" : ",") + "tiled-mlp:" + tiled_mlp_name(job.tiled_mlp);
+  return out.empty() ? "-" : out;
+}
+
 }  // namespace
 
 void add_max_context_command(CLI::App& app) {
@@ -56,6 +65,7 @@ void add_max_context_command(CLI::App& app) {
   auto best = std::make_shared<bool>(false);
   auto json = std::make_shared<bool>(false);
   auto granularity = std::make_shared<std::string>("1K");
+  auto techniques = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
       "max-context", "longest sequence that fits in GPU memory for a plan (or --best per strategy)");
   add_job_options(cmd, *options, false);
@@ -63,6 +73,9 @@ void add_max_context_command(CLI::App& app) {
   cmd->add_flag("--best", *best, "for each strategy (or each given with -s), search its legal "
                 "degrees, ZeRO stages and recompute (unless --zero / --recompute fix them) for the "
                 "longest context")->group("Search");
+  cmd->add_flag("--techniques", *techniques, "with --best: also search the long-context techniques "
+                "(--loss chunked:8 / fused, --tiled-mlp auto) unless --loss / --tiled-mlp fix them, and "
+                "show each strategy's longest plan without and with them")->group("Search");
   cmd->add_option("--granularity", *granularity, "answer is a multiple of this and of the scheme's "
                   "divisibility (K/M suffixes binary)")->capture_default_str()->group("Search");
   cmd->add_flag("--json", *json, "print JSON")->group("Output");
@@ -74,6 +87,10 @@ void add_max_context_command(CLI::App& app) {
     if (cmd->count("--seq") > 0) {
       throw InputError("--seq", "max-context searches the sequence length, so it takes no --seq; "
                                 "drop it (use spsim run for a given length)");
+    }
+    if (*techniques && !*best) {
+      throw InputError("--techniques", "searches the long-context techniques with --best; for one plan give "
+                                       "--loss / --tiled-mlp instead");
     }
     const int64_t base = parse_count(*granularity, "--granularity");
     const auto engine_name = options->engine;
@@ -107,6 +124,21 @@ void add_max_context_command(CLI::App& app) {
         knobs.recomputes = {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
       }
       results = max_context_best(setup.model, topology, job, strategies, *engine, base, knobs);
+      if (*techniques && !results.empty()) {
+        // The same search with the techniques too; rows interleave: without, with.
+        MemoryKnobs with = knobs;
+        if (options->command->count("--loss") == 0) with.losses = {"standard", "chunked:8", "fused"};
+        if (options->command->count("--tiled-mlp") == 0) with.tiled_mlps = {0, -1};
+        const auto longer = max_context_best(setup.model, topology, job, strategies, *engine, base, with);
+        std::vector<MaxContextResult> both;
+        for (auto& r : results) {
+          both.push_back(r);
+          for (const auto& w : longer) {
+            if (w.job.strategy == r.job.strategy) both.push_back(w);
+          }
+        }
+        results = std::move(both);
+      }
       if (results.empty()) {
         throw InputError("--gpus", fmt::format("no strategy has legal degrees for {} GPUs and model "
                                                "{}; change the GPU count", job.num_gpus,
@@ -122,13 +154,24 @@ void add_max_context_command(CLI::App& app) {
     print_warnings(warnings);
     if (*json) {
       nlohmann::json out = nlohmann::json::array();
-      for (const auto& r : results) out.push_back(to_json(r, topology));
+      for (const auto& r : results) {
+        out.push_back(to_json(r, topology));
+        if (*techniques) {
+          out.back()["loss"] = r.job.loss;
+          out.back()["tiled_mlp"] = tiled_mlp_name(r.job.tiled_mlp);
+          out.back()["steps_per_s"] = r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0;
+        }
+      }
       std::fputs((out.dump(2) + "\n").c_str(), stdout);
       return;
     }
     std::string text = fmt::format("{:<12} {:>5} {:<22} {:<18} {:>10} {:>6} {:>9} {:>8} {:<12} {:>10} {:>10}\n",
                                    "strategy", "gpus", "degrees", "memory", "max_seq", "gran", "peak_GiB",
                                    "HBM_GiB", "binding", "step_ms", "tokens/s");
+    if (*techniques) {
+      text.pop_back();
+      text += fmt::format(" {:>9}  {}\n", "steps/s", "techniques");
+    }
     for (const auto& r : results) {
       const auto& j = r.job;
       text += fmt::format(
@@ -143,6 +186,10 @@ void add_max_context_command(CLI::App& app) {
           r.max_seq > 0 ? format_count(r.max_seq) : "none", format_count(r.granularity),
           r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB, r.binding_term,
           r.step_time_s * 1e3, r.tokens_per_s, r.capped ? "  (search cap reached)" : "");
+      if (*techniques) {
+        text.pop_back();
+        text += fmt::format(" {:>9.3g}  {}\n", r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0, techniques_used(j));
+      }
     }
     std::fputs(text.c_str(), stdout);
   });

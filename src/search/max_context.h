@@ -47,6 +47,10 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
 struct MemoryKnobs {
   std::vector<int> zero_stages;
   std::vector<Recompute> recomputes;
+  // Long-context techniques (spsim/long_context.h): losses ("standard", "chunked:8", ...) and
+  // tiled-MLP settings (0 off, -1 auto) to try.
+  std::vector<std::string> losses;
+  std::vector<int64_t> tiled_mlps;
 };
 
 /// For each strategy in `strategies`, the legal degrees (t x u x r x dp x p = GPUs; Megatron t and
