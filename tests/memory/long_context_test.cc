@@ -1,10 +1,12 @@
 // Long-context techniques (include/spsim/long_context.h) by hand: the loss holds one chunk of
 // logits, the tiled MLP one tile of intermediates, and each costs the time it really costs.
 // Llama-3-8B (h 4096, f 14336, SwiGLU, 32 layers), ring r8 at 128K: 16384 tokens per GPU.
+#include "search/max_context.h"
 #include "spsim/engine.h"
 #include "spsim/job.h"
 #include "spsim/long_context.h"
 #include "spsim/strategy.h"
+#include "spsim/sweep.h"
 #include "spsim/topology.h"
 #include "strategy/strategy_test_util.h"
 #include "test_util.h"
@@ -166,6 +168,61 @@ TEST(LongContext, BadFlagsAreOneLineErrors) {
   test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --tiled-mlp many"), "--tiled-mlp");
   test::expect_one_line_error(test::run_spsim("run -s ulysses --gpus 8 --seq 32K --loss chunked --emit deepspeed"),
                               "--tiled-mlp are set in the training code");
+}
+
+TEST(LongContext, MaxContextSearchFindsLongerPlansWithTheTechniques) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  JobConfig job = ring8(Recompute::kFull);
+  job.ring_degree = 1;
+  MemoryKnobs knobs;
+  const auto without = max_context_best(model, topo, job, {"ring"}, *engine, 1024, knobs);
+  knobs.losses = {"standard", "chunked:8", "fused"};
+  knobs.tiled_mlps = {0, -1};
+  const auto with = max_context_best(model, topo, job, {"ring"}, *engine, 1024, knobs);
+  ASSERT_EQ(without.size(), 1u);
+  ASSERT_EQ(with.size(), 1u);
+  EXPECT_EQ(without[0].job.loss, "standard");
+  EXPECT_EQ(without[0].job.tiled_mlp, 0);
+  // Both techniques shrink memory per token: the longest plan uses them and is longer.
+  EXPECT_GT(with[0].max_seq, 2 * without[0].max_seq);
+  EXPECT_NE(with[0].job.loss, "standard");
+  EXPECT_EQ(with[0].job.tiled_mlp, -1);
+  EXPECT_LE(with[0].memory.peak(), topo.gpu.hbm_bytes);
+  EXPECT_GT(with[0].memory_next.peak(), topo.gpu.hbm_bytes);
+}
+
+TEST(LongContext, BestPlanSearchNamesTheTechniquesItUses) {
+  const Topology topo = load_topology("dgx-h100");
+  const ModelSpec model = test::llama3_8b();
+  JobConfig base = ring8();
+  base.seq_length = 1 << 20;  // 1M: past what fits on 8 GPUs without the techniques (~513K)
+  base.global_batch_size = 1;
+  SearchSpace space;
+  space.zero_stage = {3};
+  space.micro_batch_size = {1};
+  space.recompute = {Recompute::kFull};
+  const auto ring = make_strategy("ring");
+  const SweepRow plain = search_best_plan(model, topo, *ring, base, space, "analytic");
+  EXPECT_EQ(plain.status, "oom") << plain.reason;
+  space.loss = {"standard", "chunked:8", "fused"};
+  space.tiled_mlp = {0, -1};
+  const SweepRow with = search_best_plan(model, topo, *ring, base, space, "analytic");
+  EXPECT_EQ(with.status, "ok") << with.reason;
+  EXPECT_EQ(with.reason.rfind("uses loss ", 0), 0u) << with.reason;
+  // The fused loss alone fits at 1M here; tiling the MLP too would cost its recompute, so the
+  // fastest plan leaves it off.
+  EXPECT_EQ(with.reason.rfind("uses loss fused, tiled-mlp off;", 0), 0u) << with.reason;
+}
+
+TEST(LongContext, TechniquesFlagsThroughTheCommands) {
+  const auto r = test::run_spsim("max-context --best --techniques -s ring --gpus 8 --zero 3 --recompute full");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("steps/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tiled-mlp:auto"), std::string::npos) << r.out;
+  test::expect_one_line_error(test::run_spsim("max-context --techniques -s ring --gpus 8"), "--techniques");
+  test::expect_one_line_error(test::run_spsim("sweep --techniques -s ring --gpus 8 --seq 32K -o x"), "--techniques");
 }
 
 }  // namespace
