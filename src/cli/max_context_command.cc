@@ -74,8 +74,9 @@ void add_max_context_command(CLI::App& app) {
                 "degrees, ZeRO stages and recompute (unless --zero / --recompute fix them) for the "
                 "longest context")->group("Search");
   cmd->add_flag("--techniques", *techniques, "with --best: also search the long-context techniques "
-                "(--loss chunked:8 / fused, --tiled-mlp auto) unless --loss / --tiled-mlp fix them, and "
-                "show each strategy's longest plan without and with them")->group("Search");
+                "(--loss chunked:8 / fused, --tiled-mlp auto) unless --loss / --tiled-mlp fix them, under "
+                "the frameworks that have them (deepspeed, fsdp) unless --framework fixes it, and show "
+                "each strategy's longest plan without and with them")->group("Search");
   cmd->add_option("--granularity", *granularity, "answer is a multiple of this and of the scheme's "
                   "divisibility (K/M suffixes binary)")->capture_default_str()->group("Search");
   cmd->add_flag("--json", *json, "print JSON")->group("Output");
@@ -129,6 +130,9 @@ void add_max_context_command(CLI::App& app) {
         MemoryKnobs with = knobs;
         if (options->command->count("--loss") == 0) with.losses = {"standard", "chunked:8", "fused"};
         if (options->command->count("--tiled-mlp") == 0) with.tiled_mlps = {0, -1};
+        // Unless --framework fixes it, also the frameworks whose code has the techniques (DeepSpeed
+        // / ALST: all; torchtitan: the chunked loss) for the schemes they run.
+        if (options->command->count("--framework") == 0) with.frameworks = {"", "deepspeed", "fsdp"};
         const auto longer = max_context_best(setup.model, topology, job, strategies, *engine, base, with);
         std::vector<MaxContextResult> both;
         for (auto& r : results) {
@@ -157,6 +161,7 @@ void add_max_context_command(CLI::App& app) {
       for (const auto& r : results) {
         out.push_back(to_json(r, topology));
         if (*techniques) {
+          out.back()["framework"] = r.job.framework;
           out.back()["loss"] = r.job.loss;
           out.back()["tiled_mlp"] = tiled_mlp_name(r.job.tiled_mlp);
           out.back()["steps_per_s"] = r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0;
@@ -170,7 +175,7 @@ void add_max_context_command(CLI::App& app) {
                                    "HBM_GiB", "binding", "step_ms", "tokens/s");
     if (*techniques) {
       text.pop_back();
-      text += fmt::format(" {:>9}  {}\n", "steps/s", "techniques");
+      text += fmt::format(" {:>9}  {}\n", "steps/s", "framework techniques");
     }
     for (const auto& r : results) {
       const auto& j = r.job;
@@ -188,7 +193,8 @@ void add_max_context_command(CLI::App& app) {
           r.step_time_s * 1e3, r.tokens_per_s, r.capped ? "  (search cap reached)" : "");
       if (*techniques) {
         text.pop_back();
-        text += fmt::format(" {:>9.3g}  {}\n", r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0, techniques_used(j));
+        text += fmt::format(" {:>9.3g}  {} {}\n", r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0, j.framework,
+                            techniques_used(j));
       }
     }
     std::fputs(text.c_str(), stdout);

@@ -130,6 +130,8 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
   const std::vector<std::string> losses = knobs.losses.empty() ? std::vector<std::string>{job.loss} : knobs.losses;
   const std::vector<int64_t> tiled_mlps =
       knobs.tiled_mlps.empty() ? std::vector<int64_t>{job.tiled_mlp} : knobs.tiled_mlps;
+  const std::vector<std::string> frameworks =
+      knobs.frameworks.empty() ? std::vector<std::string>{job.framework} : knobs.frameworks;
   const int64_t n = job.num_gpus;
   const int64_t node = std::max(1, topology.gpus_per_node);
   std::vector<MaxContextResult> best;
@@ -170,7 +172,9 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       for (Recompute recompute : recomputes) {
       for (const auto& loss : losses) {
       for (int64_t tiled_mlp : tiled_mlps) {
+      for (const auto& framework : frameworks) {
       JobConfig candidate = job;
+      candidate.framework = framework;
       candidate.zero_stage = zero;
       candidate.recompute = recompute;
       candidate.loss = loss;
@@ -198,6 +202,7 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       if (!have || longer || faster) {
         winner = std::move(result);
         have = true;
+      }
       }
       }
       }

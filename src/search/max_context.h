@@ -51,6 +51,9 @@ struct MemoryKnobs {
   // tiled-MLP settings (0 off, -1 auto) to try.
   std::vector<std::string> losses;
   std::vector<int64_t> tiled_mlps;
+  // Frameworks to try ("" = the job's, or the strategy's usual one): a technique runs only under
+  // a framework whose training code has it (FrameworkProfile::loss_kinds, tiled_mlp).
+  std::vector<std::string> frameworks;
 };
 
 /// For each strategy in `strategies`, the legal degrees (t x u x r x dp x p = GPUs; Megatron t and

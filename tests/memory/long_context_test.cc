@@ -16,10 +16,11 @@ namespace {
 
 constexpr double kTokens = 16384, kH = 4096, kF = 14336;
 
-// Ring r8 at 128K with ZeRO-3 (the example), read as a job file would be.
+// Ring r8 at 128K with ZeRO-3 (the example) under DeepSpeed, whose training code (ALST)
+// offers every technique, read as a job file would be.
 JobConfig ring8(Recompute recompute = Recompute::kNone) {
-  JobConfig job = job_from_json({{"strategy", "ring"}, {"num_gpus", 8}, {"ring_degree", 8}, {"seq_length", 131072},
-                                 {"zero_stage", 3}},
+  JobConfig job = job_from_json({{"strategy", "ring"}, {"framework", "deepspeed"}, {"num_gpus", 8},
+                                 {"ring_degree", 8}, {"seq_length", 131072}, {"zero_stage", 3}},
                                 "ring8");
   job.recompute = recompute;
   return job;
@@ -163,6 +164,24 @@ TEST(LongContext, DefaultsLeaveTheConfigurationAsItWas) {
   EXPECT_EQ(back.tiled_mlp, -1);
 }
 
+TEST(LongContext, OnlyFrameworksWhoseCodeHasThemRunThem) {
+  // Megatron-LM / NeMo: neither; torchtitan: the chunked loss only; DeepSpeed (ALST): all.
+  JobConfig job = ring8();
+  job.framework = "megatron";
+  job.loss = "chunked:8";
+  EXPECT_THROW(test::lower(test::llama3_8b(), job), InputError);
+  job.framework = "fsdp";
+  EXPECT_NO_THROW(test::lower(test::llama3_8b(), job));
+  job.loss = "fused";
+  EXPECT_THROW(test::lower(test::llama3_8b(), job), InputError);
+  job.loss = "standard";
+  job.tiled_mlp = -1;
+  EXPECT_THROW(test::lower(test::llama3_8b(), job), InputError);
+  test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --loss fused"), "--loss standard");
+  test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --tiled-mlp auto"),
+                              "--framework deepspeed");
+}
+
 TEST(LongContext, BadFlagsAreOneLineErrors) {
   test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --loss chunked:0"), "--loss");
   test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --tiled-mlp many"), "--tiled-mlp");
@@ -217,10 +236,16 @@ TEST(LongContext, BestPlanSearchNamesTheTechniquesItUses) {
 }
 
 TEST(LongContext, TechniquesFlagsThroughTheCommands) {
-  const auto r = test::run_spsim("max-context --best --techniques -s ring --gpus 8 --zero 3 --recompute full");
+  const auto r =
+      test::run_spsim("max-context --best --techniques -s ring --framework deepspeed --gpus 8 --zero 3 --recompute full");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("steps/s"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("tiled-mlp:auto"), std::string::npos) << r.out;
+  // Without --framework the search also tries DeepSpeed, whose code has the techniques: ring's
+  // "with" row runs there.
+  const auto any = test::run_spsim("max-context --best --techniques -s ring --gpus 8 --zero 3 --recompute full");
+  ASSERT_EQ(any.exit_code, 0) << any.err;
+  EXPECT_NE(any.out.find("deepspeed loss:"), std::string::npos) << any.out;
   test::expect_one_line_error(test::run_spsim("max-context --techniques -s ring --gpus 8"), "--techniques");
   test::expect_one_line_error(test::run_spsim("sweep --techniques -s ring --gpus 8 --seq 32K -o x"), "--techniques");
 }
