@@ -376,7 +376,8 @@ void add_sweep_command(CLI::App& app) {
                 "keep the fastest plan that fits")->group("Sweep");
   cmd->add_flag("--techniques", o->techniques,
                 "with --best: also search the long-context techniques (--loss chunked:8 / fused, "
-                "--tiled-mlp auto) unless --loss / --tiled-mlp fix them; the reason column names those used")
+                "--tiled-mlp auto) unless --loss / --tiled-mlp fix them, under the frameworks that have them "
+                "(deepspeed, fsdp) unless --framework fixes it; the reason column names those used")
       ->group("Sweep");
   cmd->add_option("-o,--output", o->output, "output prefix: writes PREFIX.csv and PREFIX.json")
       ->capture_default_str()->group("Sweep");
@@ -446,13 +447,15 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         throw InputError("--ring-variant", fmt::format("must be basic or zigzag (got \"{}\")", v));
       }
     }
-    plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants, pps, {}, {}};
+    plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants, pps, {}, {}, {}};
     if (o->techniques) {
       if (!best) throw InputError("--techniques", "searches the long-context techniques with --best; add --best");
       // Unless --loss / --tiled-mlp fix them: the framework's loss, torchtitan's chunked loss
       // and Liger's fused one; the MLP whole or in DeepSpeed's ceil(tokens / hidden) tiles.
       if (!given(jo, "--loss")) plan.space.loss = {"standard", "chunked:8", "fused"};
       if (!given(jo, "--tiled-mlp")) plan.space.tiled_mlp = {0, -1};
+      // and, unless --framework fixes it, under the frameworks whose code has them.
+      if (!given(jo, "--framework")) plan.space.technique_frameworks = {"", "deepspeed", "fsdp"};
     }
 
     nlohmann::ordered_json inputs;

@@ -199,6 +199,8 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
   const std::vector<std::string> losses = space.loss.empty() ? std::vector<std::string>{base.loss} : space.loss;
   const std::vector<int64_t> tiled_mlps =
       space.tiled_mlp.empty() ? std::vector<int64_t>{base.tiled_mlp} : space.tiled_mlp;
+  const std::vector<std::string> frameworks =
+      space.technique_frameworks.empty() ? std::vector<std::string>{base.framework} : space.technique_frameworks;
   const std::vector<std::string> variants =
       space.ring_variant.empty() ? std::vector<std::string>{base.ring_variant} : space.ring_variant;
 
@@ -237,10 +239,14 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
               for (const auto& variant : variants) {
               for (const auto& loss : losses) {
               for (int64_t tiled_mlp : tiled_mlps) {
+              for (const auto& framework : frameworks) {
                 if (r == 1 && variant != variants.front()) continue;  // no ring: variant moot
+                const bool technique = loss != "standard" || tiled_mlp != 0;
+                if (!technique && framework != frameworks.front()) continue;  // plain plans: base's
                 JobConfig job = base;
                 job.loss = loss;
                 job.tiled_mlp = tiled_mlp;
+                job.framework = framework;
                 job.strategy = strategy.name();
                 job.tensor_parallel = t;
                 job.ulysses_degree = u;
@@ -296,6 +302,7 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
               }
               }
               }
+              }
             }
           }
         }
@@ -323,8 +330,8 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
     out.reason = summary;
     // The row's columns have no place for the techniques: say them first in the reason.
     if (best_job.loss != "standard" || best_job.tiled_mlp != 0) {
-      out.reason = fmt::format("uses loss {}, tiled-mlp {}; {}", best_job.loss, tiled_mlp_name(best_job.tiled_mlp),
-                               out.reason);
+      out.reason = fmt::format("uses loss {}, tiled-mlp {} under {}; {}", best_job.loss,
+                               tiled_mlp_name(best_job.tiled_mlp), best_job.framework, out.reason);
     }
   } else if (least_oom) {
     out = make_row(model, topology, *least_oom,
