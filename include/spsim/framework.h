@@ -85,6 +85,10 @@ struct FrameworkProfile {
   // its degree exceeds them (ALST does; TE's a2a CP asserts kv_heads % cp == 0).
   std::vector<const char*> strategies;
   bool kv_replication;
+  // Long-context techniques (spsim/long_context.h) the framework's training code offers: the
+  // --loss kinds (bit k set: LossKind k; standard always) and the tiled MLP.
+  uint8_t loss_kinds;
+  bool tiled_mlp;
   const char* source;        // where each value comes from
 };
 

@@ -48,6 +48,9 @@ struct JobConfig {
   Precision precision = Precision::kBf16;
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
   bool causal = true;
+  // Long-context techniques (include/spsim/long_context.h), off by default:
+  std::string loss = "standard";      // --loss standard | fused | chunked:N (canonical text)
+  int64_t tiled_mlp = 0;              // --tiled-mlp: 0 off, -1 auto (ceil(tokens/h) tiles), N tiles
   double framework_reserve_bytes = 0; // CUDA context, NCCL buffers, allocator slack (named reserve)
   // Variable-length batches (--seq-dist, job "seq_dist"): the documents packed into each
   // seq_length sample; null: every sample is one document (the default). Shared, read-only.

@@ -39,6 +39,12 @@ struct SearchSpace {
   std::vector<Recompute> recompute;
   std::vector<std::string> ring_variant;  // empty: the base job's
   std::vector<int64_t> pipeline_parallel;  // empty: every p dividing the layers and the GPUs
+  // Long-context techniques (spsim/long_context.h) to try; empty: the base job's.
+  std::vector<std::string> loss;
+  std::vector<int64_t> tiled_mlp;  // 0 off, -1 auto, N tiles
+  // Frameworks to try for plans that use a technique ("" = the base job's); plans without one
+  // keep the base job's framework.
+  std::vector<std::string> technique_frameworks;
 };
 
 /// A sweep ready to run: the models and topologies it uses and one entry per output row.

@@ -14,6 +14,7 @@
 #include "spsim/error.h"
 #include "spsim/framework.h"
 #include "spsim/limits.h"
+#include "spsim/long_context.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
 
@@ -119,6 +120,15 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                   "variable-length batch: a file of document lengths (one per line) packed into "
                   "--seq samples with per-document masks; reports each plan's CP load imbalance")
       ->group("Training");
+  cmd->add_option("--loss", o.loss,
+                  "standard (all logits, the framework's loss) | fused (Liger fused linear cross "
+                  "entropy) | chunked[:N] (torchtitan ChunkedLossWrapper / DeepSpeed "
+                  "TiledFusedLogitsLoss, N chunks, default 8)")
+      ->capture_default_str()->group("Long context");
+  cmd->add_option("--tiled-mlp", o.tiled_mlp,
+                  "off | auto | N: the MLP in N sequence tiles (ALST / DeepSpeed TiledMLP; auto = "
+                  "ceil(tokens / hidden)); the backward re-runs each tile's forward")
+      ->capture_default_str()->group("Long context");
   cmd->add_option("--framework-reserve-gib", o.reserve_gib,
                   "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")
       ->check(finite_number(0, kMaxReserveGib))->group("Training");
@@ -334,6 +344,8 @@ BaseSetup resolve_base(const JobOptions& o) {
     base.seq_dist = std::make_shared<const SequenceDistribution>(
         load_sequence_distribution(o.seq_dist, "--seq-dist"));
   }
+  if (given(o, "--loss") || !from_file) base.loss = to_string(parse_loss(o.loss, "--loss"));
+  if (given(o, "--tiled-mlp") || !from_file) base.tiled_mlp = parse_tiled_mlp(o.tiled_mlp, "--tiled-mlp");
   if (o.reserve_gib >= 0) base.framework_reserve_bytes = o.reserve_gib * kGiB;
   if (!from_file && o.reserve_gib < 0) base.framework_reserve_bytes = kDefaultFrameworkReserveBytes;
   if (base.ring_variant != "basic" && base.ring_variant != "zigzag" && base.ring_variant != "stripe") {

@@ -19,6 +19,7 @@
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/launch.h"
+#include "spsim/long_context.h"
 #include "spsim/strategy.h"
 #include "spsim/units.h"
 
@@ -126,6 +127,14 @@ LaunchSettings emit_answer(LaunchFormat format, const ModelSpec& model, const To
   return emit_launch(format, model, topology, j, comments);
 }
 
+// The long-context techniques a plan uses, for the --techniques column: "-" when none.
+std::string techniques_used(const JobConfig& job) {
+  std::string out;
+  if (job.loss != "standard") out = "loss:" + job.loss;
+  if (job.tiled_mlp != 0) out += std::string(out.empty() ? "" : ",") + "tiled-mlp:" + tiled_mlp_name(job.tiled_mlp);
+  return out.empty() ? "-" : out;
+}
+
 }  // namespace
 
 void add_max_context_command(CLI::App& app) {
@@ -136,6 +145,7 @@ void add_max_context_command(CLI::App& app) {
   auto headroom = std::make_shared<std::string>();
   auto limits = std::make_shared<MaxContextLimits>();
   auto emit = std::make_shared<std::string>();
+  auto techniques = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
       "max-context", "longest sequence that fits in GPU memory for a plan (or --best per strategy)");
   add_job_options(cmd, *options, false);
@@ -143,6 +153,10 @@ void add_max_context_command(CLI::App& app) {
   cmd->add_flag("--best", *best, "for each strategy (or each given with -s), search its legal "
                 "degrees, ZeRO stages and recompute (unless --zero / --recompute fix them) for the "
                 "longest context")->group("Search");
+  cmd->add_flag("--techniques", *techniques, "with --best: also search the long-context techniques "
+                "(--loss chunked:8 / fused, --tiled-mlp auto) unless --loss / --tiled-mlp fix them, under "
+                "the frameworks that have them (deepspeed, fsdp) unless --framework fixes it, and show "
+                "each strategy's longest plan without and with them")->group("Search");
   cmd->add_option("--granularity", *granularity, "answer is a multiple of this and of the scheme's "
                   "divisibility (K/M suffixes binary)")->capture_default_str()->group("Search");
   cmd->add_option("--headroom", *headroom, "HBM to keep free per GPU: GiB (4, 4GiB) or a share of "
@@ -171,6 +185,10 @@ void add_max_context_command(CLI::App& app) {
       throw InputError("--tokens-per-step", "max-context varies the sequence length, so a fixed "
                                             "number of tokens per step would change the batch with "
                                             "it; give the batch in sequences with --gbs");
+    }
+    if (*techniques && !*best) {
+      throw InputError("--techniques", "searches the long-context techniques with --best; for one plan give "
+                                       "--loss / --tiled-mlp instead");
     }
     const int64_t base = parse_count(*granularity, "--granularity");
     std::string batch_line;
@@ -238,6 +256,24 @@ void add_max_context_command(CLI::App& app) {
       }
       if (!headroom->empty()) limits->memory_bytes = topology.gpu.hbm_bytes - parse_headroom(*headroom, topology.gpu.hbm_bytes);
       results = max_context_best(setup.model, topology, job, strategies, *engine, base, knobs, *limits);
+      if (*techniques && !results.empty()) {
+        // The same search with the techniques too; rows interleave: without, with.
+        MemoryKnobs with = knobs;
+        if (options->command->count("--loss") == 0) with.losses = {"standard", "chunked:8", "fused"};
+        if (options->command->count("--tiled-mlp") == 0) with.tiled_mlps = {0, -1};
+        // Unless --framework fixes it, also the frameworks whose code has the techniques (DeepSpeed
+        // / ALST: all; torchtitan: the chunked loss) for the schemes they run.
+        if (options->command->count("--framework") == 0) with.frameworks = {"", "deepspeed", "fsdp"};
+        const auto longer = max_context_best(setup.model, topology, job, strategies, *engine, base, with, *limits);
+        std::vector<MaxContextResult> both;
+        for (auto& r : results) {
+          both.push_back(r);
+          for (const auto& w : longer) {
+            if (w.job.strategy == r.job.strategy) both.push_back(w);
+          }
+        }
+        results = std::move(both);
+      }
       if (results.empty()) {
         throw InputError("--gpus", fmt::format("no strategy has legal degrees for {} GPUs and model "
                                                "{}; change the GPU count", job.num_gpus,
@@ -276,6 +312,13 @@ void add_max_context_command(CLI::App& app) {
         nlohmann::json row = to_json(results[i], topology, memory_limit);
         if (launches[i]) row["launch"] = to_json(*launches[i]);
         if (!refusals[i].empty()) row["launch_refused"] = refusals[i];
+        if (*techniques) {
+          const MaxContextResult& r = results[i];
+          row["framework"] = r.job.framework;
+          row["loss"] = r.job.loss;
+          row["tiled_mlp"] = tiled_mlp_name(r.job.tiled_mlp);
+          row["steps_per_s"] = r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0;
+        }
         out.push_back(std::move(row));
       }
       std::fputs((out.dump(2) + "\n").c_str(), stdout);
@@ -300,6 +343,10 @@ void add_max_context_command(CLI::App& app) {
     text += fmt::format("{:<12} {:>5} {:<22} {:>6} {:>4} {:<18} {:>10} {:>6} {:>9} {:>8} {:<13} {:>10} {:>10}\n",
                         "strategy", "gpus", "degrees", "gbs", "mb", "memory", "max_seq", "gran", "peak_GiB",
                         "HBM_GiB", "binding", "step_ms", "tokens/s");
+    if (*techniques) {
+      text.pop_back();
+      text += fmt::format(" {:>9}  {}\n", "steps/s", "framework techniques");
+    }
     for (const auto& r : results) {
       const auto& j = r.job;
       const auto [gbs, micro_batches] = batch_of(j);
@@ -315,6 +362,11 @@ void add_max_context_command(CLI::App& app) {
           r.max_seq > 0 ? format_count(r.max_seq) : "none", format_count(r.granularity),
           r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB, r.binding_term,
           r.step_time_s * 1e3, r.tokens_per_s, r.capped ? "  (search cap reached)" : "");
+      if (*techniques) {
+        text.pop_back();
+        text += fmt::format(" {:>9.3g}  {} {}\n", r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0, j.framework,
+                            techniques_used(j));
+      }
     }
     if (format) {
       for (size_t i = 0; i < results.size(); ++i) {

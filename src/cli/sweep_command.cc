@@ -41,7 +41,7 @@ struct SweepOptions {
   JobOptions job;
   // Lists that replace the single-valued flags of add_job_options.
   std::vector<std::string> models, topologies, tp, ulysses, ring, dp, pp, zero, mbs, recompute, ring_variant;
-  bool best = false, resume = false;
+  bool best = false, resume = false, techniques = false;
   int jobs = 1;
   std::string output = "spsim-sweep";
   PlanOutputOptions cost;  // --train-tokens, --gpu-hour-cost: the best table's run columns
@@ -433,6 +433,11 @@ void add_sweep_command(CLI::App& app) {
   cmd->add_flag("--best", o->best,
                 "search every legal (t, u, r, dp, pp), ZeRO 0-3, micro-batch 1/2/4 and recompute per strategy; "
                 "keep the fastest plan that fits")->group("Sweep");
+  cmd->add_flag("--techniques", o->techniques,
+                "with --best: also search the long-context techniques (--loss chunked:8 / fused, "
+                "--tiled-mlp auto) unless --loss / --tiled-mlp fix them, under the frameworks that have them "
+                "(deepspeed, fsdp) unless --framework fixes it; the reason column names those used")
+      ->group("Sweep");
   cmd->add_option("-o,--output", o->output, "output prefix: writes PREFIX.csv and PREFIX.json")
       ->capture_default_str()->group("Sweep");
   cmd->add_option("-j,--jobs", o->jobs, "worker processes (same bytes as --jobs 1)")
@@ -506,7 +511,16 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         throw InputError("--ring-variant", fmt::format("must be basic or zigzag (got \"{}\")", v));
       }
     }
-    plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants, pps};
+    plan.space = SearchSpace{tp, us, rs, dps, zeros, mbss, recomputes, variants, pps, {}, {}, {}};
+    if (o->techniques) {
+      if (!best) throw InputError("--techniques", "searches the long-context techniques with --best; add --best");
+      // Unless --loss / --tiled-mlp fix them: the framework's loss, torchtitan's chunked loss
+      // and Liger's fused one; the MLP whole or in DeepSpeed's ceil(tokens / hidden) tiles.
+      if (!given(jo, "--loss")) plan.space.loss = {"standard", "chunked:8", "fused"};
+      if (!given(jo, "--tiled-mlp")) plan.space.tiled_mlp = {0, -1};
+      // and, unless --framework fixes it, under the frameworks whose code has them.
+      if (!given(jo, "--framework")) plan.space.technique_frameworks = {"", "deepspeed", "fsdp"};
+    }
 
     nlohmann::ordered_json inputs;
     BaseSetup batch;
@@ -649,6 +663,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     inputs["micro_batch_size"] = mbss;
     inputs["recompute_granularity"] = recompute_items;
     inputs["ring_variant"] = variants;
+    if (o->techniques) inputs["techniques"] = true;  // only when on: resume fingerprints stay as they were
     inputs["overrides"] = jo.overrides;
     inputs["global_batch_size"] = batch.job.global_batch_size;
     inputs["tokens_per_step"] = batch.tokens_per_step;

@@ -52,6 +52,13 @@ void check_common(LaunchFormat format, const Plan& plan) {
   } catch (const InputError& e) {
     refuse(format, e.full());  // the framework's own rule, said as an --emit refusal
   }
+  if (job.loss != "standard" || job.tiled_mlp != 0) {
+    // Liger's fused loss, torchtitan's ChunkedLossWrapper, ArcticTraining's tiled loss and tiled
+    // MLP are chosen in the training script or its own config, not in these launch settings.
+    refuse(format, "--loss fused/chunked and --tiled-mlp are set in the training code (Liger-Kernel's "
+                   "LigerFusedLinearCrossEntropyLoss, torchtitan's ChunkedLossWrapper, ArcticTraining's "
+                   "tiled_mlp_compute), which --emit does not write; drop them to emit the launch settings");
+  }
   if (job.ulysses_overlap) {
     refuse(format, "--ulysses-overlap is DeepSpeed DistributedAttention's sp_stream argument in the model "
                    "code, not a launch setting; drop --ulysses-overlap");

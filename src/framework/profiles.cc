@@ -6,12 +6,16 @@
 
 #include "spsim/error.h"
 #include "spsim/framework.h"
+#include "spsim/long_context.h"
 
 namespace spsim {
 
 namespace {
 
 constexpr uint8_t kZero0 = 1, kZero1 = 2, kZero2 = 4, kZero3 = 8;
+constexpr uint8_t kStandardLoss = 1u << static_cast<int>(LossKind::kStandard),
+                  kFusedLoss = 1u << static_cast<int>(LossKind::kFused),
+                  kChunkedLoss = 1u << static_cast<int>(LossKind::kChunked);
 
 const std::array<FrameworkProfile, 4>& profiles() {
   static const std::array<FrameworkProfile, 4> table{{
@@ -46,6 +50,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // heads % cp == 0 for Q, K and V (context_parallel.py:4242-4249): no KV replication.
           // lasp, lasp2: Linear-MoE (LASP-2's code, OpenSparseLLMs/Linear-MoE) runs them on Megatron-Core.
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp", "lasp", "lasp2"}, false,
+          // The loss is vocab-parallel CE over all logits (--cross-entropy-loss-fusion is TE's
+          // unchunked kernel): no chunked or fused-linear loss, no tiled MLP.
+          kStandardLoss, false,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
       },
@@ -67,6 +74,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // split (Megatron-Bridge recipes/llama/llama3.py, NeMo recipes/llama31_405b.py).
           PipelineSplit::kMegatron,
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
+          kStandardLoss, false,  // Megatron-Core's loss, as megatron
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
       },
@@ -101,6 +109,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // Ulysses (sequence_parallel_size), yunchang USP / ring on top of it; ALST replicates KV
           // heads when sp > kv heads (runtime/sequence_parallel/ulysses_sp.py:131-150).
           {"dp", "ulysses", "usp", "ring", "colai-sp"}, true,
+          // ALST on DeepSpeed: TiledFusedLogitsLoss (ulysses_sp.py:1065), Liger models
+          // (ArcticTraining@b28638e model/liger_factory.py) and TiledMLP with tiled_mlp_compute
+          // (config/trainer.py:145, ulysses_sp.py:943).
+          kStandardLoss | kFusedLoss | kChunkedLoss, true,
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
       },
@@ -130,6 +142,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           PipelineSplit::kTorchtitan,
           // TP with sequence parallel norms, CP with all-gather (default) or all-to-all rotation.
           {"dp", "megatron-sp", "megatron-tp", "ring"}, false,
+          // ChunkedLossWrapper (components/loss.py:501); no fused-linear loss or tiled MLP.
+          kStandardLoss | kChunkedLoss, false,
           "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "
           "PyTorch fully_shard docstring; pytorch/ao @36027d8 (float8/float8_linear.py)",
       },
@@ -191,6 +205,19 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
     throw InputError("zero_stage", fmt::format("{} has no ZeRO-{} (its stages: {}); use --zero {} or another "
                                                "--framework",
                                                fw.title, job.zero_stage, join_names(stages), stages.back()));
+  }
+  const LossChoice loss = parse_loss(job.loss, "loss");
+  if ((fw.loss_kinds & (1u << static_cast<int>(loss.kind))) == 0) {
+    throw InputError("loss", fmt::format("{} has no --loss {} in its training code; use --loss standard{} or "
+                                         "another --framework (deepspeed: ALST's tiled loss and Liger)",
+                                         fw.title, job.loss,
+                                         (fw.loss_kinds & (1u << static_cast<int>(LossKind::kChunked))) != 0
+                                             ? " or chunked" : ""));
+  }
+  if (job.tiled_mlp != 0 && !fw.tiled_mlp) {
+    throw InputError("tiled_mlp", fmt::format("{} has no tiled MLP (ALST's TiledMLP runs under DeepSpeed); "
+                                              "use --tiled-mlp off or --framework deepspeed",
+                                              fw.title));
   }
   if (!fw.sharded_grads_with_pp && job.pipeline_parallel > 1 && job.zero_stage >= 2) {
     throw InputError("zero_stage", fmt::format("{}: ZeRO-{} cannot be combined with pipeline parallelism "

@@ -184,6 +184,11 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
   const std::vector<int> zero_stages = knobs.zero_stages.empty() ? std::vector<int>{job.zero_stage} : knobs.zero_stages;
   const std::vector<Recompute> recomputes =
       knobs.recomputes.empty() ? std::vector<Recompute>{job.recompute} : knobs.recomputes;
+  const std::vector<std::string> losses = knobs.losses.empty() ? std::vector<std::string>{job.loss} : knobs.losses;
+  const std::vector<int64_t> tiled_mlps =
+      knobs.tiled_mlps.empty() ? std::vector<int64_t>{job.tiled_mlp} : knobs.tiled_mlps;
+  const std::vector<std::string> frameworks =
+      knobs.frameworks.empty() ? std::vector<std::string>{job.framework} : knobs.frameworks;
   const int64_t n = job.num_gpus;
   const int64_t node = std::max(1, topology.gpus_per_node);
   std::vector<MaxContextResult> best;
@@ -222,9 +227,15 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
     for (const auto& [t, u, r, p] : candidates) {
      for (int zero : zero_stages) {
       for (Recompute recompute : recomputes) {
+      for (const auto& loss : losses) {
+      for (int64_t tiled_mlp : tiled_mlps) {
+      for (const auto& framework : frameworks) {
       JobConfig candidate = job;
+      candidate.framework = framework;
       candidate.zero_stage = zero;
       candidate.recompute = recompute;
+      candidate.loss = loss;
+      candidate.tiled_mlp = tiled_mlp;
       candidate.pipeline_parallel = p;
       if (p == 1) candidate.virtual_pipeline_stages = 1;
       candidate.strategy = name;
@@ -248,6 +259,9 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       if (!have || longer || faster) {
         winner = std::move(result);
         have = true;
+      }
+      }
+      }
       }
       }
      }

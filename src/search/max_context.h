@@ -62,6 +62,13 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
 struct MemoryKnobs {
   std::vector<int> zero_stages;
   std::vector<Recompute> recomputes;
+  // Long-context techniques (spsim/long_context.h): losses ("standard", "chunked:8", ...) and
+  // tiled-MLP settings (0 off, -1 auto) to try.
+  std::vector<std::string> losses;
+  std::vector<int64_t> tiled_mlps;
+  // Frameworks to try ("" = the job's, or the strategy's usual one): a technique runs only under
+  // a framework whose training code has it (FrameworkProfile::loss_kinds, tiled_mlp).
+  std::vector<std::string> frameworks;
 };
 
 /// For each strategy in `strategies`, the legal degrees (t x u x r x dp x p = GPUs; Megatron t and

@@ -5,6 +5,7 @@
 #include "common/json_reader.h"
 #include "spsim/error.h"
 #include "spsim/limits.h"
+#include "spsim/long_context.h"
 
 namespace spsim {
 
@@ -54,6 +55,8 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
     in.fail("attention_kernel", fmt::format("must be flash or standard (got \"{}\")", kernel));
   }
   job.causal = in.boolean("causal", job.causal);
+  job.loss = to_string(parse_loss(in.string("loss", "standard"), in.pointer("loss")));
+  job.tiled_mlp = parse_tiled_mlp(in.string("tiled_mlp", "off"), in.pointer("tiled_mlp"));
   job.framework_reserve_bytes =
       in.number("framework_reserve_gib", kDefaultFrameworkReserveBytes / (1024.0 * 1024 * 1024),
                 0, kMaxReserveGib) * 1024.0 * 1024 * 1024;
@@ -112,6 +115,9 @@ nlohmann::json job_to_json(const JobConfig& job) {
   out["precision"] = to_string(job.precision);
   out["attention_kernel"] = job.attention_kernel == AttentionKernel::kFlash ? "flash" : "standard";
   out["causal"] = job.causal;
+  // Long-context techniques only when on: a plan without them keeps its configuration as it was.
+  if (job.loss != "standard") out["loss"] = job.loss;
+  if (job.tiled_mlp != 0) out["tiled_mlp"] = tiled_mlp_name(job.tiled_mlp);
   out["framework_reserve_gib"] = job.framework_reserve_bytes / (1024.0 * 1024 * 1024);
   // Only when given: a fixed-length job's configuration is unchanged.
   if (job.seq_dist) out["seq_dist"] = job.seq_dist->source;

@@ -16,6 +16,7 @@
 
 #include "pipeline/schedule.h"
 #include "spsim/framework.h"
+#include "spsim/long_context.h"
 #include "spsim/error.h"
 #include "strategy/lowering.h"
 
@@ -725,10 +726,19 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                           static_cast<double>(c.shard.dense_tokens) *
                           static_cast<double>(model.padded_vocab(job.tensor_parallel)) /
                           static_cast<double>(job.tensor_parallel);
-    const LossBytes loss = loss_bytes_per_logit(c.fw.loss);
+    // --loss fused runs Liger's kernel whatever the framework's own loss is.
+    const LossChoice choice = parse_loss(job.loss, "--loss");
+    const LossBytes loss = loss_bytes_per_logit(choice.kind == LossKind::kFused ? LossImpl::kFused : c.fw.loss);
     c.head[kCrossEntropy].fwd_bytes = logits * loss.fwd;
     c.head[kCrossEntropy].bwd_bytes = logits * loss.bwd;
+    // Chunked / fused losses hold one chunk of logits (long_context.h); GEMM FLOPs unchanged.
+    apply_loss(c.head, choice, static_cast<double>(job.micro_batch_size) * static_cast<double>(c.shard.dense_tokens),
+               static_cast<double>(model.padded_vocab(job.tensor_parallel)) / static_cast<double>(job.tensor_parallel),
+               static_cast<double>(model.hidden_size), c.e, c.param_bytes);
   }
+  // Tiled MLP (long_context.h): the backward re-runs each tile's MLP forward.
+  const int64_t mlp_tiles = tiled_mlp_shards(job.tiled_mlp, c.shard.dense_tokens, model.hidden_size);
+  if (mlp_tiles > 0) add_tiled_mlp_recompute(c.ops);
   if (job.precision == Precision::kFp8) {
     // GEMM inputs quantized per micro-batch: forward the activations entering qkv, out_proj,
     // mlp_up and mlp_down; backward the gradients leaving them. With delayed scaling TE's
@@ -786,7 +796,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   graph.segments.reserve(8);
 
   const std::vector<OpCost> saved_ops = layer_ops(model, c.shard);
-  const double layer_saved = sum_saved(saved_ops);
+  double layer_saved = sum_saved(saved_ops);
   // The layer being back-propagated holds again what recompute dropped: under full recompute its
   // whole forward activations; under selective recompute the attention core's re-materialised
   // score terms (softmax, dropout mask and output of a standard kernel; nothing for flash).
@@ -795,6 +805,19 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     LayerShard kept = c.shard;
     kept.recompute = Recompute::kNone;
     recompute_layer = sum_saved(layer_ops(model, kept)) - layer_saved;
+  }
+  if (mlp_tiles > 0) {
+    // Tiled MLP: no layer keeps its MLP intermediates (TiledMLP saves only its input, which
+    // mlp_up's saved input already counts); the layer being back-propagated holds one tile's.
+    LayerShard kept = c.shard;
+    kept.recompute = Recompute::kNone;
+    const double intermediates = mlp_intermediate_bytes(layer_ops(model, kept));
+    if (job.recompute == Recompute::kFull) {
+      recompute_layer -= intermediates;
+    } else {
+      layer_saved -= intermediates;
+    }
+    recompute_layer += intermediates / static_cast<double>(mlp_tiles);
   }
   MemoryEstimate& memory = out.memory;
   const int64_t p = job.pipeline_parallel;

@@ -12,6 +12,7 @@
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/flops.h"
+#include "spsim/long_context.h"
 #include "spsim/memory.h"
 #include "spsim/report.h"
 #include "spsim/sweep.h"
@@ -195,12 +196,18 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
   const std::vector<Recompute> recomputes =
       space.recompute.empty() ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
                               : space.recompute;
+  const std::vector<std::string> losses = space.loss.empty() ? std::vector<std::string>{base.loss} : space.loss;
+  const std::vector<int64_t> tiled_mlps =
+      space.tiled_mlp.empty() ? std::vector<int64_t>{base.tiled_mlp} : space.tiled_mlp;
+  const std::vector<std::string> frameworks =
+      space.technique_frameworks.empty() ? std::vector<std::string>{base.framework} : space.technique_frameworks;
   const std::vector<std::string> variants =
       space.ring_variant.empty() ? std::vector<std::string>{base.ring_variant} : space.ring_variant;
 
   int64_t searched = 0, fit = 0, oom = 0, other_name = 0;
   std::map<std::string, std::pair<int64_t, std::string>> rejected;  // where -> count, example
   std::optional<SweepRow> best;
+  JobConfig best_job;  // the best plan's job (its long-context techniques go in the reason)
   std::optional<LoweredStep> least_oom;  // the plan that misses by the least memory
   double least_over = 0;
 
@@ -230,8 +237,16 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
           for (int64_t mbs : micro_batches) {
             for (Recompute recompute : recomputes) {
               for (const auto& variant : variants) {
+              for (const auto& loss : losses) {
+              for (int64_t tiled_mlp : tiled_mlps) {
+              for (const auto& framework : frameworks) {
                 if (r == 1 && variant != variants.front()) continue;  // no ring: variant moot
+                const bool technique = loss != "standard" || tiled_mlp != 0;
+                if (!technique && framework != frameworks.front()) continue;  // plain plans: base's
                 JobConfig job = base;
+                job.loss = loss;
+                job.tiled_mlp = tiled_mlp;
+                job.framework = framework;
                 job.strategy = strategy.name();
                 job.tensor_parallel = t;
                 job.ulysses_degree = u;
@@ -280,7 +295,13 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
                 }
                 SweepRow row = make_row(model, topology, lowered,
                                         evaluate_lowered(model, topology, lowered, timer.get()), engine);
-                if (!best || row.tokens_per_s > best->tokens_per_s) best = std::move(row);
+                if (!best || row.tokens_per_s > best->tokens_per_s) {
+                  best = std::move(row);
+                  best_job = lowered.job;
+                }
+              }
+              }
+              }
               }
             }
           }
@@ -307,6 +328,11 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
   if (best) {
     out = std::move(*best);
     out.reason = summary;
+    // The row's columns have no place for the techniques: say them first in the reason.
+    if (best_job.loss != "standard" || best_job.tiled_mlp != 0) {
+      out.reason = fmt::format("uses loss {}, tiled-mlp {} under {}; {}", best_job.loss,
+                               tiled_mlp_name(best_job.tiled_mlp), best_job.framework, out.reason);
+    }
   } else if (least_oom) {
     out = make_row(model, topology, *least_oom,
                    evaluate_lowered(model, topology, *least_oom, timer.get()), engine);

@@ -1,0 +1,254 @@
+// Long-context techniques (include/spsim/long_context.h) by hand: the loss holds one chunk of
+// logits, the tiled MLP one tile of intermediates, and each costs the time it really costs.
+// Llama-3-8B (h 4096, f 14336, SwiGLU, 32 layers), ring r8 at 128K: 16384 tokens per GPU.
+#include "search/max_context.h"
+#include "spsim/engine.h"
+#include "spsim/job.h"
+#include "spsim/long_context.h"
+#include "spsim/strategy.h"
+#include "spsim/sweep.h"
+#include "spsim/topology.h"
+#include "strategy/strategy_test_util.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+constexpr double kTokens = 16384, kH = 4096, kF = 14336;
+
+// Ring r8 at 128K with ZeRO-3 (the example) under DeepSpeed, whose training code (ALST)
+// offers every technique, read as a job file would be.
+JobConfig ring8(Recompute recompute = Recompute::kNone) {
+  JobConfig job = job_from_json({{"strategy", "ring"}, {"framework", "deepspeed"}, {"num_gpus", 8},
+                                 {"ring_degree", 8}, {"seq_length", 131072}, {"zero_stage", 3}},
+                                "ring8");
+  job.recompute = recompute;
+  return job;
+}
+
+double layer_bwd_flops(const TaskGraph& graph) {
+  double total = 0;
+  for (const auto& seg : graph.segments) {
+    if (std::string(seg.name) != "layer_bwd") continue;
+    for (const auto& task : seg.tasks) {
+      if (task.kind == TaskKind::kCompute) total += task.flops * static_cast<double>(seg.repeat);
+    }
+  }
+  return total;
+}
+
+TEST(LongContext, ParsesLossChoices) {
+  EXPECT_EQ(to_string(parse_loss("standard", "--loss")), "standard");
+  EXPECT_EQ(to_string(parse_loss("fused", "--loss")), "fused");
+  EXPECT_EQ(to_string(parse_loss("chunked", "--loss")), "chunked:8");  // torchtitan's default
+  EXPECT_EQ(to_string(parse_loss("chunked:16", "--loss")), "chunked:16");
+  for (const char* bad : {"chunked:0", "chunked:", "chunked:x", "chunked:4x", "liger", ""}) {
+    EXPECT_THROW(parse_loss(bad, "--loss"), InputError) << bad;
+  }
+  EXPECT_EQ(parse_tiled_mlp("off", "--tiled-mlp"), 0);
+  EXPECT_EQ(parse_tiled_mlp("auto", "--tiled-mlp"), -1);
+  EXPECT_EQ(parse_tiled_mlp("4", "--tiled-mlp"), 4);
+  EXPECT_THROW(parse_tiled_mlp("0", "--tiled-mlp"), InputError);
+  EXPECT_THROW(parse_tiled_mlp("-2", "--tiled-mlp"), InputError);
+}
+
+TEST(LongContext, ChunkSizesFollowTheirSources) {
+  // torchtitan: T / num_chunks.
+  EXPECT_EQ(loss_chunk_tokens(parse_loss("chunked", "x"), 16384, 128256, 4096), 2048);
+  // Liger: inc = cdiv(128256, 4096) = 32; next_pow2(cdiv(16384, 32)) = 512.
+  EXPECT_EQ(loss_chunk_tokens(parse_loss("fused", "x"), 16384, 128256, 4096), 512);
+  // Liger rounds up to a power of two: cdiv(10000, 32) = 313 -> 512.
+  EXPECT_EQ(loss_chunk_tokens(parse_loss("fused", "x"), 10000, 128256, 4096), 512);
+  EXPECT_EQ(loss_chunk_tokens(parse_loss("standard", "x"), 16384, 128256, 4096), 16384);
+  // DeepSpeed TiledMLP: ceil(seqlen / hidden).
+  EXPECT_EQ(tiled_mlp_shards(-1, 16384, 4096), 4);
+  EXPECT_EQ(tiled_mlp_shards(-1, 16385, 4096), 5);
+  EXPECT_EQ(tiled_mlp_shards(0, 16384, 4096), 0);
+  EXPECT_EQ(tiled_mlp_shards(3, 16384, 4096), 3);
+}
+
+TEST(LongContext, ChunkedLossHoldsOneChunkOfLogits) {
+  const ModelSpec model = test::llama3_8b();
+  const double v = static_cast<double>(model.padded_vocab(1));
+  const JobConfig standard = ring8();
+  JobConfig chunked = standard;
+  chunked.loss = "chunked:8";
+  const double a = test::lower(model, standard).memory.activations;
+  const double b = test::lower(model, chunked).memory.activations;
+  // Standard keeps the lm_head input (2 T h) and 4 B per logit of all T tokens; chunked keeps
+  // 4 B per logit of one chunk (T/8) and the accumulated input gradient (2 T h).
+  EXPECT_DOUBLE_EQ(a - b, 4.0 * v * (kTokens - kTokens / 8));
+  // One chunk is the whole sequence: the logits term equals the standard loss's.
+  chunked.loss = "chunked:1";
+  EXPECT_DOUBLE_EQ(test::lower(model, chunked).memory.activations, a);
+}
+
+TEST(LongContext, FusedLossHoldsOneBf16ChunkAndItsGradients) {
+  const ModelSpec model = test::llama3_8b();
+  const double v = static_cast<double>(model.padded_vocab(1));
+  JobConfig fused = ring8();
+  fused.loss = "fused";
+  const double a = test::lower(model, ring8()).memory.activations;
+  const double b = test::lower(model, fused).memory.activations;
+  // Liger: a 512-token bf16 chunk, grad_input (2 T h, as the standard lm_head input) and a bf16
+  // grad_weight of the LM head (2 V h).
+  EXPECT_DOUBLE_EQ(a - b, 4.0 * v * kTokens - (2.0 * 512 * v + 2.0 * v * kH));
+}
+
+TEST(LongContext, ChunkedLossCostsNoExtraGemm) {
+  // All three implementations run the chunk's backward inside the forward: same FLOPs.
+  const ModelSpec model = test::llama3_8b();
+  JobConfig chunked = ring8();
+  chunked.loss = "chunked:8";
+  const Topology topo = load_topology("dgx-h100");
+  for (const char* engine : {"analytic", "des"}) {
+    const auto e = make_engine(engine);
+    EXPECT_DOUBLE_EQ(e->run(test::lower(model, ring8()).graph, topo, {}).step_time_s,
+                     e->run(test::lower(model, chunked).graph, topo, {}).step_time_s)
+        << engine;
+  }
+}
+
+TEST(LongContext, TiledMlpKeepsOneTileOfIntermediates) {
+  const ModelSpec model = test::llama3_8b();
+  // SwiGLU keeps gate and up (2 x 2 T f) and mlp_down its input (2 T f): 6 T f bytes a layer.
+  const double intermediates = 6.0 * kTokens * kF;
+  for (Recompute rc : {Recompute::kNone, Recompute::kSelective}) {
+    JobConfig tiled = ring8(rc);
+    tiled.tiled_mlp = -1;  // auto: ceil(16384 / 4096) = 4 tiles
+    const double a = test::lower(model, ring8(rc)).memory.activations;
+    const double b = test::lower(model, tiled).memory.activations;
+    EXPECT_DOUBLE_EQ(a - b, 32.0 * intermediates - intermediates / 4) << to_string(rc);
+  }
+  // Full recompute saves only layer inputs; the re-run layer holds one tile instead of all.
+  JobConfig tiled = ring8(Recompute::kFull);
+  tiled.tiled_mlp = -1;
+  EXPECT_DOUBLE_EQ(test::lower(model, ring8(Recompute::kFull)).memory.activations -
+                       test::lower(model, tiled).memory.activations,
+                   intermediates - intermediates / 4);
+}
+
+TEST(LongContext, TiledMlpRecomputesTheMlpForward) {
+  const ModelSpec model = test::llama3_8b();
+  for (Recompute rc : {Recompute::kNone, Recompute::kFull}) {
+    JobConfig tiled = ring8(rc);
+    tiled.tiled_mlp = 4;
+    const LoweredStep plain = test::lower(model, ring8(rc));
+    const LoweredStep tiles = test::lower(model, tiled);
+    // One more forward of mlp_up (2 T h 2f), SwiGLU (6 T f) and mlp_down (2 T f h) per layer.
+    const double mlp_fwd = 2.0 * kTokens * kH * 2 * kF + 6.0 * kTokens * kF + 2.0 * kTokens * kF * kH;
+    EXPECT_NEAR(layer_bwd_flops(tiles.graph) - layer_bwd_flops(plain.graph), 32.0 * mlp_fwd,
+                1e-9 * 32.0 * mlp_fwd)
+        << to_string(rc);
+    const Topology topo = load_topology("dgx-h100");
+    for (const char* engine : {"analytic", "des"}) {
+      const auto e = make_engine(engine);
+      EXPECT_GT(e->run(tiles.graph, topo, {}).step_time_s, e->run(plain.graph, topo, {}).step_time_s) << engine;
+    }
+  }
+}
+
+TEST(LongContext, DefaultsLeaveTheConfigurationAsItWas) {
+  const nlohmann::json plain = job_to_json(ring8());
+  EXPECT_FALSE(plain.contains("loss"));
+  EXPECT_FALSE(plain.contains("tiled_mlp"));
+  JobConfig on = ring8();
+  on.loss = "chunked:4";
+  on.tiled_mlp = -1;
+  nlohmann::json j = job_to_json(on);
+  j.erase("micro_batches");  // derived, printed only
+  EXPECT_EQ(j.at("loss"), "chunked:4");
+  EXPECT_EQ(j.at("tiled_mlp"), "auto");
+  const JobConfig back = job_from_json(j, "job.json");
+  EXPECT_EQ(back.loss, "chunked:4");
+  EXPECT_EQ(back.tiled_mlp, -1);
+}
+
+TEST(LongContext, OnlyFrameworksWhoseCodeHasThemRunThem) {
+  // Megatron-LM / NeMo: neither; torchtitan: the chunked loss only; DeepSpeed (ALST): all.
+  JobConfig job = ring8();
+  job.framework = "megatron";
+  job.loss = "chunked:8";
+  EXPECT_THROW(test::lower(test::llama3_8b(), job), InputError);
+  job.framework = "fsdp";
+  EXPECT_NO_THROW(test::lower(test::llama3_8b(), job));
+  job.loss = "fused";
+  EXPECT_THROW(test::lower(test::llama3_8b(), job), InputError);
+  job.loss = "standard";
+  job.tiled_mlp = -1;
+  EXPECT_THROW(test::lower(test::llama3_8b(), job), InputError);
+  test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --loss fused"), "--loss standard");
+  test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --tiled-mlp auto"),
+                              "--framework deepspeed");
+}
+
+TEST(LongContext, BadFlagsAreOneLineErrors) {
+  test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --loss chunked:0"), "--loss");
+  test::expect_one_line_error(test::run_spsim("run -s ring --gpus 8 --seq 32K --tiled-mlp many"), "--tiled-mlp");
+  test::expect_one_line_error(test::run_spsim("run -s ulysses --gpus 8 --seq 32K --loss chunked --emit deepspeed"),
+                              "--tiled-mlp are set in the training code");
+}
+
+TEST(LongContext, MaxContextSearchFindsLongerPlansWithTheTechniques) {
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  const ModelSpec model = test::llama3_8b();
+  JobConfig job = ring8(Recompute::kFull);
+  job.ring_degree = 1;
+  MemoryKnobs knobs;
+  const auto without = max_context_best(model, topo, job, {"ring"}, *engine, 1024, knobs);
+  knobs.losses = {"standard", "chunked:8", "fused"};
+  knobs.tiled_mlps = {0, -1};
+  const auto with = max_context_best(model, topo, job, {"ring"}, *engine, 1024, knobs);
+  ASSERT_EQ(without.size(), 1u);
+  ASSERT_EQ(with.size(), 1u);
+  EXPECT_EQ(without[0].job.loss, "standard");
+  EXPECT_EQ(without[0].job.tiled_mlp, 0);
+  // Both techniques shrink memory per token: the longest plan uses them and is longer.
+  EXPECT_GT(with[0].max_seq, 2 * without[0].max_seq);
+  EXPECT_NE(with[0].job.loss, "standard");
+  EXPECT_EQ(with[0].job.tiled_mlp, -1);
+  EXPECT_LE(with[0].memory.peak(), topo.gpu.hbm_bytes);
+  EXPECT_GT(with[0].memory_next.peak(), topo.gpu.hbm_bytes);
+}
+
+TEST(LongContext, BestPlanSearchNamesTheTechniquesItUses) {
+  const Topology topo = load_topology("dgx-h100");
+  const ModelSpec model = test::llama3_8b();
+  JobConfig base = ring8();
+  base.seq_length = 1 << 20;  // 1M: past what fits on 8 GPUs without the techniques (~513K)
+  base.global_batch_size = 1;
+  SearchSpace space;
+  space.zero_stage = {3};
+  space.micro_batch_size = {1};
+  space.recompute = {Recompute::kFull};
+  const auto ring = make_strategy("ring");
+  const SweepRow plain = search_best_plan(model, topo, *ring, base, space, "analytic");
+  EXPECT_EQ(plain.status, "oom") << plain.reason;
+  space.loss = {"standard", "chunked:8", "fused"};
+  space.tiled_mlp = {0, -1};
+  const SweepRow with = search_best_plan(model, topo, *ring, base, space, "analytic");
+  EXPECT_EQ(with.status, "ok") << with.reason;
+  EXPECT_EQ(with.reason.rfind("uses loss ", 0), 0u) << with.reason;
+  // The fused loss alone fits at 1M here; tiling the MLP too would cost its recompute, so the
+  // fastest plan leaves it off.
+  EXPECT_EQ(with.reason.rfind("uses loss fused, tiled-mlp off under deepspeed;", 0), 0u) << with.reason;
+}
+
+TEST(LongContext, TechniquesFlagsThroughTheCommands) {
+  const auto r =
+      test::run_spsim("max-context --best --techniques -s ring --framework deepspeed --gpus 8 --zero 3 --recompute full");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("steps/s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tiled-mlp:auto"), std::string::npos) << r.out;
+  // Without --framework the search also tries DeepSpeed, whose code has the techniques: ring's
+  // "with" row runs there.
+  const auto any = test::run_spsim("max-context --best --techniques -s ring --gpus 8 --zero 3 --recompute full");
+  ASSERT_EQ(any.exit_code, 0) << any.err;
+  EXPECT_NE(any.out.find("deepspeed loss:"), std::string::npos) << any.out;
+  test::expect_one_line_error(test::run_spsim("max-context --techniques -s ring --gpus 8"), "--techniques");
+  test::expect_one_line_error(test::run_spsim("sweep --techniques -s ring --gpus 8 --seq 32K -o x"), "--techniques");
+}
+
+}  // namespace
+}  // namespace spsim
