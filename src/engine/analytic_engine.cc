@@ -147,7 +147,18 @@ class Scheduler {
     bound_by_.assign(tasks.size(), -1);
     std::array<int, kNumStreams> last_index;
     last_index.fill(-1);
+    // The collectives of earlier instances still running when this one's compute can start.
     placed_.clear();
+    if (comm_slowdown_ > 0) {
+      const int compute = static_cast<int>(Stream::kCompute);
+      for (int s = 0; s < kNumStreams; ++s) {
+        if (s == compute) continue;
+        for (int k = 0; k < std::min(state.count[s], kHistory); ++k) {
+          const Interval& run = state.history[s][k];
+          if (run.end > state.free[compute] && run.end > run.start) placed_.push_back({run.start, run.end});
+        }
+      }
+    }
     for (size_t i = 0; i < tasks.size(); ++i) {
       const TimedTask& t = tasks[i];
       const int s = static_cast<int>(t.stream);
@@ -165,7 +176,7 @@ class Scheduler {
       // What the task waited for: a dependency, or the task before it on its own stream
       // (-1: a task of an earlier segment instance, found in the stream's history).
       bound_by_[i] = ready > free ? binding : last_index[s];
-      const double finish = t.is_compute ? compute_end(start, t.duration, state) : start + t.duration;
+      const double finish = t.is_compute ? compute_end(start, t.duration) : start + t.duration;
       if (acc != nullptr) {
         if (t.stream == Stream::kCompute) {
           if (start > free && binding >= 0) blame_chain(tasks, binding, free, start, state, *acc);
@@ -174,7 +185,7 @@ class Scheduler {
           acc->comm_s[static_cast<int>(t.category)] += t.duration;
         }
       }
-      if (!t.is_compute) placed_.push_back({start, finish});
+      if (!t.is_compute && comm_slowdown_ > 0 && finish > start) placed_.push_back({start, finish});
       begin_[i] = start;
       end[i] = finish;
       state.free[s] = end[i];
@@ -213,18 +224,13 @@ class Scheduler {
   // instance placed before it in program order (`placed`). A collective issued later in program
   // order that still starts before the task ends does not slow it here (the DES sees it): the
   // lowerings issue the transfers a kernel overlaps before the kernel, so this is rare.
-  double compute_end(double start, double work, const StreamState& state) const {
+  double compute_end(double start, double work) const {
     if (comm_slowdown_ <= 0 || work <= 0) return start + work;
-    overlapping_.clear();
-    for (int s = 1; s < kNumStreams; ++s) {
-      for (int k = 0; k < std::min(state.count[s], kHistory); ++k) {
-        const Interval& run = state.history[s][k];
-        if (run.end > start && run.end > run.start) overlapping_.push_back({run.start, run.end});
-      }
-    }
-    for (const auto& [a, b] : placed_) {
-      if (b > start && b > a) overlapping_.push_back({a, b});
-    }
+    // Compute tasks start in order (one compute stream), so a collective that ended before this
+    // one starts can slow no later one either: drop it (keeps long ring segments linear).
+    std::erase_if(placed_, [start](const std::pair<double, double>& run) { return run.second <= start; });
+    if (placed_.empty()) return start + work;
+    overlapping_.assign(placed_.begin(), placed_.end());
     std::sort(overlapping_.begin(), overlapping_.end());
     const double rate = 1.0 / (1.0 + comm_slowdown_);
     double t = start, left = work;
@@ -305,7 +311,22 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
   Accumulator acc;
   std::vector<double> end;
   const int64_t micro_batches = std::max<int64_t>(1, graph.micro_batches);
+  // Shifts equal to rounding: an interfered compute task's end is a sum over the collectives it
+  // ran beside, whose rounding differs from instance to instance by more than 1e-12 s once the
+  // clock reads hundreds of seconds; a nanosecond is still far below anything reported.
+  const double tolerance = scheduler.interference() ? 1e-9 : 1e-12;
+  // Streams a micro-batch other than the last uses (all of them if it drains them at a barrier).
+  std::array<bool, kNumStreams> mb_used{};
+  for (const auto& segment : graph.segments) {
+    if (segment.when == When::kLastMicroBatch) continue;
+    for (const auto& task : segment.tasks) mb_used[static_cast<int>(task.stream)] = true;
+    if (segment.barrier) mb_used.fill(true);
+  }
+  std::array<double, kNumStreams> previous_mb_shift{};
+  bool have_previous_mb = false;
   for (int64_t mb = 0; mb < micro_batches; ++mb) {
+    const StreamState mb_before = state;
+    const Accumulator acc_before = acc;
     for (size_t k = 0; k < graph.segments.size(); ++k) {
       const Segment& segment = graph.segments[k];
       if (!runs_in(segment.when, mb, micro_batches)) continue;
@@ -326,7 +347,7 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
           shift[s] = state.free[s] - before.free[s];
           if (!used[s]) continue;
           if (common < 0) common = shift[s];
-          if (std::fabs(shift[s] - common) > 1e-12 * std::max(1.0, std::fabs(common))) uniform = false;
+          if (std::fabs(shift[s] - common) > tolerance * std::max(1.0, std::fabs(common))) uniform = false;
         }
         // Accumulate this instance.
         acc.compute_s += one.compute_s;
@@ -352,7 +373,7 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
         }
         for (int s = 0; s < kNumStreams && same_as_previous; ++s) {
           same_as_previous = std::fabs(shift[s] - previous_shift[s]) <=
-                             1e-12 * std::max(1.0, std::fabs(shift[s]));
+                             tolerance * std::max(1.0, std::fabs(shift[s]));
         }
         if (same_as_previous && rep + 1 < segment.repeat) {
           const double remaining = static_cast<double>(segment.repeat - rep - 1);
@@ -372,6 +393,45 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
         have_previous = uniform;
       }
     }
+    // Micro-batches before the last run the same segments: once one shifts every stream it uses
+    // exactly as the one before did (and the streams it does not use are idle), every later one
+    // but the last is that same shift (max-plus homogeneity, as for repeated layers above). A
+    // batch of thousands of micro-batches then costs a few.
+    if (mb + 2 >= micro_batches) continue;
+    std::array<double, kNumStreams> shift{};
+    bool same = true;
+    double earliest = std::numeric_limits<double>::infinity();
+    for (int s = 0; s < kNumStreams; ++s) {
+      if (mb_used[s]) earliest = std::min(earliest, mb_before.free[s]);
+    }
+    for (int s = 0; s < kNumStreams && same; ++s) {
+      shift[s] = state.free[s] - mb_before.free[s];
+      if (!mb_used[s]) {
+        same = state.free[s] <= earliest;
+        continue;
+      }
+      same = std::fabs(shift[s] - shift[0]) <= tolerance * std::max(1.0, std::fabs(shift[0])) &&
+             (!have_previous_mb ||
+              std::fabs(shift[s] - previous_mb_shift[s]) <= tolerance * std::max(1.0, std::fabs(shift[s])));
+    }
+    if (same && have_previous_mb) {
+      const int64_t skip = micro_batches - 2 - mb;  // the micro-batches left before the last
+      const double n = static_cast<double>(skip);
+      for (int s = 0; s < kNumStreams; ++s) {
+        if (!mb_used[s]) continue;
+        state.free[s] += n * shift[s];
+        state.shift(s, n * shift[s]);
+      }
+      acc.compute_s += n * (acc.compute_s - acc_before.compute_s);
+      for (int c = 0; c < kNumCategories; ++c) {
+        acc.comm_s[c] += n * (acc.comm_s[c] - acc_before.comm_s[c]);
+        acc.exposed_s[c] += n * (acc.exposed_s[c] - acc_before.exposed_s[c]);
+      }
+      mb += skip;
+      continue;
+    }
+    previous_mb_shift = shift;
+    have_previous_mb = same;
   }
   // The step ends when every stream is idle; a communication tail after the last compute is
   // exposed.

@@ -126,6 +126,29 @@ TEST(AnalyticEngine, InterferenceSteadyStateMatchesInstanceByInstance) {
   EXPECT_NEAR(r.step_time_s, 0.712, 1e-9);
 }
 
+// A thousand micro-batches cost what a thousand simulated one by one would. Each issues a 10 ms
+// send (no dependency) and a 20 ms GEMM; slowdown 0.25. The first GEMM runs beside the first send
+// (22 ms); from then on the sends run ahead of the GEMMs (send k at 10k ms, GEMM k from 2 + 20k ms),
+// so no other GEMM is slowed: 22 + 999 x 20 ms. The last micro-batch's all-reduce runs at 0-10 ms.
+TEST(AnalyticEngine, ManyMicroBatchesRepeatTheirShift) {
+  Topology topology = round_topology();
+  topology.efficiency.kernels.comm_slowdown = 0.25;
+  TaskGraph g = one_segment({collective("kv", CommKind::kSendRecv, 1e9, Category::kRingP2P, Stream::kRingComm, 0),
+                             compute("attn", 2e12)});
+  Segment sync;
+  sync.name = "grad_sync";
+  sync.when = When::kLastMicroBatch;
+  sync.tasks = {collective("grad", CommKind::kAllReduce, 1e9, Category::kDataParallel, Stream::kDataComm, 0)};
+  g.segments.push_back(sync);
+  g.micro_batches = 1000;
+  const auto r = analytic_step(g, topology);
+  EXPECT_NEAR(r.step_time_s, 0.022 + 999 * 0.02, 1e-9);
+  EXPECT_NEAR(r.compute_s, 0.022 + 999 * 0.02, 1e-9);
+  EXPECT_NEAR(r.comm_s[static_cast<int>(Category::kRingP2P)], 1000 * 0.01, 1e-9);
+  g.micro_batches = 3;
+  EXPECT_NEAR(analytic_step(g, topology).step_time_s, 0.022 + 2 * 0.02, 1e-12);
+}
+
 TEST(AnalyticEngine, IndependentStreamsOverlap) {
   // A 20 ms gemm and a 10 ms send/recv on another stream with no dependency: 20 ms, nothing
   // exposed.
