@@ -298,6 +298,43 @@ void barrier(StreamState& state, Accumulator& acc) {
   state.free.fill(t);
 }
 
+// Whether this instance moved the streams it uses as one: every used stream by the same shift,
+// except a lagging one. A stream lags when it only runs work nothing of the instance waits for,
+// queued far enough behind: everything on it ended before any other used stream was free when the
+// instance began (a ZeRO-3 parameter prefetch, issued with no dependency, runs layers ahead of the
+// compute it feeds), and it advances by no more than the others. Such a stream influences neither
+// the other streams' times (no dependency could wait for it) nor, with interference, the compute
+// (its collectives ended before the compute began), and it keeps lagging by its own fixed shift in
+// every later instance: the instance repeats as exactly as a uniform one (max-plus homogeneity).
+bool shifts_uniformly(const std::array<bool, kNumStreams>& used, const StreamState& before,
+                      const StreamState& after, const std::array<double, kNumStreams>& shift,
+                      double tolerance) {
+  auto same = [tolerance](double a, double b) {
+    return std::fabs(a - b) <= tolerance * std::max(1.0, std::fabs(b));
+  };
+  // The reference: the compute stream when the instance uses it, else the most advanced stream.
+  int reference = static_cast<int>(Stream::kCompute);
+  if (!used[reference]) {
+    reference = -1;
+    for (int s = 0; s < kNumStreams; ++s) {
+      if (used[s] && (reference < 0 || shift[s] > shift[reference])) reference = s;
+    }
+    if (reference < 0) return true;
+  }
+  const double common = shift[reference];
+  std::array<bool, kNumStreams> lagging{};
+  double earliest = std::numeric_limits<double>::infinity();  // first free non-lagging stream
+  for (int s = 0; s < kNumStreams; ++s) {
+    if (!used[s]) continue;
+    lagging[s] = !same(shift[s], common);
+    if (!lagging[s]) earliest = std::min(earliest, before.free[s]);
+  }
+  for (int s = 0; s < kNumStreams; ++s) {
+    if (lagging[s] && (shift[s] > common || after.free[s] > earliest)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
@@ -341,14 +378,8 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
         Accumulator one;
         scheduler.run_instance(tasks, state, end, &one);
         std::array<double, kNumStreams> shift{};
-        bool uniform = true;
-        double common = -1;
-        for (int s = 0; s < kNumStreams; ++s) {
-          shift[s] = state.free[s] - before.free[s];
-          if (!used[s]) continue;
-          if (common < 0) common = shift[s];
-          if (std::fabs(shift[s] - common) > tolerance * std::max(1.0, std::fabs(common))) uniform = false;
-        }
+        for (int s = 0; s < kNumStreams; ++s) shift[s] = state.free[s] - before.free[s];
+        const bool uniform = shifts_uniformly(used, before, state, shift, tolerance);
         // Accumulate this instance.
         acc.compute_s += one.compute_s;
         for (int c = 0; c < kNumCategories; ++c) {

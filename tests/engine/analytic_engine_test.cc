@@ -194,6 +194,22 @@ TEST(AnalyticEngine, WorkScaleSlowestRankSetsPace) {
   EXPECT_DOUBLE_EQ(analytic_step(one_segment({t}), round_topology()).step_time_s, 0.01);
 }
 
+// `tasks` repeated `n` times as one segment times the same as n copies written out: step time and
+// busy time equal to `relative`, every category's busy and exposed time to 1 ns.
+void expect_repeat_equals_unrolled(const std::vector<Task>& tasks, int n, const Topology& topology,
+                                   double relative) {
+  TaskGraph unrolled = one_segment(tasks, 1);
+  for (int i = 1; i < n; ++i) unrolled.segments.push_back(unrolled.segments.front());
+  const auto a = analytic_step(one_segment(tasks, n), topology);
+  const auto b = analytic_step(unrolled, topology);
+  EXPECT_NEAR(a.step_time_s, b.step_time_s, relative * b.step_time_s);
+  EXPECT_NEAR(a.compute_s, b.compute_s, relative * b.compute_s);
+  for (int c = 0; c < kNumCategories; ++c) {
+    EXPECT_NEAR(a.exposed_s[c], b.exposed_s[c], 1e-9) << c;
+    EXPECT_NEAR(a.comm_s[c], b.comm_s[c], 1e-9) << c;
+  }
+}
+
 // A repeated segment must give exactly what the same instances written out one by one give,
 // for structures that settle to a steady state and ones that do not (a comm stream that falls
 // further behind every layer).
@@ -205,18 +221,38 @@ TEST(AnalyticEngine, RepeatExtrapolationMatchesExplicitUnrolling) {
                                collective("a2a", CommKind::kAllToAll, 0.3e9, Category::kUlyssesA2A,
                                           Stream::kSequenceComm, 0, 0),
                                compute("gemm2", 0.5e12, 2)};
-    const auto repeated = one_segment(tasks, 37);
-    TaskGraph unrolled = one_segment(tasks, 1);
-    for (int i = 1; i < 37; ++i) unrolled.segments.push_back(unrolled.segments.front());
-    const auto a = analytic_step(repeated, round_topology());
-    const auto b = analytic_step(unrolled, round_topology());
-    EXPECT_NEAR(a.step_time_s, b.step_time_s, 1e-12 * b.step_time_s) << comm_bytes;
-    EXPECT_NEAR(a.compute_s, b.compute_s, 1e-12 * b.compute_s);
-    for (int c = 0; c < kNumCategories; ++c) {
-      EXPECT_NEAR(a.exposed_s[c], b.exposed_s[c], 1e-9) << c;
-      EXPECT_NEAR(a.comm_s[c], b.comm_s[c], 1e-9) << c;
+    SCOPED_TRACE(comm_bytes);
+    expect_repeat_equals_unrolled(tasks, 37, round_topology(), 1e-12);
+  }
+}
+
+// A ZeRO-3 parameter prefetch: an all-gather with no dependency, which the layer's GEMM waits
+// for. When it is shorter than the GEMM its stream falls further behind every layer (it lags: the
+// instances repeat although the streams do not move as one); when it is longer it binds. Both, with
+// and without interference, must equal the layers written out one by one.
+TEST(AnalyticEngine, LaggingPrefetchStreamMatchesExplicitUnrolling) {
+  for (double slowdown : {0.0, 0.25}) {
+    for (double gather_bytes : {0.1e9, 1e9, 3e9}) {
+      Topology topology = round_topology();
+      topology.efficiency.kernels.comm_slowdown = slowdown;
+      std::vector<Task> tasks = {collective("zero3_gather", CommKind::kAllGather, gather_bytes,
+                                            Category::kZeroParams, Stream::kDataComm, 0),
+                                 compute("gemm", 2e12, 0),
+                                 collective("kv", CommKind::kSendRecv, 0.5e9, Category::kRingP2P,
+                                            Stream::kRingComm, 0, 1),
+                                 compute("gemm2", 0.5e12, 2)};
+      SCOPED_TRACE(testing::Message() << "slowdown " << slowdown << ", gather " << gather_bytes);
+      expect_repeat_equals_unrolled(tasks, 80, topology, 1e-9);
     }
   }
+  // By hand, without interference: 80 gathers of 1 ms run back to back from 0; each layer is a
+  // 20 ms GEMM, a 5 ms send it waits for, and a 5 ms GEMM: 80 x 30 ms, the first GEMM 1 ms late.
+  std::vector<Task> tasks = {collective("zero3_gather", CommKind::kAllGather, 0.1e9, Category::kZeroParams,
+                                        Stream::kDataComm, 0),
+                             compute("gemm", 2e12, 0),
+                             collective("kv", CommKind::kSendRecv, 0.5e9, Category::kRingP2P, Stream::kRingComm, 0, 1),
+                             compute("gemm2", 0.5e12, 2)};
+  EXPECT_NEAR(analytic_step(one_segment(tasks, 80), round_topology()).step_time_s, 0.001 + 80 * 0.03, 1e-12);
 }
 
 TEST(AnalyticEngine, MicroBatchFiltersAndBarrier) {
