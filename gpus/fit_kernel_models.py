@@ -25,6 +25,17 @@ Measurements (each row names its source: repo@commit:path):
   measurements/gemm_points.csv  cuBLASLt runs of Azure/AI-benchmarking-guide (A100 fp16, H100 fp8)
   measurements/attention.csv    cudnn-frontend SDPA benchmarks: cuDNN and FlashAttention-2 (flash-attn
                                 or PyTorch's flash backend), forward and backward timed separately
+  measurements/attention_fwdbwd.csv
+                                the FlashAttention-2 paper's figure (Dao-AILab/flash-attention@0251105a
+                                assets/flash2_{a100,h100}_fwd_bwd_benchmark.png, bar labels read off
+                                the images): forward + backward timed together, fp16, hidden 2048,
+                                batch 16K/seq. Fits "triton" (FlashAttention's Triton kernel, LLM
+                                Foundry's attn_impl: triton): on A100 its own 24 bars; H100 has no
+                                Triton bar, so its FlashAttention (v1, CUDA) bars stand in: on A100
+                                Triton runs at 0.82-1.18x FlashAttention v1, median 0.98 (assumption).
+                                A fwd+bwd fit gives one efficiency and latency: the forward and the
+                                backward call each take that efficiency, and the latency in the
+                                ratio of their FLOP, 1 : 2.5.
 """
 
 import csv
@@ -56,6 +67,9 @@ FITS = {
     ("b200", "gemm.tf32"): ("gemm", [("xla", "B200", "f32")]),
 }
 for call in ("fwd", "fwd_causal", "bwd", "bwd_causal"):
+    causal = "true" if call.endswith("causal") else "false"
+    FITS[("a100-sxm", "attention.triton." + call)] = ("attention_fwdbwd", [("A100", "triton", causal, call)])
+    FITS[("h100-sxm", "attention.triton." + call)] = ("attention_fwdbwd", [("H100", "flash1", causal, call)])
     FITS[("h100-sxm", "attention.cudnn." + call)] = ("attention", [("H200", "cudnn", call)])
     FITS[("h100-sxm", "attention.flash2." + call)] = ("attention", [("Hopper", "flash2", call)])
     FITS[("b200", "attention.cudnn." + call.replace("fwd", "fwd").replace("bwd", "bwd"))] = (
@@ -106,6 +120,24 @@ def attention_points(selectors):
     return pts, PEAKS[(selectors[0][0], "bf16")] * 1e12
 
 
+def attention_fwdbwd_points(selectors):
+    """(FLOP of a forward + backward, seconds): 3.5 x the forward's 4 b h s^2 d (halved causal)."""
+    pts = []
+    for gpu, impl, causal, _ in selectors:
+        for r in read("attention_fwdbwd.csv"):
+            if r["gpu"] != gpu or r["impl"] != impl or r["causal"] != causal:
+                continue
+            b, s, h, d = (int(r[k]) for k in ("batch", "seq", "q_heads", "head_dim"))
+            flop = 3.5 * 4.0 * b * h * s * s * d * (0.5 if causal == "true" else 1.0)
+            pts.append((flop, flop / (float(r["fwdbwd_tflops"]) * 1e12)))
+    return pts, PEAKS[(selectors[0][0], "bf16")] * 1e12
+
+
+def fwdbwd_share(call):
+    """The part of a fwd+bwd fit's latency one call takes: its share of the FLOP, 1 : 2.5."""
+    return (1.0 if call.startswith("fwd") else 2.5) / 3.5
+
+
 def fit(points, peak):
     """Least squares of (L + F x / P) / t = 1 in (L, x = 1/efficiency), L >= 0."""
     a11 = a12 = a22 = b1 = b2 = 0.0
@@ -128,12 +160,15 @@ def main():
     check = "--check" in sys.argv[1:]
     bad = 0
     for (gpu_file, path), (kind, selectors) in sorted(FITS.items()):
-        points, peak = gemm_points(selectors) if kind == "gemm" else attention_points(selectors)
+        points, peak = {"gemm": gemm_points, "attention": attention_points,
+                        "attention_fwdbwd": attention_fwdbwd_points}[kind](selectors)
         if not points:
             print("%-10s %-28s no points" % (gpu_file, path))
             bad += 1
             continue
         eff, lat, med, worst, n = fit(points, peak)
+        if kind == "attention_fwdbwd":
+            lat = round(lat * fwdbwd_share(selectors[0][3]), 1)
         line = "%-10s %-28s efficiency %.3f latency %6.1f us   (%3d points, median |err| %4.1f %%, max %5.1f %%)" % (
             gpu_file, path, eff, lat, n, 100 * med, 100 * worst)
         if check:

@@ -44,7 +44,7 @@ class Roofline {
 
  private:
   KernelTiming gemm_, gemm16_;                    // the job's dtype; 16-bit in fp8 jobs
-  std::array<AttentionTimings, 2> attention_{};   // by AttentionImpl
+  std::array<AttentionTimings, 3> attention_{};   // by AttentionImpl
   std::array<KernelTiming, 2> elementwise_{};     // by ElementwiseImpl (index 0: fused)
   // Calibrated size-dependent efficiencies (null: the kernel model applies); they point into the
   // topology, which outlives the roofline.
@@ -52,6 +52,8 @@ class Roofline {
   const EfficiencyCurve* attention_curve_ = nullptr;
   double gemm_peak_ = 0, gemm16_peak_ = 0, attention_peak_ = 0;  // FLOP/s
   double hbm_bandwidth_ = 0;                      // bytes/s
+  std::string gpu_name_;
+  bool has_triton_ = false;                       // the GPU file has attention.triton timings
 };
 
 /// Time of a compute task on one GPU by the kernel model (Roofline::time_s). Shared by both engines.

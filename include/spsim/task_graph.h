@@ -59,9 +59,9 @@ enum class Phase : uint8_t { kForward, kBackward, kOptimizer };
 /// PyTorch's cuDNN SDPA backend) or FlashAttention-2 (flash-attn, PyTorch's flash backend);
 /// elementwise and norm kernels fused (TE / cuDNN / Liger class) or eager PyTorch. The GPU's
 /// kernel model (gpus/*.json) times each flavour.
-enum class AttentionImpl : uint8_t { kCudnn, kFlash2 };
+enum class AttentionImpl : uint8_t { kCudnn, kFlash2, kTriton };
 enum class ElementwiseImpl : uint8_t { kFused, kEager };
-const char* to_string(AttentionImpl impl);    // "cudnn" | "flash2"
+const char* to_string(AttentionImpl impl);    // "cudnn" | "flash2" | "triton"
 const char* to_string(ElementwiseImpl impl);  // "fused" | "eager"
 
 /// A group of ranks that communicate: `size` ranks, `stride` apart. Rank placement fills nodes in

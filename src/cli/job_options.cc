@@ -97,7 +97,9 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_option("--fp8-recipe", o.fp8_recipe, "delayed | current FP8 scaling (default: the framework's)")
       ->group("Training");
   cmd->add_option("--attention-impl", o.attention_impl,
-                  "cudnn | flash2 attention kernels (default: the framework's; TE on A100 runs flash2)")
+                  "cudnn | flash2 | triton attention kernels (default: the framework's; TE on A100 runs "
+                  "flash2; triton: FlashAttention's Triton kernel, LLM Foundry's attn_impl: triton, "
+                  "A100/H100 only)")
       ->group("Training");
   cmd->add_option("--mbs,--micro-batch-size", o.micro_batch_size, "sequences per micro-batch")
       ->transform(whole_number(1, kMaxMicroBatchSize))->capture_default_str()->group("Training");
@@ -322,8 +324,10 @@ BaseSetup resolve_base(const JobOptions& o) {
   pick("--framework", o.framework, base.framework);
   pick("--fp8-recipe", o.fp8_recipe, base.fp8_recipe);
   pick("--attention-impl", o.attention_impl, base.attention_impl);
-  if (!base.attention_impl.empty() && base.attention_impl != "cudnn" && base.attention_impl != "flash2") {
-    throw InputError("--attention-impl", fmt::format("must be cudnn or flash2 (got \"{}\")", base.attention_impl));
+  if (!base.attention_impl.empty() && base.attention_impl != "cudnn" && base.attention_impl != "flash2" &&
+      base.attention_impl != "triton") {
+    throw InputError("--attention-impl",
+                     fmt::format("must be cudnn, flash2 or triton (got \"{}\")", base.attention_impl));
   }
   if (!base.framework.empty()) find_framework(base.framework, "--framework");
   if (!base.fp8_recipe.empty() && base.fp8_recipe != "delayed" && base.fp8_recipe != "current") {

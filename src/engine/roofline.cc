@@ -5,6 +5,10 @@
 
 #include "spsim/engine.h"
 
+#include <fmt/format.h>
+
+#include "spsim/error.h"
+
 namespace spsim {
 
 namespace {
@@ -27,6 +31,12 @@ Roofline::Roofline(const Topology& topology, Precision precision) {
   for (AttentionImpl impl : {AttentionImpl::kCudnn, AttentionImpl::kFlash2}) {
     attention_[static_cast<int>(impl)] = kernels.attention_for(to_string(impl));
   }
+  // Triton timings are measured for some GPUs only; lowering refuses a triton plan on the others.
+  if (const auto it = kernels.attention.find("triton"); it != kernels.attention.end()) {
+    attention_[static_cast<int>(AttentionImpl::kTriton)] = it->second;
+    has_triton_ = true;
+  }
+  gpu_name_ = topology.gpu.name;
   for (ElementwiseImpl impl : {ElementwiseImpl::kFused, ElementwiseImpl::kEager}) {
     elementwise_[static_cast<int>(impl)] = kernels.elementwise_for(to_string(impl));
   }
@@ -57,6 +67,12 @@ double Roofline::time_s(const Task& task, double work_scale) const {
       const double traffic = bytes / (elementwise_[0].efficiency * hbm_bandwidth_);
       if (attention_curve_ != nullptr) {
         return std::max(flops / (attention_peak_ * attention_curve_->at(flops / kernels * 1e-9)), traffic);
+      }
+      if (task.attention_impl == AttentionImpl::kTriton && !has_triton_) {
+        throw InputError("--attention-impl",
+                         fmt::format("GPU \"{}\" has no Triton FlashAttention timing (attention.triton in its "
+                                     "gpus/*.json: measured for A100 and H100 only); use flash2 or cudnn",
+                                     gpu_name_));
       }
       const AttentionTimings& t = attention_[static_cast<int>(task.attention_impl)];
       const KernelTiming& call = task.backward_kernel ? (task.causal_kernel ? t.bwd_causal : t.bwd)

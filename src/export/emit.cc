@@ -59,6 +59,10 @@ void check_common(LaunchFormat format, const Plan& plan) {
                    "LigerFusedLinearCrossEntropyLoss, torchtitan's ChunkedLossWrapper, ArcticTraining's "
                    "tiled_mlp_compute), which --emit does not write; drop them to emit the launch settings");
   }
+  if (job.attention_impl == "triton") {
+    refuse(format, "--attention-impl triton is FlashAttention's Triton kernel (LLM Foundry's attn_impl: triton), "
+                   "which none of the emitted frameworks selects; use --attention-impl flash2 or cudnn");
+  }
   if (job.ulysses_overlap) {
     refuse(format, "--ulysses-overlap is DeepSpeed DistributedAttention's sp_stream argument in the model "
                    "code, not a launch setting; drop --ulysses-overlap");

@@ -70,8 +70,9 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   if (!job.fp8_recipe.empty() && job.fp8_recipe != "delayed" && job.fp8_recipe != "current") {
     in.fail("fp8_recipe", fmt::format("must be delayed or current (got \"{}\")", job.fp8_recipe));
   }
-  if (!job.attention_impl.empty() && job.attention_impl != "cudnn" && job.attention_impl != "flash2") {
-    in.fail("attention_impl", fmt::format("must be cudnn or flash2 (got \"{}\")", job.attention_impl));
+  if (!job.attention_impl.empty() && job.attention_impl != "cudnn" && job.attention_impl != "flash2" &&
+      job.attention_impl != "triton") {
+    in.fail("attention_impl", fmt::format("must be cudnn, flash2 or triton (got \"{}\")", job.attention_impl));
   }
   if (in.has("seq_dist")) {
     const std::string path = in.string("seq_dist", "");

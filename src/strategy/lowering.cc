@@ -644,9 +644,10 @@ void stamp_implementations(TaskGraph& graph, AttentionImpl attention, Elementwis
 }
 
 void stamp_implementations(LoweredStep& step, const FrameworkProfile& fw) {
-  const AttentionImpl attention = step.job.attention_impl == "flash2" ? AttentionImpl::kFlash2
-                                  : step.job.attention_impl == "cudnn" ? AttentionImpl::kCudnn
-                                                                       : fw.attention;
+  const AttentionImpl attention = step.job.attention_impl == "flash2"   ? AttentionImpl::kFlash2
+                                  : step.job.attention_impl == "cudnn"  ? AttentionImpl::kCudnn
+                                  : step.job.attention_impl == "triton" ? AttentionImpl::kTriton
+                                                                        : fw.attention;
   auto stamp = [&](TaskGraph& g) { stamp_implementations(g, attention, fw.elementwise); };
   stamp(step.graph);
   PipelinePlan& p = step.pipeline;

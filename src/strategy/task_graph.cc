@@ -43,6 +43,7 @@ const char* to_string(AttentionImpl impl) {
   switch (impl) {
     case AttentionImpl::kCudnn: return "cudnn";
     case AttentionImpl::kFlash2: return "flash2";
+    case AttentionImpl::kTriton: return "triton";
   }
   return "?";
 }

@@ -155,6 +155,7 @@ Json curve_json(const EfficiencyCurve& curve) {
 double to_file_unit(double si_value, double factor);
 
 constexpr const char* kAttentionImpls[] = {"cudnn", "flash2"};
+constexpr const char* kOptionalAttentionImpls[] = {"triton"};
 constexpr const char* kElementwiseImpls[] = {"fused", "eager"};
 constexpr const char* kAttentionCalls[] = {"fwd", "fwd_causal", "bwd", "bwd_causal"};
 
@@ -198,11 +199,16 @@ KernelModel read_kernel_model(const nlohmann::json& json, const std::string& fil
   }
   {
     ObjectReader attention = in.object("attention");
-    for (const char* impl : kAttentionImpls) {
+    auto read_impl = [&](const char* impl) {
       ObjectReader calls = attention.object(impl);
       AttentionTimings& timings = model.attention[impl];
       for (const char* call : kAttentionCalls) attention_call(timings, call) = read_timing(calls, call);
       calls.finish();
+    };
+    for (const char* impl : kAttentionImpls) read_impl(impl);
+    // Optional: only GPUs with a published measurement of the kernel have it.
+    for (const char* impl : kOptionalAttentionImpls) {
+      if (attention.has(impl)) read_impl(impl);
     }
     attention.finish();
   }

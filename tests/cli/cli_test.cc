@@ -95,6 +95,22 @@ TEST(Cli, BadFlagValueExitsTwo) {
   EXPECT_EQ(r.exit_code, 2);
 }
 
+// Triton attention runs where it was measured (A100, H100), is refused elsewhere and by --emit
+// (no emitted framework selects it), and an unknown kernel lists the three.
+TEST(Cli, TritonAttentionOnlyWhereMeasured) {
+  const auto a100 = run_spsim("run -T dgx-a100-80gb -s ring -r 8 --gpus 8 --seq 32K --attention-impl triton --json");
+  ASSERT_EQ(a100.exit_code, 0) << a100.err;
+  const auto flash = run_spsim("run -T dgx-a100-80gb -s ring -r 8 --gpus 8 --seq 32K --attention-impl flash2 --json");
+  ASSERT_EQ(flash.exit_code, 0) << flash.err;
+  EXPECT_GT(nlohmann::json::parse(a100.out)["step_time_s"].get<double>(),
+            nlohmann::json::parse(flash.out)["step_time_s"].get<double>());
+  expect_one_line_error(run_spsim("run -T dgx-b200 -s ring -r 8 --gpus 8 --seq 32K --attention-impl triton"),
+                        "no Triton FlashAttention timing");
+  expect_one_line_error(run_spsim("run -s ring -r 8 --gpus 16 --seq 32K --attention-impl triton --emit megatron"),
+                        "--attention-impl triton");
+  expect_one_line_error(run_spsim("run --attention-impl xformers"), "cudnn, flash2 or triton");
+}
+
 TEST(Cli, UnknownSubcommandExitsTwo) {
   EXPECT_EQ(run_spsim("frobnicate").exit_code, 2);
 }

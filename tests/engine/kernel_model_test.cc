@@ -38,5 +38,22 @@ TEST(KernelModel, TimesEachKernelClassByItsOwnTiming) {
   EXPECT_NEAR(compute_time_s(skinny, h100, Precision::kBf16), 10e9 / (0.77 * 3.35e12), 1e-15);
 }
 
+// FlashAttention's Triton kernel (LLM Foundry's attn_impl: triton), fitted to the FlashAttention-2
+// paper's A100 fwd+bwd bars: well under FlashAttention-2 on the same call; refused on a GPU with no
+// measurement of it rather than timed as another kernel.
+TEST(KernelModel, TritonAttentionIsItsOwnMeasuredKernel) {
+  const Topology a100 = load_topology("dgx-a100-80gb");
+  Task attn = Task::compute("attention_core", Phase::kBackward, OpClass::kAttention, 1e12, 0);
+  attn.backward_kernel = true;
+  attn.causal_kernel = true;
+  attn.attention_impl = AttentionImpl::kTriton;
+  EXPECT_NEAR(compute_time_s(attn, a100, Precision::kBf16), 471.6e-6 + 1e12 / (0.26 * 312e12), 1e-15);
+  attn.attention_impl = AttentionImpl::kFlash2;
+  EXPECT_NEAR(compute_time_s(attn, a100, Precision::kBf16), 700.8e-6 + 1e12 / (0.63 * 312e12), 1e-15);
+  attn.attention_impl = AttentionImpl::kTriton;
+  EXPECT_THROW_MSG(compute_time_s(attn, load_topology("dgx-b200"), Precision::kBf16), InputError,
+                   "has no Triton FlashAttention timing");
+}
+
 }  // namespace
 }  // namespace spsim
