@@ -148,14 +148,16 @@ class Scheduler {
     std::array<int, kNumStreams> last_index;
     last_index.fill(-1);
     // The collectives of earlier instances still running when this one's compute can start.
-    placed_.clear();
+    for (auto& runs : placed_) runs.clear();
+    first_.fill(0);
     if (comm_slowdown_ > 0) {
       const int compute = static_cast<int>(Stream::kCompute);
       for (int s = 0; s < kNumStreams; ++s) {
         if (s == compute) continue;
-        for (int k = 0; k < std::min(state.count[s], kHistory); ++k) {
-          const Interval& run = state.history[s][k];
-          if (run.end > state.free[compute] && run.end > run.start) placed_.push_back({run.start, run.end});
+        const int kept = std::min(state.count[s], kHistory);
+        for (int k = 0; k < kept; ++k) {  // oldest first: each stream's list stays in time order
+          const Interval& run = state.history[s][(state.count[s] - kept + k) % kHistory];
+          if (run.end > state.free[compute] && run.end > run.start) placed_[s].push_back({run.start, run.end});
         }
       }
     }
@@ -185,7 +187,7 @@ class Scheduler {
           acc->comm_s[static_cast<int>(t.category)] += t.duration;
         }
       }
-      if (!t.is_compute && comm_slowdown_ > 0 && finish > start) placed_.push_back({start, finish});
+      if (!t.is_compute && comm_slowdown_ > 0 && finish > start) placed_[s].push_back({start, finish});
       begin_[i] = start;
       end[i] = finish;
       state.free[s] = end[i];
@@ -227,17 +229,34 @@ class Scheduler {
   double compute_end(double start, double work) const {
     if (comm_slowdown_ <= 0 || work <= 0) return start + work;
     // Compute tasks start in order (one compute stream), so a collective that ended before this
-    // one starts can slow no later one either: drop it (keeps long ring segments linear).
-    std::erase_if(placed_, [start](const std::pair<double, double>& run) { return run.second <= start; });
-    if (placed_.empty()) return start + work;
-    overlapping_.assign(placed_.begin(), placed_.end());
-    std::sort(overlapping_.begin(), overlapping_.end());
+    // one starts can slow no later one either: skip it for good (keeps long ring segments linear).
+    // Each stream's runs are in time order (a stream runs one task at a time), so the union of
+    // the runs is a merge of the streams' lists by start.
+    std::array<size_t, kNumStreams> at{};
+    bool any = false;
+    for (int s = 0; s < kNumStreams; ++s) {
+      while (first_[s] < placed_[s].size() && placed_[s][first_[s]].second <= start) ++first_[s];
+      at[s] = first_[s];
+      any = any || at[s] < placed_[s].size();
+    }
+    if (!any) return start + work;
+    auto earliest = [&]() {  // the stream whose next run starts first, or -1
+      int best = -1;
+      for (int s = 0; s < kNumStreams; ++s) {
+        if (at[s] < placed_[s].size() && (best < 0 || placed_[s][at[s]] < placed_[best][at[best]])) best = s;
+      }
+      return best;
+    };
     const double rate = 1.0 / (1.0 + comm_slowdown_);
     double t = start, left = work;
-    for (size_t i = 0; i < overlapping_.size() && left > 0;) {
-      // The union of the intervals that begin at or before the end of this run of busy time.
-      double a = std::max(t, overlapping_[i].first), b = overlapping_[i].second;
-      for (++i; i < overlapping_.size() && overlapping_[i].first <= b; ++i) b = std::max(b, overlapping_[i].second);
+    for (int s = earliest(); s >= 0 && left > 0; s = earliest()) {
+      // The union of the runs that begin at or before the end of this run of busy time.
+      double a = std::max(t, placed_[s][at[s]].first), b = placed_[s][at[s]].second;
+      ++at[s];
+      for (int n = earliest(); n >= 0 && placed_[n][at[n]].first <= b; n = earliest()) {
+        b = std::max(b, placed_[n][at[n]].second);
+        ++at[n];
+      }
       if (b <= t) continue;
       if (a > t) {  // free until the next collective
         if (a - t >= left) return t + left;
@@ -258,7 +277,10 @@ class Scheduler {
   bool interference() const { return comm_slowdown_ > 0; }
 
  private:
-  mutable std::vector<std::pair<double, double>> overlapping_, placed_;
+  // The collectives' runs (start, end) that may still slow a compute task, per stream in time
+  // order, and the first of each list not yet ended before the latest compute task started.
+  mutable std::array<std::vector<std::pair<double, double>>, kNumStreams> placed_;
+  mutable std::array<size_t, kNumStreams> first_{};
   struct CollectiveKey {
     CommKind comm;
     int group;
