@@ -133,7 +133,13 @@ void add_run_command(CLI::App& app) {
         for (const auto& r : reports) std::fputs(("\n" + format_explain(r)).c_str(), stdout);
       }
     }
-    // After the output, so that an error leaves nothing but its one line.
+    // After the output, so that an error leaves nothing but its one line; stdout first, so that
+    // with 2>&1 the notes never land inside a table row.
+    std::fflush(stdout);
+    if (!trace->empty()) {
+      std::fprintf(stderr, "wrote %s (Chrome trace: ui.perfetto.dev or chrome://tracing)\n", trace->c_str());
+    }
+    if (!output->empty()) std::fprintf(stderr, "wrote %s\n", output->c_str());
     if (launch) {
       for (const auto& note : launch->notes) std::fprintf(stderr, "spsim: note: %s\n", note.c_str());
     }

@@ -26,8 +26,18 @@ TEST(DesCli, RunWritesJsonWithEngineDetailsAndATrace) {
   EXPECT_TRUE(out["engine_details"].contains("top_links"));
   const auto trace = nlohmann::json::parse(test::read_text(dir + "/step.json"));
   bool has_counter = false;
-  for (const auto& e : trace["traceEvents"]) has_counter = has_counter || e["ph"] == "C";
+  int qkv_fwd = 0, qkv_bwd = 0;
+  for (const auto& e : trace["traceEvents"]) {
+    has_counter = has_counter || e["ph"] == "C";
+    if (e["ph"] != "X") continue;
+    qkv_fwd += e["name"] == "qkv_proj";
+    qkv_bwd += e["name"] == "qkv_proj (bwd)";
+  }
   EXPECT_TRUE(has_counter);  // HBM counters from the memory model
+  // Forward and backward kernels of one op are told apart by name, one of each per layer and GPU.
+  EXPECT_GT(qkv_fwd, 0);
+  EXPECT_EQ(qkv_fwd, qkv_bwd);
+  EXPECT_NE(r.err.find("wrote step.json"), std::string::npos) << r.err;
 }
 
 TEST(DesCli, MoreGpusThanThePlatformFailsWithOneLineAndNoTrace) {
