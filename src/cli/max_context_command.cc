@@ -10,6 +10,7 @@
 #include <utility>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -19,8 +20,10 @@
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/launch.h"
+#include "spsim/limits.h"
 #include "spsim/long_context.h"
 #include "spsim/strategy.h"
+#include "spsim/sweep.h"
 #include "spsim/units.h"
 
 namespace spsim::cli {
@@ -127,6 +130,53 @@ LaunchSettings emit_answer(LaunchFormat format, const ModelSpec& model, const To
   return emit_launch(format, model, topology, j, comments);
 }
 
+// One point of the context-vs-throughput curve: the fastest plan of the answer's strategy on its
+// GPUs at a length, at the answer's batch.
+struct CurvePoint {
+  int64_t seq = 0;
+  SweepRow row;
+};
+
+// Doubling lengths from 8K (or the granularity when larger) below the answer, then the answer: the
+// fastest plan of the strategy at each (search_best_plan over degrees, ZeRO and recompute the
+// user did not fix; the micro-batch and batch stay the answer's), so a user sees what a longer
+// context costs in throughput, not only where memory ends.
+std::vector<CurvePoint> context_curve(const ModelSpec& model, const Topology& topology, const MaxContextResult& r,
+                                      const JobConfig& asked, bool zero_fixed, bool recompute_fixed,
+                                      const std::string& engine) {
+  std::vector<CurvePoint> curve;
+  if (r.max_seq <= 0) return curve;
+  std::vector<int64_t> lengths;
+  for (int64_t s = std::max<int64_t>(8192, r.granularity); s < r.max_seq; s *= 2) {
+    lengths.push_back((s + r.granularity - 1) / r.granularity * r.granularity);
+  }
+  lengths.push_back(r.max_seq);
+  SearchSpace space;
+  space.micro_batch_size = {r.job.micro_batch_size};
+  if (zero_fixed) space.zero_stage = {asked.zero_stage};
+  if (recompute_fixed) space.recompute = {asked.recompute};
+  if (asked.pipeline_parallel > 1) space.pipeline_parallel = {asked.pipeline_parallel};
+  const auto strategy = make_strategy(r.job.strategy);
+  JobConfig base = asked;
+  base.strategy = r.job.strategy;
+  base.num_gpus = r.job.num_gpus;
+  base.global_batch_size = r.job.global_batch_size;
+  base.framework = r.job.framework;
+  for (int64_t seq : lengths) {
+    if (!curve.empty() && curve.back().seq == seq) continue;
+    base.seq_length = seq;
+    curve.push_back({seq, search_best_plan(model, topology, *strategy, base, space, engine)});
+  }
+  return curve;
+}
+
+std::string curve_plan(const SweepRow& row) {
+  if (row.status != "ok") return row.status;
+  return fmt::format("t{} u{} r{} dp{}{} zero{} rc:{}", row.tensor_parallel, row.ulysses_degree, row.ring_degree,
+                     row.data_parallel, row.pipeline_parallel > 1 ? fmt::format(" pp{}", row.pipeline_parallel) : "",
+                     row.zero_stage, row.recompute);
+}
+
 // The long-context techniques a plan uses, for the --techniques column: "-" when none.
 std::string techniques_used(const JobConfig& job) {
   std::string out;
@@ -146,6 +196,7 @@ void add_max_context_command(CLI::App& app) {
   auto limits = std::make_shared<MaxContextLimits>();
   auto emit = std::make_shared<std::string>();
   auto techniques = std::make_shared<bool>(false);
+  auto curve = std::make_shared<bool>(false);
   CLI::App* cmd = app.add_subcommand(
       "max-context", "longest sequence that fits in GPU memory for a plan (or --best per strategy)");
   add_job_options(cmd, *options, false);
@@ -157,6 +208,9 @@ void add_max_context_command(CLI::App& app) {
                 "(--loss chunked:8 / fused, --tiled-mlp auto) unless --loss / --tiled-mlp fix them, under "
                 "the frameworks that have them (deepspeed, fsdp) unless --framework fixes it, and show "
                 "each strategy's longest plan without and with them")->group("Search");
+  cmd->add_flag("--curve", *curve, "with --best: also the context-vs-throughput curve of each answer: the "
+                "fastest plan of its strategy on its GPUs at doubling lengths from 8K up to the answer, at "
+                "the same batch")->group("Search");
   cmd->add_option("--granularity", *granularity, "answer is a multiple of this and of the scheme's "
                   "divisibility (K/M suffixes binary)")->capture_default_str()->group("Search");
   cmd->add_option("--headroom", *headroom, "HBM to keep free per GPU: GiB (4, 4GiB) or a share of "
@@ -175,6 +229,7 @@ void add_max_context_command(CLI::App& app) {
       "Examples:\n"
       "  spsim max-context -s ring --gpus 32 --zero 3\n"
       "  spsim max-context --best --gpus 64 -m llama-3-70b --recompute full --json\n"
+      "  spsim max-context --best --gpus 64,128,256 -m llama-3-70b --gbs 256   (one search per GPU count)\n"
       "  spsim max-context --best --gpus 64 -m llama-3-70b --gbs 64 --headroom 4 --min-tokens-per-s 2000");
   cmd->callback([=]() {
     if (cmd->count("--seq") > 0) {
@@ -185,6 +240,10 @@ void add_max_context_command(CLI::App& app) {
       throw InputError("--tokens-per-step", "max-context varies the sequence length, so a fixed "
                                             "number of tokens per step would change the batch with "
                                             "it; give the batch in sequences with --gbs");
+    }
+    if (*curve && !*best) {
+      throw InputError("--curve", "draws each --best answer's context-vs-throughput curve; add --best (for one "
+                                  "plan at several lengths use spsim sweep --seq 8K:1M:x2)");
     }
     if (*techniques && !*best) {
       throw InputError("--techniques", "searches the long-context techniques with --best; for one plan give "
@@ -201,6 +260,7 @@ void add_max_context_command(CLI::App& app) {
     const auto engine_name = options->engine;
     std::vector<MaxContextResult> results;
     std::vector<std::string> warnings;
+    JobConfig asked_job;  // --best: the job the search starts from (framework, precision, batch, ...)
     Topology topology;
     ModelSpec model_of_results;
     if (*best) {
@@ -221,8 +281,16 @@ void add_max_context_command(CLI::App& app) {
           }
         }
       }
+      // --best answers per GPU count of a list (one search each, at one batch for all of them).
+      std::vector<int64_t> gpu_counts;
+      if (options->command->count("--gpus") > 0) {
+        for (const auto& g : split_list(options->gpus, "--gpus")) gpu_counts.push_back(parse_count(g, "--gpus", kMaxGpus));
+        plain.gpus = {std::to_string(gpu_counts.front())};
+      }
       const Setup setup = resolve_one_setup(plain, "max-context");
-      warnings = unmodelled_warnings({setup});
+      if (gpu_counts.empty()) gpu_counts.push_back(setup.job.num_gpus);  // --config's job
+      warnings = unmodelled_warnings(setup.model, setup.topology, setup.engine,
+                                     *std::max_element(gpu_counts.begin(), gpu_counts.end()));
       topology = setup.topology;
       model_of_results = setup.model;
       // By default every scheme that splits the sequence (tensor parallelism alone does not).
@@ -237,15 +305,16 @@ void add_max_context_command(CLI::App& app) {
       }
       JobConfig job = setup.job;
       job.ulysses_degree = job.ring_degree = 1;
-      // Plans are compared at one batch, as in sweep: the user's, else the GPU count (every
-      // data-parallel degree divides it), never one sequence per data-parallel rank.
+      // Plans are compared at one batch, as in sweep: the user's, else the least common multiple of
+      // the GPU counts (every data-parallel degree divides it), never one sequence per DP rank.
       if (job.global_batch_size > 0) {
         batch_line = fmt::format("global batch: {} sequences per step for every plan", job.global_batch_size);
       } else {
-        job.global_batch_size = default_global_batch({job.num_gpus});
+        job.global_batch_size = default_global_batch(gpu_counts);
         batch_line = fmt::format("global batch: {} sequences per step for every plan (default: {}; "
                                  "set --gbs)", job.global_batch_size, kDefaultBatchRule);
       }
+      asked_job = job;
       const auto engine = make_engine(setup.engine);
       // ZeRO stage and recompute decide how long a context fits as much as the degrees do: the
       // search varies those the user did not fix (a 405B model fits nothing at ZeRO 0).
@@ -255,7 +324,12 @@ void add_max_context_command(CLI::App& app) {
         knobs.recomputes = {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
       }
       if (!headroom->empty()) limits->memory_bytes = topology.gpu.hbm_bytes - parse_headroom(*headroom, topology.gpu.hbm_bytes);
-      results = max_context_best(setup.model, topology, job, strategies, *engine, base, knobs, *limits);
+      for (int64_t gpus : gpu_counts) {
+        job.num_gpus = gpus;
+        for (auto& r : max_context_best(setup.model, topology, job, strategies, *engine, base, knobs, *limits)) {
+          results.push_back(std::move(r));
+        }
+      }
       if (*techniques && !results.empty()) {
         // The same search with the techniques too; rows interleave: without, with.
         MemoryKnobs with = knobs;
@@ -264,19 +338,25 @@ void add_max_context_command(CLI::App& app) {
         // Unless --framework fixes it, also the frameworks whose code has the techniques (DeepSpeed
         // / ALST: all; torchtitan: the chunked loss) for the schemes they run.
         if (options->command->count("--framework") == 0) with.frameworks = {"", "deepspeed", "fsdp"};
-        const auto longer = max_context_best(setup.model, topology, job, strategies, *engine, base, with, *limits);
+        std::vector<MaxContextResult> longer;
+        for (int64_t gpus : gpu_counts) {
+          job.num_gpus = gpus;
+          for (auto& r : max_context_best(setup.model, topology, job, strategies, *engine, base, with, *limits)) {
+            longer.push_back(std::move(r));
+          }
+        }
         std::vector<MaxContextResult> both;
         for (auto& r : results) {
           both.push_back(r);
           for (const auto& w : longer) {
-            if (w.job.strategy == r.job.strategy) both.push_back(w);
+            if (w.job.strategy == r.job.strategy && w.job.num_gpus == r.job.num_gpus) both.push_back(w);
           }
         }
         results = std::move(both);
       }
       if (results.empty()) {
         throw InputError("--gpus", fmt::format("no strategy has legal degrees for {} GPUs and model "
-                                               "{}; change the GPU count", job.num_gpus,
+                                               "{}; change the GPU count", fmt::join(gpu_counts, ","),
                                                setup.model.name));
       }
     } else {
@@ -287,6 +367,17 @@ void add_max_context_command(CLI::App& app) {
       const auto engine = make_engine(setup.engine);
       if (!headroom->empty()) limits->memory_bytes = topology.gpu.hbm_bytes - parse_headroom(*headroom, topology.gpu.hbm_bytes);
       results.push_back(max_context(setup.model, topology, setup.job, *engine, base, *limits));
+    }
+    // The curve of each answer (with --techniques, of the rows without them: the techniques only
+    // move where memory ends).
+    std::vector<std::vector<CurvePoint>> curves(results.size());
+    if (*curve) {
+      for (size_t i = 0; i < results.size(); ++i) {
+        if (*techniques && i % 2 == 1) continue;
+        curves[i] = context_curve(model_of_results, topology, results[i], asked_job,
+                                  options->command->count("--zero") > 0,
+                                  options->command->count("--recompute") > 0, engine_name);
+      }
     }
     print_warnings(warnings);
     const double memory_limit = limits->memory_bytes > 0 ? limits->memory_bytes : topology.gpu.hbm_bytes;
@@ -312,6 +403,14 @@ void add_max_context_command(CLI::App& app) {
         nlohmann::json row = to_json(results[i], topology, memory_limit);
         if (launches[i]) row["launch"] = to_json(*launches[i]);
         if (!refusals[i].empty()) row["launch_refused"] = refusals[i];
+        if (*curve && !curves[i].empty()) {
+          nlohmann::json points = nlohmann::json::array();
+          for (const auto& p : curves[i]) {
+            nlohmann::json point = row_to_json(p.row);
+            points.push_back(std::move(point));
+          }
+          row["curve"] = std::move(points);
+        }
         if (*techniques) {
           const MaxContextResult& r = results[i];
           row["framework"] = r.job.framework;
@@ -366,6 +465,22 @@ void add_max_context_command(CLI::App& app) {
         text.pop_back();
         text += fmt::format(" {:>9.3g}  {} {}\n", r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0, j.framework,
                             techniques_used(j));
+      }
+    }
+    if (*curve) {
+      text += fmt::format("\ncontext vs throughput: the fastest plan at each length, {} sequences per step\n",
+                          asked_job.global_batch_size);
+      text += fmt::format("{:<12} {:>5} {:>10} {:>10} {:>10} {:>9}  {}\n", "strategy", "gpus", "seq", "tokens/s",
+                          "step_ms", "mem_GiB", "plan");
+      for (size_t i = 0; i < results.size(); ++i) {
+        for (const auto& p : curves[i]) {
+          const bool ok = p.row.status == "ok";
+          text += fmt::format("{:<12} {:>5} {:>10} {:>10} {:>10} {:>9}  {}\n", results[i].job.strategy,
+                              results[i].job.num_gpus, format_count(p.seq),
+                              ok ? fmt::format("{:.0f}", p.row.tokens_per_s) : "-",
+                              ok ? fmt::format("{:.1f}", p.row.step_time_s * 1e3) : "-",
+                              ok ? fmt::format("{:.1f}", p.row.mem_peak / kGiB) : "-", curve_plan(p.row));
+        }
       }
     }
     if (format) {

@@ -30,6 +30,36 @@ TEST(MaxContextCli, BestStatesOneBatchForEveryPlan) {
   expect_one_line_error(run_spsim("max-context --best --gpus 8 --tokens-per-step 1M"), "--tokens-per-step");
 }
 
+// --best takes a GPU list (one search per count, one batch for all: their least common multiple)
+// and --curve adds, per answer, the fastest plan at doubling lengths up to it.
+TEST(MaxContextCli, BestTakesGpuListsAndDrawsTheContextCurve) {
+  const auto r = run_spsim("max-context --best -s ring,ulysses --gpus 8,16 --curve --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 4u);  // 2 strategies x 2 GPU counts
+  for (const auto& row : rows) {
+    EXPECT_EQ(row["global_batch_size"], 16) << "lcm(8, 16), for every plan";
+    const auto& curve = row["curve"];
+    ASSERT_GE(curve.size(), 2u);
+    EXPECT_EQ(curve.front()["seq_length"], 8192);
+    // The curve ends at the answer; the answer's plan is one of those searched there, so the
+    // fastest plan there is at least as fast.
+    EXPECT_EQ(curve.back()["seq_length"], row["max_seq_length"]);
+    EXPECT_GE(curve.back()["tokens_per_s"].get<double>(), row["tokens_per_s"].get<double>() * (1 - 1e-12));
+    for (size_t i = 1; i < curve.size(); ++i) {
+      EXPECT_GT(curve[i]["seq_length"].get<int64_t>(), curve[i - 1]["seq_length"].get<int64_t>());
+      EXPECT_EQ(curve[i]["status"], "ok");
+      EXPECT_EQ(curve[i]["gpus"], row["num_gpus"]);
+    }
+  }
+  EXPECT_EQ(rows[0]["num_gpus"], 8);
+  EXPECT_EQ(rows[2]["num_gpus"], 16);
+  const auto table = run_spsim("max-context --best -s ring --gpus 8,16 --curve");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("context vs throughput"), std::string::npos);
+  expect_one_line_error(run_spsim("max-context -s ring --gpus 8 --curve"), "--curve");
+}
+
 TEST(MaxContextCli, HeadroomIsGibOrAShareOfTheHbm) {
   const auto r = run_spsim("max-context -s ring --gpus 16 --zero 3 --headroom 10% --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
