@@ -59,6 +59,11 @@ void check_common(LaunchFormat format, const Plan& plan) {
                    "LigerFusedLinearCrossEntropyLoss, torchtitan's ChunkedLossWrapper, ArcticTraining's "
                    "tiled_mlp_compute), which --emit does not write; drop them to emit the launch settings");
   }
+  if ((!job.grad_reduce_dtype.empty() || !job.cross_entropy.empty()) &&
+      (format == LaunchFormat::kDeepSpeed || format == LaunchFormat::kTorchtitan)) {
+    refuse(format, fmt::format("grad_reduce_dtype / cross_entropy are Megatron settings ({} decides them in its "
+                               "training code); drop them", framework.title));
+  }
   if (job.attention_impl == "triton") {
     refuse(format, "--attention-impl triton is FlashAttention's Triton kernel (LLM Foundry's attn_impl: triton), "
                    "which none of the emitted frameworks selects; use --attention-impl flash2 or cudnn");
@@ -229,6 +234,9 @@ std::vector<LaunchSetting> megatron_settings(const Plan& plan) {
   arg("--attention-backend", job.attention_kernel == AttentionKernel::kStandard ? "unfused"
                              : job.attention_impl == "flash2"                   ? "flash"
                                                                                 : "fused");
+  // The job-level gradient dtype and cross entropy (Megatron's defaults: fp32 grads, unfused).
+  if (job.grad_reduce_dtype == "bf16") arg("--grad-reduce-in-bf16");
+  if (job.cross_entropy == "fused") arg("--cross-entropy-loss-fusion");
   return s;
 }
 
@@ -335,10 +343,10 @@ std::vector<LaunchSetting> nemo_settings(const Plan& plan) {
   flag("ddp.use_megatron_fsdp", job.zero_stage == 3);
   if (job.zero_stage == 3) set("ddp.data_parallel_sharding_strategy", "optim_grads_params");
   // What the NeMo profile assumes (src/framework/profiles.cc): bf16 gradient reduction and TE's
-  // fused cross entropy, as the performance recipes set them.
-  flag("ddp.grad_reduce_in_fp32", false);
-  flag("model.cross_entropy_loss_fusion", true);
-  set("model.cross_entropy_fusion_impl", "te");
+  // fused cross entropy, as the performance recipes set them, unless the job sets them.
+  flag("ddp.grad_reduce_in_fp32", job.grad_reduce_dtype == "fp32");
+  flag("model.cross_entropy_loss_fusion", job.cross_entropy != "unfused");
+  if (job.cross_entropy != "unfused") set("model.cross_entropy_fusion_impl", "te");
   std::string precision = job.precision == Precision::kFp16 ? "fp16_mixed" : "bf16_mixed";
   if (job.precision == Precision::kFp8) {
     precision = job.fp8_recipe == "current" ? "bf16_with_fp8_current_scaling_mixed"

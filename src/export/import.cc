@@ -516,19 +516,17 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
     job.attention_impl = "flash2";
     out.given.insert("attention_impl");
   }
-  // Megatron-LM with bf16 gradient reduction is what spsim's nemo profile models (Megatron-Core
-  // with the performance recipes' settings).
-  const bool bf16_grads = s.has("--grad-reduce-in-bf16");
-  const bool fused_ce = s.has("--cross-entropy-loss-fusion");
-  if (bf16_grads) s.used("--grad-reduce-in-bf16");
-  if (fused_ce) s.used("--cross-entropy-loss-fusion");
-  if (bf16_grads) {
-    job.framework = "nemo";
-    out.notes.push_back(fmt::format("--grad-reduce-in-bf16: predicted with the nemo profile (Megatron-Core "
-                                    "reducing gradients in bf16{})",
-                                    fused_ce ? ", fused cross entropy" : "; it assumes --cross-entropy-loss-fusion too"));
-  } else if (fused_ce) {
-    out.notes.push_back("--cross-entropy-loss-fusion: the megatron profile times the unfused fp32 cross entropy");
+  // The two job-level settings of a Megatron-LM script that its framework profile would otherwise
+  // decide: the job stays a megatron plan with them (the nemo profile differs in more than these).
+  if (s.has("--grad-reduce-in-bf16")) {
+    s.used("--grad-reduce-in-bf16");
+    job.grad_reduce_dtype = "bf16";
+    out.given.insert("grad_reduce_dtype");
+  }
+  if (s.has("--cross-entropy-loss-fusion")) {
+    s.used("--cross-entropy-loss-fusion");
+    job.cross_entropy = "fused";
+    out.given.insert("cross_entropy");
   }
   out.given.insert("framework");
 }
@@ -878,17 +876,20 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
     out.given.insert("precision");
     if (job.precision == Precision::kFp8) out.given.insert("fp8_recipe");
   }
+  // The recipe's gradient dtype and cross entropy are the job's: it stays a nemo plan with them.
   if (s.has("ddp.grad_reduce_in_fp32") && bridge_bool(s.value("ddp.grad_reduce_in_fp32"), "ddp.grad_reduce_in_fp32", where)) {
-    job.framework = "megatron";
-    out.notes.push_back("ddp.grad_reduce_in_fp32=true: predicted with the megatron profile (fp32 gradient reduction)");
+    job.grad_reduce_dtype = "fp32";
+    out.given.insert("grad_reduce_dtype");
   }
-  // The nemo profile times TE's fused cross entropy (what emit writes); another loss is a note.
-  const bool fused_loss = !s.has("model.cross_entropy_loss_fusion") ||
-                          bridge_bool(s.value("model.cross_entropy_loss_fusion"), "model.cross_entropy_loss_fusion", where);
-  const std::string fusion_impl = s.has("model.cross_entropy_fusion_impl") ? s.value("model.cross_entropy_fusion_impl") : "te";
-  if (!fused_loss || fusion_impl != "te") {
-    out.notes.push_back("the nemo profile times TransformerEngine's fused cross entropy "
-                        "(model.cross_entropy_loss_fusion=true, model.cross_entropy_fusion_impl=te)");
+  if (s.has("model.cross_entropy_loss_fusion") &&
+      !bridge_bool(s.value("model.cross_entropy_loss_fusion"), "model.cross_entropy_loss_fusion", where)) {
+    job.cross_entropy = "unfused";
+    out.given.insert("cross_entropy");
+  } else if (s.has("model.cross_entropy_fusion_impl") && s.value("model.cross_entropy_fusion_impl") != "te") {
+    // Megatron's native fused implementation: timed as TE's (both one kernel over the logits).
+    out.notes.push_back(fmt::format("model.cross_entropy_fusion_impl={}: timed as TransformerEngine's fused cross "
+                                    "entropy (one kernel over the logits)",
+                                    s.value("model.cross_entropy_fusion_impl")));
   }
   if (s.has("model.attention_backend")) {
     const std::string backend = s.value("model.attention_backend");

@@ -22,6 +22,8 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.framework = in.string("framework", "");
   job.fp8_recipe = in.string("fp8_recipe", "");
   job.attention_impl = in.string("attention_impl", "");
+  job.grad_reduce_dtype = in.string("grad_reduce_dtype", "");
+  job.cross_entropy = in.string("cross_entropy", "");
   job.num_gpus = in.integer("num_gpus", job.num_gpus, 1, kMaxGpus);
   job.seq_length = in.integer("seq_length", job.seq_length, 1, kMaxSeqLength);
   job.micro_batch_size = in.integer("micro_batch_size", job.micro_batch_size, 1, kMaxMicroBatchSize);
@@ -74,6 +76,12 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
       job.attention_impl != "triton") {
     in.fail("attention_impl", fmt::format("must be cudnn, flash2 or triton (got \"{}\")", job.attention_impl));
   }
+  if (!job.grad_reduce_dtype.empty() && job.grad_reduce_dtype != "bf16" && job.grad_reduce_dtype != "fp32") {
+    in.fail("grad_reduce_dtype", fmt::format("must be bf16 or fp32 (got \"{}\")", job.grad_reduce_dtype));
+  }
+  if (!job.cross_entropy.empty() && job.cross_entropy != "fused" && job.cross_entropy != "unfused") {
+    in.fail("cross_entropy", fmt::format("must be fused or unfused (got \"{}\")", job.cross_entropy));
+  }
   if (in.has("seq_dist")) {
     const std::string path = in.string("seq_dist", "");
     job.seq_dist = std::make_shared<const SequenceDistribution>(
@@ -89,6 +97,9 @@ nlohmann::json job_to_json(const JobConfig& job) {
   out["framework"] = job.framework;
   out["fp8_recipe"] = job.fp8_recipe;
   out["attention_impl"] = job.attention_impl;
+  // Only when set: results and sweep fingerprints of jobs without them stay as they were.
+  if (!job.grad_reduce_dtype.empty()) out["grad_reduce_dtype"] = job.grad_reduce_dtype;
+  if (!job.cross_entropy.empty()) out["cross_entropy"] = job.cross_entropy;
   out["num_gpus"] = job.num_gpus;
   out["seq_length"] = job.seq_length;
   out["micro_batch_size"] = job.micro_batch_size;

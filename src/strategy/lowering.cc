@@ -705,7 +705,10 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   c.grad_group_size = c.u * c.r * c.d;
   const bool fp32 = job.precision == Precision::kFp32 || job.precision == Precision::kTf32;
   c.param_bytes = fp32 ? 4 : 2;
-  c.grad_bytes = fp32 ? 4 : c.fw.grad_bytes;
+  c.grad_bytes = fp32 ? 4
+                 : job.grad_reduce_dtype == "bf16" ? 2
+                 : job.grad_reduce_dtype == "fp32" ? 4
+                                                   : c.fw.grad_bytes;
 
   c.shard = make_layer_shard(model, job);
   LayerShard task_shard = c.shard;
@@ -729,7 +732,10 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                           static_cast<double>(job.tensor_parallel);
     // --loss fused runs Liger's kernel whatever the framework's own loss is.
     const LossChoice choice = parse_loss(job.loss, "--loss");
-    const LossBytes loss = loss_bytes_per_logit(choice.kind == LossKind::kFused ? LossImpl::kFused : c.fw.loss);
+    const LossImpl own = job.cross_entropy == "fused"     ? LossImpl::kFused
+                         : job.cross_entropy == "unfused" ? LossImpl::kFp32Copy
+                                                          : c.fw.loss;
+    const LossBytes loss = loss_bytes_per_logit(choice.kind == LossKind::kFused ? LossImpl::kFused : own);
     c.head[kCrossEntropy].fwd_bytes = logits * loss.fwd;
     c.head[kCrossEntropy].bwd_bytes = logits * loss.bwd;
     // Chunked / fused losses hold one chunk of logits (long_context.h); GEMM FLOPs unchanged.

@@ -61,6 +61,8 @@ void expect_same_plan(const JobConfig& want, const JobConfig& got, const std::st
   EXPECT_EQ(got.last_stage_layers, want.last_stage_layers) << text;
   EXPECT_EQ(got.embedding_in_pipeline_split, want.embedding_in_pipeline_split) << text;
   EXPECT_EQ(got.loss_in_pipeline_split, want.loss_in_pipeline_split) << text;
+  EXPECT_EQ(got.grad_reduce_dtype, want.grad_reduce_dtype) << text;
+  EXPECT_EQ(got.cross_entropy, want.cross_entropy) << text;
   if (want.tensor_parallel > 1) {
     EXPECT_EQ(got.sequence_parallel, want.sequence_parallel) << text;
   }
@@ -177,6 +179,13 @@ std::vector<Case> hand_picked_plans() {
   j.virtual_pipeline_stages = 17;  // (32 + 2) / (2 x 17) = 1 layer a chunk
   j.ring_degree = 16;
   add(LaunchFormat::kMegatron, j);
+  // Megatron-LM with the gradient dtype and cross entropy of NVIDIA's performance scripts.
+  j = plan("ring", "megatron", 16, k64);
+  j.ring_degree = 8;
+  j.zero_stage = 1;
+  j.grad_reduce_dtype = "bf16";
+  j.cross_entropy = "fused";
+  add(LaunchFormat::kMegatron, j);
   // Megatron-Bridge: the same engine under recipes.
   j = plan("ring", "nemo", 16, k128);
   j.ring_degree = 8;
@@ -188,6 +197,12 @@ std::vector<Case> hand_picked_plans() {
   j.ring_degree = 8;
   j.precision = Precision::kFp8;
   j.fp8_recipe = "delayed";
+  add(LaunchFormat::kNemo, j);
+  j = plan("ring", "nemo", 16, k64);  // a recipe with fp32 gradients and the unfused loss
+  j.ring_degree = 8;
+  j.zero_stage = 1;
+  j.grad_reduce_dtype = "fp32";
+  j.cross_entropy = "unfused";
   add(LaunchFormat::kNemo, j);
   j = plan("megatron-sp", "nemo", 16, 32768);
   j.tensor_parallel = 4;
@@ -374,6 +389,46 @@ TEST(Launch, ImportNamesUnknownAndUnsupportedArguments) {
       "args");
   EXPECT_EQ(in.ignored, (std::vector<std::string>{"--lr", "--train-iters"}));
   EXPECT_EQ(in.job.num_gpus, 8);
+}
+
+// --grad-reduce-in-bf16 / --cross-entropy-loss-fusion keep a Megatron-LM script a megatron plan
+// (they used to switch it to the nemo profile): the job carries them, the lowering reads them.
+TEST(Launch, MegatronGradientDtypeAndFusedLossStayMegatron) {
+  const ImportedLaunch in = import_launch(
+      LaunchFormat::kMegatron,
+      "torchrun --nproc-per-node 8 pretrain_gpt.py --context-parallel-size 8 --seq-length 65536 --bf16 "
+      "--use-distributed-optimizer --grad-reduce-in-bf16 --cross-entropy-loss-fusion",
+      "args");
+  EXPECT_EQ(in.job.framework, "megatron");
+  EXPECT_EQ(in.job.grad_reduce_dtype, "bf16");
+  EXPECT_EQ(in.job.cross_entropy, "fused");
+  EXPECT_TRUE(in.ignored.empty());
+  const ModelSpec model = load_model("llama-3-8b");
+  JobConfig plain = in.job;
+  plain.strategy = "ring";
+  plain.ring_degree = 8;
+  plain = resolved(model, plain);
+  JobConfig fp32 = plain;
+  fp32.grad_reduce_dtype = "";
+  fp32.cross_entropy = "";
+  const auto ring = make_strategy("ring");
+  const LoweredStep bf16_step = ring->lower(model, plain);
+  const LoweredStep fp32_step = ring->lower(model, fp32);
+  // Gradients: 2 bytes an element instead of Megatron's fp32 main grads.
+  EXPECT_NEAR(bf16_step.memory.grads * 2, fp32_step.memory.grads, 1e-6 * fp32_step.memory.grads);
+  EXPECT_GT(bf16_step.memory.grads, 0);
+  // Fused loss: fewer HBM bytes in the cross entropy (one kernel over the 16-bit logits).
+  auto loss_bytes = [](const LoweredStep& step) {
+    double bytes = 0;
+    for (const auto& seg : step.graph.segments) {
+      for (const auto& task : seg.tasks) {
+        if (std::string(task.name) == "cross_entropy") bytes += task.hbm_bytes;
+      }
+    }
+    return bytes;
+  };
+  EXPECT_GT(loss_bytes(fp32_step), 0);
+  EXPECT_LT(loss_bytes(bf16_step), loss_bytes(fp32_step));
 }
 
 TEST(Launch, ReadsAScriptWithVariables) {
