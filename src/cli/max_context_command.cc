@@ -257,10 +257,10 @@ void add_max_context_command(CLI::App& app) {
       format = parse_launch_format(*emit, "--emit");
       if (options->command->count("--framework") == 0) options->framework = launch_framework(*format);
     }
-    const auto engine_name = options->engine;
     std::vector<MaxContextResult> results;
     std::vector<std::string> warnings;
     JobConfig asked_job;  // --best: the job the search starts from (framework, precision, batch, ...)
+    std::string curve_engine = "analytic";
     Topology topology;
     ModelSpec model_of_results;
     if (*best) {
@@ -315,6 +315,13 @@ void add_max_context_command(CLI::App& app) {
                                  "set --gbs)", job.global_batch_size, kDefaultBatchRule);
       }
       asked_job = job;
+      curve_engine = setup.engine;
+      if (*curve && setup.engine != "analytic") {
+        // Each point is a best-plan search (hundreds of plans): minutes per point under the DES.
+        throw InputError("--curve", "searches the best plan at every length, which the analytic engine does in "
+                                    "seconds and the DES in hours; drop --engine des (then check a point with "
+                                    "spsim run --engine des)");
+      }
       const auto engine = make_engine(setup.engine);
       // ZeRO stage and recompute decide how long a context fits as much as the degrees do: the
       // search varies those the user did not fix (a 405B model fits nothing at ZeRO 0).
@@ -376,7 +383,7 @@ void add_max_context_command(CLI::App& app) {
         if (*techniques && i % 2 == 1) continue;
         curves[i] = context_curve(model_of_results, topology, results[i], asked_job,
                                   options->command->count("--zero") > 0,
-                                  options->command->count("--recompute") > 0, engine_name);
+                                  options->command->count("--recompute") > 0, curve_engine);
       }
     }
     print_warnings(warnings);

@@ -58,6 +58,7 @@ TEST(MaxContextCli, BestTakesGpuListsAndDrawsTheContextCurve) {
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("context vs throughput"), std::string::npos);
   expect_one_line_error(run_spsim("max-context -s ring --gpus 8 --curve"), "--curve");
+  expect_one_line_error(run_spsim("max-context --best -s ring --gpus 8 --curve --engine des"), "--curve");
 }
 
 TEST(MaxContextCli, HeadroomIsGibOrAShareOfTheHbm) {
