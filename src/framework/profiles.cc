@@ -227,8 +227,7 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
   }
   // PyTorch's context_parallel splits round-robin (enable_load_balance, zigzag's chunks) or
   // contiguously (basic); it has no striped split.
-  if (fw.cp_attention == CpAttention::kPerStepSdpa && job.ring_degree > 1 && job.ring_comm == "allgather" &&
-      job.ring_variant == "stripe") {
+  if (fw.cp_attention == CpAttention::kPerStepSdpa && job.ring_degree > 1 && job.ring_variant == "stripe") {
     throw InputError("ring_variant", fmt::format("{}: PyTorch's context_parallel has no striped split; use "
                                                  "--ring-variant zigzag (its round-robin load balancing) or basic",
                                                  fw.title));

@@ -85,7 +85,7 @@ struct Context {
   int64_t t = 1, u = 1, r = 1, d = 1;
   bool sp = false;           // Megatron sequence parallelism (t > 1)
   bool zigzag = true, ring_allgather = false;
-  bool cp_per_step = false;  // ring allgather as PyTorch's context_parallel runs it (torch_cp)
+  bool cp_per_step = false;  // ring as PyTorch's context_parallel runs it (emit_torch_cp_fwd)
   bool stripe = false;       // ring_variant stripe: zigzag's c²/2 per step, skewed by ±c/2
   int64_t grad_group_size = 1;  // u x r x D: every rank holding the same parameter shard
   LayerShard shard;
@@ -198,11 +198,13 @@ void set_stripe_skew(Task& task, const Context& c, int64_t k) {
 
 // PyTorch's context parallelism as torchtitan runs it (torch.distributed.tensor.experimental.
 // context_parallel; torch/distributed/tensor/experimental/_attention.py, pytorch/pytorch@0123248
-// _templated_ring_attention, _SDPAMerger, _AllGatherRotater; docs/strategies.md): round-robin
-// load balancing (each GPU holds chunks i and 2r-1-i, like zigzag) and the default all-gather
-// rotater. Every count below follows a line of that file; ranks run the same steps except which
-// half of Q or K a step uses, and the last ring position takes the costlier branch in every step
-// (i <= rank), so its path is the one timed.
+// _templated_ring_attention, _SDPAMerger, _AllGatherRotater, _AllToAllRotater;
+// docs/strategies.md): round-robin load balancing (each GPU holds chunks i and 2r-1-i, like
+// zigzag), K,V rotated by the all-gather rotater (--cp-comm-type allgather, torchtitan's
+// default) or the all-to-all one (p2p: torchtitan's "alltoall"). Every count below follows a
+// line of that file; ranks run the same steps except which half of Q or K a step uses, and the
+// last ring position takes the costlier branch in every step (i <= rank), so its path is the one
+// timed.
 
 // Elementwise bytes, fp32 = 4 per element; e the activation dtype.
 constexpr double kF32 = 4;
@@ -210,7 +212,7 @@ constexpr double kF32 = 4;
 // One step's SDPA call, forward or backward. Load-balanced causal: c²/2 a step. Without load
 // balancing (basic; non-causal always) step i is a full block, and under a causal mask rank i
 // computes it only if i <= rank (_CausalBehavior.SKIP otherwise).
-int emit_torch_cp_sdpa(SegmentBuilder& sb, const Context& c, int64_t i, bool backward, int prev, int gather) {
+int emit_torch_cp_sdpa(SegmentBuilder& sb, const Context& c, int64_t i, bool backward, int prev, int kv) {
   const OpCost& op = c.ops[kAttention];
   const double bwd_ratio = op.fwd_flops > 0 ? op.bwd_flops / op.fwd_flops : 2.5;
   const double block = c.attn_scale * (backward ? bwd_ratio : 1.0) *
@@ -219,10 +221,27 @@ int emit_torch_cp_sdpa(SegmentBuilder& sb, const Context& c, int64_t i, bool bac
   const bool first = i == 0;
   const double flops = c.job.causal && (first || c.zigzag) ? 0.5 * block : block;
   const double bytes = (backward ? op.bwd_bytes : op.fwd_bytes) / static_cast<double>(c.r);
-  const int attn = sb.compute("cp_sdpa_step", OpClass::kAttention, flops, bytes, {prev, i == 1 ? gather : -1});
+  const int attn = sb.compute("cp_sdpa_step", OpClass::kAttention, flops, bytes, {prev, kv});
   if (c.job.causal && !c.zigzag && !first) set_ring_skew(sb.at(attn), c, i);
   mark_attention(sb.at(attn), c, backward, first);
   return attn;
+}
+
+// The K,V exchange of step i < r-1 (both directions run it): torch.cat([key, value]) (one bf16
+// copy, read + write; steps >= 1 still run it under the all-gather rotater, which ignores it),
+// then exchange_buffers: the all-gather rotater's one async all-gather at step 0, the all-to-all
+// rotater's permute_tensor (a send/recv of the block) every step. `kv` is what step i waited on;
+// returns what step i+1 waits on (next_buffer), and sets `prev` to the last compute task.
+int emit_torch_cp_kv_exchange(SegmentBuilder& sb, const Context& c, int64_t i, int& prev, int kv) {
+  if (i > 0) {
+    prev = sb.compute("cp_kv_cat", OpClass::kMemoryBound, 0, 2.0 * c.e * 2.0 * c.cp_k_elems, {prev, kv});
+  }
+  if (c.ring_allgather) {
+    return i > 0 ? kv : sb.comm("cp_kv_all_gather", Stream::kRingComm, Category::kContextGather,
+                                CommKind::kAllGather, c.g_ring, c.kv_gather, {prev});
+  }
+  return sb.comm("cp_kv_send_recv", Stream::kRingComm, Category::kRingP2P, CommKind::kSendRecv, c.g_ring,
+                 2.0 * c.e * c.cp_k_elems, {prev, kv});
 }
 
 // Forward: r SDPA calls; step 0 is the causal local block, steps 1..r-1 non-causal calls on half
@@ -230,15 +249,11 @@ int emit_torch_cp_sdpa(SegmentBuilder& sb, const Context& c, int64_t i, bool bac
 // single kernel's causal area. Each output is merged into an fp32 running output.
 int emit_torch_cp_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int d2) {
   const double nq = c.cp_q_elems, nk = c.cp_k_elems, nl = c.cp_lse_elems;
-  // key.contiguous(), value.contiguous() (SDPA's K,V are transposed views: copies), then
-  // torch.cat([key.flatten(), value.flatten()]) for the rotater: 3 copies, read + write each.
-  const int prep = sb.compute("cp_kv_copy", OpClass::kMemoryBound, 0, 2.0 * c.e * nk * 2.0 + 2.0 * c.e * 2.0 * nk,
-                              {d0, d1, d2});
-  sb.at(prep).kernels = 3;
-  // _AllGatherRotater.exchange_buffers at step 0: one async ft_c.all_gather_tensor, waited in
-  // next_buffer() at step 1, so it overlaps the step-0 SDPA.
-  const int gather = sb.comm("cp_kv_all_gather", Stream::kRingComm, Category::kContextGather,
-                             CommKind::kAllGather, c.g_ring, c.kv_gather, {prep});
+  // key.contiguous(), value.contiguous() (SDPA's K,V are transposed views: copies), then the
+  // step-0 torch.cat([key.flatten(), value.flatten()]) for the rotater: 3 copies.
+  int prev = sb.compute("cp_kv_copy", OpClass::kMemoryBound, 0, 2.0 * c.e * nk * 2.0 + 2.0 * c.e * 2.0 * nk,
+                        {d0, d1, d2});
+  sb.at(prev).kernels = 3;
   // _SDPAMerger.step: out.to(float32) (lse is fp32 already); from step 1 _merge_one's eager ops:
   // out - block_out, sigmoid(block_lse - lse) * (...), out - (...) on out-sized fp32 tensors (the
   // product reads the lse-sized sigmoid broadcast), and block_lse - lse, sigmoid, lse - block_lse,
@@ -246,48 +261,42 @@ int emit_torch_cp_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int 
   const double to_f32 = (c.e + kF32) * nq;
   const double merge_out = 3.0 * kF32 * nq + (2.0 * kF32 * nq + kF32 * nl) + 3.0 * kF32 * nq;
   const double merge_lse = 3.0 * 3.0 * kF32 * nl + 2.0 * 2.0 * kF32 * nl;
-  int prev = prep;
+  int kv = -1;
   for (int64_t i = 0; i < c.r; ++i) {
     const bool first = i == 0;
-    const int attn = emit_torch_cp_sdpa(sb, c, i, false, prev, gather);
-    // Steps 0..r-2 also concatenate the current K,V for exchange_buffers (the all-gather rotater
-    // ignores it after step 0, but the cat runs): one copy, read + write.
-    double bytes = to_f32 + (first ? 0.0 : merge_out + merge_lse);
-    int kernels = first ? 1 : 9;
-    if (!first && i < c.r - 1) {
-      bytes += 2.0 * c.e * 2.0 * nk;
-      kernels += 1;
-    }
-    const int merge = sb.compute("cp_sdpa_merge", OpClass::kMemoryBound, 0, bytes, {attn});
-    sb.at(merge).kernels = static_cast<uint8_t>(kernels);
-    prev = merge;
+    const int next_kv = i < c.r - 1 ? emit_torch_cp_kv_exchange(sb, c, i, prev, kv) : -1;
+    const int attn = emit_torch_cp_sdpa(sb, c, i, false, prev, kv);
+    prev = sb.compute("cp_sdpa_merge", OpClass::kMemoryBound, 0, to_f32 + (first ? 0.0 : merge_out + merge_lse),
+                      {attn});
+    sb.at(prev).kernels = first ? 1 : 9;
+    kv = next_kv;
   }
   // _SDPAMerger.results: out.to(bf16).
   return sb.compute("cp_out_cast", OpClass::kMemoryBound, 0, (kF32 + c.e) * nq, {prev});
 }
 
-// Backward (_templated_ring_attention_backward): K,V all-gathered again (the default rotater),
-// r SDPA backward calls of the forward's shapes, fp32 dQ/dK/dV accumulation, and dK,dV in fp32
-// passed to the next rank after every step by an _AllToAllRotater (ft_c.permute_tensor: one
-// send/recv), waited after the next step's SDPA; the last one is waited after the loop.
+// Backward (_templated_ring_attention_backward): K,V rotated again as in the forward, r SDPA
+// backward calls of the forward's shapes, fp32 dQ/dK/dV accumulation, and dK,dV in fp32 passed
+// to the next rank after every step by an _AllToAllRotater (whatever the K,V rotater:
+// ft_c.permute_tensor, a send/recv), waited after the next step's SDPA; the last one is waited
+// after the loop.
 int emit_torch_cp_bwd(SegmentBuilder& sb, const Context& c, int dep) {
   const double nq = c.cp_q_elems, nk = c.cp_k_elems;
   // zeros_like(query/key/value, fp32) (3 writes), key/value.contiguous() (2 copies), and the
   // step-0 cat of K,V for the rotater.
-  const int prep = sb.compute("cp_kv_copy", OpClass::kMemoryBound, 0,
-                              kF32 * (nq + 2.0 * nk) + 2.0 * c.e * nk * 2.0 + 2.0 * c.e * 2.0 * nk, {dep});
-  sb.at(prep).kernels = 6;
-  const int gather = sb.comm("cp_kv_all_gather", Stream::kRingComm, Category::kContextGather,
-                             CommKind::kAllGather, c.g_ring, c.kv_gather, {prep});
+  int prev = sb.compute("cp_kv_copy", OpClass::kMemoryBound, 0,
+                        kF32 * (nq + 2.0 * nk) + 2.0 * c.e * nk * 2.0 + 2.0 * c.e * 2.0 * nk, {dep});
+  sb.at(prev).kernels = 6;
   const double dkv_bytes = kF32 * 2.0 * nk;  // torch.cat([grad_key, grad_value]) in fp32
   // fp32 += 16-bit gradient: read 4 + e, write 4 per element.
   const double add = 2.0 * kF32 + c.e;
-  int prev = prep, send = -1;
+  int kv = -1, send = -1;
   for (int64_t i = 0; i < c.r; ++i) {
     const bool first = i == 0;
-    const int attn = emit_torch_cp_sdpa(sb, c, i, true, prev, gather);
-    // Step 0 (and i <= rank without load balancing): grad_key/value/query += full blocks. Steps
-    // i <= rank with load balancing: dK, dV halves added in place, then _partial_update's
+    const int next_kv = i < c.r - 1 ? emit_torch_cp_kv_exchange(sb, c, i, prev, kv) : -1;
+    const int attn = emit_torch_cp_sdpa(sb, c, i, true, prev, kv);
+    // Step 0 (and every step without load balancing): grad_key/value/query += whole blocks.
+    // Steps i <= rank with load balancing: dK, dV halves added in place, then _partial_update's
     // torch.cat rebuilds each (read + write fp32); dQ added whole. Every step: cat of dK,dV for the
     // send (read + write fp32).
     double bytes = add * nq + 2.0 * dkv_bytes;
@@ -299,15 +308,11 @@ int emit_torch_cp_bwd(SegmentBuilder& sb, const Context& c, int dep) {
       bytes += add * nk + 2.0 * (2.0 * kF32 * nk);
       kernels += 4;
     }
-    if (!first && i < c.r - 1) {  // the cat of K,V for exchange_buffers
-      bytes += 2.0 * c.e * 2.0 * nk;
-      kernels += 1;
-    }
-    const int accum = sb.compute("cp_grad_accumulate", OpClass::kMemoryBound, 0, bytes, {attn, send});
-    sb.at(accum).kernels = static_cast<uint8_t>(kernels);
+    prev = sb.compute("cp_grad_accumulate", OpClass::kMemoryBound, 0, bytes, {attn, send});
+    sb.at(prev).kernels = static_cast<uint8_t>(kernels);
     send = sb.comm("cp_dkv_send_recv", Stream::kRingComm, Category::kRingP2P, CommKind::kSendRecv,
-                   c.g_ring, dkv_bytes, {accum, send});
-    prev = accum;
+                   c.g_ring, dkv_bytes, {prev, send});
+    kv = next_kv;
   }
   // grad_query.to(bf16) and the received dK,dV .to(bf16).
   const int cast = sb.compute("cp_grad_cast", OpClass::kMemoryBound, 0, (kF32 + c.e) * (nq + 2.0 * nk),
@@ -743,9 +748,11 @@ double layer_buffers(const Context& c) {
   }
   if (c.r > 1) {
     if (c.cp_per_step) {
-      // PyTorch context_parallel: the gathered (repeated) K,V, plus the backward's larger set of
-      // fp32 buffers: dQ, dK, dV accumulators and the dK,dV being received (_attention.py).
-      buffers += 2.0 * c.e * c.b * c.s * heads * dh + 4.0 * (c.cp_q_elems + 4.0 * c.cp_k_elems);
+      // PyTorch context_parallel: the gathered (repeated) K,V, or the K,V block being received
+      // and the one in use, plus the backward's larger set of fp32 buffers: dQ, dK, dV
+      // accumulators and the dK,dV being received (_attention.py).
+      buffers += (c.ring_allgather ? 2.0 * c.e * c.b * c.s * heads * dh : 2.0 * c.kv_block) +
+                 4.0 * (c.cp_q_elems + 4.0 * c.cp_k_elems);
     } else if (c.ring_allgather) {
       buffers += 2.0 * c.e * c.b * c.s * kv_heads * dh;  // the gathered K,V
     } else {
@@ -832,7 +839,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   c.zigzag = job.ring_variant != "basic";
   c.stripe = job.ring_variant == "stripe";
   c.ring_allgather = job.ring_comm == "allgather";
-  c.cp_per_step = c.r > 1 && c.ring_allgather && c.fw.cp_attention == CpAttention::kPerStepSdpa;
+  c.cp_per_step = c.r > 1 && c.fw.cp_attention == CpAttention::kPerStepSdpa;
   c.grad_group_size = c.u * c.r * c.d;
   const bool fp32 = job.precision == Precision::kFp32 || job.precision == Precision::kTf32;
   c.param_bytes = fp32 ? 4 : 2;
@@ -913,6 +920,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     c.cp_k_elems = c.cp_q_elems;
     c.cp_lse_elems = c.b * block_tokens * heads;
     c.kv_gather = ratio(c.r) * 2.0 * c.e * c.b * c.s * heads * dh;
+    c.kv_block = 2.0 * c.e * c.cp_k_elems;
   }
   c.layer_params = static_cast<double>(model.params_per_layer()) / static_cast<double>(c.t);
   const double embedding_params =
