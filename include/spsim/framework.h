@@ -42,6 +42,11 @@ enum class PipelineSplit : uint8_t {
                 // with the remainder on the first stages (pipeline_parallel.py)
 };
 
+/// Context-parallel attention: TransformerEngine's kernels (all-gather: one kernel over the
+/// gathered K,V; p2p: one a ring step), or r SDPA calls with eager fp32 merges (PyTorch's
+/// torch.distributed.tensor.experimental.context_parallel).
+enum class CpAttention : uint8_t { kSingleKernel, kPerStepSdpa };
+
 struct FrameworkProfile {
   const char* name;          // "megatron" | "nemo" | "deepspeed" | "fsdp"
   const char* title;         // "Megatron-LM", ...
@@ -89,6 +94,11 @@ struct FrameworkProfile {
   // --loss kinds (bit k set: LossKind k; standard always) and the tiled MLP.
   uint8_t loss_kinds;
   bool tiled_mlp;
+  // How context parallelism runs the attention: TransformerEngine's (Megatron, NeMo, Llama 3)
+  // all-gather CP calls one kernel over (s/r x s) and its p2p ring one fused kernel a step;
+  // PyTorch's context_parallel (torchtitan) calls SDPA once per chunk with either rotation and
+  // merges the outputs with eager fp32 ops.
+  CpAttention cp_attention;
   const char* source;        // where each value comes from
 };
 

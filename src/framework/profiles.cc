@@ -53,6 +53,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // The loss is vocab-parallel CE over all logits (--cross-entropy-loss-fusion is TE's
           // unchunked kernel): no chunked or fused-linear loss, no tiled MLP.
           kStandardLoss, false,
+          CpAttention::kSingleKernel,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
       },
@@ -75,6 +76,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           PipelineSplit::kMegatron,
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
           kStandardLoss, false,  // Megatron-Core's loss, as megatron
+          CpAttention::kSingleKernel,  // TE's all-gather CP, as megatron
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
       },
@@ -113,6 +115,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // (ArcticTraining@b28638e model/liger_factory.py) and TiledMLP with tiled_mlp_compute
           // (config/trainer.py:145, ulysses_sp.py:943).
           kStandardLoss | kFusedLoss | kChunkedLoss, true,
+          CpAttention::kSingleKernel,
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
       },
@@ -144,6 +147,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           {"dp", "megatron-sp", "megatron-tp", "ring"}, false,
           // ChunkedLossWrapper (components/loss.py:501); no fused-linear loss or tiled MLP.
           kStandardLoss | kChunkedLoss, false,
+          // PyTorch context_parallel (torch/distributed/tensor/experimental/_attention.py,
+          // create_context_parallel_ctx in torchtitan/utils.py): one SDPA call per chunk.
+          CpAttention::kPerStepSdpa,
           "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "
           "PyTorch fully_shard docstring; pytorch/ao @36027d8 (float8/float8_linear.py)",
       },
@@ -218,6 +224,13 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
     throw InputError("tiled_mlp", fmt::format("{} has no tiled MLP (ALST's TiledMLP runs under DeepSpeed); "
                                               "use --tiled-mlp off or --framework deepspeed",
                                               fw.title));
+  }
+  // PyTorch's context_parallel splits round-robin (enable_load_balance, zigzag's chunks) or
+  // contiguously (basic); it has no striped split.
+  if (fw.cp_attention == CpAttention::kPerStepSdpa && job.ring_degree > 1 && job.ring_variant == "stripe") {
+    throw InputError("ring_variant", fmt::format("{}: PyTorch's context_parallel has no striped split; use "
+                                                 "--ring-variant zigzag (its round-robin load balancing) or basic",
+                                                 fw.title));
   }
   if (!fw.sharded_grads_with_pp && job.pipeline_parallel > 1 && job.zero_stage >= 2) {
     throw InputError("zero_stage", fmt::format("{}: ZeRO-{} cannot be combined with pipeline parallelism "
