@@ -130,6 +130,11 @@ nlohmann::json parse_json(const std::string& text, const std::string& display_na
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw InputError(display_name, strip_exception_prefix(e.what()) + "; fix the JSON syntax");
+  } catch (const nlohmann::json::out_of_range& e) {
+    // A number literal past a double's range (1e400): found by fuzz_model, was an internal error.
+    throw InputError(display_name, strip_exception_prefix(e.what()) + "; numbers must fit a double (|x| < 1.8e308)");
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(display_name, strip_exception_prefix(e.what()) + "; fix the JSON");
   }
 }
 

@@ -47,6 +47,15 @@ TEST(ParseJson, SyntaxErrorHasLineAndColumn) {
   EXPECT_THROW_MSG(detail::parse_json("{\n  \"a\": 1,\n}", "x.json"), InputError, "line 3, column 1");
 }
 
+// A number literal past a double's range was an uncaught nlohmann out_of_range: "internal error",
+// exit 3 (found by fuzz_model; inputs fuzz/corpus/regressions/).
+TEST(ParseJson, NumberOverflowIsAnInputError) {
+  for (const char* text : {R"({"hidden_size": 1e131072})", R"({"a": [5E4288]})", R"({"x": -111e308})"}) {
+    SCOPED_TRACE(text);
+    EXPECT_THROW_MSG(detail::parse_json(text, "m.json"), InputError, "numbers must fit a double");
+  }
+}
+
 TEST(ObjectReader, RejectsNaNAndInfinity) {
   nlohmann::json json;
   json["v"] = std::numeric_limits<double>::quiet_NaN();
