@@ -125,7 +125,7 @@ std::string write_microbench_json(const MicrobenchProvenance& prov,
     j["hbm_GBps"] = 2.0 * static_cast<double>(m.bytes) / (m.time_us * 1e-6) / 1e9;
     doc["memory"].push_back(j);
   }
-  return doc.dump(2) + "\n";
+  return doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 MicrobenchResults read_microbench_json(const std::string& text, const std::string& file) {

@@ -206,7 +206,7 @@ void add_attention_command(CLI::App& app) {
       block("forward", fwd_s, run.fwd_flops, run.projection_fwd_flops, run.comm_fwd_bytes);
       block("forward_backward", fb_s, fb_flops, 3.0 * run.projection_fwd_flops,
             run.comm_fwd_bytes + run.comm_bwd_bytes);
-      std::fputs((out.dump(2) + "\n").c_str(), stdout);
+      std::fputs((out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n").c_str(), stdout);
       return;
     }
     std::string text = fmt::format(

@@ -427,7 +427,7 @@ void add_max_context_command(CLI::App& app) {
         }
         out.push_back(std::move(row));
       }
-      std::fputs((out.dump(2) + "\n").c_str(), stdout);
+      std::fputs((out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n").c_str(), stdout);
       print_launch_notes(launches);
       return;
     }

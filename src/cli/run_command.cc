@@ -112,7 +112,7 @@ void add_run_command(CLI::App& app) {
     }
     if (reports.size() == 1) out = nlohmann::json(out.front());
     if (launch) out["launch"] = to_json(*launch);
-    const std::string text = out.dump(2) + "\n";
+    const std::string text = out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     if (!output->empty()) write_file_atomically(*output, text);
     if (!sweep_note.empty()) std::fprintf(stderr, "%s\n", sweep_note.c_str());
     warn_unmodelled(setups);

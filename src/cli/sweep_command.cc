@@ -387,7 +387,7 @@ void emit_best_plans(const SweepPlan& plan, const std::vector<SweepRow>& rows, c
     }
     all.push_back(std::move(entry));
   }
-  write_file_atomically(prefix + ".launch.json", all.dump(2) + "\n");
+  write_file_atomically(prefix + ".launch.json", all.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   std::fputs(text.c_str(), stdout);
   for (const auto& note : notes) std::fprintf(stderr, "spsim: note: %s\n", note.c_str());
 }

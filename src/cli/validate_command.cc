@@ -79,14 +79,14 @@ void add_validate_command(CLI::App& app) {
       if (ec) throw InputError("-o", fmt::format("cannot create folder {} ({})", f->output_dir, ec.message()));
       const std::string json_path = (fs::path(f->output_dir) / "validation.json").string();
       write_file_atomically((fs::path(f->output_dir) / "validation.csv").string(), validation_csv(results));
-      write_file_atomically(json_path, json.dump(1) + "\n");
+      write_file_atomically(json_path, json.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
       run_plot_script("spsim_validate_plot.py", json_path, f->output_dir);
     }
     if (!f->write_baseline.empty()) {
-      write_file_atomically(f->write_baseline, baseline_of(summary).dump(2) + "\n");
+      write_file_atomically(f->write_baseline, baseline_of(summary).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     }
     if (f->json) {
-      std::fputs((json.dump(1) + "\n").c_str(), stdout);
+      std::fputs((json.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n").c_str(), stdout);
     } else {
       if (!f->summary_only) std::fputs((format_validation_table(results) + "\n").c_str(), stdout);
       std::fputs(format_validation_summary(summary).c_str(), stdout);

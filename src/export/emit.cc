@@ -442,7 +442,7 @@ std::string deepspeed_text(const std::vector<LaunchSetting>& settings) {
       config[s.name.substr(0, dot)][s.name.substr(dot + 1)] = value;
     }
   }
-  return config.dump(2) + "\n";
+  return config.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 // ---------------------------------------------------------------------------------------------

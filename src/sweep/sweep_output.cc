@@ -206,7 +206,7 @@ std::string sweep_json(const std::vector<SweepRow>& rows, const nlohmann::json& 
     });
     out["rows"].push_back(std::move(object));
   }
-  return out.dump(2) + "\n";
+  return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace spsim

@@ -614,7 +614,10 @@ Topology load_topology(const std::string& path_or_name) {
 std::vector<std::string> list_topologies() { return detail::list_data_files("topologies"); }
 
 std::string topology_to_json(const Topology& topology) {
-  return to_ordered_json(topology).dump(2) + "\n";
+  // Sources copied from an nccl-tests log may hold bytes that are not UTF-8 (a host name, a
+  // comment): written as U+FFFD instead of throwing (found by fuzz_nccl_log). Every JSON output
+  // of spsim dumps this way.
+  return to_ordered_json(topology).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 void apply_override(Topology& topology, const std::string& assignment) {
