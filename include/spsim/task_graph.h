@@ -88,6 +88,10 @@ struct Task {
   // whether it applies a causal mask (each has its own timing); memory-bound: fused or eager.
   AttentionImpl attention_impl = AttentionImpl::kCudnn;
   ElementwiseImpl elementwise_impl = ElementwiseImpl::kFused;
+  // hbm_bytes are a measured kernel time converted at the fused plateau (the loss kernels of
+  // framework.h's loss_bytes_per_logit): timed as fused whatever the framework's elementwise
+  // flavour, since the measurement already includes every pass the unfused kernels make.
+  bool measured_at_fused_plateau = false;
   bool backward_kernel = false;
   bool causal_kernel = false;
   // A GEMM of an fp8 job that runs in 16-bit (the LM head: Megatron's output layer is not a

@@ -611,11 +611,13 @@ void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
     if (c.sp) last = tp_gather(sb, c, last);
     const int lm = fwd(kLmHead, {last});
     sb.at(lm).high_precision = true;
-    fwd(kCrossEntropy, {});
+    const int loss = fwd(kCrossEntropy, {});
+    sb.at(loss).measured_at_fused_plateau = true;
   }
   if (!backward) return;
   sb.set_phase(Phase::kBackward);
   int last = bwd(kCrossEntropy, {});
+  sb.at(last).measured_at_fused_plateau = true;
   if (c.t > 1) {
     const OpCost& op = c.head[kLmHead];
     const int regather = c.sp ? tp_gather(sb, c, last) : -1;
@@ -775,7 +777,7 @@ void stamp_implementations(TaskGraph& graph, AttentionImpl attention, Elementwis
   for (auto& segment : graph.segments) {
     for (auto& task : segment.tasks) {
       task.attention_impl = attention;
-      task.elementwise_impl = elementwise;
+      task.elementwise_impl = task.measured_at_fused_plateau ? ElementwiseImpl::kFused : elementwise;
     }
   }
 }
