@@ -258,6 +258,9 @@ void add_max_context_command(CLI::App& app) {
       if (options->command->count("--framework") == 0) options->framework = launch_framework(*format);
     }
     std::vector<MaxContextResult> results;
+    // Which rows come from the --techniques search (they follow the row of their strategy and GPU
+    // count without techniques; a strategy the technique search finds nothing for has none).
+    std::vector<bool> from_techniques;
     std::vector<std::string> warnings;
     JobConfig asked_job;  // --best: the job the search starts from (framework, precision, batch, ...)
     std::string curve_engine = "analytic";
@@ -331,12 +334,18 @@ void add_max_context_command(CLI::App& app) {
         knobs.recomputes = {Recompute::kNone, Recompute::kSelective, Recompute::kFull};
       }
       if (!headroom->empty()) limits->memory_bytes = topology.gpu.hbm_bytes - parse_headroom(*headroom, topology.gpu.hbm_bytes);
-      for (int64_t gpus : gpu_counts) {
-        job.num_gpus = gpus;
-        for (auto& r : max_context_best(setup.model, topology, job, strategies, *engine, base, knobs, *limits)) {
-          results.push_back(std::move(r));
+      // The answers at every GPU count, for one set of knobs.
+      auto search_every_count = [&](const MemoryKnobs& searched) {
+        std::vector<MaxContextResult> found;
+        for (int64_t gpus : gpu_counts) {
+          job.num_gpus = gpus;
+          for (auto& r : max_context_best(setup.model, topology, job, strategies, *engine, base, searched, *limits)) {
+            found.push_back(std::move(r));
+          }
         }
-      }
+        return found;
+      };
+      results = search_every_count(knobs);
       if (*techniques && !results.empty()) {
         // The same search with the techniques too; rows interleave: without, with.
         MemoryKnobs with = knobs;
@@ -345,21 +354,21 @@ void add_max_context_command(CLI::App& app) {
         // Unless --framework fixes it, also the frameworks whose code has the techniques (DeepSpeed
         // / ALST: all; torchtitan: the chunked loss) for the schemes they run.
         if (options->command->count("--framework") == 0) with.frameworks = {"", "deepspeed", "fsdp"};
-        std::vector<MaxContextResult> longer;
-        for (int64_t gpus : gpu_counts) {
-          job.num_gpus = gpus;
-          for (auto& r : max_context_best(setup.model, topology, job, strategies, *engine, base, with, *limits)) {
-            longer.push_back(std::move(r));
-          }
-        }
+        const std::vector<MaxContextResult> longer = search_every_count(with);
         std::vector<MaxContextResult> both;
+        std::vector<bool> both_from_techniques;
         for (auto& r : results) {
           both.push_back(r);
+          both_from_techniques.push_back(false);
           for (const auto& w : longer) {
-            if (w.job.strategy == r.job.strategy && w.job.num_gpus == r.job.num_gpus) both.push_back(w);
+            if (w.job.strategy == r.job.strategy && w.job.num_gpus == r.job.num_gpus) {
+              both.push_back(w);
+              both_from_techniques.push_back(true);
+            }
           }
         }
         results = std::move(both);
+        from_techniques = std::move(both_from_techniques);
       }
       if (results.empty()) {
         throw InputError("--gpus", fmt::format("no strategy has legal degrees for {} GPUs and model "
@@ -380,7 +389,7 @@ void add_max_context_command(CLI::App& app) {
     std::vector<std::vector<CurvePoint>> curves(results.size());
     if (*curve) {
       for (size_t i = 0; i < results.size(); ++i) {
-        if (*techniques && i % 2 == 1) continue;
+        if (i < from_techniques.size() && from_techniques[i]) continue;
         curves[i] = context_curve(model_of_results, topology, results[i], asked_job,
                                   options->command->count("--zero") > 0,
                                   options->command->count("--recompute") > 0, curve_engine);
@@ -424,6 +433,7 @@ void add_max_context_command(CLI::App& app) {
           row["loss"] = r.job.loss;
           row["tiled_mlp"] = tiled_mlp_name(r.job.tiled_mlp);
           row["steps_per_s"] = r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0;
+          row["from_techniques_search"] = i < from_techniques.size() && from_techniques[i];
         }
         out.push_back(std::move(row));
       }

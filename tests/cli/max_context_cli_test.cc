@@ -61,6 +61,24 @@ TEST(MaxContextCli, BestTakesGpuListsAndDrawsTheContextCurve) {
   expect_one_line_error(run_spsim("max-context --best -s ring --gpus 8 --curve --engine des"), "--curve");
 }
 
+// With --techniques each answer without them is followed by its strategy's answer with them; the
+// curve belongs to the first (the techniques only move where memory ends), whatever the row order.
+TEST(MaxContextCli, TechniquesCurveBelongsToTheRowsWithoutTechniques) {
+  const auto r = run_spsim("max-context --best --techniques -s ring,ulysses --framework deepspeed --gpus 8 "
+                           "--zero 3 --recompute full --curve --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_GE(rows.size(), 2u);
+  int plain = 0;
+  for (const auto& row : rows) {
+    const bool techniques = row.at("from_techniques_search").get<bool>();
+    plain += techniques ? 0 : 1;
+    EXPECT_EQ(row.contains("curve"), !techniques) << row.dump();
+  }
+  EXPECT_EQ(plain, 2);  // one answer per strategy without techniques
+  EXPECT_FALSE(rows[0]["from_techniques_search"].get<bool>());
+}
+
 TEST(MaxContextCli, HeadroomIsGibOrAShareOfTheHbm) {
   const auto r = run_spsim("max-context -s ring --gpus 16 --zero 3 --headroom 10% --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
