@@ -42,6 +42,22 @@ const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_fram
   const FrameworkProfile& framework = find_framework(job.framework);
   if (job.fp8_recipe.empty()) job.fp8_recipe = framework.fp8_recipe == Fp8Recipe::kCurrent ? "current" : "delayed";
   if (job.attention_impl.empty()) job.attention_impl = to_string(framework.attention);
+  // Every way a job arrives (flags, experiment JSON, imports, validation rows) meets these names
+  // here, so a misspelt one is an error rather than a silent fall-back to the framework's own.
+  const auto check_choice = [](const char* field, const std::string& value,
+                               std::initializer_list<const char*> allowed, bool empty_ok) {
+    if (empty_ok && value.empty()) return;
+    for (const char* a : allowed) {
+      if (value == a) return;
+    }
+    std::string names;
+    for (const char* a : allowed) names += std::string(names.empty() ? "" : ", ") + a;
+    throw InputError(field, fmt::format("must be one of {} (got \"{}\")", names, value));
+  };
+  check_choice("attention_impl", job.attention_impl, {"cudnn", "flash2", "triton"}, false);
+  check_choice("fp8_recipe", job.fp8_recipe, {"delayed", "current"}, false);
+  check_choice("cross_entropy", job.cross_entropy, {"fused", "unfused"}, true);
+  check_choice("grad_reduce_dtype", job.grad_reduce_dtype, {"bf16", "fp32"}, true);
   // Only DeepSpeed's ALST replicates KV heads past the Ulysses degree; TE's a2a asserts
   // kv_heads % cp == 0.
   if (!framework.kv_replication) job.ulysses_kv_replication = false;

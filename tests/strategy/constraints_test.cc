@@ -55,6 +55,26 @@ TEST(StrategyRules, ListsTheNinePlugins) {
   }
 }
 
+// The kernel and loss choices reach the lowering from flags, experiment files, imports and
+// validation rows; a misspelt one must be an error there, not the framework's default in silence.
+TEST(StrategyRules, KernelAndLossChoicesAreChecked) {
+  const ModelSpec model = test::tiny_model();
+  for (const char* strategy : {"ring", "ulysses", "dp"}) {
+    JobConfig job = long_job(strategy, 4);
+    job.cross_entropy = "fuzed";
+    expect_rule(model, job, "cross_entropy", {"fused, unfused", "fuzed"});
+    job = long_job(strategy, 4);
+    job.grad_reduce_dtype = "fp16";
+    expect_rule(model, job, "grad_reduce_dtype", {"bf16, fp32", "fp16"});
+    job = long_job(strategy, 4);
+    job.attention_impl = "flash3";
+    expect_rule(model, job, "attention_impl", {"cudnn, flash2, triton", "flash3"});
+    job = long_job(strategy, 4);
+    job.fp8_recipe = "mx";
+    expect_rule(model, job, "fp8_recipe", {"delayed, current", "mx"});
+  }
+}
+
 TEST(StrategyRules, UlyssesDegreeMustDivideHeads) {
   // DeepSpeed layer.py: a % u == 0. a = 32, u = 6 (6 GPUs).
   JobConfig job = long_job("ulysses", 6);
