@@ -31,7 +31,7 @@ KERNEL_METRICS = {"attention_tflops_fwd", "attention_tflops_fwdbwd"}
 # Keys documented in validation/README.md ("FLOP conventions").
 FLOP_KEYS = {"nemo_noncausal", "mbridge_causal", "megatron_deepspeed", "torchtitan", "palm", "fa_kernel", "unstated"}
 FRAMEWORKS = {"megatron", "nemo", "deepspeed", "fsdp"}
-ASSUMABLE = set(PARALLEL_FIELDS) | {"seq", "mbs", "gbs", "precision", "recompute", "causal", "gpus", "fp8_recipe", "attention_impl", "cross_entropy",
+ASSUMABLE = set(PARALLEL_FIELDS) | {"seq", "mbs", "gbs", "precision", "recompute", "causal", "gpus", "fp8_recipe", "attention_impl", "cross_entropy", "grad_reduce_dtype",
               "account_for_embedding_in_pipeline_split", "account_for_loss_in_pipeline_split"}
 PRECISIONS = {"bf16", "fp16", "fp8", "mxfp8", None}
 RECOMPUTE = {"none", "selective", "full", None}
@@ -135,8 +135,12 @@ def main():
             if not r["notes"]:
                 bad(at, "notes are empty")
             sp = r["spsim"]
-            if not isinstance(sp, dict) or list(sp) != SPSIM_FIELDS:
-                bad(at, "spsim must have exactly " + ", ".join(SPSIM_FIELDS))
+            # mfu_peak (optional, last): the peak an MFU row's source divides by, when not bf16.
+            if isinstance(sp, dict) and list(sp) == SPSIM_FIELDS + ["mfu_peak"]:
+                if sp["mfu_peak"] not in ("bf16", "fp8"):
+                    bad(at, "spsim.mfu_peak must be bf16 or fp8")
+            elif not isinstance(sp, dict) or list(sp) != SPSIM_FIELDS:
+                bad(at, "spsim must have exactly " + ", ".join(SPSIM_FIELDS) + " (and optionally mfu_peak)")
                 continue
             if sp["model"] is not None:
                 got = resolve(sp["model"], models)

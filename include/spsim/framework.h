@@ -25,6 +25,9 @@ enum class LossImpl : uint8_t {
   kFp32Copy,  // an fp32 copy of the logits, softmax in place on it and saved (Megatron native,
               // torch F.cross_entropy(pred.float()), HF LlamaForCausalLM)
   kFused,     // one fused kernel over the bf16 logits writing an fp32 gradient (TE / Liger style)
+  kMegatronNative,  // Megatron-Core's cross_entropy_loss_fusion with its default impl "native":
+                    // JIT-fused, but it still upcasts the logits to fp32 and saves the fp32 softmax
+                    // (core_r0.8.0 fusions/fused_cross_entropy.py, tensor_parallel/cross_entropy.py)
 };
 
 /// How FP8 GEMM inputs are scaled (TransformerEngine recipes; torchao's tensorwise is "current").
@@ -106,7 +109,8 @@ struct FrameworkProfile {
 /// Liger-Kernel's H100 measurements (linkedin/Liger-Kernel@ead96b6 benchmark/data/
 /// all_benchmark_data.csv, 8192 tokens x 131072 vocabulary, bf16) times the fused elementwise
 /// plateau of gpus/h100-sxm.json (0.77 x 3.35 TB/s): Megatron's unfused vocab-parallel cross
-/// entropy 15.812 / 21.247 ms -> 38.0 / 51.0 B; Liger's fused kernel (what TE's Triton cross entropy
+/// entropy 15.812 / 21.247 ms -> 38.0 / 51.0 B; Megatron's native fused one ("megatron-fused")
+/// 11.81 / 18.232 ms -> 28.4 / 43.8 B; Liger's fused kernel (what TE's Triton cross entropy
 /// follows) 2.968 / 7.959 ms -> 7.1 / 19.1 B.
 struct LossBytes { double fwd, bwd; };
 LossBytes loss_bytes_per_logit(LossImpl impl);

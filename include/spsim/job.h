@@ -22,10 +22,11 @@ struct JobConfig {
   std::string attention_impl;         // cudnn | flash2 | triton; "" = the framework's (TE: cuDNN on Hopper+)
   // Two framework defaults a Megatron-LM script sets per job ("" = the framework's):
   // gradient accumulation and reduction dtype (bf16: --grad-reduce-in-bf16, 2 bytes; fp32: 4) and
-  // the cross entropy (fused: --cross-entropy-loss-fusion, one kernel over the 16-bit logits;
-  // unfused: an fp32 copy of the logits, framework.h LossImpl).
+  // the cross entropy (framework.h LossImpl): fused = one kernel over the 16-bit logits
+  // (--cross-entropy-loss-fusion --cross-entropy-fusion-impl te); native = Megatron-Core's own
+  // fused loss (--cross-entropy-loss-fusion alone), fp32 inside; unfused = an fp32 copy.
   std::string grad_reduce_dtype;      // bf16 | fp32
-  std::string cross_entropy;          // fused | unfused
+  std::string cross_entropy;          // fused | native | unfused
   int64_t num_gpus = 8;
   int64_t seq_length = 131072;        // s, tokens per sequence
   int64_t micro_batch_size = 1;       // b

@@ -236,7 +236,9 @@ std::vector<LaunchSetting> megatron_settings(const Plan& plan) {
                                                                                 : "fused");
   // The job-level gradient dtype and cross entropy (Megatron's defaults: fp32 grads, unfused).
   if (job.grad_reduce_dtype == "bf16") arg("--grad-reduce-in-bf16");
-  if (job.cross_entropy == "fused") arg("--cross-entropy-loss-fusion");
+  // --cross-entropy-loss-fusion alone runs Megatron-Core's native fused loss; TE's needs the impl.
+  if (job.cross_entropy == "fused" || job.cross_entropy == "native") arg("--cross-entropy-loss-fusion");
+  if (job.cross_entropy == "fused") arg("--cross-entropy-fusion-impl", "te");
   return s;
 }
 
@@ -346,7 +348,9 @@ std::vector<LaunchSetting> nemo_settings(const Plan& plan) {
   // fused cross entropy, as the performance recipes set them, unless the job sets them.
   flag("ddp.grad_reduce_in_fp32", job.grad_reduce_dtype == "fp32");
   flag("model.cross_entropy_loss_fusion", job.cross_entropy != "unfused");
-  if (job.cross_entropy != "unfused") set("model.cross_entropy_fusion_impl", "te");
+  if (job.cross_entropy != "unfused") {
+    set("model.cross_entropy_fusion_impl", job.cross_entropy == "native" ? "native" : "te");
+  }
   std::string precision = job.precision == Precision::kFp16 ? "fp16_mixed" : "bf16_mixed";
   if (job.precision == Precision::kFp8) {
     precision = job.fp8_recipe == "current" ? "bf16_with_fp8_current_scaling_mixed"

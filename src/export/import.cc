@@ -160,7 +160,8 @@ const std::set<std::string>& megatron_read() {
       "--use-torch-fsdp2", "--torch-fsdp2-no-reshard-after-forward", "--micro-batch-size", "--global-batch-size",
       "--seq-length", "--recompute-granularity", "--recompute-method", "--recompute-num-layers",
       "--recompute-activations", "--bf16", "--fp16", "--fp8-format", "--fp8-recipe", "--attention-backend",
-      "--use-flash-attn", "--grad-reduce-in-bf16", "--cross-entropy-loss-fusion"};
+      "--use-flash-attn", "--grad-reduce-in-bf16", "--cross-entropy-loss-fusion",
+      "--cross-entropy-fusion-impl"};
   return names;
 }
 
@@ -525,7 +526,17 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
   }
   if (s.has("--cross-entropy-loss-fusion")) {
     s.used("--cross-entropy-loss-fusion");
-    job.cross_entropy = "fused";
+    // Megatron-Core's default --cross-entropy-fusion-impl is "native" (model_parallel_config.py:
+    // cross_entropy_fusion_impl = 'native'): its own fused loss, fp32 inside; "te" is TE's kernel.
+    std::string impl = "native";
+    if (s.has("--cross-entropy-fusion-impl")) {
+      s.used("--cross-entropy-fusion-impl");
+      impl = s.value("--cross-entropy-fusion-impl");
+      if (impl != "native" && impl != "te") {
+        throw InputError(where, fmt::format("--cross-entropy-fusion-impl {}: Megatron-LM takes native or te", impl));
+      }
+    }
+    job.cross_entropy = impl == "te" ? "fused" : "native";
     out.given.insert("cross_entropy");
   }
   out.given.insert("framework");
@@ -885,11 +896,10 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
       !bridge_bool(s.value("model.cross_entropy_loss_fusion"), "model.cross_entropy_loss_fusion", where)) {
     job.cross_entropy = "unfused";
     out.given.insert("cross_entropy");
-  } else if (s.has("model.cross_entropy_fusion_impl") && s.value("model.cross_entropy_fusion_impl") != "te") {
-    // Megatron's native fused implementation: timed as TE's (both one kernel over the logits).
-    out.notes.push_back(fmt::format("model.cross_entropy_fusion_impl={}: timed as TransformerEngine's fused cross "
-                                    "entropy (one kernel over the logits)",
-                                    s.value("model.cross_entropy_fusion_impl")));
+  } else if (s.has("model.cross_entropy_fusion_impl") && s.value("model.cross_entropy_fusion_impl") == "native") {
+    // Megatron-Core's own fused loss: fp32 inside, slower than TE's kernel (framework.h LossImpl).
+    job.cross_entropy = "native";
+    out.given.insert("cross_entropy");
   }
   if (s.has("model.attention_backend")) {
     const std::string backend = s.value("model.attention_backend");

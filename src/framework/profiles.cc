@@ -168,8 +168,12 @@ std::string join_names(const std::vector<std::string>& names) {
 LossBytes loss_bytes_per_logit(LossImpl impl) {
   // time per logit element (s) x 0.77 x 3.35e12 B/s; see framework.h.
   constexpr double kPerElement = 0.77 * 3.35e12 / (8192.0 * 131072.0);
-  return impl == LossImpl::kFused ? LossBytes{2.968e-3 * kPerElement, 7.959e-3 * kPerElement}
-                                  : LossBytes{15.812e-3 * kPerElement, 21.247e-3 * kPerElement};
+  switch (impl) {
+    case LossImpl::kFused: return {2.968e-3 * kPerElement, 7.959e-3 * kPerElement};
+    case LossImpl::kMegatronNative: return {11.81e-3 * kPerElement, 18.232e-3 * kPerElement};
+    case LossImpl::kFp32Copy: break;
+  }
+  return {15.812e-3 * kPerElement, 21.247e-3 * kPerElement};
 }
 
 const FrameworkProfile& find_framework(std::string_view name, const std::string& where) {

@@ -873,6 +873,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     // --loss fused runs Liger's kernel whatever the framework's own loss is.
     const LossChoice choice = parse_loss(job.loss, "--loss");
     const LossImpl own = job.cross_entropy == "fused"     ? LossImpl::kFused
+                         : job.cross_entropy == "native"  ? LossImpl::kMegatronNative
                          : job.cross_entropy == "unfused" ? LossImpl::kFp32Copy
                                                           : c.fw.loss;
     const LossBytes loss = loss_bytes_per_logit(choice.kind == LossKind::kFused ? LossImpl::kFused : own);

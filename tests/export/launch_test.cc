@@ -186,6 +186,8 @@ std::vector<Case> hand_picked_plans() {
   j.grad_reduce_dtype = "bf16";
   j.cross_entropy = "fused";
   add(LaunchFormat::kMegatron, j);
+  j.cross_entropy = "native";  // --cross-entropy-loss-fusion without --cross-entropy-fusion-impl te
+  add(LaunchFormat::kMegatron, j);
   // Megatron-Bridge: the same engine under recipes.
   j = plan("ring", "nemo", 16, k128);
   j.ring_degree = 8;
@@ -203,6 +205,8 @@ std::vector<Case> hand_picked_plans() {
   j.zero_stage = 1;
   j.grad_reduce_dtype = "fp32";
   j.cross_entropy = "unfused";
+  add(LaunchFormat::kNemo, j);
+  j.cross_entropy = "native";  // model.cross_entropy_fusion_impl=native
   add(LaunchFormat::kNemo, j);
   j = plan("megatron-sp", "nemo", 16, 32768);
   j.tensor_parallel = 4;
@@ -393,12 +397,17 @@ TEST(Launch, ImportNamesUnknownAndUnsupportedArguments) {
 
 // --grad-reduce-in-bf16 / --cross-entropy-loss-fusion keep a Megatron-LM script a megatron plan
 // (they used to switch it to the nemo profile): the job carries them, the lowering reads them.
+// --cross-entropy-loss-fusion alone is Megatron-Core's native fused loss (impl default "native");
+// TE's kernel needs --cross-entropy-fusion-impl te.
 TEST(Launch, MegatronGradientDtypeAndFusedLossStayMegatron) {
-  const ImportedLaunch in = import_launch(
-      LaunchFormat::kMegatron,
+  const std::string args =
       "torchrun --nproc-per-node 8 pretrain_gpt.py --context-parallel-size 8 --seq-length 65536 --bf16 "
-      "--use-distributed-optimizer --grad-reduce-in-bf16 --cross-entropy-loss-fusion",
-      "args");
+      "--use-distributed-optimizer --grad-reduce-in-bf16 --cross-entropy-loss-fusion";
+  EXPECT_EQ(import_launch(LaunchFormat::kMegatron, args, "args").job.cross_entropy, "native");
+  EXPECT_EQ(import_launch(LaunchFormat::kMegatron, args + " --cross-entropy-fusion-impl native", "args").job.cross_entropy,
+            "native");
+  EXPECT_THROW(import_launch(LaunchFormat::kMegatron, args + " --cross-entropy-fusion-impl fast", "args"), InputError);
+  const ImportedLaunch in = import_launch(LaunchFormat::kMegatron, args + " --cross-entropy-fusion-impl te", "args");
   EXPECT_EQ(in.job.framework, "megatron");
   EXPECT_EQ(in.job.grad_reduce_dtype, "bf16");
   EXPECT_EQ(in.job.cross_entropy, "fused");
@@ -429,6 +438,13 @@ TEST(Launch, MegatronGradientDtypeAndFusedLossStayMegatron) {
   };
   EXPECT_GT(loss_bytes(fp32_step), 0);
   EXPECT_LT(loss_bytes(bf16_step), loss_bytes(fp32_step));
+  // The three losses in the ratio of Liger-Kernel's H100 times (fwd + bwd ms, framework.h):
+  // TE-class 2.968 + 7.959, Megatron native 11.81 + 18.232, fp32 copy 15.812 + 21.247.
+  JobConfig native = fp32;
+  native.cross_entropy = "native";
+  const double unfused_bytes = loss_bytes(fp32_step);
+  EXPECT_NEAR(loss_bytes(ring->lower(model, native)) / unfused_bytes, (11.81 + 18.232) / (15.812 + 21.247), 1e-9);
+  EXPECT_NEAR(loss_bytes(bf16_step) / unfused_bytes, (2.968 + 7.959) / (15.812 + 21.247), 1e-9);
 }
 
 TEST(Launch, ReadsAScriptWithVariables) {

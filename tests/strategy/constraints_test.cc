@@ -62,7 +62,7 @@ TEST(StrategyRules, KernelAndLossChoicesAreChecked) {
   for (const char* strategy : {"ring", "ulysses", "dp"}) {
     JobConfig job = long_job(strategy, 4);
     job.cross_entropy = "fuzed";
-    expect_rule(model, job, "cross_entropy", {"fused, unfused", "fuzed"});
+    expect_rule(model, job, "cross_entropy", {"fused, native, unfused", "fuzed"});
     job = long_job(strategy, 4);
     job.grad_reduce_dtype = "fp16";
     expect_rule(model, job, "grad_reduce_dtype", {"bf16, fp32", "fp16"});
