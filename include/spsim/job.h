@@ -20,6 +20,9 @@ struct JobConfig {
   std::string framework;
   std::string fp8_recipe;             // delayed | current; "" = the framework's
   std::string attention_impl;         // cudnn | flash2 | triton; "" = the framework's (TE: cuDNN on Hopper+)
+  // Norm, activation, RoPE and residual kernels: fused (TE / cuDNN / Liger kernels, or
+  // torch.compile's Inductor fusions) or eager PyTorch ops; "" = the framework's.
+  std::string elementwise_impl;       // fused | eager
   // Two framework defaults a Megatron-LM script sets per job ("" = the framework's):
   // gradient accumulation and reduction dtype (bf16: --grad-reduce-in-bf16, 2 bytes; fp32: 4) and
   // the cross entropy (framework.h LossImpl): fused = one kernel over the 16-bit logits

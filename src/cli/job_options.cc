@@ -101,6 +101,11 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                   "flash2; triton: FlashAttention's Triton kernel, LLM Foundry's attn_impl: triton, "
                   "A100/H100 only)")
       ->group("Training");
+  cmd->add_option("--elementwise-impl", o.elementwise_impl,
+                  "fused | eager norm, activation, RoPE and residual kernels (default: the framework's; "
+                  "fused: TE/Liger kernels or torch.compile, e.g. torchtitan's compile.enable; eager: "
+                  "PyTorch eager ops)")
+      ->group("Training");
   cmd->add_option("--mbs,--micro-batch-size", o.micro_batch_size, "sequences per micro-batch")
       ->transform(whole_number(1, kMaxMicroBatchSize))->capture_default_str()->group("Training");
   cmd->add_option("--gbs,--global-batch-size", o.global_batch_size,
@@ -324,6 +329,10 @@ BaseSetup resolve_base(const JobOptions& o) {
   pick("--framework", o.framework, base.framework);
   pick("--fp8-recipe", o.fp8_recipe, base.fp8_recipe);
   pick("--attention-impl", o.attention_impl, base.attention_impl);
+  pick("--elementwise-impl", o.elementwise_impl, base.elementwise_impl);
+  if (!base.elementwise_impl.empty() && base.elementwise_impl != "fused" && base.elementwise_impl != "eager") {
+    throw InputError("--elementwise-impl", fmt::format("must be fused or eager (got \"{}\")", base.elementwise_impl));
+  }
   if (!base.attention_impl.empty() && base.attention_impl != "cudnn" && base.attention_impl != "flash2" &&
       base.attention_impl != "triton") {
     throw InputError("--attention-impl",

@@ -553,6 +553,11 @@ std::vector<LaunchSetting> torchtitan_settings(const Plan& plan) {
   }
   str("activation_checkpoint.mode", job.recompute == Recompute::kFull ? "full" : "none");
   if (job.precision == Precision::kFp8) str("quantize.linear.float8.recipe_name", "tensorwise");
+  // Fused elementwise kernels in torchtitan are torch.compile of the blocks.
+  if (job.elementwise_impl == "fused") {
+    s.push_back({"torchtitan", "compile.enable", "true"});
+    s.push_back({"torchtitan", "compile.components", "[\"model\"]"});
+  }
   return s;
 }
 

@@ -1225,6 +1225,15 @@ ImportedLaunch import_torchtitan(const std::string& text, const std::string& whe
     if (converters.find("mx") != std::string::npos) throw InputError(where, "MX formats are not modelled");
   }
   out.given.insert("precision");
+  // torch.compile of the model (compile.components defaults to ["model", "loss"]): Inductor fuses
+  // each block's norms, SwiGLU and residual adds, so they run as fused kernels, not eager ops.
+  used.insert("compile.enable");
+  used.insert("compile.components");
+  if (has("compile.enable") && toml.at("compile.enable").text == "true" &&
+      (!has("compile.components") || toml.at("compile.components").text.find("model") != std::string::npos)) {
+    job.elementwise_impl = "fused";
+    out.given.insert("elementwise_impl");
+  }
   if (has("training.enable_cpu_offload") && toml.at("training.enable_cpu_offload").text == "true") {
     throw InputError(where, "training.enable_cpu_offload: offloading is not modelled");
   }

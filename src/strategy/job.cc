@@ -22,6 +22,7 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.framework = in.string("framework", "");
   job.fp8_recipe = in.string("fp8_recipe", "");
   job.attention_impl = in.string("attention_impl", "");
+  job.elementwise_impl = in.string("elementwise_impl", "");
   job.grad_reduce_dtype = in.string("grad_reduce_dtype", "");
   job.cross_entropy = in.string("cross_entropy", "");
   job.num_gpus = in.integer("num_gpus", job.num_gpus, 1, kMaxGpus);
@@ -76,6 +77,9 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
       job.attention_impl != "triton") {
     in.fail("attention_impl", fmt::format("must be cudnn, flash2 or triton (got \"{}\")", job.attention_impl));
   }
+  if (!job.elementwise_impl.empty() && job.elementwise_impl != "fused" && job.elementwise_impl != "eager") {
+    in.fail("elementwise_impl", fmt::format("must be fused or eager (got \"{}\")", job.elementwise_impl));
+  }
   if (!job.grad_reduce_dtype.empty() && job.grad_reduce_dtype != "bf16" && job.grad_reduce_dtype != "fp32") {
     in.fail("grad_reduce_dtype", fmt::format("must be bf16 or fp32 (got \"{}\")", job.grad_reduce_dtype));
   }
@@ -98,6 +102,7 @@ nlohmann::json job_to_json(const JobConfig& job) {
   out["framework"] = job.framework;
   out["fp8_recipe"] = job.fp8_recipe;
   out["attention_impl"] = job.attention_impl;
+  out["elementwise_impl"] = job.elementwise_impl;
   // Only when set: results and sweep fingerprints of jobs without them stay as they were.
   if (!job.grad_reduce_dtype.empty()) out["grad_reduce_dtype"] = job.grad_reduce_dtype;
   if (!job.cross_entropy.empty()) out["cross_entropy"] = job.cross_entropy;

@@ -787,7 +787,10 @@ void stamp_implementations(LoweredStep& step, const FrameworkProfile& fw) {
                                   : step.job.attention_impl == "cudnn"  ? AttentionImpl::kCudnn
                                   : step.job.attention_impl == "triton" ? AttentionImpl::kTriton
                                                                         : fw.attention;
-  auto stamp = [&](TaskGraph& g) { stamp_implementations(g, attention, fw.elementwise); };
+  const ElementwiseImpl elementwise = step.job.elementwise_impl == "fused"   ? ElementwiseImpl::kFused
+                                      : step.job.elementwise_impl == "eager" ? ElementwiseImpl::kEager
+                                                                             : fw.elementwise;
+  auto stamp = [&](TaskGraph& g) { stamp_implementations(g, attention, elementwise); };
   stamp(step.graph);
   PipelinePlan& p = step.pipeline;
   for (TaskGraph* piece : {&p.chunk_fwd, &p.chunk_bwd, &p.embedding_fwd, &p.embedding_bwd, &p.head_fwd,

@@ -42,6 +42,7 @@ const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_fram
   const FrameworkProfile& framework = find_framework(job.framework);
   if (job.fp8_recipe.empty()) job.fp8_recipe = framework.fp8_recipe == Fp8Recipe::kCurrent ? "current" : "delayed";
   if (job.attention_impl.empty()) job.attention_impl = to_string(framework.attention);
+  if (job.elementwise_impl.empty()) job.elementwise_impl = to_string(framework.elementwise);
   // Every way a job arrives (flags, experiment JSON, imports, validation rows) meets these names
   // here, so a misspelt one is an error rather than a silent fall-back to the framework's own.
   const auto check_choice = [](const char* field, const std::string& value,
@@ -55,6 +56,7 @@ const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_fram
     throw InputError(field, fmt::format("must be one of {} (got \"{}\")", names, value));
   };
   check_choice("attention_impl", job.attention_impl, {"cudnn", "flash2", "triton"}, false);
+  check_choice("elementwise_impl", job.elementwise_impl, {"fused", "eager"}, false);
   check_choice("fp8_recipe", job.fp8_recipe, {"delayed", "current"}, false);
   check_choice("cross_entropy", job.cross_entropy, {"fused", "native", "unfused"}, true);
   check_choice("grad_reduce_dtype", job.grad_reduce_dtype, {"bf16", "fp32"}, true);

@@ -31,7 +31,7 @@ const std::set<std::string> kParallelFields = {"tp", "pp", "vpp", "cp", "cp_comm
 const std::set<std::string> kAssumable = {"mbs", "gbs", "recompute", "precision", "zero", "dp",
                                           "cp_comm_type", "tp", "pp", "vpp", "cp", "ulysses",
                                           "causal", "seq", "gpus", "fp8_recipe", "attention_impl",
-                                          "cross_entropy", "grad_reduce_dtype",
+                                          "cross_entropy", "grad_reduce_dtype", "elementwise_impl",
                                           "account_for_embedding_in_pipeline_split",
                                           "account_for_loss_in_pipeline_split"};
 const std::set<std::string> kFrameworks = {"megatron", "nemo", "deepspeed", "fsdp"};
@@ -244,6 +244,7 @@ void resolve_training_job(ValidationRow& row, RowReader& in, const nlohmann::jso
   job.attention_impl = in.text("attention_impl").value_or("");
   job.cross_entropy = in.text("cross_entropy").value_or("");
   job.grad_reduce_dtype = in.text("grad_reduce_dtype").value_or("");
+  job.elementwise_impl = in.text("elementwise_impl").value_or("");
   // Megatron's uneven pipeline layout, where a recipe sets it (src/pipeline/layout.cc).
   for (const auto& [field, target] :
        {std::pair{"account_for_embedding_in_pipeline_split", &job.embedding_in_pipeline_split},

@@ -111,6 +111,21 @@ TEST(Cli, TritonAttentionOnlyWhereMeasured) {
   expect_one_line_error(run_spsim("run --attention-impl xformers"), "cudnn, flash2 or triton");
 }
 
+// --elementwise-impl: torchtitan with torch.compile (fused) runs its norms, SwiGLU and residuals
+// faster than eager, and says so in the resolved config; a bad value is one line.
+TEST(Cli, ElementwiseImplOverridesTheFramework) {
+  const std::string base = "run -s ring -r 8 --gpus 8 --seq 32K --framework fsdp --json";
+  const auto eager = run_spsim(base);
+  const auto fused = run_spsim(base + " --elementwise-impl fused");
+  ASSERT_EQ(eager.exit_code, 0) << eager.err;
+  ASSERT_EQ(fused.exit_code, 0) << fused.err;
+  const auto e = nlohmann::json::parse(eager.out), f = nlohmann::json::parse(fused.out);
+  EXPECT_EQ(e["config"]["elementwise_impl"], "eager");
+  EXPECT_EQ(f["config"]["elementwise_impl"], "fused");
+  EXPECT_LT(f["step_time_s"].get<double>(), e["step_time_s"].get<double>());
+  expect_one_line_error(run_spsim("run --elementwise-impl compiled"), "--elementwise-impl");
+}
+
 TEST(Cli, UnknownSubcommandExitsTwo) {
   EXPECT_EQ(run_spsim("frobnicate").exit_code, 2);
 }

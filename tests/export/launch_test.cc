@@ -63,6 +63,7 @@ void expect_same_plan(const JobConfig& want, const JobConfig& got, const std::st
   EXPECT_EQ(got.loss_in_pipeline_split, want.loss_in_pipeline_split) << text;
   EXPECT_EQ(got.grad_reduce_dtype, want.grad_reduce_dtype) << text;
   EXPECT_EQ(got.cross_entropy, want.cross_entropy) << text;
+  EXPECT_EQ(got.elementwise_impl, want.elementwise_impl) << text;
   if (want.tensor_parallel > 1) {
     EXPECT_EQ(got.sequence_parallel, want.sequence_parallel) << text;
   }
@@ -242,6 +243,8 @@ std::vector<Case> hand_picked_plans() {
   j.fp8_recipe = "current";
   j.attention_impl = "flash2";
   j.recompute = Recompute::kFull;
+  add(LaunchFormat::kTorchtitan, j);
+  j.elementwise_impl = "fused";  // compile.enable: Inductor fuses the blocks' elementwise ops
   add(LaunchFormat::kTorchtitan, j);
   // torchtitan's own pipeline layout: 1F1B, Interleaved1F1B (2 stages a rank by default, 3 with
   // pipeline_parallel_layers_per_stage = 6: ceil(34 / 6) = 6 stages over 2 ranks).

@@ -72,6 +72,33 @@ TEST(StrategyRules, KernelAndLossChoicesAreChecked) {
     job = long_job(strategy, 4);
     job.fp8_recipe = "mx";
     expect_rule(model, job, "fp8_recipe", {"delayed, current", "mx"});
+    job = long_job(strategy, 4);
+    job.elementwise_impl = "compiled";
+    expect_rule(model, job, "elementwise_impl", {"fused, eager", "compiled"});
+  }
+}
+
+// --elementwise-impl overrides the framework's flavour for every memory-bound kernel except the
+// loss, whose measured traffic is timed at the fused plateau whatever runs it (framework.h).
+TEST(StrategyRules, ElementwiseImplReachesEveryKernelButTheLoss) {
+  const ModelSpec model = test::tiny_model();
+  for (const char* impl : {"", "fused", "eager"}) {
+    JobConfig job = long_job("ring", 4);
+    job.framework = "fsdp";  // eager by default (torchtitan without torch.compile)
+    job.elementwise_impl = impl;
+    const LoweredStep step = make_strategy("ring")->lower(model, job);
+    const ElementwiseImpl want = std::string(impl) == "fused" ? ElementwiseImpl::kFused : ElementwiseImpl::kEager;
+    EXPECT_EQ(step.job.elementwise_impl, std::string(impl).empty() ? "eager" : impl);
+    int memory_tasks = 0;
+    for (const auto& seg : step.graph.segments) {
+      for (const auto& task : seg.tasks) {
+        if (task.kind != TaskKind::kCompute || task.op_class != OpClass::kMemoryBound) continue;
+        ++memory_tasks;
+        const bool loss = std::string(task.name) == "cross_entropy";
+        EXPECT_EQ(task.elementwise_impl, loss ? ElementwiseImpl::kFused : want) << task.name << " " << impl;
+      }
+    }
+    EXPECT_GT(memory_tasks, 5);
   }
 }
 
