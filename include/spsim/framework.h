@@ -36,6 +36,17 @@ enum class Fp8Recipe : uint8_t {
   kCurrent,  // amax of this tensor first: two reads per cast
 };
 
+/// Which ZeRO stages combine with pipeline parallelism (check_framework_rules()).
+enum class PipelineZero : uint8_t {
+  kAny,              // every stage the framework has (Megatron-Core: distributed optimizer, FSDP)
+  kBelowZero2,       // DeepSpeed: "ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism"
+  kTorchPipelining,  // PyTorch pipelining (torchtitan): each stage's gradients stay unsharded
+                     // until the last micro-batch (backward_maybe_with_nosync) and are reduced
+                     // once per step; parameters stay gathered (fsdp_reshard_after_forward
+                     // default / never: spsim's ZeRO-1, FSDP's only use of it) or are regathered
+                     // per micro-batch (always: ZeRO-3); no ZeRO-2
+};
+
 /// How a framework places transformer layers on pipeline stages (pipeline_chunk_layers()).
 enum class PipelineSplit : uint8_t {
   kEven,        // every model chunk L/(p v) layers, else an error (DeepSpeed PipelineModule with
@@ -84,10 +95,10 @@ struct FrameworkProfile {
   bool gather_per_matrix;
   double grad_bucket_params;
   double grad_bucket_params_per_rank;
-  // ZeRO stages the framework offers (bit s set: stage s) and whether stages >= 2 combine with
+  // ZeRO stages the framework offers (bit s set: stage s) and which of them combine with
   // pipeline parallelism.
   uint8_t zero_stages;
-  bool sharded_grads_with_pp;
+  PipelineZero pipeline_zero;
   PipelineSplit pipeline_split;
   // Strategies (spsim names) the framework runs, and whether Ulysses may replicate KV heads when
   // its degree exceeds them (ALST does; TE's a2a CP asserts kv_heads % cp == 0).

@@ -530,8 +530,9 @@ std::vector<LaunchSetting> torchtitan_settings(const Plan& plan) {
   num("training.global_batch_size", plan.global_batch);
   num("training.seq_len", job.seq_length);
   str("training.mixed_precision_param", job.precision == Precision::kFp32 ? "float32" : "bfloat16");
-  // ZeRO-0 is DDP (replicate), ZeRO-2/3 FSDP over all data-parallel ranks (and cp), parameters
-  // resharded after forward (3) or kept (2).
+  // ZeRO-0 is DDP (replicate), ZeRO-1/2/3 FSDP over all data-parallel ranks (and cp), parameters
+  // resharded after forward (3) or kept (2; 1 under pipeline parallelism, whose gradients wait
+  // for the last micro-batch).
   num("parallelism.data_parallel_replicate_degree", job.zero_stage == 0 ? job.data_parallel : 1);
   num("parallelism.data_parallel_shard_degree", job.zero_stage == 0 ? 1 : job.data_parallel);
   if (job.zero_stage > 0) str("parallelism.fsdp_reshard_after_forward", job.zero_stage == 3 ? "always" : "never");

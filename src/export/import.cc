@@ -1121,8 +1121,10 @@ ImportedLaunch import_torchtitan(const std::string& text, const std::string& whe
   }
   const std::string reshard = str("parallelism.fsdp_reshard_after_forward", "default");
   if (shard_rest || shard > 1 || cp > 1) {
-    // "default" reshards except under pipeline parallelism (fully_shard's policy).
-    job.zero_stage = reshard == "never" || (reshard == "default" && pp > 1) ? 2 : 3;
+    // "default" reshards except under pipeline parallelism (fully_shard's policy); under PP the
+    // gradients wait for the last micro-batch, so kept parameters are ZeRO-1, not ZeRO-2.
+    const bool kept = reshard == "never" || (reshard == "default" && pp > 1);
+    job.zero_stage = kept ? (pp > 1 ? 1 : 2) : 3;
   } else {
     job.zero_stage = 0;
   }

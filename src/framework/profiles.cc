@@ -42,7 +42,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           false, 4e7, 1e6,
           // The distributed optimizer shards optimizer states over DP x CP (ZeRO-1); Megatron-FSDP
           // shards all (ZeRO-3); there is no ZeRO-2 of its own. Both combine with PP.
-          kZero0 | kZero1 | kZero3, true,
+          kZero0 | kZero1 | kZero3, PipelineZero::kAny,
           // --decoder-first/last-pipeline-num-layers, --account-for-embedding/loss-in-pipeline-
           // split (core/transformer/transformer_block.py get_num_layers_to_build).
           PipelineSplit::kMegatron,
@@ -70,7 +70,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // (Megatron-Bridge perf_recipes/_common.py:72-74; NeMo scripts/performance/helpers.py:234).
           2, 4, false,
           // CommOverlapConfig: bucket_size 128 Mi parameters (training/comm_overlap.py:577).
-          false, 134217728, 0, kZero0 | kZero1 | kZero3, true,
+          false, 134217728, 0, kZero0 | kZero1 | kZero3, PipelineZero::kAny,
           // Megatron-Core's layouts; the 405B recipes set account_for_embedding/loss_in_pipeline_
           // split (Megatron-Bridge recipes/llama/llama3.py, NeMo recipes/llama31_405b.py).
           PipelineSplit::kMegatron,
@@ -104,7 +104,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // elements (zero/config.py:113).
           true, 5e8, 0,
           // "ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism" (runtime/pipe/engine.py:76).
-          kZero0 | kZero1 | kZero2 | kZero3, false,
+          kZero0 | kZero1 | kZero2 | kZero3, PipelineZero::kBelowZero2,
           // Megatron-DeepSpeed builds PipelineModule(partition_method="type:transformer"): equal
           // transformer layers per stage.
           PipelineSplit::kEven,
@@ -138,8 +138,11 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // One FSDP unit per transformer block: one all-gather and one reduce-scatter per layer
           // (distributed/fsdp.py:266-300).
           false, 0, 0,
-          // fully_shard = ZeRO-3; reshard_after_forward False = ZeRO-2 (docs/fsdp.md); with PP.
-          kZero0 | kZero2 | kZero3, true,
+          // fully_shard = ZeRO-3; reshard_after_forward False = ZeRO-2 (docs/fsdp.md). Under PP,
+          // PyTorch pipelining reduces gradients once per step and torchtitan keeps parameters
+          // gathered by default (parallelize_llama.py:326-329 @9dec370: "do not reshard after
+          // forward to avoid per-microbatch all-gathers"): ZeRO-1, or ZeRO-3 with "always".
+          kZero0 | kZero1 | kZero2 | kZero3, PipelineZero::kTorchPipelining,
           // pipeline_parallel_first/last_stage_less_layers = 1 (config/configs.py:197-207),
           // _generate_llm_fqn_per_model_part (distributed/pipeline_parallel.py).
           PipelineSplit::kTorchtitan,
@@ -236,10 +239,24 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
                                                  "--ring-variant zigzag (its round-robin load balancing) or basic",
                                                  fw.title));
   }
-  if (!fw.sharded_grads_with_pp && job.pipeline_parallel > 1 && job.zero_stage >= 2) {
+  const bool pp = job.pipeline_parallel > 1;
+  if (fw.pipeline_zero == PipelineZero::kBelowZero2 && pp && job.zero_stage >= 2) {
     throw InputError("zero_stage", fmt::format("{}: ZeRO-{} cannot be combined with pipeline parallelism "
                                                "(runtime/pipe/engine.py asserts ZeRO < 2); use --zero 1 or --pp 1",
                                                fw.title, job.zero_stage));
+  }
+  if (fw.pipeline_zero == PipelineZero::kTorchPipelining && pp && job.zero_stage == 2) {
+    throw InputError("zero_stage", fmt::format("{}: under pipeline parallelism gradients stay unsharded until the "
+                                               "last micro-batch (PyTorch pipelining reduces them once per step), "
+                                               "so there is no ZeRO-2; use --zero 1 (fsdp_reshard_after_forward "
+                                               "default or never) or --zero 3 (always)",
+                                               fw.title));
+  }
+  if (fw.pipeline_zero == PipelineZero::kTorchPipelining && !pp && job.zero_stage == 1) {
+    throw InputError("zero_stage", fmt::format("{} shards optimizer states only with the gradients (FSDP); "
+                                               "ZeRO-1 is what it runs under pipeline parallelism only; use "
+                                               "--zero 2 or 3, or --pp > 1",
+                                               fw.title));
   }
 }
 

@@ -662,8 +662,10 @@ void add_embedding_bwd(TaskGraph& graph, const Context& c, double embedding_para
 // last micro-batch (DDP no_sync / DeepSpeed's accumulation boundary).
 void add_backward(TaskGraph& graph, const Context& c, int64_t layers, int64_t micro_batches,
                   double embedding_params, bool with_embedding) {
-  // DeepSpeed ZeRO-2/3 and FSDP2 (as torchtitan runs it) reduce gradients in every micro-batch.
-  if (c.dp_comm && c.job.zero_stage >= c.fw.reduce_every_micro_batch_from_zero) {
+  // DeepSpeed ZeRO-2/3 and FSDP2 (as torchtitan runs it) reduce gradients in every micro-batch;
+  // under PyTorch pipelining only in the last (backward_maybe_with_nosync).
+  const bool pipelining_no_sync = c.fw.pipeline_zero == PipelineZero::kTorchPipelining && c.job.pipeline_parallel > 1;
+  if (c.dp_comm && c.job.zero_stage >= c.fw.reduce_every_micro_batch_from_zero && !pipelining_no_sync) {
     add_layer_bwd(graph, c, layers, When::kEveryMicroBatch, true);
     if (with_embedding) add_embedding_bwd(graph, c, embedding_params, When::kEveryMicroBatch, true);
     return;

@@ -46,6 +46,34 @@ TEST(FrameworkRules, EachFrameworkRefusesWhatItCannotRun) {
   EXPECT_THROW_MSG(lower(test::llama3_8b(), a2a), InputError, "ulysses_kv_replication is off");
 }
 
+// torchtitan under pipeline parallelism: PyTorch pipelining keeps each stage's gradients until
+// the last micro-batch and torchtitan keeps the parameters gathered (ZeRO-1), or regathers them
+// per micro-batch (ZeRO-3); ZeRO-2 does not exist there, and ZeRO-1 only there.
+TEST(FrameworkRules, TorchtitanUnderPipelineParallelismIsZero1OrZero3) {
+  JobConfig job = long_job("ring", 16);
+  job.framework = "fsdp";
+  job.ring_degree = 4;
+  job.pipeline_parallel = 2;
+  job.global_batch_size = 4;
+  job.zero_stage = 2;
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), job), InputError, "no ZeRO-2; use --zero 1");
+  job.zero_stage = 1;
+  const LoweredStep zero1 = lower(test::llama3_8b(), job);
+  job.zero_stage = 0;
+  const LoweredStep zero0 = lower(test::llama3_8b(), job);
+  job.zero_stage = 3;
+  const LoweredStep zero3 = lower(test::llama3_8b(), job);
+  // ZeRO-1: gradients and parameters as without sharding, optimizer states sharded.
+  EXPECT_DOUBLE_EQ(zero1.memory.grads, zero0.memory.grads);
+  EXPECT_DOUBLE_EQ(zero1.memory.params, zero0.memory.params);
+  EXPECT_LT(zero1.memory.optimizer, zero0.memory.optimizer);
+  EXPECT_LT(zero3.memory.params, zero1.memory.params);
+  JobConfig flat = long_job("ring", 8);
+  flat.framework = "fsdp";
+  flat.zero_stage = 1;
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), flat), InputError, "under pipeline parallelism only");
+}
+
 TEST(FrameworkRules, TheResolvedJobSaysWhichFramework) {
   EXPECT_EQ(lower(test::llama3_8b(), long_job("ulysses", 8)).job.framework, "deepspeed");
   EXPECT_EQ(lower(test::llama3_8b(), long_job("ring", 8)).job.framework, "megatron");
