@@ -14,6 +14,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "memory/layer_buffers.h"
 #include "pipeline/schedule.h"
 #include "spsim/framework.h"
 #include "spsim/long_context.h"
@@ -737,38 +738,31 @@ TaskGraph piece_of(const TaskGraph& step) {
   return piece;
 }
 
-// Transient buffers of one layer in flight (the same on every pipeline stage).
-double layer_buffers(const Context& c) {
-  const double dense = static_cast<double>(c.shard.dense_tokens);
-  const double dh = static_cast<double>(c.model.head_dim);
-  const double heads = static_cast<double>(c.shard.attn_heads);
-  const double kv_heads = static_cast<double>(c.shard.attn_kv_heads);
-  const double uu = static_cast<double>(c.u);
-  const double block_tokens = static_cast<double>(c.shard.attn_q_tokens);
-  double buffers = 0;
-  if (c.u > 1) {
-    // DeepSpeed single_all_to_all allocates torch.empty_like(input): the Q, K, V outputs.
-    buffers += c.e * c.b * dense * (heads + 2 * kv_heads) * uu * dh;
-  }
-  if (c.r > 1) {
-    if (c.cp_per_step) {
-      // PyTorch context_parallel: the gathered (repeated) K,V, or the K,V block being received
-      // and the one in use, plus the backward's larger set of fp32 buffers: dQ, dK, dV
-      // accumulators and the dK,dV being received (_attention.py).
-      buffers += (c.ring_allgather ? 2.0 * c.e * c.b * c.s * heads * dh : 2.0 * c.kv_block) +
-                 4.0 * (c.cp_q_elems + 4.0 * c.cp_k_elems);
-    } else if (c.ring_allgather) {
-      buffers += 2.0 * c.e * c.b * c.s * kv_heads * dh;  // the gathered K,V
-    } else {
-      // Double-buffered K,V receive + fp32 out and lse accumulators (zhuzilin README).
-      buffers += 2.0 * c.kv_block + 4.0 * c.b * block_tokens * heads * dh +
-                 4.0 * c.b * block_tokens * heads;
-    }
-  }
-  if (c.sp) buffers += c.tp_bytes;  // the all-gathered layer input
-  if (c.job.zero_stage >= 3 && c.dp_comm) buffers += 2.0 * c.layer_params * c.param_bytes;
-  if (c.dp_comm) buffers += c.layer_params * c.grad_bytes;  // one layer's gradient bucket
-  return buffers;
+// Transient buffers of one layer in flight (memory/layer_buffers.h), from this layer's shard.
+double layer_buffers_of(const Context& c) {
+  LayerBufferInputs in;
+  in.element_bytes = c.e;
+  in.micro_batch = c.b;
+  in.seq = c.s;
+  in.dense_tokens = static_cast<double>(c.shard.dense_tokens);
+  in.q_block_tokens = static_cast<double>(c.shard.attn_q_tokens);
+  in.heads = static_cast<double>(c.shard.attn_heads);
+  in.kv_heads = static_cast<double>(c.shard.attn_kv_heads);
+  in.head_dim = static_cast<double>(c.model.head_dim);
+  in.ulysses = c.u;
+  in.ring = c.r;
+  in.ring_allgather = c.ring_allgather;
+  in.cp_per_step = c.cp_per_step;
+  in.kv_block = c.kv_block;
+  in.cp_q_elems = c.cp_q_elems;
+  in.cp_k_elems = c.cp_k_elems;
+  in.tp_gather_bytes = c.sp ? c.tp_bytes : 0.0;
+  in.zero3_gathers = c.job.zero_stage >= 3 && c.dp_comm;
+  in.reduces_gradients = c.dp_comm;
+  in.layer_params = c.layer_params;
+  in.param_bytes = c.param_bytes;
+  in.grad_bytes = c.grad_bytes;
+  return layer_buffers(in);
 }
 
 }  // namespace
@@ -998,7 +992,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                      c.grad_bytes);
     memory.activations = static_cast<double>(model.num_layers) * layer_saved +
                          sum_saved(c.head) + recompute_layer;
-    memory.buffers = layer_buffers(c);
+    memory.buffers = layer_buffers_of(c);
     memory.reserve = job.framework_reserve_bytes;
     return out;
   }
@@ -1111,7 +1105,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
         static_cast<double>(pipeline_in_flight_layers(p, m, v, stage, layout)) * layer_saved +
         (stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0) +
         (stage == p - 1 ? head_saved : 0.0) + recompute_layer;
-    estimate.buffers = layer_buffers(c) + p2p_buffers;
+    estimate.buffers = layer_buffers_of(c) + p2p_buffers;
     estimate.reserve = job.framework_reserve_bytes;
     return estimate;
   };
