@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "common/json_reader.h"
 #include "spsim/calibrate.h"
 #include "spsim/error.h"
+#include "spsim/limits.h"
 
 namespace spsim {
 
@@ -133,6 +135,17 @@ int64_t parse_integer(const std::string& token, const std::string& where, const 
   return std::stoll(token);
 }
 
+/// A count the log states about its own job (a rank, -g/-t, "nThread T nGpus G"): digits, at
+/// most kMaxGpus. A fuzzer-grown header holds integers past int64, which std::stoll throws on.
+int64_t parse_job_count(const std::string& token, const std::string& where, const std::string& what) {
+  if (!all_digits(token) || token.size() > 7 || std::stoll(token) > kMaxGpus) {
+    throw InputError(where, fmt::format("{} \"{}\" is not a count spsim accepts (a whole number "
+                                        "up to {}); the header is garbled",
+                                        what, token, kMaxGpus));
+  }
+  return std::stoll(token);
+}
+
 struct RankInfo {
   int64_t rank = 0;
   std::string host;
@@ -207,8 +220,13 @@ class LogReader {
     const auto tokens = split_ws(body);
     if (tokens.size() >= 4 && tokens[0] == "nThread" && tokens[2] == "nGpus") {
       if (!cur_.points.empty()) finish(line_no);
-      cur_.header_threads = all_digits(tokens[1]) ? std::stoll(tokens[1]) : 0;
-      cur_.header_gpus = all_digits(tokens[3]) ? std::stoll(tokens[3]) : 0;
+      cur_.header_threads = all_digits(tokens[1]) ? parse_job_count(tokens[1], where(line_no), "nThread") : 0;
+      cur_.header_gpus = all_digits(tokens[3]) ? parse_job_count(tokens[3], where(line_no), "nGpus") : 0;
+      if (cur_.header_threads * cur_.header_gpus > kMaxGpus) {
+        throw InputError(where(line_no), fmt::format("nThread {} x nGpus {} is past {} GPUs; the "
+                                                     "header is garbled",
+                                                     tokens[1], tokens[3], kMaxGpus));
+      }
       return;
     }
     if (tokens.size() >= 2 && tokens[0] == "Rank" && all_digits(tokens[1])) {
@@ -230,7 +248,7 @@ class LogReader {
 
   void rank_line(const std::vector<std::string>& tokens, const std::string& body, int line_no) {
     RankInfo info;
-    info.rank = std::stoll(tokens[1]);
+    info.rank = parse_job_count(tokens[1], where(line_no), "rank");
     const auto on = std::find(tokens.begin(), tokens.end(), "on");
     if (on == tokens.end() || on + 1 == tokens.end()) {
       throw InputError(where(line_no), "rank line without \"on <host>\"; the log is garbled");
@@ -256,11 +274,16 @@ class LogReader {
       int64_t gpus = 1, threads = 1;
       for (size_t j = i + 1; j + 1 < tokens.size(); ++j) {
         if ((tokens[j] == "-g" || tokens[j] == "--ngpus") && all_digits(tokens[j + 1])) {
-          gpus = std::stoll(tokens[j + 1]);
+          gpus = parse_job_count(tokens[j + 1], where(line_no), tokens[j]);
         }
         if ((tokens[j] == "-t" || tokens[j] == "--nthreads") && all_digits(tokens[j + 1])) {
-          threads = std::stoll(tokens[j + 1]);
+          threads = parse_job_count(tokens[j + 1], where(line_no), tokens[j]);
         }
+      }
+      if (gpus * threads > kMaxGpus) {
+        throw InputError(where(line_no), fmt::format("-g {} x -t {} is past {} GPUs; the command "
+                                                     "line is garbled",
+                                                     gpus, threads, kMaxGpus));
       }
       cur_.command_gpus = gpus * threads;
       return;
@@ -450,6 +473,30 @@ std::vector<CollectiveRun> read_json_output(const std::string& text, const std::
   auto fail = [&](const std::string& pointer, const std::string& message) {
     throw InputError(file, fmt::format("{}: {}", pointer, message));
   };
+  // Checked field readers: nlohmann's value()/get() throw json::type_error on a wrong type and
+  // wrap an unsigned past int64 to a negative; both must be one clear InputError instead.
+  auto text_field = [&](const nlohmann::json& o, const char* key, const std::string& pointer) {
+    if (!o.contains(key)) return std::string();
+    if (!o[key].is_string()) fail(pointer + "/" + key, "expected a string");
+    return o[key].get<std::string>();
+  };
+  auto count_field = [&](const nlohmann::json& o, const char* key, const std::string& pointer,
+                         int64_t max) {
+    if (!o.contains(key)) return int64_t{0};
+    const auto& v = o[key];
+    if (!v.is_number_integer() || (v.is_number_unsigned() ? v.get<uint64_t>() > uint64_t(max)
+                                                          : v.get<int64_t>() < 0 || v.get<int64_t>() > max)) {
+      fail(pointer + "/" + key, fmt::format("expected a whole number from 0 to {}", max));
+    }
+    return v.get<int64_t>();
+  };
+  auto finite_field = [&](const nlohmann::json& o, const char* key, const std::string& pointer) {
+    const auto& v = o[key];
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0) {
+      fail(pointer + "/" + key, "expected a non-negative finite number");
+    }
+    return v.get<double>();
+  };
   if (!doc.is_object() || !doc.contains("results") || !doc["results"].is_array()) {
     fail("/results", "missing: not an nccl-tests -J JSON file");
   }
@@ -491,12 +538,15 @@ std::vector<CollectiveRun> read_json_output(const std::string& text, const std::
   std::map<std::string, int64_t> per_host;
   if (doc.contains("devices") && doc["devices"].is_array()) {
     int64_t max_rank = -1;
-    for (const auto& d : doc["devices"]) {
+    const auto& devices = doc["devices"];
+    for (size_t i = 0; i < devices.size(); ++i) {
+      const auto& d = devices[i];
       if (!d.is_object()) continue;
-      const std::string host = d.value("hostname", std::string());
+      const std::string ptr = fmt::format("/devices/{}", i);
+      const std::string host = text_field(d, "hostname", ptr);
       if (per_host[host]++ == 0) run.hosts.push_back(host);
-      max_rank = std::max<int64_t>(max_rank, d.value("rank", int64_t{0}));
-      if (run.gpu_name.empty()) run.gpu_name = d.value("device_info", std::string());
+      max_rank = std::max<int64_t>(max_rank, count_field(d, "rank", ptr, kMaxGpus - 1));
+      if (run.gpu_name.empty()) run.gpu_name = text_field(d, "device_info", ptr);
     }
     run.ranks = max_rank + 1;
   }
@@ -506,7 +556,8 @@ std::vector<CollectiveRun> read_json_output(const std::string& text, const std::
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
     const std::string ptr = fmt::format("/results/{}", i);
-    if (!r.is_object() || !r.contains("size") || !r["size"].is_number_unsigned()) {
+    if (!r.is_object() || !r.contains("size") || !r["size"].is_number_unsigned() ||
+        r["size"].get<uint64_t>() > uint64_t(std::numeric_limits<int64_t>::max())) {
       fail(ptr + "/size", "missing or not a non-negative integer");
     }
     for (int h = 0; h < 2; ++h) {
@@ -515,17 +566,19 @@ std::vector<CollectiveRun> read_json_output(const std::string& text, const std::
       const auto& o = r[half];
       CollectivePoint p;
       p.bytes = r["size"].get<int64_t>();
-      p.count = r.value("count", int64_t{0});
-      p.type = r.value("type", std::string());
+      p.count = count_field(r, "count", ptr, std::numeric_limits<int64_t>::max());
+      p.type = text_field(r, "type", ptr);
       p.in_place = h == 1;
+      if (!o.is_object()) fail(ptr + "/" + half, "expected an object");
       for (const char* key : {"time", "cpu_time"}) {
         if (o.contains(key) && o[key].is_number()) p.time_us = o[key].get<double>();
       }
-      if (!o.contains("bus_bw") || !o["bus_bw"].is_number() || p.time_us <= 0) {
+      if (!o.contains("bus_bw") || !o["bus_bw"].is_number() || !(p.time_us > 0) ||
+          !std::isfinite(p.time_us)) {
         fail(ptr + "/" + half, "needs a positive \"time\" and a numeric \"bus_bw\"");
       }
-      p.algbw_GBps = o.value("alg_bw", 0.0);
-      p.busbw_GBps = o["bus_bw"].get<double>();
+      if (o.contains("alg_bw")) p.algbw_GBps = finite_field(o, "alg_bw", ptr + "/" + half);
+      p.busbw_GBps = finite_field(o, "bus_bw", ptr + "/" + half);
       if (o.contains("nwrong")) p.wrong = o["nwrong"].dump();
       run.points.push_back(p);
     }

@@ -232,6 +232,61 @@ TEST(NcclTestsLog, TruncatedRowNamesTheLine) {
   EXPECT_INPUT_ERROR(read_nccl_tests_log(died, "d.log"), "d.log:5");
 }
 
+// Counts the log states about its own job past int64 or past kMaxGpus: libFuzzer grew a header
+// "# nThread 5555...0 nGpus 1" (117 digits) on which std::stoll threw out_of_range and
+// `spsim calibrate` aborted (fuzz/corpus/regressions/nccl_log/int-overflow-*).
+TEST(NcclTestsLog, HugeCountsInTheHeaderAreInputErrors) {
+  const std::string huge(117, '5');
+  auto with = [](std::string text, const std::string& from, const std::string& to) {
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  const std::string log = kSmallLog;
+  EXPECT_INPUT_ERROR(read_nccl_tests_log(with(log, "nThread 1", "nThread " + huge), "h.log"),
+                     "h.log:2: nThread \"555");
+  EXPECT_INPUT_ERROR(read_nccl_tests_log(with(log, "nGpus 1", "nGpus 99999999"), "h.log"),
+                     "h.log:2: nGpus \"99999999\" is not a count spsim accepts (a whole number up to 1048576)");
+  EXPECT_INPUT_ERROR(read_nccl_tests_log(with(log, "nThread 1 nGpus 1", "nThread 1025 nGpus 1024"), "h.log"),
+                     "h.log:2: nThread 1025 x nGpus 1024 is past 1048576 GPUs");
+  EXPECT_INPUT_ERROR(read_nccl_tests_log(with(log, "Rank  1", "Rank  " + huge), "h.log"),
+                     "h.log:4: rank \"555");
+  const std::string command = "./build/all_gather_perf -b 8 -e 8G -f 2 -g 8 -t 2\n";
+  EXPECT_INPUT_ERROR(read_nccl_tests_log(with(command + log, "-g 8", "-g " + huge), "h.log"),
+                     "h.log:1: -g \"555");
+  EXPECT_INPUT_ERROR(read_nccl_tests_log(with(command + log, "-g 8 -t 2", "-g 2048 -t 1024"), "h.log"),
+                     "h.log:1: -g 2048 x -t 1024 is past 1048576 GPUs");
+  // In range they still parse.
+  EXPECT_EQ(read_nccl_tests_log(command + log, "h.log").at(0).ranks, 2);
+}
+
+// The -J JSON: wrong types and out-of-range numbers in any field are one InputError naming the
+// JSON pointer, never nlohmann's type_error or an int64 wrap-around.
+TEST(NcclTestsLog, JsonFieldsOfTheWrongTypeOrRangeAreInputErrors) {
+  const std::string good = R"({"args": "./build/reduce_scatter_perf",
+    "devices": [{"rank": 0, "hostname": "a"}, {"rank": 1, "hostname": "b"}],
+    "results": [{"size": 1048576, "count": 131072, "type": "float",
+                 "out_of_place": {"time": 30.5, "alg_bw": 34.38, "bus_bw": 17.19}}]})";
+  ASSERT_EQ(read_nccl_tests_log(good, "j.json").at(0).ranks, 2);
+  // (the text replaced, its replacement, the message)
+  const struct { const char* from; const char* to; const char* message; } cases[] = {
+      {"\"rank\": 1", "\"rank\": \"1\"", "j.json: /devices/1/rank: expected a whole number from 0 to 1048575"},
+      {"\"rank\": 1", "\"rank\": 18446744073709551615", "/devices/1/rank: expected a whole number"},
+      {"\"rank\": 1", "\"rank\": -3", "/devices/1/rank: expected a whole number"},
+      {"\"hostname\": \"b\"", "\"hostname\": 7", "/devices/1/hostname: expected a string"},
+      {"\"size\": 1048576", "\"size\": 18446744073709551615", "/results/0/size: missing or not a non-negative integer"},
+      {"\"count\": 131072", "\"count\": 1.5", "/results/0/count: expected a whole number"},
+      {"\"type\": \"float\"", "\"type\": []", "/results/0/type: expected a string"},
+      {"{\"time\": 30.5, \"alg_bw\": 34.38, \"bus_bw\": 17.19}", "[1]", "/results/0/out_of_place: expected an object"},
+      {"\"alg_bw\": 34.38", "\"alg_bw\": \"x\"", "/results/0/out_of_place/alg_bw: expected a non-negative finite number"},
+      {"\"bus_bw\": 17.19", "\"bus_bw\": -1", "/results/0/out_of_place/bus_bw: expected a non-negative finite number"},
+  };
+  for (const auto& c : cases) {
+    std::string text = good;
+    text.replace(text.find(c.from), std::string(c.from).size(), c.to);
+    EXPECT_INPUT_ERROR(read_nccl_tests_log(text, "j.json"), c.message);
+  }
+}
+
 TEST(NcclTestsLog, WrongCollectiveIsRejected) {
   // An all_gather log passed as all_reduce: the header names the test (line 1).
   EXPECT_INPUT_ERROR(read_nccl_tests_log(kSmallLog, "w.log", "all_reduce"),

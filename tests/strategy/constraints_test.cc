@@ -59,22 +59,26 @@ TEST(StrategyRules, ListsTheNinePlugins) {
 // validation rows; a misspelt one must be an error there, not the framework's default in silence.
 TEST(StrategyRules, KernelAndLossChoicesAreChecked) {
   const ModelSpec model = test::tiny_model();
+  // (field, a misspelt value, the allowed list the message must name)
+  struct Choice {
+    std::string JobConfig::*field;
+    const char* name;
+    const char* bad;
+    const char* allowed;
+  };
+  const Choice choices[] = {
+      {&JobConfig::cross_entropy, "cross_entropy", "fuzed", "fused, native, unfused"},
+      {&JobConfig::grad_reduce_dtype, "grad_reduce_dtype", "fp16", "bf16, fp32"},
+      {&JobConfig::attention_impl, "attention_impl", "flash3", "cudnn, flash2, triton"},
+      {&JobConfig::fp8_recipe, "fp8_recipe", "mx", "delayed, current"},
+      {&JobConfig::elementwise_impl, "elementwise_impl", "compiled", "fused, eager"},
+  };
   for (const char* strategy : {"ring", "ulysses", "dp"}) {
-    JobConfig job = long_job(strategy, 4);
-    job.cross_entropy = "fuzed";
-    expect_rule(model, job, "cross_entropy", {"fused, native, unfused", "fuzed"});
-    job = long_job(strategy, 4);
-    job.grad_reduce_dtype = "fp16";
-    expect_rule(model, job, "grad_reduce_dtype", {"bf16, fp32", "fp16"});
-    job = long_job(strategy, 4);
-    job.attention_impl = "flash3";
-    expect_rule(model, job, "attention_impl", {"cudnn, flash2, triton", "flash3"});
-    job = long_job(strategy, 4);
-    job.fp8_recipe = "mx";
-    expect_rule(model, job, "fp8_recipe", {"delayed, current", "mx"});
-    job = long_job(strategy, 4);
-    job.elementwise_impl = "compiled";
-    expect_rule(model, job, "elementwise_impl", {"fused, eager", "compiled"});
+    for (const Choice& c : choices) {
+      JobConfig job = long_job(strategy, 4);
+      job.*c.field = c.bad;
+      expect_rule(model, job, c.name, {c.allowed, c.bad});
+    }
   }
 }
 
