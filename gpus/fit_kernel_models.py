@@ -23,6 +23,18 @@ Measurements (each row names its source: repo@commit:path):
                                 tensor cores: 403 TF > the 67 TF fp32 peak), B200 bf16, fp8, f32.
                                 The H100 fp8 entries are not used: they exceed H100's fp8 peak.
   measurements/gemm_points.csv  cuBLASLt runs of Azure/AI-benchmarking-guide (A100 fp16, H100 fp8)
+  measurements/gemm_training.csv
+                                TransformerEngine's GEMM profiler (benchmarks/gemm/benchmark_gemm.py)
+                                on H200 NVL: the 12 GEMMs of a hidden-4096 / ffn-16384 layer at 15,872
+                                tokens as TE runs them in training (Fprop, Dgrad and Wgrad layouts;
+                                10 warm-up and 100 timed iterations, so clocks have settled under
+                                load). XLA's table times each GEMM in isolation (median of 5), at
+                                boost clocks: its large shapes reach 0.78-0.81 of H100's peak, TE's
+                                training GEMMs 0.72 of H200 NVL's. Hopper's bf16 plateau comes from
+                                TE (the same GH100 die; the fraction of each part's own datasheet
+                                peak is taken to carry over: TE's pre-quantized FP8 GEMMs reach 0.684
+                                of H200 NVL's FP8 peak, Azure's cuBLASLt FP8 0.688 of H100 SXM's),
+                                the latency from XLA's small shapes.
   measurements/attention.csv    cudnn-frontend SDPA benchmarks: cuDNN and FlashAttention-2 (flash-attn
                                 or PyTorch's flash backend), forward and backward timed separately
   measurements/attention_fwdbwd.csv
@@ -51,6 +63,7 @@ PEAKS = {
     ("A100", "bf16"): 312.0,
     ("H100", "bf16"): 989.5, ("H100", "fp8"): 1979.0, ("H100", "tf32"): 494.5,
     ("H200", "bf16"): 989.5, ("Hopper", "bf16"): 989.5,
+    ("H200-NVL", "bf16"): 835.5,  # H200 NVL datasheet: 1,671 TF BF16 with sparsity (dense = half)
     ("B200", "bf16"): 2250.0, ("B200", "fp8"): 4500.0, ("B200", "tf32"): 1125.0,
     ("GB200", "bf16"): 2500.0,
 }
@@ -58,7 +71,8 @@ PEAKS = {
 # Which measurements each gpus/*.json timing is fitted to: (file, JSON path) -> (kind, selector).
 # Attention fits pool the GPUs of one architecture whose runs are of the same software.
 FITS = {
-    ("h100-sxm", "gemm.bf16"): ("gemm", [("xla", "H100", "bf16")]),
+    ("h100-sxm", "gemm.bf16"): ("gemm_training", [("xla", "H100", "bf16"), ("training", "H200-NVL", "bf16")]),
+    ("h100-sxm", "gemm.fp32"): ("gemm_training", [("xla", "H100", "bf16"), ("training", "H200-NVL", "bf16")]),
     ("h100-sxm", "gemm.tf32"): ("gemm", [("xla", "H100", "f32")]),
     ("h100-sxm", "gemm.fp8"): ("gemm", [("points", "H100", "fp8")]),
     ("a100-sxm", "gemm.bf16"): ("gemm", [("points", "A100", "bf16")]),
@@ -100,6 +114,32 @@ def gemm_points(selectors):
                 pts.append((flop, flop / (float(r["tflops"]) * 1e12)))
     peak_dtype = "tf32" if selectors[0][2] == "f32" else selectors[0][2]
     return pts, PEAKS[(selectors[0][1], peak_dtype)] * 1e12
+
+
+def gemm_training_fit(selectors):
+    """Latency from the isolated-GEMM fit of selectors[0]; efficiency from the training-loop
+    totals of selectors[1] (each pass's time less its GEMMs' latencies). Returns fit()'s tuple,
+    the errors those of the totals."""
+    points, peak = gemm_points(selectors[:1])
+    _, latency_us, _, _, _ = fit(points, peak)
+    _, gpu, dtype = selectors[1]
+    total_flop = total_s = 0.0
+    rows = [r for r in read("gemm_training.csv") if r["gpu"] == gpu and r["dtype"] == dtype]
+    for r in rows:
+        m, h, f = int(r["m"]), int(r["hidden"]), int(r["ffn"])
+        flop = 2.0 * m * h * (3 * h + h + f + f)  # QKV (MHA), attention-out, MLP-up, MLP-down
+        total_flop += flop
+        total_s += float(r["ms"]) * 1e-3 - int(r["gemms"]) * latency_us * 1e-6
+    train_peak = PEAKS[(gpu, dtype)] * 1e12
+    efficiency = round(total_flop / total_s / train_peak, 3)
+    errors = []
+    for r in rows:
+        m, h, f = int(r["m"]), int(r["hidden"]), int(r["ffn"])
+        flop = 2.0 * m * h * (3 * h + h + f + f)
+        model = int(r["gemms"]) * latency_us * 1e-6 + flop / (efficiency * train_peak)
+        errors.append(abs(model / (float(r["ms"]) * 1e-3) - 1))
+    errors.sort()
+    return efficiency, latency_us, errors[len(errors) // 2], errors[-1], len(rows)
 
 
 def attention_points(selectors):
@@ -160,13 +200,16 @@ def main():
     check = "--check" in sys.argv[1:]
     bad = 0
     for (gpu_file, path), (kind, selectors) in sorted(FITS.items()):
-        points, peak = {"gemm": gemm_points, "attention": attention_points,
-                        "attention_fwdbwd": attention_fwdbwd_points}[kind](selectors)
-        if not points:
-            print("%-10s %-28s no points" % (gpu_file, path))
-            bad += 1
-            continue
-        eff, lat, med, worst, n = fit(points, peak)
+        if kind == "gemm_training":
+            eff, lat, med, worst, n = gemm_training_fit(selectors)
+        else:
+            points, peak = {"gemm": gemm_points, "attention": attention_points,
+                            "attention_fwdbwd": attention_fwdbwd_points}[kind](selectors)
+            if not points:
+                print("%-10s %-28s no points" % (gpu_file, path))
+                bad += 1
+                continue
+            eff, lat, med, worst, n = fit(points, peak)
         if kind == "attention_fwdbwd":
             lat = round(lat * fwdbwd_share(selectors[0][3]), 1)
         line = "%-10s %-28s efficiency %.3f latency %6.1f us   (%3d points, median |err| %4.1f %%, max %5.1f %%)" % (
