@@ -14,6 +14,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "memory/activation_memory.h"
 #include "memory/layer_buffers.h"
 #include "pipeline/schedule.h"
 #include "spsim/framework.h"
@@ -566,12 +567,6 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
   return last;
 }
 
-double sum_saved(const std::vector<OpCost>& ops) {
-  double total = 0;
-  for (const auto& op : ops) total += op.saved_bytes;
-  return total;
-}
-
 
 // --- Segments. Each appends one segment to `graph`. ---------------------------------------------
 
@@ -951,30 +946,9 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   c.dp_comm = c.grad_group_size > 1;
   graph.segments.reserve(8);
 
-  const std::vector<OpCost> saved_ops = layer_ops(model, c.shard);
-  double layer_saved = sum_saved(saved_ops);
-  // The layer being back-propagated holds again what recompute dropped: under full recompute its
-  // whole forward activations; under selective recompute the attention core's re-materialised
-  // score terms (softmax, dropout mask and output of a standard kernel; nothing for flash).
-  double recompute_layer = job.recompute == Recompute::kFull ? sum_saved(c.ops) : 0.0;
-  if (job.recompute == Recompute::kSelective) {
-    LayerShard kept = c.shard;
-    kept.recompute = Recompute::kNone;
-    recompute_layer = sum_saved(layer_ops(model, kept)) - layer_saved;
-  }
-  if (mlp_tiles > 0) {
-    // Tiled MLP: no layer keeps its MLP intermediates (TiledMLP saves only its input, which
-    // mlp_up's saved input already counts); the layer being back-propagated holds one tile's.
-    LayerShard kept = c.shard;
-    kept.recompute = Recompute::kNone;
-    const double intermediates = mlp_intermediate_bytes(layer_ops(model, kept));
-    if (job.recompute == Recompute::kFull) {
-      recompute_layer -= intermediates;
-    } else {
-      layer_saved -= intermediates;
-    }
-    recompute_layer += intermediates / static_cast<double>(mlp_tiles);
-  }
+  // What a layer saves for its backward and what the layer in the backward holds again
+  // (recompute, tiled MLP): memory/activation_memory.h.
+  const LayerActivations layer = layer_activations(model, c.shard, layer_ops(model, c.shard), mlp_tiles);
   MemoryEstimate& memory = out.memory;
   const int64_t p = job.pipeline_parallel;
 
@@ -988,12 +962,14 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     add_optimizer(graph, c, params_local);
 
     // Memory per GPU at the peak (start of the backward: every layer's saved activations).
-    add_model_states(memory, params_local, job.zero_stage, c.grad_group_size, job.precision,
-                     c.grad_bytes);
-    memory.activations = static_cast<double>(model.num_layers) * layer_saved +
-                         sum_saved(c.head) + recompute_layer;
-    memory.buffers = layer_buffers_of(c);
-    memory.reserve = job.framework_reserve_bytes;
+    StageMemoryInputs in;
+    in.params_local = params_local;
+    in.layers_in_flight = static_cast<double>(model.num_layers);
+    in.extra_saved = sum_saved(c.head);
+    in.buffers = layer_buffers_of(c);
+    in.zero_group = c.grad_group_size;
+    in.grad_bytes = c.grad_bytes;
+    memory = stage_memory(in, layer, job);
     return out;
   }
 
@@ -1096,26 +1072,26 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
       c.head[kFinalNorm].saved_bytes + c.head[kLmHead].saved_bytes + c.head[kCrossEntropy].saved_bytes;
   // Receive buffers of one boundary activation and one boundary gradient.
   const double p2p_buffers = 2.0 * plan.p2p_bytes;
-  auto stage_memory = [&](int64_t stage) {
+  auto memory_of_stage = [&](int64_t stage) {
     const double own = c.layer_params * static_cast<double>(stage_layers(layout, p, stage)) +
                        (stage == 0 ? first_extra : 0.0) + (stage == p - 1 ? last_extra : 0.0);
-    MemoryEstimate estimate;
-    add_model_states(estimate, own, job.zero_stage, c.grad_group_size, job.precision, c.grad_bytes);
-    estimate.activations =
-        static_cast<double>(pipeline_in_flight_layers(p, m, v, stage, layout)) * layer_saved +
-        (stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0) +
-        (stage == p - 1 ? head_saved : 0.0) + recompute_layer;
-    estimate.buffers = layer_buffers_of(c) + p2p_buffers;
-    estimate.reserve = job.framework_reserve_bytes;
-    return estimate;
+    StageMemoryInputs in;
+    in.params_local = own;
+    in.layers_in_flight = static_cast<double>(pipeline_in_flight_layers(p, m, v, stage, layout));
+    in.extra_saved = (stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0) +
+                     (stage == p - 1 ? head_saved : 0.0);
+    in.buffers = layer_buffers_of(c) + p2p_buffers;
+    in.zero_group = c.grad_group_size;
+    in.grad_bytes = c.grad_bytes;
+    return stage_memory(in, layer, job);
   };
-  const MemoryEstimate first = stage_memory(0);
-  const MemoryEstimate last = stage_memory(p - 1);
+  const MemoryEstimate first = memory_of_stage(0);
+  const MemoryEstimate last = memory_of_stage(p - 1);
   const bool last_larger = last.peak() > first.peak();
   memory = last_larger ? last : first;
   plan.memory_stage = last_larger ? p - 1 : 0;
   for (int64_t stage = 1; stage + 1 < p && plan.uneven(); ++stage) {
-    const MemoryEstimate middle = stage_memory(stage);
+    const MemoryEstimate middle = memory_of_stage(stage);
     if (middle.peak() > memory.peak()) {
       memory = middle;
       plan.memory_stage = stage;

@@ -1,0 +1,48 @@
+#include "memory/activation_memory.h"
+
+#include "spsim/job.h"
+#include "spsim/long_context.h"
+
+namespace spsim::detail {
+
+double sum_saved(const std::vector<OpCost>& ops) {
+  double total = 0;
+  for (const auto& op : ops) total += op.saved_bytes;
+  return total;
+}
+
+LayerActivations layer_activations(const ModelSpec& model, const LayerShard& shard,
+                                   const std::vector<OpCost>& ops, int64_t mlp_tiles) {
+  LayerActivations out;
+  out.saved = sum_saved(ops);
+  if (shard.recompute == Recompute::kNone && mlp_tiles == 0) return out;
+  LayerShard kept = shard;
+  kept.recompute = Recompute::kNone;
+  const std::vector<OpCost> kept_ops = layer_ops(model, kept);
+  if (shard.recompute == Recompute::kFull) out.recomputed = sum_saved(kept_ops);
+  if (shard.recompute == Recompute::kSelective) out.recomputed = sum_saved(kept_ops) - out.saved;
+  if (mlp_tiles > 0) {
+    // TiledMLP saves only its input, which mlp_up's saved input already counts.
+    const double intermediates = mlp_intermediate_bytes(kept_ops);
+    if (shard.recompute == Recompute::kFull) {
+      out.recomputed -= intermediates;
+    } else {
+      out.saved -= intermediates;
+    }
+    out.recomputed += intermediates / static_cast<double>(mlp_tiles);
+  }
+  return out;
+}
+
+MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations& layer,
+                            const JobConfig& job) {
+  MemoryEstimate estimate;
+  add_model_states(estimate, in.params_local, job.zero_stage, in.zero_group, job.precision,
+                   in.grad_bytes);
+  estimate.activations = in.layers_in_flight * layer.saved + in.extra_saved + layer.recomputed;
+  estimate.buffers = in.buffers;
+  estimate.reserve = job.framework_reserve_bytes;
+  return estimate;
+}
+
+}  // namespace spsim::detail

@@ -1,0 +1,48 @@
+// Activation memory of a lowered step: what one layer saves for its backward, what the layer
+// being back-propagated holds again (recompute, tiled MLP), and the per-GPU estimate of one
+// pipeline stage at its peak (the start of a backward). The lowering reports the facts (ops,
+// layers in flight, buffers); the arithmetic is here.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "spsim/memory.h"
+#include "spsim/model.h"
+
+namespace spsim {
+struct JobConfig;
+}
+
+namespace spsim::detail {
+
+struct LayerActivations {
+  double saved = 0;       // bytes one layer keeps from its forward to its backward
+  double recomputed = 0;  // bytes the layer being back-propagated holds again
+};
+
+/// `ops`: the layer's ops under `shard` (its recompute policy applied). Full recompute holds the
+/// whole forward again; selective recompute the attention core's re-materialised score terms
+/// (softmax, dropout mask and output of a standard kernel; nothing for flash). With `mlp_tiles`
+/// > 0 (tiled MLP) no layer keeps its MLP intermediates and the layer in the backward holds one
+/// tile's.
+LayerActivations layer_activations(const ModelSpec& model, const LayerShard& shard,
+                                   const std::vector<OpCost>& ops, int64_t mlp_tiles);
+
+double sum_saved(const std::vector<OpCost>& ops);
+
+struct StageMemoryInputs {
+  double params_local = 0;      // parameters this GPU holds before ZeRO sharding (after TP)
+  double layers_in_flight = 0;  // layers whose saved activations are alive at the peak
+  double extra_saved = 0;       // embedding / head activations alive at the peak
+  double buffers = 0;           // transient buffers (memory/layer_buffers.h, pipeline receives)
+  int64_t zero_group = 1;       // ranks the ZeRO shards span
+  double grad_bytes = 2;        // the framework's gradient dtype
+};
+
+/// Per-GPU memory of one stage at its peak: model states (ZeRO-sharded), every in-flight layer's
+/// saved activations plus the extras and the recomputed layer, buffers and the job's reserve.
+MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations& layer,
+                            const JobConfig& job);
+
+}  // namespace spsim::detail
