@@ -214,7 +214,10 @@ class LogReader {
     }
     if (body.rfind("nccl-tests version", 0) == 0) {
       const auto lib = body.find("nccl-library=");
-      if (lib != std::string::npos) nccl_version_ = nccl_version_text(split_ws(body.substr(lib + 13)).at(0));
+      // "nccl-library=" may end the line (a truncated header): then the version stays unknown.
+      const auto version = lib == std::string::npos ? std::vector<std::string>{}
+                                                    : split_ws(body.substr(lib + 13));
+      if (!version.empty()) nccl_version_ = nccl_version_text(version.front());
       return;
     }
     const auto tokens = split_ws(body);
