@@ -25,16 +25,21 @@ Measurements (each row names its source: repo@commit:path):
   measurements/gemm_points.csv  cuBLASLt runs of Azure/AI-benchmarking-guide (A100 fp16, H100 fp8)
   measurements/gemm_training.csv
                                 TransformerEngine's GEMM profiler (benchmarks/gemm/benchmark_gemm.py)
-                                on H200 NVL: the 12 GEMMs of a hidden-4096 / ffn-16384 layer at 15,872
-                                tokens as TE runs them in training (Fprop, Dgrad and Wgrad layouts;
-                                10 warm-up and 100 timed iterations, so clocks have settled under
-                                load). XLA's table times each GEMM in isolation (median of 5), at
-                                boost clocks: its large shapes reach 0.78-0.81 of H100's peak, TE's
-                                training GEMMs 0.72 of H200 NVL's. Hopper's bf16 plateau comes from
-                                TE (the same GH100 die; the fraction of each part's own datasheet
-                                peak is taken to carry over: TE's pre-quantized FP8 GEMMs reach 0.684
-                                of H200 NVL's FP8 peak, Azure's cuBLASLt FP8 0.688 of H100 SXM's),
-                                the latency from XLA's small shapes.
+                                on H200 NVL and B300: the 12 GEMMs of a hidden-4096 / ffn-16384 layer
+                                at 15,872 tokens as TE runs them in training (Fprop, Dgrad and Wgrad
+                                layouts; 10 warm-up and 100 timed iterations, so clocks have settled
+                                under load). BF16 from its autocast runs (no quantization in BF16),
+                                FP8 from its pre-quantized runs (the GEMM kernels alone: spsim times
+                                the quantization kernels separately). XLA's table times each GEMM in
+                                isolation (median of 5), at boost clocks: its large sm_90 shapes
+                                reach 0.78-0.81 of H100's peak, TE's training GEMMs 0.72 of H200
+                                NVL's. The GEMM plateaus of Hopper and Blackwell come from TE, the
+                                latencies from the isolated small shapes (XLA; Azure for H100 FP8).
+                                Each part's fraction of its own datasheet peak is carried to the part
+                                spsim models (H200 NVL -> H100 SXM: the same GH100 die; B300 -> B200:
+                                the same dense BF16 and FP8 rates in the HGX datasheets); where both
+                                are measured they agree: TE's FP8 on H200 NVL 0.684, Azure's cuBLASLt
+                                FP8 on H100 SXM 0.688.
   measurements/attention.csv    cudnn-frontend SDPA benchmarks: cuDNN and FlashAttention-2 (flash-attn
                                 or PyTorch's flash backend), forward and backward timed separately
   measurements/attention_fwdbwd.csv
@@ -63,7 +68,10 @@ PEAKS = {
     ("A100", "bf16"): 312.0,
     ("H100", "bf16"): 989.5, ("H100", "fp8"): 1979.0, ("H100", "tf32"): 494.5,
     ("H200", "bf16"): 989.5, ("Hopper", "bf16"): 989.5,
-    ("H200-NVL", "bf16"): 835.5,  # H200 NVL datasheet: 1,671 TF BF16 with sparsity (dense = half)
+    # H200 NVL datasheet: 1,671 TF BF16 and 3,341 TF FP8 with sparsity (dense = half).
+    ("H200-NVL", "bf16"): 835.5, ("H200-NVL", "fp8"): 1670.5,
+    # HGX B300: 36 PF BF16 and 72 PF FP8 with sparsity per 8 GPUs, the same as HGX B200.
+    ("B300", "bf16"): 2250.0, ("B300", "fp8"): 4500.0,
     ("B200", "bf16"): 2250.0, ("B200", "fp8"): 4500.0, ("B200", "tf32"): 1125.0,
     ("GB200", "bf16"): 2500.0,
 }
@@ -71,13 +79,14 @@ PEAKS = {
 # Which measurements each gpus/*.json timing is fitted to: (file, JSON path) -> (kind, selector).
 # Attention fits pool the GPUs of one architecture whose runs are of the same software.
 FITS = {
-    ("h100-sxm", "gemm.bf16"): ("gemm_training", [("xla", "H100", "bf16"), ("training", "H200-NVL", "bf16")]),
-    ("h100-sxm", "gemm.fp32"): ("gemm_training", [("xla", "H100", "bf16"), ("training", "H200-NVL", "bf16")]),
+    ("h100-sxm", "gemm.bf16"): ("gemm_training", [("xla", "H100", "bf16"), ("training", "H200-NVL", "bf16", "autocast")]),
+    ("h100-sxm", "gemm.fp32"): ("gemm_training", [("xla", "H100", "bf16"), ("training", "H200-NVL", "bf16", "autocast")]),
+    ("h100-sxm", "gemm.fp8"): ("gemm_training", [("points", "H100", "fp8"), ("training", "H200-NVL", "fp8", "prequantized")]),
     ("h100-sxm", "gemm.tf32"): ("gemm", [("xla", "H100", "f32")]),
-    ("h100-sxm", "gemm.fp8"): ("gemm", [("points", "H100", "fp8")]),
     ("a100-sxm", "gemm.bf16"): ("gemm", [("points", "A100", "bf16")]),
-    ("b200", "gemm.bf16"): ("gemm", [("xla", "B200", "bf16")]),
-    ("b200", "gemm.fp8"): ("gemm", [("xla", "B200", "fp8")]),
+    ("b200", "gemm.bf16"): ("gemm_training", [("xla", "B200", "bf16"), ("training", "B300", "bf16", "autocast")]),
+    ("b200", "gemm.fp32"): ("gemm_training", [("xla", "B200", "bf16"), ("training", "B300", "bf16", "autocast")]),
+    ("b200", "gemm.fp8"): ("gemm_training", [("xla", "B200", "fp8"), ("training", "B300", "fp8", "prequantized")]),
     ("b200", "gemm.tf32"): ("gemm", [("xla", "B200", "f32")]),
 }
 for call in ("fwd", "fwd_causal", "bwd", "bwd_causal"):
@@ -122,9 +131,10 @@ def gemm_training_fit(selectors):
     the errors those of the totals."""
     points, peak = gemm_points(selectors[:1])
     _, latency_us, _, _, _ = fit(points, peak)
-    _, gpu, dtype = selectors[1]
+    _, gpu, dtype, mode = selectors[1]
     total_flop = total_s = 0.0
-    rows = [r for r in read("gemm_training.csv") if r["gpu"] == gpu and r["dtype"] == dtype]
+    rows = [r for r in read("gemm_training.csv")
+            if r["gpu"] == gpu and r["dtype"] == dtype and r["mode"] == mode]
     for r in rows:
         m, h, f = int(r["m"]), int(r["hidden"]), int(r["ffn"])
         flop = 2.0 * m * h * (3 * h + h + f + f)  # QKV (MHA), attention-out, MLP-up, MLP-down
