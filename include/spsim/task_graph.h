@@ -117,6 +117,9 @@ struct Task {
 
   /// A compute task on the compute stream (`name` must be a static string).
   static Task compute(const char* name, Phase phase, OpClass op_class, double flops, double hbm_bytes);
+  /// A collective of `bytes` per rank over group `group` on `stream` (`name` static).
+  static Task collective(const char* name, Phase phase, Stream stream, Category category, CommKind kind,
+                         int group, double bytes);
 };
 
 /// Which micro-batches run a segment. Gradient reduction happens only in the last micro-batch

@@ -16,16 +16,7 @@ int SpliceEmitter::compute(const char* name, OpClass op_class, double flops, dou
 
 int SpliceEmitter::comm(const char* name, CommKind kind, Category category, double bytes,
                         const std::vector<int>& deps) {
-  Task task;
-  task.name = name;
-  task.kind = TaskKind::kCollective;
-  task.stream = Stream::kRingComm;
-  task.category = category;
-  task.phase = phase_;
-  task.comm = kind;
-  task.group = group_;
-  task.bytes = bytes;
-  return push(std::move(task), deps);
+  return push(Task::collective(name, phase_, Stream::kRingComm, category, kind, group_, bytes), deps);
 }
 
 int SpliceEmitter::push(Task task, const std::vector<int>& deps) {

@@ -69,6 +69,20 @@ Task Task::compute(const char* name, Phase phase, OpClass op_class, double flops
   return task;
 }
 
+Task Task::collective(const char* name, Phase phase, Stream stream, Category category, CommKind kind,
+                      int group, double bytes) {
+  Task task;
+  task.name = name;
+  task.kind = TaskKind::kCollective;
+  task.stream = stream;
+  task.category = category;
+  task.phase = phase;
+  task.comm = kind;
+  task.group = group;
+  task.bytes = bytes;
+  return task;
+}
+
 void Task::add_dep(int index) {
   for (auto& dep : deps) {
     if (dep < 0) {

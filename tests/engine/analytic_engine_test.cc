@@ -42,14 +42,7 @@ Task compute(const char* name, double flops, int dep = -1) {
 
 Task collective(const char* name, CommKind kind, double bytes, Category category, Stream stream,
                 int group, int dep = -1) {
-  Task t;
-  t.name = name;
-  t.kind = TaskKind::kCollective;
-  t.comm = kind;
-  t.bytes = bytes;
-  t.category = category;
-  t.stream = stream;
-  t.group = group;
+  Task t = Task::collective(name, Phase::kForward, stream, category, kind, group, bytes);
   if (dep >= 0) t.add_dep(dep);
   return t;
 }

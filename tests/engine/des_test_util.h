@@ -56,15 +56,7 @@ inline Task compute_task(const char* name, double flops, Category category = Cat
 
 inline Task comm_task(const char* name, CommKind kind, int group, double bytes, Stream stream,
                       Category category) {
-  Task task;
-  task.name = name;
-  task.kind = TaskKind::kCollective;
-  task.stream = stream;
-  task.category = category;
-  task.comm = kind;
-  task.group = group;
-  task.bytes = bytes;
-  return task;
+  return Task::collective(name, Phase::kForward, stream, category, kind, group, bytes);
 }
 
 inline TaskGraph one_segment_graph(int64_t num_gpus, std::vector<Task> tasks, int64_t repeat = 1) {
