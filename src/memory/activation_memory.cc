@@ -12,13 +12,18 @@ double sum_saved(const std::vector<OpCost>& ops) {
 }
 
 LayerActivations layer_activations(const ModelSpec& model, const LayerShard& shard,
-                                   const std::vector<OpCost>& ops, int64_t mlp_tiles) {
+                                   const std::vector<OpCost>& ops, int64_t mlp_tiles,
+                                   const std::vector<OpCost>* ops_without_recompute) {
   LayerActivations out;
   out.saved = sum_saved(ops);
   if (shard.recompute == Recompute::kNone && mlp_tiles == 0) return out;
-  LayerShard kept = shard;
-  kept.recompute = Recompute::kNone;
-  const std::vector<OpCost> kept_ops = layer_ops(model, kept);
+  std::vector<OpCost> built;
+  if (ops_without_recompute == nullptr) {
+    LayerShard kept = shard;
+    kept.recompute = Recompute::kNone;
+    built = layer_ops(model, kept);
+  }
+  const std::vector<OpCost>& kept_ops = ops_without_recompute ? *ops_without_recompute : built;
   if (shard.recompute == Recompute::kFull) out.recomputed = sum_saved(kept_ops);
   if (shard.recompute == Recompute::kSelective) out.recomputed = sum_saved(kept_ops) - out.saved;
   if (mlp_tiles > 0) {

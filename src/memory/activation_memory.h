@@ -25,9 +25,11 @@ struct LayerActivations {
 /// whole forward again; selective recompute the attention core's re-materialised score terms
 /// (softmax, dropout mask and output of a standard kernel; nothing for flash). With `mlp_tiles`
 /// > 0 (tiled MLP) no layer keeps its MLP intermediates and the layer in the backward holds one
-/// tile's.
+/// tile's. `ops_without_recompute`: the layer's ops under `shard` with recompute off, if the
+/// caller has them (the lowering's task ops under full recompute), so they are not built again.
 LayerActivations layer_activations(const ModelSpec& model, const LayerShard& shard,
-                                   const std::vector<OpCost>& ops, int64_t mlp_tiles);
+                                   const std::vector<OpCost>& ops, int64_t mlp_tiles,
+                                   const std::vector<OpCost>* ops_without_recompute = nullptr);
 
 double sum_saved(const std::vector<OpCost>& ops);
 

@@ -592,7 +592,10 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
 
   // What a layer saves for its backward and what the layer in the backward holds again
   // (recompute, tiled MLP): memory/activation_memory.h.
-  const LayerActivations layer = layer_activations(model, c.shard, layer_ops(model, c.shard), mlp_tiles);
+  // Under full recompute the task ops are already the layer without recompute (task_shard).
+  const LayerActivations layer =
+      layer_activations(model, c.shard, layer_ops(model, c.shard), mlp_tiles,
+                        job.recompute == Recompute::kFull ? &c.ops : nullptr);
   MemoryEstimate& memory = out.memory;
   const int64_t p = job.pipeline_parallel;
 
