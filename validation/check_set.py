@@ -31,7 +31,7 @@ KERNEL_METRICS = {"attention_tflops_fwd", "attention_tflops_fwdbwd"}
 # Keys documented in validation/README.md ("FLOP conventions").
 FLOP_KEYS = {"nemo_noncausal", "mbridge_causal", "megatron_deepspeed", "torchtitan", "palm", "fa_kernel", "unstated"}
 FRAMEWORKS = {"megatron", "nemo", "deepspeed", "fsdp"}
-ASSUMABLE = set(PARALLEL_FIELDS) | {"seq", "mbs", "gbs", "precision", "recompute", "causal", "gpus", "fp8_recipe", "attention_impl", "cross_entropy", "grad_reduce_dtype", "elementwise_impl",
+ASSUMABLE = set(PARALLEL_FIELDS) | {"seq", "mbs", "gbs", "precision", "recompute", "causal", "gpus", "fp8_recipe", "attention_impl", "cross_entropy", "grad_reduce_dtype", "elementwise_impl", "backward_prefetch",
               "account_for_embedding_in_pipeline_split", "account_for_loss_in_pipeline_split"}
 PRECISIONS = {"bf16", "fp16", "fp8", "mxfp8", None}
 RECOMPUTE = {"none", "selective", "full", None}

@@ -95,6 +95,10 @@ struct FrameworkProfile {
   bool gather_per_matrix;
   double grad_bucket_params;
   double grad_bucket_params_per_rank;
+  // ZeRO-3 backward: the next layer's all-gather is issued when this layer's backward starts, so
+  // it overlaps this layer's compute (JobConfig::backward_prefetch "pre"); false: once this
+  // layer's gradients are computed ("post"). Either way ahead of this layer's reduce-scatter.
+  bool zero3_backward_prefetch;
   // ZeRO stages the framework offers (bit s set: stage s) and which of them combine with
   // pipeline parallelism.
   uint8_t zero_stages;

@@ -30,6 +30,15 @@ struct JobConfig {
   // fused loss (--cross-entropy-loss-fusion alone), fp32 inside; unfused = an fp32 copy.
   std::string grad_reduce_dtype;      // bf16 | fp32
   std::string cross_entropy;          // fused | native | unfused
+  // ZeRO-3 / FSDP backward: when the next layer's parameters are all-gathered ("" = the
+  // framework's, FrameworkProfile::zero3_backward_prefetch). pre: when this layer's backward
+  // starts, so the gather overlaps its compute and goes ahead of its gradient reduce-scatter
+  // (FSDP2's implicit prefetch, FSDP1 BACKWARD_PRE, Megatron-FSDP); post: once this layer's
+  // gradients are computed, still ahead of their reduce-scatter (FSDP1 BACKWARD_POST, Composer's
+  // default; DeepSpeed's on-demand fetch); sync: after everything before it, the reduce-scatter
+  // included, in the forward too (DeepSpeed's ZeRO-3 from March to October 2021 called
+  // torch.cuda.synchronize() before every parameter all-gather).
+  std::string backward_prefetch;      // pre | post | sync
   int64_t num_gpus = 8;
   int64_t seq_length = 131072;        // s, tokens per sequence
   int64_t micro_batch_size = 1;       // b

@@ -113,6 +113,10 @@ struct Task {
   uint16_t calls = 1;
   // Dependencies: indices of earlier tasks in the same segment instance.
   std::array<int32_t, 4> deps{-1, -1, -1, -1};
+  // A task of the previous instance of this repeated segment that must end first (its index in
+  // the segment), -1 if none: the layer before gathered this layer's parameters (FSDP's backward
+  // all-gather of the next layer). The first instance has no previous one and does not wait.
+  int32_t prev_instance_dep = -1;
   void add_dep(int index);  // throws Error past 4 deps
 
   /// A compute task on the compute stream (`name` must be a static string).

@@ -134,6 +134,7 @@ Segment carve_segment(const Segment& segment, const char* after, const char* bef
       Task copy = task;
       copy.deps = {-1, -1, -1, -1};
       for (int d : deps) copy.add_dep(d);  // throws past 4: never for the attention range
+      copy.prev_instance_dep = -1;         // the carved range runs once
       new_index[i] = static_cast<int>(out.tasks.size());
       out.tasks.push_back(std::move(copy));
     } else {

@@ -106,6 +106,13 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                   "fused: TE/Liger kernels or torch.compile, e.g. torchtitan's compile.enable; eager: "
                   "PyTorch eager ops)")
       ->group("Training");
+  cmd->add_option("--backward-prefetch", o.backward_prefetch,
+                  "ZeRO-3/FSDP backward: pre (the next layer's parameters are gathered while this layer "
+                  "computes, ahead of its gradient reduce-scatter: FSDP2, FSDP1 BACKWARD_PRE, Megatron-FSDP) "
+                  "| post (once its gradients are computed: FSDP1 BACKWARD_POST, Composer's default; DeepSpeed "
+                  "ZeRO-3's on-demand fetch) | sync (after everything before it: DeepSpeed ZeRO-3 of 2021, "
+                  "which synchronized the device before every gather) (default: the framework's)")
+      ->group("Training");
   cmd->add_option("--mbs,--micro-batch-size", o.micro_batch_size, "sequences per micro-batch")
       ->transform(whole_number(1, kMaxMicroBatchSize))->capture_default_str()->group("Training");
   cmd->add_option("--gbs,--global-batch-size", o.global_batch_size,
@@ -330,6 +337,12 @@ BaseSetup resolve_base(const JobOptions& o) {
   pick("--fp8-recipe", o.fp8_recipe, base.fp8_recipe);
   pick("--attention-impl", o.attention_impl, base.attention_impl);
   pick("--elementwise-impl", o.elementwise_impl, base.elementwise_impl);
+  pick("--backward-prefetch", o.backward_prefetch, base.backward_prefetch);
+  if (!base.backward_prefetch.empty() && base.backward_prefetch != "pre" && base.backward_prefetch != "post" &&
+      base.backward_prefetch != "sync") {
+    throw InputError("--backward-prefetch",
+                     fmt::format("must be pre, post or sync (got \"{}\")", base.backward_prefetch));
+  }
   if (!base.elementwise_impl.empty() && base.elementwise_impl != "fused" && base.elementwise_impl != "eager") {
     throw InputError("--elementwise-impl", fmt::format("must be fused or eager (got \"{}\")", base.elementwise_impl));
   }

@@ -34,6 +34,7 @@ struct JobOptions {
   std::string recompute = "none", precision = "bf16", ring_variant = "zigzag", ring_comm = "p2p";
   std::string attention_kernel = "flash";
   std::string framework, fp8_recipe, attention_impl, elementwise_impl;  // "" = the strategy's usual framework, the framework's recipe
+  std::string backward_prefetch;  // --backward-prefetch pre | post; "" = the framework's
   bool no_sequence_parallel = false, no_kv_replication = false, ulysses_overlap = false;
   bool no_causal = false;
   double reserve_gib = -1;

@@ -33,6 +33,7 @@ struct TimedTask {
   Category category = Category::kCompute;
   bool is_compute = true;
   std::array<int32_t, 4> deps{};
+  int32_t prev_dep = -1;  // Task::prev_instance_dep
 };
 
 // One task's run on a stream, kept so that a wait can be blamed on what was really running.
@@ -104,6 +105,10 @@ class Scheduler {
       t.stream = task.stream;
       t.category = task.category;
       t.deps = task.deps;
+      t.prev_dep = task.prev_instance_dep;
+      if (t.prev_dep >= static_cast<int32_t>(segment.tasks.size())) {
+        throw Error(std::string("task ") + task.name + " waits for a task the segment does not have");
+      }
       t.is_compute = task.kind == TaskKind::kCompute;
       if (t.is_compute) {
         // The most loaded rank sets the pace (its result is waited for by the next collective).
@@ -140,8 +145,11 @@ class Scheduler {
   // chain that set b (the binding dependency, then what that task itself waited for, and so on),
   // each task taking the part of [a, b) during which it ran. So a wait is split between, say, a
   // ring send and the all-to-all queued behind it, and no kind is blamed for more than it ran.
-  void run_instance(const std::vector<TimedTask>& tasks, StreamState& state,
-                    std::vector<double>& end, Accumulator* acc) const {
+  //
+  // `prev_end`: the end times of the previous instance of the same segment (its tasks are what a
+  // prev_dep names), or null for the first instance, which waits for none.
+  void run_instance(const std::vector<TimedTask>& tasks, StreamState& state, std::vector<double>& end,
+                    const std::vector<double>* prev_end, Accumulator* acc) const {
     end.assign(tasks.size(), 0.0);
     begin_.assign(tasks.size(), 0.0);
     bound_by_.assign(tasks.size(), -1);
@@ -173,6 +181,13 @@ class Scheduler {
           binding = dep;
         }
       }
+      // A wait for the previous instance: blamed on that task's stream history (it ran there).
+      int earlier_stream = -1;
+      if (t.prev_dep >= 0 && prev_end != nullptr && (*prev_end)[t.prev_dep] > ready) {
+        ready = (*prev_end)[t.prev_dep];
+        binding = -1;
+        earlier_stream = static_cast<int>(tasks[t.prev_dep].stream);
+      }
       const double free = state.free[s];
       const double start = std::max(free, ready);
       // What the task waited for: a dependency, or the task before it on its own stream
@@ -182,6 +197,7 @@ class Scheduler {
       if (acc != nullptr) {
         if (t.stream == Stream::kCompute) {
           if (start > free && binding >= 0) blame_chain(tasks, binding, free, start, state, *acc);
+          if (start > free && earlier_stream >= 0) state.blame(earlier_stream, free, start, acc->exposed_s);
           acc->compute_s += finish - start;
         } else {
           acc->comm_s[static_cast<int>(t.category)] += t.duration;
@@ -368,7 +384,7 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
   StreamState state;
   state.last.fill(Category::kCompute);
   Accumulator acc;
-  std::vector<double> end;
+  std::vector<double> end, prev_end;
   const int64_t micro_batches = std::max<int64_t>(1, graph.micro_batches);
   // Shifts equal to rounding: an interfered compute task's end is a sum over the collectives it
   // ran beside, whose rounding differs from instance to instance by more than 1e-12 s once the
@@ -395,13 +411,23 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
       for (const auto& t : tasks) used[static_cast<int>(t.stream)] = true;
       std::array<double, kNumStreams> previous_shift{};
       bool have_previous = false;
+      prev_end.clear();
       for (int64_t rep = 0; rep < segment.repeat; ++rep) {
         const StreamState before = state;
         Accumulator one;
-        scheduler.run_instance(tasks, state, end, &one);
+        scheduler.run_instance(tasks, state, end, rep > 0 ? &prev_end : nullptr, &one);
         std::array<double, kNumStreams> shift{};
         for (int s = 0; s < kNumStreams; ++s) shift[s] = state.free[s] - before.free[s];
-        const bool uniform = shifts_uniformly(used, before, state, shift, tolerance);
+        bool uniform = shifts_uniformly(used, before, state, shift, tolerance);
+        // A task waiting for the previous instance: the state also holds that instance's end
+        // times, so they must have moved by the compute stream's shift too.
+        for (const TimedTask& t : tasks) {
+          if (t.prev_dep < 0 || !uniform) continue;
+          const double moved = rep > 0 ? end[t.prev_dep] - prev_end[t.prev_dep] : -1.0;
+          const double common = shift[static_cast<int>(Stream::kCompute)];
+          uniform = rep > 0 && std::fabs(moved - common) <= tolerance * std::max(1.0, std::fabs(common));
+        }
+        prev_end.swap(end);
         // Accumulate this instance.
         acc.compute_s += one.compute_s;
         for (int c = 0; c < kNumCategories; ++c) {

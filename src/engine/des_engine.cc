@@ -150,6 +150,12 @@ void validate(const TaskGraph& graph, const Topology& topology) {
                                            "it");
         }
       }
+      if (task.prev_instance_dep >= static_cast<int>(segment.tasks.size())) {
+        throw InputError("strategy", std::string("task \"") + task.name + "\" of segment \"" + segment.name +
+                                         "\" waits for task " + std::to_string(task.prev_instance_dep) +
+                                         " of the previous instance, which the segment does not have; the "
+                                         "des engine cannot lower it");
+      }
       if (static_cast<int>(task.stream) >= kNumStreams) {
         throw InputError("strategy", std::string("task \"") + task.name + "\" has an unknown stream");
       }

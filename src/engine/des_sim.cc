@@ -158,6 +158,14 @@ class Simulation {
   }
   void normalize(StreamState& st, int stream);
   bool dep_done(const GpuState& gpu, int64_t inst, int32_t dep) const;
+  // The instance a Task::prev_instance_dep of `inst` refers to: the previous repetition of the
+  // same segment, or -1 for the first one (which waits for none).
+  int64_t prev_instance(int64_t inst) const {
+    if (inst > 0 && insts_[inst - 1].seg == insts_[inst].seg && insts_[inst - 1].rep + 1 == insts_[inst].rep) {
+      return inst - 1;
+    }
+    return -1;
+  }
   const Recent* find_recent(const StreamState& st, int64_t inst, int32_t task) const;
   void try_advance(int64_t rank);
   void start_task(int64_t rank, int stream);
@@ -394,6 +402,10 @@ void Simulation::try_advance(int64_t rank) {
         break;
       }
     }
+    if (ready && task.prev_instance_dep >= 0 && prev_instance(inst) >= 0 &&
+        !dep_done(gpu, prev_instance(inst), task.prev_instance_dep)) {
+      ready = false;
+    }
     // A barrier segment starts on a stream only when no stream has work left from an earlier
     // instance (as the analytic engine drains every stream).
     if (ready && st.k == 0 && graph_.segments[insts_[inst].seg].barrier) {
@@ -422,6 +434,12 @@ void Simulation::start_task(int64_t rank, int stream) {
   for (const int32_t dep : task.deps) {
     if (dep < 0) continue;
     const Recent* r = find_recent(gpu.streams[static_cast<int>(task_at(inst, dep).stream)], inst, dep);
+    if (r != nullptr && (pred == nullptr || r->finish > pred->finish)) pred = r;
+  }
+  if (task.prev_instance_dep >= 0 && prev_instance(inst) >= 0) {
+    const int64_t earlier = prev_instance(inst);
+    const int32_t dep = task.prev_instance_dep;
+    const Recent* r = find_recent(gpu.streams[static_cast<int>(task_at(earlier, dep).stream)], earlier, dep);
     if (r != nullptr && (pred == nullptr || r->finish > pred->finish)) pred = r;
   }
   if (st.k == 0 && graph_.segments[insts_[inst].seg].barrier) {

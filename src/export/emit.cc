@@ -52,6 +52,13 @@ void check_common(LaunchFormat format, const Plan& plan) {
   } catch (const InputError& e) {
     refuse(format, e.full());  // the framework's own rule, said as an --emit refusal
   }
+  if (!job.backward_prefetch.empty() && job.zero_stage == 3 &&
+      job.backward_prefetch != (framework.zero3_backward_prefetch ? "pre" : "post")) {
+    refuse(format, fmt::format("--backward-prefetch {}: {} gathers the next layer's parameters {} and its launch "
+                               "settings have no switch for it; drop --backward-prefetch",
+                               job.backward_prefetch, framework.title,
+                               framework.zero3_backward_prefetch ? "ahead (pre)" : "on demand (post)"));
+  }
   if (job.loss != "standard" || job.tiled_mlp != 0) {
     // Liger's fused loss, torchtitan's ChunkedLossWrapper, ArcticTraining's tiled loss and tiled
     // MLP are chosen in the training script or its own config, not in these launch settings.

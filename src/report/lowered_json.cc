@@ -65,6 +65,7 @@ nlohmann::json task_json(const Task& task) {
   while (used > 0 && task.deps[used - 1] < 0) --used;
   for (size_t i = 0; i < used; ++i) deps.push_back(task.deps[i]);
   out["deps"] = deps;
+  if (task.prev_instance_dep >= 0) out["prev_instance_dep"] = task.prev_instance_dep;
   return out;
 }
 

@@ -58,6 +58,8 @@ void splice_attention(Segment& segment, bool core_alone, const AttentionEmitter&
     Task copy = task;
     copy.deps = {-1, -1, -1, -1};
     for (int d : remap(task)) copy.add_dep(d);
+    // A wait for the previous instance names a task before this one, already moved.
+    if (task.prev_instance_dep >= 0) copy.prev_instance_dep = moved[static_cast<size_t>(task.prev_instance_dep)];
     moved[i] = static_cast<int>(out.size());
     out.push_back(std::move(copy));
   }

@@ -25,6 +25,7 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.elementwise_impl = in.string("elementwise_impl", "");
   job.grad_reduce_dtype = in.string("grad_reduce_dtype", "");
   job.cross_entropy = in.string("cross_entropy", "");
+  job.backward_prefetch = in.string("backward_prefetch", "");
   job.num_gpus = in.integer("num_gpus", job.num_gpus, 1, kMaxGpus);
   job.seq_length = in.integer("seq_length", job.seq_length, 1, kMaxSeqLength);
   job.micro_batch_size = in.integer("micro_batch_size", job.micro_batch_size, 1, kMaxMicroBatchSize);
@@ -87,6 +88,10 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
       job.cross_entropy != "unfused") {
     in.fail("cross_entropy", fmt::format("must be fused, native or unfused (got \"{}\")", job.cross_entropy));
   }
+  if (!job.backward_prefetch.empty() && job.backward_prefetch != "pre" && job.backward_prefetch != "post" &&
+      job.backward_prefetch != "sync") {
+    in.fail("backward_prefetch", fmt::format("must be pre, post or sync (got \"{}\")", job.backward_prefetch));
+  }
   if (in.has("seq_dist")) {
     const std::string path = in.string("seq_dist", "");
     job.seq_dist = std::make_shared<const SequenceDistribution>(
@@ -106,6 +111,7 @@ nlohmann::json job_to_json(const JobConfig& job) {
   // Only when set: results and sweep fingerprints of jobs without them stay as they were.
   if (!job.grad_reduce_dtype.empty()) out["grad_reduce_dtype"] = job.grad_reduce_dtype;
   if (!job.cross_entropy.empty()) out["cross_entropy"] = job.cross_entropy;
+  if (!job.backward_prefetch.empty()) out["backward_prefetch"] = job.backward_prefetch;
   out["num_gpus"] = job.num_gpus;
   out["seq_length"] = job.seq_length;
   out["micro_batch_size"] = job.micro_batch_size;

@@ -149,14 +149,38 @@ int emit_column_parallel_bwd(SegmentBuilder& sb, const Context& c, LayerOp i, co
   return reduce;
 }
 
+// When ZeRO-3 gathers a layer's parameters (JobConfig::backward_prefetch, else the framework's).
+enum class Gather { kPrefetch, kAfterCompute, kSynchronous };
+Gather zero3_gather_mode(const Context& c) {
+  const std::string& mode = c.job.backward_prefetch;
+  if (mode == "sync") return Gather::kSynchronous;
+  if (mode == "post") return Gather::kAfterCompute;
+  if (mode == "pre") return Gather::kPrefetch;
+  return c.fw.zero3_backward_prefetch ? Gather::kPrefetch : Gather::kAfterCompute;
+}
+
 // One layer's backward (with full recompute, the forward re-run first). Returns the last task.
+//
+// ZeRO-3: the segment's all-gather brings the parameters of the next layer to run backward, and
+// the layer's first kernel waits for the one the previous instance issued (the framework's
+// pre-backward unshard; the first backward layer is the forward's last, still gathered). With
+// prefetch the gather is issued as the layer's backward starts, so it overlaps the layer's
+// compute; after compute, once the layer's gradients are computed (FSDP1's post-backward hook,
+// DeepSpeed's on-demand fetch), exposed. Either way it goes on the data stream ahead of the
+// layer's gradient reduce-scatter, which then overlaps the next layer's compute. Synchronous
+// (DeepSpeed's first ZeRO-3 synchronized the device before every gather): behind the
+// reduce-scatter, so nothing overlaps.
 int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCost>& bwd_ops,
                    bool with_dp) {
-  const int zero = emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model));
+  const bool zero3 = c.job.zero_stage >= 3 && c.grad_group_size > 1;
+  const Gather mode = zero3_gather_mode(c);
+  const bool prefetch = zero3 && mode == Gather::kPrefetch;
+  const int gather = prefetch ? emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model)) : -1;
+  const int first = static_cast<int>(sb.size());
   int last = -1;
   if (c.job.recompute == Recompute::kFull) {
     // Checkpointed layer: the whole forward (its communication included) runs again.
-    last = emit_layer_fwd(sb, c, zero, -1);
+    last = emit_layer_fwd(sb, c, -1, -1);
   }
   auto bwd = [&](LayerOp i, std::initializer_list<int> deps) {
     return backward_task(sb, bwd_ops[i], deps);
@@ -164,7 +188,7 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
   last = bwd(kMlpResidual, {last});
   emit_fp8_casts(sb, c, true);
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);  // conjugate of the forward RS
-  bwd(kMlpDown, {last, zero});
+  bwd(kMlpDown, {last});
   last = bwd(kMlpAct, {});
   if (c.t > 1) {
     last = emit_column_parallel_bwd(sb, c, kMlpUp, "mlp_up_dgrad", "mlp_up_wgrad", last);
@@ -207,7 +231,16 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
     last = rope ? bwd(kQkvProj, {}) : bwd(kQkvProj, {d0, d1, d2});
   }
   last = bwd(kInputNorm, {last});
+  auto gather_after = [&](int dep) {
+    const int next = emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model));
+    sb.at(next).add_dep(dep);
+    return next;
+  };
+  int next = gather;
+  if (zero3 && mode == Gather::kAfterCompute) next = gather_after(last);
   if (with_dp) emit_grad_sync(sb, c, c.layer_params, last);
+  if (zero3 && mode == Gather::kSynchronous) next = gather_after(last);  // queued behind the reduction
+  if (zero3) sb.at(first).prev_instance_dep = next;
   return last;
 }
 
@@ -232,7 +265,10 @@ void add_layer_fwd(TaskGraph& graph, const Context& c, int64_t layers) {
   seg.tasks.reserve(static_cast<size_t>(24 + 2 * c.r));
   SegmentBuilder sb(seg, Phase::kForward);
   const int zero = emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model));
-  emit_layer_fwd(sb, c, zero, -1);
+  const int last = emit_layer_fwd(sb, c, zero, -1);
+  // A synchronous gather (DeepSpeed's first ZeRO-3) waits for the previous layer to finish
+  // instead of running ahead of it.
+  if (zero >= 0 && zero3_gather_mode(c) == Gather::kSynchronous) sb.at(zero).prev_instance_dep = last;
 }
 
 // Head: final norm, LM head and loss forward, then their backward; one segment ("head") or, for

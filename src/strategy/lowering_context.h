@@ -44,6 +44,7 @@ class SegmentBuilder {
   }
 
   Task& at(int index) { return tasks_[static_cast<size_t>(index)]; }
+  size_t size() const { return tasks_.size(); }
 
  private:
   int push(Task task, std::initializer_list<int> deps) {

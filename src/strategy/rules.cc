@@ -60,6 +60,7 @@ const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_fram
   check_choice("fp8_recipe", job.fp8_recipe, {"delayed", "current"}, false);
   check_choice("cross_entropy", job.cross_entropy, {"fused", "native", "unfused"}, true);
   check_choice("grad_reduce_dtype", job.grad_reduce_dtype, {"bf16", "fp32"}, true);
+  check_choice("backward_prefetch", job.backward_prefetch, {"pre", "post", "sync"}, true);
   // Only DeepSpeed's ALST replicates KV heads past the Ulysses degree; TE's a2a asserts
   // kv_heads % cp == 0.
   if (!framework.kv_replication) job.ulysses_kv_replication = false;

@@ -32,6 +32,7 @@ const std::set<std::string> kAssumable = {"mbs", "gbs", "recompute", "precision"
                                           "cp_comm_type", "tp", "pp", "vpp", "cp", "ulysses",
                                           "causal", "seq", "gpus", "fp8_recipe", "attention_impl",
                                           "cross_entropy", "grad_reduce_dtype", "elementwise_impl",
+                                          "backward_prefetch",
                                           "account_for_embedding_in_pipeline_split",
                                           "account_for_loss_in_pipeline_split"};
 const std::set<std::string> kFrameworks = {"megatron", "nemo", "deepspeed", "fsdp"};
@@ -245,6 +246,7 @@ void resolve_training_job(ValidationRow& row, RowReader& in, const nlohmann::jso
   job.cross_entropy = in.text("cross_entropy").value_or("");
   job.grad_reduce_dtype = in.text("grad_reduce_dtype").value_or("");
   job.elementwise_impl = in.text("elementwise_impl").value_or("");
+  job.backward_prefetch = in.text("backward_prefetch").value_or("");
   // Megatron's uneven pipeline layout, where a recipe sets it (src/pipeline/layout.cc).
   for (const auto& [field, target] :
        {std::pair{"account_for_embedding_in_pipeline_split", &job.embedding_in_pipeline_split},

@@ -248,6 +248,48 @@ TEST(AnalyticEngine, LaggingPrefetchStreamMatchesExplicitUnrolling) {
   EXPECT_NEAR(analytic_step(one_segment(tasks, 80), round_topology()).step_time_s, 0.001 + 80 * 0.03, 1e-12);
 }
 
+// A layer that waits for a gather the previous layer issued (Task::prev_instance_dep): FSDP's
+// backward prefetch. Each instance is [gather of the next layer's parameters (data stream, no
+// dependency), a GEMM that waits for the previous instance's gather, the reduce-scatter of its
+// gradients (data stream, after the GEMM)]. The first instance waits for no gather.
+TEST(AnalyticEngine, PreviousInstanceDependencyByHand) {
+  auto layer = [](double gather_bytes, double rs_bytes) {
+    std::vector<Task> tasks = {collective("zero3_gather", CommKind::kAllGather, gather_bytes, Category::kZeroParams,
+                                          Stream::kDataComm, 0),
+                               compute("gemm", 2e12),
+                               collective("dp_grad_rs", CommKind::kReduceScatter, rs_bytes, Category::kDataParallel,
+                                          Stream::kDataComm, 0, 1)};
+    tasks[1].prev_instance_dep = 0;
+    return tasks;
+  };
+  // round_topology: 8 ranks on one node at 100 GB/s, so a collective sending B bytes per GPU
+  // takes B / 100 GB/s; the GEMM 20 ms. Compute-bound (gather 10 ms, reduce-scatter 5 ms): the
+  // data stream runs gather 0, RS 0, gather 1, ... and every gather ends before the GEMM that
+  // needs it can start, so the layers run back to back and only the last RS is exposed.
+  for (int n : {1, 3, 10, 50}) {
+    const StepResult r = analytic_step(one_segment(layer(1e9, 0.5e9), n), round_topology());
+    EXPECT_NEAR(r.step_time_s, 0.020 * n + 0.005, 1e-12) << n;
+  }
+  // Communication-bound (gather 30 ms, RS 10 ms): instance k >= 1 gathers in [40k, 40k + 30] and
+  // its GEMM waits for gather k - 1 (ends 40k - 10), so it runs [40k - 10, 40k + 10] and its RS
+  // [40k + 30, 40k + 40]: the step is 40 ms a layer.
+  for (int n : {2, 3, 10, 50}) {
+    const StepResult r = analytic_step(one_segment(layer(3e9, 1e9), n), round_topology());
+    EXPECT_NEAR(r.step_time_s, 0.040 * n, 1e-12) << n;
+    // Exposed: GEMM 1 waits 10 ms (GEMM 0 ends at 20), every later one 20 ms (GEMM k - 1 ends
+    // at 40k - 30), and the tail after the last GEMM is 30 ms: 20n ms, all of the idle time.
+    EXPECT_NEAR(r.exposed_s[static_cast<int>(Category::kZeroParams)] +
+                    r.exposed_s[static_cast<int>(Category::kDataParallel)],
+                0.020 * n, 1e-12) << n;
+    EXPECT_NEAR(r.compute_s, 0.020 * n, 1e-12) << n;
+  }
+  // Without the dependency the GEMMs never wait: n x 20 ms of compute, then the data stream's
+  // n x 40 ms tail.
+  std::vector<Task> free_running = layer(3e9, 1e9);
+  free_running[1].prev_instance_dep = -1;
+  EXPECT_NEAR(analytic_step(one_segment(free_running, 10), round_topology()).step_time_s, 0.400, 1e-12);
+}
+
 TEST(AnalyticEngine, MicroBatchFiltersAndBarrier) {
   // Two micro-batches of a 10 ms forward gemm; only the last runs a 10 ms backward gemm and the
   // 30 ms gradient all-reduce that waits for it; then an optimizer segment behind a barrier:

@@ -106,6 +106,62 @@ TEST(FrameworkProfile, DeepSpeedZero2ReducesEveryMicroBatchWithAllReduceBuckets)
                            Category::kDataParallel, CommKind::kReduceScatter), 1);
 }
 
+// Where a layer's backward puts the ZeRO-3 gather of the next layer's parameters, per mode, and
+// which gather its first kernel waits for (the previous layer's: Task::prev_instance_dep).
+TEST(FrameworkProfile, Zero3GatherOrderFollowsTheFrameworksPrefetch) {
+  auto index_of = [](const Segment& seg, std::string_view name) {
+    for (size_t i = 0; i < seg.tasks.size(); ++i) {
+      if (name == seg.tasks[i].name) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  struct Case {
+    const char* framework;
+    const char* mode;      // JobConfig::backward_prefetch ("" = the framework's)
+    const char* expect;    // pre | post | sync
+  };
+  for (const Case& k : {Case{"fsdp", "", "pre"}, Case{"deepspeed", "", "post"}, Case{"megatron", "", "pre"},
+                        Case{"fsdp", "post", "post"}, Case{"deepspeed", "sync", "sync"},
+                        Case{"deepspeed", "pre", "pre"}}) {
+    JobConfig job = long_job(std::string_view(k.framework) == "deepspeed" ? "ulysses" : "ring", 8);
+    job.framework = k.framework;
+    job.zero_stage = 3;
+    job.recompute = Recompute::kFull;
+    job.backward_prefetch = k.mode;
+    const LoweredStep step = lower(test::llama3_8b(), job);
+    const Segment& bwd = test::segment(step.graph, "layer_bwd");
+    const Segment& fwd = test::segment(step.graph, "layer_fwd");
+    const int gather = index_of(bwd, "zero3_param_all_gather");
+    const int rs = index_of(bwd, "dp_grad_reduce_scatter");
+    const int last_norm = [&] {
+      int found = -1;
+      for (size_t i = 0; i < bwd.tasks.size(); ++i) {
+        if (std::string_view(bwd.tasks[i].name) == "input_norm") found = static_cast<int>(i);
+      }
+      return found;
+    }();
+    SCOPED_TRACE(std::string(k.framework) + " " + k.mode);
+    ASSERT_GE(gather, 0);
+    ASSERT_GT(rs, 0);
+    // The layer's first kernel (the recomputed input norm) waits for the previous layer's gather.
+    const std::string expect = k.expect;
+    if (expect == "pre") {
+      EXPECT_EQ(gather, 0);  // issued as the backward starts, before any kernel
+      EXPECT_EQ(bwd.tasks[0].deps[0], -1);
+      EXPECT_EQ(bwd.tasks[1].prev_instance_dep, gather);
+    } else {
+      EXPECT_EQ(bwd.tasks[0].prev_instance_dep, gather);
+      EXPECT_EQ(bwd.tasks[gather].deps[0], last_norm);  // once the gradients are computed
+      // post: ahead of the reduce-scatter on the data stream; sync: behind it.
+      EXPECT_EQ(gather < rs, expect == "post");
+    }
+    // The forward's gather runs ahead, except a synchronous one, which waits for the layer before.
+    const int fwd_gather = index_of(fwd, "zero3_param_all_gather");
+    ASSERT_EQ(fwd_gather, 0);
+    EXPECT_EQ(fwd.tasks[0].prev_instance_dep >= 0, expect == "sync");
+  }
+}
+
 TEST(FrameworkProfile, CollectiveCallsFollowTheFrameworksGranularity) {
   // ZeRO-3 parameter gathers: DeepSpeed fetches Llama's 7 weight matrices (q, k, v, o, gate, up,
   // down) one by one; FSDP2 gathers the layer's flat parameter once.

@@ -72,6 +72,7 @@ TEST(StrategyRules, KernelAndLossChoicesAreChecked) {
       {&JobConfig::attention_impl, "attention_impl", "flash3", "cudnn, flash2, triton"},
       {&JobConfig::fp8_recipe, "fp8_recipe", "mx", "delayed, current"},
       {&JobConfig::elementwise_impl, "elementwise_impl", "compiled", "fused, eager"},
+      {&JobConfig::backward_prefetch, "backward_prefetch", "BACKWARD_PRE", "pre, post, sync"},
   };
   for (const char* strategy : {"ring", "ulysses", "dp"}) {
     for (const Choice& c : choices) {
