@@ -75,7 +75,10 @@ struct CollectiveRun {
   std::string source_note;   // the input's "# SOURCE:" line, if any
   int64_t ranks = 0;         // group size
   std::vector<std::string> hosts;  // distinct hostnames in rank order of first appearance
-  int64_t ranks_per_node = 0;      // max ranks on one host
+  int64_t ranks_per_node = 0;      // max ranks on one host; 0: unknown (device lines elided)
+  // Device lines the log printed when it printed fewer than `ranks` (elided or cut logs, whose
+  // rank count comes from busbw/algbw or --ranks); 0 when it printed them all or none.
+  int64_t listed_ranks = 0;
   std::string gpu_name;      // from the rank lines ("NVIDIA H100 80GB HBM3"), if printed
   std::string nccl_version;  // from the header, if printed
   std::vector<CollectivePoint> points;
@@ -88,10 +91,13 @@ struct CollectiveRun {
 /// header; in-place and out-of-place; old "error" and new "#wrong" columns; srun -l and MPI
 /// "[1,0]<stdout>:" prefixes; interleaved NCCL INFO lines; several tests in one file) or the
 /// JSON written with -J. `kind_hint` (may be empty) names the collective when the log does not.
-/// Throws InputError("<display_name>:<line>", ...) on garbage, truncated or wrong-collective input.
+/// A log whose "# Rank" device lines are elided or cut takes its rank count from busbw/algbw when
+/// exactly one count fits every row, or from `ranks` (> 0: spsim calibrate --ranks), and leaves
+/// the ranks per host unknown. Throws InputError("<display_name>:<line>", ...) on garbage,
+/// truncated or wrong-collective input.
 std::vector<CollectiveRun> read_nccl_tests_log(const std::string& text,
                                                const std::string& display_name,
-                                               const std::string& kind_hint = "");
+                                               const std::string& kind_hint = "", int64_t ranks = 0);
 
 // ---------------------------------------------------------------------------------------
 // spsim-microbench JSON (format "spsim-microbench", version 1; see docs/calibration.md).

@@ -17,6 +17,11 @@ struct CalibrateRequest {
   std::vector<std::string> microbench;    // spsim-microbench JSON files
   std::string output;                     // calibrated topology to write
   FitOptions options;
+  // The measured cluster's node shape where --base's differs (0: the base's): GPUs per node,
+  // NICs per node and their rate (Gb/s). The written topology carries them.
+  int64_t gpus_per_node = 0, nics = 0;
+  double nic_gbps = 0;
+  int64_t ranks = 0;                      // group size of logs whose device lines are elided
 };
 
 /// Reads every input, fits, and writes `output` through a temporary file renamed into place:

@@ -148,6 +148,20 @@ void check_log_matches_base(const CollectiveRun& run, const Topology& t, const s
   }
 }
 
+// A log whose device lines were elided knows its rank count (from busbw/algbw or --ranks) but not
+// its hosts: the ranks are taken as --base lays them out, and the output says so.
+void lay_out_elided(CollectiveRun& run, const Topology& t, const std::string& base_name,
+                    CalibrationReport& report) {
+  if (run.ranks_per_node > 0 || run.listed_ranks == 0) return;
+  const int64_t per_node = std::max<int64_t>(1, std::min<int64_t>(run.ranks, t.gpus_per_node));
+  const int64_t hosts = (run.ranks + per_node - 1) / per_node;
+  run.ranks_per_node = per_node;
+  for (int64_t h = 0; h < hosts; ++h) run.hosts.push_back(fmt::format("unlisted-{}", h));
+  report.lines.push_back(fmt::format("{}: the log lists {} of {} ranks' device lines; taken as {} per host, "
+                                     "as --base {} has, on {} host(s) (--gpus-per-node sets another shape)",
+                                     run.file, run.listed_ranks, run.ranks, per_node, base_name, hosts));
+}
+
 }  // namespace
 
 CalibrationReport calibrate_topology(const std::string& base_json,
@@ -168,10 +182,12 @@ CalibrationReport calibrate_topology(const std::string& base_json,
     t.replaced.clear();
   }
   std::vector<Replacement> replacements;
-  for (const auto& run : inputs.collectives) check_log_matches_base(run, t, base_display_name);
+  CalibrationInputs measured = inputs;  // elided logs get --base's host layout
+  for (auto& run : measured.collectives) lay_out_elided(run, t, base_display_name, report);
+  for (const auto& run : measured.collectives) check_log_matches_base(run, t, base_display_name);
 
   // --- Collectives: one alpha-beta fit per run.
-  for (const auto& run : inputs.collectives) {
+  for (const auto& run : measured.collectives) {
     std::vector<SizeTime> samples;
     for (const auto& p : run.points) {
       samples.push_back({static_cast<double>(p.bytes), p.time_us * kMicro});
@@ -228,7 +244,7 @@ CalibrationReport calibrate_topology(const std::string& base_json,
       continue;
     }
     written[key] = i;
-    const CollectiveRun* run = run_of(inputs, f);
+    const CollectiveRun* run = run_of(measured, f);
     std::string source = fmt::format("fit of {} ({} ranks on {} host(s), {} per host", run->test_name,
                                      f.ranks, f.hosts, run->ranks_per_node);
     if (!run->gpu_name.empty()) source += ", " + run->gpu_name;
@@ -262,7 +278,7 @@ CalibrationReport calibrate_topology(const std::string& base_json,
   const double nic_per_gpu = t.nic_bandwidth_per_gpu();
   for (const auto& [sk, i] : best) {
     const auto& f = report.collective_fits[i];
-    const CollectiveRun* run = run_of(inputs, f);
+    const CollectiveRun* run = run_of(measured, f);
     double line_rate = 0;
     std::string rule;
     if (f.scope == "intra_node") {
@@ -307,6 +323,15 @@ CalibrationReport calibrate_topology(const std::string& base_json,
           "calibration.collective_fits (rerun with NCCL_ALGO=Ring to measure the links)",
           f.file, f.fit.busbw / kGB, rule, key));
       continue;
+    }
+    if (f.scope == "inter_node" && efficiency < 0.5) {
+      // nccl-tests prints no NIC speed; a ring reaching under half the line rate most often means
+      // --base's NICs are faster or more than the cluster's.
+      report.warnings.push_back(fmt::format(
+          "{}: fitted busbw {:.1f} GB/s is {:.0f} % of the line rate ({}): if the cluster's NICs are "
+          "fewer or slower than --base {}'s ({} x {:.0f} Gb/s per node), give --nics / --nic-gbps",
+          f.file, f.fit.busbw / kGB, efficiency * 100, rule, base_display_name, t.nics_per_node,
+          t.nic_bandwidth * 8 / 1e9));
     }
     if (!(efficiency > 0)) {
       report.warnings.push_back(fmt::format("{}: fitted busbw {:.3f} GB/s rounds to efficiency 0; "

@@ -171,8 +171,8 @@ struct Section {
 
 class LogReader {
  public:
-  LogReader(std::string display_name, std::string kind_hint)
-      : file_(std::move(display_name)), hint_(std::move(kind_hint)) {}
+  LogReader(std::string display_name, std::string kind_hint, int64_t ranks)
+      : file_(std::move(display_name)), hint_(std::move(kind_hint)), ranks_(ranks) {}
 
   std::vector<CollectiveRun> read(const std::string& text) {
     std::istringstream in(text);
@@ -387,8 +387,70 @@ class LogReader {
                        "nccl-tests header in the log");
     }
     run.points = std::move(s.points);
+    if (!s.ranks.empty()) resolve_elided_ranks(run);
     check_bus_factor(run);
     runs_.push_back(std::move(run));
+  }
+
+  // Device lines elided ("# Rank 0 ..." then "...") or cut: the printed ranks undercount the
+  // group, which busbw/algbw still tells (factor (n-1)/n, or 2(n-1)/n for all-reduce). Takes
+  // --ranks when given, else the one count that fits every row; leaves the host layout unknown.
+  void resolve_elided_ranks(CollectiveRun& run) const {
+    const int64_t listed = run.ranks;
+    int64_t n = 0;
+    if (ranks_ > 0) {
+      if (ranks_ < listed) {
+        throw InputError(file_, fmt::format("the log lists ranks up to {}, but --ranks says {}; drop --ranks "
+                                            "or give the group size the log ran with",
+                                            listed - 1, ranks_));
+      }
+      n = ranks_;
+    } else {
+      if (bus_factor_holds(run, listed)) return;
+      n = ranks_from_bus_factor(run);
+      if (n <= listed) return;  // none or several fit: check_bus_factor says what is wrong
+    }
+    if (n == listed) return;
+    run.listed_ranks = listed;
+    run.ranks = n;
+    run.hosts.clear();
+    run.ranks_per_node = 0;
+  }
+
+  static bool bus_factor_holds(const CollectiveRun& run, int64_t ranks) {
+    const double expected = busbw_factor(run.kind, ranks);
+    bool any = false;
+    for (const auto& p : run.points) {
+      if (p.algbw_GBps < 1.0) continue;
+      any = true;
+      const double tolerance = 0.011 / p.algbw_GBps + 1e-3;
+      if (std::abs(p.busbw_GBps / p.algbw_GBps / expected - 1.0) > tolerance) return false;
+    }
+    return any;
+  }
+
+  // The rank count every row's busbw/algbw agrees with, searched around the value the row with
+  // the largest algbw (the most precise ratio) implies; 0 when no count or several fit.
+  static int64_t ranks_from_bus_factor(const CollectiveRun& run) {
+    const CollectivePoint* best = nullptr;
+    for (const auto& p : run.points) {
+      if (p.algbw_GBps >= 1.0 && (best == nullptr || p.algbw_GBps > best->algbw_GBps)) best = &p;
+    }
+    if (best == nullptr || run.kind == "send_recv") return 0;
+    const double ratio = best->busbw_GBps / best->algbw_GBps;
+    const double top = run.kind == "all_reduce" ? 2.0 : 1.0;  // the factor's limit
+    if (!(ratio > 0) || ratio >= top) return 0;
+    const double guess = top / (top - ratio);
+    if (!(guess < static_cast<double>(kMaxGpus))) return 0;
+    int64_t found = 0;
+    const auto lo = std::max<int64_t>(2, static_cast<int64_t>(guess / 2));
+    const auto hi = std::min<int64_t>(kMaxGpus, static_cast<int64_t>(guess * 2) + 2);
+    for (int64_t n = lo; n <= hi; ++n) {
+      if (!bus_factor_holds(run, n)) continue;
+      if (found != 0) return 0;  // ambiguous: the printed decimals cannot tell them apart
+      found = n;
+    }
+    return found;
   }
 
   std::string resolve_kind(const Section& s) const {
@@ -453,7 +515,8 @@ class LogReader {
         throw InputError(
             where(p.line),
             fmt::format("busbw/algbw = {:.4f} but {} over {} ranks has factor {:.4f}{}; the log "
-                        "is for another collective or the rank count is wrong",
+                        "is for another collective or the rank count is wrong (device lines "
+                        "elided? give the group size: spsim calibrate --ranks N)",
                         ratio, run.kind, run.ranks, expected,
                         other.empty() ? "" : fmt::format(" ({} has {:.4f})", other,
                                                          busbw_factor(other, run.ranks))));
@@ -463,6 +526,7 @@ class LogReader {
 
   std::string file_;
   std::string hint_;
+  int64_t ranks_ = 0;  // --ranks: the group size of logs whose device lines are elided
   std::string source_note_;
   std::string nccl_version_;
   Section cur_;
@@ -594,13 +658,26 @@ std::vector<CollectiveRun> read_json_output(const std::string& text, const std::
 
 std::vector<CollectiveRun> read_nccl_tests_log(const std::string& text,
                                                const std::string& display_name,
-                                               const std::string& kind_hint) {
+                                               const std::string& kind_hint, int64_t ranks) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) {
     throw InputError(display_name, "empty file; pass an nccl-tests log");
   }
-  if (text[first] == '{') return read_json_output(text, display_name, kind_hint);
-  return LogReader(display_name, kind_hint).read(text);
+  if (ranks < 0 || ranks > kMaxGpus) {
+    throw InputError("--ranks", fmt::format("must be 1 to {} (got {})", kMaxGpus, ranks));
+  }
+  if (text[first] == '{') {
+    auto runs = read_json_output(text, display_name, kind_hint);
+    for (const auto& run : runs) {
+      if (ranks > 0 && run.ranks != ranks) {
+        throw InputError(display_name, fmt::format("the JSON lists {} devices, but --ranks says {}; drop --ranks "
+                                                   "(a -J log names every device)",
+                                                   run.ranks, ranks));
+      }
+    }
+    return runs;
+  }
+  return LogReader(display_name, kind_hint, ranks).read(text);
 }
 
 }  // namespace spsim

@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
 #include "common/data_dir.h"
+#include "spsim/limits.h"
 #include "spsim/units.h"
 
 namespace spsim::cli {
@@ -22,6 +23,8 @@ struct CalibrateOptions {
   std::vector<std::string> microbench;
   std::string output;
   double tolerance = 0.10;
+  int64_t gpus_per_node = 0, nics = 0, ranks = 0;
+  double nic_gbps = 0;
 };
 
 /// "256MiB", "16KiB", "100 B": binary suffixes as nccl-tests' -b/-e.
@@ -38,6 +41,10 @@ void run(const CalibrateOptions& o) {
   request.microbench = o.microbench;
   request.output = o.output;
   request.options.tolerance = o.tolerance;
+  request.gpus_per_node = o.gpus_per_node;
+  request.nics = o.nics;
+  request.nic_gbps = o.nic_gbps;
+  request.ranks = o.ranks;
   const CalibrationReport report = detail::calibrate_files(request);
   for (const auto& f : report.collective_fits) {
     std::string range = f.fit.points_in_range > 0
@@ -73,11 +80,25 @@ void add_calibrate_command(CLI::App& app) {
   cmd->add_option("--tolerance", options->tolerance,
                   "relative error that bounds each fit's reported size range (default 0.10)")
       ->check(finite_number(0.001, 1.0));
+  cmd->add_option("--gpus-per-node", options->gpus_per_node,
+                  "the measured cluster's GPUs per node, where --base's differ (the written topology has them)")
+      ->check(whole_number(1, kMaxGpus));
+  cmd->add_option("--nics", options->nics, "the measured cluster's NICs per node, where --base's differ")
+      ->check(whole_number(1, kMaxGpus));
+  cmd->add_option("--nic-gbps", options->nic_gbps, "the measured cluster's rate per NIC in Gb/s (200, 400), "
+                  "where --base's differs")
+      ->check(finite_number(1, 1e6));
+  cmd->add_option("--ranks", options->ranks,
+                  "group size of nccl-tests logs whose \"# Rank\" device lines are elided or cut (default: "
+                  "from busbw/algbw when one count fits)")
+      ->check(whole_number(1, kMaxGpus));
   cmd->footer(
       "Examples:\n"
       "  spsim calibrate --base dgx-h100 --nccl-tests all_gather_perf.log --nccl-tests alltoall_perf.log \\\n"
       "                  --microbench gemm.json -o topologies/my-cluster.json\n"
-      "  spsim calibrate --base dgx-h100 --nccl-tests all_to_all=alltoall.log -o mine.json --tolerance 0.05");
+      "  spsim calibrate --base dgx-h100 --nccl-tests all_to_all=alltoall.log -o mine.json --tolerance 0.05\n"
+      "  spsim calibrate --base dgx-h100 --gpus-per-node 4 --nics 4 --nic-gbps 200 \\\n"
+      "                  --nccl-tests all_gather_2node.log -o my-4gpu-cluster.json");
   cmd->callback([options] { run(*options); });
 }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -333,6 +334,82 @@ TEST(CalibrateFiles, MicrobenchJsonFeedsCollectiveFitsAndKernelEfficiencies) {
   EXPECT_DOUBLE_EQ(t.efficiency.collective.at("inter_node").at("all_gather"), 0.1);
   EXPECT_DOUBLE_EQ(t.efficiency.kernels.gemm.at("bf16").efficiency, 0.794);
   EXPECT_NE(t.provenance.find("NVIDIA H100 80GB HBM3"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// Issue 16, S11: a cluster shape no shipped topology has. --gpus-per-node / --nics / --nic-gbps
+// on dgx-h100 give Snellius' 2 x 4 H100 log the line rate of 4 GPUs x one 200 Gb/s NIC each
+// (100 GB/s a ring), so the efficiency is the shipped 4-GPU base's 0.97, not 0.485, and the
+// written file carries the shape.
+TEST(CalibrateFiles, NodeShapeFlagsDescribeAClusterThatIsNotShipped) {
+  char dir_template[] = "/tmp/spsim_calib_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  detail::CalibrateRequest request;
+  request.base_path = repo_path("topologies/dgx-h100.json");
+  request.base_name = "dgx-h100";
+  request.nccl_tests = {test::data_path("nccl-tests/h100-4gpu-nvlink-ib200x4_allgather_2node_8gpu.log")};
+  request.output = dir + "/out.json";
+  request.gpus_per_node = 4;
+  request.nics = 4;
+  request.nic_gbps = 200;
+  const CalibrationReport report = detail::calibrate_files(request);
+  const Topology t = load_topology(dir + "/out.json");
+  EXPECT_EQ(t.gpus_per_node, 4);
+  EXPECT_EQ(t.nics_per_node, 4);
+  EXPECT_DOUBLE_EQ(t.nic_bandwidth, 25e9);
+  EXPECT_DOUBLE_EQ(t.efficiency.collective.at("inter_node").at("all_gather"), 0.97);
+  ASSERT_FALSE(report.lines.empty());
+  EXPECT_NE(report.lines.front().find("GPUs per node 4 (base 8), NICs per node 4 (base 8), Gb/s per NIC 200"),
+            std::string::npos) << report.lines.front();
+  // Only --gpus-per-node: the 8 x 400 Gb/s NICs now serve 4 GPUs (100 GB/s each, a ring 400 GB/s),
+  // so the fit reaches 24 % of that line rate, and the output says which flags would fix it.
+  request.nics = 0;
+  request.nic_gbps = 0;
+  const CalibrationReport fast_nics = detail::calibrate_files(request);
+  bool warned = false;
+  for (const auto& w : fast_nics.warnings) {
+    warned = warned || (w.find("24 % of the line rate") != std::string::npos &&
+                        w.find("give --nics / --nic-gbps") != std::string::npos);
+  }
+  EXPECT_TRUE(warned);
+  fs::remove_all(dir);
+}
+
+// Issue 16, S11: logs whose "# Rank" device lines are elided (only rank 0 printed). The rank
+// count comes from busbw/algbw (an 8-rank all-gather: 7/8) or --ranks, the hosts from --base,
+// and the fit is the full log's.
+TEST(CalibrateFiles, ElidedDeviceLinesTakeTheRankCountFromTheBusFactor) {
+  char dir_template[] = "/tmp/spsim_calib_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string full = test::read_text(test::data_path("nccl-tests/h100-4gpu-nvlink-ib200x4_allgather_2node_8gpu.log"));
+  std::string elided;
+  std::istringstream in(full);
+  for (std::string line; std::getline(in, line);) {
+    const bool other_rank = line.find("#  Rank ") == 0 && line.find("#  Rank  0 ") != 0;
+    if (!other_rank) elided += line + "\n";
+  }
+  ASSERT_LT(elided.size(), full.size());
+  std::ofstream(dir + "/elided.log") << elided;
+  const auto runs = read_nccl_tests_log(elided, "elided.log");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].ranks, 8);
+  EXPECT_EQ(runs[0].listed_ranks, 1);
+  EXPECT_EQ(runs[0].ranks_per_node, 0);  // unknown until a base lays them out
+  detail::CalibrateRequest request;
+  request.base_path = repo_path("topologies/hgx-h100-4gpu.json");
+  request.base_name = "hgx-h100-4gpu";
+  request.nccl_tests = {dir + "/elided.log"};
+  request.output = dir + "/out.json";
+  const CalibrationReport report = detail::calibrate_files(request);
+  EXPECT_DOUBLE_EQ(load_topology(dir + "/out.json").efficiency.collective.at("inter_node").at("all_gather"), 0.97);
+  bool said = false;
+  for (const auto& line : report.lines) said = said || line.find("lists 1 of 8 ranks' device lines; taken as 4 per host") != std::string::npos;
+  EXPECT_TRUE(said);
+  // --ranks gives the count; one that the bus factor contradicts is the usual one-line error,
+  // which now names --ranks.
+  EXPECT_EQ(read_nccl_tests_log(elided, "elided.log", "", 8)[0].ranks, 8);
+  EXPECT_INPUT_ERROR(read_nccl_tests_log(elided, "elided.log", "", 4), "spsim calibrate --ranks N");
+  EXPECT_INPUT_ERROR(read_nccl_tests_log(full, "full.log", "", 4), "the log lists ranks up to 7, but --ranks says 4");
   fs::remove_all(dir);
 }
 
