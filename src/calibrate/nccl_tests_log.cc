@@ -441,7 +441,9 @@ class LogReader {
     const double top = run.kind == "all_reduce" ? 2.0 : 1.0;  // the factor's limit
     if (!(ratio > 0) || ratio >= top) return 0;
     const double guess = top / (top - ratio);
-    if (!(guess < static_cast<double>(kMaxGpus))) return 0;
+    // Two printed decimals cannot tell n from n + 1 long before this (at 64 ranks the factors
+    // differ by 2.4e-4 of themselves), so larger guesses are ambiguous anyway: --ranks.
+    if (!(guess < 4096.0)) return 0;
     int64_t found = 0;
     const auto lo = std::max<int64_t>(2, static_cast<int64_t>(guess / 2));
     const auto hi = std::min<int64_t>(kMaxGpus, static_cast<int64_t>(guess * 2) + 2);
