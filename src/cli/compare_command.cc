@@ -113,22 +113,26 @@ void add_compare_command(CLI::App& app) {
     row("peak GiB (fits)", fmt::format("{:.1f} of {:.1f} ({})", a.peak_bytes / kGiB, a.capacity / kGiB, a.fits ? "yes" : "NO"),
         fmt::format("{:.1f} of {:.1f} ({})", b.peak_bytes / kGiB, b.capacity / kGiB, b.fits ? "yes" : "NO"),
         delta(a.peak_bytes, b.peak_bytes));
-    // Throughput decides (plans of different batches have incomparable step times); the tie
-    // tolerance is the one sweep --best uses.
-    const double margin = b.tokens_per_s / a.tokens_per_s - 1;
+    // Throughput decides (plans of different batches have incomparable step times). The margin is
+    // the faster plan's over the slower (sweep --best's winner over its runner-up), so the verdict
+    // does not depend on which file comes first; the tie tolerance is the one sweep --best uses.
+    const bool b_faster = b.tokens_per_s > a.tokens_per_s;
+    const double fast = b_faster ? b.tokens_per_s : a.tokens_per_s, slow = b_faster ? a.tokens_per_s : b.tokens_per_s;
+    const double margin = slow > 0 ? fast / slow - 1 : 0;
     const ModelError error = load_model_error();
-    std::string verdict = fmt::format("verdict: B is {:.1f}% {} than A in tokens/s", 100 * std::fabs(margin),
-                                      margin >= 0 ? "faster" : "slower");
+    std::string verdict = fmt::format("verdict: {} is {:.1f}% faster than {} in tokens/s", b_faster ? "B" : "A",
+                                      100 * margin, b_faster ? "A" : "B");
     if (error.known) {
-      verdict += std::fabs(margin) < error.median_abs
+      verdict += margin < error.median_abs
                      ? fmt::format(": a tie, inside the model's {:.1f}% median throughput error ({} published runs, {})",
                                    100 * error.median_abs, error.rows, error.source)
                      : fmt::format(": outside the model's {:.1f}% median throughput error ({})", 100 * error.median_abs,
                                    error.source);
     }
     out += verdict + "\n";
-    if (a.model != b.model || a.topology != b.topology || a.gpus != b.gpus || a.seq != b.seq || a.gbs != b.gbs) {
-      out += "note: A and B differ in model, topology, GPUs, sequence or batch: step_ms compares different work; "
+    // Another topology runs the same work (only faster or slower): step_ms stays comparable.
+    if (a.model != b.model || a.gpus != b.gpus || a.seq != b.seq || a.gbs != b.gbs) {
+      out += "note: A and B differ in model, GPUs, sequence or batch: step_ms compares different work; "
              "tokens/s is the comparable number\n";
     }
     if (!a.fits || !b.fits) out += "note: a plan that does not fit in memory cannot run\n";

@@ -388,9 +388,12 @@ void add_max_context_command(CLI::App& app) {
     // move where memory ends).
     std::vector<std::vector<CurvePoint>> curves(results.size());
     if (*curve) {
+      // The curve's plans must fit what the answer fits: the HBM less --headroom.
+      Topology curve_topology = topology;
+      if (limits->memory_bytes > 0) curve_topology.gpu.hbm_bytes = limits->memory_bytes;
       for (size_t i = 0; i < results.size(); ++i) {
         if (i < from_techniques.size() && from_techniques[i]) continue;
-        curves[i] = context_curve(model_of_results, topology, results[i], asked_job,
+        curves[i] = context_curve(model_of_results, curve_topology, results[i], asked_job,
                                   options->command->count("--zero") > 0,
                                   options->command->count("--recompute") > 0, curve_engine);
       }

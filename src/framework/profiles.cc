@@ -1,5 +1,5 @@
 // The framework profiles: one row per framework, every value with where it was read. Commits are
-// those of the snapshots read for this table (docs/frameworks.md lists them with file:line).
+// those of the snapshots read for this table (each row's `source` names them; file:line inline).
 #include <array>
 
 #include <fmt/format.h>
@@ -153,7 +153,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // FSDPParamGroup.pre_backward(default_prefetch)), on the all-gather stream, while the
           // reduce-scatters run on their own stream.
           true,
-          // fully_shard = ZeRO-3; reshard_after_forward False = ZeRO-2 (docs/fsdp.md). Under PP,
+          // fully_shard = ZeRO-3; reshard_after_forward False = ZeRO-2 (torchtitan docs/fsdp.md). Under PP,
           // PyTorch pipelining reduces gradients once per step and torchtitan keeps parameters
           // gathered by default (parallelize_llama.py:326-329 @9dec370: "do not reshard after
           // forward to avoid per-microbatch all-gathers"): ZeRO-1, or ZeRO-3 with "always".

@@ -20,8 +20,16 @@ TEST(Compare, DeltasAndVerdictAgainstTheModelError) {
   const auto r = run_spsim("compare a.json b.json", dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("tokens/s"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("verdict: B is "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("verdict: A is "), std::string::npos) << r.out;  // ring is the faster
   EXPECT_NE(r.out.find("outside the model's"), std::string::npos) << r.out;  // ring vs Ulysses at 8 GPUs
+  // The order of the files does not change the verdict (the faster plan's margin decides).
+  const auto swapped = run_spsim("compare b.json a.json", dir);
+  ASSERT_EQ(swapped.exit_code, 0) << swapped.err;
+  const auto verdict_of = [](const std::string& out) { return out.substr(out.find("verdict: ")); };
+  std::string expected = verdict_of(r.out);
+  expected.replace(expected.find("A is"), 4, "B is");
+  expected.replace(expected.find("than B"), 6, "than A");
+  EXPECT_EQ(verdict_of(swapped.out), expected);
   // zigzag vs stripe: a few percent, inside the model's error.
   const auto tie = run_spsim("compare a.json c.json", dir);
   ASSERT_EQ(tie.exit_code, 0) << tie.err;
@@ -30,6 +38,10 @@ TEST(Compare, DeltasAndVerdictAgainstTheModelError) {
   const auto same = run_spsim("compare a.json a.json", dir);
   EXPECT_NE(same.out.find("+0.0%"), std::string::npos);
   EXPECT_EQ(same.out.find("note: A and B differ"), std::string::npos);
+  // Another topology runs the same work: no "different work" note.
+  ASSERT_EQ(run_spsim("run -s ring -r 8 --gpus 8 --seq 128K --zero 3 --recompute full -T dgx-b200 -o d.json", dir)
+                .exit_code, 0);
+  EXPECT_EQ(run_spsim("compare a.json d.json", dir).out.find("note: A and B differ"), std::string::npos);
 }
 
 TEST(Compare, OnlyRunResultsAreRead) {

@@ -61,6 +61,21 @@ TEST(MaxContextCli, BestTakesGpuListsAndDrawsTheContextCurve) {
   expect_one_line_error(run_spsim("max-context --best -s ring --gpus 8 --curve --engine des"), "--curve");
 }
 
+// The curve's plans fit what the answer fits: the HBM less --headroom (issue 16 audit: the curve
+// showed a 71.4 GiB plan under a 64 GiB limit).
+TEST(MaxContextCli, CurveKeepsTheHeadroom) {
+  const auto r = run_spsim("max-context --best -s ring --gpus 16 --zero 3 --headroom 20% --curve --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 1u);
+  const double limit = 0.8 * 80.0 * 1024 * 1024 * 1024;
+  ASSERT_GE(rows[0]["curve"].size(), 2u);
+  for (const auto& point : rows[0]["curve"]) {
+    EXPECT_EQ(point["status"], "ok") << point["seq_length"];
+    EXPECT_LE(point["mem_peak_bytes"].get<double>(), limit) << point["seq_length"];
+  }
+}
+
 // With --techniques each answer without them is followed by its strategy's answer with them; the
 // curve belongs to the first (the techniques only move where memory ends), whatever the row order.
 TEST(MaxContextCli, TechniquesCurveBelongsToTheRowsWithoutTechniques) {
