@@ -40,6 +40,17 @@ TEST(DesCli, RunWritesJsonWithEngineDetailsAndATrace) {
   EXPECT_NE(r.err.find("wrote step.json"), std::string::npos) << r.err;
 }
 
+// Study S13: the README's trace example was a plan that does not fit (199.6 GiB); the one it shows
+// now must fit, since a trace of a plan that cannot run teaches nothing.
+TEST(DesCli, ReadmeTraceExampleFits) {
+  const std::string readme = test::read_text(std::string(SPSIM_SOURCE_DATA_DIR) + "/README.md");
+  const std::string plan = "run -s ring --cp 8 --gpus 8 --seq 128K --zero 1 --recompute full";
+  ASSERT_NE(readme.find("spsim " + plan + " --engine des --trace ring.json"), std::string::npos);
+  const auto r = test::run_spsim(plan + " --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(nlohmann::json::parse(r.out)["fits_in_memory"].get<bool>());
+}
+
 TEST(DesCli, MoreGpusThanThePlatformFailsWithOneLineAndNoTrace) {
   // l20-pcie-8x is one 8-GPU node (max_nodes 1).
   const std::string dir = temp_dir();

@@ -57,6 +57,15 @@ TEST(PlotTest, OneSetOfFiguresPerModelAndTopology) {
     }
   }
   EXPECT_FALSE(fs::exists(dir + "/p/best_heatmap.png"));
+  // Study S15: with stdout not a terminal (here a pipe) the table comes before the plotted files
+  // the Python child prints, and the stderr "wrote" line is a whole line.
+  const size_t table = r.out.find("best plan"), png = r.out.find(".png");
+  ASSERT_NE(table, std::string::npos) << r.out;
+  ASSERT_NE(png, std::string::npos) << r.out;
+  EXPECT_LT(table, png) << r.out;
+  const size_t wrote = r.err.find("wrote ");
+  ASSERT_NE(wrote, std::string::npos) << r.err;
+  EXPECT_TRUE(wrote == 0 || r.err[wrote - 1] == '\n') << r.err;
   fs::remove_all(dir);
 }
 
