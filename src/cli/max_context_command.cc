@@ -290,7 +290,29 @@ void add_max_context_command(CLI::App& app) {
         for (const auto& g : split_list(options->gpus, "--gpus")) gpu_counts.push_back(parse_count(g, "--gpus", kMaxGpus));
         plain.gpus = {std::to_string(gpu_counts.front())};
       }
-      const Setup setup = resolve_one_setup(plain, "max-context");
+      // The placeholder only carries the shared fields; when its default degrees are illegal for
+      // the GPU count (Ulysses on 24 GPUs of a 32-head model), another scheme's are used, the ones
+      // asked for first, so the search is not refused for a scheme nobody asked about.
+      std::vector<std::string> placeholders = {plain.strategies.front()};
+      if (options->command->count("--strategy") > 0) {
+        for (const auto& name : split_list(options->strategies, "--strategy")) {
+          if (name != "all") placeholders.push_back(name);
+        }
+      }
+      for (const char* name : {"ring", "megatron-sp", "dp"}) placeholders.push_back(name);
+      std::optional<Setup> resolved;
+      std::optional<InputError> first_error;
+      for (const auto& name : placeholders) {
+        plain.strategies = {name};
+        try {
+          resolved = resolve_one_setup(plain, "max-context");
+          break;
+        } catch (const InputError& e) {
+          if (!first_error) first_error = e;
+        }
+      }
+      if (!resolved) throw *first_error;
+      const Setup& setup = *resolved;
       if (gpu_counts.empty()) gpu_counts.push_back(setup.job.num_gpus);  // --config's job
       warnings = unmodelled_warnings(setup.model, setup.topology, setup.engine,
                                      *std::max_element(gpu_counts.begin(), gpu_counts.end()));
@@ -335,17 +357,19 @@ void add_max_context_command(CLI::App& app) {
       }
       if (!headroom->empty()) limits->memory_bytes = topology.gpu.hbm_bytes - parse_headroom(*headroom, topology.gpu.hbm_bytes);
       // The answers at every GPU count, for one set of knobs.
-      auto search_every_count = [&](const MemoryKnobs& searched) {
+      std::vector<std::string> unanswered;  // strategies with no plan, and why (first search)
+      auto search_every_count = [&](const MemoryKnobs& searched, std::vector<std::string>* why) {
         std::vector<MaxContextResult> found;
         for (int64_t gpus : gpu_counts) {
           job.num_gpus = gpus;
-          for (auto& r : max_context_best(setup.model, topology, job, strategies, *engine, base, searched, *limits)) {
+          for (auto& r : max_context_best(setup.model, topology, job, strategies, *engine, base, searched, *limits,
+                                          why)) {
             found.push_back(std::move(r));
           }
         }
         return found;
       };
-      results = search_every_count(knobs);
+      results = search_every_count(knobs, &unanswered);
       if (*techniques && !results.empty()) {
         // The same search with the techniques too; rows interleave: without, with.
         MemoryKnobs with = knobs;
@@ -354,7 +378,7 @@ void add_max_context_command(CLI::App& app) {
         // Unless --framework fixes it, also the frameworks whose code has the techniques (DeepSpeed
         // / ALST: all; torchtitan: the chunked loss) for the schemes they run.
         if (options->command->count("--framework") == 0) with.frameworks = {"", "deepspeed", "fsdp"};
-        const std::vector<MaxContextResult> longer = search_every_count(with);
+        const std::vector<MaxContextResult> longer = search_every_count(with, nullptr);
         std::vector<MaxContextResult> both;
         std::vector<bool> both_from_techniques;
         for (auto& r : results) {
@@ -371,10 +395,14 @@ void add_max_context_command(CLI::App& app) {
         from_techniques = std::move(both_from_techniques);
       }
       if (results.empty()) {
-        throw InputError("--gpus", fmt::format("no strategy has legal degrees for {} GPUs and model "
-                                               "{}; change the GPU count", fmt::join(gpu_counts, ","),
-                                               setup.model.name));
+        std::string why;
+        for (const auto& line : unanswered) why += (why.empty() ? "" : "; ") + line;
+        throw InputError(job.global_batch_size > 0 ? "--gbs" : "--gpus",
+                         fmt::format("no strategy has a plan for {} GPUs and model {} ({})", fmt::join(gpu_counts, ","),
+                                     setup.model.name, why));
       }
+      // A strategy asked for (or searched) without an answer is said, not silently left out.
+      for (const auto& line : unanswered) warnings.push_back("no answer for " + line);
     } else {
       const Setup setup = resolve_one_setup(*options, "max-context");
       warnings = unmodelled_warnings({setup});

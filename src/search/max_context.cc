@@ -180,7 +180,8 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
                                                const std::vector<std::string>& strategies,
                                                const Engine& engine, int64_t base_granularity,
                                                const MemoryKnobs& knobs,
-                                               const MaxContextLimits& limits) {
+                                               const MaxContextLimits& limits,
+                                               std::vector<std::string>* unanswered) {
   const std::vector<int> zero_stages = knobs.zero_stages.empty() ? std::vector<int>{job.zero_stage} : knobs.zero_stages;
   const std::vector<Recompute> recomputes =
       knobs.recomputes.empty() ? std::vector<Recompute>{job.recompute} : knobs.recomputes;
@@ -224,6 +225,8 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
     }
     bool have = false;
     MaxContextResult winner;
+    int64_t batch_misses = 0;
+    std::string rule;  // the last model rule a candidate broke
     for (const auto& [t, u, r, p] : candidates) {
      for (int zero : zero_stages) {
       for (Recompute recompute : recomputes) {
@@ -245,12 +248,14 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       candidate.data_parallel = 0;
       if (candidate.global_batch_size > 0 &&
           candidate.global_batch_size % (candidate.micro_batch_size * (n / (t * u * r * p))) != 0) {
+        ++batch_misses;
         continue;
       }
       MaxContextResult result;
       try {
         result = max_context(model, topology, candidate, engine, base_granularity, limits);
-      } catch (const InputError&) {
+      } catch (const InputError& e) {
+        rule = e.full();
         continue;  // illegal degrees for this model (heads, KV heads): not a candidate
       }
       const bool longer = result.max_seq > winner.max_seq;
@@ -266,7 +271,22 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       }
      }
     }
-    if (have) best.push_back(std::move(winner));
+    if (have) {
+      best.push_back(std::move(winner));
+    } else if (unanswered != nullptr) {
+      std::string why;
+      if (candidates.empty()) {
+        why = fmt::format("no legal degrees for {} GPUs", n);
+      } else if (batch_misses > 0) {
+        why = fmt::format("no degrees whose data parallelism x micro-batch {} divides the batch of {} sequences "
+                          "(give a --gbs that does){}",
+                          job.micro_batch_size, job.global_batch_size,
+                          rule.empty() ? "" : "; the other degrees break the model's rules");
+      } else {
+        why = "every plan is refused: " + rule;
+      }
+      unanswered->push_back(fmt::format("{} on {} GPUs: {}", name, n, why));
+    }
   }
   return best;
 }

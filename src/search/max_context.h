@@ -75,13 +75,16 @@ struct MemoryKnobs {
 /// the Ulysses part of USP within a node; p the job's when > 1, else every p dividing the GPUs and
 /// the layers), ZeRO stage and recompute (from `knobs`) with the longest context, ties broken by
 /// tokens/s (plans of different dp run different batches, so not by step time). The plan's other
-/// fields (micro-batch, batch, ...) are kept. Strategies with no legal degree are left out.
+/// fields (micro-batch, batch, ...) are kept. Strategies with no legal plan are left out, and
+/// `unanswered` (when given) gets one line per such strategy saying why: no legal degrees for the
+/// GPU count, no degrees whose data parallelism divides the batch, or the model's rule they break.
 std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Topology& topology,
                                                const JobConfig& job,
                                                const std::vector<std::string>& strategies,
                                                const Engine& engine, int64_t base_granularity,
                                                const MemoryKnobs& knobs = {},
-                                               const MaxContextLimits& limits = {});
+                                               const MaxContextLimits& limits = {},
+                                               std::vector<std::string>* unanswered = nullptr);
 
 }  // namespace spsim
 
