@@ -170,6 +170,17 @@ std::vector<CurvePoint> context_curve(const ModelSpec& model, const Topology& to
   return curve;
 }
 
+// A step time a person reads at a glance (study S8: "step_ms 2865874255.2" was a 33-day step):
+// ms below a second, then s, min, h and days.
+std::string step_duration(double seconds) {
+  if (!(seconds > 0)) return "-";
+  if (seconds < 1) return fmt::format("{:.1f} ms", seconds * 1e3);
+  if (seconds < 120) return fmt::format("{:.2f} s", seconds);
+  if (seconds < 7200) return fmt::format("{:.1f} min", seconds / 60);
+  if (seconds < 2 * 86400) return fmt::format("{:.1f} h", seconds / 3600);
+  return fmt::format("{:.1f} d", seconds / 86400);
+}
+
 std::string curve_plan(const SweepRow& row) {
   if (row.status != "ok") return row.status;
   return fmt::format("t{} u{} r{} dp{}{} zero{} rc:{}", row.tensor_parallel, row.ulysses_degree, row.ring_degree,
@@ -489,7 +500,7 @@ void add_max_context_command(CLI::App& app) {
     }
     text += fmt::format("{:<12} {:>5} {:<22} {:>6} {:>4} {:<18} {:>10} {:>6} {:>9} {:>8} {:<13} {:>10} {:>10}\n",
                         "strategy", "gpus", "degrees", "gbs", "mb", "memory", "max_seq", "gran", "peak_GiB",
-                        "HBM_GiB", "binding", "step_ms", "tokens/s");
+                        "HBM_GiB", "binding", "step", "tokens/s");
     if (*techniques) {
       text.pop_back();
       text += fmt::format(" {:>9}  {}\n", "steps/s", "framework techniques");
@@ -498,7 +509,7 @@ void add_max_context_command(CLI::App& app) {
       const auto& j = r.job;
       const auto [gbs, micro_batches] = batch_of(j);
       text += fmt::format(
-          "{:<12} {:>5} {:<22} {:>6} {:>4} {:<18} {:>10} {:>6} {:>9.1f} {:>8.1f} {:<13} {:>10.1f} {:>10.0f}{}\n",
+          "{:<12} {:>5} {:<22} {:>6} {:>4} {:<18} {:>10} {:>6} {:>9.1f} {:>8.1f} {:<13} {:>10} {:>10.0f}{}\n",
           j.strategy, j.num_gpus,
           fmt::format("t{} u{} r{} dp{}{}{}", j.tensor_parallel, j.ulysses_degree, j.ring_degree,
                       j.data_parallel,
@@ -508,7 +519,7 @@ void add_max_context_command(CLI::App& app) {
           gbs, micro_batches, fmt::format("zero{} rc:{}", j.zero_stage, to_string(j.recompute)),
           r.max_seq > 0 ? format_count(r.max_seq) : "none", format_count(r.granularity),
           r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB, r.binding_term,
-          r.step_time_s * 1e3, r.tokens_per_s, r.capped ? "  (search cap reached)" : "");
+          step_duration(r.step_time_s), r.tokens_per_s, r.capped ? "  (search cap reached)" : "");
       if (*techniques) {
         text.pop_back();
         text += fmt::format(" {:>9.3g}  {} {}\n", r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0, j.framework,
@@ -519,14 +530,14 @@ void add_max_context_command(CLI::App& app) {
       text += fmt::format("\ncontext vs throughput: the fastest plan at each length, {} sequences per step\n",
                           asked_job.global_batch_size);
       text += fmt::format("{:<12} {:>5} {:>10} {:>10} {:>10} {:>9}  {}\n", "strategy", "gpus", "seq", "tokens/s",
-                          "step_ms", "mem_GiB", "plan");
+                          "step", "mem_GiB", "plan");
       for (size_t i = 0; i < results.size(); ++i) {
         for (const auto& p : curves[i]) {
           const bool ok = p.row.status == "ok";
           text += fmt::format("{:<12} {:>5} {:>10} {:>10} {:>10} {:>9}  {}\n", results[i].job.strategy,
                               results[i].job.num_gpus, format_count(p.seq),
                               ok ? fmt::format("{:.0f}", p.row.tokens_per_s) : "-",
-                              ok ? fmt::format("{:.1f}", p.row.step_time_s * 1e3) : "-",
+                              ok ? step_duration(p.row.step_time_s) : "-",
                               ok ? fmt::format("{:.1f}", p.row.mem_peak / kGiB) : "-", curve_plan(p.row));
         }
       }
