@@ -564,7 +564,9 @@ std::vector<std::string> unmodelled_warnings(const ModelSpec& model, const Topol
   if (!fields.empty()) {
     out.push_back(fmt::format("{}: {} is modelled by the des engine only; the {} engine assumes a "
                               "non-blocking, rail-optimized fabric, so inter-node collectives may be "
-                              "slower than shown: check the plan with --engine des",
+                              "slower than shown: check the plan with --engine des (which simulates up to "
+                              "its work limit, README \"Limits and errors\": at large GPU counts, a "
+                              "smaller job with the same per-node shape)",
                               topology.name, fields, engine));
   }
   return out;
