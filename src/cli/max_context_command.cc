@@ -303,14 +303,15 @@ void add_max_context_command(CLI::App& app) {
       }
       // The placeholder only carries the shared fields; when its default degrees are illegal for
       // the GPU count (Ulysses on 24 GPUs of a 32-head model), another scheme's are used, the ones
-      // asked for first, so the search is not refused for a scheme nobody asked about.
+      // asked for first, then every registered one, so the search is not refused for a scheme
+      // nobody asked about.
       std::vector<std::string> placeholders = {plain.strategies.front()};
       if (options->command->count("--strategy") > 0) {
         for (const auto& name : split_list(options->strategies, "--strategy")) {
           if (name != "all") placeholders.push_back(name);
         }
       }
-      for (const char* name : {"ring", "megatron-sp", "dp"}) placeholders.push_back(name);
+      for (const auto& name : list_strategies()) placeholders.push_back(name);
       std::optional<Setup> resolved;
       std::optional<InputError> first_error;
       for (const auto& name : placeholders) {
