@@ -318,7 +318,9 @@ def plot_breakdown(rows, mode, gpus, out_dir, name, written):
         return
     where = "%s on %d x %s" % (sel[0]["model"], gpus, sel[0]["topology"])
     seqs = sorted({r["seq_length"] for r in sel})
-    series = group_series(sel, mode)
+    # Series from every row at this GPU count, so a plan that does not fit keeps its slot and is
+    # marked "OOM" instead of vanishing from the panel (issue 16: OOM marked, never silently absent).
+    series = group_series([r for r in rows if r["gpus"] == gpus and r["seq_length"] in seqs], mode)
     parts = [("compute_s", "compute", "#4c72b0")] + [
         (k, "exposed " + label, c) for (k, label), c in zip(EXPOSED, ["#dd8452", "#55a868", "#c44e52", "#8172b3",
                                                                      "#937860", "#da8bc3", "#8c613c"])] + [
@@ -334,9 +336,13 @@ def plot_breakdown(rows, mode, gpus, out_dir, name, written):
             r = next((r for r in srows if r["seq_length"] == s), None)
             if r is None:
                 continue
-            per_mtok = MTOK / (r["global_batch_size"] * r["seq_length"])
             x = len(names)
             names.append(r["strategy"] if mode == "best" else str(si + 1))
+            if r["status"] != "ok":
+                ax.text(x, 0, " OOM" if r["status"] == "oom" else " " + r["status"], rotation=90, ha="center",
+                        va="bottom", fontsize=7, color="#c44e52")
+                continue
+            per_mtok = MTOK / (r["global_batch_size"] * r["seq_length"])
             bottom = 0.0
             for column, label, colour in parts:
                 v = (r.get(column) or 0.0) * per_mtok
@@ -347,6 +353,7 @@ def plot_breakdown(rows, mode, gpus, out_dir, name, written):
                 bottom += v
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=90, fontsize=7)
+        ax.set_xlim(-0.6, len(names) - 0.4)  # a slot for every series, an OOM one included
         ax.set_title(fmt_count(s), fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
         ax.tick_params(axis="y", labelsize=7)
@@ -358,7 +365,7 @@ def plot_breakdown(rows, mode, gpus, out_dir, name, written):
             handles.append(plt.Line2D([], [], linestyle="none"))
             labels.append("%d: %s" % (si + 1, series_label(key, srows, mode)))
     fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=4, frameon=False)
-    fig.suptitle("time per 1M tokens by sequence length (linear; each panel its own scale), %s, %s"
+    fig.suptitle("time per 1M tokens by sequence length (linear; each panel its own scale)\n%s, %s"
                  % (where, batch_text(sel)), fontsize=10)
     fig.tight_layout(rect=(0, 0.05 + 0.035 * ((len(labels) + 3) // 4), 1, 1))
     save(fig, out_dir, "breakdown" + name, written)
