@@ -54,6 +54,20 @@ TEST(DocsProse, ColaiSpContextAndAttentionThroughput) {
                                  r["forward_backward"]["attention_tflops_per_gpu"].get<double>()));
 }
 
+// README "max-context" and docs/extensions.md quote the curve's ends (ring, 64 GPUs, ZeRO-3).
+TEST(DocsProse, ContextCurveEnds) {
+  const auto rows = json_of("max-context --best -s ring --gpus 16,64 --zero 3 --curve");
+  ASSERT_EQ(rows.size(), 2u);
+  const auto& curve = rows[1]["curve"];
+  ASSERT_GE(curve.size(), 2u);
+  const std::string first = fmt::format("{:.0f}K", curve.front()["tokens_per_s"].get<double>() / 1000);
+  const std::string last = fmt::format("{:.1f}K", curve.back()["tokens_per_s"].get<double>() / 1000);
+  const std::string answer = fmt::format("{}K", rows[1]["max_seq_length"].get<int64_t>() / 1024);
+  expect_quoted(extensions_md(), "ring on 64 GPUs trains " + first + " tokens/s at\n  8K and " + last + " at " + answer);
+  const std::string readme = test::read_text(std::string(SPSIM_SOURCE_DATA_DIR) + "/README.md");
+  EXPECT_NE(readme.find("ZeRO-3: " + first + " tokens/s at 8K"), std::string::npos) << first;
+}
+
 TEST(DocsProse, PerLayerExample) {
   const std::string doc = extensions_md();
   const auto j = json_of("run -s ulysses -u 8 --gpus 16 --zero 3 --seq 64K")["per_layer"];
