@@ -473,25 +473,25 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
       }
     }
     // Micro-batches before the last run the same segments: once one shifts every stream it uses
-    // exactly as the one before did (and the streams it does not use are idle), every later one
-    // but the last is that same shift (max-plus homogeneity, as for repeated layers above). A
-    // batch of thousands of micro-batches then costs a few.
+    // exactly as the one before did (one stream may lag, as in a repeated segment), and the
+    // streams it does not use are idle, every later one but the last is that same shift
+    // (max-plus homogeneity, as for repeated layers above). A batch of thousands of
+    // micro-batches then costs a few.
     if (mb + 2 >= micro_batches) continue;
     std::array<double, kNumStreams> shift{};
-    bool same = true;
+    for (int s = 0; s < kNumStreams; ++s) shift[s] = state.free[s] - mb_before.free[s];
+    bool same = shifts_uniformly(mb_used, mb_before, state, shift, tolerance);
     double earliest = std::numeric_limits<double>::infinity();
     for (int s = 0; s < kNumStreams; ++s) {
       if (mb_used[s]) earliest = std::min(earliest, mb_before.free[s]);
     }
     for (int s = 0; s < kNumStreams && same; ++s) {
-      shift[s] = state.free[s] - mb_before.free[s];
       if (!mb_used[s]) {
         same = state.free[s] <= earliest;
         continue;
       }
-      same = std::fabs(shift[s] - shift[0]) <= tolerance * std::max(1.0, std::fabs(shift[0])) &&
-             (!have_previous_mb ||
-              std::fabs(shift[s] - previous_mb_shift[s]) <= tolerance * std::max(1.0, std::fabs(shift[s])));
+      same = !have_previous_mb ||
+             std::fabs(shift[s] - previous_mb_shift[s]) <= tolerance * std::max(1.0, std::fabs(shift[s]));
     }
     if (same && have_previous_mb) {
       const int64_t skip = micro_batches - 2 - mb;  // the micro-batches left before the last

@@ -241,6 +241,12 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
   if (with_dp) emit_grad_sync(sb, c, c.layer_params, last);
   if (zero3 && mode == Gather::kSynchronous) next = gather_after(last);  // queued behind the reduction
   if (zero3) sb.at(first).prev_instance_dep = next;
+  // A prefetch runs at most one layer ahead: it waits until the previous layer's backward began
+  // (FSDP2 issues it after the current layer's copy-out, FSDP1 keeps two all-gathers in flight,
+  // Megatron-FSDP and DeepSpeed bound it by buffer or bucket size). Without the bound a gather
+  // with no dependency would run the whole backward's gathers at once, holding every layer's
+  // parameters; with identical layers the steady state is the same either way.
+  if (prefetch) sb.at(gather).prev_instance_dep = first;
   return last;
 }
 
@@ -265,10 +271,16 @@ void add_layer_fwd(TaskGraph& graph, const Context& c, int64_t layers) {
   seg.tasks.reserve(static_cast<size_t>(24 + 2 * c.r));
   SegmentBuilder sb(seg, Phase::kForward);
   const int zero = emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model));
+  const int first = static_cast<int>(sb.size());
   const int last = emit_layer_fwd(sb, c, zero, -1);
   // A synchronous gather (DeepSpeed's first ZeRO-3) waits for the previous layer to finish
-  // instead of running ahead of it.
-  if (zero >= 0 && zero3_gather_mode(c) == Gather::kSynchronous) sb.at(zero).prev_instance_dep = last;
+  // instead of running ahead of it; a prefetch runs at most one layer ahead (it waits until the
+  // previous layer's forward began: FSDP2's implicit forward prefetch frees an all-gather buffer
+  // only after the next copy-out, DeepSpeed bounds prefetch by bucket size), not all layers at
+  // once.
+  if (zero >= 0) {
+    sb.at(zero).prev_instance_dep = zero3_gather_mode(c) == Gather::kSynchronous ? last : first;
+  }
 }
 
 // Head: final norm, LM head and loss forward, then their backward; one segment ("head") or, for

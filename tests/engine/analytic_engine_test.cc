@@ -142,6 +142,54 @@ TEST(AnalyticEngine, ManyMicroBatchesRepeatTheirShift) {
   EXPECT_NEAR(analytic_step(g, topology).step_time_s, 0.022 + 2 * 0.02, 1e-12);
 }
 
+// Micro-batches that run every segment are the same segments written out one after another in
+// a single micro-batch. The closed form over micro-batches must give what that unrolled batch
+// gives, also when a stream lags (sends with no dependency run ahead of the GEMMs, the ZeRO-3
+// prefetch pattern) and when a layer waits for the previous layer's gather.
+TEST(AnalyticEngine, MicroBatchClosedFormMatchesUnrolledSegments) {
+  for (double slowdown : {0.0, 0.25}) {
+    for (double bytes : {0.2e9, 1e9, 3e9}) {
+      Topology topology = round_topology();
+      topology.efficiency.kernels.comm_slowdown = slowdown;
+      Segment layer;
+      layer.name = "layer";
+      layer.repeat = 4;
+      layer.tasks = {collective("zero3_gather", CommKind::kAllGather, bytes, Category::kZeroParams, Stream::kDataComm, 0),
+                     compute("gemm", 2e12),
+                     collective("kv", CommKind::kSendRecv, 0.5e9, Category::kRingP2P, Stream::kRingComm, 0, 1),
+                     compute("gemm2", 0.5e12, 2)};
+      layer.tasks[1].prev_instance_dep = 0;
+      layer.tasks[0].prev_instance_dep = 1;  // at most one layer ahead
+      Segment lagging;  // a send nothing waits for, on its own stream
+      lagging.name = "side";
+      lagging.tasks = {collective("side", CommKind::kSendRecv, 0.1e9, Category::kDataParallel, Stream::kSequenceComm, 0),
+                       compute("gemm3", 0.3e12)};
+      const int n = 60;
+      TaskGraph batched;
+      batched.num_gpus = 8;
+      batched.add_group("dp", 8, 1);
+      batched.micro_batches = n;
+      batched.segments = {layer, lagging};
+      TaskGraph unrolled = batched;
+      unrolled.micro_batches = 1;
+      unrolled.segments.clear();
+      for (int i = 0; i < n; ++i) {
+        unrolled.segments.push_back(layer);
+        unrolled.segments.push_back(lagging);
+      }
+      SCOPED_TRACE(testing::Message() << "slowdown " << slowdown << ", bytes " << bytes);
+      const StepResult a = analytic_step(batched, topology);
+      const StepResult b = analytic_step(unrolled, topology);
+      EXPECT_NEAR(a.step_time_s, b.step_time_s, 1e-9 * b.step_time_s);
+      EXPECT_NEAR(a.compute_s, b.compute_s, 1e-9 * b.compute_s);
+      for (int c = 0; c < kNumCategories; ++c) {
+        EXPECT_NEAR(a.comm_s[c], b.comm_s[c], 1e-9 * std::max(1.0, b.comm_s[c])) << c;
+        EXPECT_NEAR(a.exposed_s[c], b.exposed_s[c], 1e-9 * std::max(1.0, b.exposed_s[c])) << c;
+      }
+    }
+  }
+}
+
 TEST(AnalyticEngine, IndependentStreamsOverlap) {
   // A 20 ms gemm and a 10 ms send/recv on another stream with no dependency: 20 ms, nothing
   // exposed.

@@ -149,16 +149,20 @@ TEST(FrameworkProfile, Zero3GatherOrderFollowsTheFrameworksPrefetch) {
       EXPECT_EQ(gather, 0);  // issued as the backward starts, before any kernel
       EXPECT_EQ(bwd.tasks[0].deps[0], -1);
       EXPECT_EQ(bwd.tasks[1].prev_instance_dep, gather);
+      // At most one layer ahead: it waits until the previous layer's backward began.
+      EXPECT_EQ(bwd.tasks[0].prev_instance_dep, 1);
     } else {
       EXPECT_EQ(bwd.tasks[0].prev_instance_dep, gather);
       EXPECT_EQ(bwd.tasks[gather].deps[0], last_norm);  // once the gradients are computed
       // post: ahead of the reduce-scatter on the data stream; sync: behind it.
       EXPECT_EQ(gather < rs, expect == "post");
     }
-    // The forward's gather runs ahead, except a synchronous one, which waits for the layer before.
+    // The forward's gather runs one layer ahead (it waits until the previous layer's first kernel
+    // ran), except a synchronous one, which waits for the whole layer before.
     const int fwd_gather = index_of(fwd, "zero3_param_all_gather");
     ASSERT_EQ(fwd_gather, 0);
-    EXPECT_EQ(fwd.tasks[0].prev_instance_dep >= 0, expect == "sync");
+    EXPECT_EQ(fwd.tasks[0].prev_instance_dep,
+              expect == "sync" ? static_cast<int>(fwd.tasks.size()) - 1 : 1);
   }
 }
 
