@@ -1,6 +1,8 @@
 // The attention core of one layer on this GPU's shard: a single kernel, or a ring of r steps
 // (basic, zigzag or stripe) with K,V send/recvs, or an all-gather of K,V; PyTorch's per-step
 // context parallelism is in torch_cp_attention.cc.
+#include <algorithm>
+
 #include "strategy/lowering_context.h"
 
 namespace spsim::detail {
@@ -34,6 +36,26 @@ void set_stripe_skew(Task& task, const Context& c, int64_t k) {
   for (int64_t i = 0; i < c.r; ++i) {
     task.work_scale[static_cast<size_t>(i)] = k <= i ? (tokens + 1) / tokens : (tokens - 1) / tokens;
   }
+}
+
+// TransformerEngine's p2p ring merges the r partial results with elementwise passes that the
+// attention kernels do not include (AttnFuncWithCPAndKVP2P, transformer_engine/pytorch/attention/
+// dot_product_attention/context_parallel.py @d0067d0). Sizes on this GPU, in the activation dtype:
+// Q (= out = dQ) of the local query shard, K+V (kv_block), and the fp32 softmax statistics.
+// Counted for the ring position every step of which is a full pass (the last one, i <= rank;
+// the others take half passes on some steps and wait for it).
+struct RingMergeBytes {
+  double q = 0, kv = 0, lse = 0;
+};
+RingMergeBytes ring_merge_bytes(const Context& c) {
+  const double b = static_cast<double>(c.shard.micro_batch);
+  const double tokens = static_cast<double>(c.shard.attn_q_tokens);
+  const double heads = static_cast<double>(c.shard.attn_heads);
+  RingMergeBytes m;
+  m.q = c.e * b * tokens * heads * static_cast<double>(c.model.head_dim);
+  m.kv = c.kv_block;
+  m.lse = 4.0 * b * tokens * heads;
+  return m;
 }
 
 // Attention forward on this GPU's shard: one task, or r ring steps. Returns the last task.
@@ -88,7 +110,17 @@ int emit_attention_fwd(SegmentBuilder& sb, const Context& c, int d0, int d1, int
     prev_attn = attn;
     prev_comm = comm;
   }
-  return prev_attn;
+  // The merges: torch.cat of K and V into the first send buffer (read + write K,V); per step
+  // i >= 1 the softmax-statistics correction (flash_attn_fwd_softmax_lse_correction: reads both,
+  // writes one), then after the loop the output corrections: step 0's init (reads its partial
+  // output, writes out) and, per step i >= 1, out.add_(out_i * exp(lse_i - lse)) (reads out and
+  // out_i, writes out), each also reading two statistics. One kernel each (TE's jit_fuser).
+  const RingMergeBytes m = ring_merge_bytes(c);
+  const double more = steps - 1.0;
+  const double merge_bytes = 2.0 * m.kv + (2.0 * m.q + 2.0 * m.lse) + more * (3.0 * m.lse + 3.0 * m.q + 2.0 * m.lse);
+  const int merge = sb.compute("ring_out_correction", OpClass::kMemoryBound, 0, merge_bytes, {prev_attn});
+  sb.at(merge).kernels = static_cast<uint8_t>(std::min<int64_t>(255, 2 + 2 * (c.r - 1)));
+  return merge;
 }
 
 // Attention backward; returns the last task the next compute must wait for.
@@ -117,6 +149,7 @@ int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
   const double block = c.attn_scale * bwd_ratio * attention_fwd_flops(c.shard.micro_batch, c.shard.attn_q_tokens,
                                                        c.shard.attn_q_tokens, c.shard.attn_heads,
                                                        c.model.head_dim, 1.0);
+  const RingMergeBytes merge = ring_merge_bytes(c);
   int prev_attn = dep, prev_comm = -1;
   for (int64_t k = 0; k < c.r; ++k) {
     const bool first = k == 0;
@@ -139,7 +172,12 @@ int emit_attention_bwd(SegmentBuilder& sb, const Context& c, int dep) {
     if (skewed) set_ring_skew(sb.at(attn), c, k);
     if (c.stripe && c.job.causal) set_stripe_skew(sb.at(attn), c, k);
     mark_attention(sb.at(attn), c, true, first);
-    prev_attn = attn;
+    // Each step's partial gradients are accumulated before the next send carries dK,dV on:
+    // dq.copy_ at step 0, dq.add_ after (read both, write one); dk, dv the same on the received
+    // buffer. Step 0 also copies K,V into the send buffer. Three kernels (dq, dk, dv).
+    const double accumulate = first ? 2.0 * merge.kv + 2.0 * merge.q + 2.0 * merge.kv : 3.0 * merge.q + 3.0 * merge.kv;
+    prev_attn = sb.compute("ring_grad_accumulate", OpClass::kMemoryBound, 0, accumulate, {attn});
+    sb.at(prev_attn).kernels = first ? 4 : 3;
     prev_comm = comm;
   }
   // The last step's dK,dV go to their owner after it finishes: exposed.
