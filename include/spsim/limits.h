@@ -73,6 +73,9 @@ inline constexpr int64_t kMaxJobs = 1024;
 inline constexpr int kMaxJsonDepth = 64;
 /// Size of any input file (model, topology, experiment, nccl-tests log, microbenchmark JSON).
 inline constexpr int64_t kMaxInputFileBytes = int64_t{64} << 20;
+/// A measured PyTorch profiler (Kineto) trace for `spsim compare --measured`: read keeping only the
+/// fields of kernel and step events, so memory stays near the file's size.
+inline constexpr int64_t kMaxTraceFileBytes = int64_t{512} << 20;
 
 /// The product of `factors` when it is at most `limit`; std::nullopt when it is larger (or would
 /// overflow int64 on the way). Factors must be non-negative.

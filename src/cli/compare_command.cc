@@ -2,6 +2,7 @@
 // `-o` file), the B-vs-A delta of every headline number, and whether the throughput difference is
 // inside the model's stated error (validation/baseline.json), i.e. whether spsim can tell the two
 // plans apart at all.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "cli/commands.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/measured_step.h"
 #include "spsim/sweep.h"
 #include "spsim/units.h"
 
@@ -25,7 +27,8 @@ namespace {
 struct Prediction {
   std::string file, model, topology, plan;
   int64_t gpus = 0, seq = 0, gbs = 0;
-  double step_s = 0, tokens_per_s = 0, tflops = 0, mfu = 0, peak_bytes = 0, capacity = 0, exposed_s = 0;
+  double step_s = 0, tokens_per_s = 0, tflops = 0, mfu = 0, peak_bytes = 0, capacity = 0, exposed_s = 0,
+         compute_s = 0;
   bool fits = false;
 };
 
@@ -64,6 +67,7 @@ Prediction read_prediction(const std::string& path) {
     p.capacity = j.at("memory").at("capacity").get<double>();
     p.fits = j.at("fits_in_memory").get<bool>();
     p.exposed_s = j.at("breakdown").at("exposed_comm_total_s").get<double>();
+    p.compute_s = j.at("breakdown").at("compute_s").get<double>();
   } catch (const nlohmann::json::exception& e) {
     throw fail(detail::strip_exception_prefix(e.what()));
   }
@@ -75,19 +79,85 @@ std::string delta(double a, double b) {
   return a > 0 ? fmt::format("{:+.1f}%", 100.0 * (b / a - 1)) : std::string("-");
 }
 
+// `compare --measured`: the measured step of a real run against spsim's prediction of it.
+void compare_measured(const std::string& measured_path, int64_t skip, const std::string& prediction_path) {
+  const MeasuredStep m = read_measured_step(measured_path, skip);
+  const Prediction p = read_prediction(prediction_path);
+  std::string out;
+  const auto row = [&](const std::string& name, const std::string& x, const std::string& y, const std::string& d) {
+    std::string line = fmt::format("{:<18} {:<44} {:<44} {}", name, x, y, d);
+    line.erase(line.find_last_not_of(' ') + 1);
+    out += line + "\n";
+  };
+  const auto [lo, hi] = std::minmax_element(m.steps_s.begin(), m.steps_s.end());
+  row("", "measured", "predicted", "predicted vs measured");
+  row("file", measured_path, p.file, "");
+  row("what", fmt::format("{}, {} steps{}", m.format, m.steps_s.size(),
+                          skip > 0 ? fmt::format(" (first {} skipped)", skip) : std::string()),
+      p.model + " / " + p.topology, "");
+  row("plan", "", p.plan, "");
+  row("step_ms", fmt::format("{:.1f} (median; min {:.1f}, max {:.1f})", m.step_s * 1e3, *lo * 1e3, *hi * 1e3),
+      fmt::format("{:.1f}", p.step_s * 1e3), delta(m.step_s, p.step_s));
+  if (m.has_breakdown) {
+    row("GPU compute ms", fmt::format("{:.1f} per step", m.compute_s * 1e3), fmt::format("{:.1f}", p.compute_s * 1e3),
+        delta(m.compute_s, p.compute_s));
+    row("NCCL busy ms", fmt::format("{:.1f} per step", m.comm_s * 1e3), "", "");
+    row("exposed comm ms", fmt::format("{:.1f} per step", m.exposed_comm_s * 1e3),
+        fmt::format("{:.1f}", p.exposed_s * 1e3), delta(m.exposed_comm_s, p.exposed_s));
+  }
+  const double error = p.step_s / m.step_s - 1;
+  std::string verdict = fmt::format("verdict: spsim predicts a step {:.1f}% {} than measured", 100 * std::fabs(error),
+                                    error < 0 ? "shorter (optimistic)" : "longer (pessimistic)");
+  const ModelError model_error = load_model_error();
+  if (model_error.known) {
+    verdict += fmt::format("; its median throughput error over {} published runs is {:.1f}% ({})", model_error.rows,
+                           100 * model_error.median_abs, model_error.source);
+  }
+  out += verdict + "\n";
+  if (m.has_breakdown && m.devices > 1) {
+    out += fmt::format("note: the trace holds {} GPUs; their kernel times are averaged\n", m.devices);
+  }
+  out += "note: compare like with like: the prediction's model, GPUs, sequence, batch and plan must be the run's; "
+         "calibrate the topology (spsim calibrate) to separate the cluster from the model\n";
+  std::fputs(out.c_str(), stdout);
+}
+
 }  // namespace
 
 void add_compare_command(CLI::App& app) {
   auto files = std::make_shared<std::vector<std::string>>();
-  CLI::App* cmd = app.add_subcommand("compare", "two predictions side by side: deltas, and whether they are "
-                                                "a tie within the model's error");
-  cmd->add_option("results", *files, "two `spsim run --json` results (A then B)")->required()->expected(2);
+  auto measured = std::make_shared<std::string>();
+  auto skip = std::make_shared<int64_t>(0);
+  CLI::App* cmd = app.add_subcommand("compare", "two predictions side by side (deltas, and whether they are "
+                                                "a tie within the model's error), or a measured step against "
+                                                "its prediction (--measured)");
+  cmd->add_option("results", *files, "two `spsim run --json` results (A then B); with --measured, one")
+      ->required()
+      ->expected(1, 2);
+  cmd->add_option("--measured", *measured,
+                  "a measured run: step times (seconds, one per line), a Megatron-LM or NeMo training log, or a "
+                  "PyTorch profiler (Kineto) trace JSON; compared with the one prediction given");
+  cmd->add_option("--skip", *skip, "with --measured: warm-up steps to leave out (default 0)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
   cmd->footer(
       "Examples:\n"
       "  spsim run -s ring -r 8 --gpus 8 --seq 128K --json > a.json\n"
       "  spsim run -s ulysses -u 8 --gpus 8 --seq 128K --json > b.json\n"
-      "  spsim compare a.json b.json");
-  cmd->callback([files]() {
+      "  spsim compare a.json b.json\n"
+      "  spsim compare --measured megatron.log --skip 2 a.json   # the run of plan A against A");
+  cmd->callback([files, measured, skip]() {
+    if (!measured->empty()) {
+      if (files->size() != 1) {
+        throw InputError("--measured", fmt::format("compares one prediction with the measured run; got {} result "
+                                                   "files (give one `spsim run --json` file)", files->size()));
+      }
+      compare_measured(*measured, *skip, files->front());
+      return;
+    }
+    if (*skip != 0) throw InputError("--skip", "only with --measured (the warm-up steps of a measured run)");
+    if (files->size() != 2) {
+      throw InputError("compare", "takes two `spsim run --json` results (A then B), or --measured FILE and one");
+    }
     const Prediction a = read_prediction(files->at(0));
     const Prediction b = read_prediction(files->at(1));
     std::string out;

@@ -57,5 +57,31 @@ TEST(Compare, OnlyRunResultsAreRead) {
   EXPECT_EQ(run_spsim("compare a.json", dir).exit_code, 2);
 }
 
+
+// A measured run against its prediction: the step, the kernel split of a profiler trace, the error
+// and its sign, the model's stated error.
+TEST(Compare, MeasuredRunAgainstItsPrediction) {
+  const std::string dir = test::temp_dir("compare_measured");
+  const std::string data = std::string(SPSIM_SOURCE_DATA_DIR) + "/tests/data/measured/";
+  ASSERT_EQ(run_spsim("run -m llama-3.1-8b -s ring -r 2 --gpus 8 --seq 8K --gbs 128 --zero 1 --framework nemo -o p.json",
+                      dir).exit_code, 0);
+  const auto log = run_spsim("compare --measured " + data + "megatron_log.txt --skip 1 p.json", dir);
+  ASSERT_EQ(log.exit_code, 0) << log.err;
+  EXPECT_NE(log.out.find("Megatron-LM log, 3 steps (first 1 skipped)"), std::string::npos) << log.out;
+  EXPECT_NE(log.out.find("12910.0 (median; min 12890.0, max 12950.0)"), std::string::npos) << log.out;
+  EXPECT_NE(log.out.find("verdict: spsim predicts a step "), std::string::npos) << log.out;
+  EXPECT_NE(log.out.find("median throughput error over"), std::string::npos) << log.out;
+  const auto trace = run_spsim("compare --measured " + data + "kineto_three_steps.json p.json", dir);
+  ASSERT_EQ(trace.exit_code, 0) << trace.err;
+  EXPECT_NE(trace.out.find("GPU compute ms     50.0 per step"), std::string::npos) << trace.out;
+  EXPECT_NE(trace.out.find("exposed comm ms    9.7 per step"), std::string::npos) << trace.out;
+  // The prediction of an 8B step is seconds, the trace's 100 ms: pessimistic by far, and said so.
+  EXPECT_NE(trace.out.find("longer (pessimistic)"), std::string::npos) << trace.out;
+  // Errors: one line, exit 2.
+  expect_one_line_error(run_spsim("compare --measured " + data + "step_times.txt p.json p.json", dir), "--measured");
+  expect_one_line_error(run_spsim("compare --skip 1 p.json p.json", dir), "--skip");
+  expect_one_line_error(run_spsim("compare --measured missing.txt p.json", dir), "missing.txt");
+}
+
 }  // namespace
 }  // namespace spsim
