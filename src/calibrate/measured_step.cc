@@ -173,7 +173,9 @@ MeasuredStep read_kineto(const std::string& path, const std::string& text, int64
   size_t index = 0;
   for (const auto& e : trace["traceEvents"]) {
     const std::string where = fmt::format("{}: traceEvents[{}]", path, index++);
-    if (!e.is_object() || e.value("ph", std::string()) != "X") continue;
+    if (!e.is_object() || !e.contains("ph") || !e["ph"].is_string() || e["ph"].get_ref<const std::string&>() != "X") {
+      continue;
+    }
     const std::string name = e.contains("name") && e["name"].is_string() ? e["name"].get<std::string>() : "";
     const std::string cat = e.contains("cat") && e["cat"].is_string() ? e["cat"].get<std::string>() : "";
     const bool step = name.rfind("ProfilerStep#", 0) == 0;
@@ -182,7 +184,7 @@ MeasuredStep read_kineto(const std::string& path, const std::string& text, int64
       throw InputError(where, fmt::format("event \"{}\" has no numeric \"ts\" and \"dur\" (microseconds)", name));
     }
     const double ts = e["ts"].get<double>(), dur = e["dur"].get<double>();
-    if (!std::isfinite(ts) || !std::isfinite(dur) || dur < 0) {
+    if (!std::isfinite(ts) || !std::isfinite(dur) || dur < 0 || !std::isfinite(ts + dur)) {
       throw InputError(where, fmt::format("event \"{}\": ts {} / dur {} must be finite, dur >= 0", name, ts, dur));
     }
     if (step) {
