@@ -34,6 +34,9 @@ struct MeasuredStep {
 /// for a non-positive or non-finite time.
 MeasuredStep read_measured_step(const std::string& path, int64_t skip);
 
+/// The same, from the file's text (`display_name` names it in errors).
+MeasuredStep parse_measured_step(const std::string& text, const std::string& display_name, int64_t skip);
+
 }  // namespace spsim
 
 #endif  // SPSIM_MEASURED_STEP_H_

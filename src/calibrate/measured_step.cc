@@ -184,8 +184,11 @@ MeasuredStep read_kineto(const std::string& path, const std::string& text, int64
       throw InputError(where, fmt::format("event \"{}\" has no numeric \"ts\" and \"dur\" (microseconds)", name));
     }
     const double ts = e["ts"].get<double>(), dur = e["dur"].get<double>();
-    if (!std::isfinite(ts) || !std::isfinite(dur) || dur < 0 || !std::isfinite(ts + dur)) {
-      throw InputError(where, fmt::format("event \"{}\": ts {} / dur {} must be finite, dur >= 0", name, ts, dur));
+    // Kineto's ts are microseconds since the epoch (about 1.7e15); a duration past 1e12 us (11.6
+    // days) is not one step's.
+    if (!std::isfinite(ts) || !std::isfinite(dur) || std::fabs(ts) > 1e18 || dur < 0 || dur > 1e12) {
+      throw InputError(where, fmt::format("event \"{}\": ts {} / dur {} must be finite, |ts| <= 1e18 and "
+                                          "0 <= dur <= 1e12 (microseconds)", name, ts, dur));
     }
     if (step) {
       steps.push_back({ts, dur});
@@ -247,7 +250,11 @@ MeasuredStep read_kineto(const std::string& path, const std::string& text, int64
 
 MeasuredStep read_measured_step(const std::string& path, int64_t skip) {
   if (skip < 0) throw InputError("--skip", fmt::format("must be 0 or more (got {})", skip));
-  const std::string text = detail::read_file(path, kMaxTraceFileBytes);
+  return parse_measured_step(detail::read_file(path, kMaxTraceFileBytes), path, skip);
+}
+
+MeasuredStep parse_measured_step(const std::string& text, const std::string& path, int64_t skip) {
+  if (skip < 0) throw InputError("--skip", fmt::format("must be 0 or more (got {})", skip));
   // JSON: an object ({"traceEvents": [...]}) or the bare event array of the Chrome trace format.
   // A log line may start with '[' too (a timestamp), but not with '[{'.
   const size_t first = text.find_first_not_of(" \t\r\n");

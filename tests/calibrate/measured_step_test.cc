@@ -84,6 +84,8 @@ TEST(MeasuredStep, BadInputIsAnErrorNamingTheFileAndLine) {
   expect_error("{\"traceEvents\": [{\"ph\": 5, \"name\": \"ProfilerStep#1\"}]}", 0, "ProfilerStep");
   expect_error("{\"traceEvents\": [{\"ph\": \"X\", \"name\": \"ProfilerStep#1\", \"ts\": 1e308, \"dur\": 1e308}]}",
                0, "finite");
+  expect_error("{\"traceEvents\": [{\"ph\": \"X\", \"name\": \"ProfilerStep#1\", \"ts\": 0, \"dur\": 2e12}]}", 0,
+               "dur <= 1e12");
   expect_error("{\"traceEvents\": " + std::string(70, '[') + std::string(70, ']') + "}", 0, "deeper");
   expect_error("[{\"ph\": \"X\", \"name\": \"kernel\", \"cat\": \"kernel\", \"ts\": 0, \"dur\": 1}]", 0,
                "ProfilerStep");  // a bare event array is a trace too
