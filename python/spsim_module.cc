@@ -22,6 +22,7 @@
 #include <pybind11/stl.h>
 
 #include "cli/commands.h"
+#include "common/json_reader.h"
 
 namespace py = pybind11;
 
@@ -162,10 +163,7 @@ PYBIND11_MODULE(spsim, m) {
           try {
             if (c.exit_code != 0) checked(c);
             Captured file;
-            std::FILE* json = std::fopen((prefix + ".json").c_str(), "rb");
-            if (json == nullptr) throw std::runtime_error("spsim: sweep wrote no " + prefix + ".json");
-            file.out = read_all(json);
-            std::fclose(json);
+            file.out = spsim::detail::read_file(prefix + ".json");
             result = checked(file);
           } catch (...) {
             if (!dir.empty()) std::filesystem::remove_all(dir);

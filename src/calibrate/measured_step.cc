@@ -249,7 +249,6 @@ MeasuredStep read_kineto(const std::string& path, const std::string& text, int64
 }  // namespace
 
 MeasuredStep read_measured_step(const std::string& path, int64_t skip) {
-  if (skip < 0) throw InputError("--skip", fmt::format("must be 0 or more (got {})", skip));
   return parse_measured_step(detail::read_file(path, kMaxTraceFileBytes), path, skip);
 }
 
