@@ -34,7 +34,7 @@ FRAMEWORKS = {"megatron", "nemo", "deepspeed", "fsdp"}
 ASSUMABLE = set(PARALLEL_FIELDS) | {"seq", "mbs", "gbs", "precision", "recompute", "causal", "gpus", "fp8_recipe", "attention_impl", "cross_entropy", "grad_reduce_dtype", "elementwise_impl", "backward_prefetch",
               "account_for_embedding_in_pipeline_split", "account_for_loss_in_pipeline_split"}
 PRECISIONS = {"bf16", "fp16", "fp8", "mxfp8", None}
-RECOMPUTE = {"none", "selective", "full", None}
+RECOMPUTE = {"none", "selective", "full", "op", None}
 
 
 def shipped(kind):

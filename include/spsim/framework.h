@@ -112,6 +112,8 @@ struct FrameworkProfile {
   // --loss kinds (bit k set: LossKind k; standard always) and the tiled MLP.
   uint8_t loss_kinds;
   bool tiled_mlp;
+  // Recompute modes the framework's launch settings offer (bit m set: Recompute m).
+  uint8_t recompute_modes;
   // How context parallelism runs the attention: TransformerEngine's (Megatron, NeMo, Llama 3)
   // all-gather CP calls one kernel over (s/r x s) and its p2p ring one fused kernel a step;
   // PyTorch's context_parallel (torchtitan) calls SDPA once per chunk with either rotation and

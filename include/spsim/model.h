@@ -114,7 +114,11 @@ int activation_bytes(Precision precision);
 Precision parse_precision(const std::string& text, const std::string& where);
 const char* to_string(Precision precision);
 
-enum class Recompute { kNone, kSelective, kFull };
+/// none: every op keeps what its backward needs. selective: Megatron-Core's (the attention core
+/// re-runs). full: only each layer's input is kept. op: torchtitan's op-level selective
+/// activation checkpointing (activation_checkpoint.mode "selective", selective_ac_option "op"):
+/// the outputs of SDPA and of every other matmul are kept, the rest re-runs (layer_ops.cc).
+enum class Recompute { kNone, kSelective, kFull, kOp };
 Recompute parse_recompute(const std::string& text, const std::string& where);
 const char* to_string(Recompute recompute);
 

@@ -122,7 +122,7 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_option("--tokens-per-step", o.tokens_per_step,
                   "tokens per optimizer step, K/M/G binary (4M): the global batch is this / "
                   "seq-length sequences; instead of --gbs")->group("Training");
-  cmd->add_option("--recompute,--recompute-granularity", o.recompute, "none | selective | full")
+  cmd->add_option("--recompute,--recompute-granularity", o.recompute, "none | selective | full | op (torchtitan's op-level selective AC, --framework fsdp)")
       ->capture_default_str()->group("Training");
   cmd->add_option("--precision", o.precision, "bf16 | fp16 | fp8 | tf32 | fp32")
       ->capture_default_str()->group("Training");

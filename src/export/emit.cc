@@ -559,7 +559,10 @@ std::vector<LaunchSetting> torchtitan_settings(const Plan& plan) {
     str("parallelism.context_parallel_load_balancer", "headtail");
     str("parallelism.context_parallel_rotate_method", job.ring_comm == "allgather" ? "allgather" : "alltoall");
   }
-  str("activation_checkpoint.mode", job.recompute == Recompute::kFull ? "full" : "none");
+  str("activation_checkpoint.mode", job.recompute == Recompute::kFull ? "full"
+                                     : job.recompute == Recompute::kOp ? "selective"
+                                                                         : "none");
+  if (job.recompute == Recompute::kOp) str("activation_checkpoint.selective_ac_option", "op");
   if (job.precision == Precision::kFp8) str("quantize.linear.float8.recipe_name", "tensorwise");
   // Fused elementwise kernels in torchtitan are torch.compile of the blocks.
   if (job.elementwise_impl == "fused") {

@@ -1193,15 +1193,25 @@ ImportedLaunch import_torchtitan(const std::string& text, const std::string& whe
     job.recompute = Recompute::kNone;
   } else if (mode == "full") {
     job.recompute = Recompute::kFull;
-  } else {
-    // torchtitan's selective (per-op or every n-th layer) and memory_budget policies save other
-    // tensors than spsim's selective recompute (the attention core): the user says which is closer.
-    out.missing.push_back({"recompute_granularity",
-                           fmt::format("activation_checkpoint.mode = \"{}\" is not one of spsim's recompute modes "
-                                       "(torchtitan's none and full are)",
-                                       mode)});
   }
-  if (mode == "none" || mode == "full") out.given.insert("recompute_granularity");
+  // selective_ac_option "op" (what the shipped train configs set) is spsim's --recompute op; a
+  // layer frequency (the default "2": full AC on every second block, config_manager.py:522-524
+  // @9dec370) and the memory_budget mode are not modelled: the user says which is closer.
+  const std::string option = str("activation_checkpoint.selective_ac_option", "2");
+  const bool op_level = mode == "selective" && option == "op";
+  if (op_level) {
+    job.recompute = Recompute::kOp;
+  } else if (mode != "none" && mode != "full") {
+    out.missing.push_back({"recompute_granularity",
+                           mode == "selective"
+                               ? fmt::format("activation_checkpoint.selective_ac_option = \"{}\" (every n-th block "
+                                             "checkpointed) is not one of spsim's recompute modes (\"op\" is)",
+                                             option)
+                               : fmt::format("activation_checkpoint.mode = \"{}\" is not one of spsim's recompute "
+                                             "modes (torchtitan's none, full and selective with \"op\" are)",
+                                             mode)});
+  }
+  if (mode == "none" || mode == "full" || op_level) out.given.insert("recompute_granularity");
   const std::string param = str("training.mixed_precision_param", "bfloat16");
   const std::string dtype = str("training.dtype", "float32");
   // training.dtype is the storage dtype (float32: fp32 master weights, the default); mixed

@@ -13,6 +13,10 @@ namespace spsim {
 namespace {
 
 constexpr uint8_t kZero0 = 1, kZero1 = 2, kZero2 = 4, kZero3 = 8;
+constexpr uint8_t kNoRecompute = 1u << static_cast<int>(Recompute::kNone),
+                  kSelectiveRecompute = 1u << static_cast<int>(Recompute::kSelective),
+                  kFullRecompute = 1u << static_cast<int>(Recompute::kFull),
+                  kOpRecompute = 1u << static_cast<int>(Recompute::kOp);
 constexpr uint8_t kStandardLoss = 1u << static_cast<int>(LossKind::kStandard),
                   kFusedLoss = 1u << static_cast<int>(LossKind::kFused),
                   kChunkedLoss = 1u << static_cast<int>(LossKind::kChunked);
@@ -57,6 +61,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // The loss is vocab-parallel CE over all logits (--cross-entropy-loss-fusion is TE's
           // unchunked kernel): no chunked or fused-linear loss, no tiled MLP.
           kStandardLoss, false,
+          // --recompute-granularity selective | full (arguments.py); no op-level policy.
+          kNoRecompute | kSelectiveRecompute | kFullRecompute,
           CpAttention::kSingleKernel,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
@@ -82,6 +88,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           PipelineSplit::kMegatron,
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
           kStandardLoss, false,  // Megatron-Core's loss, as megatron
+          kNoRecompute | kSelectiveRecompute | kFullRecompute,  // Megatron-Core's, as megatron
           CpAttention::kSingleKernel,  // TE's all-gather CP, as megatron
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
@@ -125,6 +132,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // (ArcticTraining@b28638e model/liger_factory.py) and TiledMLP with tiled_mlp_compute
           // (config/trainer.py:145, ulysses_sp.py:943).
           kStandardLoss | kFusedLoss | kChunkedLoss, true,
+          // Megatron-DeepSpeed's --recompute-granularity selective/full; HF models' gradient
+          // checkpointing is full.
+          kNoRecompute | kSelectiveRecompute | kFullRecompute,
           CpAttention::kSingleKernel,
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
@@ -165,6 +175,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           {"dp", "megatron-sp", "megatron-tp", "ring"}, false,
           // ChunkedLossWrapper (components/loss.py:501); no fused-linear loss or tiled MLP.
           kStandardLoss | kChunkedLoss, false,
+          // activation_checkpoint.mode none | full | selective with selective_ac_option "op" (or
+          // every n-th layer, not modelled); no core-attention-only policy like Megatron's
+          // (torchtitan/parallelisms/parallelize_llama.py:226-286 @9dec370).
+          kNoRecompute | kFullRecompute | kOpRecompute,
           // PyTorch context_parallel (torch/distributed/tensor/experimental/_attention.py,
           // create_context_parallel_ctx in torchtitan/utils.py): one SDPA call per chunk.
           CpAttention::kPerStepSdpa,
@@ -179,6 +193,24 @@ std::string join_names(const std::vector<std::string>& names) {
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
+}
+
+// What layer_ops.cc's op-level policy describes: one TransformerBlock whose mm calls are its
+// seven projections in bf16/fp16/fp32, and one SDPA flash call.
+void check_op_level_checkpointing(const FrameworkProfile& fw, const JobConfig& job) {
+  auto refuse = [&](const std::string& why) {
+    throw InputError("recompute", fmt::format("{}: --recompute op with {} is not modelled; use --recompute full "
+                                              "or none",
+                                              fw.title, why));
+  };
+  // torchao's Float8Linear calls aten._scaled_mm, which the policy's count and save list do not
+  // name, and its save list keeps aten.abs outputs: what stays then depends on torchao's casts.
+  if (job.precision == Precision::kFp8) refuse("--precision fp8 (torchao's _scaled_mm is not in its save list)");
+  // Under TP the policy also keeps reduce-scatter outputs and re-runs the all-gathers, and under
+  // context parallelism each ring step's SDPA output is kept: neither is placed here.
+  if (job.tensor_parallel > 1) refuse("--tp > 1 (it keeps reduce-scatter outputs and re-runs all-gathers)");
+  if (job.ring_degree > 1 || job.ulysses_degree > 1) refuse("context parallelism (it keeps every ring step's SDPA output)");
+  if (job.attention_kernel != AttentionKernel::kFlash) refuse("the standard attention kernel (its save list names SDPA's flash and efficient kernels)");
 }
 
 }  // namespace
@@ -247,6 +279,16 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
                                               "use --tiled-mlp off or --framework deepspeed",
                                               fw.title));
   }
+  if ((fw.recompute_modes & (1u << static_cast<int>(job.recompute))) == 0) {
+    std::vector<std::string> modes;
+    for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kOp}) {
+      if (fw.recompute_modes & (1u << static_cast<int>(r))) modes.emplace_back(to_string(r));
+    }
+    throw InputError("recompute", fmt::format("{} has no --recompute {} (its modes: {}); choose one of those or "
+                                              "another --framework",
+                                              fw.title, to_string(job.recompute), join_names(modes)));
+  }
+  if (job.recompute == Recompute::kOp) check_op_level_checkpointing(fw, job);
   // PyTorch's context_parallel splits round-robin (enable_load_balance, zigzag's chunks) or
   // contiguously (basic); it has no striped split.
   if (fw.cp_attention == CpAttention::kPerStepSdpa && job.ring_degree > 1 && job.ring_variant == "stripe") {

@@ -1,5 +1,7 @@
 #include "memory/activation_memory.h"
 
+#include <algorithm>
+
 #include "spsim/job.h"
 #include "spsim/long_context.h"
 
@@ -25,7 +27,12 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
   }
   const std::vector<OpCost>& kept_ops = ops_without_recompute ? *ops_without_recompute : built;
   if (shard.recompute == Recompute::kFull) out.recomputed = sum_saved(kept_ops);
-  if (shard.recompute == Recompute::kSelective) out.recomputed = sum_saved(kept_ops) - out.saved;
+  // Selective and op-level: the layer being back-propagated holds what it re-ran on top of what
+  // it kept, about what it would hold without recompute (op-level keeps two tensors, wq's and
+  // w2's outputs, that the unchecked layer does not: then nothing more).
+  if (shard.recompute == Recompute::kSelective || shard.recompute == Recompute::kOp) {
+    out.recomputed = std::max(0.0, sum_saved(kept_ops) - out.saved);
+  }
   if (mlp_tiles > 0) {
     // TiledMLP saves only its input, which mlp_up's saved input already counts.
     const double intermediates = mlp_intermediate_bytes(kept_ops);

@@ -52,6 +52,8 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
   const double layer_matrix_params =
       h * q + 2.0 * h * kv + q * h + (model.gated_mlp ? 3.0 : 2.0) * h * ffn;
   const double layer_gemm_fwd = 2.0 * tokens * layer_matrix_params;
+  // The matrices op-level checkpointing re-runs (every second mm: layer_ops.cc).
+  const double op_rerun_matrix_params = h * kv + q * h + (model.gated_mlp ? h * ffn : ffn * h);
   // Attention core, FlashAttention convention (benchmarks/benchmark_flash_attention.py):
   // QK^T and PV are 2 b s^2 a d_h each, so 4 b s^2 a d_h, halved when causal.
   const double attention_full_fwd = 4.0 * batch * s * s * q;
@@ -131,6 +133,8 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
     double flops = 3.0 * layer_gemm_fwd + (1.0 + bwd_factor) * attention;
     if (job.recompute == Recompute::kFull) flops += layer_gemm_fwd + attention;
     if (job.recompute == Recompute::kSelective) flops += attention;
+    // Op-level (torchtitan): wk, wo and w3 (w2 without a gate) re-run; SDPA does not.
+    if (job.recompute == Recompute::kOp) flops += 2.0 * tokens * op_rerun_matrix_params;
     return flops;
   };
   out.hardware = softmax_layers * hardware_layer(executed_attention, attention_bwd_factor) +

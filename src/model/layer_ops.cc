@@ -62,6 +62,66 @@ void add_norm(OpCost& op, double elements, double weights, double e) {
   op.saved_bytes += e * elements;
 }
 
+/// torchtitan's op-level selective activation checkpointing (pytorch/torchtitan@9dec370
+/// torchtitan/parallelisms/parallelize_llama.py:214-276; the same policy at b5bcd76): each
+/// TransformerBlock is checkpointed, and its policy MUST_SAVEs the outputs of the SDPA kernel
+/// and of aten.mm calls 1, 3, 5, 7 in forward order (it counts mm calls per block and saves
+/// "all compute ops, except every second mm"); everything else is PREFER_RECOMPUTE, re-run in
+/// the backward. The block's mm calls are wq, wk, wv (Attention.forward), wo, then w1, w3, w2
+/// (FeedForward: w2(silu(w1(x)) * w3(x))): wq, wv, w1 and w2 are kept, wk, wo and w3 re-run
+/// with every norm, RoPE, residual add and the SwiGLU product. SDPA is not re-run: its backward
+/// reads the kept output and log-sum-exp and the re-built Q, K (RoPE again) and kept V.
+/// What stays per layer: the block input (the checkpoint's), the four mm outputs, the SDPA
+/// output and its fp32 log-sum-exp. The ops here are one per fused matrix (qkv_proj holds wq,
+/// wk, wv; mlp_up holds w1 and w3), so a re-run matrix adds its share of the op's forward to
+/// the op's backward. The lowering refuses the combinations this does not describe (TP, CP,
+/// FP8 GEMMs, the standard attention kernel: framework/profiles.cc).
+void apply_op_level_checkpointing(std::vector<OpCost>& ops, const ModelSpec& model, const LayerShard& shard,
+                                  double e, double td, double tn, double t) {
+  const double h = static_cast<double>(model.hidden_size);
+  const double qw = static_cast<double>(model.q_width());
+  const double kvw = static_cast<double>(model.kv_width());
+  const double f = static_cast<double>(model.ffn_hidden_size);
+  struct Matmul {
+    size_t op;        // index in ops (layer order, as lowering_context.h LayerOp)
+    double share;     // this matrix's share of the op's forward FLOP and bytes
+    double out_elems; // its output
+  };
+  constexpr size_t kInput = 0, kQkv = 1, kAttn = 3, kOut = 4, kUp = 7, kDown = 9;
+  const double qkv = qw + 2 * kvw;
+  std::vector<Matmul> order = {{kQkv, qw / qkv, td * qw / t}, {kQkv, kvw / qkv, td * kvw / t},
+                               {kQkv, kvw / qkv, td * kvw / t}, {kOut, 1.0, tn * h}};
+  if (model.gated_mlp) {
+    order.push_back({kUp, 0.5, td * f / t});  // w1 (gate)
+    order.push_back({kUp, 0.5, td * f / t});  // w3 (up)
+  } else {
+    order.push_back({kUp, 1.0, td * f / t});
+  }
+  order.push_back({kDown, 1.0, tn * h});
+  auto rerun = [&](OpCost& op, double share) {
+    op.bwd_flops += share * op.fwd_flops;
+    op.bwd_bytes += share * op.fwd_bytes;
+  };
+  std::vector<double> share_rerun(ops.size(), 0.0);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].op_class == OpClass::kMemoryBound) share_rerun[i] = 1.0;  // norms, RoPE, adds, SwiGLU
+  }
+  for (auto& op : ops) op.saved_bytes = 0;
+  ops[kInput].saved_bytes = e * tn * h;  // the checkpointed block's input
+  for (size_t n = 0; n < order.size(); ++n) {
+    const bool kept = n % 2 == 0;  // mm calls 1, 3, 5, 7
+    if (kept) {
+      ops[order[n].op].saved_bytes += e * order[n].out_elems;
+    } else {
+      share_rerun[order[n].op] += order[n].share;
+    }
+  }
+  const double q_tok = static_cast<double>(shard.micro_batch) * static_cast<double>(shard.attn_q_tokens);
+  const double heads = static_cast<double>(shard.attn_heads);
+  ops[kAttn].saved_bytes = e * q_tok * heads * static_cast<double>(model.head_dim) + 4.0 * q_tok * heads;
+  for (size_t i = 0; i < ops.size(); ++i) rerun(ops[i], share_rerun[i]);
+}
+
 }  // namespace
 
 double attention_fwd_flops(int64_t micro_batch, int64_t q_tokens, int64_t kv_tokens, int64_t heads,
@@ -210,6 +270,7 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
     }
     ops.front().saved_bytes = e * tn * h;
   }
+  if (shard.recompute == Recompute::kOp) apply_op_level_checkpointing(ops, model, shard, e, td, tn, t);
   return ops;
 }
 

@@ -33,7 +33,9 @@ Recompute parse_recompute(const std::string& text, const std::string& where) {
   if (text == "none") return Recompute::kNone;
   if (text == "selective") return Recompute::kSelective;
   if (text == "full") return Recompute::kFull;
-  throw InputError(where, fmt::format("unknown recompute granularity \"{}\"; use none, selective or full", text));
+  if (text == "op") return Recompute::kOp;
+  throw InputError(where,
+                   fmt::format("unknown recompute granularity \"{}\"; use none, selective, full or op", text));
 }
 
 const char* to_string(Recompute recompute) {
@@ -41,6 +43,7 @@ const char* to_string(Recompute recompute) {
     case Recompute::kNone: return "none";
     case Recompute::kSelective: return "selective";
     case Recompute::kFull: return "full";
+    case Recompute::kOp: return "op";
   }
   return "?";
 }

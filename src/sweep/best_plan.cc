@@ -12,6 +12,7 @@
 #include "spsim/engine.h"
 #include "spsim/error.h"
 #include "spsim/flops.h"
+#include "spsim/framework.h"
 #include "spsim/long_context.h"
 #include "spsim/memory.h"
 #include "spsim/report.h"
@@ -193,9 +194,21 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
       space.zero_stage.empty() ? std::vector<int64_t>{0, 1, 2, 3} : space.zero_stage;
   const std::vector<int64_t> micro_batches =
       space.micro_batch_size.empty() ? std::vector<int64_t>{1, 2, 4} : space.micro_batch_size;
+  // Unlisted, every recompute mode the plan's framework offers (framework.h recompute_modes;
+  // the schemes' default frameworks, Megatron's and DeepSpeed's, have no op-level one).
   const std::vector<Recompute> recomputes =
-      space.recompute.empty() ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull}
-                              : space.recompute;
+      space.recompute.empty()
+          ? std::vector<Recompute>{Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kOp}
+          : space.recompute;
+  auto offered = [&](const std::string& framework, Recompute recompute) {
+    if (!space.recompute.empty()) return true;  // listed: the rules say why not
+    if (framework.empty()) return recompute != Recompute::kOp;
+    try {
+      return ((find_framework(framework, "framework").recompute_modes >> static_cast<int>(recompute)) & 1) != 0;
+    } catch (const InputError&) {
+      return true;  // an unknown name: the lowering's error says so
+    }
+  };
   const std::vector<std::string> losses = space.loss.empty() ? std::vector<std::string>{base.loss} : space.loss;
   const std::vector<int64_t> tiled_mlps =
       space.tiled_mlp.empty() ? std::vector<int64_t>{base.tiled_mlp} : space.tiled_mlp;
@@ -243,6 +256,7 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
                 if (r == 1 && variant != variants.front()) continue;  // no ring: variant moot
                 const bool technique = loss != "standard" || tiled_mlp != 0;
                 if (!technique && framework != frameworks.front()) continue;  // plain plans: base's
+                if (!offered(framework, recompute)) continue;
                 JobConfig job = base;
                 job.loss = loss;
                 job.tiled_mlp = tiled_mlp;

@@ -246,6 +246,13 @@ std::vector<Case> hand_picked_plans() {
   add(LaunchFormat::kTorchtitan, j);
   j.elementwise_impl = "fused";  // compile.enable: Inductor fuses the blocks' elementwise ops
   add(LaunchFormat::kTorchtitan, j);
+  // Op-level selective checkpointing: activation_checkpoint.mode selective, option "op".
+  j = plan("dp", "fsdp", 8, 8192);
+  j.zero_stage = 3;
+  j.micro_batch_size = 2;
+  j.attention_impl = "flash2";
+  j.recompute = Recompute::kOp;
+  add(LaunchFormat::kTorchtitan, j);
   // torchtitan's own pipeline layout: 1F1B, Interleaved1F1B (2 stages a rank by default, 3 with
   // pipeline_parallel_layers_per_stage = 6: ceil(34 / 6) = 6 stages over 2 ranks).
   j = plan("ring", "fsdp", 32, k64);
@@ -377,6 +384,23 @@ TEST(Launch, RefusesWhatTheFrameworkCannotRun) {
   JobConfig kv = plan("ulysses", "megatron", 16, 131072);
   kv.ulysses_degree = 16;
   EXPECT_THROW(emit_launch(LaunchFormat::kMegatron, model, topology, resolved(model, kv)), InputError);
+}
+
+// torchtitan's activation_checkpoint: "selective" with selective_ac_option "op" is --recompute op;
+// a layer frequency (the option's default "2") is not a spsim mode and is asked for.
+TEST(Launch, TorchtitanSelectiveOpIsOpLevelRecompute) {
+  const ImportedLaunch op = import_launch(
+      LaunchFormat::kTorchtitan, "[activation_checkpoint]\nmode = \"selective\"\nselective_ac_option = \"op\"\n",
+      "job.toml");
+  EXPECT_EQ(op.job.recompute, Recompute::kOp);
+  const ImportedLaunch layer =
+      import_launch(LaunchFormat::kTorchtitan, "[activation_checkpoint]\nmode = \"selective\"\n", "job.toml");
+  std::string why;
+  for (const auto& [field, reason] : layer.missing) {
+    if (field == "recompute_granularity") why = reason;
+  }
+  EXPECT_NE(why.find("selective_ac_option = \"2\""), std::string::npos) << why;
+  for (const auto& [field, reason] : op.missing) EXPECT_NE(field, "recompute_granularity") << reason;
 }
 
 TEST(Launch, ImportNamesUnknownAndUnsupportedArguments) {
