@@ -68,6 +68,12 @@ struct ModelSpec {
   /// trains it: Sun et al. arXiv 2404.02882); the others are softmax attention. 0: all softmax.
   /// models/*.json "attention_pattern": "softmax", "linear" or "hybrid:N" (one softmax layer in N).
   int64_t linear_attention_layers = 0;
+  /// Sliding-window attention (Mistral, Gemma-2/3, Phi-3; HF sliding_window): a query of a
+  /// windowed layer attends to at most `sliding_window` keys, the latest ones; 0: none. The
+  /// windowed layers are `sliding_window_layers` of the num_layers (Gemma-2 every other one,
+  /// Gemma-3 five in six); the rest attend to the whole causal prefix.
+  int64_t sliding_window = 0;
+  int64_t sliding_window_layers = 0;
   /// What the file says that changes a step's cost but spsim does not model (HF sliding_window,
   /// logit soft-capping), one sentence each; commands print them as warnings.
   std::vector<std::string> warnings;
@@ -93,6 +99,12 @@ struct ModelSpec {
 /// spsim's strict format (unknown keys are errors with a "did you mean"). `display_name` is
 /// used in error messages (usually the path).
 ModelSpec parse_model(const std::string& text, const std::string& display_name);
+
+/// Causal attention work of the whole model with its sliding windows over a sequence of `seq`
+/// tokens, as a fraction of the same model without windows (1 when nothing is windowed or the
+/// window covers the sequence). A windowed layer's query i sees min(i + 1, w) keys:
+/// w·s - w²/2 in all for s >= w, against s²/2 causal (src/model/sliding_window.cc).
+double sliding_window_attention_scale(const ModelSpec& model, int64_t seq);
 
 /// Sets linear_attention_layers from an "attention_pattern" value (see ModelSpec); InputError
 /// naming `where` for anything else or an N that does not divide num_layers.

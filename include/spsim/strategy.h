@@ -76,6 +76,12 @@ std::vector<std::string> expand_strategies(const std::vector<std::string>& names
 /// and says why; naming one explicitly is an InputError with this reason.
 std::string applicability(const StrategyTraits& traits, const ModelSpec& model);
 
+/// Why the scheme is left out of `--strategy all` and the searches' default lists for a model
+/// with sliding-window layers ("" when it is not): its ring passes K,V step by step (ring with
+/// `ring_comm` p2p, USP, ColAI-SP), which no framework spsim models runs with a window (rules.cc
+/// check_sliding_window refuses such a plan once the sequence is longer than the window).
+std::string window_applicability(const StrategyTraits& traits, const ModelSpec& model, const std::string& ring_comm);
+
 /// Whether `job`'s degrees make it a plan of the scheme `traits` describes rather than a simpler
 /// scheme's plan under another name: every sequence-parallel degree the scheme adds is above 1
 /// (USP: u > 1 and r > 1, since USP with u = 1 is ring and with r = 1 Ulysses; Ulysses: u > 1;

@@ -408,36 +408,48 @@ BaseSetup resolve_base(const JobOptions& o) {
                                            : std::vector<std::string>{base.strategy};
   for (const auto& strategy : out.strategies) make_strategy(strategy);  // unknown names fail here
   if (given(o, "--strategy") || !from_file) {
-    out.strategies = applicable_strategies(split_list(o.strategies, "--strategy"), out.model, &out.notes);
+    out.strategies =
+        applicable_strategies(split_list(o.strategies, "--strategy"), out.model, &out.notes, base.ring_comm);
   }
   return out;
 }
 
 std::vector<std::string> applicable_strategies(const std::vector<std::string>& asked, const ModelSpec& model,
-                                               std::vector<std::string>* notes) {
+                                               std::vector<std::string>* notes, const std::string& ring_comm) {
   std::vector<std::string> all = expand_strategies(asked);
   if (std::find(asked.begin(), asked.end(), "all") == asked.end()) return all;
-  std::vector<std::string> kept, left_out;
+  std::vector<std::string> kept, by_kind, by_window;
   std::string reason;
   for (auto& strategy : all) {
-    const std::string why = applicability(strategy_traits(strategy), model);
-    if (why.empty() || std::find(asked.begin(), asked.end(), strategy) != asked.end()) {
+    const StrategyTraits& traits = strategy_traits(strategy);
+    const std::string kind = applicability(traits, model);
+    const std::string window = kind.empty() ? window_applicability(traits, model, ring_comm) : "";
+    if ((kind.empty() && window.empty()) || std::find(asked.begin(), asked.end(), strategy) != asked.end()) {
       kept.push_back(strategy);
-    } else {
-      left_out.push_back(strategy);
-      if (reason.empty()) reason = why;
+      continue;
     }
+    (kind.empty() ? by_window : by_kind).push_back(strategy);
+    if (reason.empty()) reason = kind.empty() ? window : kind;
   }
   if (kept.empty()) throw InputError("--strategy", reason);
-  if (!left_out.empty() && notes != nullptr) {
-    std::string names;
-    for (const auto& n : left_out) names += (names.empty() ? "" : ", ") + n;
+  auto names = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (const auto& n : list) out += (out.empty() ? "" : ", ") + n;
+    return out;
+  };
+  if (!by_kind.empty() && notes != nullptr) {
     const bool linear = model.linear_attention_layers > 0;
-    notes->push_back(fmt::format("--strategy all leaves out {}: {}", names,
+    notes->push_back(fmt::format("--strategy all leaves out {}: {}", names(by_kind),
                                  linear ? fmt::format("they model softmax attention only and model \"{}\" has {} "
                                                       "linear-attention layers", model.name, model.linear_attention_layers)
                                         : fmt::format("they need linear-attention layers and model \"{}\" has "
                                                       "none", model.name)));
+  }
+  if (!by_window.empty() && notes != nullptr) {
+    notes->push_back(fmt::format("--strategy all leaves out {}: model \"{}\" has sliding-window attention and their "
+                                 "rings pass K,V step by step, which no framework runs with a window (use ulysses, "
+                                 "or ring --cp-comm-type allgather)",
+                                 names(by_window), model.name));
   }
   return kept;
 }

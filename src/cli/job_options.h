@@ -77,9 +77,11 @@ BaseSetup resolve_base(const JobOptions& options);
 
 /// expand_strategies, and when `asked` holds "all", without the schemes that cannot run `model`
 /// (applicability(): LASP on a softmax model, softmax schemes on a linear one) unless named too;
-/// one note in `notes` says which were left out and why. InputError when none is left.
+/// and, for a model with sliding windows, the schemes whose ring has no window with `ring_comm`
+/// (window_applicability()); one note in `notes` says which were left out and why. InputError when
+/// none is left.
 std::vector<std::string> applicable_strategies(const std::vector<std::string>& asked, const ModelSpec& model,
-                                               std::vector<std::string>* notes);
+                                               std::vector<std::string>* notes, const std::string& ring_comm);
 
 /// The job of one (strategy, gpus, seq) on top of `base`, degrees as the flags say or, when the
 /// user gave none, chosen by `default_degrees`. resolve_setups is resolve_base + this.

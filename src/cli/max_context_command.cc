@@ -333,11 +333,15 @@ void add_max_context_command(CLI::App& app) {
       // By default every scheme that splits the sequence (tensor parallelism alone does not).
       std::vector<std::string> strategies;
       if (options->command->count("--strategy") > 0) {
-        strategies = applicable_strategies(split_list(options->strategies, "--strategy"), setup.model, nullptr);
+        strategies = applicable_strategies(split_list(options->strategies, "--strategy"), setup.model, nullptr,
+                                           setup.job.ring_comm);
       } else {
         for (const auto& name : list_strategies()) {
           const StrategyTraits& traits = strategy_traits(name);
-          if (traits.splits_sequence && applicability(traits, setup.model).empty()) strategies.push_back(name);
+          if (traits.splits_sequence && applicability(traits, setup.model).empty() &&
+              window_applicability(traits, setup.model, setup.job.ring_comm).empty()) {
+            strategies.push_back(name);
+          }
         }
       }
       JobConfig job = setup.job;

@@ -544,9 +544,10 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
         const size_t topology_index = ti;
         std::vector<std::string> strategies = base.strategies;
         if (given(jo, "--strategy")) {
-          strategies = applicable_strategies(split_list(jo.strategies, "--strategy"), base.model, nullptr);
+          strategies =
+              applicable_strategies(split_list(jo.strategies, "--strategy"), base.model, nullptr, base.job.ring_comm);
         } else if (file.lists.count("strategies")) {
-          strategies = applicable_strategies(file.lists.at("strategies"), base.model, nullptr);
+          strategies = applicable_strategies(file.lists.at("strategies"), base.model, nullptr, base.job.ring_comm);
         }
         // Flag, else the sweep block, else the config's job, else the defaults.
         auto dimension = [&](const char* flag, const std::vector<std::string>& flag_items, const char* key,

@@ -61,9 +61,11 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
   // Variable-length batches (job.seq_dist): per-document masks leave the sum of the documents'
   // attention, a fraction of one sample-long document's. The model convention counts that; a flash
   // varlen kernel executes only that, a standard kernel the whole masked matrix.
+  // Sliding-window layers (model.h) compute only their band; the lowering refuses windows with
+  // packed documents, so at most one of the two is not 1.
   const double varlen =
       job.seq_dist ? varlen_balance(*job.seq_dist, job.seq_length, 1, TokenSplit::kHeads, job.causal).work_fraction
-                   : 1.0;
+                   : sliding_window_attention_scale(model, job.seq_length);
   // LM head: h x V GEMM on every token.
   const double head_fwd = 2.0 * tokens * h * padded_vocab;
 

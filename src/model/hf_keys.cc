@@ -20,21 +20,6 @@ bool set(const nlohmann::json& config, const char* key) {
 std::vector<std::string> hf_unmodelled_keys(const nlohmann::json& config, const std::string& where,
                                             bool softcapping_read) {
   std::vector<std::string> out;
-  // Qwen2 configs carry sliding_window with use_sliding_window false: off.
-  const bool window_off = config.contains("use_sliding_window") && config.at("use_sliding_window").is_boolean() &&
-                          !config.at("use_sliding_window").get<bool>();
-  if (set(config, "sliding_window") && !window_off) {
-    out.push_back(fmt::format("{}: sliding_window {} is not modelled: attention is costed as full {} "
-                              "attention over the whole sequence, so beyond {} tokens its time and "
-                              "FLOP are overestimated and the memory of a standard kernel too",
-                              where, config.at("sliding_window").dump(), "causal",
-                              config.at("sliding_window").dump()));
-  }
-  if (set(config, "layer_types")) {
-    out.push_back(fmt::format("{}: layer_types (per-layer local/global attention) is not modelled: "
-                              "every layer is costed as full attention",
-                              where));
-  }
   for (const char* key : {"attn_logit_softcapping", "final_logit_softcapping"}) {
     if (set(config, key) && !softcapping_read) {
       out.push_back(fmt::format("{}: {} {} is not modelled: the tanh soft-capping adds elementwise "

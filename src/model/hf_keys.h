@@ -10,7 +10,6 @@
 namespace spsim::detail {
 
 /// One warning per such key that is set in `config` (a HF config.json object; `where` names it):
-/// sliding-window attention (sliding_window unless use_sliding_window is false; layer_types),
 /// attention and final logit soft-capping (unless `softcapping_read`: the Gemma readers cost it).
 /// Each says what spsim assumes instead.
 std::vector<std::string> hf_unmodelled_keys(const nlohmann::json& config, const std::string& where,

@@ -30,7 +30,7 @@ namespace {
 using detail::ObjectReader;
 
 // Every key of the strict format, in documentation order (docs/model.md).
-constexpr std::array<const char*, 37> kStrictKeys = {
+constexpr std::array<const char*, 39> kStrictKeys = {
     "name", "source", "hidden_size", "num_hidden_layers", "num_attention_heads",
     "num_key_value_heads", "head_dim", "intermediate_size", "vocab_size",
     "make_vocab_size_divisible_by", "max_position_embeddings", "mlp", "norm", "qkv_bias",
@@ -39,7 +39,7 @@ constexpr std::array<const char*, 37> kStrictKeys = {
     "final_logit_softcapping", "num_experts", "num_experts_per_tok", "moe_intermediate_size",
     "shared_expert_intermediate_size", "shared_expert_gate", "router_bias",
     "first_k_dense_replace", "moe_layer_freq", "q_lora_rank", "kv_lora_rank", "qk_nope_head_dim",
-    "qk_rope_head_dim", "v_head_dim", "attention_pattern"};
+    "qk_rope_head_dim", "v_head_dim", "attention_pattern", "sliding_window", "sliding_window_layers"};
 
 // Keys that mark a mixture-of-experts config (DeepSeek, Mixtral, Qwen-MoE / OLMoE).
 constexpr std::array<const char*, 3> kMoeKeys = {"n_routed_experts", "num_local_experts",
@@ -184,6 +184,16 @@ ModelSpec parse_strict(const nlohmann::json& json, const std::string& file) {
   if (in.has("attention_pattern")) {
     set_attention_pattern(m, in.string("attention_pattern"), file + ":" + in.pointer("attention_pattern"));
   }
+  if (in.has("sliding_window")) {
+    if (m.linear_attention_layers > 0) {
+      in.fail("sliding_window", "windows on a model with linear-attention layers are not modelled; drop one of "
+                                "sliding_window and attention_pattern");
+    }
+    m.sliding_window = read_size(in, "sliding_window", std::nullopt, 1, kMaxPositions);
+    m.sliding_window_layers = read_size(in, "sliding_window_layers", m.num_layers, 0, m.num_layers);
+  } else if (in.has("sliding_window_layers")) {
+    in.fail("sliding_window_layers", "needs sliding_window (the keys a windowed layer attends to)");
+  }
   if (m.learned_position_embeddings && m.max_position_embeddings == 0) {
     in.fail("max_position_embeddings",
             "must be set when learned_position_embeddings is true (got 0); give the size of the "
@@ -247,7 +257,7 @@ void reject_moe(const nlohmann::json& config, const std::string& file, const std
 
 // Attention and layer kinds spsim does not read for `family`, which a Llama reading would get
 // wrong: multi-head latent attention outside DeepSeek (MiniCPM3: Q/KV low-rank projections),
-// alternating local/global layers outside Gemma (which are warned about, as sliding_window is),
+// Gemma's sliding_window_pattern outside Gemma (layer_types says the same in any family),
 // linear-attention layers, and Gemma's MLP outside the Gemma families.
 void reject_unsupported(const nlohmann::json& config, const std::string& file, const std::string& pointer,
                         const Family* family) {
@@ -270,7 +280,7 @@ void reject_unsupported(const nlohmann::json& config, const std::string& file, c
     const bool known = types.is_array() && std::all_of(types.begin(), types.end(), [&](const nlohmann::json& t) {
                          if (!t.is_string()) return false;
                          const std::string kind = t.get<std::string>();
-                         return kind == "full_attention" || (gemma && kind == "sliding_attention");
+                         return kind == "full_attention" || kind == "sliding_attention";
                        });
     if (!known) refuse("layer_types", "a mix of layer kinds (sliding-window or linear attention)");
   }
@@ -485,6 +495,50 @@ ModelSpec parse_deepseek(ObjectReader& in, const std::string& model_type) {
   return m;
 }
 
+/// Sliding-window attention of a HF config: the window (sliding_window; null, absent or
+/// use_sliding_window false: none; Qwen2/Qwen3 window only when use_sliding_window is true, their
+/// default false) and how many layers use it, as each family's modeling code decides: layer_types
+/// when given ("sliding_attention" entries); Gemma-2 every even layer (Gemma2DecoderLayer:
+/// is_sliding = not bool(layer_idx % 2)); Gemma-3 all but every sliding_window_pattern-th (default
+/// 6: is_sliding = bool((layer_idx + 1) % pattern)); Qwen2/Qwen3 the layers from max_window_layers
+/// on (default 28); Mistral and Phi-3 every layer.
+void read_sliding_window(const nlohmann::json& config, const std::string& model_type, const std::string& file,
+                         const std::string& pointer, ModelSpec& m) {
+  auto present = [&](const char* key) { return config.contains(key) && !config.at(key).is_null(); };
+  if (!present("sliding_window")) return;
+  const bool qwen = model_type == "qwen2" || model_type == "qwen3";
+  const bool flag = present("use_sliding_window") && config.at("use_sliding_window").is_boolean();
+  if (flag ? !config.at("use_sliding_window").get<bool>() : qwen) return;
+  auto positive = [&](const char* key, int64_t max) {
+    const auto& v = config.at(key);
+    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > max) {
+      throw InputError(file, fmt::format("{}/{}: expected a whole number from 1 to {} (got {})", pointer, key, max,
+                                         v.dump()));
+    }
+    return v.get<int64_t>();
+  };
+  m.sliding_window = positive("sliding_window", kMaxPositions);
+  const int64_t layers = m.num_layers;
+  if (present("layer_types") && config.at("layer_types").is_array()) {
+    const auto& types = config.at("layer_types");
+    if (static_cast<int64_t>(types.size()) != layers) {
+      throw InputError(file, fmt::format("{}/layer_types: {} entries for {} layers; give one per layer", pointer,
+                                         types.size(), layers));
+    }
+    m.sliding_window_layers = std::count(types.begin(), types.end(), nlohmann::json("sliding_attention"));
+  } else if (model_type == "gemma2") {
+    m.sliding_window_layers = (layers + 1) / 2;
+  } else if (model_type == "gemma3" || model_type == "gemma3_text") {
+    const int64_t pattern = present("sliding_window_pattern") ? positive("sliding_window_pattern", kMaxLayers) : 6;
+    m.sliding_window_layers = layers - layers / pattern;
+  } else if (qwen) {
+    const int64_t first = present("max_window_layers") ? positive("max_window_layers", kMaxLayers) : 28;
+    m.sliding_window_layers = std::max<int64_t>(0, layers - first);
+  } else {
+    m.sliding_window_layers = layers;
+  }
+}
+
 /// Warnings for what a family's file says that spsim does not model (beyond hf_unmodelled_keys).
 void family_warnings(const nlohmann::json& config, const std::string& where, ModelSpec& m) {
   auto set = [&](const char* key) {
@@ -543,6 +597,7 @@ ModelSpec parse_hf(const nlohmann::json& root, const std::string& file) {
     m = parse_llama_like(in, model_type);
   }
   const std::string where = file + (pointer.empty() ? "" : ": " + pointer);
+  read_sliding_window(*config, model_type, file, pointer, m);
   m.warnings = detail::hf_unmodelled_keys(*config, where, family->gemma);
   family_warnings(*config, where, m);
   m.name = hf_name(root, file);

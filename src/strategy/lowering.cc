@@ -547,9 +547,14 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   if (job.seq_dist) {
     // Variable-length batch: per-document masks, paced by the busiest rank (varlen.cc).
     c.attn_scale = varlen_attention_scale(job);
-    c.ops[kAttention].fwd_flops *= c.attn_scale;
-    c.ops[kAttention].bwd_flops *= c.attn_scale;
+  } else if (job.attention_kernel == AttentionKernel::kFlash) {
+    // Sliding-window layers (model.h): the flash kernel skips the tiles left of each window. One
+    // scale on every layer's attention keeps the step's sum (rules.cc allows only plans whose
+    // attention is one kernel over the local sequence, so no layer's overlap depends on it).
+    c.attn_scale = sliding_window_attention_scale(model, job.seq_length);
   }
+  c.ops[kAttention].fwd_flops *= c.attn_scale;
+  c.ops[kAttention].bwd_flops *= c.attn_scale;
   // The loss kernels of the framework's cross entropy (framework.h: measured traffic per logit).
   {
     const double logits = static_cast<double>(job.micro_batch_size) *

@@ -82,6 +82,16 @@ std::string applicability(const StrategyTraits& traits, const ModelSpec& model) 
   return "";
 }
 
+std::string window_applicability(const StrategyTraits& traits, const ModelSpec& model, const std::string& ring_comm) {
+  if (model.sliding_window <= 0 || model.sliding_window_layers <= 0 || !traits.uses_ring) return "";
+  const std::string name = traits.name;
+  if (name == "ring" && ring_comm == "allgather") return "";
+  return fmt::format("model \"{}\" has sliding-window attention ({} keys on {} of {} layers) and {}'s ring passes "
+                     "K,V step by step, which TransformerEngine (cp_comm_type a2a or all_gather only) and "
+                     "PyTorch's context_parallel run without a window; use ulysses or ring --cp-comm-type allgather",
+                     model.name, model.sliding_window, model.sliding_window_layers, model.num_layers, name);
+}
+
 bool is_own_plan(const StrategyTraits& traits, const JobConfig& job) {
   if (!traits.cli_picks_degrees) return true;
   if (traits.uses_ulysses && job.ulysses_degree <= 1) return false;

@@ -35,6 +35,38 @@ std::vector<int64_t> valid_ulysses(int64_t heads, int64_t kv, bool replication) 
   return out;
 }
 
+// Sliding-window attention (model.h) as the frameworks run it: FlashAttention's window_size in
+// one kernel over the whole (local) sequence, which Ulysses / TE's a2a CP, TE's all-gather CP
+// (get_kv_seq_info_after_all_gather trims K,V to the window) and every plan without CP call.
+// TE asserts "Context parallelism does not support sliding window attention" for its p2p ring
+// (context_parallel.py:5054-5060 @d0067d0), and neither PyTorch's context_parallel SDPA nor the
+// ring kernels spsim models take a window: no plan skips ring steps, so spsim does not either.
+void check_sliding_window(const ModelSpec& model, const JobConfig& job) {
+  if (sliding_window_attention_scale(model, job.seq_length) >= 1.0 ||
+      job.attention_kernel != AttentionKernel::kFlash) {
+    return;
+  }
+  const std::string what = fmt::format("model {} has sliding-window attention ({} keys on {} of {} layers)",
+                                       model.name, model.sliding_window, model.sliding_window_layers,
+                                       model.num_layers);
+  if (!job.causal) {
+    throw InputError("causal", what + ", a causal mask by construction; drop --no-causal");
+  }
+  if (job.seq_dist) {
+    throw InputError("seq_dist", what + ": windows within packed documents are not modelled; give one "
+                                        "--seq length");
+  }
+  const bool per_step_sdpa = !job.framework.empty() &&
+                             find_framework(job.framework).cp_attention == CpAttention::kPerStepSdpa;
+  if (job.ring_degree > 1 && (job.ring_comm != "allgather" || per_step_sdpa || job.strategy == "colai-sp")) {
+    throw InputError("ring_comm",
+                     what + ": a ring that passes K,V step by step has no window in the frameworks spsim "
+                            "models (TransformerEngine asserts cp_comm_type a2a or all_gather; PyTorch's "
+                            "context_parallel SDPA takes none); use --cp-comm-type allgather under Megatron, "
+                            "or Ulysses");
+  }
+}
+
 }  // namespace
 
 const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_framework) {
@@ -255,6 +287,8 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                     "ulysses_degree = {} (got {}); pad the sequence or set ring_variant basic",
                     2 * r * u, job.seq_length));
   }
+
+  check_sliding_window(model, job);
 
   const int64_t per_step = job.micro_batch_size * job.data_parallel;
   if (job.global_batch_size == 0) {

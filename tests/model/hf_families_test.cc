@@ -220,6 +220,19 @@ TEST(HfFamilies, Llama4ScoutTextModel) {
             std::string::npos);
 }
 
+// Gemma-3 windows all but every sliding_window_pattern-th layer (Gemma3DecoderLayer:
+// is_sliding = bool((layer_idx + 1) % pattern)): layers 5, 11, 17, 23 of 26 are global.
+TEST(HfFamilies, Gemma3WindowsFiveLayersInSix) {
+  const ModelSpec g3 = parse_model(gemma3_1b().dump(), "g3.json");
+  EXPECT_EQ(g3.sliding_window, 512);
+  EXPECT_EQ(g3.sliding_window_layers, 22);
+  json j = gemma3_1b();
+  j.erase("sliding_window_pattern");  // Gemma3TextConfig default 6
+  EXPECT_EQ(parse_model(j.dump(), "g3.json").sliding_window_layers, 22);
+  j["sliding_window_pattern"] = 2;
+  EXPECT_EQ(parse_model(j.dump(), "g3.json").sliding_window_layers, 13);
+}
+
 TEST(HfFamilies, GemmaDefaultsNormsAndSoftCapping) {
   const ModelSpec g2 = parse_model(gemma2_9b().dump(), "g2.json");
   EXPECT_TRUE(g2.tied_embeddings);  // Gemma2Config default, not in the file
@@ -228,9 +241,11 @@ TEST(HfFamilies, GemmaDefaultsNormsAndSoftCapping) {
   EXPECT_EQ(g2.head_dim, 256);  // 16 x 256 = 4096 != hidden 3584
   EXPECT_DOUBLE_EQ(g2.attn_logit_softcapping, 50.0);
   EXPECT_DOUBLE_EQ(g2.final_logit_softcapping, 30.0);
-  // Soft-capping is costed, so only the sliding window is warned about.
-  ASSERT_EQ(g2.warnings.size(), 1u);
-  EXPECT_NE(g2.warnings[0].find("sliding_window 4096 is not modelled"), std::string::npos);
+  // Soft-capping and the window are costed: nothing to warn about. Gemma-2 windows every even
+  // layer (Gemma2DecoderLayer is_sliding = not bool(layer_idx % 2)): 21 of 42.
+  EXPECT_TRUE(g2.warnings.empty());
+  EXPECT_EQ(g2.sliding_window, 4096);
+  EXPECT_EQ(g2.sliding_window_layers, 21);
   // Absent: Gemma2Config's defaults (50, 30); null: off.
   json j = gemma2_9b();
   j.erase("attn_logit_softcapping");

@@ -210,16 +210,41 @@ TEST(ModelLoaderHf, UnmodelledKeysBecomeWarnings) {
   j["sliding_window"] = 4096;
   j["final_logit_softcapping"] = 30.0;
   const ModelSpec m = parse_model(j.dump(), "l.json");
-  ASSERT_EQ(m.warnings.size(), 2u);
-  EXPECT_EQ(m.warnings[0].rfind("l.json: sliding_window 4096 is not modelled", 0), 0u) << m.warnings[0];
-  EXPECT_EQ(m.warnings[1].rfind("l.json: final_logit_softcapping 30.0 is not modelled", 0), 0u) << m.warnings[1];
+  ASSERT_EQ(m.warnings.size(), 1u);
+  EXPECT_EQ(m.warnings[0].rfind("l.json: final_logit_softcapping 30.0 is not modelled", 0), 0u) << m.warnings[0];
+  // The window is read, not warned about: every layer of a Llama-like family (Mistral's rule).
+  EXPECT_EQ(m.sliding_window, 4096);
+  EXPECT_EQ(m.sliding_window_layers, 32);
   // Qwen2 configs carry a window that use_sliding_window turns off; null means none.
   j.erase("final_logit_softcapping");
   j["use_sliding_window"] = false;
-  EXPECT_TRUE(parse_model(j.dump(), "l.json").warnings.empty());
+  EXPECT_EQ(parse_model(j.dump(), "l.json").sliding_window, 0);
   j.erase("use_sliding_window");
   j["sliding_window"] = nullptr;
+  EXPECT_EQ(parse_model(j.dump(), "l.json").sliding_window, 0);
   EXPECT_TRUE(parse_model(j.dump(), "l.json").warnings.empty());
+}
+
+// Which layers are windowed, as each family's modeling code decides (model_loader.cc
+// read_sliding_window), and what is refused.
+TEST(ModelLoaderHf, SlidingWindowLayersFollowTheFamily) {
+  json j = llama3_8b_hf();
+  j["sliding_window"] = 4096;
+  json types = json::array();
+  for (int i = 0; i < 32; ++i) types.push_back(i % 4 == 3 ? "full_attention" : "sliding_attention");
+  j["layer_types"] = types;
+  EXPECT_EQ(parse_model(j.dump(), "l.json").sliding_window_layers, 24);
+  j["layer_types"] = json::array({"sliding_attention", "full_attention"});
+  EXPECT_THROW_MSG(parse_model(j.dump(), "l.json"), InputError, "/layer_types: 2 entries for 32 layers");
+  j.erase("layer_types");
+  // Qwen2/Qwen3: off unless use_sliding_window, then from max_window_layers on.
+  j["model_type"] = "qwen2";
+  EXPECT_EQ(parse_model(j.dump(), "q.json").sliding_window, 0);
+  j["use_sliding_window"] = true;
+  j["max_window_layers"] = 20;
+  EXPECT_EQ(parse_model(j.dump(), "q.json").sliding_window_layers, 12);
+  j["sliding_window"] = -1;
+  EXPECT_THROW_MSG(parse_model(j.dump(), "q.json"), InputError, "/sliding_window: expected a whole number");
 }
 
 TEST(ModelLoaderHf, KnownTypeMissingKey) {
@@ -272,7 +297,7 @@ TEST(ModelLoaderHf, FamiliesSpsimDoesNotModelAreRefusedNotReadAsLlama) {
   EXPECT_NE(error_of(minicpm3.dump(), "m.json").find("m.json: /q_lora_rank: multi-head latent attention (MLA)"),
             std::string::npos);
   json mixed = llama3_8b_hf();
-  mixed["layer_types"] = {"full_attention", "sliding_attention"};
+  mixed["layer_types"] = {"full_attention", "linear_attention"};
   EXPECT_NE(error_of(mixed.dump(), "x.json").find("/layer_types: a mix of layer kinds"), std::string::npos);
   // Every layer full attention (as recent Qwen3 configs write it) is Llama-like.
   json full = llama3_8b_hf();
