@@ -31,6 +31,19 @@ MemoryEstimate memory_at(const Strategy& strategy, const ModelSpec& model, JobCo
   return strategy.lower(model, job).memory;
 }
 
+/// memory_at, or nothing when a rule refuses the plan at this length but not at the granule (a
+/// sliding window a ring cannot run past, the tokens-per-step limit): the search treats the
+/// length as one that does not fit and `rule` keeps the rule's field for the binding column.
+std::optional<MemoryEstimate> legal_memory_at(const Strategy& strategy, const ModelSpec& model, const JobConfig& job,
+                                              int64_t seq, std::string& rule) {
+  try {
+    return memory_at(strategy, model, job, seq);
+  } catch (const InputError& e) {
+    rule = e.where();
+    return std::nullopt;
+  }
+}
+
 std::string growing_term(const MemoryEstimate& a, const MemoryEstimate& b) {
   const std::array<std::pair<const char*, double>, 6> growth{{
       {"params", b.params - a.params},
@@ -94,18 +107,23 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   // Doubling: lo fits, hi does not (or hi passes the cap).
   int64_t lo = 1, hi = 2;
   const int64_t max_k = kMaxContextCap / g;
+  std::string rule;  // the field of a rule that refuses a longer sequence, if one does
+  auto fits_at = [&](int64_t k) {
+    const std::optional<MemoryEstimate> m = legal_memory_at(*strategy, model, job, k * g, rule);
+    return m && fits(*m, usable);
+  };
   while (true) {
     if (hi > max_k) {
       hi = max_k + 1;
       break;
     }
-    if (!fits(memory_at(*strategy, model, job, hi * g), usable)) break;
+    if (!fits_at(hi)) break;
     lo = hi;
     hi *= 2;
   }
   while (hi - lo > 1) {
     const int64_t mid = lo + (hi - lo) / 2;
-    if (fits(memory_at(*strategy, model, job, mid * g), usable)) {
+    if (fits_at(mid)) {
       lo = mid;
     } else {
       hi = mid;
@@ -168,8 +186,12 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   }
   out.job = report.lowered.job;
   out.memory = report.lowered.memory;
-  out.memory_next = memory_at(*strategy, model, job, out.max_seq + g);
-  out.binding_term = throughput_binding.empty() ? growing_term(out.memory, out.memory_next) : throughput_binding;
+  std::string next_rule;
+  const std::optional<MemoryEstimate> next = legal_memory_at(*strategy, model, job, out.max_seq + g, next_rule);
+  out.memory_next = next ? *next : out.memory;
+  out.binding_term = !throughput_binding.empty() ? throughput_binding
+                     : next                      ? growing_term(out.memory, out.memory_next)
+                                                 : "rule: " + next_rule;
   out.step_time_s = report.result.step_time_s;
   out.tokens_per_s = report.tokens_per_s;
   return out;

@@ -28,7 +28,8 @@ struct MaxContextResult {
   MemoryEstimate memory_next;  // at max_seq + granularity (does not fit unless capped)
   /// The memory term that grows most from max_seq to max_seq + granularity: the one that makes
   /// the next granule not fit ("activations", "buffers", ...).
-  /// "min tokens/s" or "max step time" when a throughput limit, not memory, ends the search.
+  /// "min tokens/s" or "max step time" when a throughput limit, not memory, ends the search;
+  /// "rule: FIELD" when a rule refuses the next granule (a ring past a sliding window).
   std::string binding_term;
   double step_time_s = 0;   // engine's step time at max_seq (0 when max_seq is 0)
   double tokens_per_s = 0;

@@ -248,3 +248,25 @@ TEST(MaxContextLimits, UnreachableFloorAnswersNothingAndSaysWhy) {
 
 }  // namespace
 }  // namespace spsim
+
+namespace spsim {
+namespace {
+
+// A ring that passes K,V step by step cannot run past a model's sliding window (rules.cc): the
+// answer stops at the window and says which rule binds, instead of a shorter memory answer from
+// the plans the rule left (or an error).
+TEST(MaxContext, ARuleThatRefusesLongerSequencesBinds) {
+  ModelSpec model = test::llama3_8b();
+  model.sliding_window = 4096;
+  model.sliding_window_layers = 32;
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  JobConfig job = plan("ring", 8, 3);
+  job.ring_degree = 2;
+  const auto r = max_context(model, topo, job, *engine, 1024);
+  EXPECT_EQ(r.max_seq, 4096);
+  EXPECT_EQ(r.binding_term, "rule: ring_comm");
+}
+
+}  // namespace
+}  // namespace spsim
