@@ -52,6 +52,14 @@ void check_common(LaunchFormat format, const Plan& plan) {
   } catch (const InputError& e) {
     refuse(format, e.full());  // the framework's own rule, said as an --emit refusal
   }
+  // The writers have no window setting yet (Megatron's --window-size / --window-attn-skip-freq,
+  // the HF config's own key under DeepSpeed and torchtitan): a launch without it would train the
+  // full attention spsim did not cost.
+  if (sliding_window_attention_scale(plan.model, job.seq_length) < 1.0) {
+    refuse(format, fmt::format("model {} has sliding-window attention, which the {} settings spsim writes do not "
+                               "carry yet; set the window in the launch by hand",
+                               plan.model.name, to_string(format)));
+  }
   if (!job.backward_prefetch.empty() && job.zero_stage == 3 &&
       job.backward_prefetch != (framework.zero3_backward_prefetch ? "pre" : "post")) {
     refuse(format, fmt::format("--backward-prefetch {}: {} gathers the next layer's parameters {} and its launch "

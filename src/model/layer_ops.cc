@@ -63,7 +63,8 @@ void add_norm(OpCost& op, double elements, double weights, double e) {
 }
 
 /// torchtitan's op-level selective activation checkpointing (pytorch/torchtitan@9dec370
-/// torchtitan/parallelisms/parallelize_llama.py:214-276; the same policy at b5bcd76): each
+/// torchtitan/parallelisms/parallelize_llama.py:214-276; later torchtitan changed the save set:
+/// addmm and linear counted, abs dropped, distributed/activation_checkpoint.py @b5bcd76): each
 /// TransformerBlock is checkpointed, and its policy MUST_SAVEs the outputs of the SDPA kernel
 /// and of aten.mm calls 1, 3, 5, 7 in forward order (it counts mm calls per block and saves
 /// "all compute ops, except every second mm"); everything else is PREFER_RECOMPUTE, re-run in

@@ -500,23 +500,37 @@ ModelSpec parse_deepseek(ObjectReader& in, const std::string& model_type) {
 /// default false) and how many layers use it, as each family's modeling code decides: layer_types
 /// when given ("sliding_attention" entries); Gemma-2 every even layer (Gemma2DecoderLayer:
 /// is_sliding = not bool(layer_idx % 2)); Gemma-3 all but every sliding_window_pattern-th (default
-/// 6: is_sliding = bool((layer_idx + 1) % pattern)); Qwen2/Qwen3 the layers from max_window_layers
-/// on (default 28); Mistral and Phi-3 every layer.
+/// 6: is_sliding = bool((layer_idx + 1) % pattern)); Qwen2/Qwen3 (and their MoE) the layers from
+/// max_window_layers on (default 28); Mistral, Mixtral and Phi-3 every layer; the other families'
+/// attention takes no window (a warning says the key is ignored).
 void read_sliding_window(const nlohmann::json& config, const std::string& model_type, const std::string& file,
                          const std::string& pointer, ModelSpec& m) {
   auto present = [&](const char* key) { return config.contains(key) && !config.at(key).is_null(); };
   if (!present("sliding_window")) return;
-  const bool qwen = model_type == "qwen2" || model_type == "qwen3";
+  const bool qwen = model_type == "qwen2" || model_type == "qwen3" || model_type == "qwen2_moe" ||
+                    model_type == "qwen3_moe";
   const bool flag = present("use_sliding_window") && config.at("use_sliding_window").is_boolean();
   if (flag ? !config.at("use_sliding_window").get<bool>() : qwen) return;
-  auto positive = [&](const char* key, int64_t max) {
+  auto whole = [&](const char* key, int64_t min, int64_t max) {
     const auto& v = config.at(key);
-    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > max) {
-      throw InputError(file, fmt::format("{}/{}: expected a whole number from 1 to {} (got {})", pointer, key, max,
-                                         v.dump()));
+    if (!v.is_number_integer() || v.get<int64_t>() < min || v.get<int64_t>() > max) {
+      throw InputError(file, fmt::format("{}/{}: expected a whole number from {} to {} (got {})", pointer, key, min,
+                                         max, v.dump()));
     }
     return v.get<int64_t>();
   };
+  auto positive = [&](const char* key, int64_t max) { return whole(key, 1, max); };
+  // Families whose attention takes no window whatever the config says (LlamaAttention, GPT-2,
+  // DeepSeek, Llama-4 pass none): the key is ignored by the modeling code, and said so.
+  const bool every_layer = model_type == "mistral" || model_type == "phi3" || model_type == "mixtral";
+  const bool gemma = model_type == "gemma2" || model_type == "gemma3" || model_type == "gemma3_text";
+  if (!every_layer && !gemma && !qwen && !present("layer_types")) {
+    m.warnings.push_back(fmt::format("{}{}: sliding_window {} is ignored: the \"{}\" modeling code passes no "
+                                     "window to its attention, so spsim costs full causal attention as it runs",
+                                     file, pointer.empty() ? "" : ": " + pointer, config.at("sliding_window").dump(),
+                                     model_type));
+    return;
+  }
   m.sliding_window = positive("sliding_window", kMaxPositions);
   const int64_t layers = m.num_layers;
   if (present("layer_types") && config.at("layer_types").is_array()) {
@@ -532,7 +546,7 @@ void read_sliding_window(const nlohmann::json& config, const std::string& model_
     const int64_t pattern = present("sliding_window_pattern") ? positive("sliding_window_pattern", kMaxLayers) : 6;
     m.sliding_window_layers = layers - layers / pattern;
   } else if (qwen) {
-    const int64_t first = present("max_window_layers") ? positive("max_window_layers", kMaxLayers) : 28;
+    const int64_t first = present("max_window_layers") ? whole("max_window_layers", 0, kMaxLayers) : 28;
     m.sliding_window_layers = std::max<int64_t>(0, layers - first);
   } else {
     m.sliding_window_layers = layers;
@@ -597,8 +611,8 @@ ModelSpec parse_hf(const nlohmann::json& root, const std::string& file) {
     m = parse_llama_like(in, model_type);
   }
   const std::string where = file + (pointer.empty() ? "" : ": " + pointer);
-  read_sliding_window(*config, model_type, file, pointer, m);
   m.warnings = detail::hf_unmodelled_keys(*config, where, family->gemma);
+  read_sliding_window(*config, model_type, file, pointer, m);
   family_warnings(*config, where, m);
   m.name = hf_name(root, file);
   m.source = fmt::format("HuggingFace config.json ({}, model_type \"{}\")", file, model_type);

@@ -39,6 +39,9 @@ std::optional<MemoryEstimate> legal_memory_at(const Strategy& strategy, const Mo
   try {
     return memory_at(strategy, model, job, seq);
   } catch (const InputError& e) {
+    // Only the rules that refuse every longer sequence once they refuse one (rules.cc
+    // check_sliding_window); any other rule error is the plan's, as before.
+    if (e.where() != "ring_comm") throw;
     rule = e.where();
     return std::nullopt;
   }

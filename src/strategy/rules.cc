@@ -42,10 +42,7 @@ std::vector<int64_t> valid_ulysses(int64_t heads, int64_t kv, bool replication) 
 // (context_parallel.py:5054-5060 @d0067d0), and neither PyTorch's context_parallel SDPA nor the
 // ring kernels spsim models take a window: no plan skips ring steps, so spsim does not either.
 void check_sliding_window(const ModelSpec& model, const JobConfig& job) {
-  if (sliding_window_attention_scale(model, job.seq_length) >= 1.0 ||
-      job.attention_kernel != AttentionKernel::kFlash) {
-    return;
-  }
+  if (sliding_window_attention_scale(model, job.seq_length) >= 1.0) return;
   const std::string what = fmt::format("model {} has sliding-window attention ({} keys on {} of {} layers)",
                                        model.name, model.sliding_window, model.sliding_window_layers,
                                        model.num_layers);
@@ -53,8 +50,20 @@ void check_sliding_window(const ModelSpec& model, const JobConfig& job) {
     throw InputError("causal", what + ", a causal mask by construction; drop --no-causal");
   }
   if (job.seq_dist) {
-    throw InputError("seq_dist", what + ": windows within packed documents are not modelled; give one "
-                                        "--seq length");
+    throw InputError("seq_dist", what + ": windows within packed documents are not modelled; drop --seq-dist "
+                                        "and give one --seq length");
+  }
+  // Megatron's own DotProductAttention asserts "Sliding Window Attention is only supported by
+  // TEDotProductAttention" (megatron/core/transformer/dot_product_attention.py).
+  if (job.attention_kernel != AttentionKernel::kFlash && (job.framework == "megatron" || job.framework == "nemo")) {
+    throw InputError("attention_kernel", what + ": Megatron runs sliding windows only in TransformerEngine's "
+                                                "fused kernels; drop --attention-kernel standard");
+  }
+  // TE's hierarchical CP (a2a+p2p, USP's layout) is refused by the same assert as its p2p ring.
+  if (job.ulysses_degree > 1 && job.ring_degree > 1) {
+    throw InputError("ring_comm", what + ": a Ulysses x ring plan passes K,V around its ring step by step, "
+                                         "which no framework runs with a window; use ulysses alone, or ring "
+                                         "--cp-comm-type allgather");
   }
   const bool per_step_sdpa = !job.framework.empty() &&
                              find_framework(job.framework).cp_attention == CpAttention::kPerStepSdpa;
@@ -289,6 +298,15 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
   }
 
   check_sliding_window(model, job);
+  if (job.recompute == Recompute::kOp && (model.qkv_bias || model.linear_bias || !model.gated_mlp ||
+                                          model.hidden_dropout > 0 || model.attention_dropout > 0)) {
+    // The policy counts aten.mm calls: a Linear with a bias runs aten.addmm (neither counted nor
+    // saved), a GeLU MLP has two matrices, dropout re-runs: it describes torchtitan's Llama block.
+    throw InputError("recompute", fmt::format("--recompute op describes torchtitan's Llama block (seven bias-free "
+                                              "mm calls, SwiGLU, no dropout) and model {} differs; use --recompute "
+                                              "full or none",
+                                              model.name));
+  }
 
   const int64_t per_step = job.micro_batch_size * job.data_parallel;
   if (job.global_batch_size == 0) {

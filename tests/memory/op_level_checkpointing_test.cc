@@ -133,6 +133,14 @@ TEST(OpLevelCheckpointing, OnlyTorchtitanRunsItAndOnlyWhereThePolicyIsDescribed)
   cp.ring_degree = 2;
   EXPECT_THROW_MSG(test::lower(test::llama3_8b(), cp), InputError, "context parallelism");
   EXPECT_THROW_MSG(parse_recompute("ops", "--recompute"), InputError, "use none, selective, full or op");
+  // Biases turn mm into addmm (not counted, not saved), a GeLU MLP has two matrices: not the block
+  // the policy was read for.
+  ModelSpec biased = test::llama3_8b();
+  biased.qkv_bias = true;
+  EXPECT_THROW_MSG(test::lower(biased, torchtitan_job(Recompute::kOp)), InputError, "torchtitan's Llama block");
+  ModelSpec gelu = test::llama3_8b();
+  gelu.gated_mlp = false;
+  EXPECT_THROW_MSG(test::lower(gelu, torchtitan_job(Recompute::kOp)), InputError, "torchtitan's Llama block");
 }
 
 }  // namespace

@@ -210,11 +210,17 @@ TEST(ModelLoaderHf, UnmodelledKeysBecomeWarnings) {
   j["sliding_window"] = 4096;
   j["final_logit_softcapping"] = 30.0;
   const ModelSpec m = parse_model(j.dump(), "l.json");
-  ASSERT_EQ(m.warnings.size(), 1u);
+  ASSERT_EQ(m.warnings.size(), 2u);
   EXPECT_EQ(m.warnings[0].rfind("l.json: final_logit_softcapping 30.0 is not modelled", 0), 0u) << m.warnings[0];
-  // The window is read, not warned about: every layer of a Llama-like family (Mistral's rule).
-  EXPECT_EQ(m.sliding_window, 4096);
-  EXPECT_EQ(m.sliding_window_layers, 32);
+  // LlamaAttention passes no window: the key is ignored, and said so.
+  EXPECT_EQ(m.warnings[1].rfind("l.json: sliding_window 4096 is ignored", 0), 0u) << m.warnings[1];
+  EXPECT_EQ(m.sliding_window, 0);
+  // Mistral's attention windows every layer.
+  j["model_type"] = "mistral";
+  const ModelSpec mistral = parse_model(j.dump(), "m.json");
+  EXPECT_EQ(mistral.sliding_window, 4096);
+  EXPECT_EQ(mistral.sliding_window_layers, 32);
+  j["model_type"] = "llama";
   // Qwen2 configs carry a window that use_sliding_window turns off; null means none.
   j.erase("final_logit_softcapping");
   j["use_sliding_window"] = false;
@@ -229,6 +235,7 @@ TEST(ModelLoaderHf, UnmodelledKeysBecomeWarnings) {
 // read_sliding_window), and what is refused.
 TEST(ModelLoaderHf, SlidingWindowLayersFollowTheFamily) {
   json j = llama3_8b_hf();
+  j["model_type"] = "mistral";
   j["sliding_window"] = 4096;
   json types = json::array();
   for (int i = 0; i < 32; ++i) types.push_back(i % 4 == 3 ? "full_attention" : "sliding_attention");
@@ -243,6 +250,8 @@ TEST(ModelLoaderHf, SlidingWindowLayersFollowTheFamily) {
   j["use_sliding_window"] = true;
   j["max_window_layers"] = 20;
   EXPECT_EQ(parse_model(j.dump(), "q.json").sliding_window_layers, 12);
+  j["max_window_layers"] = 0;  // every layer windowed
+  EXPECT_EQ(parse_model(j.dump(), "q.json").sliding_window_layers, 32);
   j["sliding_window"] = -1;
   EXPECT_THROW_MSG(parse_model(j.dump(), "q.json"), InputError, "/sliding_window: expected a whole number");
 }

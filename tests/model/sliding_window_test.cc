@@ -96,6 +96,17 @@ TEST(SlidingWindow, RingsThatPassKvStepByStepAreRefused) {
   torch_cp.framework = "fsdp";
   torch_cp.ring_comm = "allgather";
   EXPECT_THROW_MSG(test::lower(windowed(4096, 32), torch_cp), InputError, "a ring that passes K,V");
+  // USP's Ulysses x ring (TE's a2a+p2p) passes K,V around its ring too, whatever --cp-comm-type.
+  JobConfig usp = test::long_job("usp", 8);
+  usp.ulysses_degree = 2;
+  usp.ring_degree = 4;
+  usp.ring_comm = "allgather";
+  EXPECT_THROW_MSG(test::lower(windowed(4096, 32), usp), InputError, "a Ulysses x ring plan");
+  // Megatron's own (standard) attention has no window: TE's fused kernels only.
+  JobConfig standard = test::long_job("megatron-sp", 8);
+  standard.tensor_parallel = 8;
+  standard.attention_kernel = AttentionKernel::kStandard;
+  EXPECT_THROW_MSG(test::lower(windowed(4096, 32), standard), InputError, "drop --attention-kernel standard");
   JobConfig bidirectional = test::long_job("ulysses", 8);
   bidirectional.causal = false;
   EXPECT_THROW_MSG(test::lower(windowed(4096, 32), bidirectional), InputError, "drop --no-causal");
