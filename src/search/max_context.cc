@@ -31,18 +31,18 @@ MemoryEstimate memory_at(const Strategy& strategy, const ModelSpec& model, JobCo
   return strategy.lower(model, job).memory;
 }
 
-/// memory_at, or nothing when a rule refuses the plan at this length but not at the granule (a
-/// sliding window a ring cannot run past, the tokens-per-step limit): the search treats the
-/// length as one that does not fit and `rule` keeps the rule's field for the binding column.
+/// The field of the one rule that, once it refuses a length, refuses every longer one: a ring
+/// past a model's sliding window (rules.cc check_sliding_window).
+constexpr const char* kLengthRule = "ring_comm";
+
+/// memory_at, or nothing when that rule refuses the plan at this length: the search treats the
+/// length as one that does not fit. Any other rule error is the plan's, as before.
 std::optional<MemoryEstimate> legal_memory_at(const Strategy& strategy, const ModelSpec& model, const JobConfig& job,
-                                              int64_t seq, std::string& rule) {
+                                              int64_t seq) {
   try {
     return memory_at(strategy, model, job, seq);
   } catch (const InputError& e) {
-    // Only the rules that refuse every longer sequence once they refuse one (rules.cc
-    // check_sliding_window); any other rule error is the plan's, as before.
-    if (e.where() != "ring_comm") throw;
-    rule = e.where();
+    if (e.where() != kLengthRule) throw;
     return std::nullopt;
   }
 }
@@ -110,9 +110,8 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   // Doubling: lo fits, hi does not (or hi passes the cap).
   int64_t lo = 1, hi = 2;
   const int64_t max_k = kMaxContextCap / g;
-  std::string rule;  // the field of a rule that refuses a longer sequence, if one does
   auto fits_at = [&](int64_t k) {
-    const std::optional<MemoryEstimate> m = legal_memory_at(*strategy, model, job, k * g, rule);
+    const std::optional<MemoryEstimate> m = legal_memory_at(*strategy, model, job, k * g);
     return m && fits(*m, usable);
   };
   while (true) {
@@ -189,12 +188,11 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   }
   out.job = report.lowered.job;
   out.memory = report.lowered.memory;
-  std::string next_rule;
-  const std::optional<MemoryEstimate> next = legal_memory_at(*strategy, model, job, out.max_seq + g, next_rule);
+  const std::optional<MemoryEstimate> next = legal_memory_at(*strategy, model, job, out.max_seq + g);
   out.memory_next = next ? *next : out.memory;
   out.binding_term = !throughput_binding.empty() ? throughput_binding
                      : next                      ? growing_term(out.memory, out.memory_next)
-                                                 : "rule: " + next_rule;
+                                                 : std::string("rule: ") + kLengthRule;
   out.step_time_s = report.result.step_time_s;
   out.tokens_per_s = report.tokens_per_s;
   return out;
