@@ -64,6 +64,11 @@ struct JobConfig {
   bool ulysses_overlap = false;       // DeepSpeed sp_stream: overlap backward a2a with compute
   int zero_stage = 0;                 // 0..3
   Recompute recompute = Recompute::kNone;
+  // Full recompute of only the first N layers of every pipeline model chunk, the rest keeping
+  // their activations (Megatron-LM --recompute-method block --recompute-num-layers N; torchtitan's
+  // per-layer selective AC, every k-th layer, is the same count); 0: every layer. Written
+  // "full:N" wherever a recompute is text (--recompute, sweep rows, validation rows).
+  int64_t recompute_layers = 0;
   Precision precision = Precision::kBf16;
   AttentionKernel attention_kernel = AttentionKernel::kFlash;
   bool causal = true;
@@ -79,6 +84,16 @@ struct JobConfig {
   /// micro-batches per optimizer step (gradient accumulation).
   int64_t micro_batches() const;
 };
+
+/// Reads a recompute as text into `job` (recompute and recompute_layers): none, selective, full,
+/// op, or full:N (N >= 1 layers per model chunk). InputError naming `where` otherwise.
+void set_recompute(JobConfig& job, const std::string& text, const std::string& where);
+/// The job's recompute as text, the inverse of set_recompute ("full:5", "selective").
+std::string recompute_name(const JobConfig& job);
+/// Layers of a model chunk of `chunk_layers` layers that re-run their forward in the backward:
+/// every one under full recompute (min(recompute_layers, chunk_layers) when that is set), none
+/// otherwise (selective and op-level recompute re-run parts of every layer, not whole layers).
+int64_t recomputed_layers(const JobConfig& job, int64_t chunk_layers);
 
 /// Default framework reserve: 3 GiB (CUDA context ~0.5 GiB, NCCL buffers, PyTorch allocator
 /// fragmentation; see README "Memory model").

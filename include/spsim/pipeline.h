@@ -54,6 +54,10 @@ struct PipelinePlan {
 /// split. InputError naming the field when the framework cannot place them.
 std::vector<int64_t> pipeline_chunk_layers(const ModelSpec& model, const JobConfig& job);
 
+/// Layers of the whole model that re-run their forward in the backward: recomputed_layers (job.h)
+/// of every model chunk (all L under full recompute, none without it).
+int64_t model_recomputed_layers(const ModelSpec& model, const JobConfig& job);
+
 /// Layers stage `stage` holds: the sum over its chunks stage, stage + p, ...
 int64_t stage_layers(const std::vector<int64_t>& chunk_layers, int64_t stages, int64_t stage);
 

@@ -122,7 +122,7 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_option("--tokens-per-step", o.tokens_per_step,
                   "tokens per optimizer step, K/M/G binary (4M): the global batch is this / "
                   "seq-length sequences; instead of --gbs")->group("Training");
-  cmd->add_option("--recompute,--recompute-granularity", o.recompute, "none | selective | full | op (torchtitan's op-level selective AC, --framework fsdp)")
+  cmd->add_option("--recompute,--recompute-granularity", o.recompute, "none | selective | full | op (torchtitan's op-level selective AC, --framework fsdp) | full:N (full recompute of the first N layers of every model chunk: Megatron's --recompute-method block --recompute-num-layers N)")
       ->capture_default_str()->group("Training");
   cmd->add_option("--precision", o.precision, "bf16 | fp16 | fp8 | tf32 | fp32")
       ->capture_default_str()->group("Training");
@@ -355,7 +355,7 @@ BaseSetup resolve_base(const JobOptions& o) {
   if (!base.fp8_recipe.empty() && base.fp8_recipe != "delayed" && base.fp8_recipe != "current") {
     throw InputError("--fp8-recipe", fmt::format("must be delayed or current (got \"{}\")", base.fp8_recipe));
   }
-  if (given(o, "--recompute") || !from_file) base.recompute = parse_recompute(o.recompute, "--recompute");
+  if (given(o, "--recompute") || !from_file) set_recompute(base, o.recompute, "--recompute");
   if (given(o, "--precision") || !from_file) base.precision = parse_precision(o.precision, "--precision");
   if (given(o, "--attention-kernel") || !from_file) {
     if (o.attention_kernel == "flash") {

@@ -153,7 +153,7 @@ LaunchSettings emit_report(const PlanOutputOptions& o, const RunReport& report) 
       fmt::format("plan: {} t{} u{} r{} dp{} pp{} zero{} mbs{} gbs{} recompute {} {}", job.strategy,
                   job.tensor_parallel, job.ulysses_degree, job.ring_degree, job.data_parallel, job.pipeline_parallel,
                   job.zero_stage, job.micro_batch_size, job.micro_batch_size * job.data_parallel * job.micro_batches(),
-                  to_string(job.recompute), to_string(job.precision)),
+                  recompute_name(job), to_string(job.precision)),
       fmt::format("predicted: step {:.1f} ms, {:.0f} tokens/s, peak memory {:.1f} GiB of {:.1f} GiB{}",
                   report.result.step_time_s * 1e3, report.tokens_per_s, peak_gib, hbm_gib,
                   report.fits_in_memory ? "" : " (does NOT fit)")};

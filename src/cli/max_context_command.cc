@@ -96,6 +96,7 @@ nlohmann::json to_json(const MaxContextResult& r, const Topology& topology, doub
   j["virtual_pipeline_model_parallel_size"] = r.job.virtual_pipeline_stages;
   j["zero_stage"] = r.job.zero_stage;
   j["recompute_granularity"] = to_string(r.job.recompute);
+  if (r.job.recompute_layers > 0) j["recompute_num_layers"] = r.job.recompute_layers;
   j["max_seq_length"] = r.max_seq;
   j["granularity"] = r.granularity;
   j["capped"] = r.capped;
@@ -124,7 +125,7 @@ LaunchSettings emit_answer(LaunchFormat format, const ModelSpec& model, const To
                   j.num_gpus, topology.gpu.name, topology.name, format_count(r.max_seq)),
       fmt::format("plan: {} t{} u{} r{} dp{} pp{} zero{} mbs{} gbs{} recompute {} {}", j.strategy,
                   j.tensor_parallel, j.ulysses_degree, j.ring_degree, j.data_parallel, j.pipeline_parallel,
-                  j.zero_stage, j.micro_batch_size, gbs, to_string(j.recompute), to_string(j.precision)),
+                  j.zero_stage, j.micro_batch_size, gbs, recompute_name(j), to_string(j.precision)),
       fmt::format("predicted: step {:.1f} ms, {:.0f} tokens/s, peak memory {:.1f} GiB of {:.1f} GiB",
                   r.step_time_s * 1e3, r.tokens_per_s, r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB)};
   (void)micro_batches;
@@ -528,7 +529,7 @@ void add_max_context_command(CLI::App& app) {
                       j.pipeline_parallel > 1 ? fmt::format(" pp{}", j.pipeline_parallel) : "",
                       j.virtual_pipeline_stages > 1
                           ? fmt::format(" v{}", j.virtual_pipeline_stages) : ""),
-          gbs, micro_batches, fmt::format("zero{} rc:{}", j.zero_stage, to_string(j.recompute)),
+          gbs, micro_batches, fmt::format("zero{} rc:{}", j.zero_stage, recompute_name(j)),
           r.max_seq > 0 ? format_count(r.max_seq) : "none", format_count(r.granularity),
           r.memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB, r.binding_term,
           step_duration(r.step_time_s), r.tokens_per_s, r.capped ? "  (search cap reached)" : "");

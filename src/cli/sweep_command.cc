@@ -504,7 +504,14 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
     const auto mbss = numbers(pick(jo, "--mbs", o->mbs, file, "micro_batch_size", {}), "--mbs", kMaxMicroBatchSize);
     std::vector<Recompute> recomputes;
     const auto recompute_items = pick(jo, "--recompute", o->recompute, file, "recompute_granularity", {});
-    for (const auto& item : recompute_items) recomputes.push_back(parse_recompute(item, "--recompute"));
+    for (const auto& item : recompute_items) {
+      if (item.find(':') != std::string::npos) {
+        throw InputError("--recompute", fmt::format("\"{}\": sweep searches whole recompute modes (none, "
+                                                    "selective, full, op), not full:N; run the plan with "
+                                                    "spsim run --recompute {}", item, item));
+      }
+      recomputes.push_back(parse_recompute(item, "--recompute"));
+    }
     const auto variants = pick(jo, "--ring-variant", o->ring_variant, file, "ring_variant", {});
     for (const auto& v : variants) {
       if (v != "basic" && v != "zigzag") {

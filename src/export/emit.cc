@@ -231,12 +231,13 @@ std::vector<LaunchSetting> megatron_settings(const Plan& plan) {
   num("--micro-batch-size", job.micro_batch_size);
   num("--global-batch-size", plan.global_batch);
   num("--seq-length", job.seq_length);
-  // Recompute: selective = core attention (Korthikanti et al.), full = every layer.
+  // Recompute: selective = core attention (Korthikanti et al.), full = every layer (uniform, 1)
+  // or the first N of every model chunk (block, N).
   if (job.recompute == Recompute::kSelective) arg("--recompute-granularity", "selective");
   if (job.recompute == Recompute::kFull) {
     arg("--recompute-granularity", "full");
-    arg("--recompute-method", "uniform");
-    num("--recompute-num-layers", 1);
+    arg("--recompute-method", job.recompute_layers > 0 ? "block" : "uniform");
+    num("--recompute-num-layers", job.recompute_layers > 0 ? job.recompute_layers : 1);
   }
   // Precision: fp8 is TransformerEngine's hybrid E4M3/E5M2 over bf16; tensorwise = current scaling.
   if (job.precision == Precision::kBf16 || job.precision == Precision::kFp8) arg("--bf16");
@@ -349,8 +350,11 @@ std::vector<LaunchSetting> nemo_settings(const Plan& plan) {
                             : job.recompute == Recompute::kSelective ? "selective"
                                                                      : "null";
   set("model.recompute_granularity", granularity);
-  set("model.recompute_method", job.recompute == Recompute::kFull ? "uniform" : "null");
-  set("model.recompute_num_layers", job.recompute == Recompute::kFull ? "1" : "null");
+  set("model.recompute_method", job.recompute != Recompute::kFull ? "null"
+                                : job.recompute_layers > 0      ? "block"
+                                                                : "uniform");
+  set("model.recompute_num_layers",
+      job.recompute != Recompute::kFull ? "null" : std::to_string(std::max<int64_t>(job.recompute_layers, 1)));
   num("train.micro_batch_size", job.micro_batch_size);
   num("train.global_batch_size", plan.global_batch);
   num("dataset.seq_length", job.seq_length);
@@ -419,6 +423,11 @@ std::vector<LaunchSetting> deepspeed_settings(const Plan& plan, std::vector<std:
   if (job.recompute == Recompute::kSelective) {
     refuse(f, "DeepSpeed and Hugging Face models checkpoint whole layers only (no selective attention "
               "recompute); use --recompute full or none");
+  }
+  if (job.recompute_layers > 0) {
+    refuse(f, fmt::format("Hugging Face's gradient_checkpointing_enable() checkpoints every layer, not the first {} "
+                          "of each chunk; use --recompute full or none",
+                          job.recompute_layers));
   }
   if (job.attention_kernel == AttentionKernel::kStandard || job.attention_impl != "flash2") {
     refuse(f, "spsim's DeepSpeed plans run FlashAttention-2 (attn_implementation=\"flash_attention_2\", as "
@@ -567,10 +576,24 @@ std::vector<LaunchSetting> torchtitan_settings(const Plan& plan) {
     str("parallelism.context_parallel_load_balancer", "headtail");
     str("parallelism.context_parallel_rotate_method", job.ring_comm == "allgather" ? "allgather" : "alltoall");
   }
-  str("activation_checkpoint.mode", job.recompute == Recompute::kFull ? "full"
-                                     : job.recompute == Recompute::kOp ? "selective"
-                                                                         : "none");
+  // full:N is torchtitan's per-layer selective AC: every k-th block checkpointed (a module-wide
+  // counter, apply_ac in parallelize.py @9dec370), floor(L / k) blocks in all: the same count.
+  int64_t every = 0;
+  if (job.recompute_layers > 0) {
+    const int64_t layers = plan.model.num_layers;
+    every = job.recompute_layers >= layers ? 1 : layers / job.recompute_layers;
+    if (job.pipeline_parallel > 1 || layers / every != std::min(job.recompute_layers, layers)) {
+      refuse(f, fmt::format("torchtitan checkpoints every k-th block (selective_ac_option = \"k\"), floor({} / k) "
+                            "blocks{}: no k gives {}; use a count floor({} / k) or --recompute full",
+                            layers, job.pipeline_parallel > 1 ? " counted per pipeline rank" : "",
+                            job.recompute_layers, layers));
+    }
+  }
+  str("activation_checkpoint.mode", job.recompute == Recompute::kFull && every <= 1 ? "full"
+                                     : job.recompute == Recompute::kNone          ? "none"
+                                                                                  : "selective");
   if (job.recompute == Recompute::kOp) str("activation_checkpoint.selective_ac_option", "op");
+  if (every > 1) str("activation_checkpoint.selective_ac_option", std::to_string(every));
   if (job.precision == Precision::kFp8) str("quantize.linear.float8.recipe_name", "tensorwise");
   // Fused elementwise kernels in torchtitan are torch.compile of the blocks.
   if (job.elementwise_impl == "fused") {

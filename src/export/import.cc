@@ -144,6 +144,27 @@ constexpr Unsupported kMegatronUnsupported[] = {
     {"--mtp-num-layers", "", "multi-token prediction layers are not modelled"},
 };
 
+// Megatron's full recompute: every layer (--recompute-method uniform --recompute-num-layers 1) or
+// the first N layers of every model chunk (block, N: spsim's full:N). Uniform groups of N > 1
+// layers checkpointed together are not modelled.
+void read_full_recompute(JobConfig& job, const std::string& method, const std::string& layers,
+                         const std::string& what, const std::string& where) {
+  const bool count = !layers.empty() && layers.size() <= 6 &&
+                     layers.find_first_not_of("0123456789") == std::string::npos && layers != "0" &&
+                     layers[0] != '0';
+  if (method == "uniform" && layers == "1") {
+    job.recompute = Recompute::kFull;
+    job.recompute_layers = 0;
+  } else if (method == "block" && count) {
+    job.recompute = Recompute::kFull;
+    job.recompute_layers = std::stoll(layers);
+  } else {
+    throw InputError(where, fmt::format("{}: every layer recomputed (uniform, 1) or the first N layers of every "
+                                        "model chunk (block, N) are modelled",
+                                        what));
+  }
+}
+
 const std::set<std::string>& megatron_read() {
   static const std::set<std::string> names{
       "--num-layers", "--hidden-size", "--ffn-hidden-size", "--num-attention-heads", "--group-query-attention",
@@ -465,15 +486,11 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
     if (g == "selective") {
       job.recompute = Recompute::kSelective;
     } else {
-      const std::string method = s.has("--recompute-method") ? s.value("--recompute-method") : "";
-      const std::string layers = s.has("--recompute-num-layers") ? s.value("--recompute-num-layers") : "";
-      if (method != "uniform" || layers != "1") {
-        throw InputError(where, fmt::format("--recompute-granularity full with --recompute-method {} "
-                                            "--recompute-num-layers {}: only every layer recomputed (uniform, 1) "
-                                            "is modelled",
-                                            method.empty() ? "(none)" : method, layers.empty() ? "(none)" : layers));
-      }
-      job.recompute = Recompute::kFull;
+      const std::string method = s.has("--recompute-method") ? s.value("--recompute-method") : "(none)";
+      const std::string layers = s.has("--recompute-num-layers") ? s.value("--recompute-num-layers") : "(none)";
+      read_full_recompute(job, method, layers,
+                          fmt::format("--recompute-granularity full with --recompute-method {} "
+                                      "--recompute-num-layers {}", method, layers), where);
     }
   }
   out.given.insert("recompute_granularity");
@@ -830,13 +847,9 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
     } else if (g == "full") {
       const std::string method = s.has("model.recompute_method") ? s.value("model.recompute_method") : "null";
       const std::string layers = s.has("model.recompute_num_layers") ? s.value("model.recompute_num_layers") : "null";
-      if (method != "uniform" || layers != "1") {
-        throw InputError(where, fmt::format("model.recompute_granularity=full with recompute_method {} and "
-                                            "recompute_num_layers {}: only every layer recomputed (uniform, 1) "
-                                            "is modelled",
-                                            method, layers));
-      }
-      job.recompute = Recompute::kFull;
+      read_full_recompute(job, method, layers,
+                          fmt::format("model.recompute_granularity=full with recompute_method {} and "
+                                      "recompute_num_layers {}", method, layers), where);
     } else {
       throw InputError(where, fmt::format("model.recompute_granularity={}: null, selective or full", g));
     }
@@ -1195,23 +1208,33 @@ ImportedLaunch import_torchtitan(const std::string& text, const std::string& whe
     job.recompute = Recompute::kFull;
   }
   // selective_ac_option "op" (what the shipped train configs set) is spsim's --recompute op; a
-  // layer frequency (the default "2": full AC on every second block, config_manager.py:522-524
-  // @9dec370) and the memory_budget mode are not modelled: the user says which is closer.
+  // layer frequency k (the default "2", config_manager.py:522-524 @9dec370) checkpoints every
+  // k-th block (a module-wide counter in apply_ac, parallelize_llama.py): floor(L / k) whole
+  // blocks, spsim's full:N with that count (N per model chunk: known without pipeline stages,
+  // each of which counts its own blocks). The memory_budget mode is not modelled.
   const std::string option = str("activation_checkpoint.selective_ac_option", "2");
   const bool op_level = mode == "selective" && option == "op";
+  const bool every_kth = mode == "selective" && !option.empty() && option.size() <= 6 &&
+                         option.find_first_not_of("0123456789") == std::string::npos && option[0] != '0' &&
+                         out.model && job.pipeline_parallel == 1;
   if (op_level) {
     job.recompute = Recompute::kOp;
+  } else if (every_kth) {
+    const int64_t k = std::stoll(option), layers = out.model->num_layers;
+    job.recompute = layers / k > 0 ? Recompute::kFull : Recompute::kNone;
+    job.recompute_layers = k == 1 || layers / k == 0 ? 0 : layers / k;
   } else if (mode != "none" && mode != "full") {
     out.missing.push_back({"recompute_granularity",
                            mode == "selective"
-                               ? fmt::format("activation_checkpoint.selective_ac_option = \"{}\" (every n-th block "
-                                             "checkpointed) is not one of spsim's recompute modes (\"op\" is)",
+                               ? fmt::format("activation_checkpoint.selective_ac_option = \"{}\" is read as full "
+                                             "recompute of every n-th block (full:N) only with a known model and "
+                                             "no pipeline stages; \"op\" is spsim's --recompute op",
                                              option)
                                : fmt::format("activation_checkpoint.mode = \"{}\" is not one of spsim's recompute "
                                              "modes (torchtitan's none, full and selective with \"op\" are)",
                                              mode)});
   }
-  if (mode == "none" || mode == "full" || op_level) out.given.insert("recompute_granularity");
+  if (mode == "none" || mode == "full" || op_level || every_kth) out.given.insert("recompute_granularity");
   const std::string param = str("training.mixed_precision_param", "bfloat16");
   const std::string dtype = str("training.dtype", "float32");
   // training.dtype is the storage dtype (float32: fp32 master weights, the default); mixed

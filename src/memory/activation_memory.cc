@@ -46,6 +46,17 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
   return out;
 }
 
+LayerActivations partly_recomputed(const LayerActivations& checkpointed, const LayerActivations& plain,
+                                   int64_t chunk_layers, int64_t rerun) {
+  if (rerun <= 0 || chunk_layers <= 0) return plain;
+  if (rerun >= chunk_layers) return checkpointed;
+  const double n = static_cast<double>(chunk_layers), k = static_cast<double>(rerun);
+  LayerActivations out;
+  out.saved = (k * checkpointed.saved + (n - k) * plain.saved) / n;
+  out.recomputed = std::max(plain.recomputed, checkpointed.recomputed - (n - k) * plain.saved);
+  return out;
+}
+
 MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations& layer,
                             const JobConfig& job) {
   MemoryEstimate estimate;

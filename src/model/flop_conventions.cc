@@ -5,6 +5,8 @@
 #include "spsim/error.h"
 #include "model/linear_attention.h"
 #include "spsim/flops.h"
+#include "spsim/job.h"
+#include "spsim/pipeline.h"
 #include "spsim/sequence_distribution.h"
 
 namespace spsim {
@@ -131,9 +133,14 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
       job.attention_kernel == AttentionKernel::kFlash ? 2.5 : 2.0;
   const double executed_attention =
       job.attention_kernel == AttentionKernel::kFlash ? varlen * attention_fwd : attention_fwd;
+  // Full recompute of part of the layers (Megatron's block method): their share re-runs.
+  const double rerun_share = job.recompute == Recompute::kFull && job.recompute_layers > 0
+                                 ? static_cast<double>(model_recomputed_layers(model, job)) /
+                                       static_cast<double>(model.num_layers)
+                                 : 1.0;
   auto hardware_layer = [&](double attention, double bwd_factor) {
     double flops = 3.0 * layer_gemm_fwd + (1.0 + bwd_factor) * attention;
-    if (job.recompute == Recompute::kFull) flops += layer_gemm_fwd + attention;
+    if (job.recompute == Recompute::kFull) flops += rerun_share * (layer_gemm_fwd + attention);
     if (job.recompute == Recompute::kSelective) flops += attention;
     // Op-level (torchtitan): wk, wo and w3 (w2 without a gate) re-run; SDPA does not.
     if (job.recompute == Recompute::kOp) flops += 2.0 * tokens * op_rerun_matrix_params;

@@ -184,6 +184,14 @@ std::vector<int64_t> pipeline_chunk_layers(const ModelSpec& model, const JobConf
                                                                   : megatron_accounted(model, job);
 }
 
+int64_t model_recomputed_layers(const ModelSpec& model, const JobConfig& job) {
+  if (job.recompute != Recompute::kFull) return 0;
+  if (job.recompute_layers == 0) return model.num_layers;
+  int64_t sum = 0;
+  for (int64_t layers : pipeline_chunk_layers(model, job)) sum += recomputed_layers(job, layers);
+  return sum;
+}
+
 int64_t stage_layers(const std::vector<int64_t>& chunk_layers, int64_t stages, int64_t stage) {
   int64_t sum = 0;
   for (size_t g = static_cast<size_t>(stage); g < chunk_layers.size(); g += static_cast<size_t>(stages)) {

@@ -1,5 +1,7 @@
 #include "spsim/job.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "common/json_reader.h"
@@ -49,6 +51,31 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.zero_stage = static_cast<int>(in.integer("zero_stage", 0, 0, 3));
   job.recompute = parse_recompute(in.string("recompute_granularity", "none"),
                                   in.pointer("recompute_granularity"));
+  // Megatron's --recompute-method block --recompute-num-layers N: the first N layers of every
+  // model chunk recompute. uniform with N = 1 (or no method) is every layer; uniform groups of
+  // N > 1 layers checkpointed together are not modelled.
+  const std::string method = in.string("recompute_method", "");
+  const int64_t num_layers = in.integer("recompute_num_layers", 0, 0, kMaxLayers);
+  if (!method.empty() && method != "uniform" && method != "block") {
+    in.fail("recompute_method", fmt::format("must be uniform or block (got \"{}\")", method));
+  }
+  if (job.recompute != Recompute::kFull && (!method.empty() || num_layers > 0)) {
+    in.fail(num_layers > 0 ? "recompute_num_layers" : "recompute_method",
+            "applies to recompute_granularity \"full\" only; drop it or set the granularity to full");
+  }
+  if (method == "block") {
+    if (num_layers == 0) {
+      in.fail("recompute_num_layers", "recompute_method block needs recompute_num_layers >= 1 (the "
+                                      "layers of every model chunk that recompute)");
+    }
+    job.recompute_layers = num_layers;
+  } else if (num_layers > 1) {
+    in.fail("recompute_num_layers",
+            fmt::format("{} without recompute_method block checkpoints groups of {} layers (Megatron's "
+                        "uniform method), which spsim does not model; use 1 (every layer) or "
+                        "recompute_method block (the first N layers of every model chunk)",
+                        num_layers, num_layers));
+  }
   job.precision = parse_precision(in.string("precision", "bf16"), in.pointer("precision"));
   const std::string kernel = in.string("attention_kernel", "flash");
   if (kernel == "flash") {
@@ -136,6 +163,11 @@ nlohmann::json job_to_json(const JobConfig& job) {
   out["ulysses_overlap"] = job.ulysses_overlap;
   out["zero_stage"] = job.zero_stage;
   out["recompute_granularity"] = to_string(job.recompute);
+  // Megatron's block method only when a part of the layers recomputes.
+  if (job.recompute_layers > 0) {
+    out["recompute_method"] = "block";
+    out["recompute_num_layers"] = job.recompute_layers;
+  }
   out["precision"] = to_string(job.precision);
   out["attention_kernel"] = job.attention_kernel == AttentionKernel::kFlash ? "flash" : "standard";
   out["causal"] = job.causal;
@@ -146,6 +178,38 @@ nlohmann::json job_to_json(const JobConfig& job) {
   // Only when given: a fixed-length job's configuration is unchanged.
   if (job.seq_dist) out["seq_dist"] = job.seq_dist->source;
   return out;
+}
+
+void set_recompute(JobConfig& job, const std::string& text, const std::string& where) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos) {
+    job.recompute = parse_recompute(text, where);
+    job.recompute_layers = 0;
+    return;
+  }
+  const std::string head = text.substr(0, colon), count = text.substr(colon + 1);
+  const bool digits = !count.empty() && count.size() <= 6 &&
+                      count.find_first_not_of("0123456789") == std::string::npos;
+  const int64_t layers = digits ? std::stoll(count) : 0;
+  if (head != "full" || layers < 1 || layers > kMaxLayers) {
+    throw InputError(where, fmt::format("unknown recompute \"{}\"; use none, selective, full, op or "
+                                        "full:N (full recompute of the first N >= 1 layers of every "
+                                        "model chunk, Megatron's --recompute-method block)", text));
+  }
+  job.recompute = Recompute::kFull;
+  job.recompute_layers = layers;
+}
+
+std::string recompute_name(const JobConfig& job) {
+  if (job.recompute == Recompute::kFull && job.recompute_layers > 0) {
+    return fmt::format("full:{}", job.recompute_layers);
+  }
+  return to_string(job.recompute);
+}
+
+int64_t recomputed_layers(const JobConfig& job, int64_t chunk_layers) {
+  if (job.recompute != Recompute::kFull) return 0;
+  return job.recompute_layers > 0 ? std::min(job.recompute_layers, chunk_layers) : chunk_layers;
 }
 
 }  // namespace spsim

@@ -171,14 +171,14 @@ Gather zero3_gather_mode(const Context& c) {
 // (DeepSpeed's first ZeRO-3 synchronized the device before every gather): behind the
 // reduce-scatter, so nothing overlaps.
 int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCost>& bwd_ops,
-                   bool with_dp) {
+                   bool with_dp, bool rerun_forward) {
   const bool zero3 = c.job.zero_stage >= 3 && c.grad_group_size > 1;
   const Gather mode = zero3_gather_mode(c);
   const bool prefetch = zero3 && mode == Gather::kPrefetch;
   const int gather = prefetch ? emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model)) : -1;
   const int first = static_cast<int>(sb.size());
   int last = -1;
-  if (c.job.recompute == Recompute::kFull) {
+  if (rerun_forward) {
     // Checkpointed layer: the whole forward (its communication included) runs again.
     last = emit_layer_fwd(sb, c, -1, -1);
   }
@@ -323,15 +323,25 @@ void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
   bwd(kFinalNorm, {last});
 }
 
-// Layer backward; `with_dp` adds each layer's gradient reduction (last micro-batch only).
-void add_layer_bwd(TaskGraph& graph, const Context& c, int64_t layers, When when, bool with_dp) {
-  Segment& seg = graph.segments.emplace_back();
-  seg.name = "layer_bwd";
-  seg.repeat = layers;
-  seg.when = when;
-  seg.tasks.reserve(static_cast<size_t>(48 + 4 * c.r));
-  SegmentBuilder sb(seg, Phase::kBackward);
-  emit_layer_bwd(sb, c, c.ops, with_dp);
+// Backward of `layers` layers of which `rerun` re-run their forward (full recompute); `with_dp`
+// adds each layer's gradient reduction (last micro-batch only). Under full recompute of part of a
+// chunk (Megatron's block method: its first N layers) the layers that kept their activations
+// (the chunk's last ones, back-propagated first) run, then the checkpointed ones: one segment each.
+void add_layer_bwd(TaskGraph& graph, const Context& c, int64_t layers, int64_t rerun, When when,
+                   bool with_dp) {
+  for (const bool checkpointed : {false, true}) {
+    const int64_t count = checkpointed ? rerun : layers - rerun;
+    // One segment when the chunk is of one kind (an empty chunk keeps its empty segment).
+    const bool one_kind = rerun == 0 || rerun == layers;
+    if (one_kind ? checkpointed != (rerun > 0 && rerun == layers) : count == 0) continue;
+    Segment& seg = graph.segments.emplace_back();
+    seg.name = "layer_bwd";
+    seg.repeat = count;
+    seg.when = when;
+    seg.tasks.reserve(static_cast<size_t>(48 + 4 * c.r));
+    SegmentBuilder sb(seg, Phase::kBackward);
+    emit_layer_bwd(sb, c, c.ops, with_dp, checkpointed);
+  }
 }
 
 void add_embedding_bwd(TaskGraph& graph, const Context& c, double embedding_params, When when,
@@ -348,26 +358,26 @@ void add_embedding_bwd(TaskGraph& graph, const Context& c, double embedding_para
 
 // The backward segments of a step of `micro_batches`: without DP communication for all but the
 // last micro-batch (DDP no_sync / DeepSpeed's accumulation boundary).
-void add_backward(TaskGraph& graph, const Context& c, int64_t layers, int64_t micro_batches,
-                  double embedding_params, bool with_embedding) {
+void add_backward(TaskGraph& graph, const Context& c, int64_t layers, int64_t rerun,
+                  int64_t micro_batches, double embedding_params, bool with_embedding) {
   // DeepSpeed ZeRO-2/3 and FSDP2 (as torchtitan runs it) reduce gradients in every micro-batch;
   // under PyTorch pipelining only in the last (backward_maybe_with_nosync).
   const bool pipelining_no_sync = c.fw.pipeline_zero == PipelineZero::kTorchPipelining && c.job.pipeline_parallel > 1;
   if (c.dp_comm && c.job.zero_stage >= c.fw.reduce_every_micro_batch_from_zero && !pipelining_no_sync) {
-    add_layer_bwd(graph, c, layers, When::kEveryMicroBatch, true);
+    add_layer_bwd(graph, c, layers, rerun, When::kEveryMicroBatch, true);
     if (with_embedding) add_embedding_bwd(graph, c, embedding_params, When::kEveryMicroBatch, true);
     return;
   }
   if (c.dp_comm && micro_batches > 1) {
-    add_layer_bwd(graph, c, layers, When::kAllButLastMicroBatch, false);
-    add_layer_bwd(graph, c, layers, When::kLastMicroBatch, true);
+    add_layer_bwd(graph, c, layers, rerun, When::kAllButLastMicroBatch, false);
+    add_layer_bwd(graph, c, layers, rerun, When::kLastMicroBatch, true);
     if (with_embedding) {
       add_embedding_bwd(graph, c, embedding_params, When::kAllButLastMicroBatch, false);
       add_embedding_bwd(graph, c, embedding_params, When::kLastMicroBatch, true);
     }
   } else {
     const When when = c.dp_comm ? When::kLastMicroBatch : When::kEveryMicroBatch;
-    add_layer_bwd(graph, c, layers, when, c.dp_comm);
+    add_layer_bwd(graph, c, layers, rerun, when, c.dp_comm);
     if (with_embedding) add_embedding_bwd(graph, c, embedding_params, when, c.dp_comm);
   }
 }
@@ -649,6 +659,17 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   const LayerActivations layer =
       layer_activations(model, c.shard, layer_ops(model, c.shard), mlp_tiles,
                         job.recompute == Recompute::kFull ? &c.ops : nullptr);
+  // Full recompute of part of every chunk: the layers that keep their activations hold c.ops'.
+  LayerShard plain_shard = c.shard;
+  plain_shard.recompute = Recompute::kNone;
+  const LayerActivations plain = job.recompute_layers > 0
+                                     ? layer_activations(model, plain_shard, c.ops, mlp_tiles)
+                                     : layer;
+  auto layer_of_chunk = [&](int64_t chunk_layers) {
+    return job.recompute_layers > 0
+               ? partly_recomputed(layer, plain, chunk_layers, recomputed_layers(job, chunk_layers))
+               : layer;
+  };
   MemoryEstimate& memory = out.memory;
   const int64_t p = job.pipeline_parallel;
 
@@ -656,7 +677,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     add_embedding_fwd(graph, c, embedding_params);
     add_layer_fwd(graph, c, model.num_layers);
     add_head(graph, c, true, true);
-    add_backward(graph, c, model.num_layers, graph.micro_batches, embedding_params, true);
+    add_backward(graph, c, model.num_layers, recomputed_layers(job, model.num_layers),
+                 graph.micro_batches, embedding_params, true);
     const double params_local = c.layer_params * static_cast<double>(model.num_layers) +
                                 embedding_params;
     add_optimizer(graph, c, params_local);
@@ -669,7 +691,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.buffers = layer_buffers_of(c);
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
-    memory = stage_memory(in, layer, job);
+    memory = stage_memory(in, layer_of_chunk(model.num_layers), job);
     return out;
   }
 
@@ -678,6 +700,15 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   const int64_t v = job.virtual_pipeline_stages;
   const std::vector<int64_t> layout = pipeline_chunk_layers(model, job);
   const int64_t stage_layers_0 = stage_layers(layout, p, 0);
+  // Layers of a stage that re-run their forward: the block method's first N of every chunk.
+  auto stage_rerun = [&](int64_t stage) {
+    int64_t sum = 0;
+    for (size_t g = static_cast<size_t>(stage); g < layout.size(); g += static_cast<size_t>(p)) {
+      sum += recomputed_layers(job, layout[g]);
+    }
+    return sum;
+  };
+  const int64_t stage_rerun_0 = stage_rerun(0);
   const int64_t m = graph.micro_batches;
   c.g_pp = graph.add_group("pp", p, c.t * c.u * c.r * c.d);
   PipelinePlan& plan = out.pipeline;
@@ -704,7 +735,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   // The main graph: the first stage's own program over the whole step (no bubble, no head).
   add_embedding_fwd(graph, c, first_extra);
   add_layer_fwd(graph, c, stage_layers_0);
-  add_backward(graph, c, stage_layers_0, m, first_extra, true);
+  add_backward(graph, c, stage_layers_0, stage_rerun_0, m, first_extra, true);
   const double tied_grad_params = model.tied_embeddings ? vocab_rows / static_cast<double>(c.t) : 0.0;
   if (tied_grad_params > 0) add_tied_embedding_grad_sync(graph, c, tied_grad_params, When::kLastMicroBatch);
   add_optimizer(graph, c, stage_params + first_extra);
@@ -713,7 +744,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   plan.chunk_fwd = piece_of(graph);
   add_layer_fwd(plan.chunk_fwd, c, plan.chunk_layers);
   plan.chunk_bwd = piece_of(graph);
-  add_layer_bwd(plan.chunk_bwd, c, plan.chunk_layers, When::kEveryMicroBatch, false);
+  add_layer_bwd(plan.chunk_bwd, c, plan.chunk_layers, recomputed_layers(job, plan.chunk_layers),
+                When::kEveryMicroBatch, false);
   // An uneven layout's chunks of other (non-zero) layer counts, smallest first.
   std::vector<int64_t> counts(layout.begin(), layout.end());
   std::sort(counts.begin(), counts.end());
@@ -725,7 +757,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     other.fwd = piece_of(graph);
     add_layer_fwd(other.fwd, c, n);
     other.bwd = piece_of(graph);
-    add_layer_bwd(other.bwd, c, n, When::kEveryMicroBatch, false);
+    add_layer_bwd(other.bwd, c, n, recomputed_layers(job, n), When::kEveryMicroBatch, false);
   }
   plan.embedding_fwd = piece_of(graph);
   add_embedding_fwd(plan.embedding_fwd, c, first_extra);
@@ -749,14 +781,14 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   // backward as in the unpipelined step), sums tied embedding gradients with the last stage and
   // runs the optimizer.
   plan.tail_with_dp = piece_of(graph);
-  add_layer_bwd(plan.tail_with_dp, c, stage_layers_0, When::kEveryMicroBatch, c.dp_comm);
+  add_layer_bwd(plan.tail_with_dp, c, stage_layers_0, stage_rerun_0, When::kEveryMicroBatch, c.dp_comm);
   add_embedding_bwd(plan.tail_with_dp, c, first_extra, When::kEveryMicroBatch, c.dp_comm);
   if (tied_grad_params > 0) {
     add_tied_embedding_grad_sync(plan.tail_with_dp, c, tied_grad_params, When::kEveryMicroBatch);
   }
   add_optimizer(plan.tail_with_dp, c, stage_params + first_extra);
   plan.tail_without_dp = piece_of(graph);
-  add_layer_bwd(plan.tail_without_dp, c, stage_layers_0, When::kEveryMicroBatch, false);
+  add_layer_bwd(plan.tail_without_dp, c, stage_layers_0, stage_rerun_0, When::kEveryMicroBatch, false);
   add_embedding_bwd(plan.tail_without_dp, c, first_extra, When::kEveryMicroBatch, false);
 
   // Memory of every stage, from the chunks the schedule keeps in flight (1F1B: the first stage
@@ -783,7 +815,12 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.buffers = layer_buffers_of(c) + p2p_buffers;
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
-    return stage_memory(in, layer, job);
+    // The stage's largest chunk stands for all of its chunks (equal but for uneven end stages).
+    int64_t largest = 0;
+    for (size_t g = static_cast<size_t>(stage); g < layout.size(); g += static_cast<size_t>(p)) {
+      largest = std::max(largest, layout[g]);
+    }
+    return stage_memory(in, layer_of_chunk(largest), job);
   };
   const MemoryEstimate first = memory_of_stage(0);
   const MemoryEstimate last = memory_of_stage(p - 1);

@@ -38,7 +38,7 @@ void fill_inputs(SweepRow& row, const ModelSpec& model, const Topology& topology
   row.zero_stage = job.zero_stage;
   row.micro_batch_size = job.micro_batch_size;
   row.global_batch_size = job.global_batch_size;
-  row.recompute = to_string(job.recompute);
+  row.recompute = recompute_name(job);
   row.precision = to_string(job.precision);
   row.ring_variant = job.ring_variant;
 }

@@ -16,7 +16,7 @@ JobConfig job_of_row(const SweepRow& row, JobConfig base) {
   base.zero_stage = static_cast<int>(row.zero_stage);
   base.micro_batch_size = row.micro_batch_size;
   base.global_batch_size = row.global_batch_size;
-  base.recompute = parse_recompute(row.recompute, "recompute_granularity");
+  set_recompute(base, row.recompute, "recompute_granularity");
   if (!row.ring_variant.empty()) base.ring_variant = row.ring_variant;
   return base;
 }

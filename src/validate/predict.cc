@@ -70,7 +70,7 @@ std::string plan_of(const JobConfig& job) {
   std::string plan = fmt::format("t{} u{} r{}", job.tensor_parallel, job.ulysses_degree, job.ring_degree);
   if (job.pipeline_parallel > 1) plan += fmt::format(" p{} v{}", job.pipeline_parallel, job.virtual_pipeline_stages);
   plan += fmt::format(" d{} z{} mbs{} gbs{} rc:{} {}", job.data_parallel, job.zero_stage,
-                      job.micro_batch_size, job.global_batch_size, to_string(job.recompute),
+                      job.micro_batch_size, job.global_batch_size, recompute_name(job),
                       to_string(job.precision));
   if (!job.causal) plan += " full-mask";
   return plan;

@@ -35,9 +35,14 @@ ErrorStats stats_of(std::vector<std::pair<double, std::string>> errors) {
 
 // Rows that describe the same workload: one source, metric, model, GPU type, GPU count, length
 // and precision. Two such rows with different plans are a published comparison of plans.
+// Rows whose published numbers rank plans: one workload in one release of one source. The id's
+// prefix names the release (validation/README.md: mbridge2509-, dgxc2411-, tt2408-): rows of two
+// container releases differ in the software as well as in the plan, so their order is not a
+// ranking of plans.
 auto workload_key(const RowResult& r) {
   const ValidationRow& row = *r.row;
-  return std::make_tuple(row.source, row.metric, row.model_ref, row.topology_ref, row.job.num_gpus,
+  const std::string release = row.id.substr(0, row.id.find('-'));
+  return std::make_tuple(release, row.metric, row.model_ref, row.topology_ref, row.job.num_gpus,
                          row.job.seq_length, static_cast<int>(row.job.precision), row.job.causal);
 }
 

@@ -225,7 +225,7 @@ void resolve_training_job(ValidationRow& row, RowReader& in, const nlohmann::jso
   }
   const auto recompute = in.text("recompute");
   if (!recompute) { row.incomplete = "recompute not stated"; return; }
-  job.recompute = parse_recompute(*recompute, row.file + ": " + row.id + ": recompute");
+  set_recompute(job, *recompute, row.file + ": " + row.id + ": recompute");
   const auto precision = in.text("precision");
   if (!precision) { row.incomplete = "precision not stated"; return; }
   if (*precision == "mxfp8") {

@@ -176,30 +176,35 @@ TEST(Validate, SummaryStatisticsAndRankingsByHand) {
     r->job.num_gpus = 8;
     r->job.seq_length = 4096;
   }
-  a.id = "a"; a.measured = 100;
-  b.id = "b"; b.measured = 200;
-  c.id = "c"; c.measured = 150;
-  std::vector<RowResult> results(3);
+  // The id's prefix is the release (s2501-): a row of another release (s2502-d) is the same
+  // workload under other software, not another plan, and pairs with none of them.
+  ValidationRow d = c;
+  a.id = "s2501-a"; a.measured = 100;
+  b.id = "s2501-b"; b.measured = 200;
+  c.id = "s2501-c"; c.measured = 150;
+  d.id = "s2502-d"; d.measured = 400;
+  std::vector<RowResult> results(4);
   results[0] = {&a, "ok", "", "dp", "plan-a", "t", 110, 0.10, 0.10};
   results[1] = {&b, "ok", "", "ulysses", "plan-b", "t", 180, -0.10, -0.10};
   results[2] = {&c, "ok", "", "ring-p2p", "plan-c", "t", 195, 0.30, 0.30};
+  results[3] = {&d, "ok", "", "dp", "plan-d", "t", 100, -0.75, -0.75};
   for (auto& r : results) r.fits = true;
   const ValidationSummary s = summarize(results, "analytic");
-  EXPECT_EQ(s.throughput.n, 3);
-  EXPECT_DOUBLE_EQ(s.throughput.median_abs, 0.10);
-  EXPECT_DOUBLE_EQ(s.throughput.max_abs, 0.30);
-  EXPECT_NEAR(s.throughput.mean_signed, 0.30 / 3, 1e-12);
-  EXPECT_EQ(s.throughput.worst, "c");
+  EXPECT_EQ(s.throughput.n, 4);
+  EXPECT_DOUBLE_EQ(s.throughput.median_abs, 0.20);
+  EXPECT_DOUBLE_EQ(s.throughput.max_abs, 0.75);
+  EXPECT_NEAR(s.throughput.mean_signed, -0.45 / 4, 1e-12);
+  EXPECT_EQ(s.throughput.worst, "s2502-d");
   // Pairs in row order: (a, b): b faster, predicted 180 > 110, agree; (a, c): c faster, 195 > 110,
-  // agree; (b, c): b faster measured, but predicted 180 < 195: reversed.
+  // agree; (b, c): b faster measured, but predicted 180 < 195: reversed. d pairs with none.
   ASSERT_EQ(s.rankings.size(), 3u);
   EXPECT_EQ(s.rankings_agree, 2);
-  EXPECT_EQ(s.rankings[2].faster, "b");
+  EXPECT_EQ(s.rankings[2].faster, "s2501-b");
   EXPECT_FALSE(s.rankings[2].agree);
   EXPECT_NEAR(s.rankings[2].measured_margin, 200.0 / 150 - 1, 1e-12);
   EXPECT_NEAR(s.rankings[2].predicted_margin, 180.0 / 195 - 1, 1e-12);
-  EXPECT_EQ(s.fits_checks, 3);
-  EXPECT_EQ(s.fits_agree, 3);
+  EXPECT_EQ(s.fits_checks, 4);
+  EXPECT_EQ(s.fits_agree, 4);
 }
 
 TEST(Validate, AnAllocatorReservationBoundsTheLivePeak) {
