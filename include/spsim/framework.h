@@ -136,6 +136,12 @@ LossBytes loss_bytes_per_logit(LossImpl impl);
 const FrameworkProfile& find_framework(std::string_view name, const std::string& where = "framework");
 std::vector<std::string> list_frameworks();
 
+/// The recompute modes a search tries for a plan of `framework` (its recompute_modes, in the
+/// order none, selective, full, op). No framework named: the schemes' default frameworks'
+/// (Megatron's and DeepSpeed's), all but op. An unknown name: every mode, so the lowering's
+/// error names the framework instead of the search coming back empty.
+std::vector<Recompute> offered_recomputes(const std::string& framework);
+
 /// Checks the job against the framework's rules (ZeRO stages, ZeRO with PP, strategies, KV
 /// replication); InputError naming the framework, the rule and the fix.
 void check_framework_rules(const FrameworkProfile& framework, const JobConfig& job);

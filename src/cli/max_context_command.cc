@@ -373,11 +373,7 @@ void add_max_context_command(CLI::App& app) {
       if (options->command->count("--recompute") == 0) {
         // The modes the framework offers (framework.h): torchtitan's op-level one instead of
         // Megatron's selective; the default frameworks (Megatron, DeepSpeed) have the three.
-        const uint8_t modes = setup.job.framework.empty() ? 0 : find_framework(setup.job.framework).recompute_modes;
-        for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kOp}) {
-          const bool offered = modes == 0 ? r != Recompute::kOp : ((modes >> static_cast<int>(r)) & 1) != 0;
-          if (offered) knobs.recomputes.push_back(r);
-        }
+        knobs.recomputes = offered_recomputes(setup.job.framework);
       }
       if (!headroom->empty()) limits->memory_bytes = topology.gpu.hbm_bytes - parse_headroom(*headroom, topology.gpu.hbm_bytes);
       // The answers at every GPU count, for one set of knobs.

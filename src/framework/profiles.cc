@@ -238,6 +238,27 @@ const FrameworkProfile& find_framework(std::string_view name, const std::string&
                                             guess, join_names(names)));
 }
 
+namespace {
+constexpr Recompute kRecomputes[] = {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kOp};
+bool offers(uint8_t modes, Recompute r) { return ((modes >> static_cast<int>(r)) & 1u) != 0; }
+}  // namespace
+
+std::vector<Recompute> offered_recomputes(const std::string& framework) {
+  uint8_t modes = 0xFF & ~(1u << static_cast<int>(Recompute::kOp));
+  if (!framework.empty()) {
+    try {
+      modes = find_framework(framework).recompute_modes;
+    } catch (const InputError&) {
+      modes = 0xFF;
+    }
+  }
+  std::vector<Recompute> out;
+  for (Recompute r : kRecomputes) {
+    if (offers(modes, r)) out.push_back(r);
+  }
+  return out;
+}
+
 std::vector<std::string> list_frameworks() {
   std::vector<std::string> names;
   for (const auto& profile : profiles()) names.emplace_back(profile.name);
@@ -279,11 +300,9 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
                                               "use --tiled-mlp off or --framework deepspeed",
                                               fw.title));
   }
-  if ((fw.recompute_modes & (1u << static_cast<int>(job.recompute))) == 0) {
+  if (!offers(fw.recompute_modes, job.recompute)) {
     std::vector<std::string> modes;
-    for (Recompute r : {Recompute::kNone, Recompute::kSelective, Recompute::kFull, Recompute::kOp}) {
-      if (fw.recompute_modes & (1u << static_cast<int>(r))) modes.emplace_back(to_string(r));
-    }
+    for (Recompute r : offered_recomputes(fw.name)) modes.emplace_back(to_string(r));
     throw InputError("recompute", fmt::format("{} has no --recompute {} (its modes: {}); choose one of those or "
                                               "another --framework",
                                               fw.title, to_string(job.recompute), join_names(modes)));

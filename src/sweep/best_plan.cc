@@ -202,12 +202,8 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
           : space.recompute;
   auto offered = [&](const std::string& framework, Recompute recompute) {
     if (!space.recompute.empty()) return true;  // listed: the rules say why not
-    if (framework.empty()) return recompute != Recompute::kOp;
-    try {
-      return ((find_framework(framework, "framework").recompute_modes >> static_cast<int>(recompute)) & 1) != 0;
-    } catch (const InputError&) {
-      return true;  // an unknown name: the lowering's error says so
-    }
+    const std::vector<Recompute> modes = offered_recomputes(framework);
+    return std::find(modes.begin(), modes.end(), recompute) != modes.end();
   };
   const std::vector<std::string> losses = space.loss.empty() ? std::vector<std::string>{base.loss} : space.loss;
   const std::vector<int64_t> tiled_mlps =
