@@ -180,6 +180,8 @@ AttentionRun run_attention_only(const AttentionShape& input, const AttentionPlan
   model.num_layers = 1;
   model.ffn_hidden_size = 4 * model.hidden_size;
   model.vocab_size = 32000;
+  model.sliding_window = shape.sliding_window;
+  model.sliding_window_layers = shape.sliding_window > 0 ? 1 : 0;
 
   const LoweredStep lowered = make_strategy(plan.strategy)->lower(model, job);
   const TaskGraph& full = lowered.graph;
@@ -214,8 +216,10 @@ AttentionRun run_attention_only(const AttentionShape& input, const AttentionPlan
   run.forward = engine.run(graph, topology, {});
   graph.segments.push_back(std::move(backward));
   run.forward_backward = engine.run(graph, topology, {});
+  // A window computes w·s - w²/2 of the causal s²/2 query-key pairs (model.h).
   run.fwd_flops = flash_attention_fwd_flops(shape.batch, shape.seq, shape.heads, shape.head_dim,
-                                            shape.causal);
+                                            shape.causal) *
+                  sliding_window_attention_scale(model, shape.seq);
   run.bwd_flops = 2.5 * run.fwd_flops;
   if (shape.projections) {
     // QKV (h -> (a + 2k) d_h) and output (a d_h -> h) GEMMs, 2 FLOP per multiply-add.

@@ -26,6 +26,9 @@ struct AttentionShape {
   int64_t seq = 131072;     // global sequence length
   bool causal = true;
   bool projections = false; // also time the QKV and output projections (hidden = heads x head_dim)
+  // A query attends to at most this many keys, the latest (a windowed layer: Mistral, Gemma-2/3,
+  // Phi-3); 0: the whole causal prefix. The FLOP reported are the window's.
+  int64_t sliding_window = 0;
   Precision precision = Precision::kBf16;
 };
 

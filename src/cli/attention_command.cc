@@ -25,7 +25,7 @@ struct AttentionOptions {
   std::string model, topology = "dgx-h100", engine = "analytic", strategy = "ulysses";
   std::vector<std::string> overrides;
   std::string seq = "128K", precision = "bf16", ring_variant = "zigzag", ring_comm = "p2p";
-  int64_t heads = 32, kv_heads = 0, head_dim = 128, batch = 1, gpus = 8;
+  int64_t heads = 32, kv_heads = 0, head_dim = 128, batch = 1, gpus = 8, sliding_window = 0;
   int64_t tp = 1, ulysses = 1, ring = 1;
   bool no_causal = false, projections = false, no_kv_replication = false, json = false;
 };
@@ -57,6 +57,10 @@ void add_attention_command(CLI::App& app) {
   cmd->add_option("--seq,--seq-length", o->seq, "sequence length, K/M suffixes binary")
       ->capture_default_str()->group("Shape");
   cmd->add_flag("--no-causal", o->no_causal, "full (bidirectional) mask")->group("Shape");
+  cmd->add_option("--sliding-window", o->sliding_window,
+                  "a query attends to at most this many keys, the latest (0: the whole causal prefix; "
+                  "with -m, the model's window when every layer has it)")
+      ->transform(whole_number(0, kMaxSeqLength))->group("Shape");
   cmd->add_flag("--projections", o->projections, "also time the QKV and output projections")
       ->group("Shape");
   cmd->add_option("--precision", o->precision, "bf16 | fp16 | fp8 | tf32 | fp32")
@@ -103,7 +107,20 @@ void add_attention_command(CLI::App& app) {
       if (cmd->count("--heads") == 0) shape.heads = m.num_attention_heads;
       if (cmd->count("--kv-heads") == 0) shape.kv_heads = m.num_key_value_heads;
       if (cmd->count("--head-dim") == 0) shape.head_dim = m.head_dim;
+      // A model whose every layer is windowed (Mistral, Phi-3) times its windowed layer; one that
+      // mixes windowed and global layers (Gemma-2/3) times a global layer unless told otherwise.
+      if (cmd->count("--sliding-window") == 0 && m.sliding_window > 0) {
+        if (m.sliding_window_layers == m.num_layers) {
+          shape.sliding_window = m.sliding_window;
+        } else {
+          fmt::print(stderr,
+                     "note: {} windows {} of its {} layers to {} keys; this times a global-attention layer "
+                     "(--sliding-window {} times a windowed one)\n",
+                     m.name, m.sliding_window_layers, m.num_layers, m.sliding_window, m.sliding_window);
+        }
+      }
     }
+    if (cmd->count("--sliding-window") > 0) shape.sliding_window = o->sliding_window;
     shape.batch = o->batch;
     shape.seq = parse_count(o->seq, "--seq");
     shape.causal = !o->no_causal;
@@ -182,13 +199,15 @@ void add_attention_command(CLI::App& app) {
                       {"batch", shape.batch},
                       {"seq_length", shape.seq},
                       {"causal", shape.causal},
+                      {"sliding_window", shape.sliding_window},
                       {"projections", shape.projections},
                       {"precision", to_string(shape.precision)}};
       out["plan"] = {{"strategy", plan.strategy}, {"num_gpus", run.num_gpus},
                      {"tensor_model_parallel_size", plan.tensor_parallel},
                      {"ulysses_degree", plan.ulysses_degree}, {"ring_degree", plan.ring_degree},
                      {"ring_variant", plan.ring_variant}, {"ring_comm", plan.ring_comm}};
-      out["flops_convention"] = "flash_attention: fwd 4*b*s^2*heads*d_head (/2 causal), bwd 2.5x fwd";
+      out["flops_convention"] = "flash_attention: fwd 4*b*s^2*heads*d_head (/2 causal), bwd 2.5x fwd"
+                                "; a sliding window counts its own w*s - w^2/2 query-key pairs";
       auto block = [&](const char* name, double s, double flops, double proj, double bytes) {
         nlohmann::json j;
         j["time_s"] = tidy(s);
@@ -213,7 +232,9 @@ void add_attention_command(CLI::App& app) {
         "attention {} on {} GPUs of {} (t={} u={} r={}): heads {} kv {} d_head {} batch {} seq {} {}\n",
         plan.strategy, run.num_gpus, topology.name, plan.tensor_parallel, plan.ulysses_degree,
         plan.ring_degree, shape.heads, shape.kv_heads == 0 ? shape.heads : shape.kv_heads,
-        shape.head_dim, shape.batch, format_count(shape.seq), shape.causal ? "causal" : "full");
+        shape.head_dim, shape.batch, format_count(shape.seq),
+        shape.sliding_window > 0 ? fmt::format("causal, window {}", format_count(shape.sliding_window))
+                                 : shape.causal ? "causal" : "full");
     text += fmt::format("{:<18} {:>12} {:>10} {:>14} {:>16}\n", "pass", "time_ms", "iter/s",
                         "TFLOP/s total", "TFLOP/s per GPU");
     text += fmt::format("{:<18} {:>12.3f} {:>10.2f} {:>14.1f} {:>16.1f}\n", "forward", fwd_s * 1e3,
@@ -222,7 +243,10 @@ void add_attention_command(CLI::App& app) {
     text += fmt::format("{:<18} {:>12.3f} {:>10.2f} {:>14.1f} {:>16.1f}\n", "forward+backward",
                         fb_s * 1e3, fb_s > 0 ? 1 / fb_s : 0.0, tflops(fb_flops, fb_s),
                         tflops(fb_flops, fb_s) / n);
-    text += "TFLOP/s: FlashAttention convention (fwd 4*b*s^2*heads*d_head, /2 causal; bwd 2.5x)";
+    text += shape.sliding_window > 0
+                ? "TFLOP/s: FlashAttention convention over the window's query-key pairs (w*s - w^2/2 of "
+                  "s^2/2; bwd 2.5x)"
+                : "TFLOP/s: FlashAttention convention (fwd 4*b*s^2*heads*d_head, /2 causal; bwd 2.5x)";
     text += shape.projections ? ", attention FLOP only (time includes the projections)\n" : "\n";
     std::fputs(text.c_str(), stdout);
   });

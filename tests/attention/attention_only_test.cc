@@ -155,6 +155,44 @@ TEST(AttentionCli, JsonTflopsAreConventionFlopsOverTime) {
   EXPECT_NEAR(f["iterations_per_s"].get<double>() * t, 1.0, 1e-6);
 }
 
+TEST(AttentionOnly, SlidingWindowCountsTheWindowsPairs) {
+  // w = 4096 of s = 131072: w·s - w²/2 = 528,482,304 pairs of s²/2 = 8,589,934,592, 0.0615...
+  // of the causal FLOP; the kernel runs that share, so the time falls with it.
+  const Topology topo = load_topology("dgx-h100");
+  const auto engine = make_engine("analytic");
+  AttentionPlan plan;
+  plan.strategy = "ulysses";
+  plan.ulysses_degree = 8;
+  AttentionShape windowed = llama_shape();
+  windowed.sliding_window = 4096;
+  const AttentionRun full = run_attention_only(llama_shape(), plan, topo, *engine);
+  const AttentionRun run = run_attention_only(windowed, plan, topo, *engine);
+  const double share = (4096.0 * 131072 - 4096.0 * 4096 / 2) / (131072.0 * 131072 / 2);
+  EXPECT_DOUBLE_EQ(run.fwd_flops, 140737488355328.0 * share);
+  EXPECT_DOUBLE_EQ(run.bwd_flops, 2.5 * run.fwd_flops);
+  EXPECT_LT(run.forward.step_time_s, 0.25 * full.forward.step_time_s);
+  EXPECT_EQ(run.comm_fwd_bytes, full.comm_fwd_bytes);  // the all-to-alls move the same heads
+  // A window as long as the sequence changes nothing.
+  windowed.sliding_window = 131072;
+  EXPECT_DOUBLE_EQ(run_attention_only(windowed, plan, topo, *engine).forward.step_time_s,
+                   full.forward.step_time_s);
+}
+
+TEST(AttentionCli, SlidingWindowFromTheModelOrRefusedWhereNoFrameworkRunsIt) {
+  // Mistral windows every layer: -m takes its window. Gemma-2 mixes: a note says which is timed.
+  const auto mistral = test::run_spsim("attention -m mistral-7b -s ulysses -n 8 --seq 32K --json");
+  ASSERT_EQ(mistral.exit_code, 0) << mistral.err;
+  EXPECT_EQ(nlohmann::json::parse(mistral.out)["shape"]["sliding_window"].get<int64_t>(), 4096);
+  const auto gemma = test::run_spsim("attention -m gemma-2-9b -s ulysses -n 8 --seq 32K --json");
+  ASSERT_EQ(gemma.exit_code, 0) << gemma.err;
+  EXPECT_EQ(nlohmann::json::parse(gemma.out)["shape"]["sliding_window"].get<int64_t>(), 0);
+  EXPECT_NE(gemma.err.find("note: gemma-2-9b windows 21 of its 42 layers"), std::string::npos) << gemma.err;
+  const auto ring = test::run_spsim("attention -s ring -n 8 --seq 32K --sliding-window 4096");
+  EXPECT_EQ(ring.exit_code, 2);
+  EXPECT_NE(ring.err.find("--cp-comm-type allgather"), std::string::npos) << ring.err;
+  EXPECT_TRUE(ring.out.empty());
+}
+
 TEST(AttentionCli, GpusMustMatchDegrees) {
   const auto r = test::run_spsim("attention -s usp -u 4 -r 2 -n 16 --seq 64K");
   EXPECT_EQ(r.exit_code, 2);
