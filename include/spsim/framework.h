@@ -61,6 +61,13 @@ enum class PipelineSplit : uint8_t {
 /// torch.distributed.tensor.experimental.context_parallel).
 enum class CpAttention : uint8_t { kSingleKernel, kPerStepSdpa };
 
+// Full recompute of part of the layers (--recompute full:N, job.h recompute_layers).
+enum class PartialRecompute : uint8_t {
+  kNone,          // every layer or none
+  kFirstOfChunk,  // the first N layers of every model chunk (Megatron-Core's block method)
+  kEveryKth,      // blocks k, 2k, ... of a rank, floor(L / k) = N of them (torchtitan's per-layer AC)
+};
+
 struct FrameworkProfile {
   const char* name;          // "megatron" | "nemo" | "deepspeed" | "fsdp"
   const char* title;         // "Megatron-LM", ...
@@ -114,6 +121,8 @@ struct FrameworkProfile {
   bool tiled_mlp;
   // Recompute modes the framework's launch settings offer (bit m set: Recompute m).
   uint8_t recompute_modes;
+  // Which layers full recompute of part of them (--recompute full:N) checkpoints, if any.
+  PartialRecompute partial_recompute;
   // How context parallelism runs the attention: TransformerEngine's (Megatron, NeMo, Llama 3)
   // all-gather CP calls one kernel over (s/r x s) and its p2p ring one fused kernel a step;
   // PyTorch's context_parallel (torchtitan) calls SDPA once per chunk with either rotation and

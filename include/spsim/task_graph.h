@@ -117,6 +117,11 @@ struct Task {
   // the segment), -1 if none: the layer before gathered this layer's parameters (FSDP's backward
   // all-gather of the next layer). The first instance has no previous one and does not wait.
   int32_t prev_instance_dep = -1;
+  // In the first instance of a segment that continues the one before it (Segment::continues):
+  // the task of that segment's last instance this task waits for, as prev_instance_dep does
+  // between instances of one segment (the last plain layer gathered the first checkpointed
+  // layer's parameters); -1 if none.
+  int32_t continued_dep = -1;
   void add_dep(int index);  // throws Error past 4 deps
 
   /// A compute task on the compute stream (`name` must be a static string).
@@ -138,6 +143,10 @@ struct Segment {
   /// Every stream of the GPU drains before this segment starts (the optimizer step waits for
   /// the gradient reduction, as torch.cuda.synchronize / DeepSpeed's boundary does).
   bool barrier = false;
+  /// The same layers as the segment just before it, split off where the layers differ (full
+  /// recompute of part of a chunk): its first instance waits for that segment's last one through
+  /// Task::continued_dep, as later instances wait for their previous one.
+  bool continues = false;
   std::vector<Task> tasks;
 };
 

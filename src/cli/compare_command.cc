@@ -58,7 +58,11 @@ Prediction read_prediction(const std::string& path) {
                          c.at("framework").get<std::string>(), c.at("tensor_model_parallel_size").get<int64_t>(),
                          c.at("ulysses_degree").get<int64_t>(), c.at("ring_degree").get<int64_t>(),
                          c.at("data_parallel_size").get<int64_t>(), c.at("pipeline_model_parallel_size").get<int64_t>(),
-                         c.at("zero_stage").get<int64_t>(), c.at("recompute_granularity").get<std::string>());
+                         c.at("zero_stage").get<int64_t>(),
+                         c.at("recompute_granularity").get<std::string>() +
+                             (c.contains("recompute_num_layers")
+                                  ? ":" + std::to_string(c.at("recompute_num_layers").get<int64_t>())
+                                  : std::string()));
     p.step_s = j.at("step_time_s").get<double>();
     p.tokens_per_s = j.at("tokens_per_s").get<double>();
     p.tflops = j.at("tflops_per_gpu").at("model").get<double>();

@@ -96,7 +96,10 @@ nlohmann::json to_json(const MaxContextResult& r, const Topology& topology, doub
   j["virtual_pipeline_model_parallel_size"] = r.job.virtual_pipeline_stages;
   j["zero_stage"] = r.job.zero_stage;
   j["recompute_granularity"] = to_string(r.job.recompute);
-  if (r.job.recompute_layers > 0) j["recompute_num_layers"] = r.job.recompute_layers;
+  if (r.job.recompute_layers > 0) {
+    j["recompute_method"] = "block";
+    j["recompute_num_layers"] = r.job.recompute_layers;
+  }
   j["max_seq_length"] = r.max_seq;
   j["granularity"] = r.granularity;
   j["capped"] = r.capped;

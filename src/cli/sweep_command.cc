@@ -633,6 +633,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
                               if (!variant.empty()) job.ring_variant = variant;
                               if (z > 0 || !zeros.empty()) job.zero_stage = static_cast<int>(z);
                               if (m > 0) job.micro_batch_size = m;
+                              if (rc != job.recompute) job.recompute_layers = 0;  // full:N only as given
                               job.recompute = rc;
                               SweepPlan::Point point;
                               point.model = mi;

@@ -34,6 +34,7 @@ struct TimedTask {
   bool is_compute = true;
   std::array<int32_t, 4> deps{};
   int32_t prev_dep = -1;  // Task::prev_instance_dep
+  int32_t continued_dep = -1;  // Task::continued_dep (first instance of a continuing segment)
 };
 
 // One task's run on a stream, kept so that a wait can be blamed on what was really running.
@@ -106,6 +107,7 @@ class Scheduler {
       t.category = task.category;
       t.deps = task.deps;
       t.prev_dep = task.prev_instance_dep;
+      t.continued_dep = task.continued_dep;
       if (t.prev_dep >= static_cast<int32_t>(segment.tasks.size())) {
         throw Error(std::string("task ") + task.name + " waits for a task the segment does not have");
       }
@@ -147,9 +149,12 @@ class Scheduler {
   // ring send and the all-to-all queued behind it, and no kind is blamed for more than it ran.
   //
   // `prev_end`: the end times of the previous instance of the same segment (its tasks are what a
-  // prev_dep names), or null for the first instance, which waits for none.
+  // prev_dep names), or null for the first instance, which waits for none; or, with
+  // `continued_from` (the first instance of a segment continuing the one before it), those of that
+  // segment's last instance, whose tasks `continued_from` holds and continued_dep names.
   void run_instance(const std::vector<TimedTask>& tasks, StreamState& state, std::vector<double>& end,
-                    const std::vector<double>* prev_end, Accumulator* acc) const {
+                    const std::vector<double>* prev_end, Accumulator* acc,
+                    const std::vector<TimedTask>* continued_from = nullptr) const {
     end.assign(tasks.size(), 0.0);
     begin_.assign(tasks.size(), 0.0);
     bound_by_.assign(tasks.size(), -1);
@@ -183,10 +188,11 @@ class Scheduler {
       }
       // A wait for the previous instance: blamed on that task's stream history (it ran there).
       int earlier_stream = -1;
-      if (t.prev_dep >= 0 && prev_end != nullptr && (*prev_end)[t.prev_dep] > ready) {
-        ready = (*prev_end)[t.prev_dep];
+      const int32_t earlier = continued_from != nullptr ? t.continued_dep : t.prev_dep;
+      if (earlier >= 0 && prev_end != nullptr && (*prev_end)[earlier] > ready) {
+        ready = (*prev_end)[earlier];
         binding = -1;
-        earlier_stream = static_cast<int>(tasks[t.prev_dep].stream);
+        earlier_stream = static_cast<int>((continued_from != nullptr ? *continued_from : tasks)[earlier].stream);
       }
       const double free = state.free[s];
       const double start = std::max(free, ready);
@@ -380,6 +386,15 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
   std::vector<std::vector<TimedTask>> timed;
   timed.reserve(graph.segments.size());
   for (const auto& segment : graph.segments) timed.push_back(scheduler.time_segment(segment));
+  for (size_t k = 0; k < graph.segments.size(); ++k) {
+    for (const TimedTask& t : timed[k]) {
+      // A segment run alone (one layer of it timed) has no segment before it: it waits for none.
+      if (t.continued_dep >= 0 && graph.segments[k].continues && k > 0 &&
+          t.continued_dep >= static_cast<int32_t>(timed[k - 1].size())) {
+        throw Error("a task waits for a task the segment before it does not have");
+      }
+    }
+  }
 
   StreamState state;
   state.last.fill(Category::kCompute);
@@ -402,6 +417,7 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
   for (int64_t mb = 0; mb < micro_batches; ++mb) {
     const StreamState mb_before = state;
     const Accumulator acc_before = acc;
+    size_t ran = graph.segments.size();  // the segment that ran last in this micro-batch
     for (size_t k = 0; k < graph.segments.size(); ++k) {
       const Segment& segment = graph.segments[k];
       if (!runs_in(segment.when, mb, micro_batches)) continue;
@@ -411,11 +427,19 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
       for (const auto& t : tasks) used[static_cast<int>(t.stream)] = true;
       std::array<double, kNumStreams> previous_shift{};
       bool have_previous = false;
-      prev_end.clear();
+      // prev_end holds the last instance of the segment before (completed below after a
+      // steady-state skip): a continuing segment's first instance waits for it.
+      const bool continues = segment.continues && k > 0 && ran + 1 == k && !prev_end.empty();
+      if (!continues) prev_end.clear();
+      ran = k;
       for (int64_t rep = 0; rep < segment.repeat; ++rep) {
         const StreamState before = state;
         Accumulator one;
-        scheduler.run_instance(tasks, state, end, rep > 0 ? &prev_end : nullptr, &one);
+        if (rep == 0 && continues) {
+          scheduler.run_instance(tasks, state, end, &prev_end, &one, &timed[k - 1]);
+        } else {
+          scheduler.run_instance(tasks, state, end, rep > 0 ? &prev_end : nullptr, &one);
+        }
         std::array<double, kNumStreams> shift{};
         for (int s = 0; s < kNumStreams; ++s) shift[s] = state.free[s] - before.free[s];
         bool uniform = shifts_uniformly(used, before, state, shift, tolerance);
@@ -460,6 +484,10 @@ StepResult analytic_step(const TaskGraph& graph, const Topology& topology) {
             if (!used[s]) continue;
             state.free[s] += remaining * shift[s];
             state.shift(s, remaining * shift[s]);
+          }
+          // The last instance's end times, for a segment continuing this one.
+          for (size_t i = 0; i < tasks.size(); ++i) {
+            prev_end[i] += remaining * shift[static_cast<int>(tasks[i].stream)];
           }
           acc.compute_s += remaining * one.compute_s;
           for (int c = 0; c < kNumCategories; ++c) {

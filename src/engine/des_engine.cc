@@ -135,7 +135,8 @@ void validate(const TaskGraph& graph, const Topology& topology) {
                                    std::to_string(graph.micro_batches) + ")");
   }
   std::vector<std::optional<Placement>> placements(graph.groups.size());
-  for (const Segment& segment : graph.segments) {
+  for (size_t k = 0; k < graph.segments.size(); ++k) {
+    const Segment& segment = graph.segments[k];
     if (segment.repeat < 0) {
       throw InputError("strategy", std::string("segment \"") + segment.name +
                                        "\" has a negative repeat; the des engine cannot lower it");
@@ -155,6 +156,12 @@ void validate(const TaskGraph& graph, const Topology& topology) {
                                          "\" waits for task " + std::to_string(task.prev_instance_dep) +
                                          " of the previous instance, which the segment does not have; the "
                                          "des engine cannot lower it");
+      }
+      if (task.continued_dep >= 0 && segment.continues && k > 0 &&
+          task.continued_dep >= static_cast<int>(graph.segments[k - 1].tasks.size())) {
+        throw InputError("strategy", std::string("task \"") + task.name + "\" of segment \"" + segment.name +
+                                         "\" waits for a task the segment before it does not have; the des "
+                                         "engine cannot lower it");
       }
       if (static_cast<int>(task.stream) >= kNumStreams) {
         throw InputError("strategy", std::string("task \"") + task.name + "\" has an unknown stream");

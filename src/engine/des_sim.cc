@@ -21,6 +21,7 @@
 #include <map>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "engine/des_internal.h"
@@ -165,6 +166,19 @@ class Simulation {
       return inst - 1;
     }
     return -1;
+  }
+  // What a task of `inst` waits for in an earlier instance, as (instance, task), or (-1, -1): the
+  // previous repetition's Task::prev_instance_dep, or, in the first instance of a segment that
+  // continues the one before it, that segment's last instance's Task::continued_dep.
+  std::pair<int64_t, int32_t> earlier_dep(int64_t inst, const Task& task) const {
+    const int64_t prev = prev_instance(inst);
+    if (task.prev_instance_dep >= 0 && prev >= 0) return {prev, task.prev_instance_dep};
+    const Inst& here = insts_[inst];
+    if (task.continued_dep >= 0 && here.rep == 0 && inst > 0 && graph_.segments[here.seg].continues &&
+        insts_[inst - 1].seg + 1 == here.seg && insts_[inst - 1].mb == here.mb) {
+      return {inst - 1, task.continued_dep};
+    }
+    return {-1, -1};
   }
   const Recent* find_recent(const StreamState& st, int64_t inst, int32_t task) const;
   void try_advance(int64_t rank);
@@ -402,9 +416,9 @@ void Simulation::try_advance(int64_t rank) {
         break;
       }
     }
-    if (ready && task.prev_instance_dep >= 0 && prev_instance(inst) >= 0 &&
-        !dep_done(gpu, prev_instance(inst), task.prev_instance_dep)) {
-      ready = false;
+    if (ready) {
+      const auto [earlier, dep] = earlier_dep(inst, task);
+      if (earlier >= 0 && !dep_done(gpu, earlier, dep)) ready = false;
     }
     // A barrier segment starts on a stream only when no stream has work left from an earlier
     // instance (as the analytic engine drains every stream).
@@ -436,9 +450,7 @@ void Simulation::start_task(int64_t rank, int stream) {
     const Recent* r = find_recent(gpu.streams[static_cast<int>(task_at(inst, dep).stream)], inst, dep);
     if (r != nullptr && (pred == nullptr || r->finish > pred->finish)) pred = r;
   }
-  if (task.prev_instance_dep >= 0 && prev_instance(inst) >= 0) {
-    const int64_t earlier = prev_instance(inst);
-    const int32_t dep = task.prev_instance_dep;
+  if (const auto [earlier, dep] = earlier_dep(inst, task); earlier >= 0) {
     const Recent* r = find_recent(gpu.streams[static_cast<int>(task_at(earlier, dep).stream)], earlier, dep);
     if (r != nullptr && (pred == nullptr || r->finish > pred->finish)) pred = r;
   }

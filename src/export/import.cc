@@ -484,6 +484,11 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
   if (s.has("--recompute-granularity")) {
     const std::string g = s.value("--recompute-granularity");
     if (g == "selective") {
+      // Megatron asserts no recompute method with selective granularity (arguments.py).
+      if (s.has("--recompute-method") || s.has("--recompute-num-layers")) {
+        throw InputError(where, "--recompute-method / --recompute-num-layers go with --recompute-granularity full "
+                                "(Megatron refuses them with selective); drop them or use full");
+      }
       job.recompute = Recompute::kSelective;
     } else {
       const std::string method = s.has("--recompute-method") ? s.value("--recompute-method") : "(none)";
@@ -843,6 +848,13 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
     if (g == "null" || g == "None") {
       job.recompute = Recompute::kNone;
     } else if (g == "selective") {
+      for (const char* key : {"model.recompute_method", "model.recompute_num_layers"}) {
+        if (s.has(key) && s.value(key) != "null" && s.value(key) != "None") {
+          throw InputError(where, fmt::format("{}={} goes with model.recompute_granularity=full (Megatron refuses "
+                                              "a recompute method with selective); drop it or use full",
+                                              key, s.value(key)));
+        }
+      }
       job.recompute = Recompute::kSelective;
     } else if (g == "full") {
       const std::string method = s.has("model.recompute_method") ? s.value("model.recompute_method") : "null";
@@ -1214,15 +1226,16 @@ ImportedLaunch import_torchtitan(const std::string& text, const std::string& whe
   // each of which counts its own blocks). The memory_budget mode is not modelled.
   const std::string option = str("activation_checkpoint.selective_ac_option", "2");
   const bool op_level = mode == "selective" && option == "op";
+  // int(option) as torchtitan reads it: 0 (or 1) checkpoints every block.
   const bool every_kth = mode == "selective" && !option.empty() && option.size() <= 6 &&
-                         option.find_first_not_of("0123456789") == std::string::npos && option[0] != '0' &&
-                         out.model && job.pipeline_parallel == 1;
+                         option.find_first_not_of("0123456789") == std::string::npos && out.model &&
+                         job.pipeline_parallel == 1;
   if (op_level) {
     job.recompute = Recompute::kOp;
   } else if (every_kth) {
     const int64_t k = std::stoll(option), layers = out.model->num_layers;
-    job.recompute = layers / k > 0 ? Recompute::kFull : Recompute::kNone;
-    job.recompute_layers = k == 1 || layers / k == 0 ? 0 : layers / k;
+    job.recompute = k <= 1 || layers / k > 0 ? Recompute::kFull : Recompute::kNone;
+    job.recompute_layers = k <= 1 || layers / k == 0 ? 0 : layers / k;
   } else if (mode != "none" && mode != "full") {
     out.missing.push_back({"recompute_granularity",
                            mode == "selective"

@@ -61,8 +61,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // The loss is vocab-parallel CE over all logits (--cross-entropy-loss-fusion is TE's
           // unchunked kernel): no chunked or fused-linear loss, no tiled MLP.
           kStandardLoss, false,
-          // --recompute-granularity selective | full (arguments.py); no op-level policy.
-          kNoRecompute | kSelectiveRecompute | kFullRecompute,
+          // --recompute-granularity selective | full (arguments.py); no op-level policy. Full of
+          // part: --recompute-method block --recompute-num-layers N, the first N layers of each
+          // model chunk (core/transformer/transformer_block.py _checkpointed_forward).
+          kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kFirstOfChunk,
           CpAttention::kSingleKernel,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
@@ -88,7 +90,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           PipelineSplit::kMegatron,
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
           kStandardLoss, false,  // Megatron-Core's loss, as megatron
-          kNoRecompute | kSelectiveRecompute | kFullRecompute,  // Megatron-Core's, as megatron
+          // Megatron-Core's, as megatron (recipes' recompute_method block, recompute_num_layers).
+          kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kFirstOfChunk,
           CpAttention::kSingleKernel,  // TE's all-gather CP, as megatron
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
@@ -133,8 +136,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // (config/trainer.py:145, ulysses_sp.py:943).
           kStandardLoss | kFusedLoss | kChunkedLoss, true,
           // Megatron-DeepSpeed's --recompute-granularity selective/full; HF models' gradient
-          // checkpointing is full.
-          kNoRecompute | kSelectiveRecompute | kFullRecompute,
+          // checkpointing is full, of every layer (what spsim's DeepSpeed plans emit): no full:N.
+          kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kNone,
           CpAttention::kSingleKernel,
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
@@ -175,10 +178,11 @@ const std::array<FrameworkProfile, 4>& profiles() {
           {"dp", "megatron-sp", "megatron-tp", "ring"}, false,
           // ChunkedLossWrapper (components/loss.py:501); no fused-linear loss or tiled MLP.
           kStandardLoss | kChunkedLoss, false,
-          // activation_checkpoint.mode none | full | selective with selective_ac_option "op" (or
-          // every n-th layer, not modelled); no core-attention-only policy like Megatron's
+          // activation_checkpoint.mode none | full | selective with selective_ac_option "op" or
+          // "k": every k-th block whole, counted by a module-wide counter from 1 (full:N); no
+          // core-attention-only policy like Megatron's
           // (torchtitan/parallelisms/parallelize_llama.py:226-286 @9dec370).
-          kNoRecompute | kFullRecompute | kOpRecompute,
+          kNoRecompute | kFullRecompute | kOpRecompute, PartialRecompute::kEveryKth,
           // PyTorch context_parallel (torch/distributed/tensor/experimental/_attention.py,
           // create_context_parallel_ctx in torchtitan/utils.py): one SDPA call per chunk.
           CpAttention::kPerStepSdpa,

@@ -47,13 +47,14 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
 }
 
 LayerActivations partly_recomputed(const LayerActivations& checkpointed, const LayerActivations& plain,
-                                   int64_t chunk_layers, int64_t rerun) {
+                                   int64_t chunk_layers, int64_t rerun, int64_t plain_first) {
   if (rerun <= 0 || chunk_layers <= 0) return plain;
   if (rerun >= chunk_layers) return checkpointed;
   const double n = static_cast<double>(chunk_layers), k = static_cast<double>(rerun);
+  const double freed = static_cast<double>(std::clamp<int64_t>(plain_first, 0, chunk_layers - rerun));
   LayerActivations out;
   out.saved = (k * checkpointed.saved + (n - k) * plain.saved) / n;
-  out.recomputed = std::max(plain.recomputed, checkpointed.recomputed - (n - k) * plain.saved);
+  out.recomputed = std::max(plain.recomputed, checkpointed.recomputed - freed * plain.saved);
   return out;
 }
 

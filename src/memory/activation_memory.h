@@ -31,12 +31,13 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
                                    const std::vector<OpCost>& ops, int64_t mlp_tiles,
                                    const std::vector<OpCost>* ops_without_recompute = nullptr);
 
-/// Full recompute of `rerun` of a chunk's `chunk_layers` layers (Megatron's block method: the
-/// chunk's first ones): per layer in flight, the average of what a checkpointed layer keeps and
-/// what a `plain` one keeps. A checkpointed layer is back-propagated after the chunk's plain
-/// layers have freed theirs, so the forward it runs again adds only what exceeds those.
+/// Full recompute of `rerun` of a chunk's `chunk_layers` layers: per layer in flight, the average
+/// of what a checkpointed layer keeps and what a `plain` one keeps. The first checkpointed layer
+/// to be back-propagated runs its forward again after `plain_first` plain layers have freed
+/// theirs (Megatron's block method checkpoints a chunk's first layers: all its plain ones;
+/// torchtitan's every k-th block: the L mod k after the last), so it adds only what exceeds those.
 LayerActivations partly_recomputed(const LayerActivations& checkpointed, const LayerActivations& plain,
-                                   int64_t chunk_layers, int64_t rerun);
+                                   int64_t chunk_layers, int64_t rerun, int64_t plain_first);
 
 double sum_saved(const std::vector<OpCost>& ops);
 

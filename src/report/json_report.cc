@@ -21,16 +21,25 @@ nlohmann::json whole_bytes(double value) {
 }
 
 // What one layer sends: the collectives of the layer segments that run in the last micro-batch
-// (it has every kind, gradient reduction included), keyed "<category>/<collective>".
+// (it has every kind, gradient reduction included), keyed "<category>/<collective>". Layers of
+// two kinds (full recompute of part of a chunk: two layer_bwd segments) count by their share.
 nlohmann::json comm_bytes_per_layer(const TaskGraph& graph) {
+  auto counted = [](const Segment& segment) {
+    return std::string_view(segment.name).rfind("layer", 0) == 0 && segment.when != When::kAllButLastMicroBatch;
+  };
+  std::map<std::string, int64_t> layers;  // per segment name
+  for (const auto& segment : graph.segments) {
+    if (counted(segment)) layers[segment.name] += segment.repeat;
+  }
   std::map<std::string, std::pair<double, double>> bytes;  // forward, backward
   for (const auto& segment : graph.segments) {
-    const std::string name = segment.name;
-    if (name.rfind("layer", 0) != 0 || segment.when == When::kAllButLastMicroBatch) continue;
+    if (!counted(segment)) continue;
+    const int64_t all = layers[segment.name];
+    const double share = all > 0 ? static_cast<double>(segment.repeat) / static_cast<double>(all) : 1.0;
     for (const auto& task : segment.tasks) {
       if (task.kind != TaskKind::kCollective) continue;
       auto& entry = bytes[std::string(to_string(task.category)) + "/" + to_string(task.comm)];
-      (task.phase == Phase::kForward ? entry.first : entry.second) += task.bytes;
+      (task.phase == Phase::kForward ? entry.first : entry.second) += share * task.bytes;
     }
   }
   nlohmann::json out = nlohmann::json::object();

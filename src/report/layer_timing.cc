@@ -94,16 +94,26 @@ nlohmann::json layer_timing_json(const RunReport& report) {
   const TaskGraph& graph = report.lowered.graph;
   const Segment* fwd = nullptr;
   const Segment* bwd = nullptr;
+  const Segment* rerun = nullptr;  // full recompute of part of a chunk: its checkpointed layers
   for (const auto& segment : graph.segments) {
     const std::string name = segment.name;
     if (name == "layer_fwd") fwd = &segment;
-    if (name == "layer_bwd" && segment.when != When::kAllButLastMicroBatch) bwd = &segment;
+    if (name != "layer_bwd" || segment.when == When::kAllButLastMicroBatch) continue;
+    if (segment.continues) {
+      rerun = &segment;
+    } else {
+      bwd = &segment;
+      rerun = nullptr;  // a later chunk's plain layers: report that chunk
+    }
   }
   nlohmann::json out;
   out["method"] = "one steady-state layer of the last micro-batch (its gradient reduction "
                   "included): 3 layers minus 2, analytic engine";
   if (fwd != nullptr) out["forward"] = pass_json(graph, *fwd, report.topology);
   if (bwd != nullptr) out["backward"] = pass_json(graph, *bwd, report.topology);
+  // --recompute full:N: "backward" is a layer that kept its activations, this one re-runs its
+  // forward first.
+  if (rerun != nullptr) out["backward_recomputed"] = pass_json(graph, *rerun, report.topology);
   return out;
 }
 

@@ -66,6 +66,7 @@ nlohmann::json task_json(const Task& task) {
   for (size_t i = 0; i < used; ++i) deps.push_back(task.deps[i]);
   out["deps"] = deps;
   if (task.prev_instance_dep >= 0) out["prev_instance_dep"] = task.prev_instance_dep;
+  if (task.continued_dep >= 0) out["continued_dep"] = task.continued_dep;
   return out;
 }
 
@@ -92,11 +93,13 @@ nlohmann::json to_json(const TaskGraph& graph) {
   for (const auto& segment : graph.segments) {
     nlohmann::json tasks = nlohmann::json::array();
     for (const auto& task : segment.tasks) tasks.push_back(task_json(task));
-    segments.push_back({{"name", segment.name},
-                        {"repeat", segment.repeat},
-                        {"when", to_string(segment.when)},
-                        {"barrier", segment.barrier},
-                        {"tasks", tasks}});
+    nlohmann::json seg = {{"name", segment.name},
+                          {"repeat", segment.repeat},
+                          {"when", to_string(segment.when)},
+                          {"barrier", segment.barrier},
+                          {"tasks", tasks}};
+    if (segment.continues) seg["continues"] = true;  // only when set: other dumps stay as they were
+    segments.push_back(std::move(seg));
   }
   out["segments"] = segments;
   return out;

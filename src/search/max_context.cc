@@ -260,6 +260,8 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       candidate.framework = framework;
       candidate.zero_stage = zero;
       candidate.recompute = recompute;
+      // A searched mode is the whole mode (full: every layer); the job's own, full:N included, stays.
+      if (!knobs.recomputes.empty()) candidate.recompute_layers = 0;
       candidate.loss = loss;
       candidate.tiled_mlp = tiled_mlp;
       candidate.pipeline_parallel = p;

@@ -49,8 +49,14 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   job.ulysses_kv_replication = in.boolean("ulysses_kv_replication", job.ulysses_kv_replication);
   job.ulysses_overlap = in.boolean("ulysses_overlap", job.ulysses_overlap);
   job.zero_stage = static_cast<int>(in.integer("zero_stage", 0, 0, 3));
-  job.recompute = parse_recompute(in.string("recompute_granularity", "none"),
-                                  in.pointer("recompute_granularity"));
+  const std::string granularity = in.string("recompute_granularity", "none");
+  if (granularity.find(':') != std::string::npos) {
+    in.fail("recompute_granularity", fmt::format("\"{}\" is the command line's form; a job file writes "
+                                                 "\"recompute_granularity\": \"full\", \"recompute_method\": "
+                                                 "\"block\", \"recompute_num_layers\": N",
+                                                 granularity));
+  }
+  job.recompute = parse_recompute(granularity, in.pointer("recompute_granularity"));
   // Megatron's --recompute-method block --recompute-num-layers N: the first N layers of every
   // model chunk recompute. uniform with N = 1 (or no method) is every layer; uniform groups of
   // N > 1 layers checkpointed together are not modelled.
@@ -62,6 +68,9 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   if (job.recompute != Recompute::kFull && (!method.empty() || num_layers > 0)) {
     in.fail(num_layers > 0 ? "recompute_num_layers" : "recompute_method",
             "applies to recompute_granularity \"full\" only; drop it or set the granularity to full");
+  }
+  if (!method.empty() && num_layers == 0 && in.has("recompute_num_layers")) {
+    in.fail("recompute_num_layers", "must be at least 1 with a recompute_method");
   }
   if (method == "block") {
     if (num_layers == 0) {

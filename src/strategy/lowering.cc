@@ -170,8 +170,14 @@ Gather zero3_gather_mode(const Context& c) {
 // layer's gradient reduce-scatter, which then overlaps the next layer's compute. Synchronous
 // (DeepSpeed's first ZeRO-3 synchronized the device before every gather): behind the
 // reduce-scatter, so nothing overlaps.
-int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCost>& bwd_ops,
-                   bool with_dp, bool rerun_forward) {
+// The tasks of one layer's backward that the next layer's backward waits for (ZeRO-3): its
+// first task, the gather it issues for the next layer and the prefetch gather it waits on.
+struct LayerBwdTasks {
+  int first = -1, next = -1, gather = -1;
+};
+
+LayerBwdTasks emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCost>& bwd_ops,
+                             bool with_dp, bool rerun_forward) {
   const bool zero3 = c.job.zero_stage >= 3 && c.grad_group_size > 1;
   const Gather mode = zero3_gather_mode(c);
   const bool prefetch = zero3 && mode == Gather::kPrefetch;
@@ -247,7 +253,7 @@ int emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCos
   // with no dependency would run the whole backward's gathers at once, holding every layer's
   // parameters; with identical layers the steady state is the same either way.
   if (prefetch) sb.at(gather).prev_instance_dep = first;
-  return last;
+  return {first, zero3 ? next : -1, prefetch ? gather : -1};
 }
 
 
@@ -329,6 +335,7 @@ void add_head(TaskGraph& graph, const Context& c, bool forward, bool backward) {
 // (the chunk's last ones, back-propagated first) run, then the checkpointed ones: one segment each.
 void add_layer_bwd(TaskGraph& graph, const Context& c, int64_t layers, int64_t rerun, When when,
                    bool with_dp) {
+  LayerBwdTasks plain;
   for (const bool checkpointed : {false, true}) {
     const int64_t count = checkpointed ? rerun : layers - rerun;
     // One segment when the chunk is of one kind (an empty chunk keeps its empty segment).
@@ -340,7 +347,14 @@ void add_layer_bwd(TaskGraph& graph, const Context& c, int64_t layers, int64_t r
     seg.when = when;
     seg.tasks.reserve(static_cast<size_t>(48 + 4 * c.r));
     SegmentBuilder sb(seg, Phase::kBackward);
-    emit_layer_bwd(sb, c, c.ops, with_dp, checkpointed);
+    const LayerBwdTasks tasks = emit_layer_bwd(sb, c, c.ops, with_dp, checkpointed);
+    if (checkpointed && !one_kind) {
+      // The last plain layer gathered this first checkpointed layer's parameters (ZeRO-3).
+      seg.continues = true;
+      if (plain.next >= 0) sb.at(tasks.first).continued_dep = plain.next;
+      if (tasks.gather >= 0) sb.at(tasks.gather).continued_dep = plain.first;
+    }
+    plain = tasks;
   }
 }
 
@@ -666,9 +680,15 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                                      ? layer_activations(model, plain_shard, c.ops, mlp_tiles)
                                      : layer;
   auto layer_of_chunk = [&](int64_t chunk_layers) {
-    return job.recompute_layers > 0
-               ? partly_recomputed(layer, plain, chunk_layers, recomputed_layers(job, chunk_layers))
-               : layer;
+    if (job.recompute_layers == 0) return layer;
+    const int64_t rerun = recomputed_layers(job, chunk_layers);
+    // Plain layers back-propagated before the first re-run: all of a chunk's (Megatron checkpoints
+    // its first layers), or those after torchtitan's last k-th block (rules.cc: one stage there).
+    const int64_t every = std::max<int64_t>(1, chunk_layers / std::max<int64_t>(1, rerun));
+    const int64_t plain_first = c.fw.partial_recompute == PartialRecompute::kEveryKth
+                                    ? chunk_layers % every
+                                    : chunk_layers - rerun;
+    return partly_recomputed(layer, plain, chunk_layers, rerun, plain_first);
   };
   MemoryEstimate& memory = out.memory;
   const int64_t p = job.pipeline_parallel;

@@ -76,6 +76,40 @@ void check_sliding_window(const ModelSpec& model, const JobConfig& job) {
   }
 }
 
+// --recompute full:N: a count the model has, checkpointed where the framework can place it.
+void check_partial_recompute(const ModelSpec& model, const JobConfig& job) {
+  if (job.recompute_layers == 0) return;
+  const int64_t layers = model.num_layers, n = job.recompute_layers;
+  if (n > layers) {
+    throw InputError("recompute", fmt::format("full:{} asks for more layers than model {} has ({}); use --recompute "
+                                              "full (every layer) or full:N with N < {}",
+                                              n, model.name, layers, layers));
+  }
+  if (job.framework.empty()) return;  // resolved later; the lowering's check has it
+  const FrameworkProfile& fw = find_framework(job.framework);
+  if (fw.partial_recompute == PartialRecompute::kNone) {
+    throw InputError("recompute", fmt::format("{} checkpoints every layer or none (Hugging Face's gradient "
+                                              "checkpointing); use --recompute full or none, or --framework "
+                                              "megatron for full:{}",
+                                              fw.title, n));
+  }
+  if (fw.partial_recompute == PartialRecompute::kEveryKth) {
+    // torchtitan checkpoints blocks k, 2k, ... with one counter per rank over all its blocks.
+    if (job.pipeline_parallel > 1) {
+      throw InputError("recompute", fmt::format("{} counts the blocks of every-k-th checkpointing across a rank's "
+                                                "pipeline stages, which full:{} does not place; use --recompute "
+                                                "full or none with --pp",
+                                                fw.title, n));
+    }
+    const int64_t k = layers / n;
+    if (layers / k != n) {
+      throw InputError("recompute", fmt::format("{} checkpoints every k-th of the {} blocks, floor({} / k) of them: "
+                                                "no k gives {}; use full:{} (k = {}) or full:{} (k = {})",
+                                                fw.title, layers, layers, n, layers / k, k, layers / (k + 1), k + 1));
+    }
+  }
+}
+
 }  // namespace
 
 const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_framework) {
@@ -298,6 +332,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
   }
 
   check_sliding_window(model, job);
+  check_partial_recompute(model, job);
   if (job.recompute == Recompute::kOp && (model.qkv_bias || model.linear_bias || !model.gated_mlp ||
                                           model.hidden_dropout > 0 || model.attention_dropout > 0)) {
     // The policy counts aten.mm calls: a Linear with a bias runs aten.addmm (neither counted nor

@@ -273,6 +273,10 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
                 job.zero_stage = static_cast<int>(zero);
                 job.micro_batch_size = mbs;
                 job.recompute = recompute;
+                // A searched or listed mode is the whole mode (full: every layer); only a search
+                // fixed to the base job's recompute (max-context's curve of a full:N plan) keeps N.
+                const bool fixed = space.recompute.size() == 1 && space.recompute.front() == base.recompute;
+                job.recompute_layers = fixed ? base.recompute_layers : 0;
                 job.ring_variant = variant;
                 ++searched;
                 LoweredStep lowered;

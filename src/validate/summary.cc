@@ -42,7 +42,7 @@ ErrorStats stats_of(std::vector<std::pair<double, std::string>> errors) {
 auto workload_key(const RowResult& r) {
   const ValidationRow& row = *r.row;
   const std::string release = row.id.substr(0, row.id.find('-'));
-  return std::make_tuple(release, row.metric, row.model_ref, row.topology_ref, row.job.num_gpus,
+  return std::make_tuple(row.source, release, row.metric, row.model_ref, row.topology_ref, row.job.num_gpus,
                          row.job.seq_length, static_cast<int>(row.job.precision), row.job.causal);
 }
 

@@ -4,6 +4,7 @@
 // forms, checked against the whole-model extremes (none, full) on Llama-3-8B (32 layers) and
 // Llama-3-70B (80 layers, pipelined).
 #include <cmath>
+#include <fstream>
 
 #include "memory/activation_memory.h"
 #include "spsim/engine.h"
@@ -91,7 +92,7 @@ TEST(PartialRecompute, StepTimeAndFlopsInterpolateLayerByLayer) {
   EXPECT_NEAR(half, none + 0.5 * (full - none), 1e-6 * full);
   EXPECT_NEAR(five, none + 5.0 / 32 * (full - none), 1e-6 * full);
   EXPECT_DOUBLE_EQ(run(m, dp_job("full:32")).result.step_time_s, full);
-  EXPECT_DOUBLE_EQ(run(m, dp_job("full:99")).result.step_time_s, full);  // more than a chunk holds
+  EXPECT_THROW_MSG(run(m, dp_job("full:33")), InputError, "more layers than model");
 
   const StepFlops f_none = step_flops(m, dp_job("none")), f_full = step_flops(m, dp_job("full"));
   const StepFlops f_five = step_flops(m, dp_job("full:5"));
@@ -119,14 +120,16 @@ TEST(PartialRecompute, MemoryKeepsEachLayersOwnActivations) {
 
   // The helper by hand: checkpointed {saved 1, recomputed 10}, plain {saved 10, recomputed 0}.
   const detail::LayerActivations ck{1, 10}, plain{10, 0};
-  const detail::LayerActivations mix = detail::partly_recomputed(ck, plain, 32, 5);
+  const detail::LayerActivations mix = detail::partly_recomputed(ck, plain, 32, 5, 27);
   EXPECT_DOUBLE_EQ(mix.saved, (5 * 1 + 27 * 10) / 32.0);
   EXPECT_DOUBLE_EQ(mix.recomputed, 0.0);  // 27 plain layers freed 270 before the 10 re-run
-  const detail::LayerActivations all = detail::partly_recomputed(ck, plain, 32, 32);
+  const detail::LayerActivations all = detail::partly_recomputed(ck, plain, 32, 32, 0);
   EXPECT_DOUBLE_EQ(all.saved, 1.0);
   EXPECT_DOUBLE_EQ(all.recomputed, 10.0);
-  EXPECT_DOUBLE_EQ(detail::partly_recomputed(ck, plain, 32, 0).saved, 10.0);
-  EXPECT_DOUBLE_EQ(detail::partly_recomputed({1, 25}, plain, 3, 1).recomputed, 5.0);  // 25 - 2 x 10
+  EXPECT_DOUBLE_EQ(detail::partly_recomputed(ck, plain, 32, 0, 32).saved, 10.0);
+  EXPECT_DOUBLE_EQ(detail::partly_recomputed({1, 25}, plain, 3, 1, 2).recomputed, 5.0);  // 25 - 2 x 10
+  // torchtitan's every other block of 32: block 32 re-runs first, before any plain layer freed.
+  EXPECT_DOUBLE_EQ(detail::partly_recomputed(ck, plain, 32, 16, 32 % 2).recomputed, 10.0);
 }
 
 TEST(PartialRecompute, PipelinedChunksRecomputeTheirFirstLayers) {
@@ -157,6 +160,85 @@ TEST(PartialRecompute, PipelinedChunksRecomputeTheirFirstLayers) {
   const Topology topo = load_topology("dgx-h100");
   const double des = evaluate(m, topo, job("full:5"), *make_engine("des")).result.step_time_s;
   EXPECT_NEAR(des / five.result.step_time_s, 1.0, 0.02);
+}
+
+TEST(PartialRecompute, ZeroThreeGathersWaitAcrossTheTwoBackwardSegments) {
+  // FSDP with its gathers after the compute (sync, post): every layer's backward waits for the
+  // gather the layer before issued, the first checkpointed one included, so k of 32 re-run
+  // layers cost k/32 of the full-recompute extra in both engines, never less than none.
+  const ModelSpec m = test::llama3_8b();
+  const Topology topo = load_topology("dgx-h100");
+  for (const char* mode : {"sync", "post"}) {
+    auto job = [&](const std::string& recompute) {
+      JobConfig j = test::long_job("dp", 64);
+      j.seq_length = 2048;
+      j.framework = "fsdp";
+      j.zero_stage = 3;
+      j.global_batch_size = 64;
+      j.backward_prefetch = mode;
+      set_recompute(j, recompute, "--recompute");
+      return j;
+    };
+    for (const char* engine : {"analytic", "des"}) {
+      const auto e = make_engine(engine);
+      const double none = evaluate(m, topo, job("none"), *e).result.step_time_s;
+      const double full = evaluate(m, topo, job("full"), *e).result.step_time_s;
+      const double one = evaluate(m, topo, job("full:1"), *e).result.step_time_s;
+      EXPECT_NEAR(one, none + (full - none) / 32, 1e-6 * full) << mode << " " << engine;
+    }
+  }
+}
+
+TEST(PartialRecompute, FrameworksThatCannotPlaceItRefuse) {
+  const ModelSpec m = test::llama3_8b();
+  JobConfig ds = dp_job("full:4");
+  ds.framework = "deepspeed";
+  EXPECT_THROW_MSG(test::lower(m, ds), InputError, "checkpoints every layer or none");
+  JobConfig tt = dp_job("full:12");  // floor(32 / k) is 16 (k 2) or 10 (k 3): never 12
+  tt.framework = "fsdp";
+  tt.zero_stage = 3;
+  EXPECT_THROW_MSG(test::lower(m, tt), InputError, "no k gives 12");
+  set_recompute(tt, "full:16", "--recompute");
+  EXPECT_NO_THROW(test::lower(m, tt));
+  tt.pipeline_parallel = 4;
+  EXPECT_THROW_MSG(test::lower(m, tt), InputError, "pipeline stages");
+}
+
+TEST(PartialRecompute, PerLayerReportsWeighTheTwoKindsOfLayers) {
+  // The ring's backward sends per layer: the plain layers' plus 5/32 of the re-run forward's.
+  const ModelSpec m = test::llama3_8b();
+  auto job = [](const std::string& recompute) {
+    JobConfig j = test::long_job("ring", 8);
+    j.ring_degree = 8;
+    j.zero_stage = 1;
+    set_recompute(j, recompute, "--recompute");
+    return j;
+  };
+  auto ring_bwd = [&](const std::string& recompute) {
+    return to_json(run(m, job(recompute)))["comm_bytes_per_layer"]["ring_p2p/send_recv"]["backward_bytes"]
+        .get<double>();
+  };
+  EXPECT_NEAR(ring_bwd("full:5"), ring_bwd("none") + 5.0 / 32 * (ring_bwd("full") - ring_bwd("none")), 2.0);
+  const nlohmann::json per_layer = to_json(run(m, job("full:5")))["per_layer"];
+  EXPECT_TRUE(per_layer.contains("backward_recomputed"));
+  EXPECT_LT(per_layer["backward"]["time_s"].get<double>(), per_layer["backward_recomputed"]["time_s"].get<double>());
+  EXPECT_FALSE(to_json(run(m, job("full")))["per_layer"].contains("backward_recomputed"));
+}
+
+TEST(PartialRecompute, SearchedModesAreWholeModes) {
+  // A job file asking for full:5 and max-context --best searching the recompute modes: the
+  // searched "full" is every layer (it fits far longer than full:5), not the file's five.
+  const std::string dir = test::temp_dir("partial_recompute");
+  std::ofstream(dir + "/job.json")
+      << R"({"job": {"recompute_granularity": "full", "recompute_method": "block", "recompute_num_layers": 5}})";
+  const auto r = test::run_spsim("max-context --best -s megatron-sp -m llama-3-8b --gpus 8 --config " + dir + "/job.json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("rc:full "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("full:5"), std::string::npos) << r.out;
+  // Given on the command line, the plan keeps it.
+  const auto fixed = test::run_spsim("max-context -s megatron-sp -m llama-3-8b --gpus 8 --recompute full:5");
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_NE(fixed.out.find("rc:full:5"), std::string::npos) << fixed.out;
 }
 
 TEST(PartialRecompute, JobJsonUsesMegatronsNames) {
@@ -190,13 +272,25 @@ TEST(PartialRecompute, LaunchFilesReadAndWriteTheBlockMethod) {
                                  "--recompute-granularity full --recompute-method uniform --recompute-num-layers 2",
                                  "args"),
                    InputError, "(block, N)");
-  // torchtitan: every k-th block of a known model, floor(L / k) of them.
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron,
+                                 "--recompute-granularity selective --recompute-method block --recompute-num-layers 5",
+                                 "args"),
+                   InputError, "go with --recompute-granularity full");
+  // torchtitan: every k-th block of a known model, floor(L / k) of them; 0 and 1: every block.
   const ImportedLaunch tt = import_launch(LaunchFormat::kTorchtitan,
                                           "[model]\nname = \"llama3\"\nflavor = \"8B\"\n"
                                           "[activation_checkpoint]\nmode = \"selective\"\nselective_ac_option = \"2\"\n",
                                           "job.toml");
   ASSERT_TRUE(tt.model.has_value());
   EXPECT_EQ(recompute_name(tt.job), "full:16");
+  for (const char* every : {"0", "1", "01"}) {
+    const ImportedLaunch all = import_launch(
+        LaunchFormat::kTorchtitan,
+        std::string("[model]\nname = \"llama3\"\nflavor = \"8B\"\n[activation_checkpoint]\nmode = \"selective\"\n"
+                    "selective_ac_option = \"") + every + "\"\n",
+        "job.toml");
+    EXPECT_EQ(recompute_name(all.job), "full") << every;
+  }
 
   // Written back: Megatron's block method; torchtitan's every k-th block where some k gives the
   // count (floor(32 / 6) = 5), refused where none does (no k gives 12 of 32).
