@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -81,7 +82,11 @@ std::optional<ImportedJob> read_launch_import(const LaunchImportOptions& o,
   if (source == nullptr) return std::nullopt;
   if (given("--config")) throw InputError(source->flag, "give --config or a launch input, not both");
   // --from-args takes the arguments themselves or a script; the others always a file.
-  const bool is_file = source->format != LaunchFormat::kMegatron || std::filesystem::is_regular_file(source->value);
+  // is_regular_file's non-throwing form: an argument string longer than a file name may be is no
+  // path (the throwing one fails with "File name too long").
+  std::error_code no_file;
+  const bool is_file =
+      source->format != LaunchFormat::kMegatron || std::filesystem::is_regular_file(source->value, no_file);
   const std::string where = is_file ? source->value : std::string(source->flag);
   const std::string text = is_file ? detail::read_file(source->value) : source->value;
   const ImportedLaunch in = import_launch(source->format, text, where);

@@ -167,6 +167,11 @@ TEST(LaunchCli, RefusalsAndBadInputsAreOneLine) {
   expect_one_line_error(run_spsim("run --from-args '--num-experts 8 --seq-length 4096' --gpus 8"), "--num-experts");
   // A model the arguments do not describe is not guessed.
   expect_one_line_error(run_spsim("run --from-args '--seq-length 4096' --gpus 8"), "-m");
+  // An argument string longer than a file name can be is read as arguments, not stat()ed as a path.
+  std::string many;
+  for (int i = 0; i < 12; ++i) many += "--tensor-model-parallel-size 2 ";
+  const auto long_args = run_spsim("run --from-args '" + many + "--seq-length 8192' -m llama-3-8b --gpus 8");
+  EXPECT_EQ(long_args.exit_code, 0) << long_args.err;
   // The GPU count is the launcher's: without it, the flag must say it.
   expect_one_line_error(run_spsim("run --from-args '--seq-length 4096' -m llama-3-8b"), "--gpus");
   // A script that reads fine but whose plan breaks a rule: still one line, no notes before it.
