@@ -52,12 +52,14 @@ void check_common(LaunchFormat format, const Plan& plan) {
   } catch (const InputError& e) {
     refuse(format, e.full());  // the framework's own rule, said as an --emit refusal
   }
-  // The writers have no window setting yet (Megatron's --window-size / --window-attn-skip-freq,
-  // the HF config's own key under DeepSpeed and torchtitan): a launch without it would train the
-  // full attention spsim did not cost.
-  if (sliding_window_attention_scale(plan.model, job.seq_length) < 1.0) {
+  // A window is written where the launch carries one: Megatron-LM's --window-size and
+  // --window-attn-skip-freq; the Hugging Face model's own config.json under DeepSpeed (its
+  // flash_attention_2 path applies sliding_window). torchtitan's Llama and the Bridge recipes
+  // spsim maps have none: a launch without it would train the full attention spsim did not cost.
+  if (sliding_window_attention_scale(plan.model, job.seq_length) < 1.0 && format != LaunchFormat::kMegatron &&
+      format != LaunchFormat::kDeepSpeed) {
     refuse(format, fmt::format("model {} has sliding-window attention, which the {} settings spsim writes do not "
-                               "carry yet; set the window in the launch by hand",
+                               "carry; use --emit megatron (--window-size) or set the window in the launch by hand",
                                plan.model.name, to_string(format)));
   }
   if (!job.backward_prefetch.empty() && job.zero_stage == 3 &&
@@ -192,6 +194,33 @@ std::vector<LaunchSetting> megatron_settings(const Plan& plan) {
   num("--make-vocab-size-divisible-by", m.make_vocab_size_divisible_by);
   arg("--hidden-dropout", fmt::format("{}", m.hidden_dropout));
   arg("--attention-dropout", fmt::format("{}", m.attention_dropout));
+  if (m.sliding_window > 0) {
+    if (m.sandwich_norms || m.attn_logit_softcapping > 0 || m.final_logit_softcapping > 0) {
+      refuse(f, fmt::format("model {} has Gemma's extra norms and logit soft-capping, which the Megatron-LM "
+                            "arguments spsim writes do not carry; write the launch by hand",
+                            m.name));
+    }
+    // TransformerConfig.window_size (left, right): W keys back, none ahead (causal).
+    arg("--window-size", fmt::format("{},0", m.sliding_window));
+    if (m.sliding_window_layers < m.num_layers) {
+      // Megatron-Core windows layer l (1-based) unless l % N == 0 (transformer/utils.py
+      // is_layer_window_attention): floor(L / N) full-attention layers, Gemma's own rule. Other
+      // counts: the list form, 1 = sliding window, the full layers spread evenly (the cost
+      // depends on the count only).
+      const int64_t layers = m.num_layers, full = layers - m.sliding_window_layers;
+      const int64_t every = full > 0 ? layers / full : 0;
+      if (every > 0 && layers / every == full) {
+        num("--window-attn-skip-freq", every);
+      } else {
+        std::string pattern;
+        for (int64_t i = 0; i < layers; ++i) {
+          const bool global = (i + 1) * full / layers > i * full / layers;
+          pattern += fmt::format("{}{}", i == 0 ? "[" : ",", global ? 0 : 1);
+        }
+        arg("--window-attn-skip-freq", pattern + "]");
+      }
+    }
+  }
   // Parallelism.
   num("--tensor-model-parallel-size", job.tensor_parallel);
   if (job.tensor_parallel > 1 && job.sequence_parallel) arg("--sequence-parallel");
@@ -399,6 +428,11 @@ std::vector<LaunchSetting> deepspeed_settings(const Plan& plan, std::vector<std:
   constexpr LaunchFormat f = LaunchFormat::kDeepSpeed;
   check_common(f, plan);
   const JobConfig& job = plan.job;
+  if (plan.model.sliding_window > 0) {
+    notes.push_back(fmt::format("the model's config.json sets sliding_window {}; keep it: flash_attention_2 "
+                                "applies it",
+                                plan.model.sliding_window));
+  }
   const StrategyTraits& traits = strategy_traits(job.strategy);
   if (job.ring_degree > 1 || (traits.uses_ring && !traits.cli_picks_degrees)) {
     refuse(f, fmt::format("DeepSpeed's config has no ring attention: a ring degree ({}) is set in the model code "

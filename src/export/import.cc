@@ -126,7 +126,6 @@ constexpr Unsupported kMegatronUnsupported[] = {
     {"--expert-model-parallel-size", "1", "expert parallelism (MoE) is not modelled"},
     {"--expert-tensor-parallel-size", "1", "expert parallelism (MoE) is not modelled"},
     {"--multi-latent-attention", "", "multi-latent attention is not modelled"},
-    {"--window-size", "", "sliding-window attention is not modelled"},
     {"--pipeline-model-parallel-layout", "", "custom pipeline layouts are not modelled (L / p layers each)"},
     {"--hybrid-context-parallel", "", "hybrid (per-document) context parallelism is not modelled"},
     {"--num-distributed-optimizer-instances", "1", "partial distributed-optimizer instances are not modelled"},
@@ -171,7 +170,8 @@ const std::set<std::string>& megatron_read() {
       "--num-query-groups", "--kv-channels", "--swiglu", "--normalization", "--disable-bias-linear",
       "--add-qkv-bias", "--untie-embeddings-and-output-weights", "--position-embedding-type",
       "--use-rotary-position-embeddings", "--max-position-embeddings", "--vocab-size",
-      "--make-vocab-size-divisible-by", "--hidden-dropout", "--attention-dropout",
+      "--make-vocab-size-divisible-by", "--hidden-dropout", "--attention-dropout", "--window-size",
+      "--window-attn-skip-freq",
       "--tensor-model-parallel-size", "--sequence-parallel", "--pipeline-model-parallel-size",
       "--num-layers-per-virtual-pipeline-stage", "--num-virtual-stages-per-pipeline-rank",
       "--decoder-first-pipeline-num-layers", "--decoder-last-pipeline-num-layers",
@@ -273,6 +273,67 @@ int64_t world_size(Settings& s, const std::string& where, ImportedLaunch& out) {
   return nodes * to_int(per, where, nproc);
 }
 
+// Sliding windows (TransformerConfig.window_size, window_attn_skip_freq): --window-size LEFT,RIGHT
+// (causal: RIGHT 0; LEFT -1 is no window) and which layers: all, every layer l (1-based) with
+// l % N != 0 for an integer N, or a list of 1 (window) / 0 (full) per layer
+// (megatron/core/transformer/utils.py is_layer_window_attention).
+void read_megatron_window(Settings& s, const std::string& where, ModelSpec& m) {
+  if (!s.has("--window-size")) {
+    if (s.has("--window-attn-skip-freq")) {
+      throw InputError(where, "--window-attn-skip-freq without --window-size does nothing; drop it or add the window");
+    }
+    return;
+  }
+  std::string size = s.value("--window-size");
+  size.erase(std::remove_if(size.begin(), size.end(), [](char c) { return c == '(' || c == ')' || c == ' '; }),
+             size.end());
+  const size_t comma = size.find(',');
+  if (comma == std::string::npos) {
+    throw InputError(where, fmt::format("--window-size {}: give LEFT,RIGHT (e.g. 4096,0)", s.value("--window-size")));
+  }
+  const int64_t left = to_int(size.substr(0, comma), where, "--window-size");
+  const int64_t right = to_int(size.substr(comma + 1), where, "--window-size");
+  if (right != 0) {
+    throw InputError(where, fmt::format("--window-size {}: a window reaching {} keys ahead is not causal; spsim "
+                                        "models causal windows (RIGHT 0)",
+                                        s.value("--window-size"), right));
+  }
+  if (left == -1) return;  // an infinite window: full attention
+  if (left < 1) throw InputError(where, fmt::format("--window-size {}: LEFT must be at least 1 (or -1)", left));
+  m.sliding_window = left;
+  m.sliding_window_layers = m.num_layers;
+  if (!s.has("--window-attn-skip-freq")) return;
+  std::string freq = s.value("--window-attn-skip-freq");
+  freq.erase(std::remove(freq.begin(), freq.end(), ' '), freq.end());
+  if (!freq.empty() && freq.front() == '[') {
+    // "[1,1,0,...]": entries one character each, comma-separated, closed.
+    const bool closed = freq.size() >= 3 && freq.back() == ']' && freq.size() % 2 == 1;
+    int64_t windowed = 0, count = 0;
+    for (size_t i = 1; closed && i + 1 < freq.size(); i += 2) {
+      if ((freq[i] != '0' && freq[i] != '1') || freq[i + 1] != (i + 2 == freq.size() ? ']' : ',')) {
+        count = -1;
+        break;
+      }
+      windowed += freq[i] == '1';
+      ++count;
+    }
+    if (!closed || count < 0) {
+      throw InputError(where, fmt::format("--window-attn-skip-freq {}: spsim reads an integer or a plain list of "
+                                          "0 and 1 such as [1,1,0] (no list arithmetic)",
+                                          s.value("--window-attn-skip-freq")));
+    }
+    if (count != m.num_layers) {
+      throw InputError(where, fmt::format("--window-attn-skip-freq has {} entries for {} layers", count, m.num_layers));
+    }
+    m.sliding_window_layers = windowed;
+  } else {
+    const int64_t every = to_int(freq, where, "--window-attn-skip-freq");
+    if (every < 1) throw InputError(where, "--window-attn-skip-freq must be at least 1");
+    m.sliding_window_layers = m.num_layers - m.num_layers / every;
+  }
+  if (m.sliding_window_layers == 0) m.sliding_window = 0;
+}
+
 // The model, when the arguments carry its dimensions; with Megatron-LM's defaults for the rest.
 std::optional<ModelSpec> megatron_model(Settings& s, const std::string& where) {
   static const char* const kDims[] = {"--num-layers", "--hidden-size", "--num-attention-heads", "--ffn-hidden-size",
@@ -339,6 +400,7 @@ std::optional<ModelSpec> megatron_model(Settings& s, const std::string& where) {
   };
   m.hidden_dropout = dropout("--hidden-dropout");
   m.attention_dropout = dropout("--attention-dropout");
+  read_megatron_window(s, where, m);
   if (const auto shipped = find_shipped_model(m)) return shipped;
   return m;
 }
@@ -583,6 +645,11 @@ ImportedLaunch import_megatron(const std::string& text, const std::string& where
   read_megatron_words(text, where, s);
   check_megatron_unsupported(s, where);
   out.model = megatron_model(s, where);
+  if (!out.model && s.has("--window-size")) {
+    // The window is the model's: -m's model would be costed without it, or with its own.
+    throw InputError(where, "--window-size belongs to the model: give its dimensions in the arguments too "
+                            "(--num-layers, --hidden-size, ...), or drop it and use -m with a windowed model");
+  }
   if (!out.model) out.missing.push_back({"model", "the arguments give no model dimensions (--num-layers, ...)"});
   megatron_job(s, where, out);
   // Every megatron_read() name that is present was interpreted above (or is a model dimension

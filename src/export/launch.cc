@@ -31,6 +31,11 @@ bool same_shape(const ModelSpec& a, const ModelSpec& b, bool with_positions) {
          a.norm == b.norm && a.qkv_bias == b.qkv_bias && a.linear_bias == b.linear_bias &&
          a.tied_embeddings == b.tied_embeddings && a.learned_position_embeddings == b.learned_position_embeddings &&
          a.hidden_dropout == b.hidden_dropout && a.attention_dropout == b.attention_dropout &&
+         // A window changes the attention trained: Mistral's arguments without --window-size are
+         // not the windowed shipped Mistral.
+         a.sliding_window == b.sliding_window && a.sliding_window_layers == b.sliding_window_layers &&
+         a.qk_norm == b.qk_norm && a.sandwich_norms == b.sandwich_norms && a.is_moe() == b.is_moe() &&
+         a.is_mla() == b.is_mla() &&
          (!(with_positions || a.learned_position_embeddings) || a.max_position_embeddings == b.max_position_embeddings);
 }
 

@@ -507,3 +507,70 @@ torchrun --nproc_per_node $GPUS_PER_NODE --nnodes $NNODES pretrain_gpt.py \
 
 }  // namespace
 }  // namespace spsim
+
+namespace spsim {
+namespace {
+
+// Sliding windows: Megatron-LM's --window-size / --window-attn-skip-freq written and read
+// (megatron/core/transformer/utils.py is_layer_window_attention: layer l, 1-based, is windowed
+// unless l % N == 0, or per a list of 1 window / 0 full); launches that cannot carry one refuse.
+TEST(Launch, SlidingWindowsAreMegatronArguments) {
+  const Topology topo = load_topology("dgx-h100");
+  const ModelSpec mistral = load_model("mistral-7b");
+  const JobConfig job = resolved(mistral, plan("ulysses", "megatron", 8, 32768));
+  const LaunchSettings s = emit_launch(LaunchFormat::kMegatron, mistral, topo, job);
+  EXPECT_NE(s.text.find("--window-size 4096,0"), std::string::npos) << s.text;
+  EXPECT_EQ(s.text.find("--window-attn-skip-freq"), std::string::npos);  // every layer windowed
+  // Read back: the shipped windowed Mistral.
+  const ImportedLaunch back = import_launch(LaunchFormat::kMegatron, s.text, "args.sh");
+  ASSERT_TRUE(back.model.has_value());
+  EXPECT_EQ(back.model->name, mistral.name);
+  // The same arguments without the window are another model (full attention), not Mistral and
+  // not the MoE model of the same dense shape.
+  std::string plain = s.text;
+  plain.erase(plain.find("--window-size 4096,0"), std::string("--window-size 4096,0").size());
+  const ImportedLaunch full = import_launch(LaunchFormat::kMegatron, plain, "args.sh");
+  ASSERT_TRUE(full.model.has_value());
+  EXPECT_EQ(full.model->name, "megatron-args");
+  EXPECT_EQ(full.model->sliding_window, 0);
+
+  // Which layers: an integer N windows all but floor(L / N); a list says each.
+  const std::string dims = "--num-layers 26 --hidden-size 1152 --num-attention-heads 4 --max-position-embeddings "
+                           "32768 --vocab-size 262144 --window-size 512,0 ";
+  const ImportedLaunch every6 = import_launch(LaunchFormat::kMegatron, dims + "--window-attn-skip-freq 6", "args");
+  EXPECT_EQ(every6.model->sliding_window, 512);
+  EXPECT_EQ(every6.model->sliding_window_layers, 26 - 4);
+  std::string list = "[";
+  for (int i = 0; i < 26; ++i) list += std::string(i ? "," : "") + (i < 20 ? "1" : "0");
+  const ImportedLaunch listed = import_launch(LaunchFormat::kMegatron, dims + "--window-attn-skip-freq " + list + "]",
+                                              "args");
+  EXPECT_EQ(listed.model->sliding_window_layers, 20);
+  EXPECT_EQ(import_launch(LaunchFormat::kMegatron, dims.substr(0, dims.find("--window-size")) + "--window-size -1,0",
+                          "args")
+                .model->sliding_window,
+            0);  // -1: no window
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, dims + "--window-attn-skip-freq [1,1,0", "args"), InputError,
+                   "plain list of 0 and 1");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, dims + "--window-attn-skip-freq [1,0]", "args"), InputError,
+                   "2 entries for 26 layers");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron,
+                                 dims.substr(0, dims.find("--window-size")) + "--window-size 512,3", "args"),
+                   InputError, "not causal");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, "--window-size 512,0 --seq-length 8192", "args"), InputError,
+                   "--window-size belongs to the model");
+
+  // torchtitan's Llama has no window; DeepSpeed's Hugging Face model carries its own (a note).
+  JobConfig tt = plan("dp", "fsdp", 8, 32768);
+  tt.zero_stage = 3;
+  tt = resolved(mistral, tt);
+  EXPECT_THROW_MSG(emit_launch(LaunchFormat::kTorchtitan, mistral, topo, tt), InputError, "sliding-window");
+  JobConfig ds = resolved(mistral, plan("ulysses", "deepspeed", 8, 32768));
+  ds.zero_stage = 3;
+  const LaunchSettings dss = emit_launch(LaunchFormat::kDeepSpeed, mistral, topo, resolved(mistral, ds));
+  bool noted = false;
+  for (const auto& n : dss.notes) noted = noted || n.find("sliding_window 4096") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+}  // namespace
+}  // namespace spsim
