@@ -25,7 +25,8 @@ struct AttentionOptions {
   std::string model, topology = "dgx-h100", engine = "analytic", strategy = "ulysses";
   std::vector<std::string> overrides;
   std::string seq = "128K", precision = "bf16", ring_variant = "zigzag", ring_comm = "p2p";
-  int64_t heads = 32, kv_heads = 0, head_dim = 128, batch = 1, gpus = 8, sliding_window = 0;
+  int64_t heads = 32, kv_heads = 0, head_dim = 128, batch = 1, gpus = 8;
+  std::string sliding_window = "0";
   int64_t tp = 1, ulysses = 1, ring = 1;
   bool no_causal = false, projections = false, no_kv_replication = false, json = false;
 };
@@ -58,9 +59,9 @@ void add_attention_command(CLI::App& app) {
       ->capture_default_str()->group("Shape");
   cmd->add_flag("--no-causal", o->no_causal, "full (bidirectional) mask")->group("Shape");
   cmd->add_option("--sliding-window", o->sliding_window,
-                  "a query attends to at most this many keys, the latest (0: the whole causal prefix; "
-                  "with -m, the model's window when every layer has it)")
-      ->transform(whole_number(0, kMaxSeqLength))->group("Shape");
+                  "a query attends to at most this many keys, the latest, K/M suffixes binary (0: the whole "
+                  "causal prefix; with -m, the model's window when every layer has it)")
+      ->group("Shape");
   cmd->add_flag("--projections", o->projections, "also time the QKV and output projections")
       ->group("Shape");
   cmd->add_option("--precision", o->precision, "bf16 | fp16 | fp8 | tf32 | fp32")
@@ -120,7 +121,9 @@ void add_attention_command(CLI::App& app) {
         }
       }
     }
-    if (cmd->count("--sliding-window") > 0) shape.sliding_window = o->sliding_window;
+    if (cmd->count("--sliding-window") > 0) {
+      shape.sliding_window = o->sliding_window == "0" ? 0 : parse_count(o->sliding_window, "--sliding-window");
+    }
     shape.batch = o->batch;
     shape.seq = parse_count(o->seq, "--seq");
     shape.causal = !o->no_causal;

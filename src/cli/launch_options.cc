@@ -87,6 +87,13 @@ std::optional<ImportedJob> read_launch_import(const LaunchImportOptions& o,
   std::error_code no_file;
   const bool is_file =
       source->format != LaunchFormat::kMegatron || std::filesystem::is_regular_file(source->value, no_file);
+  // One word that is not an argument ("--...") and names no file is a mistyped path, not an
+  // argument string whose stray word would be dropped.
+  if (!is_file && source->value.find_first_of(" \t\n") == std::string::npos && source->value.rfind("-", 0) != 0) {
+    throw InputError(source->flag, fmt::format("no file \"{}\"; give a Megatron-LM script or the arguments "
+                                               "themselves (\"--tensor-model-parallel-size 8 ...\")",
+                                               source->value));
+  }
   const std::string where = is_file ? source->value : std::string(source->flag);
   const std::string text = is_file ? detail::read_file(source->value) : source->value;
   const ImportedLaunch in = import_launch(source->format, text, where);

@@ -187,6 +187,7 @@ std::vector<LaunchSetting> megatron_settings(const Plan& plan) {
   arg("--normalization", m.norm == NormKind::kRMSNorm ? "RMSNorm" : "LayerNorm");
   if (!m.linear_bias) arg("--disable-bias-linear");
   if (!m.linear_bias && m.qkv_bias) arg("--add-qkv-bias");
+  if (m.qk_norm) arg("--qk-layernorm");  // Qwen3: per-head norms on Q and K
   if (!m.tied_embeddings) arg("--untie-embeddings-and-output-weights");
   arg("--position-embedding-type", m.learned_position_embeddings ? "learned_absolute" : "rope");
   num("--max-position-embeddings", megatron_positions(f, plan));

@@ -170,7 +170,7 @@ const std::set<std::string>& megatron_read() {
       "--num-query-groups", "--kv-channels", "--swiglu", "--normalization", "--disable-bias-linear",
       "--add-qkv-bias", "--untie-embeddings-and-output-weights", "--position-embedding-type",
       "--use-rotary-position-embeddings", "--max-position-embeddings", "--vocab-size",
-      "--make-vocab-size-divisible-by", "--hidden-dropout", "--attention-dropout", "--window-size",
+      "--make-vocab-size-divisible-by", "--hidden-dropout", "--attention-dropout", "--window-size", "--qk-layernorm",
       "--window-attn-skip-freq",
       "--tensor-model-parallel-size", "--sequence-parallel", "--pipeline-model-parallel-size",
       "--num-layers-per-virtual-pipeline-stage", "--num-virtual-stages-per-pipeline-rank",
@@ -284,15 +284,20 @@ void read_megatron_window(Settings& s, const std::string& where, ModelSpec& m) {
     }
     return;
   }
+  // "4096,0", "(4096, 0)": parentheses at the ends, spaces only beside the comma ("40 96,0" is
+  // an error, as Megatron's int() makes it).
   std::string size = s.value("--window-size");
-  size.erase(std::remove_if(size.begin(), size.end(), [](char c) { return c == '(' || c == ')' || c == ' '; }),
-             size.end());
+  if (size.size() >= 2 && size.front() == '(' && size.back() == ')') size = size.substr(1, size.size() - 2);
   const size_t comma = size.find(',');
   if (comma == std::string::npos) {
     throw InputError(where, fmt::format("--window-size {}: give LEFT,RIGHT (e.g. 4096,0)", s.value("--window-size")));
   }
-  const int64_t left = to_int(size.substr(0, comma), where, "--window-size");
-  const int64_t right = to_int(size.substr(comma + 1), where, "--window-size");
+  auto trimmed = [](std::string text) {
+    const size_t begin = text.find_first_not_of(' '), end = text.find_last_not_of(' ');
+    return begin == std::string::npos ? std::string() : text.substr(begin, end - begin + 1);
+  };
+  const int64_t left = to_int(trimmed(size.substr(0, comma)), where, "--window-size");
+  const int64_t right = to_int(trimmed(size.substr(comma + 1)), where, "--window-size");
   if (right != 0) {
     throw InputError(where, fmt::format("--window-size {}: a window reaching {} keys ahead is not causal; spsim "
                                         "models causal windows (RIGHT 0)",
@@ -303,8 +308,9 @@ void read_megatron_window(Settings& s, const std::string& where, ModelSpec& m) {
   m.sliding_window = left;
   m.sliding_window_layers = m.num_layers;
   if (!s.has("--window-attn-skip-freq")) return;
+  // A list may have spaces after its commas ("[1, 1, 0]"); an integer has none.
   std::string freq = s.value("--window-attn-skip-freq");
-  freq.erase(std::remove(freq.begin(), freq.end(), ' '), freq.end());
+  if (!freq.empty() && freq.front() == '[') freq.erase(std::remove(freq.begin(), freq.end(), ' '), freq.end());
   if (!freq.empty() && freq.front() == '[') {
     // "[1,1,0,...]": entries one character each, comma-separated, closed.
     const bool closed = freq.size() >= 3 && freq.back() == ']' && freq.size() % 2 == 1;
@@ -383,6 +389,7 @@ std::optional<ModelSpec> megatron_model(Settings& s, const std::string& where) {
   m.linear_bias = !no_bias;
   m.qkv_bias = !no_bias || flag("--add-qkv-bias");
   m.tied_embeddings = !flag("--untie-embeddings-and-output-weights");
+  m.qk_norm = flag("--qk-layernorm");
   std::string positions = s.has("--position-embedding-type") ? s.value("--position-embedding-type") : "learned_absolute";
   if (flag("--use-rotary-position-embeddings")) positions = "rope";
   if (positions != "learned_absolute" && positions != "rope") {

@@ -58,10 +58,15 @@ void splice_attention(Segment& segment, bool core_alone, const AttentionEmitter&
     Task copy = task;
     copy.deps = {-1, -1, -1, -1};
     for (int d : remap(task)) copy.add_dep(d);
-    // A wait for the previous instance names a task before this one, already moved.
-    if (task.prev_instance_dep >= 0) copy.prev_instance_dep = moved[static_cast<size_t>(task.prev_instance_dep)];
     moved[i] = static_cast<int>(out.size());
     out.push_back(std::move(copy));
+  }
+  // A wait for the previous instance may name a later task (the gather a layer's backward issues
+  // for the next layer): remapped once every task has its new index. A segment continuing
+  // another names that segment's tasks, whose indices this splice does not know.
+  if (segment.continues) throw Error("a spliced segment cannot continue the segment before it");
+  for (Task& task : out) {
+    if (task.prev_instance_dep >= 0) task.prev_instance_dep = moved[static_cast<size_t>(task.prev_instance_dep)];
   }
   if (out.size() > 32767) throw Error("segment has more tasks than int16 dependencies index");
   segment.tasks = std::move(out);

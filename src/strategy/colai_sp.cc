@@ -125,6 +125,12 @@ class ColaiSpStrategy : public Strategy {
     JobConfig job = input;
     job.strategy = name();
     resolve_framework(job, "deepspeed");
+    // Its spliced layer segments cannot continue one another (attention_splice.cc).
+    if (job.recompute_layers > 0) {
+      throw InputError("recompute", fmt::format("strategy colai-sp is modelled with every layer recomputed or none; "
+                                                "use --recompute full or none instead of full:{}",
+                                                job.recompute_layers));
+    }
     if (job.ulysses_degree > 1 || job.tensor_parallel > 1) {
       throw InputError(job.ulysses_degree > 1 ? "ulysses_degree" : "tensor_model_parallel_size",
                        fmt::format("strategy colai-sp splits only the sequence, over ring_degree "

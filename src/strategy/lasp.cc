@@ -133,6 +133,12 @@ class LaspStrategy : public Strategy {
                                    "pipeline_model_parallel_size 1",
                                    name(), job.pipeline_parallel));
     }
+    // Its layer segments are rebuilt per attention kind (linear, softmax), not per recompute kind.
+    if (job.recompute_layers > 0) {
+      throw InputError("recompute", fmt::format("strategy {} is modelled with every layer recomputed or none; use "
+                                                "--recompute full or none instead of full:{}",
+                                                name(), job.recompute_layers));
+    }
     if (job.attention_kernel != AttentionKernel::kFlash) {
       throw InputError("attention_kernel", fmt::format("strategy {} runs fused linear-attention kernels; "
                                                        "use attention_kernel flash", name()));

@@ -187,6 +187,9 @@ TEST(AttentionCli, SlidingWindowFromTheModelOrRefusedWhereNoFrameworkRunsIt) {
   ASSERT_EQ(gemma.exit_code, 0) << gemma.err;
   EXPECT_EQ(nlohmann::json::parse(gemma.out)["shape"]["sliding_window"].get<int64_t>(), 0);
   EXPECT_NE(gemma.err.find("note: gemma-2-9b windows 21 of its 42 layers"), std::string::npos) << gemma.err;
+  const auto suffixed = test::run_spsim("attention -s ulysses -n 8 --seq 32K --sliding-window 4K --json");
+  ASSERT_EQ(suffixed.exit_code, 0) << suffixed.err;
+  EXPECT_EQ(nlohmann::json::parse(suffixed.out)["shape"]["sliding_window"].get<int64_t>(), 4096);
   const auto ring = test::run_spsim("attention -s ring -n 8 --seq 32K --sliding-window 4096");
   EXPECT_EQ(ring.exit_code, 2);
   EXPECT_NE(ring.err.find("--cp-comm-type allgather"), std::string::npos) << ring.err;

@@ -172,6 +172,8 @@ TEST(LaunchCli, RefusalsAndBadInputsAreOneLine) {
   for (int i = 0; i < 12; ++i) many += "--tensor-model-parallel-size 2 ";
   const auto long_args = run_spsim("run --from-args '" + many + "--seq-length 8192' -m llama-3-8b --gpus 8");
   EXPECT_EQ(long_args.exit_code, 0) << long_args.err;
+  // One word naming no file is a mistyped path, not arguments with a stray word.
+  expect_one_line_error(run_spsim("run --from-args /tmp/no-such-launch.sh -m llama-3-8b --gpus 8"), "no file");
   // The GPU count is the launcher's: without it, the flag must say it.
   expect_one_line_error(run_spsim("run --from-args '--seq-length 4096' -m llama-3-8b"), "--gpus");
   // A script that reads fine but whose plan breaks a rule: still one line, no notes before it.

@@ -574,3 +574,30 @@ TEST(Launch, SlidingWindowsAreMegatronArguments) {
 
 }  // namespace
 }  // namespace spsim
+
+namespace spsim {
+namespace {
+
+// Found by review: Qwen3's per-head Q/K norms round-trip (--qk-layernorm), a window's spacing is
+// read as Megatron's int() reads it.
+TEST(Launch, QkNormAndWindowSpacingRoundTrip) {
+  const Topology topo = load_topology("dgx-h100");
+  const ModelSpec qwen = load_model("qwen3-8b");
+  const LaunchSettings s = emit_launch(LaunchFormat::kMegatron, qwen, topo, resolved(qwen, plan("dp", "megatron", 8, 8192)));
+  EXPECT_NE(s.text.find("--qk-layernorm"), std::string::npos);
+  const ImportedLaunch back = import_launch(LaunchFormat::kMegatron, s.text, "args.sh");
+  ASSERT_TRUE(back.model.has_value());
+  EXPECT_EQ(back.model->name, qwen.name);
+  const std::string dims = "--num-layers 4 --hidden-size 1024 --num-attention-heads 8 --max-position-embeddings 32768 "
+                           "--vocab-size 32000 ";
+  EXPECT_EQ(import_launch(LaunchFormat::kMegatron, dims + "--window-size '(4096, 0)'", "args").model->sliding_window,
+            4096);
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, dims + "--window-size '40 96,0'", "args"), InputError,
+                   "needs an integer");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, dims + "--window-size 512,0 --window-attn-skip-freq '2 0'",
+                                 "args"),
+                   InputError, "needs an integer");
+}
+
+}  // namespace
+}  // namespace spsim

@@ -204,6 +204,20 @@ TEST(PartialRecompute, FrameworksThatCannotPlaceItRefuse) {
   EXPECT_THROW_MSG(test::lower(m, tt), InputError, "pipeline stages");
 }
 
+TEST(PartialRecompute, StrategiesThatRebuildLayerSegmentsRefuse) {
+  // LASP rebuilds its layer segments per attention kind and ColAI-SP splices them: neither
+  // carries the plain/checkpointed split.
+  JobConfig lasp = test::long_job("lasp", 32);
+  lasp.ring_degree = 4;
+  lasp.seq_length = 32768;
+  set_recompute(lasp, "full:3", "--recompute");
+  EXPECT_THROW_MSG(test::lower(load_model("linear-llama3-1b"), lasp), InputError, "every layer recomputed or none");
+  JobConfig colai = test::long_job("colai-sp", 8);
+  colai.ring_degree = 8;
+  set_recompute(colai, "full:3", "--recompute");
+  EXPECT_THROW_MSG(test::lower(test::llama3_8b(), colai), InputError, "every layer recomputed or none");
+}
+
 TEST(PartialRecompute, PerLayerReportsWeighTheTwoKindsOfLayers) {
   // The ring's backward sends per layer: the plain layers' plus 5/32 of the re-run forward's.
   const ModelSpec m = test::llama3_8b();

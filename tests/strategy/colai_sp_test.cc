@@ -105,3 +105,35 @@ TEST(ColaiSp, DerivesRingDegreeFromGpus) {
 
 }  // namespace
 }  // namespace spsim
+
+namespace spsim {
+namespace {
+
+// The splice keeps ZeRO-3's waits on the previous layer, including those naming a later task (the
+// gather a layer's backward issues for the next layer, after its own compute): found by review,
+// they were remapped before that task had its new index and dropped.
+TEST(ColaiSp, SplicedSegmentsKeepZeroThreeWaits) {
+  JobConfig j = job("colai-sp");
+  j.zero_stage = 3;
+  j.backward_prefetch = "post";
+  j.num_gpus = 8;
+  j.data_parallel = 2;
+  const LoweredStep step = make_strategy("colai-sp")->lower(load_model("llama-3-8b"), j);
+  for (const auto& seg : step.graph.segments) {
+    const std::string name = seg.name;
+    if (name != "layer_fwd" && name != "layer_bwd") continue;
+    int waits = 0;
+    for (const auto& t : seg.tasks) {
+      if (t.prev_instance_dep < 0) continue;
+      ++waits;
+      ASSERT_LT(t.prev_instance_dep, static_cast<int>(seg.tasks.size()));
+      if (name == "layer_bwd") {
+        EXPECT_EQ(std::string(seg.tasks[static_cast<size_t>(t.prev_instance_dep)].name), "zero3_param_all_gather");
+      }
+    }
+    EXPECT_GE(waits, 1) << name;
+  }
+}
+
+}  // namespace
+}  // namespace spsim
