@@ -26,13 +26,12 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
     built = layer_ops(model, kept);
   }
   const std::vector<OpCost>& kept_ops = ops_without_recompute ? *ops_without_recompute : built;
-  if (shard.recompute == Recompute::kFull) out.recomputed = sum_saved(kept_ops);
-  // Selective and op-level: the layer being back-propagated holds what it re-ran on top of what
-  // it kept, about what it would hold without recompute (op-level keeps two tensors, wq's and
-  // w2's outputs, that the unchecked layer does not: then nothing more).
-  if (shard.recompute == Recompute::kSelective || shard.recompute == Recompute::kOp) {
-    out.recomputed = std::max(0.0, sum_saved(kept_ops) - out.saved);
-  }
+  // The layer being back-propagated holds what it re-ran on top of what it kept: about what it
+  // would hold without recompute, less what it kept. Full: the re-run forward reads the saved
+  // input itself (Megatron's CheckpointFunction and torch.utils.checkpoint detach it, which shares
+  // its storage), so the input is counted once, as the checkpoint. Op-level keeps two tensors,
+  // wq's and w2's outputs, that the unchecked layer does not: then nothing more.
+  out.recomputed = std::max(0.0, sum_saved(kept_ops) - out.saved);
   if (mlp_tiles > 0) {
     // TiledMLP saves only its input, which mlp_up's saved input already counts.
     const double intermediates = mlp_intermediate_bytes(kept_ops);

@@ -105,7 +105,9 @@ TEST(PartialRecompute, MemoryKeepsEachLayersOwnActivations) {
   // Per layer a plain layer keeps P, a checkpointed one its input I; the first checkpointed layer
   // runs its forward again (holding R) only after the plain ones have freed theirs, so with k of
   // 32 checkpointed the activations are (32 - k) P + k I + E: linear in k, and full recompute
-  // (32 I + E + R) lies R below the line's end.
+  // (32 I + E + R) lies R above the line's end, where R = P - I: the layer re-run holds its
+  // activations again, but reads its input from the checkpoint. So full:31 (31 I + P + E, the
+  // plain layer's backward first) needs exactly what full needs, and never less.
   const ModelSpec m = test::llama3_8b();
   const double none = run(m, dp_job("none")).lowered.memory.activations;
   const double full = run(m, dp_job("full")).lowered.memory.activations;
@@ -115,8 +117,8 @@ TEST(PartialRecompute, MemoryKeepsEachLayersOwnActivations) {
   EXPECT_LT(per_layer, 0);
   EXPECT_NEAR(ten - none, 10 * per_layer, 1e-6 * none);
   const double rerun = full - (none + 32 * per_layer);  // R: one layer's forward held again
-  EXPECT_GT(rerun, 0);
-  EXPECT_LT(rerun, -2 * per_layer);  // about one layer's activations
+  EXPECT_NEAR(rerun, -per_layer, 1e-9 * none);         // less the checkpointed input
+  EXPECT_NEAR(run(m, dp_job("full:31")).lowered.memory.activations, full, 1e-9 * none);
 
   // The helper by hand: checkpointed {saved 1, recomputed 10}, plain {saved 10, recomputed 0}.
   const detail::LayerActivations ck{1, 10}, plain{10, 0};
