@@ -135,13 +135,18 @@ def main():
             if not r["notes"]:
                 bad(at, "notes are empty")
             sp = r["spsim"]
-            # mfu_peak (optional, last): the peak an MFU row's source divides by, when not bf16.
-            if isinstance(sp, dict) and list(sp) == SPSIM_FIELDS + ["mfu_peak"]:
-                if sp["mfu_peak"] not in ("bf16", "fp8"):
-                    bad(at, "spsim.mfu_peak must be bf16 or fp8")
-            elif not isinstance(sp, dict) or list(sp) != SPSIM_FIELDS:
-                bad(at, "spsim must have exactly " + ", ".join(SPSIM_FIELDS) + " (and optionally mfu_peak)")
+            # Optional, last, in this order: mfu_peak (the peak an MFU row's source divides by, when
+            # not bf16) and techniques (the long-context techniques the source states it ran, as
+            # spsim's --offload / --loss / --tiled-mlp values).
+            extras = [k for k in ("mfu_peak", "techniques") if isinstance(sp, dict) and k in sp]
+            if not isinstance(sp, dict) or list(sp) != SPSIM_FIELDS + extras:
+                bad(at, "spsim must have exactly " + ", ".join(SPSIM_FIELDS) + " (and optionally mfu_peak, techniques)")
                 continue
+            if "mfu_peak" in sp and sp["mfu_peak"] not in ("bf16", "fp8"):
+                bad(at, "spsim.mfu_peak must be bf16 or fp8")
+            if "techniques" in sp and (not isinstance(sp["techniques"], dict) or
+                                       set(sp["techniques"]) - {"offload", "loss", "tiled_mlp", "elementwise_impl"}):
+                bad(at, "spsim.techniques must be an object of offload, loss, tiled_mlp, elementwise_impl")
             if sp["model"] is not None:
                 got = resolve(sp["model"], models)
                 if got is False:

@@ -52,6 +52,10 @@ class Roofline {
   const EfficiencyCurve* attention_curve_ = nullptr;
   double gemm_peak_ = 0, gemm16_peak_ = 0, attention_peak_ = 0;  // FLOP/s
   double hbm_bandwidth_ = 0;                      // bytes/s
+  // Achieved bytes/s of this GPU's share of its node's host memory and of its host link; 0 when
+  // the topology has no host block (an offloading plan is refused before it is timed).
+  double host_memory_rate_ = 0, host_link_rate_ = 0;
+  std::string topology_name_;
   std::string gpu_name_;
   bool has_triton_ = false;                       // the GPU file has attention.triton timings
 };

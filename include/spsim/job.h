@@ -75,6 +75,13 @@ struct JobConfig {
   // Long-context techniques (include/spsim/long_context.h), off by default:
   std::string loss = "standard";      // --loss standard | fused | chunked:N (canonical text)
   int64_t tiled_mlp = 0;              // --tiled-mlp: 0 off, -1 auto (ceil(tokens/h) tiles), N tiles
+  // What lives in host memory (--offload, job "offload"; long_context.h): the optimizer step and
+  // its states (DeepSpeed zero_optimization.offload_optimizer.device "cpu", ZeRO-Offload), and
+  // the activation checkpoints of full recompute (ALST's activation_checkpoint_cpu_offload,
+  // DeepSpeed activation_checkpointing.cpu_checkpointing), copied out after each layer's forward
+  // and back before its backward.
+  bool offload_optimizer = false;
+  bool offload_activations = false;
   double framework_reserve_bytes = 0; // CUDA context, NCCL buffers, allocator slack (named reserve)
   // Variable-length batches (--seq-dist, job "seq_dist"): the documents packed into each
   // seq_length sample; null: every sample is one document (the default). Shared, read-only.

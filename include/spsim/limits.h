@@ -48,6 +48,7 @@ inline constexpr int64_t kMaxPositions = int64_t{1} << 34;
 // would turn into an infinite step time, a NaN MFU or a byte count past int64. --------------------
 inline constexpr double kMinPeakFlops = 1e9, kMaxPeakFlops = 1e18;  // per GPU: 1 GFLOP/s..1 EFLOP/s
 inline constexpr double kMaxHbmBytes = 1125899906842624.0;         // 1 PiB per GPU
+inline constexpr double kMaxHostMemoryBytes = 1152921504606846976.0;  // 1 EiB of host memory per node
 inline constexpr double kMinBandwidth = 1e6, kMaxBandwidth = 1e16;  // bytes/s: 1 MB/s..10 PB/s
 inline constexpr double kMaxLatency = 1.0;                          // seconds (latencies, overheads)
 inline constexpr double kMinEfficiency = 1e-4;                      // achieved / peak, up to 1

@@ -14,6 +14,8 @@
 
 namespace spsim {
 
+struct JobConfig;
+
 /// How the loss meets the logits.
 ///  standard: the framework's loss over all logits at once (Megatron's vocab-parallel CE, HF's
 ///            upcast, TE's fused CE): today's loss-phase memory, 4 bytes per logit kept.
@@ -63,6 +65,11 @@ void apply_loss(std::vector<OpCost>& head, const LossChoice& loss, double tokens
 int64_t tiled_mlp_shards(int64_t requested, int64_t tokens, int64_t hidden);
 /// Parses --tiled-mlp / "tiled_mlp": "off" (0), "auto" (-1) or a shard count N >= 1.
 int64_t parse_tiled_mlp(const std::string& text, const std::string& where);
+/// Parses --offload / "offload": none, or a comma list of optimizer and activations, into `job`.
+void set_offload(JobConfig& job, const std::string& text, const std::string& where);
+/// The job's offload as text, the inverse of set_offload: "none", "optimizer",
+/// "activations" or "optimizer,activations".
+std::string offload_name(const JobConfig& job);
 /// "off", "auto" or N.
 std::string tiled_mlp_name(int64_t requested);
 

@@ -11,6 +11,7 @@
 namespace spsim {
 
 struct GpuSpec;
+struct Topology;
 
 struct MemoryEstimate {
   double params = 0;       // bytes
@@ -19,6 +20,9 @@ struct MemoryEstimate {
   double activations = 0;  // saved activations of every layer in flight at the peak
   double buffers = 0;      // transient: all-to-all outputs, ring double buffers, fp32 accumulators
   double reserve = 0;      // framework reserve (named, from the job)
+  // Bytes this GPU's rank keeps in host memory (--offload): not part of the GPU's peak, held
+  // against the node's host memory share (Topology::host).
+  double host = 0;
   double peak() const { return params + grads + optimizer + activations + buffers + reserve; }
   /// Name of the largest term: "activations", "optimizer", ...
   std::string largest_term() const;
@@ -32,8 +36,9 @@ struct MemoryEstimate {
 void add_model_states(MemoryEstimate& memory, double params_per_gpu, int zero_stage,
                       int64_t zero_group, Precision precision, double grad_bytes);
 
-/// Whether the peak fits in the GPU's HBM (the one test of "fits" for run, sweep and search).
-bool fits(const MemoryEstimate& memory, const GpuSpec& gpu);
+/// Whether the peak fits in the GPU's HBM and what it offloads in its share of the node's host
+/// memory (the one test of "fits" for run, sweep and search).
+bool fits(const MemoryEstimate& memory, const Topology& topology);
 
 }  // namespace spsim
 

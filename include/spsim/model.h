@@ -136,7 +136,9 @@ const char* to_string(Recompute recompute);
 
 enum class AttentionKernel { kFlash, kStandard };  // standard keeps the s^2 score matrix
 
-enum class OpClass { kGemm, kAttention, kMemoryBound };
+// kHostMemory / kHostLink: work offloaded to the node's CPUs (an optimizer step bound by host
+// memory traffic) and copies over the GPU-host link; their bytes are timed by Topology::host.
+enum class OpClass { kGemm, kAttention, kMemoryBound, kHostMemory, kHostLink };
 const char* to_string(OpClass op_class);
 
 /// Cost of one op for one micro-batch on one GPU. FLOP and bytes are per GPU.

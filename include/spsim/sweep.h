@@ -42,6 +42,7 @@ struct SearchSpace {
   // Long-context techniques (spsim/long_context.h) to try; empty: the base job's.
   std::vector<std::string> loss;
   std::vector<int64_t> tiled_mlp;  // 0 off, -1 auto, N tiles
+  std::vector<std::string> offload;  // --offload texts: "none", "optimizer", "optimizer,activations"
   // Frameworks to try for plans that use a technique ("" = the base job's); plans without one
   // keep the base job's framework.
   std::vector<std::string> technique_frameworks;

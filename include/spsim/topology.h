@@ -124,6 +124,23 @@ struct ReplacedConstant {
   bool operator==(const ReplacedConstant&) const = default;
 };
 
+/// The host side of a node, for what training offloads to it (DeepSpeed's offload_optimizer,
+/// activation checkpoints on the CPU): the GPU-host link (PCIe, NVLink-C2C) and the CPUs' memory.
+/// Optional in a topology file: without it, plans that offload are refused, never guessed.
+struct HostSpec {
+  std::string link;                 // "PCIe Gen5 x16", "NVLink-C2C"
+  double link_bandwidth = 0;        // bytes/s per GPU per direction, line rate
+  double link_efficiency = 0;       // achieved copy bandwidth / line rate
+  // The file states the node's CPU memory; held per GPU, the share of it each GPU's rank has
+  // (every rank of a node offloads at once), so a GB200 job on 64 of a rack's 72 GPUs keeps it.
+  double memory_bytes_per_gpu = 0;      // host memory per node / GPUs per node
+  double memory_bandwidth_per_gpu = 0;  // bytes/s, DRAM wire rate per node / GPUs per node
+  double memory_efficiency = 0;         // achieved (STREAM-like) / wire rate
+  std::string source;
+  bool present() const { return link_bandwidth > 0; }
+  bool operator==(const HostSpec&) const = default;
+};
+
 struct Topology {
   std::string name;         // "dgx-h100"
   std::string description;
@@ -148,6 +165,7 @@ struct Topology {
   double oversubscription = 1.0;      // leaf downlink : uplink bandwidth ratio (2.0 = 2:1)
   int max_nodes = 0;                  // largest cluster this file describes (0 = unbounded)
   std::string network_source;
+  HostSpec host;                      // absent: offloading plans are refused
   Efficiency efficiency;
   std::vector<CollectiveFit> fits;    // from calibration; empty for datasheet topologies
   std::vector<ReplacedConstant> replaced;  // from calibration, sorted by key

@@ -143,6 +143,11 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                   "off | auto | N: the MLP in N sequence tiles (ALST / DeepSpeed TiledMLP; auto = "
                   "ceil(tokens / hidden)); the backward re-runs each tile's forward")
       ->capture_default_str()->group("Long context");
+  cmd->add_option("--offload", o.offload,
+                  "none | optimizer | activations | optimizer,activations: to host memory. optimizer: "
+                  "DeepSpeed's offload_optimizer (states and the Adam step on the CPUs); activations: "
+                  "full recompute's checkpoints (ALST, DeepSpeed cpu_checkpointing), copied out and back")
+      ->capture_default_str()->group("Long context");
   cmd->add_option("--framework-reserve-gib", o.reserve_gib,
                   "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")
       ->check(finite_number(0, kMaxReserveGib))->group("Training");
@@ -372,6 +377,7 @@ BaseSetup resolve_base(const JobOptions& o) {
   }
   if (given(o, "--loss") || !from_file) base.loss = to_string(parse_loss(o.loss, "--loss"));
   if (given(o, "--tiled-mlp") || !from_file) base.tiled_mlp = parse_tiled_mlp(o.tiled_mlp, "--tiled-mlp");
+  if (given(o, "--offload") || !from_file) set_offload(base, o.offload, "--offload");
   if (o.reserve_gib >= 0) base.framework_reserve_bytes = o.reserve_gib * kGiB;
   if (!from_file && o.reserve_gib < 0) base.framework_reserve_bytes = kDefaultFrameworkReserveBytes;
   if (base.ring_variant != "basic" && base.ring_variant != "zigzag" && base.ring_variant != "stripe") {

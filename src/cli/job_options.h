@@ -39,7 +39,7 @@ struct JobOptions {
   bool no_causal = false;
   double reserve_gib = -1;
   std::string seq_dist;  // --seq-dist: a file of document lengths, one per line
-  std::string loss = "standard", tiled_mlp = "off";  // long-context techniques (spsim/long_context.h)
+  std::string loss = "standard", tiled_mlp = "off", offload = "none";  // long-context techniques (spsim/long_context.h)
   LaunchImportOptions launch;  // --from-args / --from-deepspeed / --from-torchtitan: the job instead of --config
   CLI::App* command = nullptr;
 };

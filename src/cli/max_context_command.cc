@@ -198,6 +198,9 @@ std::string techniques_used(const JobConfig& job) {
   std::string out;
   if (job.loss != "standard") out = "loss:" + job.loss;
   if (job.tiled_mlp != 0) out += std::string(out.empty() ? "" : ",") + "tiled-mlp:" + tiled_mlp_name(job.tiled_mlp);
+  if (job.offload_optimizer || job.offload_activations) {
+    out += std::string(out.empty() ? "" : ",") + "offload:" + offload_name(job);
+  }
   return out.empty() ? "-" : out;
 }
 
@@ -398,6 +401,9 @@ void add_max_context_command(CLI::App& app) {
         MemoryKnobs with = knobs;
         if (options->command->count("--loss") == 0) with.losses = {"standard", "chunked:8", "fused"};
         if (options->command->count("--tiled-mlp") == 0) with.tiled_mlps = {0, -1};
+        // DeepSpeed's offloads (the optimizer; full recompute's checkpoints too): refused, so
+        // skipped, under the other frameworks and on topologies without a host block.
+        if (options->command->count("--offload") == 0) with.offloads = {"none", "optimizer", "optimizer,activations"};
         // Unless --framework fixes it, also the frameworks whose code has the techniques (DeepSpeed
         // / ALST: all; torchtitan: the chunked loss) for the schemes they run.
         if (options->command->count("--framework") == 0) with.frameworks = {"", "deepspeed", "fsdp"};
@@ -486,6 +492,7 @@ void add_max_context_command(CLI::App& app) {
           row["framework"] = r.job.framework;
           row["loss"] = r.job.loss;
           row["tiled_mlp"] = tiled_mlp_name(r.job.tiled_mlp);
+          row["offload"] = offload_name(r.job);
           row["steps_per_s"] = r.step_time_s > 0 ? 1.0 / r.step_time_s : 0.0;
           row["from_techniques_search"] = i < from_techniques.size() && from_techniques[i];
         }

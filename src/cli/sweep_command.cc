@@ -525,6 +525,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
       // and Liger's fused one; the MLP whole or in DeepSpeed's ceil(tokens / hidden) tiles.
       if (!given(jo, "--loss")) plan.space.loss = {"standard", "chunked:8", "fused"};
       if (!given(jo, "--tiled-mlp")) plan.space.tiled_mlp = {0, -1};
+      if (!given(jo, "--offload")) plan.space.offload = {"none", "optimizer", "optimizer,activations"};
       // and, unless --framework fixes it, under the frameworks whose code has them.
       if (!given(jo, "--framework")) plan.space.technique_frameworks = {"", "deepspeed", "fsdp"};
     }

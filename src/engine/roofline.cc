@@ -41,6 +41,9 @@ Roofline::Roofline(const Topology& topology, Precision precision) {
     elementwise_[static_cast<int>(impl)] = kernels.elementwise_for(to_string(impl));
   }
   hbm_bandwidth_ = topology.gpu.hbm_bandwidth;
+  host_memory_rate_ = topology.host.memory_bandwidth_per_gpu * topology.host.memory_efficiency;
+  host_link_rate_ = topology.host.link_bandwidth * topology.host.link_efficiency;
+  topology_name_ = topology.name;
   if (!topology.efficiency.gemm_curve.empty()) gemm_curve_ = &topology.efficiency.gemm_curve;
   if (!topology.efficiency.attention_curve.empty()) attention_curve_ = &topology.efficiency.attention_curve;
 }
@@ -84,6 +87,18 @@ double Roofline::time_s(const Task& task, double work_scale) const {
       // Elementwise kernels are bound by their HBM traffic; their few FLOP never decide.
       const KernelTiming& t = elementwise_[static_cast<int>(task.elementwise_impl)];
       return kernels * t.time_s(bytes / kernels, hbm_bandwidth_);
+    }
+    case OpClass::kHostMemory:
+    case OpClass::kHostLink: {
+      // Streaming work on the host side: the CPUs' share of their node's memory bandwidth (every
+      // rank of the node runs its optimizer step at once), or a copy over this GPU's own link.
+      const double rate = task.op_class == OpClass::kHostMemory ? host_memory_rate_ : host_link_rate_;
+      if (!(rate > 0)) {
+        throw InputError("topology", fmt::format("topology \"{}\" has no \"host\" block (link and CPU memory), "
+                                                 "so what this plan offloads cannot be timed; add one (topologies/"
+                                                 "dgx-h100.json shows it) or drop the offload", topology_name_));
+      }
+      return bytes / rate;
     }
   }
   return 0.0;

@@ -478,6 +478,11 @@ std::vector<LaunchSetting> deepspeed_settings(const Plan& plan, std::vector<std:
     num("sequence_parallel_size", job.ulysses_degree);
   }
   num("zero_optimization.stage", job.zero_stage);
+  if (job.offload_optimizer) {
+    s.push_back({"deepspeed", "zero_optimization.offload_optimizer.device", "cpu"});
+    s.push_back({"deepspeed", "zero_optimization.offload_optimizer.pin_memory", "true"});
+  }
+  if (job.offload_activations) s.push_back({"deepspeed", "activation_checkpointing.cpu_checkpointing", "true"});
   if (job.precision == Precision::kBf16) s.push_back({"deepspeed", "bf16.enabled", "true"});
   if (job.precision == Precision::kFp16) s.push_back({"deepspeed", "fp16.enabled", "true"});
   notes.push_back("load the model with attn_implementation=\"flash_attention_2\"");
@@ -490,6 +495,11 @@ std::vector<LaunchSetting> deepspeed_settings(const Plan& plan, std::vector<std:
     notes.push_back("turn on activation checkpointing in the model code (Hugging Face: "
                     "model.gradient_checkpointing_enable()); the config has no switch for it");
   }
+  if (job.offload_optimizer) notes.push_back("pass DeepSpeedCPUAdam (or optimizer type cpu_adam) as the optimizer");
+  if (job.offload_activations) {
+    notes.push_back("cpu_checkpointing offloads checkpoints taken through DeepSpeed's checkpointing; under Hugging "
+                    "Face's torch.utils.checkpoint use ArcticTraining's activation_checkpoint_cpu_offload (ALST)");
+  }
   return s;
 }
 
@@ -497,12 +507,20 @@ std::string deepspeed_text(const std::vector<LaunchSetting>& settings) {
   nlohmann::ordered_json config = nlohmann::ordered_json::object();
   for (const auto& s : settings) {
     const size_t dot = s.name.find('.');
-    const nlohmann::ordered_json value =
-        s.value == "true" ? nlohmann::ordered_json(true) : nlohmann::ordered_json(std::stoll(s.value));
+    const bool whole = !s.value.empty() && s.value.find_first_not_of("0123456789") == std::string::npos;
+    const nlohmann::ordered_json value = s.value == "true" ? nlohmann::ordered_json(true)
+                                         : whole           ? nlohmann::ordered_json(std::stoll(s.value))
+                                                           : nlohmann::ordered_json(s.value);
     if (dot == std::string::npos) {
       config[s.name] = value;
     } else {
-      config[s.name.substr(0, dot)][s.name.substr(dot + 1)] = value;
+      // Dotted names nest: zero_optimization.offload_optimizer.device.
+      nlohmann::ordered_json* at = &config;
+      size_t start = 0;
+      for (size_t next = dot; next != std::string::npos; start = next + 1, next = s.name.find('.', start)) {
+        at = &(*at)[s.name.substr(start, next - start)];
+      }
+      (*at)[s.name.substr(start)] = value;
     }
   }
   return config.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";

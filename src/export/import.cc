@@ -1089,10 +1089,19 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
       const std::string device = o.is_object() && o.contains("device") && o.at("device").is_string()
                                      ? o.at("device").get<std::string>()
                                      : "cpu";
-      if (device != "none") {
-        throw InputError(where + ": /zero_optimization/" + offload,
-                         fmt::format("ZeRO offloading to {} is not modelled", device));
+      if (device == "none") continue;
+      // The optimizer on the CPUs is --offload optimizer; parameters (ZeRO-Infinity) and NVMe
+      // are not modelled.
+      if (device == "cpu" && std::string(offload) == "offload_optimizer") {
+        job.offload_optimizer = true;
+        out.given.insert("offload");
+        continue;
       }
+      throw InputError(where + ": /zero_optimization/" + offload,
+                       fmt::format("ZeRO offloading of {} to {} is not modelled (spsim offloads the optimizer "
+                                   "to the CPU only)",
+                                   std::string(offload) == "offload_param" ? "parameters" : "the optimizer",
+                                   device));
     }
   }
   out.given.insert("zero_stage");
@@ -1128,6 +1137,12 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
   if (config.contains("activation_checkpointing")) {
     out.notes.push_back("activation_checkpointing configures checkpointing the model code turns on; give "
                         "--recompute full if it does");
+    const auto& ac = config.at("activation_checkpointing");
+    if (ac.is_object() && ac.contains("cpu_checkpointing") && ac.at("cpu_checkpointing").is_boolean() &&
+        ac.at("cpu_checkpointing").get<bool>()) {
+      job.offload_activations = true;  // refused unless --recompute full is given too
+      out.given.insert("offload");
+    }
   }
   out.not_carried = {"model", "seq_length", "recompute_granularity", "pipeline_model_parallel_size"};
   job.strategy = scheme_for_degrees(1, job.ulysses_degree, 1, true);

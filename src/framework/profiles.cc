@@ -304,6 +304,23 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
                                               "use --tiled-mlp off or --framework deepspeed",
                                               fw.title));
   }
+  if ((job.offload_optimizer || job.offload_activations) && std::string(fw.name) != "deepspeed") {
+    throw InputError("offload", fmt::format("{}: spsim models DeepSpeed's offloads (offload_optimizer, ALST's "
+                                            "checkpoint offload), not {}'s; use --framework deepspeed or "
+                                            "--offload none", offload_name(job), fw.title));
+  }
+  if (job.offload_optimizer && job.zero_stage < 1) {
+    throw InputError("offload", "optimizer: DeepSpeed offloads the optimizer of ZeRO stages 1, 2 and 3 only; "
+                                "use --zero 1, 2 or 3");
+  }
+  if (job.offload_activations && (job.recompute != Recompute::kFull || job.recompute_layers != 0)) {
+    throw InputError("offload", "activations: what is offloaded is each layer's checkpoint, which only full "
+                                "recompute of every layer keeps; use --recompute full");
+  }
+  if (job.offload_activations && job.pipeline_parallel > 1) {
+    throw InputError("offload", "activations: checkpoint offload under pipeline stages is not modelled "
+                                "(ALST runs without them); use --pp 1");
+  }
   if (!offers(fw.recompute_modes, job.recompute)) {
     std::vector<std::string> modes;
     for (Recompute r : offered_recomputes(fw.name)) modes.emplace_back(to_string(r));

@@ -63,6 +63,22 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   add_model_states(estimate, in.params_local, job.zero_stage, in.zero_group, job.precision,
                    in.grad_bytes);
   estimate.activations = in.layers_in_flight * layer.saved + in.extra_saved + layer.recomputed;
+  if (job.offload_optimizer) {
+    // DeepSpeed's offload_optimizer: the fp32 master weights, Adam's m and v and the fp32
+    // gradient partition live in host memory (stage_1_and_2.py / stage3.py with cpu_offload);
+    // the GPU keeps the 16-bit parameters, and under ZeRO-1 its unpartitioned 16-bit gradients
+    // until they are reduced. ZeRO-2/3 copy each reduced partition out as it is produced.
+    const double shard = in.params_local / static_cast<double>(std::max<int64_t>(1, in.zero_group));
+    estimate.host += estimate.optimizer + 4.0 * shard;
+    estimate.optimizer = 0;
+    if (job.zero_stage >= 2) estimate.grads = 0;
+  }
+  if (job.offload_activations) {
+    // Each layer's checkpoint leaves for the host after its forward and returns before its
+    // backward, one at a time (ALST's blocking copies): the GPU holds one.
+    estimate.host += in.layers_in_flight * layer.saved;
+    estimate.activations -= (in.layers_in_flight - 1) * layer.saved;
+  }
   estimate.buffers = in.buffers;
   estimate.reserve = job.framework_reserve_bytes;
   return estimate;

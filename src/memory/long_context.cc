@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "spsim/error.h"
+#include "spsim/job.h"
 #include "spsim/limits.h"
 
 namespace spsim {
@@ -133,6 +134,33 @@ int64_t parse_tiled_mlp(const std::string& text, const std::string& where) {
   throw InputError(where, fmt::format("must be off, auto (ceil(tokens / hidden) tiles, DeepSpeed's rule) or "
                                       "a whole number of tiles >= 1 (got \"{}\")",
                                       text));
+}
+
+void set_offload(JobConfig& job, const std::string& text, const std::string& where) {
+  bool optimizer = false, activations = false;
+  if (text != "none") {
+    size_t start = 0;
+    while (true) {
+      const size_t comma = text.find(',', start);
+      const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      bool& flag = item == "optimizer" ? optimizer : activations;
+      if ((item != "optimizer" && item != "activations") || flag) {
+        throw InputError(where, fmt::format("must be none, or optimizer and/or activations separated by a comma, "
+                                            "each once (got \"{}\")", text));
+      }
+      flag = true;
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  job.offload_optimizer = optimizer;
+  job.offload_activations = activations;
+}
+
+std::string offload_name(const JobConfig& job) {
+  if (job.offload_optimizer && job.offload_activations) return "optimizer,activations";
+  if (job.offload_optimizer) return "optimizer";
+  return job.offload_activations ? "activations" : "none";
 }
 
 std::string tiled_mlp_name(int64_t requested) {

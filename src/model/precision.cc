@@ -53,6 +53,8 @@ const char* to_string(OpClass op_class) {
     case OpClass::kGemm: return "gemm";
     case OpClass::kAttention: return "attention";
     case OpClass::kMemoryBound: return "memory";
+    case OpClass::kHostMemory: return "host_memory";
+    case OpClass::kHostLink: return "host_link";
   }
   return "?";
 }

@@ -37,7 +37,7 @@ Evaluation evaluate_lowered(const ModelSpec& model, const Topology& topology, co
   out.flops = step_flops(model, step.job);
   const double seconds = out.result.step_time_s;
   out.tokens_per_s = seconds > 0 ? static_cast<double>(step.graph.tokens_per_step) / seconds : 0;
-  out.fits_in_memory = fits(memory, topology.gpu);
+  out.fits_in_memory = fits(memory, topology);
   return out;
 }
 

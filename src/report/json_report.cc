@@ -84,6 +84,11 @@ nlohmann::json to_json(const RunReport& report) {
                    {"peak", whole_bytes(memory.peak())},
                    {"capacity", whole_bytes(report.topology.gpu.hbm_bytes)},
                    {"largest_term", memory.largest_term()}};
+  if (memory.host > 0) {
+    // --offload: what this GPU's rank keeps in host memory, against its share of the node's.
+    out["memory"]["host"] = whole_bytes(memory.host);
+    out["memory"]["host_capacity"] = whole_bytes(report.topology.host.memory_bytes_per_gpu);
+  }
   out["fits_in_memory"] = report.fits_in_memory;
   if (job.seq_dist) {
     const VarlenBalance v = job_varlen_balance(job);

@@ -29,6 +29,8 @@ const char* op_category(OpClass op_class) {
     case OpClass::kAttention: return "attention_core";
     case OpClass::kGemm: return "gemm";
     case OpClass::kMemoryBound: return "elementwise_norm";
+    case OpClass::kHostMemory:
+    case OpClass::kHostLink: return "host_offload";
   }
   return "?";
 }
@@ -58,7 +60,9 @@ nlohmann::json pass_json(const TaskGraph& full, const Segment& segment, const To
     double scale = 1.0;
     if (!task.work_scale.empty()) scale = *std::max_element(task.work_scale.begin(), task.work_scale.end());
     const double t = roofline.time_s(task, scale);
-    compute[op_category(task.op_class)] = compute[op_category(task.op_class)].get<double>() + t;
+    // host_offload appears only in plans that copy checkpoints (--offload activations).
+    const char* category = op_category(task.op_class);
+    compute[category] = compute.value(category, 0.0) + t;
     compute_total += t;
   }
   for (auto& [key, value] : compute.items()) value = tidy(value.get<double>());

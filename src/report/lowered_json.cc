@@ -71,10 +71,12 @@ nlohmann::json task_json(const Task& task) {
 }
 
 nlohmann::json memory_json(const MemoryEstimate& memory) {
-  return {{"params", number(memory.params)},         {"grads", number(memory.grads)},
+  nlohmann::json out = {{"params", number(memory.params)},         {"grads", number(memory.grads)},
           {"optimizer", number(memory.optimizer)},   {"activations", number(memory.activations)},
           {"buffers", number(memory.buffers)},       {"reserve", number(memory.reserve)},
           {"peak", number(memory.peak())},           {"largest_term", memory.largest_term()}};
+  if (memory.host > 0) out["host"] = number(memory.host);
+  return out;
 }
 
 }  // namespace

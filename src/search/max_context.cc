@@ -15,6 +15,7 @@
 
 #include "common/divisors.h"
 #include "spsim/error.h"
+#include "spsim/long_context.h"
 #include "spsim/limits.h"
 #include "spsim/report.h"
 #include "spsim/strategy.h"
@@ -89,8 +90,8 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   const auto strategy = make_strategy(job.strategy);
   // --headroom: the plan may use the HBM less the headroom (allocator fragmentation, NCCL buffers
   // a user keeps spare); the table still prints the HBM.
-  GpuSpec usable = topology.gpu;
-  if (limits.memory_bytes > 0) usable.hbm_bytes = limits.memory_bytes;
+  Topology usable = topology;
+  if (limits.memory_bytes > 0) usable.gpu.hbm_bytes = limits.memory_bytes;
   MaxContextResult out;
   out.job = job;
   out.granularity = sequence_granularity(job, base_granularity);
@@ -213,6 +214,8 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       knobs.tiled_mlps.empty() ? std::vector<int64_t>{job.tiled_mlp} : knobs.tiled_mlps;
   const std::vector<std::string> frameworks =
       knobs.frameworks.empty() ? std::vector<std::string>{job.framework} : knobs.frameworks;
+  const std::vector<std::string> offloads =
+      knobs.offloads.empty() ? std::vector<std::string>{offload_name(job)} : knobs.offloads;
   const int64_t n = job.num_gpus;
   const int64_t node = std::max(1, topology.gpus_per_node);
   std::vector<MaxContextResult> best;
@@ -256,7 +259,9 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       for (const auto& loss : losses) {
       for (int64_t tiled_mlp : tiled_mlps) {
       for (const auto& framework : frameworks) {
+      for (const auto& offload : offloads) {
       JobConfig candidate = job;
+      set_offload(candidate, offload, "offload");
       candidate.framework = framework;
       candidate.zero_stage = zero;
       candidate.recompute = recompute;
@@ -289,6 +294,7 @@ std::vector<MaxContextResult> max_context_best(const ModelSpec& model, const Top
       if (!have || longer || faster) {
         winner = std::move(result);
         have = true;
+      }
       }
       }
       }

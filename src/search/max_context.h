@@ -67,6 +67,8 @@ struct MemoryKnobs {
   // tiled-MLP settings (0 off, -1 auto) to try.
   std::vector<std::string> losses;
   std::vector<int64_t> tiled_mlps;
+  // Offloads to try (spsim/long_context.h set_offload text: "none", "optimizer,activations").
+  std::vector<std::string> offloads;
   // Frameworks to try ("" = the job's, or the strategy's usual one): a technique runs only under
   // a framework whose training code has it (FrameworkProfile::loss_kinds, tiled_mlp).
   std::vector<std::string> frameworks;

@@ -287,6 +287,11 @@ void add_layer_fwd(TaskGraph& graph, const Context& c, int64_t layers) {
   if (zero >= 0) {
     sb.at(zero).prev_instance_dep = zero3_gather_mode(c) == Gather::kSynchronous ? last : first;
   }
+  // ALST's checkpoint offload copies on the compute stream ("isn't yet efficient (blocking)",
+  // DeepSpeed's ALST tutorial), so the copy adds to the layer's time.
+  if (c.offloaded_checkpoint > 0) {
+    sb.compute("checkpoint_to_host", OpClass::kHostLink, 0, c.offloaded_checkpoint, {last});
+  }
 }
 
 // Head: final norm, LM head and loss forward, then their backward; one segment ("head") or, for
@@ -348,6 +353,12 @@ void add_layer_bwd(TaskGraph& graph, const Context& c, int64_t layers, int64_t r
     seg.tasks.reserve(static_cast<size_t>(48 + 4 * c.r));
     SegmentBuilder sb(seg, Phase::kBackward);
     const LayerBwdTasks tasks = emit_layer_bwd(sb, c, c.ops, with_dp, checkpointed);
+    if (checkpointed && c.offloaded_checkpoint > 0) {
+      // The next layer's checkpoint back from the host, blocking as its copy out was (one per
+      // layer: the first layer's comes in after the head, the last layer's is not needed, which
+      // evens out over the step).
+      sb.compute("checkpoint_from_host", OpClass::kHostLink, 0, c.offloaded_checkpoint, {});
+    }
     if (checkpointed && !one_kind) {
       // The last plain layer gathered this first checkpointed layer's parameters (ZeRO-3).
       seg.continues = true;
@@ -412,6 +423,22 @@ void add_optimizer(TaskGraph& graph, const Context& c, double params_local) {
                            : params_local;
   // Adam per parameter: read grad, read+write fp32 master, m, v, write the 16-bit copy
   // (2 + 24 + 2 = 28 bytes mixed precision; 4 + 24 = 28 in fp32), ~12 FLOP.
+  if (c.job.offload_optimizer) {
+    // DeepSpeed's offload_optimizer (ZeRO-Offload, Ren et al. 2021 s4.1): the reduced gradient
+    // partition goes to the host in fp32 (copy_ into the pinned fp32 buffer converts on the GPU:
+    // 4 bytes), DeepSpeedCPUAdam updates it there, bound by host memory traffic (read the fp32
+    // gradient, read and write fp32 master, m and v, write the 16-bit copy: 4 + 24 + 2 bytes),
+    // and the 16-bit parameters come back. spsim runs the gradient copy here, after the backward,
+    // not overlapped with it: an upper bound of 4 bytes per parameter over the link.
+    const int out = sb.compute("grads_to_host", OpClass::kHostLink, 0, 4.0 * shard, {});
+    const int adam = sb.compute("cpu_adam", OpClass::kHostMemory, 12.0 * shard, 30.0 * shard, {out});
+    const int back = sb.compute("params_to_gpu", OpClass::kHostLink, 0, c.param_bytes * shard, {adam});
+    if ((c.job.zero_stage == 1 || c.job.zero_stage == 2) && c.dp_comm) {
+      sb.comm("zero_param_all_gather", Stream::kDataComm, Category::kZeroParams, CommKind::kAllGather, c.g_grad,
+              ratio(c.grad_group_size) * params_local * c.param_bytes, {back});
+    }
+    return;
+  }
   const int adam = sb.compute("adam_update", OpClass::kMemoryBound, 12.0 * shard, 28.0 * shard, {});
   if ((c.job.zero_stage == 1 || c.job.zero_stage == 2) && c.dp_comm) {
     sb.comm("zero_param_all_gather", Stream::kDataComm, Category::kZeroParams,
@@ -694,6 +721,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   const int64_t p = job.pipeline_parallel;
 
   if (p == 1) {
+    if (job.offload_activations) c.offloaded_checkpoint = layer.saved;
     add_embedding_fwd(graph, c, embedding_params);
     add_layer_fwd(graph, c, model.num_layers);
     add_head(graph, c, true, true);

@@ -92,6 +92,9 @@ struct Context {
   // and of the fp32 logsumexp (one per query and head).
   double cp_q_elems = 0, cp_k_elems = 0, cp_lse_elems = 0;
   double layer_params = 0;   // parameters of one layer on this GPU (after TP)
+  // --offload activations: one layer's checkpoint (its input under full recompute), copied to the
+  // host after the layer's forward and back before its backward; 0 when not offloaded.
+  double offloaded_checkpoint = 0;
   // FP8: bytes of the quantization kernels of one layer's GEMM inputs (forward: activations;
   // backward: output gradients), and how many kernels.
   double fp8_cast_fwd_bytes = 0, fp8_cast_bwd_bytes = 0;

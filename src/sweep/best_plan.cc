@@ -208,6 +208,8 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
   const std::vector<std::string> losses = space.loss.empty() ? std::vector<std::string>{base.loss} : space.loss;
   const std::vector<int64_t> tiled_mlps =
       space.tiled_mlp.empty() ? std::vector<int64_t>{base.tiled_mlp} : space.tiled_mlp;
+  const std::vector<std::string> offloads =
+      space.offload.empty() ? std::vector<std::string>{offload_name(base)} : space.offload;
   const std::vector<std::string> frameworks =
       space.technique_frameworks.empty() ? std::vector<std::string>{base.framework} : space.technique_frameworks;
   const std::vector<std::string> variants =
@@ -249,13 +251,18 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
               for (const auto& loss : losses) {
               for (int64_t tiled_mlp : tiled_mlps) {
               for (const auto& framework : frameworks) {
+              for (const auto& offload : offloads) {
                 if (r == 1 && variant != variants.front()) continue;  // no ring: variant moot
-                const bool technique = loss != "standard" || tiled_mlp != 0;
+                // Offloading needs the topology's host block; without one the searched offloads
+                // are skipped (a job that asks for one is refused by the engine instead).
+                if (offload != "none" && offload != offloads.front() && !topology.host.present()) continue;
+                const bool technique = loss != "standard" || tiled_mlp != 0 || offload != "none";
                 if (!technique && framework != frameworks.front()) continue;  // plain plans: base's
                 if (!offered(framework, recompute)) continue;
                 JobConfig job = base;
                 job.loss = loss;
                 job.tiled_mlp = tiled_mlp;
+                set_offload(job, offload, "offload");
                 job.framework = framework;
                 job.strategy = strategy.name();
                 job.tensor_parallel = t;
@@ -289,7 +296,7 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
                 }
                 lowered.job.strategy = strategy.name();
                 // Out of memory: no need to time it (the engine is the expensive part).
-                if (!fits(lowered.memory, topology.gpu)) {
+                if (!fits(lowered.memory, topology)) {
                   ++oom;
                   const double over = over_gib(lowered.memory, topology);
                   if (!least_oom || over < least_over) {
@@ -313,6 +320,7 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
                   best = std::move(row);
                   best_job = lowered.job;
                 }
+              }
               }
               }
               }
@@ -343,9 +351,13 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
     out = std::move(*best);
     out.reason = summary;
     // The row's columns have no place for the techniques: say them first in the reason.
-    if (best_job.loss != "standard" || best_job.tiled_mlp != 0) {
-      out.reason = fmt::format("uses loss {}, tiled-mlp {} under {}; {}", best_job.loss,
-                               tiled_mlp_name(best_job.tiled_mlp), best_job.framework, out.reason);
+    if (best_job.loss != "standard" || best_job.tiled_mlp != 0 || best_job.offload_optimizer ||
+        best_job.offload_activations) {
+      const bool offloaded = best_job.offload_optimizer || best_job.offload_activations;
+      out.reason = fmt::format("uses loss {}, tiled-mlp {}{} under {}; {}", best_job.loss,
+                               tiled_mlp_name(best_job.tiled_mlp),
+                               offloaded ? ", offload " + offload_name(best_job) : std::string(),
+                               best_job.framework, out.reason);
     }
   } else if (least_oom) {
     out = make_row(model, topology, *least_oom,

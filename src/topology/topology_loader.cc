@@ -478,6 +478,20 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
   }
   network.finish();
 
+  if (root.has("host")) {
+    ObjectReader host = root.object("host");
+    t.host.link = name_string(host, "link");
+    t.host.link_bandwidth = positive(host, "link_bandwidth_GBps", kGBps, kMinBandwidth, kMaxBandwidth) * kGBps;
+    t.host.link_efficiency = fraction(host, "link_efficiency");
+    const double per_gpu = 1.0 / t.gpus_per_node;
+    t.host.memory_bytes_per_gpu = positive(host, "memory_gib", kGiB, kGiB, kMaxHostMemoryBytes) * kGiB * per_gpu;
+    t.host.memory_bandwidth_per_gpu =
+        positive(host, "memory_bandwidth_GBps", kGBps, kMinBandwidth, kMaxBandwidth) * kGBps * per_gpu;
+    t.host.memory_efficiency = fraction(host, "memory_efficiency");
+    t.host.source = source(host, "source");
+    host.finish();
+  }
+
   ObjectReader collective = root.object("collective_efficiency");
   for (const char* scope : kScopes) {
     ObjectReader per_kind = collective.object(scope);
@@ -535,6 +549,18 @@ Json to_ordered_json(const Topology& t) {
   network["max_nodes"] = t.max_nodes;
   network["source"] = t.network_source;
   out["network"] = network;
+
+  if (t.host.present()) {
+    Json host;
+    host["link"] = t.host.link;
+    host["link_bandwidth_GBps"] = to_file_unit(t.host.link_bandwidth, kGBps);
+    host["link_efficiency"] = t.host.link_efficiency;
+    host["memory_gib"] = to_file_unit(t.host.memory_bytes_per_gpu * t.gpus_per_node, kGiB);
+    host["memory_bandwidth_GBps"] = to_file_unit(t.host.memory_bandwidth_per_gpu * t.gpus_per_node, kGBps);
+    host["memory_efficiency"] = t.host.memory_efficiency;
+    host["source"] = t.host.source;
+    out["host"] = host;
+  }
 
   Json collective;
   for (const char* scope : kScopes) {

@@ -12,6 +12,7 @@
 #include "common/data_dir.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/long_context.h"
 #include "spsim/validate.h"
 
 namespace spsim {
@@ -346,6 +347,15 @@ ValidationRow parse_row(const nlohmann::json& published, const std::string& file
     }
   }
   sp.ignore("assume_why");
+  // The long-context techniques the source states it ran (validation/README.md "techniques").
+  nlohmann::json techniques = nlohmann::json::object();
+  if (sp.has("techniques")) {
+    detail::ObjectReader t = sp.object("techniques");
+    for (const char* key : {"offload", "loss", "tiled_mlp", "elementwise_impl"}) {
+      if (t.has(key)) techniques[key] = t.string(key);
+    }
+    t.finish();
+  }
   sp.finish();
   if (!row.framework.empty() && kFrameworks.count(row.framework) == 0) {
     in.fail("spsim/framework", fmt::format("\"{}\" is not megatron, nemo, deepspeed or fsdp", row.framework));
@@ -377,6 +387,13 @@ ValidationRow parse_row(const nlohmann::json& published, const std::string& file
   }
   if (row.framework.empty()) in.fail("spsim/framework", "a training row needs its framework");
   resolve_training_job(row, in, published);
+  if (row.expressible()) {
+    const std::string where = row.file + ": " + row.id + ": spsim/techniques/";
+    if (techniques.contains("offload")) set_offload(row.job, techniques["offload"], where + "offload");
+    if (techniques.contains("loss")) row.job.loss = to_string(parse_loss(techniques["loss"], where + "loss"));
+    if (techniques.contains("tiled_mlp")) row.job.tiled_mlp = parse_tiled_mlp(techniques["tiled_mlp"], where + "tiled_mlp");
+    if (techniques.contains("elementwise_impl")) row.job.elementwise_impl = techniques["elementwise_impl"];
+  }
   return row;
 }
 

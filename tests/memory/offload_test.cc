@@ -1,0 +1,230 @@
+// --offload optimizer / activations (issue 17, items 2 and 5): what moves to host memory, what the
+// copies and the CPU Adam step cost, on the shipped DGX H100's host block (PCIe Gen5 x16 at
+// 64 GB/s x 0.8 = 51.2 GB/s per GPU; 563.2 GB/s of DDR5 per node x 0.75 / 8 GPUs = 52.8 GB/s per
+// rank), and the refusals.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "spsim/engine.h"
+#include "spsim/job.h"
+#include "spsim/long_context.h"
+#include "spsim/memory.h"
+#include "spsim/report.h"
+#include "spsim/topology.h"
+#include "strategy/strategy_test_util.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+constexpr double kLinkRate = 64e9 * 0.8;             // bytes/s per GPU
+constexpr double kHostMemoryRate = 563.2e9 / 8 * 0.75;  // bytes/s per rank
+
+JobConfig alst_job(const std::string& offload) {
+  JobConfig job = test::long_job("ulysses", 8);
+  job.ulysses_degree = 8;
+  job.seq_length = 65536;
+  job.framework = "deepspeed";
+  job.zero_stage = 3;
+  job.recompute = Recompute::kFull;
+  set_offload(job, offload, "--offload");
+  return job;
+}
+
+const Topology& dgx_h100() {
+  static const Topology topo = load_topology("dgx-h100");
+  return topo;
+}
+
+RunReport run(const JobConfig& job, const char* engine = "analytic") {
+  return evaluate(test::llama3_8b(), dgx_h100(), job, *make_engine(engine));
+}
+
+const Task& task_named(const TaskGraph& graph, const char* segment, const char* name) {
+  for (const Segment& seg : graph.segments) {
+    if (std::string(seg.name) != segment) continue;
+    for (const Task& task : seg.tasks) {
+      if (std::string(task.name) == name) return task;
+    }
+  }
+  ADD_FAILURE() << "no task " << name << " in " << segment;
+  static const Task none;
+  return none;
+}
+
+TEST(Offload, TextRoundTripsAndBadListsAreRefused) {
+  JobConfig job;
+  for (const char* text : {"none", "optimizer", "activations", "optimizer,activations"}) {
+    set_offload(job, text, "--offload");
+    EXPECT_EQ(offload_name(job), text);
+  }
+  set_offload(job, "activations,optimizer", "--offload");
+  EXPECT_EQ(offload_name(job), "optimizer,activations");
+  for (const char* bad : {"", "cpu", "optimizer,", ",optimizer", "optimizer,optimizer", "none,optimizer", "params"}) {
+    EXPECT_THROW_MSG(set_offload(job, bad, "--offload"), InputError, "optimizer and/or activations");
+  }
+  set_offload(job, "optimizer,activations", "--offload");
+  EXPECT_EQ(job_to_json(job)["offload"], "optimizer,activations");
+  const JobConfig read = job_from_json(nlohmann::json{{"strategy", "ulysses"}, {"offload", "activations"}}, "job.json");
+  EXPECT_FALSE(read.offload_optimizer);
+  EXPECT_TRUE(read.offload_activations);
+  EXPECT_THROW_MSG(job_from_json(nlohmann::json{{"strategy", "ulysses"}, {"offload", "gpu"}}, "job.json"), InputError,
+                   "optimizer and/or activations");
+  EXPECT_FALSE(job_to_json(JobConfig{}).contains("offload"));  // a plan without offload is written as before
+}
+
+TEST(Offload, OptimizerStatesAndTheAdamStepMoveToTheHost) {
+  const RunReport none = run(alst_job("none"));
+  const RunReport off = run(alst_job("optimizer"));
+  const MemoryEstimate& a = none.lowered.memory;
+  const MemoryEstimate& b = off.lowered.memory;
+  // ZeRO-3 over 8 ranks: the optimizer's 12 bytes per parameter of the shard, and the fp32
+  // gradient partition (4 bytes) go to the host; the GPU keeps its 16-bit parameter shard.
+  const double shard = a.optimizer / 12;
+  EXPECT_DOUBLE_EQ(b.optimizer, 0.0);
+  EXPECT_DOUBLE_EQ(b.grads, 0.0);
+  EXPECT_DOUBLE_EQ(b.params, a.params);
+  EXPECT_DOUBLE_EQ(b.activations, a.activations);
+  EXPECT_NEAR(b.host, 16 * shard, 1e-6 * b.host);
+  EXPECT_DOUBLE_EQ(a.host, 0.0);
+
+  // The step: 4 bytes of gradient out and 2 of parameters back over the link, 30 bytes of host
+  // memory traffic for CPU Adam, instead of the GPU's Adam kernel.
+  const TaskGraph& g = off.lowered.graph;
+  const Topology& topo = dgx_h100();
+  EXPECT_NEAR(compute_time_s(task_named(g, "optimizer", "grads_to_host"), topo, g.precision), 4 * shard / kLinkRate,
+              1e-9);
+  EXPECT_NEAR(compute_time_s(task_named(g, "optimizer", "cpu_adam"), topo, g.precision),
+              30 * shard / kHostMemoryRate, 1e-9);
+  EXPECT_NEAR(compute_time_s(task_named(g, "optimizer", "params_to_gpu"), topo, g.precision), 2 * shard / kLinkRate,
+              1e-9);
+  const double gpu_adam =
+      compute_time_s(task_named(none.lowered.graph, "optimizer", "adam_update"), topo, g.precision);
+  const double added = 6 * shard / kLinkRate + 30 * shard / kHostMemoryRate - gpu_adam;
+  EXPECT_NEAR(off.result.step_time_s - none.result.step_time_s, added, 1e-6 * added);
+  EXPECT_GT(added, 0.5);  // about 0.66 s for Llama-3-8B's billion parameters per rank
+  // The DES times the same tasks.
+  EXPECT_NEAR(run(alst_job("optimizer"), "des").result.step_time_s - run(alst_job("none"), "des").result.step_time_s,
+              added, 0.01 * added);
+}
+
+TEST(Offload, CheckpointsLeaveTheGpuAndComeBackOneAtATime) {
+  const RunReport none = run(alst_job("none"));
+  const RunReport off = run(alst_job("activations"));
+  // A checkpoint is the layer input of this rank's 65536 / 8 tokens: 2 x 8192 x 4096 bytes.
+  const double checkpoint = 2.0 * 8192 * 4096;
+  EXPECT_DOUBLE_EQ(off.lowered.memory.host, 32 * checkpoint);
+  EXPECT_DOUBLE_EQ(none.lowered.memory.activations - off.lowered.memory.activations, 31 * checkpoint);
+  const TaskGraph& g = off.lowered.graph;
+  const double copy = compute_time_s(task_named(g, "layer_fwd", "checkpoint_to_host"), dgx_h100(), g.precision);
+  EXPECT_NEAR(copy, checkpoint / kLinkRate, 1e-12);
+  EXPECT_NEAR(compute_time_s(task_named(g, "layer_bwd", "checkpoint_from_host"), dgx_h100(), g.precision), copy,
+              1e-12);
+  // Blocking copies on the compute stream (ALST's): 64 of them lengthen the step by at most their
+  // time; a little less where they hide a collective the compute stream waited for.
+  const double added = off.result.step_time_s - none.result.step_time_s;
+  EXPECT_LE(added, 64 * copy * (1 + 1e-9));
+  EXPECT_GE(added, 0.5 * 64 * copy);
+}
+
+TEST(Offload, TheHostMustHoldWhatIsOffloaded) {
+  MemoryEstimate m;
+  m.params = 1e9;
+  Topology topo = dgx_h100();
+  EXPECT_TRUE(fits(m, topo));
+  m.host = topo.host.memory_bytes_per_gpu;  // 256 GiB: a DGX H100's 2 TiB over 8 GPUs
+  EXPECT_DOUBLE_EQ(m.host, 256.0 * 1024 * 1024 * 1024);
+  EXPECT_TRUE(fits(m, topo));
+  m.host *= 1.001;
+  EXPECT_FALSE(fits(m, topo));
+}
+
+TEST(Offload, RefusedWhereNoFrameworkOrTopologyRunsIt) {
+  JobConfig job = alst_job("optimizer");
+  job.framework = "megatron";
+  job.strategy = "ring";
+  job.ulysses_degree = 1;
+  job.ring_degree = 8;
+  EXPECT_THROW_MSG(run(job), InputError, "spsim models DeepSpeed's offloads");
+  job = alst_job("optimizer");
+  job.zero_stage = 0;
+  EXPECT_THROW_MSG(run(job), InputError, "ZeRO stages 1, 2 and 3");
+  job = alst_job("activations");
+  job.recompute = Recompute::kSelective;
+  EXPECT_THROW_MSG(run(job), InputError, "use --recompute full");
+  set_recompute(job, "full:4", "--recompute");
+  EXPECT_THROW_MSG(run(job), InputError, "use --recompute full");
+  // A topology without a host block (hgx-h800 states no host CPUs): refused, never guessed.
+  EXPECT_THROW_MSG(evaluate(test::llama3_8b(), load_topology("hgx-h800"), alst_job("optimizer"),
+                            *make_engine("analytic")),
+                   InputError, "has no \"host\" block");
+}
+
+TEST(Offload, TopologyHostBlockIsReadCheckedAndWrittenBack) {
+  const Topology& topo = dgx_h100();
+  EXPECT_EQ(topo.host.link, "PCIe Gen5 x16");
+  EXPECT_DOUBLE_EQ(topo.host.link_bandwidth, 64e9);
+  EXPECT_DOUBLE_EQ(topo.host.memory_bandwidth_per_gpu, 563.2e9 / 8);
+  EXPECT_EQ(parse_topology(topology_to_json(topo), "again").host, topo.host);
+  Topology bad = topo;
+  EXPECT_THROW_MSG(apply_override(bad, "host.link_efficiency=1.5"), InputError, "must be in (0, 1]");
+  EXPECT_THROW_MSG(apply_override(bad, "host.memory_gib=0"), InputError, "must be greater than 0");
+  apply_override(bad, "host.link_bandwidth_GBps=32");
+  EXPECT_DOUBLE_EQ(bad.host.link_bandwidth, 32e9);
+  EXPECT_FALSE(load_topology("hgx-h800").host.present());
+}
+
+TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
+  // max-context --best --techniques: the longest plan with the techniques offloads what ALST does,
+  // and trains more than 10x the context of the plain search on one DGX H100.
+  const auto r = test::run_spsim("max-context --best --techniques -s ulysses --framework deepspeed --gpus 8 --zero 3 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto rows = nlohmann::json::parse(r.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["offload"], "none");
+  EXPECT_EQ(rows[1]["offload"], "optimizer,activations");
+  EXPECT_GT(rows[1]["max_seq_length"].get<int64_t>(), 10 * rows[0]["max_seq_length"].get<int64_t>());
+  // sweep --best --techniques: at 4M tokens only an offloading plan fits, and the reason says so.
+  char dir_template[] = "/tmp/spsim_offload_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  auto sweep_reason = [&](const std::string& extra) {
+    const auto s = test::run_spsim("sweep --best --techniques -s ulysses --gpus 8 --seq 4M -o " + dir + "/s" + extra);
+    EXPECT_EQ(s.exit_code, 0) << s.err;
+    return nlohmann::json::parse(test::read_text(dir + "/s.json"))["rows"][0]["reason"].get<std::string>();
+  };
+  EXPECT_EQ(sweep_reason("").rfind("uses loss fused, tiled-mlp auto, offload optimizer,activations under deepspeed;", 0), 0u);
+  // --offload none fixes it: then no plan fits and none offloads.
+  EXPECT_EQ(sweep_reason(" --offload none").find("offload"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Offload, DeepSpeedConfigCarriesItBothWays) {
+  // --emit deepspeed writes offload_optimizer and cpu_checkpointing; --from-deepspeed reads them
+  // back to the same plan and the same prediction.
+  const std::string plan = "-s ulysses -u 8 --gpus 8 --seq 256K --framework deepspeed --zero 3 --recompute full "
+                           "--offload optimizer,activations";
+  const auto emitted = test::run_spsim("run " + plan + " --emit deepspeed");
+  ASSERT_EQ(emitted.exit_code, 0) << emitted.err;
+  const auto config = nlohmann::json::parse(emitted.out);
+  EXPECT_EQ(config["zero_optimization"]["offload_optimizer"]["device"], "cpu");
+  EXPECT_EQ(config["activation_checkpointing"]["cpu_checkpointing"], true);
+  char dir_template[] = "/tmp/spsim_ds_XXXXXX";
+  const std::string path = std::string(mkdtemp(dir_template)) + "/ds.json";
+  { std::ofstream(path) << emitted.out; }
+  const auto direct = test::run_spsim("run " + plan + " --json");
+  const auto read = test::run_spsim("run --from-deepspeed " + path + " --seq 256K --recompute full --json");
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(nlohmann::json::parse(read.out)["step_time_s"], nlohmann::json::parse(direct.out)["step_time_s"]);
+  EXPECT_EQ(nlohmann::json::parse(read.out)["config"]["offload"], "optimizer,activations");
+  // Parameters on the CPU (ZeRO-Infinity) and NVMe are not modelled: refused, naming the key.
+  { std::ofstream(path) << R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})"; }
+  const auto param = test::run_spsim("run --from-deepspeed " + path + " --seq 64K");
+  EXPECT_EQ(param.exit_code, 2);
+  EXPECT_NE(param.err.find("offload_param"), std::string::npos) << param.err;
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+}  // namespace
+}  // namespace spsim
