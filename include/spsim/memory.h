@@ -39,6 +39,16 @@ void add_model_states(MemoryEstimate& memory, double params_per_gpu, int zero_st
 /// Whether the peak fits in the GPU's HBM and what it offloads in its share of the node's host
 /// memory (the one test of "fits" for run, sweep and search).
 bool fits(const MemoryEstimate& memory, const Topology& topology);
+/// Bytes past the rank's share of its host's memory (<= 0 when what it offloads fits there, or
+/// when it offloads nothing).
+double host_over_bytes(const MemoryEstimate& memory, const Topology& topology);
+/// What ends the plan's memory: "host" when only the offloaded bytes overflow, else the largest
+/// GPU term.
+std::string binding_memory_term(const MemoryEstimate& memory, const Topology& topology);
+/// A plan that offloads (--offload) needs the topology's host block: InputError naming it otherwise.
+void check_host_for_offload(bool offloads, const Topology& topology);
+/// One line for a plan that offloads more than its host share holds, or "" when it does not.
+std::string host_overflow_text(const MemoryEstimate& memory, const Topology& topology);
 
 }  // namespace spsim
 

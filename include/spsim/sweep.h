@@ -4,6 +4,7 @@
 #ifndef SPSIM_SWEEP_H_
 #define SPSIM_SWEEP_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -98,6 +99,10 @@ struct SweepRow {
   double mfu = 0;
   double mem_params = 0, mem_grads = 0, mem_optimizer = 0, mem_activations = 0, mem_buffers = 0;
   double mem_reserve = 0, mem_peak = 0, hbm_capacity = 0;
+  // --offload: bytes kept in host memory and the rank's share of it (not written to CSV/JSON).
+  double mem_host = 0, host_capacity = 0;
+  /// Bytes past the HBM or past the host share, whichever is more (<= 0: fits).
+  double over_bytes() const { return std::max(mem_peak - hbm_capacity, mem_host > 0 ? mem_host - host_capacity : -1.0); }
   bool fits_in_memory = false;
   double compute_s = 0;
   std::vector<double> exposed_s;  // one per communication Category (1..kNumCategories-1)

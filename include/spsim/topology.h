@@ -131,10 +131,17 @@ struct HostSpec {
   std::string link;                 // "PCIe Gen5 x16", "NVLink-C2C"
   double link_bandwidth = 0;        // bytes/s per GPU per direction, line rate
   double link_efficiency = 0;       // achieved copy bandwidth / line rate
-  // The file states the node's CPU memory; held per GPU, the share of it each GPU's rank has
-  // (every rank of a node offloads at once), so a GB200 job on 64 of a rack's 72 GPUs keeps it.
-  double memory_bytes_per_gpu = 0;      // host memory per node / GPUs per node
-  double memory_bandwidth_per_gpu = 0;  // bytes/s, DRAM wire rate per node / GPUs per node
+  // GPUs that share one host's CPUs and memory (a DGX's 8; a GB200 Grace's 2), and one host's
+  // memory and its wire rate, as the file states them.
+  int gpus = 0;
+  double memory_bytes = 0;
+  double memory_bandwidth = 0;          // bytes/s, DRAM wire rate
+  // Ranks of the job on one host: 0 = gpus (every GPU); topology_for_job sets fewer for a job
+  // smaller than a host, whose ranks then share the host among themselves.
+  int job_ranks = 0;
+  double ranks() const { return job_ranks > 0 && job_ranks < gpus ? job_ranks : gpus > 0 ? gpus : 1; }
+  double memory_bytes_per_rank() const { return memory_bytes / ranks(); }
+  double memory_bandwidth_per_rank() const { return memory_bandwidth / ranks(); }
   double memory_efficiency = 0;         // achieved (STREAM-like) / wire rate
   std::string source;
   bool present() const { return link_bandwidth > 0; }

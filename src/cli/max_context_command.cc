@@ -403,7 +403,7 @@ void add_max_context_command(CLI::App& app) {
         if (options->command->count("--tiled-mlp") == 0) with.tiled_mlps = {0, -1};
         // DeepSpeed's offloads (the optimizer; full recompute's checkpoints too): refused, so
         // skipped, under the other frameworks and on topologies without a host block.
-        if (options->command->count("--offload") == 0) with.offloads = {"none", "optimizer", "optimizer,activations"};
+        if (options->command->count("--offload") == 0) with.offloads = {"none", "optimizer", "activations", "optimizer,activations"};
         // Unless --framework fixes it, also the frameworks whose code has the techniques (DeepSpeed
         // / ALST: all; torchtitan: the chunked loss) for the schemes they run.
         if (options->command->count("--framework") == 0) with.frameworks = {"", "deepspeed", "fsdp"};

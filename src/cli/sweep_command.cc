@@ -318,12 +318,16 @@ void print_table(const SweepPlan& plan, const std::vector<SweepRow>& rows, const
       ++schemes;
       searched += row.plans_searched;
       if (row.status == "oom" && row.has_numbers &&
-          (closest == nullptr || row.mem_peak - row.hbm_capacity < closest->mem_peak - closest->hbm_capacity)) {
+          (closest == nullptr || row.over_bytes() < closest->over_bytes())) {
         closest = &row;
       }
     }
     std::string why;
-    if (closest != nullptr) {
+    if (closest != nullptr && closest->mem_peak <= closest->hbm_capacity) {
+      // Its GPU memory fits: what it offloads does not fit its host (the row's reason says how much).
+      why = fmt::format("none fits: closest {} {} ({} schemes, {} plans searched)", plan_text(*closest, false),
+                        closest->reason.substr(0, closest->reason.find(';')), schemes, searched);
+    } else if (closest != nullptr) {
       why = fmt::format("none fits: closest {} needs {:.1f} GiB per GPU of {:.1f} ({} schemes, {} plans searched)",
                         plan_text(*closest, false), closest->mem_peak / kGiB, closest->hbm_capacity / kGiB,
                         schemes, searched);
@@ -525,7 +529,7 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
       // and Liger's fused one; the MLP whole or in DeepSpeed's ceil(tokens / hidden) tiles.
       if (!given(jo, "--loss")) plan.space.loss = {"standard", "chunked:8", "fused"};
       if (!given(jo, "--tiled-mlp")) plan.space.tiled_mlp = {0, -1};
-      if (!given(jo, "--offload")) plan.space.offload = {"none", "optimizer", "optimizer,activations"};
+      if (!given(jo, "--offload")) plan.space.offload = {"none", "optimizer", "activations", "optimizer,activations"};
       // and, unless --framework fixes it, under the frameworks whose code has them.
       if (!given(jo, "--framework")) plan.space.technique_frameworks = {"", "deepspeed", "fsdp"};
     }

@@ -41,7 +41,7 @@ Roofline::Roofline(const Topology& topology, Precision precision) {
     elementwise_[static_cast<int>(impl)] = kernels.elementwise_for(to_string(impl));
   }
   hbm_bandwidth_ = topology.gpu.hbm_bandwidth;
-  host_memory_rate_ = topology.host.memory_bandwidth_per_gpu * topology.host.memory_efficiency;
+  host_memory_rate_ = topology.host.memory_bandwidth_per_rank() * topology.host.memory_efficiency;
   host_link_rate_ = topology.host.link_bandwidth * topology.host.link_efficiency;
   topology_name_ = topology.name;
   if (!topology.efficiency.gemm_curve.empty()) gemm_curve_ = &topology.efficiency.gemm_curve;

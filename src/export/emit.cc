@@ -482,7 +482,6 @@ std::vector<LaunchSetting> deepspeed_settings(const Plan& plan, std::vector<std:
     s.push_back({"deepspeed", "zero_optimization.offload_optimizer.device", "cpu"});
     s.push_back({"deepspeed", "zero_optimization.offload_optimizer.pin_memory", "true"});
   }
-  if (job.offload_activations) s.push_back({"deepspeed", "activation_checkpointing.cpu_checkpointing", "true"});
   if (job.precision == Precision::kBf16) s.push_back({"deepspeed", "bf16.enabled", "true"});
   if (job.precision == Precision::kFp16) s.push_back({"deepspeed", "fp16.enabled", "true"});
   notes.push_back("load the model with attn_implementation=\"flash_attention_2\"");
@@ -497,8 +496,10 @@ std::vector<LaunchSetting> deepspeed_settings(const Plan& plan, std::vector<std:
   }
   if (job.offload_optimizer) notes.push_back("pass DeepSpeedCPUAdam (or optimizer type cpu_adam) as the optimizer");
   if (job.offload_activations) {
-    notes.push_back("cpu_checkpointing offloads checkpoints taken through DeepSpeed's checkpointing; under Hugging "
-                    "Face's torch.utils.checkpoint use ArcticTraining's activation_checkpoint_cpu_offload (ALST)");
+    // ALST's copies (ArcticTraining's patch of torch.utils.checkpoint) are what spsim models, not
+    // DeepSpeed's cpu_checkpointing, which covers deepspeed.checkpointing and copies on a side stream.
+    notes.push_back("offload the checkpoints as ALST does: ArcticTraining's activation_checkpoint_cpu_offload: true "
+                    "(it patches torch.utils.checkpoint); it is not a DeepSpeed config setting");
   }
   return s;
 }

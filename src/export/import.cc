@@ -1083,12 +1083,23 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
     const auto& zero = config.at("zero_optimization");
     if (!zero.is_object()) throw InputError(where + ": /zero_optimization", "expected an object");
     job.zero_stage = static_cast<int>(integer(zero, "stage", "zero_optimization/stage").value_or(0));
+    // The deprecated zero_optimization.cpu_offload: true is offload_optimizer to the CPU
+    // (DeepSpeed runtime/zero/config.py maps it so).
+    if (zero.contains("cpu_offload") && zero.at("cpu_offload").is_boolean() && zero.at("cpu_offload").get<bool>()) {
+      job.offload_optimizer = true;
+      out.given.insert("offload");
+    }
     for (const char* offload : {"offload_optimizer", "offload_param"}) {
       if (!zero.contains(offload) || zero.at(offload).is_null()) continue;
       const auto& o = zero.at(offload);
-      const std::string device = o.is_object() && o.contains("device") && o.at("device").is_string()
+      if (!o.is_object()) {
+        throw InputError(where + ": /zero_optimization/" + offload,
+                         "expected an object such as {\"device\": \"cpu\"} (DeepSpeed's schema)");
+      }
+      // DeepSpeed's default device is "none" (runtime/zero/offload_config.py): no offload.
+      const std::string device = o.contains("device") && o.at("device").is_string()
                                      ? o.at("device").get<std::string>()
-                                     : "cpu";
+                                     : "none";
       if (device == "none") continue;
       // The optimizer on the CPUs is --offload optimizer; parameters (ZeRO-Infinity) and NVMe
       // are not modelled.
@@ -1140,8 +1151,9 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
     const auto& ac = config.at("activation_checkpointing");
     if (ac.is_object() && ac.contains("cpu_checkpointing") && ac.at("cpu_checkpointing").is_boolean() &&
         ac.at("cpu_checkpointing").get<bool>()) {
-      job.offload_activations = true;  // refused unless --recompute full is given too
-      out.given.insert("offload");
+      out.notes.push_back("activation_checkpointing.cpu_checkpointing (deepspeed.checkpointing's side-stream copies) "
+                          "is not modelled: the checkpoints stay on the GPU; --offload activations is ALST's "
+                          "blocking offload of torch.utils.checkpoint's");
     }
   }
   out.not_carried = {"model", "seq_length", "recompute_granularity", "pipeline_model_parallel_size"};

@@ -313,6 +313,10 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
     throw InputError("offload", "optimizer: DeepSpeed offloads the optimizer of ZeRO stages 1, 2 and 3 only; "
                                 "use --zero 1, 2 or 3");
   }
+  if (job.offload_optimizer && job.pipeline_parallel > 1) {
+    throw InputError("offload", "optimizer: DeepSpeed's pipeline engine with offload_optimizer is not modelled "
+                                "(the gradient copies of every micro-batch); use --pp 1");
+  }
   if (job.offload_activations && (job.recompute != Recompute::kFull || job.recompute_layers != 0)) {
     throw InputError("offload", "activations: what is offloaded is each layer's checkpoint, which only full "
                                 "recompute of every layer keeps; use --recompute full");

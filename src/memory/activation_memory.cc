@@ -63,6 +63,7 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   add_model_states(estimate, in.params_local, job.zero_stage, in.zero_group, job.precision,
                    in.grad_bytes);
   estimate.activations = in.layers_in_flight * layer.saved + in.extra_saved + layer.recomputed;
+  estimate.buffers = in.buffers;
   if (job.offload_optimizer) {
     // DeepSpeed's offload_optimizer: the fp32 master weights, Adam's m and v and the fp32
     // gradient partition live in host memory (stage_1_and_2.py / stage3.py with cpu_offload);
@@ -70,8 +71,18 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
     // until they are reduced. ZeRO-2/3 copy each reduced partition out as it is produced.
     const double shard = in.params_local / static_cast<double>(std::max<int64_t>(1, in.zero_group));
     estimate.host += estimate.optimizer + 4.0 * shard;
+    // fp32 training keeps the fp32 master copy on the host too (the GPU's parameters are its own).
+    if (job.precision == Precision::kFp32 || job.precision == Precision::kTf32) estimate.host += 4.0 * shard;
     estimate.optimizer = 0;
     if (job.zero_stage >= 2) estimate.grads = 0;
+    if (job.zero_stage <= 2) {
+      // stage_1_and_2.py with cpu_offload: a pinned 16-bit copy of the parameter partition and a
+      // pinned gradient staging buffer of the largest parameter on the host, its twin on the GPU;
+      // under gradient accumulation, the accumulated 16-bit gradients on the host.
+      estimate.host += 2.0 * shard + 2.0 * in.largest_param;
+      estimate.buffers += 2.0 * in.largest_param;
+      if (in.micro_batches > 1) estimate.host += 2.0 * shard;
+    }
   }
   if (job.offload_activations) {
     // Each layer's checkpoint leaves for the host after its forward and returns before its
@@ -79,7 +90,6 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
     estimate.host += in.layers_in_flight * layer.saved;
     estimate.activations -= (in.layers_in_flight - 1) * layer.saved;
   }
-  estimate.buffers = in.buffers;
   estimate.reserve = job.framework_reserve_bytes;
   return estimate;
 }

@@ -48,6 +48,8 @@ struct StageMemoryInputs {
   double buffers = 0;           // transient buffers (memory/layer_buffers.h, pipeline receives)
   int64_t zero_group = 1;       // ranks the ZeRO shards span
   double grad_bytes = 2;        // the framework's gradient dtype
+  double largest_param = 0;     // elements of the largest weight on this GPU (offload buffers)
+  int64_t micro_batches = 1;    // gradient accumulation steps (offload buffers)
 };
 
 /// Per-GPU memory of one stage at its peak: model states (ZeRO-sharded), every in-flight layer's

@@ -44,6 +44,7 @@ Evaluation evaluate_lowered(const ModelSpec& model, const Topology& topology, co
 RunReport evaluate(const ModelSpec& model, const Topology& cluster, const JobConfig& job,
                    const Engine& engine, const EngineOptions& options) {
   const Topology topology = check_fits_cluster(cluster, job.num_gpus);
+  check_host_for_offload(job.offload_optimizer || job.offload_activations, topology);
   RunReport report;
   report.model = model;
   report.topology = topology;

@@ -82,6 +82,11 @@ std::string format_explain(const RunReport& report) {
       m.params / kGiB, m.grads / kGiB, m.optimizer / kGiB, m.activations / kGiB, m.buffers / kGiB,
       m.reserve / kGiB, m.peak() / kGiB, topo.gpu.hbm_bytes / kGiB,
       report.fits_in_memory ? "fits" : "does NOT fit");
+  if (m.host > 0) {
+    out += fmt::format("host memory per GPU (GiB): {:.2f} offloaded of {:.2f} (its share of the host){}\n",
+                       m.host / kGiB, topo.host.memory_bytes_per_rank() / kGiB,
+                       host_over_bytes(m, topo) > 0 ? ": does NOT fit" : "");
+  }
   if (plan.stages > 1) {
     out += fmt::format("(pipeline stage {}: the one with the largest peak; {} chunks in flight on the "
                        "first stage, {} on the last)\n",

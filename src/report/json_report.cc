@@ -87,7 +87,7 @@ nlohmann::json to_json(const RunReport& report) {
   if (memory.host > 0) {
     // --offload: what this GPU's rank keeps in host memory, against its share of the node's.
     out["memory"]["host"] = whole_bytes(memory.host);
-    out["memory"]["host_capacity"] = whole_bytes(report.topology.host.memory_bytes_per_gpu);
+    out["memory"]["host_capacity"] = whole_bytes(report.topology.host.memory_bytes_per_rank());
   }
   out["fits_in_memory"] = report.fits_in_memory;
   if (job.seq_dist) {

@@ -57,6 +57,10 @@ std::string format_table(const std::vector<RunReport>& reports) {
       out.pop_back();
       out += fmt::format(" {:>10.1f}\n", r.result.bubble_s * 1e3);
     }
+    if (const std::string host = host_overflow_text(r.lowered.memory, r.topology); !host.empty()) {
+      notes.push_back(fmt::format("note: {} {} {}: it does not fit there, whatever mem_GiB says", job.strategy,
+                                  degrees(job), host));
+    }
     if (job.seq_dist) {
       // Variable-length batch: what the distribution does to each plan's attention.
       const VarlenBalance v = job_varlen_balance(job);

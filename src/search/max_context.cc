@@ -90,8 +90,10 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   const auto strategy = make_strategy(job.strategy);
   // --headroom: the plan may use the HBM less the headroom (allocator fragmentation, NCCL buffers
   // a user keeps spare); the table still prints the HBM.
-  Topology usable = topology;
+  // The job's own shares of the host (a job smaller than a host has more of it).
+  Topology usable = topology_for_job(topology, job.num_gpus);
   if (limits.memory_bytes > 0) usable.gpu.hbm_bytes = limits.memory_bytes;
+  check_host_for_offload(job.offload_optimizer || job.offload_activations, usable);
   MaxContextResult out;
   out.job = job;
   out.granularity = sequence_granularity(job, base_granularity);
@@ -105,7 +107,7 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
     out.job = lowered.job;
     out.job.strategy = job.strategy;
     out.memory = first;
-    out.binding_term = first.largest_term();
+    out.binding_term = binding_memory_term(first, usable);
     return out;
   }
   // Doubling: lo fits, hi does not (or hi passes the cap).
@@ -191,8 +193,9 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   out.memory = report.lowered.memory;
   const std::optional<MemoryEstimate> next = legal_memory_at(*strategy, model, job, out.max_seq + g);
   out.memory_next = next ? *next : out.memory;
-  out.binding_term = !throughput_binding.empty() ? throughput_binding
-                     : next                      ? growing_term(out.memory, out.memory_next)
+  out.binding_term = !throughput_binding.empty()                      ? throughput_binding
+                     : next && binding_memory_term(*next, usable) == "host" ? std::string("host")
+                     : next                                           ? growing_term(out.memory, out.memory_next)
                                                  : std::string("rule: ") + kLengthRule;
   out.step_time_s = report.result.step_time_s;
   out.tokens_per_s = report.tokens_per_s;

@@ -447,6 +447,23 @@ void add_optimizer(TaskGraph& graph, const Context& c, double params_local) {
   }
 }
 
+// DeepSpeed's offload_optimizer under gradient accumulation: every micro-batch but the last moves
+// the gradient partition between the GPU and its host buffer. ZeRO-3 (stage3.py partition_grads)
+// copies the reduced fp32 partition out on the first micro-step and, on each later one, back in to
+// be added and out again: 8 bytes per parameter per micro-batch beyond the one the optimizer's
+// copy counts. ZeRO-1/2 (stage_1_and_2.py async_accumulate_grad_in_cpu_via_gpu) do the same with
+// the 16-bit gradients: 4 bytes. Run on the compute stream, after the micro-batch's backward: an
+// upper bound (DeepSpeed overlaps them with the backward when overlap_comm is on).
+void add_offload_grad_accumulation(TaskGraph& graph, const Context& c, double params_local) {
+  if (!c.job.offload_optimizer || graph.micro_batches <= 1) return;
+  Segment& seg = graph.segments.emplace_back();
+  seg.name = "offload_grad_accumulation";
+  seg.when = When::kAllButLastMicroBatch;
+  SegmentBuilder sb(seg, Phase::kBackward);
+  const double shard = params_local / static_cast<double>(std::max<int64_t>(1, c.grad_group_size));
+  sb.compute("grads_to_host_and_back", OpClass::kHostLink, 0, (c.job.zero_stage >= 3 ? 8.0 : 4.0) * shard, {});
+}
+
 // Tied embeddings under pipeline parallelism: the first stage's input embedding and the last
 // stage's LM head are one weight held twice, so after the backward their gradients are summed
 // across the two (Megatron's embedding group, _allreduce_embedding_grads in finalize_model_grads,
@@ -729,11 +746,18 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                  graph.micro_batches, embedding_params, true);
     const double params_local = c.layer_params * static_cast<double>(model.num_layers) +
                                 embedding_params;
+    add_offload_grad_accumulation(graph, c, params_local);
     add_optimizer(graph, c, params_local);
 
     // Memory per GPU at the peak (start of the backward: every layer's saved activations).
     StageMemoryInputs in;
     in.params_local = params_local;
+    // The largest single weight (DeepSpeed sizes its offload staging buffers by it): the
+    // (vocabulary-parallel) embedding or an MLP matrix.
+    in.largest_param = std::max(static_cast<double>(model.padded_vocab(c.t)) * c.h,
+                                c.h * static_cast<double>(model.ffn_hidden_size)) /
+                       static_cast<double>(c.t);
+    in.micro_batches = graph.micro_batches;
     in.layers_in_flight = static_cast<double>(model.num_layers);
     in.extra_saved = sum_saved(c.head);
     in.buffers = layer_buffers_of(c);

@@ -79,8 +79,9 @@ double pipeline_work_bound(const LoweredStep& lowered, const Topology& topology,
          static_cast<double>(plan.chunk_layers) * (time(plan.chunk_fwd) + time(plan.chunk_bwd));
 }
 
+// How far a plan misses: past the HBM, or past its host share for what it offloads.
 double over_gib(const MemoryEstimate& memory, const Topology& topology) {
-  return (memory.peak() - topology.gpu.hbm_bytes) / kGiB;
+  return std::max(memory.peak() - topology.gpu.hbm_bytes, host_over_bytes(memory, topology)) / kGiB;
 }
 
 // A row with every number, from a lowered step and its evaluation (same arithmetic as
@@ -112,6 +113,8 @@ SweepRow make_row(const ModelSpec& model, const Topology& topology, const Lowere
   row.mem_reserve = memory.reserve;
   row.mem_peak = memory.peak();
   row.hbm_capacity = topology.gpu.hbm_bytes;
+  row.mem_host = memory.host;
+  row.host_capacity = topology.host.memory_bytes_per_rank();
   row.fits_in_memory = evaluation.fits_in_memory;
   row.compute_s = result.compute_s;
   row.exposed_s.assign(kNumCategories - 1, 0.0);
@@ -121,10 +124,13 @@ SweepRow make_row(const ModelSpec& model, const Topology& topology, const Lowere
     row.status = "ok";
   } else {
     row.status = "oom";
-    row.reason = fmt::format("needs {:.2f} GiB per GPU, HBM holds {:.2f} GiB: over by {:.2f} GiB "
-                             "(largest term: {})",
-                             memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB,
-                             over_gib(memory, topology), memory.largest_term());
+    const std::string host = host_overflow_text(memory, topology);
+    row.reason = !host.empty() && memory.peak() <= topology.gpu.hbm_bytes
+                     ? fmt::format("{}: over by {:.2f} GiB", host, over_gib(memory, topology))
+                     : fmt::format("needs {:.2f} GiB per GPU, HBM holds {:.2f} GiB: over by {:.2f} GiB "
+                                   "(largest term: {})",
+                                   memory.peak() / kGiB, topology.gpu.hbm_bytes / kGiB,
+                                   over_gib(memory, topology), memory.largest_term());
   }
   return row;
 }

@@ -82,7 +82,9 @@ double EfficiencyCurve::at(double gflop) const {
   return lo->efficiency + w * (hi->efficiency - lo->efficiency);
 }
 
-Topology topology_for_job(const Topology& topology, int64_t num_gpus) {
+namespace {
+
+Topology domain_for_job(const Topology& topology, int64_t num_gpus) {
   const int64_t g = topology.gpus_per_node;
   if (g <= 0 || num_gpus <= g || num_gpus % g == 0) return topology;
   const int64_t unit = topology.allocation_gpus > 0 ? topology.allocation_gpus : g;
@@ -101,6 +103,15 @@ Topology topology_for_job(const Topology& topology, int64_t num_gpus) {
                                num_gpus, g, topology.name,
                                unit < g ? fmt::format(" nor of {}-GPU allocation units", unit) : std::string(),
                                unit < g ? unit : g));
+}
+
+}  // namespace
+
+Topology topology_for_job(const Topology& topology, int64_t num_gpus) {
+  Topology out = domain_for_job(topology, num_gpus);
+  // A job on fewer GPUs than a host has the host's CPUs and memory to its ranks alone.
+  if (out.host.present() && num_gpus >= 1 && num_gpus < out.host.gpus) out.host.job_ranks = static_cast<int>(num_gpus);
+  return out;
 }
 
 double Topology::nic_bandwidth_per_gpu() const {

@@ -478,15 +478,20 @@ Topology from_json(const nlohmann::json& json, const std::string& file) {
   }
   network.finish();
 
+  if (json.contains("host") && !json["host"].is_object()) {
+    root.fail("host", "expected an object (link, link_bandwidth_GBps, link_efficiency, memory_gib, "
+                      "memory_bandwidth_GBps, memory_efficiency, source); remove the key if the topology "
+                      "states no host");
+  }
   if (root.has("host")) {
     ObjectReader host = root.object("host");
     t.host.link = name_string(host, "link");
     t.host.link_bandwidth = positive(host, "link_bandwidth_GBps", kGBps, kMinBandwidth, kMaxBandwidth) * kGBps;
     t.host.link_efficiency = fraction(host, "link_efficiency");
-    const double per_gpu = 1.0 / t.gpus_per_node;
-    t.host.memory_bytes_per_gpu = positive(host, "memory_gib", kGiB, kGiB, kMaxHostMemoryBytes) * kGiB * per_gpu;
-    t.host.memory_bandwidth_per_gpu =
-        positive(host, "memory_bandwidth_GBps", kGBps, kMinBandwidth, kMaxBandwidth) * kGBps * per_gpu;
+    t.host.gpus = static_cast<int>(host.integer("gpus", t.gpus_per_node, 1, 4096,
+                                                "give the GPUs sharing one host's CPUs and memory"));
+    t.host.memory_bytes = positive(host, "memory_gib", kGiB, kGiB, kMaxHostMemoryBytes) * kGiB;
+    t.host.memory_bandwidth = positive(host, "memory_bandwidth_GBps", kGBps, kMinBandwidth, kMaxBandwidth) * kGBps;
     t.host.memory_efficiency = fraction(host, "memory_efficiency");
     t.host.source = source(host, "source");
     host.finish();
@@ -555,8 +560,9 @@ Json to_ordered_json(const Topology& t) {
     host["link"] = t.host.link;
     host["link_bandwidth_GBps"] = to_file_unit(t.host.link_bandwidth, kGBps);
     host["link_efficiency"] = t.host.link_efficiency;
-    host["memory_gib"] = to_file_unit(t.host.memory_bytes_per_gpu * t.gpus_per_node, kGiB);
-    host["memory_bandwidth_GBps"] = to_file_unit(t.host.memory_bandwidth_per_gpu * t.gpus_per_node, kGBps);
+    host["gpus"] = t.host.gpus;
+    host["memory_gib"] = to_file_unit(t.host.memory_bytes, kGiB);
+    host["memory_bandwidth_GBps"] = to_file_unit(t.host.memory_bandwidth, kGBps);
     host["memory_efficiency"] = t.host.memory_efficiency;
     host["source"] = t.host.source;
     out["host"] = host;

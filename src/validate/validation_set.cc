@@ -351,8 +351,14 @@ ValidationRow parse_row(const nlohmann::json& published, const std::string& file
   nlohmann::json techniques = nlohmann::json::object();
   if (sp.has("techniques")) {
     detail::ObjectReader t = sp.object("techniques");
-    for (const char* key : {"offload", "loss", "tiled_mlp", "elementwise_impl"}) {
+    for (const char* key : {"offload", "loss", "elementwise_impl"}) {
       if (t.has(key)) techniques[key] = t.string(key);
+    }
+    // tiled_mlp: "auto", "off" or a tile count, as text or a number.
+    if (t.has("tiled_mlp")) {
+      const nlohmann::json& tiles = published["spsim"]["techniques"]["tiled_mlp"];
+      techniques["tiled_mlp"] = tiles.is_number_integer() ? std::to_string(tiles.get<int64_t>()) : t.string("tiled_mlp");
+      if (tiles.is_number_integer()) t.ignore("tiled_mlp");
     }
     t.finish();
   }

@@ -134,7 +134,7 @@ TEST(Offload, TheHostMustHoldWhatIsOffloaded) {
   m.params = 1e9;
   Topology topo = dgx_h100();
   EXPECT_TRUE(fits(m, topo));
-  m.host = topo.host.memory_bytes_per_gpu;  // 256 GiB: a DGX H100's 2 TiB over 8 GPUs
+  m.host = topo.host.memory_bytes_per_rank();  // 256 GiB: a DGX H100's 2 TiB over 8 GPUs
   EXPECT_DOUBLE_EQ(m.host, 256.0 * 1024 * 1024 * 1024);
   EXPECT_TRUE(fits(m, topo));
   m.host *= 1.001;
@@ -166,7 +166,7 @@ TEST(Offload, TopologyHostBlockIsReadCheckedAndWrittenBack) {
   const Topology& topo = dgx_h100();
   EXPECT_EQ(topo.host.link, "PCIe Gen5 x16");
   EXPECT_DOUBLE_EQ(topo.host.link_bandwidth, 64e9);
-  EXPECT_DOUBLE_EQ(topo.host.memory_bandwidth_per_gpu, 563.2e9 / 8);
+  EXPECT_DOUBLE_EQ(topo.host.memory_bandwidth_per_rank(), 563.2e9 / 8);
   EXPECT_EQ(parse_topology(topology_to_json(topo), "again").host, topo.host);
   Topology bad = topo;
   EXPECT_THROW_MSG(apply_override(bad, "host.link_efficiency=1.5"), InputError, "must be in (0, 1]");
@@ -174,6 +174,12 @@ TEST(Offload, TopologyHostBlockIsReadCheckedAndWrittenBack) {
   apply_override(bad, "host.link_bandwidth_GBps=32");
   EXPECT_DOUBLE_EQ(bad.host.link_bandwidth, 32e9);
   EXPECT_FALSE(load_topology("hgx-h800").host.present());
+  // A GB200 Grace hosts two GPUs: each has half of its 480 GB.
+  EXPECT_EQ(load_topology("gb200-nvl72").host.gpus, 2);
+  EXPECT_NEAR(load_topology("gb200-nvl72").host.memory_bytes_per_rank(), 447.03 / 2 * 1024 * 1024 * 1024, 1e3);
+  nlohmann::json file = nlohmann::json::parse(topology_to_json(topo));
+  file["host"] = nullptr;
+  EXPECT_THROW_MSG(parse_topology(file.dump(), "t.json"), InputError, "/host: expected an object");
 }
 
 TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
@@ -194,36 +200,106 @@ TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
     EXPECT_EQ(s.exit_code, 0) << s.err;
     return nlohmann::json::parse(test::read_text(dir + "/s.json"))["rows"][0]["reason"].get<std::string>();
   };
-  EXPECT_EQ(sweep_reason("").rfind("uses loss fused, tiled-mlp auto, offload optimizer,activations under deepspeed;", 0), 0u);
+  // The checkpoints alone: the optimizer's states still fit, and CPU Adam would only cost time.
+  EXPECT_EQ(sweep_reason("").rfind("uses loss fused, tiled-mlp auto, offload activations under deepspeed;", 0), 0u);
   // --offload none fixes it: then no plan fits and none offloads.
   EXPECT_EQ(sweep_reason(" --offload none").find("offload"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
-TEST(Offload, DeepSpeedConfigCarriesItBothWays) {
-  // --emit deepspeed writes offload_optimizer and cpu_checkpointing; --from-deepspeed reads them
-  // back to the same plan and the same prediction.
+TEST(Offload, DeepSpeedConfigCarriesTheOptimizerOffloadBothWays) {
+  // --emit deepspeed writes offload_optimizer; --from-deepspeed reads it back to the same plan and
+  // prediction. ALST's checkpoint offload is not a DeepSpeed config setting: a note names it.
   const std::string plan = "-s ulysses -u 8 --gpus 8 --seq 256K --framework deepspeed --zero 3 --recompute full "
-                           "--offload optimizer,activations";
-  const auto emitted = test::run_spsim("run " + plan + " --emit deepspeed");
+                           "--offload optimizer";
+  const auto emitted = test::run_spsim("run " + plan + ",activations --emit deepspeed");
   ASSERT_EQ(emitted.exit_code, 0) << emitted.err;
   const auto config = nlohmann::json::parse(emitted.out);
   EXPECT_EQ(config["zero_optimization"]["offload_optimizer"]["device"], "cpu");
-  EXPECT_EQ(config["activation_checkpointing"]["cpu_checkpointing"], true);
+  EXPECT_FALSE(config.contains("activation_checkpointing"));
+  EXPECT_NE(emitted.err.find("activation_checkpoint_cpu_offload"), std::string::npos) << emitted.err;
   char dir_template[] = "/tmp/spsim_ds_XXXXXX";
-  const std::string path = std::string(mkdtemp(dir_template)) + "/ds.json";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string path = dir + "/ds.json";
   { std::ofstream(path) << emitted.out; }
   const auto direct = test::run_spsim("run " + plan + " --json");
   const auto read = test::run_spsim("run --from-deepspeed " + path + " --seq 256K --recompute full --json");
   ASSERT_EQ(read.exit_code, 0) << read.err;
   EXPECT_EQ(nlohmann::json::parse(read.out)["step_time_s"], nlohmann::json::parse(direct.out)["step_time_s"]);
-  EXPECT_EQ(nlohmann::json::parse(read.out)["config"]["offload"], "optimizer,activations");
-  // Parameters on the CPU (ZeRO-Infinity) and NVMe are not modelled: refused, naming the key.
-  { std::ofstream(path) << R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})"; }
-  const auto param = test::run_spsim("run --from-deepspeed " + path + " --seq 64K");
-  EXPECT_EQ(param.exit_code, 2);
-  EXPECT_NE(param.err.find("offload_param"), std::string::npos) << param.err;
-  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+  EXPECT_EQ(nlohmann::json::parse(read.out)["config"]["offload"], "optimizer");
+  auto offload_of = [&](const std::string& json) {
+    { std::ofstream(path) << json; }
+    const auto r = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K --json");
+    EXPECT_EQ(r.exit_code, 0) << json << "\n" << r.err;
+    return r.exit_code == 0 ? nlohmann::json::parse(r.out)["config"].value("offload", "none") : std::string("error");
+  };
+  // DeepSpeed's default device is "none"; the deprecated cpu_offload: true is the optimizer on the CPU.
+  EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 3, "offload_optimizer": {"pin_memory": true}}})"), "none");
+  EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 2, "cpu_offload": true}})"), "optimizer");
+  // Parameters on the CPU (ZeRO-Infinity), NVMe, or a value that is not an object: refused, naming the key.
+  for (const char* bad : {R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})",
+                          R"({"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "nvme"}}})",
+                          R"({"zero_optimization": {"stage": 3, "offload_optimizer": "cpu"}})"}) {
+    { std::ofstream(path) << bad; }
+    const auto r = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --seq 64K");
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_NE(r.err.find("/zero_optimization/offload_"), std::string::npos) << r.err;
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Offload, GradientAccumulationCopiesEveryMicroBatch) {
+  // With m micro-batches ZeRO-3 moves the fp32 gradient partition out and back in on every
+  // micro-batch but the last (8 bytes per parameter each), ZeRO-1/2 the 16-bit one (4 bytes).
+  auto step = [](int zero, int64_t gbs, const std::string& offload) {
+    JobConfig job = alst_job(offload);
+    job.zero_stage = zero;
+    job.global_batch_size = gbs;
+    return run(job);
+  };
+  for (const int zero : {1, 3}) {
+    SCOPED_TRACE(zero);
+    const RunReport one = step(zero, 1, "optimizer"), four = step(zero, 4, "optimizer");
+    const RunReport plain_one = step(zero, 1, "none"), plain_four = step(zero, 4, "none");
+    const double shard = plain_one.lowered.memory.optimizer / 12;
+    const double copies = 3 * (zero == 3 ? 8.0 : 4.0) * shard / kLinkRate;  // 3 micro-batches but the last
+    const double extra_one = one.result.step_time_s - plain_one.result.step_time_s;
+    const double extra_four = four.result.step_time_s - plain_four.result.step_time_s;
+    // Blocking copies: all of their time, less what they hide of the next micro-batch's exposed
+    // ZeRO-3 gathers.
+    EXPECT_LE(extra_four - extra_one, copies * (1 + 1e-9));
+    EXPECT_GE(extra_four - extra_one, 0.9 * copies);
+  }
+  // ZeRO-1 keeps its 16-bit gradients on the GPU until they are reduced, ZeRO-2 does not; both
+  // stage the largest weight (Llama-3-8B's 128256 x 4096 embedding) through a 16-bit GPU buffer.
+  const MemoryEstimate z1 = step(1, 1, "optimizer").lowered.memory, z2 = step(2, 1, "optimizer").lowered.memory;
+  const MemoryEstimate z1_plain = step(1, 1, "none").lowered.memory;
+  EXPECT_DOUBLE_EQ(z1.grads, z1_plain.grads);
+  EXPECT_DOUBLE_EQ(z2.grads, 0.0);
+  EXPECT_DOUBLE_EQ(z1.buffers - z1_plain.buffers, 2.0 * 128256 * 4096);
+}
+
+TEST(Offload, HostBoundPlansSaySo) {
+  // Llama-3-70B on a DGX A100 40GB: the GPU holds its share, but the 1 TiB host does not hold
+  // eight ranks' optimizer states and checkpoints. The table says which memory is short.
+  const std::string plan = "-m llama-3-70b --topology dgx-a100-40gb -s ulysses -u 8 --gpus 8 --seq 8K --framework "
+                           "deepspeed --zero 3 --recompute full --offload optimizer,activations";
+  const auto r = test::run_spsim("run " + plan);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("to host memory, its share of the host holds 128.0 GiB"), std::string::npos) << r.out;
+  std::string search = plan;
+  search.erase(search.find(" --seq 8K"), 9);
+  const auto m = test::run_spsim("max-context " + search);
+  ASSERT_EQ(m.exit_code, 0) << m.err;
+  EXPECT_NE(m.out.find(" host "), std::string::npos) << m.out;
+  // A job on one GPU has its host to itself: 8 x the share.
+  Topology topo = topology_for_job(load_topology("dgx-a100-40gb"), 1);
+  EXPECT_DOUBLE_EQ(topo.host.memory_bytes_per_rank(), 1024.0 * 1024 * 1024 * 1024);
+  // max-context on a topology without a host block refuses, as run does.
+  const auto h800 = test::run_spsim("max-context --topology hgx-h800 -s ulysses -u 8 --gpus 8 --framework deepspeed "
+                                    "--zero 2 --offload optimizer");
+  EXPECT_EQ(h800.exit_code, 2);
+  EXPECT_NE(h800.err.find("has no \"host\" block"), std::string::npos) << h800.err;
 }
 
 }  // namespace
