@@ -78,8 +78,7 @@ struct JobConfig {
   // What lives in host memory (--offload, job "offload"; long_context.h): the optimizer step and
   // its states (DeepSpeed zero_optimization.offload_optimizer.device "cpu", ZeRO-Offload), and
   // the activation checkpoints of full recompute (ALST's activation_checkpoint_cpu_offload,
-  // DeepSpeed activation_checkpointing.cpu_checkpointing), copied out after each layer's forward
-  // and back before its backward.
+  // blocking copies), copied out after each layer's forward and back before its backward.
   bool offload_optimizer = false;
   bool offload_activations = false;
   double framework_reserve_bytes = 0; // CUDA context, NCCL buffers, allocator slack (named reserve)

@@ -146,7 +146,7 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
   cmd->add_option("--offload", o.offload,
                   "none | optimizer | activations | optimizer,activations: to host memory. optimizer: "
                   "DeepSpeed's offload_optimizer (states and the Adam step on the CPUs); activations: "
-                  "full recompute's checkpoints (ALST, DeepSpeed cpu_checkpointing), copied out and back")
+                  "full recompute's checkpoints (ALST's activation_checkpoint_cpu_offload), copied out and back")
       ->capture_default_str()->group("Long context");
   cmd->add_option("--framework-reserve-gib", o.reserve_gib,
                   "memory kept by CUDA context, NCCL and the allocator (default 3 GiB)")
