@@ -137,11 +137,17 @@ def main():
             sp = r["spsim"]
             # Optional, last, in this order: mfu_peak (the peak an MFU row's source divides by, when
             # not bf16) and techniques (the long-context techniques the source states it ran, as
-            # spsim's --offload / --loss / --tiled-mlp values).
-            extras = [k for k in ("mfu_peak", "techniques") if isinstance(sp, dict) and k in sp]
+            # spsim's --offload / --loss / --tiled-mlp values), kernel (the attention kernel a
+            # kernel row timed, required there).
+            extras = [k for k in ("mfu_peak", "techniques", "kernel") if isinstance(sp, dict) and k in sp]
             if not isinstance(sp, dict) or list(sp) != SPSIM_FIELDS + extras:
-                bad(at, "spsim must have exactly " + ", ".join(SPSIM_FIELDS) + " (and optionally mfu_peak, techniques)")
+                bad(at, "spsim must have exactly " + ", ".join(SPSIM_FIELDS) +
+                    " (and optionally mfu_peak, techniques, kernel)")
                 continue
+            if r["metric"] in KERNEL_METRICS and not sp["unsupported"] and sp.get("kernel") not in ("cudnn", "flash2", "triton"):
+                bad(at, "an attention-kernel row needs spsim.kernel: cudnn, flash2 or triton (or spsim.unsupported)")
+            if r["metric"] not in KERNEL_METRICS and "kernel" in sp:
+                bad(at, "spsim.kernel is for attention-kernel rows; a training row names its kernel in assume.attention_impl")
             if "mfu_peak" in sp and sp["mfu_peak"] not in ("bf16", "fp8"):
                 bad(at, "spsim.mfu_peak must be bf16 or fp8")
             if "techniques" in sp and (not isinstance(sp["techniques"], dict) or

@@ -56,6 +56,7 @@ struct ValidationRow {
   JobConfig job;                 // resolved plan (training rows)
   // Attention-kernel rows: the attention problem on one GPU.
   int64_t attn_heads = 0, attn_kv_heads = 0, attn_head_dim = 0, attn_batch = 0;
+  std::string attn_kernel;  // the kernel an attention row timed: cudnn | flash2 | triton
   bool expressible() const { return unsupported.empty() && incomplete.empty(); }
 };
 

@@ -167,6 +167,8 @@ AttentionRun run_attention_only(const AttentionShape& input, const AttentionPlan
   job.precision = shape.precision;
   job.causal = shape.causal;
   job.framework_reserve_bytes = 0;
+  job.framework = plan.framework;
+  job.attention_impl = plan.attention_impl;
   check_shape(shape, job);
 
   // A one-layer model of the shape; FFN and vocabulary never reach the carved segments.
@@ -211,6 +213,8 @@ AttentionRun run_attention_only(const AttentionShape& input, const AttentionPlan
 
   AttentionRun run;
   run.num_gpus = job.num_gpus;
+  run.framework = lowered.job.framework;
+  run.attention_impl = lowered.job.attention_impl;
   run.comm_fwd_bytes = comm_bytes(graph.segments.front());
   run.comm_bwd_bytes = comm_bytes(backward);
   run.forward = engine.run(graph, topology, {});

@@ -41,10 +41,15 @@ struct AttentionPlan {
   std::string ring_variant = "zigzag";
   std::string ring_comm = "p2p";
   bool kv_replication = true;
+  /// "" = the scheme's usual framework and that framework's attention kernel (as spsim run does).
+  std::string framework;
+  std::string attention_impl;  // cudnn | flash2 | triton
 };
 
 struct AttentionRun {
   int64_t num_gpus = 1;
+  std::string framework;       // the framework and kernel that were timed (resolved defaults)
+  std::string attention_impl;
   StepResult forward;          // forward only
   StepResult forward_backward; // forward then backward
   /// FlashAttention convention, whole problem (all GPUs): 4 b s^2 heads d_h, halved when causal.

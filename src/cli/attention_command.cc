@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/flag_checks.h"
 #include "spsim/engine.h"
+#include "spsim/framework.h"
 #include "spsim/error.h"
 #include "spsim/limits.h"
 #include "spsim/strategy.h"
@@ -25,6 +26,7 @@ struct AttentionOptions {
   std::string model, topology = "dgx-h100", engine = "analytic", strategy = "ulysses";
   std::vector<std::string> overrides;
   std::string seq = "128K", precision = "bf16", ring_variant = "zigzag", ring_comm = "p2p";
+  std::string framework, attention_impl;  // "": the scheme's usual framework and its kernel
   int64_t heads = 32, kv_heads = 0, head_dim = 128, batch = 1, gpus = 8;
   std::string sliding_window = "0";
   int64_t tp = 1, ulysses = 1, ring = 1;
@@ -80,6 +82,13 @@ void add_attention_command(CLI::App& app) {
       ->capture_default_str()->group("Parallelism");
   cmd->add_option("--cp-comm-type,--ring-comm", o->ring_comm, "p2p | allgather")
       ->capture_default_str()->group("Parallelism");
+  cmd->add_option("--framework", o->framework,
+                  "megatron | nemo | deepspeed | fsdp (default: the scheme's usual one, as spsim run)")
+      ->group("Plan");
+  cmd->add_option("--attention-impl", o->attention_impl,
+                  "cudnn | flash2 | triton (default: the framework's kernel; TE runs cuDNN on Hopper+, "
+                  "DeepSpeed and FSDP flash-attn 2)")
+      ->group("Plan");
   cmd->add_flag("--no-kv-replication", o->no_kv_replication,
                 "ulysses: reject u > KV heads instead of replicating them")->group("Parallelism");
   cmd->add_option("-T,--topology", o->topology, "shipped topology name or path")
@@ -143,6 +152,14 @@ void add_attention_command(CLI::App& app) {
     plan.ring_variant = o->ring_variant;
     plan.ring_comm = o->ring_comm;
     plan.kv_replication = !o->no_kv_replication;
+    if (!o->framework.empty()) find_framework(o->framework, "--framework");
+    if (!o->attention_impl.empty() && o->attention_impl != "cudnn" && o->attention_impl != "flash2" &&
+        o->attention_impl != "triton") {
+      throw InputError("--attention-impl",
+                       fmt::format("must be cudnn, flash2 or triton (got \"{}\")", o->attention_impl));
+    }
+    plan.framework = o->framework;
+    plan.attention_impl = o->attention_impl;
     if (o->gpus < 1) throw InputError("--gpus", fmt::format("must be at least 1 (got {})", o->gpus));
     if (o->tp < 1 || o->ulysses < 1 || o->ring < 1) {
       throw InputError("--tp", "degrees -t, -u and -r must be at least 1");
@@ -208,7 +225,8 @@ void add_attention_command(CLI::App& app) {
       out["plan"] = {{"strategy", plan.strategy}, {"num_gpus", run.num_gpus},
                      {"tensor_model_parallel_size", plan.tensor_parallel},
                      {"ulysses_degree", plan.ulysses_degree}, {"ring_degree", plan.ring_degree},
-                     {"ring_variant", plan.ring_variant}, {"ring_comm", plan.ring_comm}};
+                     {"ring_variant", plan.ring_variant}, {"ring_comm", plan.ring_comm},
+                     {"framework", run.framework}, {"attention_impl", run.attention_impl}};
       out["flops_convention"] = "flash_attention: fwd 4*b*s^2*heads*d_head (/2 causal), bwd 2.5x fwd"
                                 "; a sliding window counts its own w*s - w^2/2 query-key pairs";
       auto block = [&](const char* name, double s, double flops, double proj, double bytes) {
@@ -238,6 +256,9 @@ void add_attention_command(CLI::App& app) {
         shape.head_dim, shape.batch, format_count(shape.seq),
         shape.sliding_window > 0 ? fmt::format("causal, window {}", format_count(shape.sliding_window))
                                  : shape.causal ? "causal" : "full");
+    // The kernel sets the answer more than the scheme does: say which one was timed.
+    text += fmt::format("framework {}, attention kernel {}{}\n", run.framework, run.attention_impl,
+                        o->attention_impl.empty() ? " (the framework's; --attention-impl to change)" : "");
     text += fmt::format("{:<18} {:>12} {:>10} {:>14} {:>16}\n", "pass", "time_ms", "iter/s",
                         "TFLOP/s total", "TFLOP/s per GPU");
     text += fmt::format("{:<18} {:>12.3f} {:>10.2f} {:>14.1f} {:>16.1f}\n", "forward", fwd_s * 1e3,

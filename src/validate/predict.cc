@@ -136,10 +136,11 @@ void predict_attention(const ValidationRow& row, const Topology& topology, const
   shape.precision = row.job.precision;
   AttentionPlan plan;
   plan.strategy = "ulysses";
+  plan.attention_impl = row.attn_kernel;
   const AttentionRun run = run_attention_only(shape, plan, topology, engine);
   out.scheme = "attention";
-  out.plan = fmt::format("b{} s{} h{} d{} {}{}", shape.batch, shape.seq, shape.heads, shape.head_dim,
-                         to_string(shape.precision), shape.causal ? " causal" : "");
+  out.plan = fmt::format("b{} s{} h{} d{} {}{} {}", shape.batch, shape.seq, shape.heads, shape.head_dim,
+                         to_string(shape.precision), shape.causal ? " causal" : "", run.attention_impl);
   if (row.metric == "attention_tflops_fwd") {
     out.step_time_s = run.forward.step_time_s;
     out.predicted = run.fwd_flops / run.forward.step_time_s / 1e12;

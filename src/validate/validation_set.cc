@@ -334,6 +334,15 @@ ValidationRow parse_row(const nlohmann::json& published, const std::string& file
   row.unsupported = optional_string("unsupported");
   row.incomplete = optional_string("incomplete");
   if (sp.has("mfu_peak")) row.mfu_peak = sp.string("mfu_peak");
+  if (sp.has("kernel")) {
+    row.attn_kernel = sp.string("kernel");
+    if (row.kind != MetricKind::kAttention) {
+      in.fail("spsim/kernel", "only attention-kernel rows name a kernel here; a training row uses assume.attention_impl");
+    }
+    if (row.attn_kernel != "cudnn" && row.attn_kernel != "flash2" && row.attn_kernel != "triton") {
+      in.fail("spsim/kernel", fmt::format("must be cudnn, flash2 or triton (got \"{}\")", row.attn_kernel));
+    }
+  }
   sp.ignore("assume");
   if (published["spsim"].contains("assume")) {
     const auto& assume = published["spsim"]["assume"];
@@ -384,6 +393,8 @@ ValidationRow parse_row(const nlohmann::json& published, const std::string& file
     return row;
   }
   if (row.kind == MetricKind::kAttention) {
+    // The kernel decides the answer (cuDNN runs ~1.7x flash-attn 2 on H100): never a default.
+    if (row.attn_kernel.empty()) in.fail("spsim/kernel", "an attention-kernel row needs its kernel: cudnn, flash2 or triton");
     resolve_attention_row(row, in, published);
     return row;
   }

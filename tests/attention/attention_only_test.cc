@@ -155,6 +155,41 @@ TEST(AttentionCli, JsonTflopsAreConventionFlopsOverTime) {
   EXPECT_NEAR(f["iterations_per_s"].get<double>() * t, 1.0, 1e-6);
 }
 
+// The kernel, not the scheme, sets most of an attention time, so the run names the one it timed:
+// each scheme's usual framework and that framework's kernel (DeepSpeed Ulysses: flash-attn 2;
+// Megatron's ring: TE's cuDNN on Hopper), and --attention-impl / --framework replace them. With the
+// same kernel, Ulysses and ring forward times on one node are within 10 % (no 2x from the kernel).
+TEST(AttentionCli, SaysWhichKernelItTimedAndTakesAnother) {
+  const auto u = test::run_spsim("attention -s ulysses -n 8 --heads 32 --kv-heads 8 --seq 128K --json");
+  const auto r = test::run_spsim("attention -s ring -n 8 --heads 32 --kv-heads 8 --seq 128K --json");
+  const auto uc = test::run_spsim(
+      "attention -s ulysses -n 8 --heads 32 --kv-heads 8 --seq 128K --attention-impl cudnn --json");
+  ASSERT_EQ(u.exit_code, 0) << u.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(uc.exit_code, 0) << uc.err;
+  const auto ju = nlohmann::json::parse(u.out), jr = nlohmann::json::parse(r.out), juc = nlohmann::json::parse(uc.out);
+  EXPECT_EQ(ju["plan"]["framework"], "deepspeed");
+  EXPECT_EQ(ju["plan"]["attention_impl"], "flash2");
+  EXPECT_EQ(jr["plan"]["framework"], "megatron");
+  EXPECT_EQ(jr["plan"]["attention_impl"], "cudnn");
+  EXPECT_EQ(juc["plan"]["attention_impl"], "cudnn");
+  const double tu = ju["forward"]["time_s"].get<double>(), tuc = juc["forward"]["time_s"].get<double>();
+  const double tr = jr["forward"]["time_s"].get<double>();
+  EXPECT_LT(tuc, 0.7 * tu);  // cuDNN's fit runs ~1.9x flash-attn 2's on H100
+  EXPECT_NEAR(tuc / tr, 1.0, 0.1);
+  const auto text = test::run_spsim("attention -s ring -n 8 --seq 64K --framework deepspeed");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("framework deepspeed, attention kernel flash2 (the framework's"), std::string::npos)
+      << text.out;
+  const auto bad = test::run_spsim("attention -s ring -n 8 --attention-impl fa3");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_EQ(bad.err.rfind("spsim: error: --attention-impl: must be cudnn, flash2 or triton", 0), 0u) << bad.err;
+  EXPECT_TRUE(bad.out.empty());
+  const auto bad_fw = test::run_spsim("attention -s ring -n 8 --framework megatorn");
+  EXPECT_EQ(bad_fw.exit_code, 2);
+  EXPECT_NE(bad_fw.err.find("--framework"), std::string::npos) << bad_fw.err;
+}
+
 TEST(AttentionOnly, SlidingWindowCountsTheWindowsPairs) {
   // w = 4096 of s = 131072: w·s - w²/2 = 528,482,304 pairs of s²/2 = 8,589,934,592, 0.0615...
   // of the causal FLOP; the kernel runs that share, so the time falls with it.

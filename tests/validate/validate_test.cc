@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attention/attention_only.h"
 #include "spsim/flops.h"
 #include "spsim/report.h"
 #include "spsim/validate.h"
@@ -164,6 +165,50 @@ TEST(Validate, PredictsEachMetricInTheSourcesTerms) {
   const double palm = 6 * (L * (2 * h * h + 2 * h * kv + 3 * h * f + norms) + h * V) + 12 * L * h * s;
   EXPECT_NEAR(results[2].predicted, palm * 8 * s / step / 8 / 989.5e12, 1e-9);
   EXPECT_NEAR(results[3].predicted, report.lowered.memory.peak() / (1 << 30), 1e-9);
+}
+
+// An attention-kernel row times the kernel it names: the same shape as cuDNN and as flash-attn 2
+// gives two answers (cuDNN ~1.9x on H100 at 16K), each what `spsim attention --attention-impl`
+// prints; a row that names none is an error, not a silent default.
+TEST(Validate, AttentionRowsTimeTheKernelTheyName) {
+  auto kernel_row = [](const std::string& id, const char* kernel) {
+    auto r = row(id, "attention_tflops_fwd", 500);
+    r["model_dims"] = {{"layers", nullptr}, {"hidden", 2048}, {"heads", 16}, {"kv_heads", 16},
+                       {"ffn", nullptr}, {"vocab", nullptr}};
+    r["gpus"] = 1;
+    r["seq"] = 16384;
+    r["mbs"] = 1;
+    r["spsim"] = {{"model", nullptr}, {"topology", "dgx-h100"}, {"framework", nullptr},
+                  {"flop_convention", "fa_kernel"}, {"assume", nlohmann::json::object()},
+                  {"assume_why", nullptr}, {"unsupported", nullptr}, {"incomplete", nullptr}};
+    if (kernel != nullptr) r["spsim"]["kernel"] = kernel;
+    return r;
+  };
+  const ValidationSet set = load_validation_set(write_set({kernel_row("c", "cudnn"), kernel_row("f", "flash2")}));
+  const auto results = run_validation(set, {});
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) ASSERT_EQ(r.status, "ok") << r.reason;
+  EXPECT_NE(results[0].plan.find("cudnn"), std::string::npos) << results[0].plan;
+  EXPECT_NE(results[1].plan.find("flash2"), std::string::npos) << results[1].plan;
+  const auto engine = make_engine("analytic");
+  AttentionShape shape;
+  shape.heads = 16;
+  shape.kv_heads = 16;
+  shape.head_dim = 128;
+  shape.seq = 16384;
+  for (const auto& [i, impl] : {std::pair{0, "cudnn"}, std::pair{1, "flash2"}}) {
+    AttentionPlan plan;
+    plan.attention_impl = impl;
+    const AttentionRun run = run_attention_only(shape, plan, load_topology("dgx-h100"), *engine);
+    EXPECT_EQ(run.attention_impl, impl);
+    EXPECT_NEAR(results[i].predicted, run.fwd_flops / run.forward.step_time_s / 1e12, 1e-9 * results[i].predicted);
+  }
+  EXPECT_GT(results[0].predicted, 1.5 * results[1].predicted);
+  EXPECT_THROW_MSG(load_validation_set(write_set({kernel_row("n", nullptr)})), InputError, "spsim/kernel");
+  EXPECT_THROW_MSG(load_validation_set(write_set({kernel_row("x", "fa3")})), InputError, "cudnn, flash2 or triton");
+  auto training = row("t", "tokens_per_s_per_gpu", 1000);
+  training["spsim"]["kernel"] = "cudnn";
+  EXPECT_THROW_MSG(load_validation_set(write_set({training})), InputError, "assume.attention_impl");
 }
 
 TEST(Validate, SummaryStatisticsAndRankingsByHand) {
