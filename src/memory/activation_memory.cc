@@ -1,6 +1,7 @@
 #include "memory/activation_memory.h"
 
 #include <algorithm>
+#include <string_view>
 
 #include "spsim/job.h"
 #include "spsim/long_context.h"
@@ -13,12 +14,52 @@ double sum_saved(const std::vector<OpCost>& ops) {
   return total;
 }
 
+double flash_attention_backward_workspace(double b, double q_tokens, double heads, double kv_heads,
+                                          double head_dim, double e) {
+  const double q = b * q_tokens;
+  const double dq_accum = 4.0 * q * heads * head_dim;
+  const double gqa_expanded = kv_heads < heads ? 2.0 * e * q * heads * head_dim : 0.0;
+  const double grads_out = e * q * (heads + 2.0 * kv_heads) * head_dim;
+  const double dout = e * q * heads * head_dim;
+  const double softmax_d = 4.0 * q * heads;
+  return dq_accum + gqa_expanded + grads_out + dout + softmax_d;
+}
+
+namespace {
+
+// The saved bytes of the MLP half of a layer (post-attention norm to the residual): what its
+// backward has freed by the time the attention's backward runs.
+double mlp_saved(const std::vector<OpCost>& ops) {
+  double total = 0;
+  for (const auto& op : ops) {
+    const std::string_view name = op.name;
+    if (name == "post_attn_norm" || name == "mlp_up" || name == "mlp_act" || name == "mlp_down" ||
+        name == "mlp_residual") {
+      total += op.saved_bytes;
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
 LayerActivations layer_activations(const ModelSpec& model, const LayerShard& shard,
                                    const std::vector<OpCost>& ops, int64_t mlp_tiles,
-                                   const std::vector<OpCost>* ops_without_recompute) {
+                                   const std::vector<OpCost>* ops_without_recompute,
+                                   double attention_workspace) {
   LayerActivations out;
   out.saved = sum_saved(ops);
-  if (shard.recompute == Recompute::kNone && mlp_tiles == 0) return out;
+  // Two moments of a layer's backward can set the peak: the MLP's (the whole layer's tensors
+  // held) and the attention kernel's (the MLP's freed, the kernel's workspace allocated).
+  auto attention_phase_extra = [&](const std::vector<OpCost>& held) {
+    double mlp = mlp_saved(held);
+    if (mlp_tiles > 0) mlp -= mlp_intermediate_bytes(held) * (1.0 - 1.0 / static_cast<double>(mlp_tiles));
+    return std::max(0.0, attention_workspace - std::max(0.0, mlp));
+  };
+  if (shard.recompute == Recompute::kNone && mlp_tiles == 0) {
+    out.recomputed = attention_phase_extra(ops);
+    return out;
+  }
   std::vector<OpCost> built;
   if (ops_without_recompute == nullptr) {
     LayerShard kept = shard;
@@ -42,6 +83,7 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
     }
     out.recomputed += intermediates / static_cast<double>(mlp_tiles);
   }
+  out.recomputed += attention_phase_extra(shard.recompute == Recompute::kNone ? ops : kept_ops);
   return out;
 }
 

@@ -714,14 +714,24 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   // What a layer saves for its backward and what the layer in the backward holds again
   // (recompute, tiled MLP): memory/activation_memory.h.
   // Under full recompute the task ops are already the layer without recompute (task_shard).
+  // flash-attn 2's backward allocates its own fp32 dQ accumulator and GQA-expanded dK/dV per call
+  // (one call per ring step: the local queries); cuDNN's and Triton's are not counted.
+  const double attention_workspace =
+      job.attention_kernel == AttentionKernel::kFlash && job.attention_impl == "flash2"
+          ? flash_attention_backward_workspace(c.b, static_cast<double>(c.shard.attn_q_tokens),
+                                               static_cast<double>(c.shard.attn_heads),
+                                               static_cast<double>(c.shard.attn_kv_heads),
+                                               static_cast<double>(model.head_dim), c.e)
+          : 0.0;
   const LayerActivations layer =
       layer_activations(model, c.shard, layer_ops(model, c.shard), mlp_tiles,
-                        job.recompute == Recompute::kFull ? &c.ops : nullptr);
+                        job.recompute == Recompute::kFull ? &c.ops : nullptr, attention_workspace);
   // Full recompute of part of every chunk: the layers that keep their activations hold c.ops'.
   LayerShard plain_shard = c.shard;
   plain_shard.recompute = Recompute::kNone;
   const LayerActivations plain = job.recompute_layers > 0
-                                     ? layer_activations(model, plain_shard, c.ops, mlp_tiles)
+                                     ? layer_activations(model, plain_shard, c.ops, mlp_tiles, nullptr,
+                                                         attention_workspace)
                                      : layer;
   auto layer_of_chunk = [&](int64_t chunk_layers) {
     if (job.recompute_layers == 0) return layer;

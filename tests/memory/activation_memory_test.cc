@@ -6,6 +6,7 @@
 // paper's own check).
 #include <numeric>
 
+#include "memory/activation_memory.h"
 #include "spsim/memory.h"
 #include "spsim/model.h"
 #include "spsim/strategy.h"
@@ -165,6 +166,33 @@ TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
   job.recompute = Recompute::kFull;
   const LoweredStep step = test::lower(test::llama3_8b(), job);
   EXPECT_DOUBLE_EQ(step.memory.activations, 15118368768.0);
+}
+
+// flash-attn 2's backward allocates, per call (csrc/flash_attn/flash_api.cpp mha_bwd): the fp32
+// dQ accumulator, dK/dV expanded to the query heads under GQA, the dQ/dK/dV it returns, and
+// softmax_d; it reads dO. Ulysses u = 8 on Llama-3-8B at 128K: 4 query heads and 1 KV head of all
+// 131,072 tokens, d 128:
+//   dq_accum 4·131072·4·128 = 268,435,456; dK, dV expanded 2·2·131072·4·128 = 268,435,456;
+//   dQ, dK, dV 2·131072·(4 + 2)·128 = 201,326,592; dO 2·131072·4·128 = 134,217,728;
+//   softmax_d 4·131072·4 = 2,097,152; total 874,512,384.
+// It is allocated after the layer's MLP backward freed the MLP's tensors, so it raises the peak
+// only by what exceeds them: with the MLP whole (6·T·f = 1.4 GB at T = 16,384) not at all; with a
+// tiled MLP (4 tiles) the held MLP is post-norm and mlp_up inputs 2·2·T·h = 268,435,456 plus one
+// tile of intermediates 6·T·f/4 = 352,321,536, so the peak rises by 874,512,384 - 620,756,992.
+TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp) {
+  EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 4, 1, 128, 2), 874512384.0);
+  EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 4, 4, 128, 2),
+                   874512384.0 - 268435456.0 + 2.0 * 131072 * 6 * 128);  // MHA: nothing expanded
+  auto activations = [](const char* impl, int64_t tiles) {
+    JobConfig job = test::long_job("ulysses", 8);
+    job.framework = "deepspeed";
+    job.recompute = Recompute::kFull;
+    job.attention_impl = impl;
+    job.tiled_mlp = tiles;
+    return test::lower(test::llama3_8b(), job).memory.activations;
+  };
+  EXPECT_DOUBLE_EQ(activations("flash2", 0), activations("cudnn", 0));
+  EXPECT_DOUBLE_EQ(activations("flash2", 4) - activations("cudnn", 4), 874512384.0 - 620756992.0);
 }
 
 TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {

@@ -184,24 +184,27 @@ TEST(Offload, TopologyHostBlockIsReadCheckedAndWrittenBack) {
 
 TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
   // max-context --best --techniques: the longest plan with the techniques offloads what ALST does,
-  // and trains more than 10x the context of the plain search on one DGX H100.
+  // and trains more than 5x the context of the plain search on one DGX H100 (4.6M against 0.55M;
+  // ALST trained 3.7M there).
   const auto r = test::run_spsim("max-context --best --techniques -s ulysses --framework deepspeed --gpus 8 --zero 3 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto rows = nlohmann::json::parse(r.out);
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[0]["offload"], "none");
   EXPECT_EQ(rows[1]["offload"], "optimizer,activations");
-  EXPECT_GT(rows[1]["max_seq_length"].get<int64_t>(), 10 * rows[0]["max_seq_length"].get<int64_t>());
-  // sweep --best --techniques: at 4M tokens only an offloading plan fits, and the reason says so.
+  EXPECT_GT(rows[1]["max_seq_length"].get<int64_t>(), 5 * rows[0]["max_seq_length"].get<int64_t>());
+  // sweep --best --techniques: at 2.5M tokens only an offloading plan fits, and the reason says so.
   char dir_template[] = "/tmp/spsim_offload_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   auto sweep_reason = [&](const std::string& extra) {
-    const auto s = test::run_spsim("sweep --best --techniques -s ulysses --gpus 8 --seq 4M -o " + dir + "/s" + extra);
+    const auto s = test::run_spsim("sweep --best --techniques -s ulysses --gpus 8 --seq 2560K -o " + dir + "/s" + extra);
     EXPECT_EQ(s.exit_code, 0) << s.err;
     return nlohmann::json::parse(test::read_text(dir + "/s.json"))["rows"][0]["reason"].get<std::string>();
   };
   // The checkpoints alone: the optimizer's states still fit, and CPU Adam would only cost time.
-  EXPECT_EQ(sweep_reason("").rfind("uses loss fused, tiled-mlp auto, offload activations under deepspeed;", 0), 0u);
+  const std::string reason = sweep_reason("");
+  EXPECT_EQ(reason.rfind("uses loss fused, ", 0), 0u) << reason;
+  EXPECT_NE(reason.find(", offload activations under deepspeed;"), std::string::npos) << reason;
   // --offload none fixes it: then no plan fits and none offloads.
   EXPECT_EQ(sweep_reason(" --offload none").find("offload"), std::string::npos);
   std::filesystem::remove_all(dir);
