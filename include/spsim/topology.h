@@ -148,6 +148,10 @@ struct HostSpec {
   bool operator==(const HostSpec&) const = default;
 };
 
+/// The one error for a plan that offloads on a topology without a host block (the memory check
+/// and the engines both raise it): InputError on "topology", naming it and the fix.
+[[noreturn]] void throw_no_host_block(const std::string& topology_name);
+
 struct Topology {
   std::string name;         // "dgx-h100"
   std::string description;

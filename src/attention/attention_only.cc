@@ -214,7 +214,9 @@ AttentionRun run_attention_only(const AttentionShape& input, const AttentionPlan
   AttentionRun run;
   run.num_gpus = job.num_gpus;
   run.framework = lowered.job.framework;
-  run.attention_impl = lowered.job.attention_impl;
+  // A scheme that runs the unfused kernel (ColAI-SP) times no fused implementation.
+  run.attention_impl =
+      lowered.job.attention_kernel == AttentionKernel::kStandard ? "standard" : lowered.job.attention_impl;
   run.comm_fwd_bytes = comm_bytes(graph.segments.front());
   run.comm_bwd_bytes = comm_bytes(backward);
   run.forward = engine.run(graph, topology, {});

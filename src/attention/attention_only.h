@@ -43,7 +43,7 @@ struct AttentionPlan {
   bool kv_replication = true;
   /// "" = the scheme's usual framework and that framework's attention kernel (as spsim run does).
   std::string framework;
-  std::string attention_impl;  // cudnn | flash2 | triton
+  std::string attention_impl;  // "standard": the unfused kernel (ColAI-SP), which no impl changes  // cudnn | flash2 | triton
 };
 
 struct AttentionRun {

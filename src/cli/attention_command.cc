@@ -202,6 +202,12 @@ void add_attention_command(CLI::App& app) {
     }
     const auto engine = make_engine(o->engine);
     const AttentionRun run = run_attention_only(shape, plan, topology, *engine);
+    if (run.attention_impl == "standard" && !o->attention_impl.empty()) {
+      throw InputError("--attention-impl", fmt::format("strategy {} runs the unfused standard attention kernel, "
+                                                       "which no fused implementation replaces; drop "
+                                                       "--attention-impl",
+                                                       plan.strategy));
+    }
 
     const double fwd_s = run.forward.step_time_s;
     const double fb_s = run.forward_backward.step_time_s;

@@ -93,11 +93,7 @@ double Roofline::time_s(const Task& task, double work_scale) const {
       // Streaming work on the host side: the CPUs' share of their node's memory bandwidth (every
       // rank of the node runs its optimizer step at once), or a copy over this GPU's own link.
       const double rate = task.op_class == OpClass::kHostMemory ? host_memory_rate_ : host_link_rate_;
-      if (!(rate > 0)) {
-        throw InputError("topology", fmt::format("topology \"{}\" has no \"host\" block (link and CPU memory), "
-                                                 "so what this plan offloads cannot be timed; add one (topologies/"
-                                                 "dgx-h100.json shows it) or drop the offload", topology_name_));
-      }
+      if (!(rate > 0)) throw_no_host_block(topology_name_);
       return bytes / rate;
     }
   }

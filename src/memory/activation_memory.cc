@@ -14,12 +14,12 @@ double sum_saved(const std::vector<OpCost>& ops) {
   return total;
 }
 
-double flash_attention_backward_workspace(double b, double q_tokens, double heads, double kv_heads,
-                                          double head_dim, double e) {
-  const double q = b * q_tokens;
+double flash_attention_backward_workspace(double b, double q_tokens, double k_tokens, double heads,
+                                          double kv_heads, double head_dim, double e) {
+  const double q = b * q_tokens, k = b * k_tokens;
   const double dq_accum = 4.0 * q * heads * head_dim;
-  const double gqa_expanded = kv_heads < heads ? 2.0 * e * q * heads * head_dim : 0.0;
-  const double grads_out = e * q * (heads + 2.0 * kv_heads) * head_dim;
+  const double gqa_expanded = kv_heads < heads ? 2.0 * e * k * heads * head_dim : 0.0;
+  const double grads_out = e * (q * heads + 2.0 * k * kv_heads) * head_dim;
   const double dout = e * q * heads * head_dim;
   const double softmax_d = 4.0 * q * heads;
   return dq_accum + gqa_expanded + grads_out + dout + softmax_d;

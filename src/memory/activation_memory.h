@@ -37,12 +37,12 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
 
 /// Bytes flash-attn 2's backward (mha_bwd in csrc/flash_attn/flash_api.cpp, and PyTorch's copy of
 /// it behind SDPA's flash backend) holds beyond the forward's saved tensors for one call of
-/// `q_tokens` queries against as many keys (b sequences, `heads` query and `kv_heads` KV heads of
+/// `q_tokens` queries against `k_tokens` keys (b sequences, `heads` query and `kv_heads` KV heads of
 /// `head_dim`): the fp32 dQ accumulator (b, s_q, heads, d), dK and dV expanded to the query
 /// heads under GQA (dk_expanded / dv_expanded, summed per group afterwards), the dQ, dK, dV it
 /// returns, the gradient dO it reads, and softmax_d (fp32 per query row).
-double flash_attention_backward_workspace(double b, double q_tokens, double heads, double kv_heads,
-                                          double head_dim, double e);
+double flash_attention_backward_workspace(double b, double q_tokens, double k_tokens, double heads,
+                                          double kv_heads, double head_dim, double e);
 
 /// Full recompute of `rerun` of a chunk's `chunk_layers` layers: per layer in flight, the average
 /// of what a checkpointed layer keeps and what a `plain` one keeps. The first checkpointed layer

@@ -22,10 +22,7 @@ std::string binding_memory_term(const MemoryEstimate& memory, const Topology& to
 
 void check_host_for_offload(bool offloads, const Topology& topology) {
   if (!offloads || topology.host.present()) return;
-  throw InputError("topology", fmt::format("topology \"{}\" has no \"host\" block (link and CPU memory), so "
-                                           "what this plan offloads cannot be timed; add one (topologies/"
-                                           "dgx-h100.json shows it) or drop the offload",
-                                           topology.name));
+  throw_no_host_block(topology.name);
 }
 
 std::string host_overflow_text(const MemoryEstimate& memory, const Topology& topology) {

@@ -714,14 +714,23 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   // What a layer saves for its backward and what the layer in the backward holds again
   // (recompute, tiled MLP): memory/activation_memory.h.
   // Under full recompute the task ops are already the layer without recompute (task_shard).
-  // flash-attn 2's backward allocates its own fp32 dQ accumulator and GQA-expanded dK/dV per call
-  // (one call per ring step: the local queries); cuDNN's and Triton's are not counted.
+  // flash-attn 2's backward allocates its own fp32 dQ accumulator and GQA-expanded dK/dV per call:
+  // one call per ring step on the local queries (zigzag's at most s/r) against a step's keys (the
+  // same count; all-gather CP that calls the kernel once on the gathered K/V, as TE and yunchang
+  // do: up to all s; PyTorch's, which calls SDPA per chunk: one chunk), K/V with the query heads
+  // where torchtitan's repeat_kv already expanded them. Only layers with softmax attention call it (not LASP's
+  // linear layers). cuDNN's and Triton's workspaces are not counted.
+  const bool softmax_layers = model.linear_attention_layers < model.num_layers;
   const double attention_workspace =
-      job.attention_kernel == AttentionKernel::kFlash && job.attention_impl == "flash2"
-          ? flash_attention_backward_workspace(c.b, static_cast<double>(c.shard.attn_q_tokens),
-                                               static_cast<double>(c.shard.attn_heads),
-                                               static_cast<double>(c.shard.attn_kv_heads),
-                                               static_cast<double>(model.head_dim), c.e)
+      job.attention_kernel == AttentionKernel::kFlash && job.attention_impl == "flash2" && softmax_layers
+          ? flash_attention_backward_workspace(
+                c.b, static_cast<double>(c.shard.attn_q_tokens),
+                static_cast<double>(job.ring_comm == "allgather" && c.r > 1 && !c.cp_per_step ? c.shard.attn_kv_tokens
+                                                                             : c.shard.attn_q_tokens),
+                static_cast<double>(c.shard.attn_heads),
+                static_cast<double>(c.cp_per_step || job.framework == "fsdp" ? c.shard.attn_heads
+                                                                               : c.shard.attn_kv_heads),
+                static_cast<double>(model.head_dim), c.e)
           : 0.0;
   const LayerActivations layer =
       layer_activations(model, c.shard, layer_ops(model, c.shard), mlp_tiles,

@@ -297,11 +297,17 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
       if (u % kt == 0 && !job.ulysses_kv_replication) {
         throw InputError(
             "ulysses_degree",
-            fmt::format("num_key_value_heads per TP rank {} not divisible by ulysses_degree {} and "
-                        "ulysses_kv_replication is off (yunchang and DeepSpeed layer.py need it); "
-                        "set ulysses_kv_replication true (DeepSpeed ALST replicates KV heads) or use "
-                        "ulysses_degree {}",
-                        kt, u, join_numbers(valid)));
+            job.framework == "deepspeed" || job.framework.empty()
+                ? fmt::format("num_key_value_heads per TP rank {} not divisible by ulysses_degree {} and "
+                              "ulysses_kv_replication is off (yunchang and DeepSpeed layer.py need it); "
+                              "drop --no-kv-replication (DeepSpeed ALST replicates KV heads) or use "
+                              "ulysses_degree {}",
+                              kt, u, join_numbers(valid))
+                : fmt::format("num_key_value_heads per TP rank {} not divisible by ulysses_degree {}: {} "
+                              "does not replicate KV heads (TE's a2a context parallelism needs them "
+                              "divisible); use --framework deepspeed (ALST replicates them) or "
+                              "ulysses_degree {}",
+                              kt, u, job.framework, join_numbers(valid)));
       }
       if (u % kt != 0) {
         throw InputError(

@@ -185,6 +185,15 @@ TEST(AttentionCli, SaysWhichKernelItTimedAndTakesAnother) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(bad.err.rfind("spsim: error: --attention-impl: must be cudnn, flash2 or triton", 0), 0u) << bad.err;
   EXPECT_TRUE(bad.out.empty());
+  // ColAI-SP runs the unfused kernel: it says so, and no --attention-impl changes it.
+  const auto colai = test::run_spsim("attention -s colai-sp -n 4 --seq 16K --json");
+  ASSERT_EQ(colai.exit_code, 0) << colai.err;
+  EXPECT_EQ(nlohmann::json::parse(colai.out)["plan"]["attention_impl"], "standard");
+  const auto colai_impl = test::run_spsim("attention -s colai-sp -n 4 --seq 16K --attention-impl cudnn");
+  EXPECT_EQ(colai_impl.exit_code, 2);
+  EXPECT_EQ(colai_impl.err.rfind("spsim: error: --attention-impl: strategy colai-sp runs the unfused", 0), 0u)
+      << colai_impl.err;
+  EXPECT_TRUE(colai_impl.out.empty());
   const auto bad_fw = test::run_spsim("attention -s ring -n 8 --framework megatorn");
   EXPECT_EQ(bad_fw.exit_code, 2);
   EXPECT_NE(bad_fw.err.find("--framework"), std::string::npos) << bad_fw.err;

@@ -43,7 +43,8 @@ TEST(FrameworkRules, EachFrameworkRefusesWhatItCannotRun) {
   // TE's a2a context parallelism needs kv_heads % cp == 0: Megatron does not replicate KV heads.
   JobConfig a2a = long_job("ulysses", 16);
   a2a.framework = "megatron";
-  EXPECT_THROW_MSG(lower(test::llama3_8b(), a2a), InputError, "ulysses_kv_replication is off");
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), a2a), InputError, "megatron does not replicate KV heads");
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), a2a), InputError, "use --framework deepspeed");
 }
 
 // torchtitan under pipeline parallelism: PyTorch pipelining keeps each stage's gradients until

@@ -180,8 +180,8 @@ TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
 // tiled MLP (4 tiles) the held MLP is post-norm and mlp_up inputs 2·2·T·h = 268,435,456 plus one
 // tile of intermediates 6·T·f/4 = 352,321,536, so the peak rises by 874,512,384 - 620,756,992.
 TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp) {
-  EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 4, 1, 128, 2), 874512384.0);
-  EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 4, 4, 128, 2),
+  EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 131072, 4, 1, 128, 2), 874512384.0);
+  EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 131072, 4, 4, 128, 2),
                    874512384.0 - 268435456.0 + 2.0 * 131072 * 6 * 128);  // MHA: nothing expanded
   auto activations = [](const char* impl, int64_t tiles) {
     JobConfig job = test::long_job("ulysses", 8);
@@ -193,6 +193,39 @@ TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp
   };
   EXPECT_DOUBLE_EQ(activations("flash2", 0), activations("cudnn", 0));
   EXPECT_DOUBLE_EQ(activations("flash2", 4) - activations("cudnn", 4), 874512384.0 - 620756992.0);
+}
+
+// All-gather CP as yunchang and TE run it calls the kernel once on the gathered K/V: a ring rank's
+// 16,384 queries (r 8, 32 heads) against up to all 131,072 keys (8 KV heads), so dK/dV and their
+// GQA expansion are sized by the keys: dq_accum 4·16384·32·128 = 268,435,456; expanded
+// 2·2·131072·32·128 = 2,147,483,648; dQ, dK, dV 2·(16384·32 + 2·131072·8)·128 = 671,088,640; dO
+// 134,217,728; softmax_d 2,097,152: 3,223,322,624, less the tiled MLP's 620,756,992. The p2p ring's
+// call is 16,384 against 16,384 (874,512,384). Linear-attention layers (LASP) call no flash kernel.
+TEST(LoweredActivations, FlashWorkspaceFollowsTheCallsKeysAndOnlySoftmaxLayers) {
+  EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 16384, 131072, 32, 8, 128, 2), 3223322624.0);
+  auto excess = [](const ModelSpec& model, JobConfig job) {
+    job.framework = "deepspeed";
+    job.recompute = Recompute::kFull;
+    job.tiled_mlp = 4;
+    job.attention_impl = "flash2";
+    const double flash = test::lower(model, job).memory.activations;
+    job.attention_impl = "cudnn";
+    return flash - test::lower(model, job).memory.activations;
+  };
+  JobConfig ring = test::long_job("ring", 8);
+  ring.ring_degree = 8;
+  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 874512384.0 - 620756992.0);
+  ring.ring_comm = "allgather";
+  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 3223322624.0 - 620756992.0);
+  ModelSpec linear = load_model("linear-llama3-1b");
+  linear.ffn_hidden_size = 256;  // an MLP small enough that a flash workspace would show
+  JobConfig lasp = test::long_job("lasp", 8);
+  lasp.ring_degree = 8;
+  lasp.tiled_mlp = 0;
+  lasp.attention_impl = "flash2";
+  const double flash = test::lower(linear, lasp).memory.activations;
+  lasp.attention_impl = "cudnn";
+  EXPECT_DOUBLE_EQ(flash, test::lower(linear, lasp).memory.activations);
 }
 
 TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {

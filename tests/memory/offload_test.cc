@@ -184,7 +184,7 @@ TEST(Offload, TopologyHostBlockIsReadCheckedAndWrittenBack) {
 
 TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
   // max-context --best --techniques: the longest plan with the techniques offloads what ALST does,
-  // and trains more than 5x the context of the plain search on one DGX H100 (4.6M against 0.55M;
+  // and trains more than 5x the context of the plain search on one DGX H100 (4.7M against 0.55M;
   // ALST trained 3.7M there).
   const auto r = test::run_spsim("max-context --best --techniques -s ulysses --framework deepspeed --gpus 8 --zero 3 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;

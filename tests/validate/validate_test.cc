@@ -205,6 +205,12 @@ TEST(Validate, AttentionRowsTimeTheKernelTheyName) {
   }
   EXPECT_GT(results[0].predicted, 1.5 * results[1].predicted);
   EXPECT_THROW_MSG(load_validation_set(write_set({kernel_row("n", nullptr)})), InputError, "spsim/kernel");
+  auto incomplete = kernel_row("i", nullptr);
+  incomplete["spsim"]["incomplete"] = "batch not stated";
+  EXPECT_THROW_MSG(load_validation_set(write_set({incomplete})), InputError, "spsim/kernel");
+  auto unsupported = kernel_row("u", nullptr);
+  unsupported["spsim"]["unsupported"] = "FlashAttention-3 kernel";
+  EXPECT_EQ(load_validation_set(write_set({unsupported})).rows.size(), 1u);
   EXPECT_THROW_MSG(load_validation_set(write_set({kernel_row("x", "fa3")})), InputError, "cudnn, flash2 or triton");
   auto training = row("t", "tokens_per_s_per_gpu", 1000);
   training["spsim"]["kernel"] = "cudnn";
