@@ -8,6 +8,7 @@
 
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/memory.h"
 #include "spsim/units.h"
 
 namespace spsim::cli {
@@ -159,6 +160,15 @@ LaunchSettings emit_report(const PlanOutputOptions& o, const RunReport& report) 
   const JobConfig& job = report.lowered.job;
   const double peak_gib = report.lowered.memory.peak() / kGiB;
   const double hbm_gib = report.topology.gpu.hbm_bytes / kGiB;
+  // A plan that does not fit is still written (to compare, to edit), but never silently: the
+  // comment says which memory it overflows, and a note says so for formats without comments.
+  std::string overflow, suffix;
+  if (!report.fits_in_memory) {
+    const std::string host = host_overflow_text(report.lowered.memory, report.topology);
+    overflow = host.empty() ? fmt::format("does NOT fit: peak memory {:.1f} GiB of {:.1f} GiB", peak_gib, hbm_gib)
+                            : "does NOT fit: " + host;
+    suffix = host.empty() ? " (does NOT fit)" : " (does NOT fit: " + host + ")";
+  }
   const std::vector<std::string> comments{
       fmt::format("spsim {}: {} on {} x {} ({}), seq {}", SPSIM_VERSION, report.model.name, job.num_gpus,
                   report.topology.gpu.name, report.topology.name, format_count(job.seq_length)),
@@ -168,8 +178,13 @@ LaunchSettings emit_report(const PlanOutputOptions& o, const RunReport& report) 
                   recompute_name(job), to_string(job.precision)),
       fmt::format("predicted: step {:.1f} ms, {:.0f} tokens/s, peak memory {:.1f} GiB of {:.1f} GiB{}",
                   report.result.step_time_s * 1e3, report.tokens_per_s, peak_gib, hbm_gib,
-                  report.fits_in_memory ? "" : " (does NOT fit)")};
-  return emit_launch(format, report.model, report.topology, job, comments);
+                  suffix)};
+  LaunchSettings launch = emit_launch(format, report.model, report.topology, job, comments);
+  if (!overflow.empty()) {
+    launch.notes.insert(launch.notes.begin(),
+                        fmt::format("the plan {}: it would run out of memory as written", overflow));
+  }
+  return launch;
 }
 
 double parse_train_tokens(const std::string& text, const std::string& where) {

@@ -210,6 +210,28 @@ TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
   std::filesystem::remove_all(dir);
 }
 
+// A plan that does not fit is still emitted, but never silently: DeepSpeed's JSON has no comments,
+// so a note names the memory it overflows (GPU or, for an offloading plan, host); a format with
+// comments also marks its "predicted" line.
+TEST(Offload, EmittingAPlanThatDoesNotFitSaysWhichMemory) {
+  const auto host = test::run_spsim("run -s ulysses --framework deepspeed --gpus 8 --zero 3 --recompute full "
+                                    "--offload optimizer,activations --seq 8M --emit deepspeed");
+  ASSERT_EQ(host.exit_code, 0) << host.err;
+  EXPECT_EQ(host.err.rfind("spsim: note: the plan does NOT fit: offloads ", 0), 0u) << host.err;
+  EXPECT_NE(host.err.find("its share of the host holds 256.0 GiB"), std::string::npos) << host.err;
+  const auto gpu = test::run_spsim("run -s ulysses --framework deepspeed --gpus 8 --zero 3 --seq 1M --emit deepspeed");
+  ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
+  EXPECT_EQ(gpu.err.rfind("spsim: note: the plan does NOT fit: peak memory ", 0), 0u) << gpu.err;
+  const auto megatron = test::run_spsim("run -s ring --gpus 8 --seq 1M --emit megatron");
+  ASSERT_EQ(megatron.exit_code, 0) << megatron.err;
+  EXPECT_NE(megatron.out.find("of 80.0 GiB (does NOT fit)\n"), std::string::npos) << megatron.out;
+  EXPECT_NE(megatron.err.find("does NOT fit"), std::string::npos) << megatron.err;
+  const auto fits = test::run_spsim("run -s ring --gpus 8 --seq 64K --zero 1 --recompute full --emit megatron");
+  ASSERT_EQ(fits.exit_code, 0) << fits.err;
+  EXPECT_EQ(fits.out.find("NOT fit"), std::string::npos);
+  EXPECT_EQ(fits.err.find("NOT fit"), std::string::npos);
+}
+
 TEST(Offload, DeepSpeedConfigCarriesTheOptimizerOffloadBothWays) {
   // --emit deepspeed writes offload_optimizer; --from-deepspeed reads it back to the same plan and
   // prediction. ALST's checkpoint offload is not a DeepSpeed config setting: a note names it.
