@@ -272,6 +272,21 @@ std::vector<Case> hand_picked_plans() {
   return cases;
 }
 
+// A shape read back from launch settings names a shipped model only when every costed field
+// matches: the hybrid linear-attention Llama is not the all-linear one, Gemma-2's soft-capping is
+// not a cap-free twin.
+TEST(Launch, ShippedModelMatchesEveryCostedField) {
+  for (const char* name : {"linear-llama3-1b", "linear-llama3-1b-hybrid", "gemma-2-9b", "llama-3-8b"}) {
+    const auto found = find_shipped_model(load_model(name));
+    ASSERT_TRUE(found.has_value()) << name;
+    EXPECT_EQ(found->name, load_model(name).name) << name;
+  }
+  ModelSpec uncapped = load_model("gemma-2-9b");
+  uncapped.attn_logit_softcapping = 0;
+  uncapped.final_logit_softcapping = 0;
+  EXPECT_FALSE(find_shipped_model(uncapped).has_value());
+}
+
 TEST(Launch, HandPickedPlansRoundTripWithListedNames) {
   const ModelSpec model = load_model("llama-3-8b");
   const Topology topology = load_topology("dgx-h100");
