@@ -25,6 +25,7 @@ struct MoeSpec {
   int64_t first_dense_layers = 0;       // DeepSeek first_k_dense_replace
   int64_t layer_every = 1;
   int64_t layer_phase = 0;
+  bool operator==(const MoeSpec&) const = default;
 };
 
 /// Multi-head latent attention (DeepSeek-V2/V3, MiniCPM3). kv_lora_rank 0: not MLA.
@@ -34,6 +35,7 @@ struct MlaSpec {
   int64_t qk_nope_head_dim = 0;  // per-head Q/K width without position
   int64_t qk_rope_head_dim = 0;  // decoupled RoPE width, K's part shared by all heads
   int64_t v_head_dim = 0;
+  bool operator==(const MlaSpec&) const = default;
 };
 
 /// Architecture of a decoder-only Transformer. Field names follow HuggingFace.

@@ -164,10 +164,12 @@ LaunchSettings emit_report(const PlanOutputOptions& o, const RunReport& report) 
   // comment says which memory it overflows, and a note says so for formats without comments.
   std::string overflow, suffix;
   if (!report.fits_in_memory) {
+    // Either memory, or both: say each that overflows.
     const std::string host = host_overflow_text(report.lowered.memory, report.topology);
-    overflow = host.empty() ? fmt::format("does NOT fit: peak memory {:.1f} GiB of {:.1f} GiB", peak_gib, hbm_gib)
-                            : "does NOT fit: " + host;
-    suffix = host.empty() ? " (does NOT fit)" : " (does NOT fit: " + host + ")";
+    const bool gpu = peak_gib > hbm_gib;
+    const std::string gpu_text = fmt::format("peak memory {:.1f} GiB of {:.1f} GiB", peak_gib, hbm_gib);
+    overflow = "does NOT fit: " + (host.empty() ? gpu_text : gpu ? gpu_text + "; and it " + host : host);
+    suffix = host.empty() ? " (does NOT fit)" : " (does NOT fit: " + (gpu ? "GPU and host memory)" : host + ")");
   }
   const std::vector<std::string> comments{
       fmt::format("spsim {}: {} on {} x {} ({}), seq {}", SPSIM_VERSION, report.model.name, job.num_gpus,

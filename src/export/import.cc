@@ -815,9 +815,18 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
   }
   for (const auto& name : s.order()) {
     if (name.rfind("model.", 0) == 0) {
-      static const std::set<std::string> kShape{"model.num_layers", "model.hidden_size", "model.ffn_hidden_size",
-                                                "model.num_attention_heads", "model.num_query_groups",
-                                                "model.kv_channels", "model.vocab_size"};
+      // Every Megatron-Core TransformerConfig field that changes what spsim costs: the recipe's
+      // model with one of these changed is another model, never the shipped one silently.
+      static const std::set<std::string> kShape{
+          "model.num_layers", "model.hidden_size", "model.ffn_hidden_size", "model.num_attention_heads",
+          "model.num_query_groups", "model.kv_channels", "model.vocab_size", "model.gated_linear_unit",
+          "model.normalization", "model.add_bias_linear", "model.add_qkv_bias", "model.qk_layernorm",
+          "model.share_embeddings_and_output_weights", "model.position_embedding_type", "model.window_size",
+          "model.window_attn_skip_freq", "model.hidden_dropout", "model.attention_dropout",
+          "model.num_moe_experts", "model.moe_router_topk", "model.moe_ffn_hidden_size",
+          "model.moe_shared_expert_intermediate_size", "model.moe_layer_freq", "model.multi_latent_attention",
+          "model.q_lora_rank", "model.kv_lora_rank", "model.qk_head_dim", "model.qk_pos_emb_head_dim",
+          "model.v_head_dim", "model.heterogeneous_layers_config_path", "model.make_vocab_size_divisible_by"};
       if (kShape.count(name)) {
         throw InputError(where, fmt::format("{}: spsim reads the model from --recipe; a changed shape is another "
                                             "model: give -m with a model file",

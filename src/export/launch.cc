@@ -34,8 +34,8 @@ bool same_shape(const ModelSpec& a, const ModelSpec& b, bool with_positions) {
          // A window changes the attention trained: Mistral's arguments without --window-size are
          // not the windowed shipped Mistral.
          a.sliding_window == b.sliding_window && a.sliding_window_layers == b.sliding_window_layers &&
-         a.qk_norm == b.qk_norm && a.sandwich_norms == b.sandwich_norms && a.is_moe() == b.is_moe() &&
-         a.is_mla() == b.is_mla() &&
+         a.qk_norm == b.qk_norm && a.sandwich_norms == b.sandwich_norms && a.moe == b.moe &&
+         a.mla == b.mla &&
          // A hybrid linear-attention model is not its all-softmax twin; soft-capping is timed.
          a.linear_attention_layers == b.linear_attention_layers &&
          a.attn_logit_softcapping == b.attn_logit_softcapping &&

@@ -58,8 +58,9 @@ std::string format_table(const std::vector<RunReport>& reports) {
       out += fmt::format(" {:>10.1f}\n", r.result.bubble_s * 1e3);
     }
     if (const std::string host = host_overflow_text(r.lowered.memory, r.topology); !host.empty()) {
-      notes.push_back(fmt::format("note: {} {} {}: it does not fit there, whatever mem_GiB says", job.strategy,
-                                  degrees(job), host));
+      const bool gpu_short = r.lowered.memory.peak() > r.topology.gpu.hbm_bytes;
+      notes.push_back(fmt::format("note: {} {} {}: it does not fit there {}", job.strategy, degrees(job), host,
+                                  gpu_short ? "either" : "(the GPU's mem_GiB would fit)"));
     }
     if (job.seq_dist) {
       // Variable-length batch: what the distribution does to each plan's attention.

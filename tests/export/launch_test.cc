@@ -287,6 +287,24 @@ TEST(Launch, ShippedModelMatchesEveryCostedField) {
   EXPECT_FALSE(find_shipped_model(uncapped).has_value());
 }
 
+// A Megatron-Bridge override of the recipe's model (experts, MLA, a window, the MLP's gate, the
+// norm, biases, QK-norm, tied embeddings, dropout) is another model: refused, never read as the
+// recipe's shipped model with an "ignored" note. Parallelism overrides stay readable.
+TEST(Launch, BridgeModelOverridesAreAnotherModel) {
+  const std::string base = "python run_recipe.py --recipe llama3_8b_pretrain_config model.tensor_model_parallel_size=1 "
+                           "model.context_parallel_size=8 model.cp_comm_type=a2a train.micro_batch_size=1 "
+                           "train.global_batch_size=1 model.seq_length=32768";
+  EXPECT_NO_THROW(import_launch(LaunchFormat::kNemo, base, "recipe.sh"));
+  for (const char* override : {"model.num_moe_experts=8", "model.multi_latent_attention=true", "model.window_size=[4096,0]",
+                               "model.gated_linear_unit=false", "model.normalization=LayerNorm",
+                               "model.add_bias_linear=true", "model.qk_layernorm=true",
+                               "model.share_embeddings_and_output_weights=true", "model.hidden_dropout=0.1"}) {
+    SCOPED_TRACE(override);
+    EXPECT_THROW_MSG(import_launch(LaunchFormat::kNemo, base + " " + override, "recipe.sh"), InputError,
+                     "a changed shape is another model");
+  }
+}
+
 TEST(Launch, HandPickedPlansRoundTripWithListedNames) {
   const ModelSpec model = load_model("llama-3-8b");
   const Topology topology = load_topology("dgx-h100");

@@ -214,11 +214,18 @@ TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
 // so a note names the memory it overflows (GPU or, for an offloading plan, host); a format with
 // comments also marks its "predicted" line.
 TEST(Offload, EmittingAPlanThatDoesNotFitSaysWhichMemory) {
+  // Only the host short: 512K fits the GPU (47.7 GiB) but not a 100 GiB host's 12.5 GiB share.
   const auto host = test::run_spsim("run -s ulysses --framework deepspeed --gpus 8 --zero 3 --recompute full "
-                                    "--offload optimizer,activations --seq 8M --emit deepspeed");
+                                    "--offload optimizer,activations --seq 512K --set host.memory_gib=100 --emit deepspeed");
   ASSERT_EQ(host.exit_code, 0) << host.err;
   EXPECT_EQ(host.err.rfind("spsim: note: the plan does NOT fit: offloads ", 0), 0u) << host.err;
-  EXPECT_NE(host.err.find("its share of the host holds 256.0 GiB"), std::string::npos) << host.err;
+  EXPECT_NE(host.err.find("its share of the host holds 12.5 GiB"), std::string::npos) << host.err;
+  // Both memories short (405B: 120 GiB on the GPU, 756 GiB to a 256 GiB host share): both named.
+  const auto both = test::run_spsim("run -m llama-3.1-405b -s ulysses -u 8 -n 8 --seq 8K --zero 3 --offload optimizer "
+                                    "--recompute full --emit deepspeed");
+  ASSERT_EQ(both.exit_code, 0) << both.err;
+  EXPECT_EQ(both.err.rfind("spsim: note: the plan does NOT fit: peak memory ", 0), 0u) << both.err;
+  EXPECT_NE(both.err.find("; and it offloads "), std::string::npos) << both.err;
   const auto gpu = test::run_spsim("run -s ulysses --framework deepspeed --gpus 8 --zero 3 --seq 1M --emit deepspeed");
   ASSERT_EQ(gpu.exit_code, 0) << gpu.err;
   EXPECT_EQ(gpu.err.rfind("spsim: note: the plan does NOT fit: peak memory ", 0), 0u) << gpu.err;
