@@ -441,6 +441,14 @@ TEST(Launch, ImportNamesUnknownAndUnsupportedArguments) {
                    "--tensor-model-parallel-size");
   EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, "--num-layers 2 --num-experts 8", "args"), InputError,
                    "mixture-of-experts");
+  // Settings that make another model are refused, not "ignored": MLA's dimensions without the
+  // flag, Llama-4's QK L2 norm, a per-layer configuration file.
+  for (const char* other : {"--kv-lora-rank 512", "--q-lora-rank 1536", "--qk-l2-norm",
+                            "--heterogeneous-layers-config-path layers.json"}) {
+    SCOPED_TRACE(other);
+    EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, std::string("--num-layers 2 ") + other, "args"),
+                     InputError, "not modelled");
+  }
   EXPECT_THROW_MSG(import_launch(LaunchFormat::kTorchtitan, "[parallelism]\ntensor_parallel_degre = 2\n", "job.toml"),
                    InputError, "tensor_parallel_degree");
   EXPECT_THROW_MSG(import_launch(LaunchFormat::kDeepSpeed,
