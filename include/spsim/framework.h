@@ -143,6 +143,9 @@ LossBytes loss_bytes_per_logit(LossImpl impl);
 
 /// The profile of `name`; InputError naming `where` with a "did you mean" for an unknown name.
 const FrameworkProfile& find_framework(std::string_view name, const std::string& where = "framework");
+/// InputError on `where` unless `impl` is an attention implementation spsim times (cudnn, flash2,
+/// triton); "" (the framework's own) passes.
+void check_attention_impl(std::string_view impl, const std::string& where);
 std::vector<std::string> list_frameworks();
 
 /// The recompute modes a search tries for a plan of `framework` (its recompute_modes, in the

@@ -153,11 +153,7 @@ void add_attention_command(CLI::App& app) {
     plan.ring_comm = o->ring_comm;
     plan.kv_replication = !o->no_kv_replication;
     if (!o->framework.empty()) find_framework(o->framework, "--framework");
-    if (!o->attention_impl.empty() && o->attention_impl != "cudnn" && o->attention_impl != "flash2" &&
-        o->attention_impl != "triton") {
-      throw InputError("--attention-impl",
-                       fmt::format("must be cudnn, flash2 or triton (got \"{}\")", o->attention_impl));
-    }
+    check_attention_impl(o->attention_impl, "--attention-impl");
     plan.framework = o->framework;
     plan.attention_impl = o->attention_impl;
     if (o->gpus < 1) throw InputError("--gpus", fmt::format("must be at least 1 (got {})", o->gpus));

@@ -351,11 +351,7 @@ BaseSetup resolve_base(const JobOptions& o) {
   if (!base.elementwise_impl.empty() && base.elementwise_impl != "fused" && base.elementwise_impl != "eager") {
     throw InputError("--elementwise-impl", fmt::format("must be fused or eager (got \"{}\")", base.elementwise_impl));
   }
-  if (!base.attention_impl.empty() && base.attention_impl != "cudnn" && base.attention_impl != "flash2" &&
-      base.attention_impl != "triton") {
-    throw InputError("--attention-impl",
-                     fmt::format("must be cudnn, flash2 or triton (got \"{}\")", base.attention_impl));
-  }
+  check_attention_impl(base.attention_impl, "--attention-impl");
   if (!base.framework.empty()) find_framework(base.framework, "--framework");
   if (!base.fp8_recipe.empty() && base.fp8_recipe != "delayed" && base.fp8_recipe != "current") {
     throw InputError("--fp8-recipe", fmt::format("must be delayed or current (got \"{}\")", base.fp8_recipe));

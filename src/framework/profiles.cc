@@ -263,6 +263,11 @@ std::vector<Recompute> offered_recomputes(const std::string& framework) {
   return out;
 }
 
+void check_attention_impl(std::string_view impl, const std::string& where) {
+  if (impl.empty() || impl == "cudnn" || impl == "flash2" || impl == "triton") return;
+  throw InputError(where, fmt::format("must be cudnn, flash2 or triton (got \"{}\")", impl));
+}
+
 std::vector<std::string> list_frameworks() {
   std::vector<std::string> names;
   for (const auto& profile : profiles()) names.emplace_back(profile.name);

@@ -12,6 +12,7 @@
 #include "common/data_dir.h"
 #include "common/json_reader.h"
 #include "spsim/error.h"
+#include "spsim/framework.h"
 #include "spsim/long_context.h"
 #include "spsim/validate.h"
 
@@ -339,9 +340,8 @@ ValidationRow parse_row(const nlohmann::json& published, const std::string& file
     if (row.kind != MetricKind::kAttention) {
       in.fail("spsim/kernel", "only attention-kernel rows name a kernel here; a training row uses assume.attention_impl");
     }
-    if (row.attn_kernel != "cudnn" && row.attn_kernel != "flash2" && row.attn_kernel != "triton") {
-      in.fail("spsim/kernel", fmt::format("must be cudnn, flash2 or triton (got \"{}\")", row.attn_kernel));
-    }
+    if (row.attn_kernel.empty()) in.fail("spsim/kernel", "must be cudnn, flash2 or triton (got \"\")");
+    check_attention_impl(row.attn_kernel, fmt::format("{}: row \"{}\": spsim/kernel", row.file, row.id));
   }
   sp.ignore("assume");
   if (published["spsim"].contains("assume")) {
