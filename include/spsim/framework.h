@@ -22,12 +22,16 @@ namespace spsim {
 /// How the logits meet the loss (memory and time of the loss phase). loss_bytes_per_logit()
 /// gives each kind's kernel traffic.
 enum class LossImpl : uint8_t {
-  kFp32Copy,  // an fp32 copy of the logits, softmax in place on it and saved (Megatron native,
-              // torch F.cross_entropy(pred.float()), HF LlamaForCausalLM)
+  kFp32Copy,  // Megatron's vocab-parallel cross entropy: an fp32 copy of the logits, softmax in
+              // place on it and saved (core/tensor_parallel/cross_entropy.py)
+  kTorchCrossEntropy,  // torch F.cross_entropy on an fp32 copy (torchtitan's cross_entropy(pred.float()),
+                       // HF LlamaForCausalLM's loss): log_softmax out of place and saved, then nll_loss
   kFused,     // one fused kernel over the bf16 logits writing an fp32 gradient (TE / Liger style)
   kMegatronNative,  // Megatron-Core's cross_entropy_loss_fusion with its default impl "native":
                     // JIT-fused, but it still upcasts the logits to fp32 and saves the fp32 softmax
                     // (core_r0.8.0 fusions/fused_cross_entropy.py, tensor_parallel/cross_entropy.py)
+  kFlashAttn,  // flash-attn's Triton CrossEntropyLoss (LLM Foundry's fused_crossentropy): one kernel
+               // over the 16-bit logits, which it keeps; the backward writes a new 16-bit gradient
 };
 
 /// How FP8 GEMM inputs are scaled (TransformerEngine recipes; torchao's tensorwise is "current").
@@ -140,6 +144,25 @@ struct FrameworkProfile {
 /// follows) 2.968 / 7.959 ms -> 7.1 / 19.1 B.
 struct LossBytes { double fwd, bwd; };
 LossBytes loss_bytes_per_logit(LossImpl impl);
+
+/// Memory of the loss per logit element: `saved`, what it keeps from its forward to its backward;
+/// `transient`, what it holds beyond that at its worst moment. `e`: bytes of the 16-bit logits.
+///  Megatron vocab-parallel and native fused: an fp32 copy, softmax in place, saved (4); the 16-bit
+///  logits beside it in the forward, the fp32 gradient's 16-bit cast in the backward (e; 0 in fp32
+///  training, where .float() returns the logits themselves).
+///  TE's Triton kernel (TransformerEngine@d0067d0 triton/cross_entropy.py: the gradient in an fp32
+///  grad_input since #3193, July 2026; before, written in place into the logits): the fp32
+///  gradient saved (4), beside the logits in the forward and its 16-bit cast in the backward (e).
+///  flash-attn's: the logits saved (e), a new gradient of their dtype in the backward (e).
+///  torch F.cross_entropy: log_softmax's output saved (4); in the backward, nll_loss's dense
+///  gradient and log_softmax's input gradient beside it (8; the forward's 16-bit logits + fp32
+///  copy, 6, are less). Measured: Liger-Kernel's benchmark of torch CrossEntropyLoss on fp32
+///  [16384 x 131072] peaks at 40,960 MiB = 20 B per element on an A100 = the input (4), the
+///  gradient left from the previous iteration (4) and these 12 (linkedin/Liger-Kernel@ead96b6
+///  benchmark/data/all_benchmark_data.csv, cross_entropy huggingface full memory; its script
+///  benchmark/scripts/benchmark_cross_entropy.py and utils.py _test_memory).
+struct LossMemory { double saved, transient; };
+LossMemory loss_memory_per_logit(LossImpl impl, double e);
 
 /// The profile of `name`; InputError naming `where` with a "did you mean" for an unknown name.
 const FrameworkProfile& find_framework(std::string_view name, const std::string& where = "framework");

@@ -27,9 +27,10 @@ struct JobConfig {
   // gradient accumulation and reduction dtype (bf16: --grad-reduce-in-bf16, 2 bytes; fp32: 4) and
   // the cross entropy (framework.h LossImpl): fused = one kernel over the 16-bit logits
   // (--cross-entropy-loss-fusion --cross-entropy-fusion-impl te); native = Megatron-Core's own
-  // fused loss (--cross-entropy-loss-fusion alone), fp32 inside; unfused = an fp32 copy.
+  // fused loss (--cross-entropy-loss-fusion alone), fp32 inside; unfused = an fp32 copy; flash =
+  // flash-attn's Triton kernel (LLM Foundry's loss_fn fused_crossentropy; not a Megatron setting).
   std::string grad_reduce_dtype;      // bf16 | fp32
-  std::string cross_entropy;          // fused | native | unfused
+  std::string cross_entropy;          // fused | flash | native | unfused
   // ZeRO-3 / FSDP backward: when the next layer's parameters are all-gathered ("" = the
   // framework's, FrameworkProfile::zero3_backward_prefetch). pre: when this layer's backward
   // starts, so the gather overlaps its compute and goes ahead of its gradient reduce-scatter

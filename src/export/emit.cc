@@ -81,6 +81,11 @@ void check_common(LaunchFormat format, const Plan& plan) {
     refuse(format, fmt::format("grad_reduce_dtype / cross_entropy are Megatron settings ({} decides them in its "
                                "training code); drop them", framework.title));
   }
+  if (job.cross_entropy == "flash") {
+    refuse(format, "cross_entropy flash is flash-attn's CrossEntropyLoss (LLM Foundry's loss_fn "
+                   "fused_crossentropy), chosen in the model code, which none of the emitted frameworks "
+                   "selects; drop it or use fused, native or unfused");
+  }
   if (job.attention_impl == "triton") {
     refuse(format, "--attention-impl triton is FlashAttention's Triton kernel (LLM Foundry's attn_impl: triton), "
                    "which none of the emitted frameworks selects; use --attention-impl flash2 or cudnn");

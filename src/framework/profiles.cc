@@ -73,7 +73,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           "nemo", "NeMo 2 / Megatron-Bridge performance recipes (Megatron-Core)",
           AttentionImpl::kCudnn, ElementwiseImpl::kFused,
           // cross_entropy_loss_fusion True with impl "te" (perf_recipes/_common.py:69-70): one
-          // Triton kernel over the bf16 logits, fp32 gradient buffer (TE triton/cross_entropy.py:57).
+          // Triton kernel over the bf16 logits, fp32 gradient buffer (TE triton/cross_entropy.py:57;
+          // in place in the logits before TE #3193, July 2026).
           LossImpl::kFused,
           // NeMo 24.x FP8 is delayed scaling; Megatron-Bridge 25.09+ tables run FP8-CS (current
           // scaling): rows give --fp8-recipe where they say which.
@@ -101,8 +102,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // flash_attention_2 in HF models (ALST recipes) and flash-attn in Megatron-DeepSpeed;
           // HF modelling code runs eager PyTorch norms and activations.
           AttentionImpl::kFlash2, ElementwiseImpl::kEager,
-          // HF LlamaForCausalLM upcasts the logits to fp32 before the loss.
-          LossImpl::kFp32Copy, Fp8Recipe::kDelayed,
+          // HF LlamaForCausalLM upcasts the logits to fp32 before torch's cross entropy
+          // (loss/loss_utils.py ForCausalLMLoss).
+          LossImpl::kTorchCrossEntropy, Fp8Recipe::kDelayed,
           // HF modules under DeepSpeed save 16-bit GEMM inputs (torch autograd on nn.Linear);
           // no TP all-gathers.
           2, false,
@@ -147,8 +149,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // SDPA's flash backend (FlashAttention-2 kernels) in the 2024-25 torchtitan benchmarks;
           // eager PyTorch elementwise unless torch.compile.
           AttentionImpl::kFlash2, ElementwiseImpl::kEager,
-          // cross_entropy(pred.float(), ...) (components/loss.py:39-61).
-          LossImpl::kFp32Copy, Fp8Recipe::kCurrent,
+          // cross_entropy(pred.float(), ...) (components/loss.py:39-61); the trainer deletes pred
+          // before the backward (trainer.py:795 `del pred`).
+          LossImpl::kTorchCrossEntropy, Fp8Recipe::kCurrent,
           // torchao Float8Linear: ctx.save_for_backward(input_hp, weight_hp_t)
           // (pytorch/ao@36027d8 torchao/float8/float8_linear.py:45); torchtitan's TP layouts are
           // "completely dtype-agnostic" (protocols/sharding.py:76): 16-bit all-gathers.
@@ -223,11 +226,27 @@ LossBytes loss_bytes_per_logit(LossImpl impl) {
   // time per logit element (s) x 0.77 x 3.35e12 B/s; see framework.h.
   constexpr double kPerElement = 0.77 * 3.35e12 / (8192.0 * 131072.0);
   switch (impl) {
-    case LossImpl::kFused: return {2.968e-3 * kPerElement, 7.959e-3 * kPerElement};
+    case LossImpl::kFused:
+    case LossImpl::kFlashAttn: return {2.968e-3 * kPerElement, 7.959e-3 * kPerElement};
     case LossImpl::kMegatronNative: return {11.81e-3 * kPerElement, 18.232e-3 * kPerElement};
-    case LossImpl::kFp32Copy: break;
+    // torch's cross entropy is timed as Megatron's unfused one: Liger's torch timings are of
+    // fp32 inputs, without the upcast (an assumption: both upcast, normalise and write an fp32
+    // gradient).
+    case LossImpl::kFp32Copy:
+    case LossImpl::kTorchCrossEntropy: break;
   }
   return {15.812e-3 * kPerElement, 21.247e-3 * kPerElement};
+}
+
+LossMemory loss_memory_per_logit(LossImpl impl, double e) {
+  switch (impl) {
+    case LossImpl::kFp32Copy:
+    case LossImpl::kMegatronNative: return {4.0, e < 4 ? e : 0.0};
+    case LossImpl::kFused: return {4.0, e};
+    case LossImpl::kFlashAttn: return {e, e};
+    case LossImpl::kTorchCrossEntropy: return {4.0, 8.0};
+  }
+  return {4.0, 0.0};
 }
 
 const FrameworkProfile& find_framework(std::string_view name, const std::string& where) {

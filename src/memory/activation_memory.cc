@@ -49,12 +49,25 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
                                    double attention_workspace) {
   LayerActivations out;
   out.saved = sum_saved(ops);
-  // Two moments of a layer's backward can set the peak: the MLP's (the whole layer's tensors
-  // held) and the attention kernel's (the MLP's freed, the kernel's workspace allocated).
+  // Two moments of a layer's backward can set the peak, each with gradients the saved tensors do
+  // not count. The layer's output gradient dY waits at the residual add for the branch's gradient
+  // (autograd sums them into the input's), so one [T_n, h] gradient is held throughout. The MLP's
+  // (the whole layer's tensors held): the activation's backward reads dAct [T_d, f/t] from
+  // mlp_down's dgrad and writes dUp [T_d, up f/t] while reading the up-projection's output; the
+  // activation's output (f/t) is freed by then: e T_d up f/t more, a tile's with a tiled MLP. The
+  // attention kernel's: the MLP's tensors freed, the kernel's workspace allocated.
+  const double e = activation_bytes(shard.precision);
+  const double b = static_cast<double>(shard.micro_batch);
+  const double t = static_cast<double>(std::max<int64_t>(1, shard.tensor_parallel));
+  const double up = model.gated_mlp ? 2.0 : 1.0;
+  const double tiles = static_cast<double>(std::max<int64_t>(1, mlp_tiles));
+  const double residual_grad = e * b * static_cast<double>(shard.norm_tokens) * static_cast<double>(model.hidden_size);
+  const double mlp_grads = e * b * static_cast<double>(shard.dense_tokens) * up *
+                           static_cast<double>(model.ffn_hidden_size) / t / tiles;
   auto attention_phase_extra = [&](const std::vector<OpCost>& held) {
     double mlp = mlp_saved(held);
     if (mlp_tiles > 0) mlp -= mlp_intermediate_bytes(held) * (1.0 - 1.0 / static_cast<double>(mlp_tiles));
-    return std::max(0.0, attention_workspace - std::max(0.0, mlp));
+    return residual_grad + std::max(mlp_grads, std::max(0.0, attention_workspace - std::max(0.0, mlp)));
   };
   if (shard.recompute == Recompute::kNone && mlp_tiles == 0) {
     out.recomputed = attention_phase_extra(ops);
@@ -104,7 +117,9 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   MemoryEstimate estimate;
   add_model_states(estimate, in.params_local, job.zero_stage, in.zero_group, job.precision,
                    in.grad_bytes);
-  estimate.activations = in.layers_in_flight * layer.saved + in.extra_saved + layer.recomputed;
+  // The larger of two moments: the loss (every layer's saved tensors and the head's) and a
+  // layer's backward (its re-run or workspace on top; the head is freed by then).
+  estimate.activations = in.layers_in_flight * layer.saved + in.extra_saved + std::max(layer.recomputed, in.head_peak);
   estimate.buffers = in.buffers;
   if (job.offload_optimizer) {
     // DeepSpeed's offload_optimizer: the fp32 master weights, Adam's m and v and the fp32

@@ -57,7 +57,11 @@ double sum_saved(const std::vector<OpCost>& ops);
 struct StageMemoryInputs {
   double params_local = 0;      // parameters this GPU holds before ZeRO sharding (after TP)
   double layers_in_flight = 0;  // layers whose saved activations are alive at the peak
-  double extra_saved = 0;       // embedding / head activations alive at the peak
+  double extra_saved = 0;       // embedding activations, alive the whole step
+  // The loss phase: what the head (final norm, LM head, loss) holds at the loss's worst moment,
+  // its saved tensors and the loss's transient ones; 0 off the last stage. The head is freed
+  // before the layers' backward, so it never meets a layer's re-run (LayerActivations::recomputed).
+  double head_peak = 0;
   double buffers = 0;           // transient buffers (memory/layer_buffers.h, pipeline receives)
   int64_t zero_group = 1;       // ranks the ZeRO shards span
   double grad_bytes = 2;        // the framework's gradient dtype

@@ -121,9 +121,9 @@ JobConfig job_from_json(const nlohmann::json& json, const std::string& where) {
   if (!job.grad_reduce_dtype.empty() && job.grad_reduce_dtype != "bf16" && job.grad_reduce_dtype != "fp32") {
     in.fail("grad_reduce_dtype", fmt::format("must be bf16 or fp32 (got \"{}\")", job.grad_reduce_dtype));
   }
-  if (!job.cross_entropy.empty() && job.cross_entropy != "fused" && job.cross_entropy != "native" &&
-      job.cross_entropy != "unfused") {
-    in.fail("cross_entropy", fmt::format("must be fused, native or unfused (got \"{}\")", job.cross_entropy));
+  if (!job.cross_entropy.empty() && job.cross_entropy != "fused" && job.cross_entropy != "flash" &&
+      job.cross_entropy != "native" && job.cross_entropy != "unfused") {
+    in.fail("cross_entropy", fmt::format("must be fused, flash, native or unfused (got \"{}\")", job.cross_entropy));
   }
   if (!job.backward_prefetch.empty() && job.backward_prefetch != "pre" && job.backward_prefetch != "post" &&
       job.backward_prefetch != "sync") {

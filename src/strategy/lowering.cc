@@ -493,6 +493,13 @@ TaskGraph piece_of(const TaskGraph& step) {
   return piece;
 }
 
+// The head at the loss's worst moment: the final norm's and LM head's saved inputs, the loss's
+// saved tensor, and the loss's transient ones (StageMemoryInputs::head_peak).
+double head_peak_bytes(const Context& c) {
+  return c.head[kFinalNorm].saved_bytes + c.head[kLmHead].saved_bytes + c.head[kCrossEntropy].saved_bytes +
+         c.loss_transient;
+}
+
 // Transient buffers of one layer in flight (memory/layer_buffers.h), from this layer's shard.
 double layer_buffers_of(const Context& c) {
   LayerBufferInputs in;
@@ -632,12 +639,26 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     // --loss fused runs Liger's kernel whatever the framework's own loss is.
     const LossChoice choice = parse_loss(job.loss, "--loss");
     const LossImpl own = job.cross_entropy == "fused"     ? LossImpl::kFused
+                         : job.cross_entropy == "flash"   ? LossImpl::kFlashAttn
                          : job.cross_entropy == "native"  ? LossImpl::kMegatronNative
                          : job.cross_entropy == "unfused" ? LossImpl::kFp32Copy
                                                           : c.fw.loss;
     const LossBytes loss = loss_bytes_per_logit(choice.kind == LossKind::kFused ? LossImpl::kFused : own);
     c.head[kCrossEntropy].fwd_bytes = logits * loss.fwd;
     c.head[kCrossEntropy].bwd_bytes = logits * loss.bwd;
+    // What the framework's loss keeps (head_ops counts Megatron's 4-byte softmax) and holds at its
+    // worst moment, over all logits or, chunked, one chunk's (each chunk runs the framework's loss);
+    // Liger's fused linear cross entropy works in place on its bf16 chunk (apply_loss).
+    const LossMemory loss_memory = loss_memory_per_logit(own, c.e);
+    c.head[kCrossEntropy].saved_bytes += (loss_memory.saved - 4.0) * logits;
+    if (choice.kind != LossKind::kFused) {
+      const double vocab_local = static_cast<double>(model.padded_vocab(job.tensor_parallel)) /
+                                 static_cast<double>(job.tensor_parallel);
+      const double chunk_tokens = static_cast<double>(loss_chunk_tokens(
+          choice, job.micro_batch_size * c.shard.dense_tokens,
+          static_cast<int64_t>(vocab_local), model.hidden_size));
+      c.loss_transient = loss_memory.transient * chunk_tokens * vocab_local;
+    }
     // Chunked / fused losses hold one chunk of logits (long_context.h); GEMM FLOPs unchanged.
     apply_loss(c.head, choice, static_cast<double>(job.micro_batch_size) * static_cast<double>(c.shard.dense_tokens),
                static_cast<double>(model.padded_vocab(job.tensor_parallel)) / static_cast<double>(job.tensor_parallel),
@@ -778,7 +799,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                        static_cast<double>(c.t);
     in.micro_batches = graph.micro_batches;
     in.layers_in_flight = static_cast<double>(model.num_layers);
-    in.extra_saved = sum_saved(c.head);
+    in.extra_saved = c.head[kEmbedding].saved_bytes;
+    in.head_peak = head_peak_bytes(c);
     in.buffers = layer_buffers_of(c);
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
@@ -891,8 +913,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   plan.last_stage_in_flight = pipeline_in_flight_chunks(p, m, v, p - 1);
   const double first_micro_batches =
       std::ceil(static_cast<double>(plan.first_stage_in_flight) / static_cast<double>(v));
-  const double head_saved =
-      c.head[kFinalNorm].saved_bytes + c.head[kLmHead].saved_bytes + c.head[kCrossEntropy].saved_bytes;
+  const double head_peak = head_peak_bytes(c);
   // Receive buffers of one boundary activation and one boundary gradient.
   const double p2p_buffers = 2.0 * plan.p2p_bytes;
   auto memory_of_stage = [&](int64_t stage) {
@@ -901,8 +922,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     StageMemoryInputs in;
     in.params_local = own;
     in.layers_in_flight = static_cast<double>(pipeline_in_flight_layers(p, m, v, stage, layout));
-    in.extra_saved = (stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0) +
-                     (stage == p - 1 ? head_saved : 0.0);
+    in.extra_saved = stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0;
+    in.head_peak = stage == p - 1 ? head_peak : 0.0;
     in.buffers = layer_buffers_of(c) + p2p_buffers;
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;

@@ -101,6 +101,9 @@ struct Context {
   int fp8_cast_fwd_kernels = 0, fp8_cast_bwd_kernels = 0;
   double param_bytes = 2, grad_bytes = 2;
   double attn_scale = 1;     // variable-length batches: varlen_attention_scale (1 otherwise)
+  // Bytes the loss holds at its worst moment beyond the head's saved tensors (framework.h
+  // loss_memory_per_logit, times the logits it holds at once: all, or one chunk).
+  double loss_transient = 0;
 };
 
 /// (n - 1) / n: the fraction of a buffer a ring collective moves per rank.

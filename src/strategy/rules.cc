@@ -133,7 +133,7 @@ const FrameworkProfile& resolve_framework(JobConfig& job, const char* usual_fram
   check_choice("attention_impl", job.attention_impl, {"cudnn", "flash2", "triton"}, false);
   check_choice("elementwise_impl", job.elementwise_impl, {"fused", "eager"}, false);
   check_choice("fp8_recipe", job.fp8_recipe, {"delayed", "current"}, false);
-  check_choice("cross_entropy", job.cross_entropy, {"fused", "native", "unfused"}, true);
+  check_choice("cross_entropy", job.cross_entropy, {"fused", "flash", "native", "unfused"}, true);
   check_choice("grad_reduce_dtype", job.grad_reduce_dtype, {"bf16", "fp32"}, true);
   check_choice("backward_prefetch", job.backward_prefetch, {"pre", "post", "sync"}, true);
   // Only DeepSpeed's ALST replicates KV heads past the Ulysses degree; TE's a2a asserts

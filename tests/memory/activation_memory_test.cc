@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "memory/activation_memory.h"
+#include "spsim/framework.h"
 #include "spsim/memory.h"
 #include "spsim/model.h"
 #include "spsim/strategy.h"
@@ -128,19 +129,23 @@ TEST(KorthikantiActivations, FlashAttentionDropsTheScoreTerm) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Through the lowering (memory.activations = L x per-layer saved + head).
+// Through the lowering (memory.activations = L x per-layer saved + the embedding's + the larger of
+// the loss phase, the head's saved tensors and the loss's transient ones, and a layer's backward,
+// its re-run tensors, workspace and gradients: the head is freed before the layers' backward).
 
 TEST(LoweredActivations, MegatronStandardKernelMatchesTpSpFormulaWithCausalMask) {
   // Megatron-SP t = 8 on GPT-3, standard kernel, causal (the default): Megatron's fused
   // upper-triangular softmax still stores the full s x s matrix, so the per-layer term is the
-  // paper's (sbh/t)(34 + 5as/h) = 14.25 sbh. Head on top: final norm + LM-head input 2 x 2·(s/t)·h
-  // (SP-sharded), fp32 logits 4·s·V_pad/t (V padded to 51200, already a multiple of 128·8), and
-  // the embedding-dropout mask s·h/t.
+  // paper's (sbh/t)(34 + 5as/h) = 14.25 sbh. The embedding-dropout mask s·h/t, and the loss phase
+  // on top: final norm + LM-head input 2 x 2·(s/t)·h (SP-sharded), and Megatron's cross entropy
+  // over s·V_pad/t logits (V padded to 51200, already a multiple of 128·8): its fp32 softmax (4 B)
+  // beside the bf16 logits (2 B). It exceeds a layer's backward (the output gradient 2·(s/t)·h and
+  // the GELU backward's 2·s·4h/t: 31,457,280 bytes against 91,226,112).
   JobConfig job = test::long_job("megatron-sp", 8);
   job.seq_length = 2048;
   job.attention_kernel = AttentionKernel::kStandard;
   const LoweredStep step = test::lower(gpt3_175b(), job);
-  const double head = 2 * 2 * (kS / 8) * kH + 4 * kS * 51200 / 8 + (kS / 8) * kH;
+  const double head = 2 * 2 * (kS / 8) * kH + (4 + 2) * kS * 51200 / 8 + (kS / 8) * kH;
   EXPECT_DOUBLE_EQ(step.memory.activations, 96 * 14.25 * kSbh + head);
 }
 
@@ -149,23 +154,32 @@ TEST(LoweredActivations, UlyssesIsOneUthOfSingleGpuForLlama) {
   // Q,K,V 2(h + 2h_kv) = 3h... i.e. 10h + 3h + 6f (SwiGLU keeps gate+up 4f, down input 2f)
   // = 13·4096 + 6·14336 = 139,264 bytes, plus the fp32 LSE 4·a = 128: 139,392 bytes/token.
   // Ulysses u = 8 (k/u = 1 KV head, no replication): exactly 1/8 of the s = 131072 tokens:
-  // 16384 x 139,392 = 2,283,798,528 per layer. Head: 2·2·16384·4096 + 4·16384·128256 =
-  // 8,673,820,672. Total 32 x 2,283,798,528 + 8,673,820,672 = 81,755,373,568.
+  // 16384 x 139,392 = 2,283,798,528 per layer. The loss phase (DeepSpeed's Hugging Face models
+  // run torch's cross entropy: 4 B kept and 8 B more at its backward a logit): 2·2·16384·4096 +
+  // 12·16384·128256 = 25,484,591,104. Total 32 x 2,283,798,528 + 25,484,591,104 = 98,566,144,000.
   JobConfig job = test::long_job("ulysses", 8);
   const LoweredStep step = test::lower(test::llama3_8b(), job);
-  EXPECT_DOUBLE_EQ(step.memory.activations, 81755373568.0);
+  EXPECT_DOUBLE_EQ(step.memory.activations, 98566144000.0);
 }
 
 TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
-  // Full recompute, Ulysses u = 8: 32 layer inputs 2·16384·4096 = 134,217,728 each, the head
-  // 8,673,820,672, and the one layer being recomputed (2,283,798,528) less its input, which the
-  // re-run reads from the checkpoint rather than copying (2,149,580,800):
-  // 32·134,217,728 + 8,673,820,672 + 2,149,580,800 = 15,118,368,768.
-  // (It was 15,252,586,496, one input counted twice, which made full:31 need less than full.)
+  // Full recompute, Ulysses u = 8: 32 layer inputs 2·16384·4096 = 134,217,728 each and the larger
+  // of two moments. The loss phase (25,484,591,104, as above) with torch's cross entropy:
+  // 32·134,217,728 + 25,484,591,104 = 29,779,558,400.
   JobConfig job = test::long_job("ulysses", 8);
   job.recompute = Recompute::kFull;
-  const LoweredStep step = test::lower(test::llama3_8b(), job);
-  EXPECT_DOUBLE_EQ(step.memory.activations, 15118368768.0);
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.activations, 29779558400.0);
+  // With Liger's fused loss (a 512-token bf16 chunk 2·512·128256 = 131,334,144, grad_input and the
+  // final norm's input 2 x 134,217,728, grad_weight 2·128256·4096 = 1,050,673,152: 1,450,442,752)
+  // the layer's backward is the peak: the one layer being recomputed (2,283,798,528) less its
+  // input, which the re-run reads from the checkpoint rather than copying (2,149,580,800), the
+  // held output gradient (134,217,728) and the SwiGLU backward's dAct and dUp less the freed
+  // activation output (2·16384·2·14336 = 939,524,096): 3,223,322,624.
+  // 32·134,217,728 + 3,223,322,624 = 7,518,289,920.
+  // (Before the gradients it was 15,252,586,496 with one input counted twice, which made full:31
+  // need less than full.)
+  job.loss = "fused";
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.activations, 7518289920.0);
 }
 
 // flash-attn 2's backward allocates, per call (csrc/flash_attn/flash_api.cpp mha_bwd): the fp32
@@ -176,9 +190,12 @@ TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
 //   dQ, dK, dV 2·131072·(4 + 2)·128 = 201,326,592; dO 2·131072·4·128 = 134,217,728;
 //   softmax_d 4·131072·4 = 2,097,152; total 874,512,384.
 // It is allocated after the layer's MLP backward freed the MLP's tensors, so it raises the peak
-// only by what exceeds them: with the MLP whole (6·T·f = 1.4 GB at T = 16,384) not at all; with a
+// only by what exceeds them and the MLP backward's own gradients (dAct and dUp less the freed
+// activation output, 4·T·f): with the MLP whole (6·T·f = 1.4 GB at T = 16,384) not at all; with a
 // tiled MLP (4 tiles) the held MLP is post-norm and mlp_up inputs 2·2·T·h = 268,435,456 plus one
-// tile of intermediates 6·T·f/4 = 352,321,536, so the peak rises by 874,512,384 - 620,756,992.
+// tile of intermediates 6·T·f/4 = 352,321,536, and one tile's gradients are 4·T·f/4 =
+// 234,881,024, so the peak rises by 874,512,384 - 620,756,992 - 234,881,024. Liger's fused loss
+// keeps the loss phase below the layer's backward.
 TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp) {
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 131072, 4, 1, 128, 2), 874512384.0);
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 131072, 4, 4, 128, 2),
@@ -189,24 +206,27 @@ TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp
     job.recompute = Recompute::kFull;
     job.attention_impl = impl;
     job.tiled_mlp = tiles;
+    job.loss = "fused";
     return test::lower(test::llama3_8b(), job).memory.activations;
   };
   EXPECT_DOUBLE_EQ(activations("flash2", 0), activations("cudnn", 0));
-  EXPECT_DOUBLE_EQ(activations("flash2", 4) - activations("cudnn", 4), 874512384.0 - 620756992.0);
+  EXPECT_DOUBLE_EQ(activations("flash2", 4) - activations("cudnn", 4), 874512384.0 - 620756992.0 - 234881024.0);
 }
 
 // All-gather CP as yunchang and TE run it calls the kernel once on the gathered K/V: a ring rank's
 // 16,384 queries (r 8, 32 heads) against up to all 131,072 keys (8 KV heads), so dK/dV and their
 // GQA expansion are sized by the keys: dq_accum 4·16384·32·128 = 268,435,456; expanded
 // 2·2·131072·32·128 = 2,147,483,648; dQ, dK, dV 2·(16384·32 + 2·131072·8)·128 = 671,088,640; dO
-// 134,217,728; softmax_d 2,097,152: 3,223,322,624, less the tiled MLP's 620,756,992. The p2p ring's
-// call is 16,384 against 16,384 (874,512,384). Linear-attention layers (LASP) call no flash kernel.
+// 134,217,728; softmax_d 2,097,152: 3,223,322,624, less the tiled MLP's 620,756,992 and one tile's
+// gradients 234,881,024. The p2p ring's call is 16,384 against 16,384 (874,512,384). Linear-attention
+// layers (LASP) call no flash kernel.
 TEST(LoweredActivations, FlashWorkspaceFollowsTheCallsKeysAndOnlySoftmaxLayers) {
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 16384, 131072, 32, 8, 128, 2), 3223322624.0);
   auto excess = [](const ModelSpec& model, JobConfig job) {
     job.framework = "deepspeed";
     job.recompute = Recompute::kFull;
     job.tiled_mlp = 4;
+    job.loss = "fused";
     job.attention_impl = "flash2";
     const double flash = test::lower(model, job).memory.activations;
     job.attention_impl = "cudnn";
@@ -214,9 +234,9 @@ TEST(LoweredActivations, FlashWorkspaceFollowsTheCallsKeysAndOnlySoftmaxLayers) 
   };
   JobConfig ring = test::long_job("ring", 8);
   ring.ring_degree = 8;
-  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 874512384.0 - 620756992.0);
+  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 874512384.0 - 620756992.0 - 234881024.0);
   ring.ring_comm = "allgather";
-  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 3223322624.0 - 620756992.0);
+  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 3223322624.0 - 620756992.0 - 234881024.0);
   ModelSpec linear = load_model("linear-llama3-1b");
   linear.ffn_hidden_size = 256;  // an MLP small enough that a flash workspace would show
   JobConfig lasp = test::long_job("lasp", 8);
@@ -234,10 +254,12 @@ TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {
   // 190 GiB "fit" in 141. Tiny model (L = 4, a = 16, no dropout), one GPU, s = 1024, full mask,
   // bf16: one layer's scores are s x s x a x 2 B = 1024 x 1024 x 16 x 2 = 33,554,432 bytes.
   // Without recompute every layer keeps them; with selective only the layer in backward holds
-  // them, so the difference is (L - 1) x 33,554,432 = 100,663,296 (it was 4 x).
+  // them, so the difference is (L - 1) x 33,554,432 = 100,663,296 (it was 4 x). A one-token loss
+  // chunk keeps the loss phase below the layer's backward, where the scores are held.
   auto activations = [](const char* strategy, int64_t gpus, AttentionKernel kernel, Recompute recompute) {
     JobConfig job = test::long_job(strategy, gpus);
     job.seq_length = 1024;
+    job.loss = "chunked:1024";
     job.causal = false;
     job.attention_kernel = kernel;
     job.recompute = recompute;
@@ -255,6 +277,45 @@ TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {
   // Flash recomputes the scores anyway: selective and none keep the same bytes.
   EXPECT_DOUBLE_EQ(activations("ulysses", 1, AttentionKernel::kFlash, Recompute::kNone),
                    activations("ulysses", 1, AttentionKernel::kFlash, Recompute::kSelective));
+}
+
+// What each loss keeps and holds beyond that, per logit, with 16-bit (2 B) logits: Megatron's
+// vocab-parallel and native losses an fp32 softmax and the bf16 logits or gradient beside it; TE's
+// Triton kernel an fp32 gradient and the same; flash-attn's the logits and a new gradient; torch's
+// F.cross_entropy log_softmax's fp32 output and, in its backward, nll_loss's dense gradient and
+// log_softmax's input gradient. In fp32 training Megatron's .float() is the logits themselves.
+TEST(LossMemory, EachLossHoldsWhatItsCodeAllocates) {
+  auto is = [](LossImpl impl, double e, double saved, double transient) {
+    const LossMemory m = loss_memory_per_logit(impl, e);
+    EXPECT_DOUBLE_EQ(m.saved, saved) << static_cast<int>(impl);
+    EXPECT_DOUBLE_EQ(m.transient, transient) << static_cast<int>(impl);
+  };
+  is(LossImpl::kFp32Copy, 2, 4, 2);
+  is(LossImpl::kMegatronNative, 2, 4, 2);
+  is(LossImpl::kFused, 2, 4, 2);
+  is(LossImpl::kFlashAttn, 2, 2, 2);
+  is(LossImpl::kTorchCrossEntropy, 2, 4, 8);
+  is(LossImpl::kFp32Copy, 4, 4, 0);
+  is(LossImpl::kTorchCrossEntropy, 4, 4, 8);
+}
+
+TEST(LoweredActivations, TorchtitanLossPhaseHoldsTwelveBytesALogit) {
+  // torchtitan (fsdp), Llama-3-8B, 8-way FSDP at 32K with full recompute (tt2412 Table 2's FSDP 8
+  // row in bf16): 32 layer inputs 2·32768·4096 = 268,435,456 each; the loss phase holds the final
+  // norm's and the LM head's inputs (2 x 268,435,456) and torch's cross entropy over
+  // 32,768 x 128,256 logits at 12 B: 50,432,311,296. A layer's re-run (about 4.8 GB) is less.
+  JobConfig job = test::long_job("dp", 8);
+  job.framework = "fsdp";
+  job.seq_length = 32768;
+  job.zero_stage = 3;
+  job.recompute = Recompute::kFull;
+  const double loss_phase = 2 * 268435456.0 + 12.0 * 32768 * 128256;
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.activations, 32 * 268435456.0 + loss_phase);
+  // Megatron's loss at 6 B a logit halves it.
+  job.framework = "megatron";
+  job.zero_stage = 1;
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.activations,
+                   32 * 268435456.0 + 2 * 268435456.0 + 6.0 * 32768 * 128256);
 }
 
 TEST(LoweredActivations, FullRecomputeNeverNeedsMoreThanSelective) {

@@ -75,9 +75,10 @@ TEST(LongContext, ChunkedLossHoldsOneChunkOfLogits) {
   chunked.loss = "chunked:8";
   const double a = test::lower(model, standard).memory.activations;
   const double b = test::lower(model, chunked).memory.activations;
-  // Standard keeps the lm_head input (2 T h) and 4 B per logit of all T tokens; chunked keeps
-  // 4 B per logit of one chunk (T/8) and the accumulated input gradient (2 T h).
-  EXPECT_DOUBLE_EQ(a - b, 4.0 * v * (kTokens - kTokens / 8));
+  // Both peak at the loss. Standard holds the lm_head input (2 T h) and torch's cross entropy over
+  // all T tokens (4 B kept and 8 B more at its backward a logit); chunked the same 12 B a logit of
+  // one chunk (T/8) and the accumulated input gradient (2 T h).
+  EXPECT_DOUBLE_EQ(a - b, 12.0 * v * (kTokens - kTokens / 8));
   // One chunk is the whole sequence: the logits term equals the standard loss's.
   chunked.loss = "chunked:1";
   EXPECT_DOUBLE_EQ(test::lower(model, chunked).memory.activations, a);
@@ -91,8 +92,8 @@ TEST(LongContext, FusedLossHoldsOneBf16ChunkAndItsGradients) {
   const double a = test::lower(model, ring8()).memory.activations;
   const double b = test::lower(model, fused).memory.activations;
   // Liger: a 512-token bf16 chunk, grad_input (2 T h, as the standard lm_head input) and a bf16
-  // grad_weight of the LM head (2 V h).
-  EXPECT_DOUBLE_EQ(a - b, 4.0 * v * kTokens - (2.0 * 512 * v + 2.0 * v * kH));
+  // grad_weight of the LM head (2 V h), against torch's 12 B a logit; both above a layer's backward.
+  EXPECT_DOUBLE_EQ(a - b, 12.0 * v * kTokens - (2.0 * 512 * v + 2.0 * v * kH));
 }
 
 TEST(LongContext, ChunkedLossCostsNoExtraGemm) {
@@ -111,25 +112,35 @@ TEST(LongContext, ChunkedLossCostsNoExtraGemm) {
 
 TEST(LongContext, TiledMlpKeepsOneTileOfIntermediates) {
   const ModelSpec model = test::llama3_8b();
+  // A one-token loss chunk keeps the loss phase below a layer's backward, which this checks.
+  auto small_loss = [](JobConfig job) {
+    job.loss = "chunked:16384";
+    return job;
+  };
   // Once the MLP is tiled, flash-attn 2's backward workspace of a ring step (16,384 queries, 32
   // heads, 8 KV heads: 874,512,384 bytes, activation_memory_test.cc) exceeds what the freed MLP
-  // held (post-norm and mlp_up inputs 4·T·h plus one tile 6·T·f/4: 620,756,992) by this much.
+  // held (post-norm and mlp_up inputs 4·T·h plus one tile 6·T·f/4: 620,756,992) by this much,
+  // more than one tile's SwiGLU backward gradients (dAct and dUp less the freed output, 4·T·f/4).
   const double kFlashWorkspaceOverTiledMlp = 874512384.0 - 620756992.0;
+  // Untiled, the layer's backward peaks in the SwiGLU backward: 4·T·f of gradients.
+  const double untiled_mlp_gradients = 4.0 * kTokens * kF;
   // SwiGLU keeps gate and up (2 x 2 T f) and mlp_down its input (2 T f): 6 T f bytes a layer.
   const double intermediates = 6.0 * kTokens * kF;
   for (Recompute rc : {Recompute::kNone, Recompute::kSelective}) {
-    JobConfig tiled = ring8(rc);
+    JobConfig tiled = small_loss(ring8(rc));
     tiled.tiled_mlp = -1;  // auto: ceil(16384 / 4096) = 4 tiles
-    const double a = test::lower(model, ring8(rc)).memory.activations;
+    const double a = test::lower(model, small_loss(ring8(rc))).memory.activations;
     const double b = test::lower(model, tiled).memory.activations;
-    EXPECT_DOUBLE_EQ(a - b, 32.0 * intermediates - intermediates / 4 - kFlashWorkspaceOverTiledMlp) << to_string(rc);
+    EXPECT_DOUBLE_EQ(a - b, 32.0 * intermediates - intermediates / 4 - kFlashWorkspaceOverTiledMlp +
+                                untiled_mlp_gradients)
+        << to_string(rc);
   }
   // Full recompute saves only layer inputs; the re-run layer holds one tile instead of all.
-  JobConfig tiled = ring8(Recompute::kFull);
+  JobConfig tiled = small_loss(ring8(Recompute::kFull));
   tiled.tiled_mlp = -1;
-  EXPECT_DOUBLE_EQ(test::lower(model, ring8(Recompute::kFull)).memory.activations -
+  EXPECT_DOUBLE_EQ(test::lower(model, small_loss(ring8(Recompute::kFull))).memory.activations -
                        test::lower(model, tiled).memory.activations,
-                   intermediates - intermediates / 4 - kFlashWorkspaceOverTiledMlp);
+                   intermediates - intermediates / 4 - kFlashWorkspaceOverTiledMlp + untiled_mlp_gradients);
 }
 
 TEST(LongContext, TiledMlpRecomputesTheMlpForward) {

@@ -145,7 +145,9 @@ TEST(FitsInMemory, AgainstHbmCapacity) {
   const RunReport no = evaluate(test::llama3_8b(), h100, big, *engine);
   EXPECT_FALSE(no.fits_in_memory);
   EXPECT_GT(no.lowered.memory.peak(), h100.gpu.hbm_bytes);
-  // ZeRO-3 (16 x 8.03e9 / 8 = 16.1 GB) + full recompute (15.3 GB of activations): fits.
+  // ZeRO-3 (16 x 8.03e9 / 8 = 16.1 GB) + full recompute (29.8 GB of activations, most of it the
+  // loss phase: torch's cross entropy under DeepSpeed holds 12 B a logit of 16,384 x 128,256,
+  // 25.2 GB): fits in 80 GiB, not in 40.
   JobConfig small = big;
   small.zero_stage = 3;
   small.recompute = Recompute::kFull;
@@ -153,7 +155,8 @@ TEST(FitsInMemory, AgainstHbmCapacity) {
   const RunReport yes = evaluate(test::llama3_8b(), h100, small, *engine);
   EXPECT_TRUE(yes.fits_in_memory);
   EXPECT_LE(yes.lowered.memory.peak(), h100.gpu.hbm_bytes);
-  EXPECT_LT(yes.lowered.memory.peak(), 40.0 * 1024 * 1024 * 1024);
+  EXPECT_GT(yes.lowered.memory.peak(), 40.0 * 1024 * 1024 * 1024);
+  EXPECT_LT(yes.lowered.memory.peak(), 50.0 * 1024 * 1024 * 1024);
 }
 
 }  // namespace

@@ -193,11 +193,11 @@ TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
   EXPECT_EQ(rows[0]["offload"], "none");
   EXPECT_EQ(rows[1]["offload"], "optimizer,activations");
   EXPECT_GT(rows[1]["max_seq_length"].get<int64_t>(), 5 * rows[0]["max_seq_length"].get<int64_t>());
-  // sweep --best --techniques: at 2.5M tokens only an offloading plan fits, and the reason says so.
+  // sweep --best --techniques: at 2M tokens only an offloading plan fits, and the reason says so.
   char dir_template[] = "/tmp/spsim_offload_XXXXXX";
   const std::string dir = mkdtemp(dir_template);
   auto sweep_reason = [&](const std::string& extra) {
-    const auto s = test::run_spsim("sweep --best --techniques -s ulysses --gpus 8 --seq 2560K -o " + dir + "/s" + extra);
+    const auto s = test::run_spsim("sweep --best --techniques -s ulysses --gpus 8 --seq 2048K -o " + dir + "/s" + extra);
     EXPECT_EQ(s.exit_code, 0) << s.err;
     return nlohmann::json::parse(test::read_text(dir + "/s.json"))["rows"][0]["reason"].get<std::string>();
   };
@@ -214,9 +214,10 @@ TEST(Offload, SearchesWithTechniquesTryTheOffloads) {
 // so a note names the memory it overflows (GPU or, for an offloading plan, host); a format with
 // comments also marks its "predicted" line.
 TEST(Offload, EmittingAPlanThatDoesNotFitSaysWhichMemory) {
-  // Only the host short: 512K fits the GPU (47.7 GiB) but not a 100 GiB host's 12.5 GiB share.
+  // Only the host short: 256K fits the GPU (54.2 GiB) but its 23.0 GiB of optimizer state and
+  // checkpoints do not fit a 100 GiB host's 12.5 GiB share.
   const auto host = test::run_spsim("run -s ulysses --framework deepspeed --gpus 8 --zero 3 --recompute full "
-                                    "--offload optimizer,activations --seq 512K --set host.memory_gib=100 --emit deepspeed");
+                                    "--offload optimizer,activations --seq 256K --set host.memory_gib=100 --emit deepspeed");
   ASSERT_EQ(host.exit_code, 0) << host.err;
   EXPECT_EQ(host.err.rfind("spsim: note: the plan does NOT fit: offloads ", 0), 0u) << host.err;
   EXPECT_NE(host.err.find("its share of the host holds 12.5 GiB"), std::string::npos) << host.err;

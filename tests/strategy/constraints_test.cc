@@ -67,7 +67,7 @@ TEST(StrategyRules, KernelAndLossChoicesAreChecked) {
     const char* allowed;
   };
   const Choice choices[] = {
-      {&JobConfig::cross_entropy, "cross_entropy", "fuzed", "fused, native, unfused"},
+      {&JobConfig::cross_entropy, "cross_entropy", "fuzed", "fused, flash, native, unfused"},
       {&JobConfig::grad_reduce_dtype, "grad_reduce_dtype", "fp16", "bf16, fp32"},
       {&JobConfig::attention_impl, "attention_impl", "flash3", "cudnn, flash2, triton"},
       {&JobConfig::fp8_recipe, "fp8_recipe", "mx", "delayed, current"},
