@@ -26,6 +26,9 @@ enum class LossImpl : uint8_t {
               // place on it and saved (core/tensor_parallel/cross_entropy.py)
   kTorchCrossEntropy,  // torch F.cross_entropy on an fp32 copy (torchtitan's cross_entropy(pred.float()),
                        // HF LlamaForCausalLM's loss): log_softmax out of place and saved, then nll_loss
+  kTorchLossParallel,  // torchtitan's vocab-parallel loss under TP (loss_parallel(), now
+                       // _LossParallelCrossEntropy): fp32 copy, shifted, log_probs saved; the
+                       // backward's zeros, exp(log_probs) and their sum
   kFused,     // one fused kernel over the bf16 logits writing an fp32 gradient (TE / Liger style)
   kMegatronNative,  // Megatron-Core's cross_entropy_loss_fusion with its default impl "native":
                     // JIT-fused, but it still upcasts the logits to fp32 and saves the fp32 softmax
@@ -123,6 +126,10 @@ struct FrameworkProfile {
   // --loss kinds (bit k set: LossKind k; standard always) and the tiled MLP.
   uint8_t loss_kinds;
   bool tiled_mlp;
+  // The chunked loss's own holdings: bytes per element of its accumulated [T, h] input gradient
+  // (0: the activation's), and whether a chunk's 16-bit logits stay alive through its backward.
+  double chunked_loss_grad_bytes;
+  bool chunked_loss_keeps_logits;
   // Recompute modes the framework's launch settings offer (bit m set: Recompute m).
   uint8_t recompute_modes;
   // Which layers full recompute of part of them (--recompute full:N) checkpoints, if any.
@@ -156,7 +163,10 @@ LossBytes loss_bytes_per_logit(LossImpl impl);
 ///  flash-attn's: the logits saved (e), a new gradient of their dtype in the backward (e).
 ///  torch F.cross_entropy: log_softmax's output saved (4); in the backward, nll_loss's dense
 ///  gradient and log_softmax's input gradient beside it (8; the forward's 16-bit logits + fp32
-///  copy, 6, are less). Measured: Liger-Kernel's benchmark of torch CrossEntropyLoss on fp32
+///  copy, 6, are less). torchtitan's loss-parallel version under TP (components/loss.py
+///  _LossParallelCrossEntropy @b5bcd76): log_probs saved (4); the backward's zeros_like,
+///  exp(log_probs) and their sum beside it (12; the forward's 16-bit logits, fp32 copy, shifted
+///  and exp(shifted), 14, are less). Measured: Liger-Kernel's benchmark of torch CrossEntropyLoss on fp32
 ///  [16384 x 131072] peaks at 40,960 MiB = 20 B per element on an A100 = the input (4), the
 ///  gradient left from the previous iteration (4) and these 12 (linkedin/Liger-Kernel@ead96b6
 ///  benchmark/data/all_benchmark_data.csv, cross_entropy huggingface full memory; its script

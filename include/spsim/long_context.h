@@ -50,12 +50,22 @@ std::string to_string(const LossChoice& loss);
 /// Tokens per loss chunk on one GPU for `tokens` = b x dense tokens and the local vocabulary.
 int64_t loss_chunk_tokens(const LossChoice& loss, int64_t tokens, int64_t vocab_local, int64_t hidden);
 
+/// What a chunked loss holds besides its chunk's loss tensors: `saved_per_logit`, what the
+/// framework's loss keeps per logit (framework.h loss_memory_per_logit); `grad_bytes`, bytes per
+/// element of the accumulated [T, h] input gradient (0: the activation's); `keeps_logits`, whether
+/// the chunk's 16-bit logits stay alive through its backward (FrameworkProfile).
+struct ChunkedLossHolds {
+  double saved_per_logit = 4;
+  double grad_bytes = 0;
+  bool keeps_logits = false;
+};
+
 /// Rewrites the head ops' saved bytes (lm_head, cross_entropy) for the chosen loss. `e`: bytes of
 /// an activation; `param_bytes`: bytes of a weight (Liger's grad_weight is the weight's dtype).
 /// Standard leaves them untouched. The cross-entropy op's saved bytes then hold, at the peak,
 /// one chunk of logits plus the gradients the chunked forward keeps for the backward.
 void apply_loss(std::vector<OpCost>& head, const LossChoice& loss, double tokens, double vocab_local,
-                double hidden, double e, double param_bytes);
+                double hidden, double e, double param_bytes, const ChunkedLossHolds& chunked = {});
 
 /// Tiled MLP (ALST, arXiv 2506.13996; DeepSpeed TiledMLP, ulysses_sp.py:943-1062): the MLP runs
 /// in `shards` sequence tiles under no_grad, keeping only its input; the backward re-runs each

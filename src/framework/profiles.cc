@@ -60,7 +60,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp", "lasp", "lasp2"}, false,
           // The loss is vocab-parallel CE over all logits (--cross-entropy-loss-fusion is TE's
           // unchunked kernel): no chunked or fused-linear loss, no tiled MLP.
-          kStandardLoss, false,
+          kStandardLoss, false, 0, false,
           // --recompute-granularity selective | full (arguments.py); no op-level policy. Full of
           // part: --recompute-method block --recompute-num-layers N, the first N layers of each
           // model chunk (core/transformer/transformer_block.py _checkpointed_forward).
@@ -90,7 +90,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // split (Megatron-Bridge recipes/llama/llama3.py, NeMo recipes/llama31_405b.py).
           PipelineSplit::kMegatron,
           {"dp", "megatron-sp", "megatron-tp", "ring", "ulysses", "usp"}, false,
-          kStandardLoss, false,  // Megatron-Core's loss, as megatron
+          kStandardLoss, false, 0, false,  // Megatron-Core's loss, as megatron
           // Megatron-Core's, as megatron (recipes' recompute_method block, recompute_num_layers).
           kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kFirstOfChunk,
           CpAttention::kSingleKernel,  // TE's all-gather CP, as megatron
@@ -137,6 +137,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // (ArcticTraining@b28638e model/liger_factory.py) and TiledMLP with tiled_mlp_compute
           // (config/trainer.py:145, ulysses_sp.py:943).
           kStandardLoss | kFusedLoss | kChunkedLoss, true,
+          // TiledFusedLogitsLoss: x_grad = torch.zeros_like(x), the activation's dtype; each shard's
+          // logits live inside its autograd.backward call only (ulysses_sp.py:1157-1175).
+          0, false,
           // Megatron-DeepSpeed's --recompute-granularity selective/full; HF models' gradient
           // checkpointing is full, of every layer (what spsim's DeepSpeed plans emit): no full:N.
           kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kNone,
@@ -179,8 +182,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           PipelineSplit::kTorchtitan,
           // TP with sequence parallel norms, CP with all-gather (default) or all-to-all rotation.
           {"dp", "megatron-sp", "megatron-tp", "ring"}, false,
-          // ChunkedLossWrapper (components/loss.py:501); no fused-linear loss or tiled MLP.
-          kStandardLoss | kChunkedLoss, false,
+          // ChunkedLossWrapper (components/loss.py:501); no fused-linear loss or tiled MLP. Its
+          // GradAccumulator is fp32 (:638-643) and `logits` holds a chunk's through
+          // chunk_loss.backward() (:682-696).
+          kStandardLoss | kChunkedLoss, false, 4, true,
           // activation_checkpoint.mode none | full | selective with selective_ac_option "op" or
           // "k": every k-th block whole, counted by a module-wide counter from 1 (full:N); no
           // core-attention-only policy like Megatron's
@@ -233,7 +238,8 @@ LossBytes loss_bytes_per_logit(LossImpl impl) {
     // fp32 inputs, without the upcast (an assumption: both upcast, normalise and write an fp32
     // gradient).
     case LossImpl::kFp32Copy:
-    case LossImpl::kTorchCrossEntropy: break;
+    case LossImpl::kTorchCrossEntropy:
+    case LossImpl::kTorchLossParallel: break;
   }
   return {15.812e-3 * kPerElement, 21.247e-3 * kPerElement};
 }
@@ -245,6 +251,7 @@ LossMemory loss_memory_per_logit(LossImpl impl, double e) {
     case LossImpl::kFused: return {4.0, e};
     case LossImpl::kFlashAttn: return {e, e};
     case LossImpl::kTorchCrossEntropy: return {4.0, 8.0};
+    case LossImpl::kTorchLossParallel: return {4.0, 12.0};
   }
   return {4.0, 0.0};
 }

@@ -53,17 +53,25 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
   // not count. The layer's output gradient dY waits at the residual add for the branch's gradient
   // (autograd sums them into the input's), so one [T_n, h] gradient is held throughout. The MLP's
   // (the whole layer's tensors held): the activation's backward reads dAct [T_d, f/t] from
-  // mlp_down's dgrad and writes dUp [T_d, up f/t] while reading the up-projection's output; the
-  // activation's output (f/t) is freed by then: e T_d up f/t more, a tile's with a tiled MLP. The
-  // attention kernel's: the MLP's tensors freed, the kernel's workspace allocated.
+  // mlp_down's dgrad and writes dUp [T_d, up f/t] while reading the up-projection's output, with
+  // mlp_down's saved input (the activation's output, f/t in the saved dtype) freed; then the
+  // up-projection's dgrad writes [T_d, h] beside dUp with the up output freed too: the larger,
+  // a tile's with a tiled MLP, whose backward also fills a whole [T_d, h] x_grad (DeepSpeed
+  // TiledMLP, ulysses_sp.py:1031). The attention kernel's: the MLP's tensors freed, the kernel's
+  // workspace allocated.
   const double e = activation_bytes(shard.precision);
+  const double e_in = shard.saved_gemm_input_bytes > 0 ? shard.saved_gemm_input_bytes : e;
   const double b = static_cast<double>(shard.micro_batch);
   const double t = static_cast<double>(std::max<int64_t>(1, shard.tensor_parallel));
   const double up = model.gated_mlp ? 2.0 : 1.0;
   const double tiles = static_cast<double>(std::max<int64_t>(1, mlp_tiles));
-  const double residual_grad = e * b * static_cast<double>(shard.norm_tokens) * static_cast<double>(model.hidden_size);
-  const double mlp_grads = e * b * static_cast<double>(shard.dense_tokens) * up *
-                           static_cast<double>(model.ffn_hidden_size) / t / tiles;
+  const double h = static_cast<double>(model.hidden_size), f = static_cast<double>(model.ffn_hidden_size);
+  const double dense = b * static_cast<double>(shard.dense_tokens);
+  const double residual_grad = e * b * static_cast<double>(shard.norm_tokens) * h;
+  const double activation_moment = dense * (e * (1.0 + up) - e_in) * f / t;
+  const double up_dgrad_moment = dense * (e * h - e_in * f / t);
+  const double mlp_grads = mlp_tiles > 0 ? e * dense * h + activation_moment / tiles
+                                         : std::max(activation_moment, up_dgrad_moment);
   auto attention_phase_extra = [&](const std::vector<OpCost>& held) {
     double mlp = mlp_saved(held);
     if (mlp_tiles > 0) mlp -= mlp_intermediate_bytes(held) * (1.0 - 1.0 / static_cast<double>(mlp_tiles));

@@ -95,7 +95,7 @@ int64_t loss_chunk_tokens(const LossChoice& loss, int64_t tokens, int64_t vocab_
 }
 
 void apply_loss(std::vector<OpCost>& head, const LossChoice& loss, double tokens, double vocab_local,
-                double hidden, double e, double param_bytes) {
+                double hidden, double e, double param_bytes, const ChunkedLossHolds& chunked) {
   if (loss.kind == LossKind::kStandard) return;
   OpCost* lm_head = find_op(head, "lm_head");
   OpCost* ce = find_op(head, "cross_entropy");
@@ -104,14 +104,15 @@ void apply_loss(std::vector<OpCost>& head, const LossChoice& loss, double tokens
       loss, static_cast<int64_t>(tokens), static_cast<int64_t>(vocab_local), static_cast<int64_t>(hidden)));
   // The backward already ran in the forward: the LM head keeps no input for it.
   lm_head->saved_bytes = 0;
-  const double input_grad = e * tokens * hidden;  // grad_input / the accumulated [T, H] gradient
   if (loss.kind == LossKind::kFused) {
     // One bf16 chunk of logits (its gradient written in place), grad_input, grad_weight.
-    ce->saved_bytes = e * chunk * vocab_local + input_grad + param_bytes * vocab_local * hidden;
+    ce->saved_bytes = e * chunk * vocab_local + e * tokens * hidden + param_bytes * vocab_local * hidden;
   } else {
-    // One chunk as the standard loss holds its logits (4 bytes each: the fp32 copy), and the
-    // accumulated input gradient.
-    ce->saved_bytes = 4.0 * chunk * vocab_local + input_grad;
+    // One chunk as the framework's loss keeps its logits (and the chunk's 16-bit logits where the
+    // wrapper holds them), and the accumulated input gradient in the wrapper's dtype.
+    const double per_logit = chunked.saved_per_logit + (chunked.keeps_logits ? e : 0.0);
+    const double grad = chunked.grad_bytes > 0 ? chunked.grad_bytes : e;
+    ce->saved_bytes = per_logit * chunk * vocab_local + grad * tokens * hidden;
   }
 }
 

@@ -638,11 +638,13 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                           static_cast<double>(job.tensor_parallel);
     // --loss fused runs Liger's kernel whatever the framework's own loss is.
     const LossChoice choice = parse_loss(job.loss, "--loss");
-    const LossImpl own = job.cross_entropy == "fused"     ? LossImpl::kFused
-                         : job.cross_entropy == "flash"   ? LossImpl::kFlashAttn
-                         : job.cross_entropy == "native"  ? LossImpl::kMegatronNative
-                         : job.cross_entropy == "unfused" ? LossImpl::kFp32Copy
-                                                          : c.fw.loss;
+    LossImpl own = job.cross_entropy == "fused"     ? LossImpl::kFused
+                   : job.cross_entropy == "flash"   ? LossImpl::kFlashAttn
+                   : job.cross_entropy == "native"  ? LossImpl::kMegatronNative
+                   : job.cross_entropy == "unfused" ? LossImpl::kFp32Copy
+                                                    : c.fw.loss;
+    // Under TP torch's loss runs vocab-parallel (torchtitan's loss_parallel).
+    if (own == LossImpl::kTorchCrossEntropy && job.tensor_parallel > 1) own = LossImpl::kTorchLossParallel;
     const LossBytes loss = loss_bytes_per_logit(choice.kind == LossKind::kFused ? LossImpl::kFused : own);
     c.head[kCrossEntropy].fwd_bytes = logits * loss.fwd;
     c.head[kCrossEntropy].bwd_bytes = logits * loss.bwd;
@@ -660,9 +662,10 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
       c.loss_transient = loss_memory.transient * chunk_tokens * vocab_local;
     }
     // Chunked / fused losses hold one chunk of logits (long_context.h); GEMM FLOPs unchanged.
+    const ChunkedLossHolds chunked{loss_memory.saved, c.fw.chunked_loss_grad_bytes, c.fw.chunked_loss_keeps_logits};
     apply_loss(c.head, choice, static_cast<double>(job.micro_batch_size) * static_cast<double>(c.shard.dense_tokens),
                static_cast<double>(model.padded_vocab(job.tensor_parallel)) / static_cast<double>(job.tensor_parallel),
-               static_cast<double>(model.hidden_size), c.e, c.param_bytes);
+               static_cast<double>(model.hidden_size), c.e, c.param_bytes, chunked);
   }
   // Tiled MLP (long_context.h): the backward re-runs each tile's MLP forward.
   const int64_t mlp_tiles = tiled_mlp_shards(job.tiled_mlp, c.shard.dense_tokens, model.hidden_size);

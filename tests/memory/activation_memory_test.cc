@@ -190,12 +190,13 @@ TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
 //   dQ, dK, dV 2·131072·(4 + 2)·128 = 201,326,592; dO 2·131072·4·128 = 134,217,728;
 //   softmax_d 4·131072·4 = 2,097,152; total 874,512,384.
 // It is allocated after the layer's MLP backward freed the MLP's tensors, so it raises the peak
-// only by what exceeds them and the MLP backward's own gradients (dAct and dUp less the freed
-// activation output, 4·T·f): with the MLP whole (6·T·f = 1.4 GB at T = 16,384) not at all; with a
-// tiled MLP (4 tiles) the held MLP is post-norm and mlp_up inputs 2·2·T·h = 268,435,456 plus one
-// tile of intermediates 6·T·f/4 = 352,321,536, and one tile's gradients are 4·T·f/4 =
-// 234,881,024, so the peak rises by 874,512,384 - 620,756,992 - 234,881,024. Liger's fused loss
-// keeps the loss phase below the layer's backward.
+// only by what exceeds them and the MLP backward's own moment: with the MLP whole (6·T·f = 1.4 GB
+// at T = 16,384) not at all. With a tiled MLP of 16 tiles the held MLP is post-norm and mlp_up
+// inputs 2·2·T·h = 268,435,456 plus one tile of intermediates 6·T·f/16 = 88,080,384, and the MLP's
+// moment is TiledMLP's whole x_grad 2·T·h = 134,217,728 plus one tile's dAct and dUp less the freed
+// activation output 4·T·f/16 = 58,720,256, so the peak rises by
+// 874,512,384 - 356,515,840 - 192,937,984 = 325,058,560. (At 4 tiles the MLP's moment, 369,098,752,
+// exceeds the workspace's 253,755,392.) A one-token loss chunk keeps the loss phase below.
 TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp) {
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 131072, 4, 1, 128, 2), 874512384.0);
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 131072, 4, 4, 128, 2),
@@ -206,27 +207,28 @@ TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp
     job.recompute = Recompute::kFull;
     job.attention_impl = impl;
     job.tiled_mlp = tiles;
-    job.loss = "fused";
+    job.loss = "chunked:16384";
     return test::lower(test::llama3_8b(), job).memory.activations;
   };
   EXPECT_DOUBLE_EQ(activations("flash2", 0), activations("cudnn", 0));
-  EXPECT_DOUBLE_EQ(activations("flash2", 4) - activations("cudnn", 4), 874512384.0 - 620756992.0 - 234881024.0);
+  EXPECT_DOUBLE_EQ(activations("flash2", 4), activations("cudnn", 4));
+  EXPECT_DOUBLE_EQ(activations("flash2", 16) - activations("cudnn", 16), 874512384.0 - 356515840.0 - 192937984.0);
 }
 
 // All-gather CP as yunchang and TE run it calls the kernel once on the gathered K/V: a ring rank's
 // 16,384 queries (r 8, 32 heads) against up to all 131,072 keys (8 KV heads), so dK/dV and their
 // GQA expansion are sized by the keys: dq_accum 4·16384·32·128 = 268,435,456; expanded
 // 2·2·131072·32·128 = 2,147,483,648; dQ, dK, dV 2·(16384·32 + 2·131072·8)·128 = 671,088,640; dO
-// 134,217,728; softmax_d 2,097,152: 3,223,322,624, less the tiled MLP's 620,756,992 and one tile's
-// gradients 234,881,024. The p2p ring's call is 16,384 against 16,384 (874,512,384). Linear-attention
+// 134,217,728; softmax_d 2,097,152: 3,223,322,624, less the 16-tile MLP's 356,515,840 and its moment
+// 192,937,984 (above). The p2p ring's call is 16,384 against 16,384 (874,512,384). Linear-attention
 // layers (LASP) call no flash kernel.
 TEST(LoweredActivations, FlashWorkspaceFollowsTheCallsKeysAndOnlySoftmaxLayers) {
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 16384, 131072, 32, 8, 128, 2), 3223322624.0);
   auto excess = [](const ModelSpec& model, JobConfig job) {
     job.framework = "deepspeed";
     job.recompute = Recompute::kFull;
-    job.tiled_mlp = 4;
-    job.loss = "fused";
+    job.tiled_mlp = 16;
+    job.loss = "chunked:16384";
     job.attention_impl = "flash2";
     const double flash = test::lower(model, job).memory.activations;
     job.attention_impl = "cudnn";
@@ -234,9 +236,9 @@ TEST(LoweredActivations, FlashWorkspaceFollowsTheCallsKeysAndOnlySoftmaxLayers) 
   };
   JobConfig ring = test::long_job("ring", 8);
   ring.ring_degree = 8;
-  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 874512384.0 - 620756992.0 - 234881024.0);
+  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 874512384.0 - 356515840.0 - 192937984.0);
   ring.ring_comm = "allgather";
-  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 3223322624.0 - 620756992.0 - 234881024.0);
+  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 3223322624.0 - 356515840.0 - 192937984.0);
   ModelSpec linear = load_model("linear-llama3-1b");
   linear.ffn_hidden_size = 256;  // an MLP small enough that a flash workspace would show
   JobConfig lasp = test::long_job("lasp", 8);
@@ -295,6 +297,7 @@ TEST(LossMemory, EachLossHoldsWhatItsCodeAllocates) {
   is(LossImpl::kFused, 2, 4, 2);
   is(LossImpl::kFlashAttn, 2, 2, 2);
   is(LossImpl::kTorchCrossEntropy, 2, 4, 8);
+  is(LossImpl::kTorchLossParallel, 2, 4, 12);
   is(LossImpl::kFp32Copy, 4, 4, 0);
   is(LossImpl::kTorchCrossEntropy, 4, 4, 8);
 }
@@ -316,6 +319,23 @@ TEST(LoweredActivations, TorchtitanLossPhaseHoldsTwelveBytesALogit) {
   job.zero_stage = 1;
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.activations,
                    32 * 268435456.0 + 2 * 268435456.0 + 6.0 * 32768 * 128256);
+}
+
+TEST(LoweredActivations, TorchtitanUnderTensorParallelismRunsItsLossParallel) {
+  // torchtitan with TP 8 (megatron-sp under fsdp), Llama-3-8B at 32K, full recompute: each GPU
+  // holds 32,768 tokens x 16,032 of the vocabulary (128,256 / 8), and its loss-parallel cross
+  // entropy 16 B a logit at its backward (4 kept + 12): 8,405,385,216; the final norm's and the LM
+  // head's inputs are kept sequence-sharded (2 x 2·4096·4096; the head gathers its input again in
+  // the backward). Layer inputs 32 x 2·4096·4096 = 1,073,741,824.
+  JobConfig job = test::long_job("megatron-sp", 8);
+  job.framework = "fsdp";
+  job.tensor_parallel = 8;
+  job.seq_length = 32768;
+  job.recompute = Recompute::kFull;
+  const LoweredStep step = test::lower(test::llama3_8b(), job);
+  const double loss = 16.0 * 32768 * (128256.0 / 8);
+  EXPECT_DOUBLE_EQ(step.memory.activations,
+                   32 * 2.0 * 4096 * 4096 + 2 * 2.0 * 4096 * 4096 + loss);
 }
 
 TEST(LoweredActivations, FullRecomputeNeverNeedsMoreThanSelective) {

@@ -84,6 +84,30 @@ TEST(LongContext, ChunkedLossHoldsOneChunkOfLogits) {
   EXPECT_DOUBLE_EQ(test::lower(model, chunked).memory.activations, a);
 }
 
+// One chunk is the whole sequence: DeepSpeed's TiledFusedLogitsLoss then holds what the standard
+// loss holds (its x_grad in bf16 stands where the LM head's input was). torchtitan's
+// ChunkedLossWrapper holds more: the chunk's bf16 logits through its backward (2 B a logit) and an
+// fp32 gradient accumulator (4·T·h instead of the LM head's 2·T·h input). The loss the chunk runs is
+// the framework's or the job's: flash-attn's keeps 2 B a logit, not 4.
+TEST(LongContext, OneChunkHoldsTheFrameworksLossAndTheWrappersOwn) {
+  const ModelSpec model = test::llama3_8b();
+  const double v = static_cast<double>(model.padded_vocab(1));
+  JobConfig job = ring8(Recompute::kFull);
+  const double standard = test::lower(model, job).memory.activations;
+  job.loss = "chunked:1";
+  EXPECT_DOUBLE_EQ(test::lower(model, job).memory.activations, standard);
+  JobConfig fsdp = job_from_json({{"strategy", "dp"}, {"framework", "fsdp"}, {"num_gpus", 8},
+                                  {"seq_length", 16384}, {"zero_stage", 3}, {"recompute_granularity", "full"}},
+                                 "fsdp");
+  const double fsdp_standard = test::lower(model, fsdp).memory.activations;
+  fsdp.loss = "chunked:1";
+  EXPECT_DOUBLE_EQ(test::lower(model, fsdp).memory.activations - fsdp_standard,
+                   2.0 * kTokens * v + 2.0 * kTokens * kH);
+  fsdp.cross_entropy = "flash";  // 2 B kept and 2 B more a logit instead of 4 and 8
+  EXPECT_DOUBLE_EQ(fsdp_standard - test::lower(model, fsdp).memory.activations,
+                   8.0 * kTokens * v - 2.0 * kTokens * v - 2.0 * kTokens * kH);
+}
+
 TEST(LongContext, FusedLossHoldsOneBf16ChunkAndItsGradients) {
   const ModelSpec model = test::llama3_8b();
   const double v = static_cast<double>(model.padded_vocab(1));
@@ -117,13 +141,12 @@ TEST(LongContext, TiledMlpKeepsOneTileOfIntermediates) {
     job.loss = "chunked:16384";
     return job;
   };
-  // Once the MLP is tiled, flash-attn 2's backward workspace of a ring step (16,384 queries, 32
-  // heads, 8 KV heads: 874,512,384 bytes, activation_memory_test.cc) exceeds what the freed MLP
-  // held (post-norm and mlp_up inputs 4·T·h plus one tile 6·T·f/4: 620,756,992) by this much,
-  // more than one tile's SwiGLU backward gradients (dAct and dUp less the freed output, 4·T·f/4).
-  const double kFlashWorkspaceOverTiledMlp = 874512384.0 - 620756992.0;
-  // Untiled, the layer's backward peaks in the SwiGLU backward: 4·T·f of gradients.
+  // A layer's backward peaks in its MLP's: untiled, the SwiGLU backward's dAct and dUp less the
+  // freed activation output (4·T·f); tiled (4 tiles), TiledMLP's whole x_grad (2·T·h) and one
+  // tile's of those (4·T·f/4), above flash-attn 2's workspace less what the freed MLP held
+  // (874,512,384 - 620,756,992, activation_memory_test.cc).
   const double untiled_mlp_gradients = 4.0 * kTokens * kF;
+  const double tiled_mlp_gradients = 2.0 * kTokens * kH + kTokens * kF;
   // SwiGLU keeps gate and up (2 x 2 T f) and mlp_down its input (2 T f): 6 T f bytes a layer.
   const double intermediates = 6.0 * kTokens * kF;
   for (Recompute rc : {Recompute::kNone, Recompute::kSelective}) {
@@ -131,8 +154,7 @@ TEST(LongContext, TiledMlpKeepsOneTileOfIntermediates) {
     tiled.tiled_mlp = -1;  // auto: ceil(16384 / 4096) = 4 tiles
     const double a = test::lower(model, small_loss(ring8(rc))).memory.activations;
     const double b = test::lower(model, tiled).memory.activations;
-    EXPECT_DOUBLE_EQ(a - b, 32.0 * intermediates - intermediates / 4 - kFlashWorkspaceOverTiledMlp +
-                                untiled_mlp_gradients)
+    EXPECT_DOUBLE_EQ(a - b, 32.0 * intermediates - intermediates / 4 + untiled_mlp_gradients - tiled_mlp_gradients)
         << to_string(rc);
   }
   // Full recompute saves only layer inputs; the re-run layer holds one tile instead of all.
@@ -140,7 +162,7 @@ TEST(LongContext, TiledMlpKeepsOneTileOfIntermediates) {
   tiled.tiled_mlp = -1;
   EXPECT_DOUBLE_EQ(test::lower(model, small_loss(ring8(Recompute::kFull))).memory.activations -
                        test::lower(model, tiled).memory.activations,
-                   intermediates - intermediates / 4 - kFlashWorkspaceOverTiledMlp + untiled_mlp_gradients);
+                   intermediates - intermediates / 4 + untiled_mlp_gradients - tiled_mlp_gradients);
 }
 
 TEST(LongContext, TiledMlpRecomputesTheMlpForward) {
