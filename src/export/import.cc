@@ -369,7 +369,12 @@ std::optional<ModelSpec> megatron_model(Settings& s, const std::string& where) {
                                               : ""));
     }
   }
-  auto num = [&](const char* name) { return to_int(s.value(name), where, name); };
+  // Every dimension is a count: 0 or less is refused here, before the head size divides by it.
+  auto num = [&](const char* name) {
+    const int64_t value = to_int(s.value(name), where, name);
+    if (value < 1) throw InputError(where, fmt::format("{} must be a whole number >= 1 (got {})", name, value));
+    return value;
+  };
   auto flag = [&](const char* name) {
     if (!s.has(name)) return false;
     s.used(name);

@@ -638,6 +638,14 @@ TEST(Launch, QkNormAndWindowSpacingRoundTrip) {
   EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, dims + "--window-size 512,0 --window-attn-skip-freq '2 0'",
                                  "args"),
                    InputError, "needs an integer");
+  // A dimension of 0 is refused before the head size divides by it (fuzz_cli found the division).
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron,
+                                 "--num-layers 4 --hidden-size 1024 --num-attention-heads 0 "
+                                 "--max-position-embeddings 32768 --vocab-size 32000",
+                                 "args"),
+                   InputError, "--num-attention-heads must be a whole number >= 1 (got 0)");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, dims + "--kv-channels -128", "args"), InputError,
+                   "--kv-channels must be a whole number >= 1 (got -128)");
 }
 
 }  // namespace
