@@ -82,6 +82,7 @@ struct FrameworkProfile {
   AttentionImpl attention;
   ElementwiseImpl elementwise;
   LossImpl loss;
+  LossImpl loss_under_tp;  // the loss it runs when tensor parallelism splits the vocabulary
   Fp8Recipe fp8_recipe;
   // FP8 jobs: bytes per element of a GEMM input saved for the backward. TransformerEngine keeps
   // the quantized copy (column-wise data only: Linear/LayerNormLinear forward, "Discard row-wise

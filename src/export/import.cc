@@ -13,6 +13,7 @@
 #include "export/launch_internal.h"
 #include "spsim/error.h"
 #include "spsim/launch.h"
+#include "spsim/limits.h"
 
 namespace spsim {
 
@@ -369,10 +370,13 @@ std::optional<ModelSpec> megatron_model(Settings& s, const std::string& where) {
                                               : ""));
     }
   }
-  // Every dimension is a count: 0 or less is refused here, before the head size divides by it.
-  auto num = [&](const char* name) {
+  // Every dimension is a count within the model loader's bounds (spsim/limits.h): 0 or less is
+  // refused here, before the head size divides by it, and no product of them overflows.
+  auto num = [&](const char* name, int64_t max) {
     const int64_t value = to_int(s.value(name), where, name);
-    if (value < 1) throw InputError(where, fmt::format("{} must be a whole number >= 1 (got {})", name, value));
+    if (value < 1 || value > max) {
+      throw InputError(where, fmt::format("{} must be a whole number in [1, {}] (got {})", name, max, value));
+    }
     return value;
   };
   auto flag = [&](const char* name) {
@@ -383,21 +387,26 @@ std::optional<ModelSpec> megatron_model(Settings& s, const std::string& where) {
   ModelSpec m;
   m.name = "megatron-args";
   m.source = "Megatron-LM arguments (" + where + ")";
-  m.num_layers = num("--num-layers");
-  m.hidden_size = num("--hidden-size");
-  m.num_attention_heads = num("--num-attention-heads");
+  m.num_layers = num("--num-layers", kMaxLayers);
+  m.hidden_size = num("--hidden-size", kMaxHidden);
+  m.num_attention_heads = num("--num-attention-heads", kMaxHeads);
   m.num_key_value_heads = m.num_attention_heads;
-  if (flag("--group-query-attention")) m.num_key_value_heads = s.has("--num-query-groups") ? num("--num-query-groups") : 1;
+  if (flag("--group-query-attention")) m.num_key_value_heads = s.has("--num-query-groups") ? num("--num-query-groups", kMaxHeads) : 1;
   else if (s.has("--num-query-groups")) s.used("--num-query-groups");  // without the flag it does nothing
-  m.head_dim = s.has("--kv-channels") ? num("--kv-channels") : m.hidden_size / m.num_attention_heads;
+  if (!s.has("--kv-channels") && m.hidden_size % m.num_attention_heads != 0) {
+    throw InputError(where, fmt::format("--hidden-size {} is not a multiple of --num-attention-heads {} (Megatron-LM "
+                                        "asserts it unless --kv-channels gives the head size)",
+                                        m.hidden_size, m.num_attention_heads));
+  }
+  m.head_dim = s.has("--kv-channels") ? num("--kv-channels", kMaxHeadDim) : m.hidden_size / m.num_attention_heads;
   m.gated_mlp = flag("--swiglu");
   // arguments.py: ffn_hidden_size = int(4 h 2/3 / 64) 64 with SwiGLU, else 4 h.
-  m.ffn_hidden_size = s.has("--ffn-hidden-size") ? num("--ffn-hidden-size")
+  m.ffn_hidden_size = s.has("--ffn-hidden-size") ? num("--ffn-hidden-size", kMaxFfn)
                       : m.gated_mlp ? (4 * m.hidden_size * 2 / 3) / 64 * 64
                                     : 4 * m.hidden_size;
-  m.vocab_size = num("--vocab-size");
-  m.make_vocab_size_divisible_by = s.has("--make-vocab-size-divisible-by") ? num("--make-vocab-size-divisible-by") : 128;
-  m.max_position_embeddings = num("--max-position-embeddings");
+  m.vocab_size = num("--vocab-size", kMaxVocab);
+  m.make_vocab_size_divisible_by = s.has("--make-vocab-size-divisible-by") ? num("--make-vocab-size-divisible-by", kMaxVocabMultiple) : 128;
+  m.max_position_embeddings = num("--max-position-embeddings", kMaxPositions);
   m.norm = s.has("--normalization") && s.value("--normalization") == "RMSNorm" ? NormKind::kRMSNorm : NormKind::kLayerNorm;
   // add_bias_linear defaults to True and covers QKV; --add-qkv-bias adds QKV biases alone.
   const bool no_bias = flag("--disable-bias-linear");
@@ -429,9 +438,14 @@ std::optional<ModelSpec> megatron_model(Settings& s, const std::string& where) {
 
 void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
   JobConfig& job = out.job;
-  auto num = [&](const char* name, const char* key, int64_t& field) {
+  // Parallel sizes are at least 1 (first/last stage layer counts at least 0) and at most the
+  // CLI's bounds; anything else is a typo, refused before it divides or multiplies.
+  auto num = [&](const char* name, const char* key, int64_t& field, int64_t min = 1, int64_t max = kMaxDegree) {
     if (!s.has(name)) return;
     field = to_int(s.value(name), where, name);
+    if (field < min || field > max) {
+      throw InputError(where, fmt::format("{} must be a whole number in [{}, {}] (got {})", name, min, max, field));
+    }
     out.given.insert(key);
   };
   job.framework = "megatron";
@@ -447,7 +461,7 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
       throw InputError(where, "--num-layers-per-virtual-pipeline-stage needs --num-layers in the arguments; or "
                               "write --num-virtual-stages-per-pipeline-rank");
     }
-    if (per < 1 || out.model->num_layers % (job.pipeline_parallel * per) != 0) {
+    if (per < 1 || per > out.model->num_layers || out.model->num_layers % (job.pipeline_parallel * per) != 0) {
       throw InputError(where, fmt::format("--num-layers-per-virtual-pipeline-stage {} does not divide {} layers "
                                           "over {} stages",
                                           per, out.model->num_layers, job.pipeline_parallel));
@@ -456,8 +470,8 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
     out.given.insert("virtual_pipeline_model_parallel_size");
   }
   // Uneven pipeline layouts (spsim places them as Megatron-Core does: src/pipeline/layout.cc).
-  num("--decoder-first-pipeline-num-layers", "decoder_first_pipeline_num_layers", job.first_stage_layers);
-  num("--decoder-last-pipeline-num-layers", "decoder_last_pipeline_num_layers", job.last_stage_layers);
+  num("--decoder-first-pipeline-num-layers", "decoder_first_pipeline_num_layers", job.first_stage_layers, 0, kMaxLayers);
+  num("--decoder-last-pipeline-num-layers", "decoder_last_pipeline_num_layers", job.last_stage_layers, 0, kMaxLayers);
   if (s.has("--account-for-embedding-in-pipeline-split")) {
     s.used("--account-for-embedding-in-pipeline-split");
     job.embedding_in_pipeline_split = true;
@@ -469,7 +483,13 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
     out.given.insert("account_for_loss_in_pipeline_split");
   }
   int64_t cp = 1;
-  if (s.has("--context-parallel-size")) cp = to_int(s.value("--context-parallel-size"), where, "--context-parallel-size");
+  if (s.has("--context-parallel-size")) {
+    cp = to_int(s.value("--context-parallel-size"), where, "--context-parallel-size");
+    if (cp < 1 || cp > kMaxDegree) {
+      throw InputError(where, fmt::format("--context-parallel-size must be a whole number in [1, {}] (got {})",
+                                          kMaxDegree, cp));
+    }
+  }
   std::string comm = "p2p";
   if (s.has("--cp-comm-type")) {
     const std::string all = s.value("--cp-comm-type");
@@ -552,10 +572,10 @@ void megatron_job(Settings& s, const std::string& where, ImportedLaunch& out) {
   }
   job.zero_stage = zero;
   out.given.insert("zero_stage");
-  num("--micro-batch-size", "micro_batch_size", job.micro_batch_size);
-  num("--global-batch-size", "global_batch_size", job.global_batch_size);
+  num("--micro-batch-size", "micro_batch_size", job.micro_batch_size, 1, kMaxMicroBatchSize);
+  num("--global-batch-size", "global_batch_size", job.global_batch_size, 1, kMaxGlobalBatchSize);
   if (s.has("--seq-length")) {
-    num("--seq-length", "seq_length", job.seq_length);
+    num("--seq-length", "seq_length", job.seq_length, 1, kMaxSeqLength);
   } else {
     out.missing.push_back({"seq_length", "Megatron-LM needs --seq-length"});
   }
@@ -889,6 +909,10 @@ ImportedLaunch import_bridge(const std::string& text, const std::string& where) 
   int64_t cp = 1;
   if (need("model.context_parallel_size", "ring_degree")) {
     cp = to_int(s.value("model.context_parallel_size"), where, "model.context_parallel_size");
+    if (cp < 1 || cp > kMaxDegree) {
+      throw InputError(where, fmt::format("model.context_parallel_size must be a whole number in [1, {}] (got {})",
+                                          kMaxDegree, cp));
+    }
   }
   for (const char* key : {"model.expert_model_parallel_size", "model.expert_tensor_parallel_size"}) {
     if (s.has(key) && s.value(key) != "1") throw InputError(where, fmt::format("{}: expert parallelism (MoE) is not modelled", key));
@@ -1078,9 +1102,18 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
     job.micro_batch_size = *mbs;
     out.given.insert("micro_batch_size");
   }
+  // Batch sizes and degrees are counts: below 1 they are typos, and none may make the product
+  // below overflow.
+  for (const auto& [value, key] : {std::pair{tbs, "train_batch_size"}, std::pair{mbs, "train_micro_batch_size_per_gpu"},
+                                   std::pair{gas, "gradient_accumulation_steps"}, std::pair{sp, "sequence_parallel_size"},
+                                   std::pair{dp_given, "data_parallel_size"}}) {
+    if (value && (*value < 1 || *value > kMaxGlobalBatchSize)) {
+      throw InputError(where, fmt::format("{} must be a whole number in [1, {}] (got {})", key, kMaxGlobalBatchSize, *value));
+    }
+  }
   const int64_t steps = gas.value_or(1);
   if (!dp && tbs && mbs) {
-    if (*tbs % (*mbs * steps) != 0) {
+    if (*mbs > *tbs / steps || *tbs % (*mbs * steps) != 0) {
       throw InputError(where, fmt::format("train_batch_size {} is not train_micro_batch_size_per_gpu {} x "
                                           "gradient_accumulation_steps {} x a data-parallel degree",
                                           *tbs, *mbs, steps));
@@ -1315,9 +1348,9 @@ ImportedLaunch import_torchtitan(const std::string& text, const std::string& whe
     int64_t stages_per_rank = interleaved ? 2 : 1;
     if (has("parallelism.pipeline_parallel_layers_per_stage")) {
       const int64_t per_stage = num("parallelism.pipeline_parallel_layers_per_stage", 1);
-      if (per_stage < 1 || !out.model) {
-        throw InputError(where, "parallelism.pipeline_parallel_layers_per_stage needs a positive value and a known "
-                                "model");
+      if (per_stage < 1 || !out.model || per_stage > out.model->num_layers + 2) {
+        throw InputError(where, "parallelism.pipeline_parallel_layers_per_stage needs a positive value no larger than "
+                                "the model's layers + 2, and a known model");
       }
       const int64_t stages = (out.model->num_layers + 2 + per_stage - 1) / per_stage;
       if (stages % pp != 0 || (stages / pp > 1) != interleaved) {

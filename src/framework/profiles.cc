@@ -29,7 +29,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           AttentionImpl::kCudnn, ElementwiseImpl::kFused,
           // --cross-entropy-loss-fusion defaults off: vocab-parallel CE upcasts the logits to an
           // fp32 copy and saves its softmax (core/tensor_parallel/cross_entropy.py:25,181).
-          LossImpl::kFp32Copy, Fp8Recipe::kDelayed,
+          LossImpl::kFp32Copy, LossImpl::kFp32Copy, Fp8Recipe::kDelayed,
           // TE keeps FP8 GEMM inputs quantized for the backward (module/linear.py:607-621,
           // layernorm_linear.py:469-487) and all-gathers them quantized (linear.py:408-411,
           // 1156-1159; layernorm_linear.py:295-313).
@@ -75,7 +75,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // cross_entropy_loss_fusion True with impl "te" (perf_recipes/_common.py:69-70): one
           // Triton kernel over the bf16 logits, fp32 gradient buffer (TE triton/cross_entropy.py:57;
           // in place in the logits before TE #3193, July 2026).
-          LossImpl::kFused,
+          LossImpl::kFused, LossImpl::kFused,
           // NeMo 24.x FP8 is delayed scaling; Megatron-Bridge 25.09+ tables run FP8-CS (current
           // scaling): rows give --fp8-recipe where they say which.
           Fp8Recipe::kDelayed, 1, true,  // TE, as megatron
@@ -104,7 +104,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           AttentionImpl::kFlash2, ElementwiseImpl::kEager,
           // HF LlamaForCausalLM upcasts the logits to fp32 before torch's cross entropy
           // (loss/loss_utils.py ForCausalLMLoss).
-          LossImpl::kTorchCrossEntropy, Fp8Recipe::kDelayed,
+          // DeepSpeed's tensor parallelism (AutoTP) leaves the model's loss as it is.
+          LossImpl::kTorchCrossEntropy, LossImpl::kTorchCrossEntropy, Fp8Recipe::kDelayed,
           // HF modules under DeepSpeed save 16-bit GEMM inputs (torch autograd on nn.Linear);
           // no TP all-gathers.
           2, false,
@@ -154,7 +155,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           AttentionImpl::kFlash2, ElementwiseImpl::kEager,
           // cross_entropy(pred.float(), ...) (components/loss.py:39-61); the trainer deletes pred
           // before the backward (trainer.py:795 `del pred`).
-          LossImpl::kTorchCrossEntropy, Fp8Recipe::kCurrent,
+          // Under TP torchtitan always shards the LM head's output over the vocabulary and runs its
+          // loss-parallel cross entropy (components/loss.py:38-55, _LossParallelCrossEntropy).
+          LossImpl::kTorchCrossEntropy, LossImpl::kTorchLossParallel, Fp8Recipe::kCurrent,
           // torchao Float8Linear: ctx.save_for_backward(input_hp, weight_hp_t)
           // (pytorch/ao@36027d8 torchao/float8/float8_linear.py:45); torchtitan's TP layouts are
           // "completely dtype-agnostic" (protocols/sharding.py:76): 16-bit all-gathers.

@@ -638,13 +638,12 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                           static_cast<double>(job.tensor_parallel);
     // --loss fused runs Liger's kernel whatever the framework's own loss is.
     const LossChoice choice = parse_loss(job.loss, "--loss");
-    LossImpl own = job.cross_entropy == "fused"     ? LossImpl::kFused
-                   : job.cross_entropy == "flash"   ? LossImpl::kFlashAttn
-                   : job.cross_entropy == "native"  ? LossImpl::kMegatronNative
-                   : job.cross_entropy == "unfused" ? LossImpl::kFp32Copy
-                                                    : c.fw.loss;
-    // Under TP torch's loss runs vocab-parallel (torchtitan's loss_parallel).
-    if (own == LossImpl::kTorchCrossEntropy && job.tensor_parallel > 1) own = LossImpl::kTorchLossParallel;
+    const LossImpl own = job.cross_entropy == "fused"     ? LossImpl::kFused
+                         : job.cross_entropy == "flash"   ? LossImpl::kFlashAttn
+                         : job.cross_entropy == "native"  ? LossImpl::kMegatronNative
+                         : job.cross_entropy == "unfused" ? LossImpl::kFp32Copy
+                         : job.tensor_parallel > 1        ? c.fw.loss_under_tp
+                                                          : c.fw.loss;
     const LossBytes loss = loss_bytes_per_logit(choice.kind == LossKind::kFused ? LossImpl::kFused : own);
     c.head[kCrossEntropy].fwd_bytes = logits * loss.fwd;
     c.head[kCrossEntropy].bwd_bytes = logits * loss.bwd;

@@ -643,9 +643,29 @@ TEST(Launch, QkNormAndWindowSpacingRoundTrip) {
                                  "--num-layers 4 --hidden-size 1024 --num-attention-heads 0 "
                                  "--max-position-embeddings 32768 --vocab-size 32000",
                                  "args"),
-                   InputError, "--num-attention-heads must be a whole number >= 1 (got 0)");
+                   InputError, "--num-attention-heads must be a whole number in [1, 65536] (got 0)");
   EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, dims + "--kv-channels -128", "args"), InputError,
-                   "--kv-channels must be a whole number >= 1 (got -128)");
+                   "--kv-channels must be a whole number in [1, 16384] (got -128)");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron,
+                                 "--num-layers 4 --hidden-size 1000 --num-attention-heads 3 "
+                                 "--max-position-embeddings 32768 --vocab-size 32000",
+                                 "args"),
+                   InputError, "--hidden-size 1000 is not a multiple of --num-attention-heads 3");
+  // Degrees and batch sizes below 1 (the review found two divisions by zero and a silent cp 1).
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron,
+                                 dims + "--pipeline-model-parallel-size 0 --num-layers-per-virtual-pipeline-stage 1",
+                                 "args"),
+                   InputError, "--pipeline-model-parallel-size must be a whole number in [1, 4096] (got 0)");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kMegatron, dims + "--context-parallel-size 0", "args"), InputError,
+                   "--context-parallel-size must be a whole number in [1, 4096] (got 0)");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kDeepSpeed,
+                                 R"({"train_batch_size": 8, "train_micro_batch_size_per_gpu": 0})", "ds.json"),
+                   InputError, "train_micro_batch_size_per_gpu must be a whole number in [1, 1073741824] (got 0)");
+  EXPECT_THROW_MSG(import_launch(LaunchFormat::kDeepSpeed,
+                                 R"({"train_batch_size": 8, "train_micro_batch_size_per_gpu": 1,
+                                     "gradient_accumulation_steps": 0})",
+                                 "ds.json"),
+                   InputError, "gradient_accumulation_steps must be a whole number in [1, 1073741824] (got 0)");
 }
 
 }  // namespace

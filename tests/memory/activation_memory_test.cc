@@ -336,6 +336,16 @@ TEST(LoweredActivations, TorchtitanUnderTensorParallelismRunsItsLossParallel) {
   const double loss = 16.0 * 32768 * (128256.0 / 8);
   EXPECT_DOUBLE_EQ(step.memory.activations,
                    32 * 2.0 * 4096 * 4096 + 2 * 2.0 * 4096 * 4096 + loss);
+  // DeepSpeed under TP keeps the Hugging Face model's own loss (12 B a logit): Ulysses 4 x TP 2
+  // holds the same 8,192 tokens x 64,128 logits a GPU and 4,096-token sequence-sharded inputs.
+  JobConfig ds = test::long_job("ulysses", 8);
+  ds.framework = "deepspeed";
+  ds.ulysses_degree = 4;
+  ds.tensor_parallel = 2;
+  ds.seq_length = 32768;
+  ds.recompute = Recompute::kFull;
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ds).memory.activations,
+                   32 * 2.0 * 4096 * 4096 + 2 * 2.0 * 4096 * 4096 + 12.0 * 8192 * 64128);
 }
 
 TEST(LoweredActivations, FullRecomputeNeverNeedsMoreThanSelective) {
