@@ -348,6 +348,32 @@ TEST(LoweredActivations, TorchtitanUnderTensorParallelismRunsItsLossParallel) {
                    32 * 2.0 * 4096 * 4096 + 2 * 2.0 * 4096 * 4096 + 12.0 * 8192 * 64128);
 }
 
+// A layer's backward beyond its saved tensors, Megatron-SP t = 4 on the tiny model (h 1024,
+// SwiGLU), 1,024 tokens, bf16, flash, no recompute: the held output gradient 2·256·1024 = 524,288,
+// and the MLP's larger moment. With f = 4096 the activation's backward (dAct and dUp less the freed
+// output: 1024·(2·3 - 2)·4096/4 = 4,194,304) beats the up-projection's dgrad (1024·(2·1024 -
+// 2·4096/4) = 0). With f = 1024 (f < h t/3) the dgrad's [T, h] beside dUp wins:
+// 1024·(2·1024 - 2·1024/4) = 1,572,864 against 1,048,576.
+TEST(LayerActivations, TheMlpBackwardsLargerMomentIsHeld) {
+  LayerShard shard;
+  shard.micro_batch = 1;
+  shard.dense_tokens = 1024;
+  shard.norm_tokens = 256;
+  shard.tensor_parallel = 4;
+  shard.attn_heads = 4;
+  shard.attn_kv_heads = 1;
+  shard.attn_q_tokens = 1024;
+  shard.attn_kv_tokens = 1024;
+  shard.attn_mask_fraction = 0.5;
+  shard.precision = Precision::kBf16;
+  ModelSpec model = test::tiny_model();
+  EXPECT_DOUBLE_EQ(detail::layer_activations(model, shard, layer_ops(model, shard), 0).recomputed,
+                   524288.0 + 4194304.0);
+  model.ffn_hidden_size = 1024;
+  EXPECT_DOUBLE_EQ(detail::layer_activations(model, shard, layer_ops(model, shard), 0).recomputed,
+                   524288.0 + 1572864.0);
+}
+
 TEST(LoweredActivations, FullRecomputeNeverNeedsMoreThanSelective) {
   // The study's 2,928 grid rows: full recompute stores less per layer than selective, so its
   // activations cannot be larger. Llama-3-8B, Ulysses u = 8, s = 64K, standard kernel, full mask.
