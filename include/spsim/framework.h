@@ -8,12 +8,14 @@
 #ifndef SPSIM_FRAMEWORK_H_
 #define SPSIM_FRAMEWORK_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "spsim/job.h"
+#include "spsim/memory.h"
 #include "spsim/model.h"
 #include "spsim/task_graph.h"
 
@@ -140,6 +142,9 @@ struct FrameworkProfile {
   // PyTorch's context_parallel (torchtitan) calls SDPA once per chunk with either rotation and
   // merges the outputs with eager fp32 ops.
   CpAttention cp_attention;
+  // When gradients exist, per ZeRO stage 0-3, in a step of one micro-batch (with gradient
+  // accumulation every later micro-batch meets the first one's: resident).
+  std::array<GradLifetime, 4> grad_lifetime;
   const char* source;        // where each value comes from
 };
 

@@ -13,6 +13,19 @@ namespace spsim {
 struct GpuSpec;
 struct Topology;
 
+/// When a step's gradients occupy memory, which decides the moment of the peak
+/// (detail::stage_memory; FrameworkProfile::grad_lifetime says which a framework runs).
+enum class GradLifetime : uint8_t {
+  kResident,        // a buffer allocated once and zeroed each step: there at every moment
+  kMadeInBackward,  // each parameter's gradient is created as the backward computes it and freed
+                    // after the optimizer step: none at the loss, all at the last layer
+  kWholeAtFirstReduction,  // the ZeRO-2 partition buffer, allocated whole when the backward
+                           // reduces its first bucket and freed after the step: none at the loss
+};
+
+/// Per-GPU bytes at the peak moment of a step: each term is what is alive at that moment (the
+/// loss, or a layer's backward), so `grads` is less than the model's when the framework creates
+/// them in the backward and the peak comes before they all exist.
 struct MemoryEstimate {
   double params = 0;       // bytes
   double grads = 0;

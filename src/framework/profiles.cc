@@ -66,6 +66,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // model chunk (core/transformer/transformer_block.py _checkpointed_forward).
           kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kFirstOfChunk,
           CpAttention::kSingleKernel,
+          // The DDP wrapper's grad buffer is allocated once with the model and zeroed before
+          // each step (core/distributed/param_and_grad_buffer.py _ParamAndGradBuffer,
+          // distributed_data_parallel.py zero_grad_buffer); Megatron-FSDP keeps its own.
+          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident},
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
       },
@@ -94,6 +98,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // Megatron-Core's, as megatron (recipes' recompute_method block, recompute_num_layers).
           kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kFirstOfChunk,
           CpAttention::kSingleKernel,  // TE's all-gather CP, as megatron
+          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident},  // Megatron-Core's grad buffer, as megatron
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
       },
@@ -145,6 +150,14 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // checkpointing is full, of every layer (what spsim's DeepSpeed plans emit): no full:N.
           kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kNone,
           CpAttention::kSingleKernel,
+          // ZeRO-0 and ZeRO-1: autograd creates each param.grad in the backward; the optimizer's
+          // zero_grad(set_to_none=True) after the step frees them (runtime/engine.py:3316-3369,
+          // stage_1_and_2.py:2017). ZeRO-2: grads_in_partition is allocated whole at the first
+          // reduction of the backward (stage_1_and_2.py:1676-1681) and set to None after the step
+          // (_release_ipg_buffers, :828-834); reduced gradients of other ranks are freed. ZeRO-3:
+          // grad_partitions_flat_buffer is allocated once (stage3.py:742).
+          {GradLifetime::kMadeInBackward, GradLifetime::kMadeInBackward,
+           GradLifetime::kWholeAtFirstReduction, GradLifetime::kResident},
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
       },
@@ -197,6 +210,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // PyTorch context_parallel (torch/distributed/tensor/experimental/_attention.py,
           // create_context_parallel_ctx in torchtitan/utils.py): one SDPA call per chunk.
           CpAttention::kPerStepSdpa,
+          // The trainer zeroes gradients with zero_grad(set_to_none=training.disable_cuda_graphs),
+          // False by default since torchtitan #3559 (August 2026, trainer.py:845): the sharded
+          // gradients stay allocated across steps. (Before it, set_to_none=True freed them.)
+          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident},
           "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "
           "PyTorch fully_shard docstring; pytorch/ao @36027d8 (float8/float8_linear.py)",
       },

@@ -125,9 +125,6 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   MemoryEstimate estimate;
   add_model_states(estimate, in.params_local, job.zero_stage, in.zero_group, job.precision,
                    in.grad_bytes);
-  // The larger of two moments: the loss (every layer's saved tensors and the head's) and a
-  // layer's backward (its re-run or workspace on top; the head is freed by then).
-  estimate.activations = in.layers_in_flight * layer.saved + in.extra_saved + std::max(layer.recomputed, in.head_peak);
   estimate.buffers = in.buffers;
   if (job.offload_optimizer) {
     // DeepSpeed's offload_optimizer: the fp32 master weights, Adam's m and v and the fp32
@@ -149,12 +146,43 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
       if (in.micro_batches > 1) estimate.host += 2.0 * shard;
     }
   }
+  // Layers whose saved tensors are on the GPU at the loss and the first layer's backward. With
+  // offload_activations each layer's checkpoint leaves for the host after its forward and
+  // returns before its backward, one at a time (ALST's blocking copies): the GPU holds one.
+  double kept = in.layers_in_flight;
   if (job.offload_activations) {
-    // Each layer's checkpoint leaves for the host after its forward and returns before its
-    // backward, one at a time (ALST's blocking copies): the GPU holds one.
     estimate.host += in.layers_in_flight * layer.saved;
-    estimate.activations -= (in.layers_in_flight - 1) * layer.saved;
+    kept = std::min(1.0, in.layers_in_flight);
   }
+  // The moments of the backward (the head is freed before the first layer's).
+  struct Moment {
+    double activations, grads;
+  };
+  const double all_grads = estimate.grads;
+  const double grads_per_param = in.params_local > 0 ? all_grads / in.params_local : 0.0;
+  const double saved_now = kept * layer.saved + in.extra_saved;
+  const double last_layer = std::min(1.0, in.layers_in_flight) * layer.saved + in.extra_saved;
+  std::vector<Moment> moments;
+  switch (in.grad_lifetime) {
+    case GradLifetime::kResident:
+      moments = {{saved_now + in.head_peak, all_grads}, {saved_now + layer.recomputed, all_grads}};
+      break;
+    case GradLifetime::kMadeInBackward:
+      moments = {{saved_now + in.head_peak, 0.0},
+                 {saved_now + layer.recomputed, grads_per_param * in.head_grad_params},
+                 {last_layer + layer.recomputed, all_grads - grads_per_param * in.tail_grad_params},
+                 {in.extra_saved, all_grads}};
+      break;
+    case GradLifetime::kWholeAtFirstReduction:
+      moments = {{saved_now + in.head_peak, 0.0}, {saved_now + layer.recomputed, all_grads}};
+      break;
+  }
+  const Moment* peak = &moments.front();
+  for (const Moment& m : moments) {
+    if (m.activations + m.grads > peak->activations + peak->grads) peak = &m;
+  }
+  estimate.activations = peak->activations;
+  estimate.grads = peak->grads;
   estimate.reserve = job.framework_reserve_bytes;
   return estimate;
 }

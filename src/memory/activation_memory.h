@@ -67,10 +67,22 @@ struct StageMemoryInputs {
   double grad_bytes = 2;        // the framework's gradient dtype
   double largest_param = 0;     // elements of the largest weight on this GPU (offload buffers)
   int64_t micro_batches = 1;    // gradient accumulation steps (offload buffers)
+  // When the gradients exist (the framework's lifetime at the job's ZeRO stage; resident with
+  // gradient accumulation), and which of this stage's parameters get theirs first and last:
+  // the head's backward makes the LM head's and final norm's before any layer's, the input
+  // embedding's comes after every layer's.
+  GradLifetime grad_lifetime = GradLifetime::kResident;
+  double head_grad_params = 0;
+  double tail_grad_params = 0;
 };
 
 /// Per-GPU memory of one stage at its peak: model states (ZeRO-sharded), every in-flight layer's
 /// saved activations plus the extras and the recomputed layer, buffers and the job's reserve.
+/// The peak is the largest of the step's moments: the loss, the first layer's backward, the
+/// last layer's backward, the embedding's backward. Resident gradients add the same bytes to each,
+/// so only the first two can be largest; gradients made in the backward grow as the layers'
+/// activations are freed, and the estimate's activations and grads are those of the moment that
+/// holds the most.
 MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations& layer,
                             const JobConfig& job);
 

@@ -778,6 +778,27 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   };
   MemoryEstimate& memory = out.memory;
   const int64_t p = job.pipeline_parallel;
+  // Parameters: the input embedding on the first stage; the LM head (a copy of the embedding
+  // when tied, as Megatron keeps one on the last stage) and the final norm on the last.
+  const double vocab_rows = static_cast<double>(model.vocab_size) * c.h;
+  const double input_embedding =
+      vocab_rows + (model.learned_position_embeddings
+                        ? static_cast<double>(model.max_position_embeddings) * c.h
+                        : 0.0);
+  const double final_norm = static_cast<double>(model.embedding_params()) - input_embedding -
+                            (model.tied_embeddings ? 0.0 : vocab_rows);
+  const double first_extra = input_embedding / static_cast<double>(c.t);
+  const double last_extra = (vocab_rows + final_norm) / static_cast<double>(c.t);
+  // When the gradients exist: the framework's lifetime at the job's ZeRO stage, but resident from
+  // the second micro-batch of an accumulating step on (it meets the first one's gradients).
+  const GradLifetime grad_lifetime =
+      job.micro_batches() == 1 ? c.fw.grad_lifetime[static_cast<size_t>(std::clamp(job.zero_stage, 0, 3))]
+                               : GradLifetime::kResident;
+  // Without pipeline stages: the head's backward makes the LM head's and final norm's gradients
+  // before any layer's (a tied LM head's is the embedding's, accumulated again at the embedding);
+  // an untied input embedding's comes after every layer's.
+  const double head_grad_params = model.tied_embeddings ? embedding_params : last_extra;
+  const double tail_grad_params = model.tied_embeddings ? 0.0 : first_extra;
 
   if (p == 1) {
     if (job.offload_activations) c.offloaded_checkpoint = layer.saved;
@@ -806,6 +827,9 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.buffers = layer_buffers_of(c);
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
+    in.grad_lifetime = grad_lifetime;
+    in.head_grad_params = head_grad_params;
+    in.tail_grad_params = tail_grad_params;
     memory = stage_memory(in, layer_of_chunk(model.num_layers), job);
     return out;
   }
@@ -834,17 +858,6 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   plan.chunk_layers = *std::max_element(layout.begin(), layout.end());
   plan.p2p_bytes = pipeline_p2p_bytes(c.e, job.micro_batch_size, job.seq_length,
                                       model.hidden_size, c.t, c.u, c.r, c.sp);
-  // Parameters: the input embedding on the first stage; the LM head (a copy of the embedding
-  // when tied, as Megatron keeps one on the last stage) and the final norm on the last.
-  const double vocab_rows = static_cast<double>(model.vocab_size) * c.h;
-  const double input_embedding =
-      vocab_rows + (model.learned_position_embeddings
-                        ? static_cast<double>(model.max_position_embeddings) * c.h
-                        : 0.0);
-  const double final_norm = static_cast<double>(model.embedding_params()) - input_embedding -
-                            (model.tied_embeddings ? 0.0 : vocab_rows);
-  const double first_extra = input_embedding / static_cast<double>(c.t);
-  const double last_extra = (vocab_rows + final_norm) / static_cast<double>(c.t);
   const double stage_params = c.layer_params * static_cast<double>(stage_layers_0);
 
   // The main graph: the first stage's own program over the whole step (no bubble, no head).
@@ -929,6 +942,10 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.buffers = layer_buffers_of(c) + p2p_buffers;
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
+    in.grad_lifetime = grad_lifetime;
+    // Each end stage keeps its own copy of a tied embedding, with its own gradient.
+    in.head_grad_params = stage == p - 1 ? last_extra : 0.0;
+    in.tail_grad_params = stage == 0 ? first_extra : 0.0;
     // The stage's largest chunk stands for all of its chunks (equal but for uneven end stages).
     int64_t largest = 0;
     for (size_t g = static_cast<size_t>(stage); g < layout.size(); g += static_cast<size_t>(p)) {

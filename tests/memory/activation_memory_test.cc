@@ -166,7 +166,10 @@ TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
   // Full recompute, Ulysses u = 8: 32 layer inputs 2·16384·4096 = 134,217,728 each and the larger
   // of two moments. The loss phase (25,484,591,104, as above) with torch's cross entropy:
   // 32·134,217,728 + 25,484,591,104 = 29,779,558,400.
+  // Two micro-batches, so DeepSpeed's gradients are resident at every moment (the one-micro-batch
+  // moments are GradientTiming's).
   JobConfig job = test::long_job("ulysses", 8);
+  job.global_batch_size = 2;
   job.recompute = Recompute::kFull;
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.activations, 29779558400.0);
   // With Liger's fused loss (a 512-token bf16 chunk 2·512·128256 = 131,334,144, grad_input and the
@@ -260,6 +263,7 @@ TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {
   // chunk keeps the loss phase below the layer's backward, where the scores are held.
   auto activations = [](const char* strategy, int64_t gpus, AttentionKernel kernel, Recompute recompute) {
     JobConfig job = test::long_job(strategy, gpus);
+    job.global_batch_size = 2;  // gradients resident at every moment
     job.seq_length = 1024;
     job.loss = "chunked:1024";
     job.causal = false;
@@ -321,6 +325,46 @@ TEST(LoweredActivations, TorchtitanLossPhaseHoldsTwelveBytesALogit) {
                    32 * 268435456.0 + 2 * 268435456.0 + 6.0 * 32768 * 128256);
 }
 
+// When gradients exist. Ulysses u = 8 under DeepSpeed, Llama-3-8B (8,030,261,248 parameters) at
+// 128K, full recompute, Liger's fused loss, one micro-batch. The moments, from the vectors of
+// FullRecomputeHoldsInputsPlusOneLayer: the loss, 32·134,217,728 + 1,450,442,752 =
+// 5,745,410,048; the first layer's backward, 7,518,289,920; the last layer's, 134,217,728 +
+// 3,223,322,624 = 3,357,540,352; the embedding's, nothing saved.
+TEST(LoweredActivations, GradientsMadeInTheBackwardMeetTheLayersTheyFree) {
+  JobConfig job = test::long_job("ulysses", 8);
+  job.recompute = Recompute::kFull;
+  job.loss = "fused";
+  // ZeRO-0 (param.grad made by autograd, freed after the step): all 2·8,030,261,248 =
+  // 16,060,522,496 bytes but the input embedding's (2·128,256·4,096 = 1,050,673,152) exist at the
+  // last layer's backward, 15,009,849,344, against its 3,357,540,352 of activations: 18.4 GB, more
+  // than the first layer's 7,518,289,920 + the head's 1,050,681,344 (LM head and final norm).
+  auto expect_peak = [](const JobConfig& plan, double activations, double grads) {
+    const MemoryEstimate memory = test::lower(test::llama3_8b(), plan).memory;
+    EXPECT_DOUBLE_EQ(memory.activations, activations);
+    EXPECT_DOUBLE_EQ(memory.grads, grads);
+  };
+  expect_peak(job, 3357540352.0, 15009849344.0);
+  // ZeRO-2: the partition, 16,060,522,496 / 8 = 2,007,565,312, allocated whole at the first
+  // reduction, meets the first layer's backward (9.5 GB, more than the loss's 5.7).
+  job.zero_stage = 2;
+  expect_peak(job, 7518289920.0, 2007565312.0);
+  // With torch's cross entropy the loss, 29,779,558,400, comes before any gradient.
+  job.loss = "standard";
+  expect_peak(job, 29779558400.0, 0.0);
+  // A second micro-batch meets the first one's gradients at its loss.
+  job.global_batch_size = 2;
+  expect_peak(job, 29779558400.0, 2007565312.0);
+  // ZeRO-3's flat gradient partition is allocated once (stage3.py): resident in one micro-batch.
+  job.global_batch_size = 0;
+  job.zero_stage = 3;
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.grads, 2007565312.0);
+  // Megatron's grad buffer is resident: a ring of 8 under Megatron holds every fp32 gradient at
+  // its peak (ZeRO-1 shards only the optimizer): 4·8,030,261,248.
+  JobConfig ring = test::long_job("ring", 8);
+  ring.zero_stage = 1;
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ring).memory.grads, 4.0 * 8030261248.0);
+}
+
 TEST(LoweredActivations, TorchtitanUnderTensorParallelismRunsItsLossParallel) {
   // torchtitan with TP 8 (megatron-sp under fsdp), Llama-3-8B at 32K, full recompute: each GPU
   // holds 32,768 tokens x 16,032 of the vocabulary (128,256 / 8), and its loss-parallel cross
@@ -344,6 +388,7 @@ TEST(LoweredActivations, TorchtitanUnderTensorParallelismRunsItsLossParallel) {
   ds.tensor_parallel = 2;
   ds.seq_length = 32768;
   ds.recompute = Recompute::kFull;
+  ds.global_batch_size = 2;  // gradients resident at every moment
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ds).memory.activations,
                    32 * 2.0 * 4096 * 4096 + 2 * 2.0 * 4096 * 4096 + 12.0 * 8192 * 64128);
 }

@@ -87,6 +87,7 @@ TEST(ModelStates, RingAndUspShardOverEverySequenceRank) {
   usp.ring_degree = 2;
   usp.zero_stage = 2;
   usp.framework = "deepspeed";  // yunchang USP on DeepSpeed ZeRO-2 (Megatron has no ZeRO-2)
+  usp.global_batch_size = 2;  // accumulation: the gradient partition is resident at the peak
   const LoweredStep step = test::lower(test::llama3_8b(), usp);
   EXPECT_DOUBLE_EQ(step.memory.grads, 2 * kLlamaParams / 16);
   EXPECT_DOUBLE_EQ(step.memory.params, 2 * kLlamaParams);
