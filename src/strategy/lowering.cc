@@ -632,10 +632,11 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   c.ops[kAttention].bwd_flops *= c.attn_scale;
   // The loss kernels of the framework's cross entropy (framework.h: measured traffic per logit).
   {
-    const double logits = static_cast<double>(job.micro_batch_size) *
-                          static_cast<double>(c.shard.dense_tokens) *
-                          static_cast<double>(model.padded_vocab(job.tensor_parallel)) /
-                          static_cast<double>(job.tensor_parallel);
+    // This GPU's tokens and vocabulary rows (TP splits the LM head over the padded vocabulary).
+    const int64_t tokens = job.micro_batch_size * c.shard.dense_tokens;
+    const double vocab_local = static_cast<double>(model.padded_vocab(job.tensor_parallel)) /
+                               static_cast<double>(job.tensor_parallel);
+    const double logits = static_cast<double>(tokens) * vocab_local;
     // --loss fused runs Liger's kernel whatever the framework's own loss is.
     const LossChoice choice = parse_loss(job.loss, "--loss");
     const LossImpl own = job.cross_entropy == "fused"     ? LossImpl::kFused
@@ -653,18 +654,14 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     const LossMemory loss_memory = loss_memory_per_logit(own, c.e);
     c.head[kCrossEntropy].saved_bytes += (loss_memory.saved - 4.0) * logits;
     if (choice.kind != LossKind::kFused) {
-      const double vocab_local = static_cast<double>(model.padded_vocab(job.tensor_parallel)) /
-                                 static_cast<double>(job.tensor_parallel);
-      const double chunk_tokens = static_cast<double>(loss_chunk_tokens(
-          choice, job.micro_batch_size * c.shard.dense_tokens,
-          static_cast<int64_t>(vocab_local), model.hidden_size));
+      const double chunk_tokens = static_cast<double>(
+          loss_chunk_tokens(choice, tokens, static_cast<int64_t>(vocab_local), model.hidden_size));
       c.loss_transient = loss_memory.transient * chunk_tokens * vocab_local;
     }
     // Chunked / fused losses hold one chunk of logits (long_context.h); GEMM FLOPs unchanged.
     const ChunkedLossHolds chunked{loss_memory.saved, c.fw.chunked_loss_grad_bytes, c.fw.chunked_loss_keeps_logits};
-    apply_loss(c.head, choice, static_cast<double>(job.micro_batch_size) * static_cast<double>(c.shard.dense_tokens),
-               static_cast<double>(model.padded_vocab(job.tensor_parallel)) / static_cast<double>(job.tensor_parallel),
-               static_cast<double>(model.hidden_size), c.e, c.param_bytes, chunked);
+    apply_loss(c.head, choice, static_cast<double>(tokens), vocab_local, static_cast<double>(model.hidden_size),
+               c.e, c.param_bytes, chunked);
   }
   // Tiled MLP (long_context.h): the backward re-runs each tile's MLP forward.
   const int64_t mlp_tiles = tiled_mlp_shards(job.tiled_mlp, c.shard.dense_tokens, model.hidden_size);
