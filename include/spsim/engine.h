@@ -19,9 +19,11 @@ struct EngineOptions {
   std::string trace_path;          // DES: Chrome trace output ("" = none)
   bool trace_all_gpus = false;
   // DES trace memory counter (bytes), filled by evaluate() from the memory model: what stays
-  // resident through the step, and the saved activations of one micro-batch at their peak.
+  // resident through the step, the saved activations of one micro-batch at their peak, and the
+  // gradients a backward makes (spread over its layers).
   double trace_resident_bytes = 0;
   double trace_activation_bytes = 0;
+  double trace_backward_grad_bytes = 0;
 };
 
 class Engine {

@@ -79,15 +79,19 @@ struct JobConfig {
   // What lives in host memory (--offload, job "offload"; long_context.h): the optimizer step and
   // its states (DeepSpeed zero_optimization.offload_optimizer.device "cpu", ZeRO-Offload), and
   // the activation checkpoints of full recompute (ALST's activation_checkpoint_cpu_offload,
-  // blocking copies), copied out after each layer's forward and back before its backward.
+  // blocking copies), copied out after each layer's forward and back before its backward; and
+  // ZeRO-3's 16-bit parameter partitions (zero_optimization.offload_param.device "cpu"), copied
+  // to the GPU before each gather.
   bool offload_optimizer = false;
   bool offload_activations = false;
+  bool offload_params = false;
   double framework_reserve_bytes = 0; // CUDA context, NCCL buffers, allocator slack (named reserve)
   // Variable-length batches (--seq-dist, job "seq_dist"): the documents packed into each
   // seq_length sample; null: every sample is one document (the default). Shared, read-only.
   std::shared_ptr<const SequenceDistribution> seq_dist;
 
   int64_t sequence_parallel_degree() const { return ulysses_degree * ring_degree; }
+  bool offloads_to_host() const { return offload_optimizer || offload_params || offload_activations; }
   /// micro-batches per optimizer step (gradient accumulation).
   int64_t micro_batches() const;
 };

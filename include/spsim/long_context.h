@@ -75,11 +75,16 @@ void apply_loss(std::vector<OpCost>& head, const LossChoice& loss, double tokens
 int64_t tiled_mlp_shards(int64_t requested, int64_t tokens, int64_t hidden);
 /// Parses --tiled-mlp / "tiled_mlp": "off" (0), "auto" (-1) or a shard count N >= 1.
 int64_t parse_tiled_mlp(const std::string& text, const std::string& where);
-/// Parses --offload / "offload": none, or a comma list of optimizer and activations, into `job`.
+/// Parses --offload / "offload": none, or a comma list of optimizer, params and activations, into
+/// `job`.
 void set_offload(JobConfig& job, const std::string& text, const std::string& where);
-/// The job's offload as text, the inverse of set_offload: "none", "optimizer",
-/// "activations" or "optimizer,activations".
+/// The job's offload as text, the inverse of set_offload: "none", or those offloaded in the order
+/// optimizer, params, activations ("optimizer,params,activations").
 std::string offload_name(const JobConfig& job);
+/// The offloads `--techniques` searches (set_offload text): none, the optimizer, the activations,
+/// both, and ZeRO-3's parameters with the optimizer, with and without the activations.
+inline const std::vector<std::string> kSearchedOffloads = {
+    "none", "optimizer", "activations", "optimizer,activations", "optimizer,params", "optimizer,params,activations"};
 /// "off", "auto" or N.
 std::string tiled_mlp_name(int64_t requested);
 

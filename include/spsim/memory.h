@@ -16,11 +16,17 @@ struct Topology;
 /// When a step's gradients occupy memory, which decides the moment of the peak
 /// (detail::stage_memory; FrameworkProfile::grad_lifetime says which a framework runs).
 enum class GradLifetime : uint8_t {
-  kResident,        // a buffer allocated once and zeroed each step: there at every moment
-  kMadeInBackward,  // each parameter's gradient is created as the backward computes it and freed
-                    // after the optimizer step: none at the loss, all at the last layer
-  kWholeAtFirstReduction,  // the ZeRO-2 partition buffer, allocated whole when the backward
-                           // reduces its first bucket and freed after the step: none at the loss
+  kResident,  // a buffer allocated once and zeroed each step: there at every moment
+  // Each parameter's gradient is created as the backward computes it and freed after the step:
+  // in a step of one micro-batch none exist at the loss, all at the last layer. Then:
+  kMadeInBackwardCastAtStep,        // the optimizer step casts them to fp32 and flattens that
+                                    // while they live (DeepSpeed ZeRO-0's FP16_Optimizer: 2 + 4
+                                    // + 4 bytes a parameter)
+  kMadeInBackwardPartitionedAfter,  // the reduction after the backward allocates the whole 16-bit
+                                    // partition beside them (DeepSpeed ZeRO-1)
+  // The ZeRO-2 partition, allocated whole when a backward reduces its first bucket; with gradient
+  // accumulation the earlier micro-batches' sum is kept beside it until the step (DeepSpeed).
+  kPartitionPerBackward,
 };
 
 /// Per-GPU bytes at the peak moment of a step: each term is what is alive at that moment (the
@@ -33,6 +39,11 @@ struct MemoryEstimate {
   double activations = 0;  // saved activations of every layer in flight at the peak
   double buffers = 0;      // transient: all-to-all outputs, ring double buffers, fp32 accumulators
   double reserve = 0;      // framework reserve (named, from the job)
+  // The step over time, for the DES memory trace: the in-flight layers' saved tensors the
+  // forward accumulates, the gradients held from the step's start and those its backward makes.
+  double saved_layers = 0;
+  double grads_at_start = 0;
+  double grads_made_in_backward = 0;
   // Bytes this GPU's rank keeps in host memory (--offload): not part of the GPU's peak, held
   // against the node's host memory share (Topology::host).
   double host = 0;

@@ -144,8 +144,9 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                   "ceil(tokens / hidden)); the backward re-runs each tile's forward")
       ->capture_default_str()->group("Long context");
   cmd->add_option("--offload", o.offload,
-                  "none | optimizer | activations | optimizer,activations: to host memory. optimizer: "
-                  "DeepSpeed's offload_optimizer (states and the Adam step on the CPUs); activations: "
+                  "none, or a comma list of optimizer, params, activations: to host memory. optimizer: "
+                  "DeepSpeed's offload_optimizer (states and the Adam step on the CPUs); params: ZeRO-3's "
+                  "offload_param (16-bit partitions, copied in before each gather); activations: "
                   "full recompute's checkpoints (ALST's activation_checkpoint_cpu_offload), copied out and back")
       ->capture_default_str()->group("Long context");
   cmd->add_option("--framework-reserve-gib", o.reserve_gib,

@@ -198,7 +198,7 @@ std::string techniques_used(const JobConfig& job) {
   std::string out;
   if (job.loss != "standard") out = "loss:" + job.loss;
   if (job.tiled_mlp != 0) out += std::string(out.empty() ? "" : ",") + "tiled-mlp:" + tiled_mlp_name(job.tiled_mlp);
-  if (job.offload_optimizer || job.offload_activations) {
+  if (job.offloads_to_host()) {
     out += std::string(out.empty() ? "" : ",") + "offload:" + offload_name(job);
   }
   return out.empty() ? "-" : out;
@@ -401,9 +401,10 @@ void add_max_context_command(CLI::App& app) {
         MemoryKnobs with = knobs;
         if (options->command->count("--loss") == 0) with.losses = {"standard", "chunked:8", "fused"};
         if (options->command->count("--tiled-mlp") == 0) with.tiled_mlps = {0, -1};
-        // DeepSpeed's offloads (the optimizer; full recompute's checkpoints too): refused, so
-        // skipped, under the other frameworks and on topologies without a host block.
-        if (options->command->count("--offload") == 0) with.offloads = {"none", "optimizer", "activations", "optimizer,activations"};
+        // DeepSpeed's offloads (the optimizer, ZeRO-3's parameters with it; full recompute's
+        // checkpoints too): refused, so skipped, under the other frameworks and on topologies
+        // without a host block.
+        if (options->command->count("--offload") == 0) with.offloads = kSearchedOffloads;
         // Unless --framework fixes it, also the frameworks whose code has the techniques (DeepSpeed
         // / ALST: all; torchtitan: the chunked loss) for the schemes they run.
         if (options->command->count("--framework") == 0) with.frameworks = {"", "deepspeed", "fsdp"};

@@ -27,6 +27,7 @@
 #include "spsim/error.h"
 #include "spsim/launch.h"
 #include "spsim/limits.h"
+#include "spsim/long_context.h"
 #include "spsim/report.h"
 #include "spsim/strategy.h"
 #include "spsim/sweep.h"
@@ -529,7 +530,8 @@ void run_sweep_command(SweepOptions& options, const MpiWorld& world) {
       // and Liger's fused one; the MLP whole or in DeepSpeed's ceil(tokens / hidden) tiles.
       if (!given(jo, "--loss")) plan.space.loss = {"standard", "chunked:8", "fused"};
       if (!given(jo, "--tiled-mlp")) plan.space.tiled_mlp = {0, -1};
-      if (!given(jo, "--offload")) plan.space.offload = {"none", "optimizer", "activations", "optimizer,activations"};
+      // ZeRO-3's parameters go with its optimizer (ALST's single-GPU recipe offloads both).
+      if (!given(jo, "--offload")) plan.space.offload = kSearchedOffloads;
       // and, unless --framework fixes it, under the frameworks whose code has them.
       if (!given(jo, "--framework")) plan.space.technique_frameworks = {"", "deepspeed", "fsdp"};
     }

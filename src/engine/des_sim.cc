@@ -236,7 +236,9 @@ class Simulation {
   int64_t next_flow_ = 0;
   double comm_slowdown_ = 0;             // topology_.efficiency.kernels.comm_slowdown
   std::vector<double> activations_;      // per traced rank: saved activations now (bytes)
+  std::vector<double> grads_;            // per traced rank: gradients the backward has made (bytes)
   double activation_per_layer_ = 0;      // one forward layer instance's share
+  double grads_per_layer_ = 0;           // one backward layer instance's gradients
 };
 
 // Memory counter: the resident part plus saved activations, which grow by one layer's share when
@@ -248,10 +250,14 @@ void Simulation::memory_sample(int64_t rank, int64_t inst, double time) {
   const Phase phase = segment.tasks.front().phase;
   double& held = activations_[rank];
   if (phase == Phase::kForward) held += activation_per_layer_;
-  if (phase == Phase::kBackward) held = std::max(0.0, held - activation_per_layer_);
+  if (phase == Phase::kBackward) {
+    held = std::max(0.0, held - activation_per_layer_);
+    grads_[rank] += grads_per_layer_;
+  }
   timeline_.counters.push_back(
       {rank, "HBM (GiB)", time,
        {{"activations", held / (1024.0 * 1024.0 * 1024.0)},
+        {"grads", grads_[rank] / (1024.0 * 1024.0 * 1024.0)},
         {"resident", options_.trace_resident_bytes / (1024.0 * 1024.0 * 1024.0)}}});
 }
 
@@ -858,14 +864,20 @@ SimOutput Simulation::run() {
   }
   if (forward_layers > 0) {
     activation_per_layer_ = options_.trace_activation_bytes / static_cast<double>(forward_layers);
+    // Gradients made in the backward come with a step of one micro-batch: as many backward
+    // layers as forward ones.
+    grads_per_layer_ = options_.trace_backward_grad_bytes / static_cast<double>(forward_layers);
   }
   activations_.assign(n_, 0.0);
+  grads_.assign(n_, 0.0);
   if (!options_.trace_path.empty() &&
       (options_.trace_resident_bytes > 0 || options_.trace_activation_bytes > 0)) {
     for (const int64_t rank : timeline_.gpus) {
       timeline_.counters.push_back(
           {rank, "HBM (GiB)", 0.0,
-           {{"activations", 0.0}, {"resident", options_.trace_resident_bytes / (1024.0 * 1024.0 * 1024.0)}}});
+           {{"activations", 0.0},
+            {"grads", 0.0},
+            {"resident", options_.trace_resident_bytes / (1024.0 * 1024.0 * 1024.0)}}});
     }
   }
   sg4::Activity::on_completion_cb([this](const sg4::Activity& activity) {

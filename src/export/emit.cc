@@ -487,6 +487,10 @@ std::vector<LaunchSetting> deepspeed_settings(const Plan& plan, std::vector<std:
     s.push_back({"deepspeed", "zero_optimization.offload_optimizer.device", "cpu"});
     s.push_back({"deepspeed", "zero_optimization.offload_optimizer.pin_memory", "true"});
   }
+  if (job.offload_params) {
+    s.push_back({"deepspeed", "zero_optimization.offload_param.device", "cpu"});
+    s.push_back({"deepspeed", "zero_optimization.offload_param.pin_memory", "true"});
+  }
   if (job.precision == Precision::kBf16) s.push_back({"deepspeed", "bf16.enabled", "true"});
   if (job.precision == Precision::kFp16) s.push_back({"deepspeed", "fp16.enabled", "true"});
   notes.push_back("load the model with attn_implementation=\"flash_attention_2\"");

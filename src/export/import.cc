@@ -1158,16 +1158,16 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
                                      ? o.at("device").get<std::string>()
                                      : "none";
       if (device == "none") continue;
-      // The optimizer on the CPUs is --offload optimizer; parameters (ZeRO-Infinity) and NVMe
-      // are not modelled.
-      if (device == "cpu" && std::string(offload) == "offload_optimizer") {
-        job.offload_optimizer = true;
+      // The optimizer or the parameters on the CPUs are --offload optimizer / params; NVMe
+      // (ZeRO-Infinity) is not modelled.
+      if (device == "cpu") {
+        (std::string(offload) == "offload_optimizer" ? job.offload_optimizer : job.offload_params) = true;
         out.given.insert("offload");
         continue;
       }
       throw InputError(where + ": /zero_optimization/" + offload,
                        fmt::format("ZeRO offloading of {} to {} is not modelled (spsim offloads the optimizer "
-                                   "to the CPU only)",
+                                   "and the parameters to the CPU only)",
                                    std::string(offload) == "offload_param" ? "parameters" : "the optimizer",
                                    device));
     }

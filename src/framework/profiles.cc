@@ -150,14 +150,20 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // checkpointing is full, of every layer (what spsim's DeepSpeed plans emit): no full:N.
           kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kNone,
           CpAttention::kSingleKernel,
-          // ZeRO-0 and ZeRO-1: autograd creates each param.grad in the backward; the optimizer's
-          // zero_grad(set_to_none=True) after the step frees them (runtime/engine.py:3316-3369,
-          // stage_1_and_2.py:2017). ZeRO-2: grads_in_partition is allocated whole at the first
-          // reduction of the backward (stage_1_and_2.py:1676-1681) and set to None after the step
-          // (_release_ipg_buffers, :828-834); reduced gradients of other ranks are freed. ZeRO-3:
+          // Without pipeline stages and with 16-bit gradient accumulation (the BF16_Optimizer of
+          // pipelines and fp32 accumulation keeps a flat fp32 gradient buffer: resident).
+          // ZeRO-0: autograd creates each param.grad in the backward; FP16_Optimizer's step
+          // (engine.py:2019, 2065) casts each group's gradients to fp32 and flattens them before
+          // it frees them (fp16/fused_optimizer.py:286-313). ZeRO-1: the same gradients, reduced
+          // after the backward (process_gradients, stage_1_and_2.py:1758-1765, overlap_comm off)
+          // into grads_in_partition, allocated whole at the first bucket (:1669-1681); freed by
+          // zero_grad(set_to_none=True) after the step (engine.py:3358-3369, :2017). ZeRO-2: each
+          // backward's first reduction allocates grads_in_partition whole; its epilogue keeps a
+          // view of it (all_grad_tensors, :938) and drops the buffer (:960), so the next
+          // micro-batch allocates another and adds it in (:944), until the step. ZeRO-3:
           // grad_partitions_flat_buffer is allocated once (stage3.py:742).
-          {GradLifetime::kMadeInBackward, GradLifetime::kMadeInBackward,
-           GradLifetime::kWholeAtFirstReduction, GradLifetime::kResident},
+          {GradLifetime::kMadeInBackwardCastAtStep, GradLifetime::kMadeInBackwardPartitionedAfter,
+           GradLifetime::kPartitionPerBackward, GradLifetime::kResident},
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
       },
@@ -355,10 +361,16 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
                                               "use --tiled-mlp off or --framework deepspeed",
                                               fw.title));
   }
-  if ((job.offload_optimizer || job.offload_activations) && std::string(fw.name) != "deepspeed") {
-    throw InputError("offload", fmt::format("{}: spsim models DeepSpeed's offloads (offload_optimizer, ALST's "
-                                            "checkpoint offload), not {}'s; use --framework deepspeed or "
-                                            "--offload none", offload_name(job), fw.title));
+  if (job.offloads_to_host() && std::string(fw.name) != "deepspeed") {
+    throw InputError("offload", fmt::format("{}: spsim models DeepSpeed's offloads (offload_optimizer, "
+                                            "offload_param, ALST's checkpoint offload), not {}'s; use "
+                                            "--framework deepspeed or --offload none",
+                                            offload_name(job), fw.title));
+  }
+  // zero/offload_config.py: offload_param is "valid only with stage 3" (stage3.py places
+  // partitions on the remote device; stages 1 and 2 keep whole parameters on the GPU).
+  if (job.offload_params && job.zero_stage != 3) {
+    throw InputError("offload", "params: DeepSpeed offloads parameters under ZeRO-3 only (offload_param); use --zero 3");
   }
   if (job.offload_optimizer && job.zero_stage < 1) {
     throw InputError("offload", "optimizer: DeepSpeed offloads the optimizer of ZeRO stages 1, 2 and 3 only; "

@@ -150,37 +150,61 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   // offload_activations each layer's checkpoint leaves for the host after its forward and
   // returns before its backward, one at a time (ALST's blocking copies): the GPU holds one.
   double kept = in.layers_in_flight;
+  if (job.offload_params) {
+    // ZeRO-3's offload_param: the 16-bit partition lives in pinned host memory; the GPU holds only
+    // the layers being fetched (the ZeRO-3 gather buffers of memory/layer_buffers.h).
+    estimate.host += estimate.params;
+    estimate.params = 0;
+  }
   if (job.offload_activations) {
     estimate.host += in.layers_in_flight * layer.saved;
     kept = std::min(1.0, in.layers_in_flight);
   }
-  // The moments of the backward (the head is freed before the first layer's).
+  // The moments of the step (the head is freed before the first layer's backward), each with
+  // the gradients alive then.
   struct Moment {
     double activations, grads;
   };
   const double all_grads = estimate.grads;
-  const double grads_per_param = in.params_local > 0 ? all_grads / in.params_local : 0.0;
-  const double saved_now = kept * layer.saved + in.extra_saved;
-  const double last_layer = std::min(1.0, in.layers_in_flight) * layer.saved + in.extra_saved;
+  const double per_param = in.params_local > 0 ? all_grads / in.params_local : 0.0;
+  const double at_loss = kept * layer.saved + in.extra_saved + in.head_peak;
+  const double at_first_layer = kept * layer.saved + in.extra_saved + layer.recomputed;
+  const double at_last_layer = std::min(1.0, in.layers_in_flight) * layer.saved + in.extra_saved + layer.recomputed;
+  const bool one_micro_batch = in.micro_batches <= 1;
+  const bool made_in_backward = in.grad_lifetime != GradLifetime::kResident && one_micro_batch;
   std::vector<Moment> moments;
-  switch (in.grad_lifetime) {
-    case GradLifetime::kResident:
-      moments = {{saved_now + in.head_peak, all_grads}, {saved_now + layer.recomputed, all_grads}};
-      break;
-    case GradLifetime::kMadeInBackward:
-      moments = {{saved_now + in.head_peak, 0.0},
-                 {saved_now + layer.recomputed, grads_per_param * in.head_grad_params},
-                 {last_layer + layer.recomputed, all_grads - grads_per_param * in.tail_grad_params},
-                 {in.extra_saved, all_grads}};
-      break;
-    case GradLifetime::kWholeAtFirstReduction:
-      moments = {{saved_now + in.head_peak, 0.0}, {saved_now + layer.recomputed, all_grads}};
-      break;
+  if (in.grad_lifetime == GradLifetime::kPartitionPerBackward) {
+    // The partition (all_grads under ZeRO-2) appears at the first layer's backward; with
+    // accumulation the sum of the earlier micro-batches is there from the loss on.
+    const double earlier = one_micro_batch ? 0.0 : all_grads;
+    moments = {{at_loss, earlier}, {at_first_layer, earlier + all_grads}};
+  } else if (made_in_backward) {
+    // The head's gradients and the first layer's own before the layers' backward frees anything;
+    // all but the input embedding's at the last layer's backward; all at the embedding's.
+    moments = {{at_loss, 0.0},
+               {at_first_layer, per_param * (in.head_grad_params + in.layer_params)},
+               {at_last_layer, all_grads - per_param * in.tail_grad_params},
+               {in.extra_saved, all_grads}};
+  } else {
+    moments = {{at_loss, all_grads}, {at_first_layer, all_grads}};
+  }
+  const bool sixteen_bit = job.precision != Precision::kFp32 && job.precision != Precision::kTf32;
+  if (in.grad_lifetime == GradLifetime::kMadeInBackwardCastAtStep && sixteen_bit) {
+    // The step, activations freed: each 16-bit gradient, its fp32 copy and the flat fp32 one.
+    moments.push_back({0.0, all_grads + 8.0 * in.params_local});
+  }
+  if (in.grad_lifetime == GradLifetime::kMadeInBackwardPartitionedAfter && !job.offload_optimizer) {
+    // After the backward the reduction allocates this rank's 16-bit partition beside the whole
+    // gradients (with offload_optimizer the partition goes to the host instead).
+    moments.push_back({in.extra_saved, all_grads + all_grads / static_cast<double>(std::max<int64_t>(1, in.zero_group))});
   }
   const Moment* peak = &moments.front();
   for (const Moment& m : moments) {
     if (m.activations + m.grads > peak->activations + peak->grads) peak = &m;
   }
+  estimate.saved_layers = kept * layer.saved + in.extra_saved;
+  estimate.grads_at_start = made_in_backward ? 0.0 : all_grads;
+  estimate.grads_made_in_backward = made_in_backward ? all_grads : 0.0;
   estimate.activations = peak->activations;
   estimate.grads = peak->grads;
   estimate.reserve = job.framework_reserve_bytes;

@@ -74,15 +74,16 @@ struct StageMemoryInputs {
   GradLifetime grad_lifetime = GradLifetime::kResident;
   double head_grad_params = 0;
   double tail_grad_params = 0;
+  double layer_params = 0;      // one layer's, whose gradients its backward makes
 };
 
 /// Per-GPU memory of one stage at its peak: model states (ZeRO-sharded), every in-flight layer's
 /// saved activations plus the extras and the recomputed layer, buffers and the job's reserve.
 /// The peak is the largest of the step's moments: the loss, the first layer's backward, the
-/// last layer's backward, the embedding's backward. Resident gradients add the same bytes to each,
-/// so only the first two can be largest; gradients made in the backward grow as the layers'
-/// activations are freed, and the estimate's activations and grads are those of the moment that
-/// holds the most.
+/// last layer's backward, the embedding's backward, and what the framework's lifetime adds after
+/// the backward (GradLifetime). Resident gradients add the same bytes to each, so only the first
+/// two can be largest; gradients made in the backward grow as the layers' activations are freed,
+/// and the estimate's activations and grads are those of the moment that holds the most.
 MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations& layer,
                             const JobConfig& job);
 

@@ -2,6 +2,8 @@
 #include "spsim/long_context.h"
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -138,30 +140,36 @@ int64_t parse_tiled_mlp(const std::string& text, const std::string& where) {
 }
 
 void set_offload(JobConfig& job, const std::string& text, const std::string& where) {
-  bool optimizer = false, activations = false;
+  // What can be offloaded, in the order offload_name writes them.
+  bool flags[3] = {false, false, false};
+  static constexpr const char* kItems[3] = {"optimizer", "params", "activations"};
   if (text != "none") {
     size_t start = 0;
     while (true) {
       const size_t comma = text.find(',', start);
       const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      bool& flag = item == "optimizer" ? optimizer : activations;
-      if ((item != "optimizer" && item != "activations") || flag) {
-        throw InputError(where, fmt::format("must be none, or optimizer and/or activations separated by a comma, "
-                                            "each once (got \"{}\")", text));
+      const auto* found = std::find(std::begin(kItems), std::end(kItems), item);
+      if (found == std::end(kItems) || flags[found - std::begin(kItems)]) {
+        throw InputError(where, fmt::format("must be none, or any of optimizer, params and activations separated "
+                                            "by commas, each once (got \"{}\")", text));
       }
-      flag = true;
+      flags[found - std::begin(kItems)] = true;
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
   }
-  job.offload_optimizer = optimizer;
-  job.offload_activations = activations;
+  job.offload_optimizer = flags[0];
+  job.offload_params = flags[1];
+  job.offload_activations = flags[2];
 }
 
 std::string offload_name(const JobConfig& job) {
-  if (job.offload_optimizer && job.offload_activations) return "optimizer,activations";
-  if (job.offload_optimizer) return "optimizer";
-  return job.offload_activations ? "activations" : "none";
+  std::string out;
+  for (const auto& [on, name] : {std::pair{job.offload_optimizer, "optimizer"}, std::pair{job.offload_params, "params"},
+                                 std::pair{job.offload_activations, "activations"}}) {
+    if (on) out += (out.empty() ? "" : ",") + std::string(name);
+  }
+  return out.empty() ? "none" : out;
 }
 
 std::string tiled_mlp_name(int64_t requested) {

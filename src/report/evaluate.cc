@@ -30,8 +30,12 @@ Evaluation evaluate_lowered(const ModelSpec& model, const Topology& topology, co
                             const Engine& engine, const EngineOptions& options) {
   EngineOptions engine_options = options;
   const MemoryEstimate& memory = step.memory;
-  engine_options.trace_activation_bytes = memory.activations;
-  engine_options.trace_resident_bytes = memory.peak() - memory.activations;
+  // The step over time, not its peak moment: the forward's layers, what is there from the start
+  // (gradients only when they are resident) and the gradients the backward makes.
+  engine_options.trace_activation_bytes = memory.saved_layers;
+  engine_options.trace_resident_bytes =
+      memory.params + memory.optimizer + memory.buffers + memory.reserve + memory.grads_at_start;
+  engine_options.trace_backward_grad_bytes = memory.grads_made_in_backward;
   Evaluation out;
   out.result = run_lowered_step(step, topology, engine, engine_options);
   out.flops = step_flops(model, step.job);
@@ -44,7 +48,7 @@ Evaluation evaluate_lowered(const ModelSpec& model, const Topology& topology, co
 RunReport evaluate(const ModelSpec& model, const Topology& cluster, const JobConfig& job,
                    const Engine& engine, const EngineOptions& options) {
   const Topology topology = check_fits_cluster(cluster, job.num_gpus);
-  check_host_for_offload(job.offload_optimizer || job.offload_activations, topology);
+  check_host_for_offload(job.offloads_to_host(), topology);
   RunReport report;
   report.model = model;
   report.topology = topology;

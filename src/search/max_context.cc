@@ -93,7 +93,7 @@ MaxContextResult max_context(const ModelSpec& model, const Topology& topology, c
   // The job's own shares of the host (a job smaller than a host has more of it).
   Topology usable = topology_for_job(topology, job.num_gpus);
   if (limits.memory_bytes > 0) usable.gpu.hbm_bytes = limits.memory_bytes;
-  check_host_for_offload(job.offload_optimizer || job.offload_activations, usable);
+  check_host_for_offload(job.offloads_to_host(), usable);
   MaxContextResult out;
   out.job = job;
   out.granularity = sequence_granularity(job, base_granularity);

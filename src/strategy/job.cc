@@ -184,7 +184,7 @@ nlohmann::json job_to_json(const JobConfig& job) {
   // Long-context techniques only when on: a plan without them keeps its configuration as it was.
   if (job.loss != "standard") out["loss"] = job.loss;
   if (job.tiled_mlp != 0) out["tiled_mlp"] = tiled_mlp_name(job.tiled_mlp);
-  if (job.offload_optimizer || job.offload_activations) out["offload"] = offload_name(job);
+  if (job.offloads_to_host()) out["offload"] = offload_name(job);
   out["framework_reserve_gib"] = job.framework_reserve_bytes / (1024.0 * 1024 * 1024);
   // Only when given: a fixed-length job's configuration is unchanged.
   if (job.seq_dist) out["seq_dist"] = job.seq_dist->source;

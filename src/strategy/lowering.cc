@@ -51,10 +51,20 @@ int emit_grad_sync(SegmentBuilder& sb, const Context& c, double params, int dep)
 // ZeRO-3 parameter all-gather: no dependencies, so it prefetches on the data stream. `matrices`:
 // the separate weight tensors the parameters are, for frameworks that gather one at a time.
 int emit_zero3_gather(SegmentBuilder& sb, const Context& c, double params, int matrices = 1) {
-  if (c.job.zero_stage < 3 || c.grad_group_size <= 1) return -1;
+  if (c.job.zero_stage < 3) return -1;
+  // offload_param: the rank's partition lives in pinned host memory and is copied to the GPU
+  // before the all-gather (partition_parameters.py all-gather paths: ds_tensor.to(device), a
+  // blocking copy, :1332 and :1368 @edaa722); DeepSpeed fetches a submodule when it is needed
+  // (no layer-ahead prefetch, framework.h), so the copy holds up the compute stream.
+  const int from_host =
+      c.job.offload_params
+          ? sb.compute("param_from_host", OpClass::kHostLink, 0,
+                       params * c.param_bytes / static_cast<double>(std::max<int64_t>(1, c.grad_group_size)), {})
+          : -1;
+  if (c.grad_group_size <= 1) return from_host;
   const int task = sb.comm("zero3_param_all_gather", Stream::kDataComm, Category::kZeroParams,
                            CommKind::kAllGather, c.g_grad, ratio(c.grad_group_size) * params * c.param_bytes,
-                           {});
+                           {from_host});
   if (c.fw.gather_per_matrix) sb.at(task).calls = static_cast<uint16_t>(std::max(1, matrices));
   return task;
 }
@@ -178,7 +188,8 @@ struct LayerBwdTasks {
 
 LayerBwdTasks emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::vector<OpCost>& bwd_ops,
                              bool with_dp, bool rerun_forward) {
-  const bool zero3 = c.job.zero_stage >= 3 && c.grad_group_size > 1;
+  // Parameters fetched per layer: gathered from the ZeRO group, or copied in from the host.
+  const bool zero3 = c.job.zero_stage >= 3 && (c.grad_group_size > 1 || c.job.offload_params);
   const Gather mode = zero3_gather_mode(c);
   const bool prefetch = zero3 && mode == Gather::kPrefetch;
   const int gather = prefetch ? emit_zero3_gather(sb, c, c.layer_params, layer_matrices(c.model)) : -1;
@@ -432,7 +443,10 @@ void add_optimizer(TaskGraph& graph, const Context& c, double params_local) {
     // not overlapped with it: an upper bound of 4 bytes per parameter over the link.
     const int out = sb.compute("grads_to_host", OpClass::kHostLink, 0, 4.0 * shard, {});
     const int adam = sb.compute("cpu_adam", OpClass::kHostMemory, 12.0 * shard, 30.0 * shard, {out});
-    const int back = sb.compute("params_to_gpu", OpClass::kHostLink, 0, c.param_bytes * shard, {adam});
+    // With offload_param the updated 16-bit partition stays on the host for the next fetch.
+    const int back = c.job.offload_params
+                         ? adam
+                         : sb.compute("params_to_gpu", OpClass::kHostLink, 0, c.param_bytes * shard, {adam});
     if ((c.job.zero_stage == 1 || c.job.zero_stage == 2) && c.dp_comm) {
       sb.comm("zero_param_all_gather", Stream::kDataComm, Category::kZeroParams, CommKind::kAllGather, c.g_grad,
               ratio(c.grad_group_size) * params_local * c.param_bytes, {back});
@@ -519,7 +533,8 @@ double layer_buffers_of(const Context& c) {
   in.cp_q_elems = c.cp_q_elems;
   in.cp_k_elems = c.cp_k_elems;
   in.tp_gather_bytes = c.sp ? c.tp_bytes : 0.0;
-  in.zero3_gathers = c.job.zero_stage >= 3 && c.dp_comm;
+  // ZeRO-3 gathers a layer's parameters when it shards them; offload_param fetches them whole.
+  in.zero3_gathers = c.job.zero_stage >= 3 && (c.dp_comm || c.job.offload_params);
   in.reduces_gradients = c.dp_comm;
   in.layer_params = c.layer_params;
   in.param_bytes = c.param_bytes;
@@ -786,16 +801,20 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                             (model.tied_embeddings ? 0.0 : vocab_rows);
   const double first_extra = input_embedding / static_cast<double>(c.t);
   const double last_extra = (vocab_rows + final_norm) / static_cast<double>(c.t);
-  // When the gradients exist: the framework's lifetime at the job's ZeRO stage, but resident from
-  // the second micro-batch of an accumulating step on (it meets the first one's gradients).
+  // When the gradients exist: the framework's lifetime at the job's ZeRO stage (stage_memory
+  // applies it to the step's micro-batches). Pipelines and a gradient dtype wider than the
+  // framework's keep a flat gradient buffer (DeepSpeed's BF16_Optimizer, engine.py:1994-2018,
+  // bf16_optimizer.py:176): resident.
   const GradLifetime grad_lifetime =
-      job.micro_batches() == 1 ? c.fw.grad_lifetime[static_cast<size_t>(std::clamp(job.zero_stage, 0, 3))]
-                               : GradLifetime::kResident;
+      p == 1 && c.grad_bytes == c.fw.grad_bytes
+          ? c.fw.grad_lifetime[static_cast<size_t>(std::clamp(job.zero_stage, 0, 3))]
+          : GradLifetime::kResident;
   // Without pipeline stages: the head's backward makes the LM head's and final norm's gradients
   // before any layer's (a tied LM head's is the embedding's, accumulated again at the embedding);
-  // an untied input embedding's comes after every layer's.
-  const double head_grad_params = model.tied_embeddings ? embedding_params : last_extra;
-  const double tail_grad_params = model.tied_embeddings ? 0.0 : first_extra;
+  // the input embedding's other rows (learned positions; all of an untied one's) come after every
+  // layer's.
+  const double head_grad_params = last_extra;
+  const double tail_grad_params = first_extra - (model.tied_embeddings ? vocab_rows / static_cast<double>(c.t) : 0.0);
 
   if (p == 1) {
     if (job.offload_activations) c.offloaded_checkpoint = layer.saved;
@@ -827,6 +846,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.grad_lifetime = grad_lifetime;
     in.head_grad_params = head_grad_params;
     in.tail_grad_params = tail_grad_params;
+    in.layer_params = c.layer_params;
     memory = stage_memory(in, layer_of_chunk(model.num_layers), job);
     return out;
   }
@@ -940,6 +960,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
     in.grad_lifetime = grad_lifetime;
+    in.micro_batches = m;
+    in.layer_params = c.layer_params;
     // Each end stage keeps its own copy of a tied embedding, with its own gradient.
     in.head_grad_params = stage == p - 1 ? last_extra : 0.0;
     in.tail_grad_params = stage == 0 ? first_extra : 0.0;

@@ -357,9 +357,8 @@ SweepRow search_best_plan(const ModelSpec& model, const Topology& cluster_topolo
     out = std::move(*best);
     out.reason = summary;
     // The row's columns have no place for the techniques: say them first in the reason.
-    if (best_job.loss != "standard" || best_job.tiled_mlp != 0 || best_job.offload_optimizer ||
-        best_job.offload_activations) {
-      const bool offloaded = best_job.offload_optimizer || best_job.offload_activations;
+    if (best_job.loss != "standard" || best_job.tiled_mlp != 0 || best_job.offloads_to_host()) {
+      const bool offloaded = best_job.offloads_to_host();
       out.reason = fmt::format("uses loss {}, tiled-mlp {}{} under {}; {}", best_job.loss,
                                tiled_mlp_name(best_job.tiled_mlp),
                                offloaded ? ", offload " + offload_name(best_job) : std::string(),

@@ -452,7 +452,7 @@ TEST(Launch, ImportNamesUnknownAndUnsupportedArguments) {
   EXPECT_THROW_MSG(import_launch(LaunchFormat::kTorchtitan, "[parallelism]\ntensor_parallel_degre = 2\n", "job.toml"),
                    InputError, "tensor_parallel_degree");
   EXPECT_THROW_MSG(import_launch(LaunchFormat::kDeepSpeed,
-                                 R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})",
+                                 R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "nvme"}}})",
                                  "ds.json"),
                    InputError, "offloading");
   // Known settings that do not change the step are reported, not dropped silently.

@@ -166,10 +166,10 @@ TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
   // Full recompute, Ulysses u = 8: 32 layer inputs 2·16384·4096 = 134,217,728 each and the larger
   // of two moments. The loss phase (25,484,591,104, as above) with torch's cross entropy:
   // 32·134,217,728 + 25,484,591,104 = 29,779,558,400.
-  // Two micro-batches, so DeepSpeed's gradients are resident at every moment (the one-micro-batch
-  // moments are GradientTiming's).
+  // ZeRO-3, so DeepSpeed's gradients are resident at every moment and the peak's activations are
+  // the layers' own (the other lifetimes' moments: GradientsMadeInTheBackwardMeetTheLayersTheyFree).
   JobConfig job = test::long_job("ulysses", 8);
-  job.global_batch_size = 2;
+  job.zero_stage = 3;
   job.recompute = Recompute::kFull;
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.activations, 29779558400.0);
   // With Liger's fused loss (a 512-token bf16 chunk 2·512·128256 = 131,334,144, grad_input and the
@@ -207,6 +207,7 @@ TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp
   auto activations = [](const char* impl, int64_t tiles) {
     JobConfig job = test::long_job("ulysses", 8);
     job.framework = "deepspeed";
+    job.zero_stage = 3;  // gradients resident: the peak's activations are the layers' own
     job.recompute = Recompute::kFull;
     job.attention_impl = impl;
     job.tiled_mlp = tiles;
@@ -229,6 +230,7 @@ TEST(LoweredActivations, FlashWorkspaceFollowsTheCallsKeysAndOnlySoftmaxLayers) 
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 16384, 131072, 32, 8, 128, 2), 3223322624.0);
   auto excess = [](const ModelSpec& model, JobConfig job) {
     job.framework = "deepspeed";
+    job.zero_stage = 3;  // gradients resident: the peak's activations are the layers' own
     job.recompute = Recompute::kFull;
     job.tiled_mlp = 16;
     job.loss = "chunked:16384";
@@ -263,7 +265,7 @@ TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {
   // chunk keeps the loss phase below the layer's backward, where the scores are held.
   auto activations = [](const char* strategy, int64_t gpus, AttentionKernel kernel, Recompute recompute) {
     JobConfig job = test::long_job(strategy, gpus);
-    job.global_batch_size = 2;  // gradients resident at every moment
+    job.zero_stage = 3;  // gradients resident at every moment
     job.seq_length = 1024;
     job.loss = "chunked:1024";
     job.causal = false;
@@ -334,30 +336,54 @@ TEST(LoweredActivations, GradientsMadeInTheBackwardMeetTheLayersTheyFree) {
   JobConfig job = test::long_job("ulysses", 8);
   job.recompute = Recompute::kFull;
   job.loss = "fused";
-  // ZeRO-0 (param.grad made by autograd, freed after the step): all 2·8,030,261,248 =
-  // 16,060,522,496 bytes but the input embedding's (2·128,256·4,096 = 1,050,673,152) exist at the
-  // last layer's backward, 15,009,849,344, against its 3,357,540,352 of activations: 18.4 GB, more
-  // than the first layer's 7,518,289,920 + the head's 1,050,681,344 (LM head and final norm).
   auto expect_peak = [](const JobConfig& plan, double activations, double grads) {
     const MemoryEstimate memory = test::lower(test::llama3_8b(), plan).memory;
     EXPECT_DOUBLE_EQ(memory.activations, activations);
     EXPECT_DOUBLE_EQ(memory.grads, grads);
   };
+  // ZeRO-1 (param.grad made by autograd, kept whole, freed after the step): 2·8,030,261,248 =
+  // 16,060,522,496 bytes in all. The first layer's backward holds the head's (LM head and final
+  // norm, 525,340,672 parameters) and its own (218,112,000): 1,486,905,344 beside 7,518,289,920.
+  // The last layer's holds all but the input embedding's (2·128,256·4,096 = 1,050,673,152):
+  // 15,009,849,344 beside 3,357,540,352, 18,367,389,696 in all. After the backward the reduction's
+  // partition, 16,060,522,496 / 8 = 2,007,565,312, joins all of them: 18,068,087,808, less.
+  job.zero_stage = 1;
   expect_peak(job, 3357540352.0, 15009849344.0);
-  // ZeRO-2: the partition, 16,060,522,496 / 8 = 2,007,565,312, allocated whole at the first
-  // reduction, meets the first layer's backward (9.5 GB, more than the loss's 5.7).
+  // At 32K the layers hold a quarter as much: the reduction after the backward is the peak.
+  JobConfig short_job = job;
+  short_job.seq_length = 32768;
+  expect_peak(short_job, 0.0, 18068087808.0);
+  // ZeRO-0: FP16_Optimizer's step holds each gradient (2 B), its fp32 copy and the flat fp32 one
+  // (4 + 4): 16,060,522,496 + 8·8,030,261,248 = 80,302,612,480 with the activations freed.
+  job.zero_stage = 0;
+  expect_peak(job, 0.0, 80302612480.0);
+  // ZeRO-2: the partition, 2,007,565,312, allocated whole at the first reduction, meets the first
+  // layer's backward (9.5 GB, more than the loss's 5.7).
   job.zero_stage = 2;
   expect_peak(job, 7518289920.0, 2007565312.0);
-  // With torch's cross entropy the loss, 29,779,558,400, comes before any gradient.
-  job.loss = "standard";
-  expect_peak(job, 29779558400.0, 0.0);
-  // A second micro-batch meets the first one's gradients at its loss.
+  // A second micro-batch's backward allocates a new partition beside the first one's sum:
+  // 7,518,289,920 + 2·2,007,565,312, more than the loss's 5,745,410,048 + 2,007,565,312.
   job.global_batch_size = 2;
+  expect_peak(job, 7518289920.0, 4015130624.0);
+  // With torch's cross entropy the loss, 29,779,558,400, is the peak: in one micro-batch before any
+  // gradient, in two beside the first one's sum.
+  job.loss = "standard";
   expect_peak(job, 29779558400.0, 2007565312.0);
-  // ZeRO-3's flat gradient partition is allocated once (stage3.py): resident in one micro-batch.
   job.global_batch_size = 0;
+  expect_peak(job, 29779558400.0, 0.0);
+  // ZeRO-3's flat gradient partition is allocated once (stage3.py): resident in one micro-batch.
   job.zero_stage = 3;
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.grads, 2007565312.0);
+  // DeepSpeed's pipeline engine runs BF16_Optimizer, whose flat gradient buffer is allocated once:
+  // resident in a step of one micro-batch too, every 16-bit gradient of the stage beside its 16-bit
+  // parameters.
+  JobConfig pp = test::long_job("ulysses", 8);
+  pp.ulysses_degree = 4;
+  pp.pipeline_parallel = 2;
+  pp.seq_length = 32768;
+  const MemoryEstimate stage = test::lower(test::llama3_8b(), pp).memory;
+  EXPECT_GT(stage.grads, 0.0);
+  EXPECT_DOUBLE_EQ(stage.grads, stage.params);
   // Megatron's grad buffer is resident: a ring of 8 under Megatron holds every fp32 gradient at
   // its peak (ZeRO-1 shards only the optimizer): 4·8,030,261,248.
   JobConfig ring = test::long_job("ring", 8);
@@ -388,7 +414,7 @@ TEST(LoweredActivations, TorchtitanUnderTensorParallelismRunsItsLossParallel) {
   ds.tensor_parallel = 2;
   ds.seq_length = 32768;
   ds.recompute = Recompute::kFull;
-  ds.global_batch_size = 2;  // gradients resident at every moment
+  ds.zero_stage = 3;  // gradients resident at every moment
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ds).memory.activations,
                    32 * 2.0 * 4096 * 4096 + 2 * 2.0 * 4096 * 4096 + 12.0 * 8192 * 64128);
 }
@@ -453,6 +479,7 @@ TEST(LoweredActivations, MoreGpusNeverIncreasePerGpuActivations) {
     for (const auto& [x, r] : s.degrees) {
       JobConfig job = test::long_job(s.strategy, x * r);
       job.global_batch_size = 1;
+      job.zero_stage = 3;  // gradients resident: the peak's activations are the layers' own
       if (std::string(s.strategy).rfind("megatron", 0) == 0) {
         job.tensor_parallel = x;
       } else {
