@@ -145,6 +145,9 @@ struct FrameworkProfile {
   // When gradients exist, per ZeRO stage 0-3, in a step of one micro-batch (with gradient
   // accumulation every later micro-batch meets the first one's: resident).
   std::array<GradLifetime, 4> grad_lifetime;
+  // Gradient copies a pipeline stage keeps resident: 2 where the pipeline engine's optimizer
+  // keeps a flat gradient buffer beside the 16-bit param.grad it zeroes but never frees.
+  int pipeline_grad_copies;
   const char* source;        // where each value comes from
 };
 

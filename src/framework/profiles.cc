@@ -69,7 +69,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // The DDP wrapper's grad buffer is allocated once with the model and zeroed before
           // each step (core/distributed/param_and_grad_buffer.py _ParamAndGradBuffer,
           // distributed_data_parallel.py zero_grad_buffer); Megatron-FSDP keeps its own.
-          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident},
+          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
       },
@@ -98,7 +98,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // Megatron-Core's, as megatron (recipes' recompute_method block, recompute_num_layers).
           kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kFirstOfChunk,
           CpAttention::kSingleKernel,  // TE's all-gather CP, as megatron
-          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident},  // Megatron-Core's grad buffer, as megatron
+          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,  // Megatron-Core's grad buffer, as megatron
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
       },
@@ -164,6 +164,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // grad_partitions_flat_buffer is allocated once (stage3.py:742).
           {GradLifetime::kMadeInBackwardCastAtStep, GradLifetime::kMadeInBackwardPartitionedAfter,
            GradLifetime::kPartitionPerBackward, GradLifetime::kResident},
+          // The pipeline engine's BF16_Optimizer: a flat buffer of the accumulation dtype
+          // (bf16_optimizer.py:176) beside the 16-bit param.grad, which clear_lp_grads zeroes
+          // without freeing (pipe/engine.py:861-863, bf16_optimizer.py:473-489).
+          2,
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
       },
@@ -219,7 +223,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // The trainer zeroes gradients with zero_grad(set_to_none=training.disable_cuda_graphs),
           // False by default since torchtitan #3559 (August 2026, trainer.py:845): the sharded
           // gradients stay allocated across steps. (Before it, set_to_none=True freed them.)
-          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident},
+          {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,
           "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "
           "PyTorch fully_shard docstring; pytorch/ao @36027d8 (float8/float8_linear.py)",
       },

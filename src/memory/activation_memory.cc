@@ -154,6 +154,10 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
     // ZeRO-3's offload_param: the 16-bit partition lives in pinned host memory; the GPU holds only
     // the layers being fetched (the ZeRO-3 gather buffers of memory/layer_buffers.h).
     estimate.host += estimate.params;
+    // fp32 training with the optimizer on the GPU: Adam's fp32 master cannot alias a host
+    // partition, so a GPU copy is cloned (stage3.py:1112-1122).
+    const bool fp32 = job.precision == Precision::kFp32 || job.precision == Precision::kTf32;
+    if (fp32 && !job.offload_optimizer) estimate.optimizer += estimate.params;
     estimate.params = 0;
   }
   if (job.offload_activations) {

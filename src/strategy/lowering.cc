@@ -53,9 +53,10 @@ int emit_grad_sync(SegmentBuilder& sb, const Context& c, double params, int dep)
 int emit_zero3_gather(SegmentBuilder& sb, const Context& c, double params, int matrices = 1) {
   if (c.job.zero_stage < 3) return -1;
   // offload_param: the rank's partition lives in pinned host memory and is copied to the GPU
-  // before the all-gather (partition_parameters.py all-gather paths: ds_tensor.to(device), a
-  // blocking copy, :1332 and :1368 @edaa722); DeepSpeed fetches a submodule when it is needed
-  // (no layer-ahead prefetch, framework.h), so the copy holds up the compute stream.
+  // before the all-gather (partition_parameters.py: ds_tensor.to(device), :1332 and :1368 @edaa722;
+  // on one rank a non-blocking copy, :97-100). spsim runs the copy on the compute stream ahead of
+  // the gather: an upper bound, as DeepSpeed copies on its all-gather stream and prefetches
+  // (partitioned_param_coordinator.py), hiding part of it behind the previous layer.
   const int from_host =
       c.job.offload_params
           ? sb.compute("param_from_host", OpClass::kHostLink, 0,
@@ -453,7 +454,12 @@ void add_optimizer(TaskGraph& graph, const Context& c, double params_local) {
     }
     return;
   }
-  const int adam = sb.compute("adam_update", OpClass::kMemoryBound, 12.0 * shard, 28.0 * shard, {});
+  int adam = sb.compute("adam_update", OpClass::kMemoryBound, 12.0 * shard, 28.0 * shard, {});
+  if (c.job.offload_params) {
+    // offload_param with the optimizer on the GPU: the updated partition goes back to its pinned
+    // host buffer (stage3.py _reassign_or_swap_out_partitioned_parameters, :2586-2590).
+    adam = sb.compute("params_to_host", OpClass::kHostLink, 0, c.param_bytes * shard, {adam});
+  }
   if ((c.job.zero_stage == 1 || c.job.zero_stage == 2) && c.dp_comm) {
     sb.comm("zero_param_all_gather", Stream::kDataComm, Category::kZeroParams,
             CommKind::kAllGather, c.g_grad,
@@ -802,11 +808,11 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   const double first_extra = input_embedding / static_cast<double>(c.t);
   const double last_extra = (vocab_rows + final_norm) / static_cast<double>(c.t);
   // When the gradients exist: the framework's lifetime at the job's ZeRO stage (stage_memory
-  // applies it to the step's micro-batches). Pipelines and a gradient dtype wider than the
-  // framework's keep a flat gradient buffer (DeepSpeed's BF16_Optimizer, engine.py:1994-2018,
-  // bf16_optimizer.py:176): resident.
+  // applies it to the step's micro-batches). Pipelines, and 16-bit training that accumulates
+  // gradients in fp32, keep a flat gradient buffer (DeepSpeed's BF16_Optimizer, engine.py:1994-2018,
+  // bf16_optimizer.py:176): resident. (fp32 training keeps the framework's lifetime.)
   const GradLifetime grad_lifetime =
-      p == 1 && c.grad_bytes == c.fw.grad_bytes
+      p == 1 && c.grad_bytes <= c.param_bytes
           ? c.fw.grad_lifetime[static_cast<size_t>(std::clamp(job.zero_stage, 0, 3))]
           : GradLifetime::kResident;
   // Without pipeline stages: the head's backward makes the LM head's and final norm's gradients
@@ -959,6 +965,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.buffers = layer_buffers_of(c) + p2p_buffers;
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
+    // DeepSpeed's pipeline keeps BF16_Optimizer's flat buffer beside the 16-bit param.grad.
+    in.grad_bytes = c.grad_bytes * static_cast<double>(c.fw.pipeline_grad_copies);
     in.grad_lifetime = grad_lifetime;
     in.micro_batches = m;
     in.layer_params = c.layer_params;

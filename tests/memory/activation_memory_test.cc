@@ -374,16 +374,27 @@ TEST(LoweredActivations, GradientsMadeInTheBackwardMeetTheLayersTheyFree) {
   // ZeRO-3's flat gradient partition is allocated once (stage3.py): resident in one micro-batch.
   job.zero_stage = 3;
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.grads, 2007565312.0);
-  // DeepSpeed's pipeline engine runs BF16_Optimizer, whose flat gradient buffer is allocated once:
-  // resident in a step of one micro-batch too, every 16-bit gradient of the stage beside its 16-bit
-  // parameters.
+  // DeepSpeed's pipeline engine runs BF16_Optimizer, whose flat gradient buffer is allocated once
+  // beside the 16-bit param.grad it zeroes but keeps: resident in a step of one micro-batch too,
+  // two 16-bit gradients for each of the stage's 16-bit parameters.
   JobConfig pp = test::long_job("ulysses", 8);
   pp.ulysses_degree = 4;
   pp.pipeline_parallel = 2;
   pp.seq_length = 32768;
   const MemoryEstimate stage = test::lower(test::llama3_8b(), pp).memory;
   EXPECT_GT(stage.grads, 0.0);
-  EXPECT_DOUBLE_EQ(stage.grads, stage.params);
+  EXPECT_DOUBLE_EQ(stage.grads, 2.0 * stage.params);
+  // fp32 training keeps DeepSpeed's lifetime (no BF16_Optimizer): ZeRO-0 in one micro-batch with
+  // Liger's loss peaks at the last layer's backward, with every fp32 gradient but the input
+  // embedding's, 4·(8,030,261,248 − 525,336,576) = 30,019,698,688 (no fp32 cast at the step: the
+  // plain optimizer steps on them).
+  JobConfig fp32 = test::long_job("ulysses", 8);
+  fp32.recompute = Recompute::kFull;
+  fp32.loss = "fused";
+  fp32.precision = Precision::kFp32;
+  const MemoryEstimate full = test::lower(test::llama3_8b(), fp32).memory;
+  EXPECT_DOUBLE_EQ(full.grads, 4.0 * (8030261248.0 - 525336576.0));
+  EXPECT_GT(full.activations, 0.0);
   // Megatron's grad buffer is resident: a ring of 8 under Megatron holds every fp32 gradient at
   // its peak (ZeRO-1 shards only the optimizer): 4·8,030,261,248.
   JobConfig ring = test::long_job("ring", 8);
