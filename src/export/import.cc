@@ -1161,6 +1161,13 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
       // The optimizer or the parameters on the CPUs are --offload optimizer / params; NVMe
       // (ZeRO-Infinity) is not modelled.
       if (device == "cpu") {
+        if (std::string(offload) == "offload_param" && job.zero_stage != 3) {
+          // Only stage 3 reads offload_param (zero/offload_config.py "Valid only with stage 3");
+          // stages 1 and 2 run with the parameters on the GPU.
+          out.notes.push_back("zero_optimization.offload_param is ignored below ZeRO stage 3, as DeepSpeed "
+                              "ignores it");
+          continue;
+        }
         (std::string(offload) == "offload_optimizer" ? job.offload_optimizer : job.offload_params) = true;
         out.given.insert("offload");
         continue;

@@ -334,6 +334,8 @@ TEST(Offload, DeepSpeedConfigCarriesTheOptimizerOffloadBothWays) {
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 3, "offload_optimizer": {"pin_memory": true}}})"), "none");
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 2, "cpu_offload": true}})"), "optimizer");
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})"), "params");
+  // Below stage 3 DeepSpeed does not read offload_param: neither does spsim (with a note).
+  EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 2, "offload_param": {"device": "cpu"}}})"), "none");
   // NVMe (ZeRO-Infinity), or a value that is not an object: refused, naming the key.
   for (const char* bad : {R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "nvme"}}})",
                           R"({"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "nvme"}}})",
