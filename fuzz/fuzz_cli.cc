@@ -22,6 +22,11 @@ bool allowed(const std::vector<std::string>& args) {
     for (const std::string& flag : banned) {
       if (arg == flag || arg.rfind(flag + "=", 0) == 0) return false;
     }
+    // A short option with its value attached ("-oFILE", or -o at the end of a cluster) writes a
+    // file in the working directory too.
+    if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && arg.find_first_of("oj") != std::string::npos) {
+      return false;
+    }
   }
   return true;
 }
