@@ -70,6 +70,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // each step (core/distributed/param_and_grad_buffer.py _ParamAndGradBuffer,
           // distributed_data_parallel.py zero_grad_buffer); Megatron-FSDP keeps its own.
           {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,
+          // Its DDP buckets are views into that grad buffer: no buffer of their own.
+          false,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
       },
@@ -99,6 +101,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           kNoRecompute | kSelectiveRecompute | kFullRecompute, PartialRecompute::kFirstOfChunk,
           CpAttention::kSingleKernel,  // TE's all-gather CP, as megatron
           {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,  // Megatron-Core's grad buffer, as megatron
+          false,  // buckets are views into it, as megatron
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
       },
@@ -168,6 +171,12 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // (bf16_optimizer.py:176) beside the 16-bit param.grad, which clear_lp_grads zeroes
           // without freeing (pipe/engine.py:861-863, bf16_optimizer.py:473-489).
           2,
+          // contiguous_gradients defaults on (zero/config.py:102): ZeRO-3 allocates the
+          // reduce_bucket_size bucket at initialisation (stage3.py:731-735), ZeRO-1/2 at the first
+          // gradient hook, kept until the next step's (setup_buckets, stage_1_and_2.py:2495-2507;
+          // a second one only with overlap_comm, off below ZeRO-3). A gradient larger than the
+          // bucket stays in autograd's tensor (stage3.py:1548).
+          true,
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
       },
@@ -224,6 +233,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // False by default since torchtitan #3559 (August 2026, trainer.py:845): the sharded
           // gradients stay allocated across steps. (Before it, set_to_none=True freed them.)
           {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,
+          // FSDP2 reduce-scatters each unit's unsharded gradients from a buffer of the unit's size.
+          false,
           "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "
           "PyTorch fully_shard docstring; pytorch/ao @36027d8 (float8/float8_linear.py)",
       },

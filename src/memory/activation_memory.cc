@@ -167,7 +167,7 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   // The moments of the step (the head is freed before the first layer's backward), each with
   // the gradients alive then.
   struct Moment {
-    double activations, grads;
+    double activations, grads, buffers = 0;  // buffers: beyond in.buffers
   };
   const double all_grads = estimate.grads;
   const double per_param = in.params_local > 0 ? all_grads / in.params_local : 0.0;
@@ -181,16 +181,16 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
     // The partition (all_grads under ZeRO-2) appears at the first layer's backward; with
     // accumulation the sum of the earlier micro-batches is there from the loss on.
     const double earlier = one_micro_batch ? 0.0 : all_grads;
-    moments = {{at_loss, earlier}, {at_first_layer, earlier + all_grads}};
+    moments = {{at_loss, earlier, in.head_buffers}, {at_first_layer, earlier + all_grads}};
   } else if (made_in_backward) {
     // The head's gradients and the first layer's own before the layers' backward frees anything;
     // all but the input embedding's at the last layer's backward; all at the embedding's.
-    moments = {{at_loss, 0.0},
+    moments = {{at_loss, 0.0, in.head_buffers},
                {at_first_layer, per_param * (in.head_grad_params + in.layer_params)},
                {at_last_layer, all_grads - per_param * in.tail_grad_params},
                {in.extra_saved, all_grads}};
   } else {
-    moments = {{at_loss, all_grads}, {at_first_layer, all_grads}};
+    moments = {{at_loss, all_grads, in.head_buffers}, {at_first_layer, all_grads}};
   }
   const bool sixteen_bit = job.precision != Precision::kFp32 && job.precision != Precision::kTf32;
   if (in.grad_lifetime == GradLifetime::kMadeInBackwardCastAtStep && sixteen_bit) {
@@ -204,8 +204,9 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   }
   const Moment* peak = &moments.front();
   for (const Moment& m : moments) {
-    if (m.activations + m.grads > peak->activations + peak->grads) peak = &m;
+    if (m.activations + m.grads + m.buffers > peak->activations + peak->grads + peak->buffers) peak = &m;
   }
+  estimate.buffers += peak->buffers;
   estimate.saved_layers = kept * layer.saved + in.extra_saved;
   estimate.grads_at_start = made_in_backward ? 0.0 : all_grads;
   estimate.grads_made_in_backward = made_in_backward ? all_grads : 0.0;

@@ -63,6 +63,7 @@ struct StageMemoryInputs {
   // before the layers' backward, so it never meets a layer's re-run (LayerActivations::recomputed).
   double head_peak = 0;
   double buffers = 0;           // transient buffers (memory/layer_buffers.h, pipeline receives)
+  double head_buffers = 0;      // what the loss phase holds beyond them (head_buffers_beyond_layer)
   int64_t zero_group = 1;       // ranks the ZeRO shards span
   double grad_bytes = 2;        // the framework's gradient dtype
   double largest_param = 0;     // elements of the largest weight on this GPU (offload buffers)

@@ -1,5 +1,7 @@
 #include "memory/layer_buffers.h"
 
+#include <algorithm>
+
 namespace spsim::detail {
 
 double layer_buffers(const LayerBufferInputs& in) {
@@ -27,8 +29,20 @@ double layer_buffers(const LayerBufferInputs& in) {
   }
   buffers += in.tp_gather_bytes;
   if (in.zero3_gathers) buffers += 2.0 * in.layer_params * in.param_bytes;  // this layer's and the next's
-  if (in.reduces_gradients) buffers += in.layer_params * in.grad_bytes;    // one layer's gradient bucket
+  if (in.resident_bucket_params > 0) {
+    // Allocated whole whatever the model's size and the data-parallel degree; each gradient is
+    // copied into it as autograd makes it, one weight's at a time (or reduced from autograd's
+    // tensor when larger than the bucket): the bucket and the largest weight's gradient.
+    buffers += (in.resident_bucket_params + in.largest_matrix) * in.param_bytes;
+  } else if (in.reduces_gradients) {
+    buffers += in.layer_params * in.grad_bytes;  // one layer's gradient bucket
+  }
   return buffers;
+}
+
+double head_buffers_beyond_layer(const LayerBufferInputs& in, double head_params) {
+  if (!in.zero3_gathers) return 0.0;
+  return std::max(0.0, (head_params - in.layer_params) * in.param_bytes);
 }
 
 }  // namespace spsim::detail

@@ -23,8 +23,21 @@ struct LayerBufferInputs {
   bool zero3_gathers = false;   // ZeRO-3 with data-parallel communication
   bool reduces_gradients = false;
   double layer_params = 0, param_bytes = 2, grad_bytes = 2;
+  // Elements of a reduce bucket allocated once and kept (FrameworkProfile::resident_reduce_bucket
+  // under ZeRO-1/2/3; its dtype is the parameters'), which then holds the gradients being
+  // reduced; 0: none, each layer's gradients are reduced from their own buffer.
+  double resident_bucket_params = 0;
+  double largest_matrix = 0;  // elements of the layer's largest weight on this GPU (an MLP matrix)
 };
 
 double layer_buffers(const LayerBufferInputs& in);
+
+/// What the loss phase holds beyond layer_buffers() when ZeRO-3 gathers the LM head (`head_params`
+/// on this GPU, with the final norm) whole for the head's forward and backward: the gathered head
+/// in place of one layer's gathered parameters (the last layer's, prefetched for the backward, is
+/// the other). 0 without ZeRO-3 gathers, or when a layer is the larger. The head's gradient is not
+/// here: a fused loss keeps it among its saved tensors (apply_loss); the standard loss's LM head
+/// makes it after the loss's transients are freed.
+double head_buffers_beyond_layer(const LayerBufferInputs& in, double head_params);
 
 }  // namespace spsim::detail

@@ -520,8 +520,9 @@ double head_peak_bytes(const Context& c) {
          c.loss_transient;
 }
 
-// Transient buffers of one layer in flight (memory/layer_buffers.h), from this layer's shard.
-double layer_buffers_of(const Context& c) {
+// What sizes the transient buffers of one layer in flight (memory/layer_buffers.h): this
+// layer's shard and the framework's gradient reduction.
+LayerBufferInputs layer_buffer_inputs(const Context& c) {
   LayerBufferInputs in;
   in.element_bytes = c.e;
   in.micro_batch = c.b;
@@ -545,8 +546,12 @@ double layer_buffers_of(const Context& c) {
   in.layer_params = c.layer_params;
   in.param_bytes = c.param_bytes;
   in.grad_bytes = c.grad_bytes;
-  return layer_buffers(in);
+  in.resident_bucket_params = c.fw.resident_reduce_bucket && c.job.zero_stage >= 1 ? c.fw.grad_bucket_params : 0.0;
+  in.largest_matrix = c.h * static_cast<double>(c.model.ffn_hidden_size) / static_cast<double>(c.t);
+  return in;
 }
+
+double layer_buffers_of(const Context& c) { return layer_buffers(layer_buffer_inputs(c)); }
 
 }  // namespace
 
@@ -847,6 +852,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.extra_saved = c.head[kEmbedding].saved_bytes;
     in.head_peak = head_peak_bytes(c);
     in.buffers = layer_buffers_of(c);
+    in.head_buffers = head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra);
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
     in.grad_lifetime = grad_lifetime;
@@ -963,6 +969,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.extra_saved = stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0;
     in.head_peak = stage == p - 1 ? head_peak : 0.0;
     in.buffers = layer_buffers_of(c) + p2p_buffers;
+    in.head_buffers = stage == p - 1 ? head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra) : 0.0;
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
     // DeepSpeed's pipeline keeps BF16_Optimizer's flat buffer beside the 16-bit param.grad.

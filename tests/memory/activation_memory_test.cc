@@ -199,7 +199,8 @@ TEST(LoweredActivations, FullRecomputeHoldsInputsPlusOneLayer) {
 // moment is TiledMLP's whole x_grad 2·T·h = 134,217,728 plus one tile's dAct and dUp less the freed
 // activation output 4·T·f/16 = 58,720,256, so the peak rises by
 // 874,512,384 - 356,515,840 - 192,937,984 = 325,058,560. (At 4 tiles the MLP's moment, 369,098,752,
-// exceeds the workspace's 253,755,392.) A one-token loss chunk keeps the loss phase below.
+// exceeds the workspace's 253,755,392.) A one-token loss chunk keeps the loss phase below, and so
+// does a 32,000-token vocabulary: ZeRO-3's gathered LM head is then smaller than a layer.
 TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp) {
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 131072, 4, 1, 128, 2), 874512384.0);
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 131072, 131072, 4, 4, 128, 2),
@@ -212,7 +213,9 @@ TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp
     job.attention_impl = impl;
     job.tiled_mlp = tiles;
     job.loss = "chunked:16384";
-    return test::lower(test::llama3_8b(), job).memory.activations;
+    ModelSpec model = test::llama3_8b();
+    model.vocab_size = 32000;
+    return test::lower(model, job).memory.activations;
   };
   EXPECT_DOUBLE_EQ(activations("flash2", 0), activations("cudnn", 0));
   EXPECT_DOUBLE_EQ(activations("flash2", 4), activations("cudnn", 4));
@@ -225,7 +228,7 @@ TEST(LoweredActivations, FlashAttention2BackwardWorkspaceCountsBeyondTheFreedMlp
 // 2·2·131072·32·128 = 2,147,483,648; dQ, dK, dV 2·(16384·32 + 2·131072·8)·128 = 671,088,640; dO
 // 134,217,728; softmax_d 2,097,152: 3,223,322,624, less the 16-tile MLP's 356,515,840 and its moment
 // 192,937,984 (above). The p2p ring's call is 16,384 against 16,384 (874,512,384). Linear-attention
-// layers (LASP) call no flash kernel.
+// layers (LASP) call no flash kernel. (A 32,000-token vocabulary keeps the loss phase below, above.)
 TEST(LoweredActivations, FlashWorkspaceFollowsTheCallsKeysAndOnlySoftmaxLayers) {
   EXPECT_DOUBLE_EQ(detail::flash_attention_backward_workspace(1, 16384, 131072, 32, 8, 128, 2), 3223322624.0);
   auto excess = [](const ModelSpec& model, JobConfig job) {
@@ -241,9 +244,11 @@ TEST(LoweredActivations, FlashWorkspaceFollowsTheCallsKeysAndOnlySoftmaxLayers) 
   };
   JobConfig ring = test::long_job("ring", 8);
   ring.ring_degree = 8;
-  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 874512384.0 - 356515840.0 - 192937984.0);
+  ModelSpec llama = test::llama3_8b();
+  llama.vocab_size = 32000;
+  EXPECT_DOUBLE_EQ(excess(llama, ring), 874512384.0 - 356515840.0 - 192937984.0);
   ring.ring_comm = "allgather";
-  EXPECT_DOUBLE_EQ(excess(test::llama3_8b(), ring), 3223322624.0 - 356515840.0 - 192937984.0);
+  EXPECT_DOUBLE_EQ(excess(llama, ring), 3223322624.0 - 356515840.0 - 192937984.0);
   ModelSpec linear = load_model("linear-llama3-1b");
   linear.ffn_hidden_size = 256;  // an MLP small enough that a flash workspace would show
   JobConfig lasp = test::long_job("lasp", 8);
@@ -262,7 +267,8 @@ TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {
   // bf16: one layer's scores are s x s x a x 2 B = 1024 x 1024 x 16 x 2 = 33,554,432 bytes.
   // Without recompute every layer keeps them; with selective only the layer in backward holds
   // them, so the difference is (L - 1) x 33,554,432 = 100,663,296 (it was 4 x). A one-token loss
-  // chunk keeps the loss phase below the layer's backward, where the scores are held.
+  // chunk keeps the loss phase below the layer's backward, where the scores are held, and so does
+  // an 8,000-token vocabulary: ZeRO-3's gathered LM head (8,192,000) is smaller than a layer.
   auto activations = [](const char* strategy, int64_t gpus, AttentionKernel kernel, Recompute recompute) {
     JobConfig job = test::long_job(strategy, gpus);
     job.zero_stage = 3;  // gradients resident at every moment
@@ -271,7 +277,9 @@ TEST(LoweredActivations, SelectiveRecomputeHoldsTheScoresOfTheLayerInBackward) {
     job.causal = false;
     job.attention_kernel = kernel;
     job.recompute = recompute;
-    return test::lower(test::tiny_model(), job).memory.activations;
+    ModelSpec tiny = test::tiny_model();
+    tiny.vocab_size = 8000;
+    return test::lower(tiny, job).memory.activations;
   };
   const auto standard = AttentionKernel::kStandard;
   EXPECT_DOUBLE_EQ(activations("ulysses", 1, standard, Recompute::kNone) -

@@ -1,0 +1,71 @@
+// What the gradient reduction and ZeRO-3's gathers hold beside the activations (the estimate's
+// `buffers`): DeepSpeed's resident reduce bucket, and the LM head that ZeRO-3 gathers whole for
+// the loss. Llama-3-8B: a layer is 218,112,000 parameters; the LM head
+// with the final norm 128,256 x 4096 + 4096 = 525,340,672.
+#include "memory/layer_buffers.h"
+#include "spsim/job.h"
+#include "spsim/memory.h"
+#include "strategy/strategy_test_util.h"
+#include "test_util.h"
+
+namespace spsim {
+namespace {
+
+constexpr double kLayer = 218112000.0;
+constexpr double kHead = 525340672.0;
+
+// Ulysses u = 8 at 128K, the standard loss (its logits make the loss phase the peak).
+JobConfig ulysses8(const char* framework, int zero_stage) {
+  JobConfig job = test::long_job("ulysses", 8);
+  job.ulysses_degree = 8;
+  job.framework = framework;
+  job.zero_stage = zero_stage;
+  return job;
+}
+
+// DeepSpeed's Ulysses all-to-all outputs: 2 B x 16,384 tokens x (4 + 2 x 1) heads x 8 x 128.
+constexpr double kUlyssesBuffers = 2.0 * 16384 * 6 * 8 * 128;
+
+TEST(ReduceBuffers, DeepSpeedKeepsItsReduceBucketWholeFromZeroOne) {
+  // ZeRO-0: each layer's gradients reduced from their own buffer (2 B x a layer); ZeRO-1/2: the
+  // 5e8-element bf16 bucket (contiguous_gradients) instead, however small the model, and the
+  // gradient of one weight autograd made before it is copied in (an MLP matrix, h x f).
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ulysses8("deepspeed", 0)).memory.buffers,
+                   kUlyssesBuffers + 2.0 * kLayer);
+  for (int stage : {1, 2}) {
+    EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ulysses8("deepspeed", stage)).memory.buffers,
+                     kUlyssesBuffers + 2.0 * (5e8 + 4096.0 * 14336))
+        << stage;
+    EXPECT_DOUBLE_EQ(test::lower(test::tiny_model(), ulysses8("deepspeed", stage)).memory.buffers -
+                         test::lower(test::tiny_model(), ulysses8("deepspeed", 0)).memory.buffers,
+                     2.0 * (5e8 + 1024.0 * 4096) - 2.0 * (1024.0 * (2048 + 512) + 3.0 * 1024 * 4096 + 2 * 1024))
+        << stage;
+  }
+  // Megatron's buckets are views into its resident gradient buffer: nothing of their own.
+  JobConfig megatron = ulysses8("megatron", 1);
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), megatron).memory.buffers,
+                   test::lower(test::llama3_8b(), ulysses8("megatron", 0)).memory.buffers);
+}
+
+TEST(ReduceBuffers, ZeroThreeLossHoldsTheWholeLmHead) {
+  // At the loss: the gathered LM head and the last layer's parameters prefetched for the
+  // backward, instead of two layers'; the bucket; the all-to-all buffers.
+  const LoweredStep z3 = test::lower(test::llama3_8b(), ulysses8("deepspeed", 3));
+  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * (kHead + kLayer) + 2.0 * (5e8 + 4096.0 * 14336));
+
+  detail::LayerBufferInputs in;
+  in.zero3_gathers = true;
+  in.reduces_gradients = true;
+  in.layer_params = kLayer;
+  EXPECT_DOUBLE_EQ(detail::head_buffers_beyond_layer(in, kHead), (kHead - kLayer) * 2);
+  in.param_bytes = 4;  // fp32 training gathers fp32 parameters
+  EXPECT_DOUBLE_EQ(detail::head_buffers_beyond_layer(in, kHead), (kHead - kLayer) * 4);
+  // A head smaller than a layer adds nothing.
+  EXPECT_DOUBLE_EQ(detail::head_buffers_beyond_layer(in, kLayer / 2), 0.0);
+  // No ZeRO-3 gathers: the head stays resident, nothing is gathered for the loss.
+  in.zero3_gathers = false;
+  EXPECT_DOUBLE_EQ(detail::head_buffers_beyond_layer(in, kHead), 0.0);
+}
+
+}  // namespace
+}  // namespace spsim
