@@ -42,7 +42,7 @@ TEST(JsonInput, DeepNestingIsAnErrorNotAStackOverflow) {
   }
   EXPECT_THROW_MSG(parse_model(deep(100000), "m.json"), InputError, "nested deeper than 64 levels");
   const std::string topology = shipped("topologies/dgx-h100.json");
-  EXPECT_THROW_MSG(parse_topology(replace(topology, "\"hbm_gib\": 80", "\"hbm_gib\": " + deep(200000)), "t.json"),
+  EXPECT_THROW_MSG(parse_topology(replace(topology, "\"hbm_gib\": 79.65", "\"hbm_gib\": " + deep(200000)), "t.json"),
                    InputError, "nested deeper than 64 levels");
   // A shallow container is still quoted, a nested one described without dump().
   EXPECT_THROW_MSG(parse_model("[1, 2]", "a.json"), InputError, "got [1,2] (array)");
@@ -58,7 +58,7 @@ TEST(JsonInput, DuplicateKeysAreRefused) {
                                "dup.json"),
                    InputError, "/hidden_size: duplicate key \"hidden_size\"");
   const std::string topology = shipped("topologies/dgx-h100.json");
-  EXPECT_THROW_MSG(parse_topology(replace(topology, "\"hbm_gib\": 80,", "\"hbm_gib\": 80, \"hbm_gib\": 8,"), "t.json"),
+  EXPECT_THROW_MSG(parse_topology(replace(topology, "\"hbm_gib\": 79.65,", "\"hbm_gib\": 80, \"hbm_gib\": 8,"), "t.json"),
                    InputError, "/gpu/hbm_gib: duplicate key");
   EXPECT_THROW_MSG(detail::parse_json(R"({"a": [{"b": 1}, {"b": 2, "b": 3}]})", "x.json"), InputError,
                    "/a/1/b: duplicate key");
