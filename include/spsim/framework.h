@@ -149,8 +149,9 @@ struct FrameworkProfile {
   // keeps a flat gradient buffer beside the 16-bit param.grad it zeroes but never frees.
   int pipeline_grad_copies;
   // ZeRO-1/2/3 copy each gradient into a contiguous reduce bucket of grad_bucket_params elements
-  // of the 16-bit parameter dtype, allocated whole once and kept (DeepSpeed's contiguous_gradients,
-  // on by default), instead of reducing it from autograd's own tensor a layer at a time.
+  // of the 16-bit parameter dtype, allocated whole (DeepSpeed's contiguous_gradients, on by
+  // default; when it lives: memory/layer_buffers.h), instead of reducing it from autograd's own
+  // tensor a layer at a time.
   bool resident_reduce_bucket;
   const char* source;        // where each value comes from
 };

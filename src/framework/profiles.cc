@@ -172,10 +172,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // without freeing (pipe/engine.py:861-863, bf16_optimizer.py:473-489).
           2,
           // contiguous_gradients defaults on (zero/config.py:102): ZeRO-3 allocates the
-          // reduce_bucket_size bucket at initialisation (stage3.py:731-735), ZeRO-1/2 at the first
-          // gradient hook, kept until the next step's (setup_buckets, stage_1_and_2.py:2495-2507;
-          // a second one only with overlap_comm, off below ZeRO-3). A gradient larger than the
-          // bucket stays in autograd's tensor (stage3.py:1548).
+          // reduce_bucket_size bucket at initialisation (stage3.py:731-735), ZeRO-1/2 at a
+          // backward's first gradient hook and free it in its epilogue (setup_buckets,
+          // stage_1_and_2.py:2494-2516, :829-831; a second one only with overlap_comm, off below
+          // ZeRO-3). Not with BF16_Optimizer (bf16, fp32 accumulation, ZeRO-1: engine.py:1994).
           true,
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",

@@ -181,16 +181,16 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
     // The partition (all_grads under ZeRO-2) appears at the first layer's backward; with
     // accumulation the sum of the earlier micro-batches is there from the loss on.
     const double earlier = one_micro_batch ? 0.0 : all_grads;
-    moments = {{at_loss, earlier, in.head_buffers}, {at_first_layer, earlier + all_grads}};
+    moments = {{at_loss, earlier, in.head_buffers}, {at_first_layer, earlier + all_grads, in.backward_buffers}};
   } else if (made_in_backward) {
     // The head's gradients and the first layer's own before the layers' backward frees anything;
     // all but the input embedding's at the last layer's backward; all at the embedding's.
     moments = {{at_loss, 0.0, in.head_buffers},
-               {at_first_layer, per_param * (in.head_grad_params + in.layer_params)},
-               {at_last_layer, all_grads - per_param * in.tail_grad_params},
-               {in.extra_saved, all_grads}};
+               {at_first_layer, per_param * (in.head_grad_params + in.layer_params), in.backward_buffers},
+               {at_last_layer, all_grads - per_param * in.tail_grad_params, in.backward_buffers},
+               {in.extra_saved, all_grads, in.backward_buffers}};
   } else {
-    moments = {{at_loss, all_grads, in.head_buffers}, {at_first_layer, all_grads}};
+    moments = {{at_loss, all_grads, in.head_buffers}, {at_first_layer, all_grads, in.backward_buffers}};
   }
   const bool sixteen_bit = job.precision != Precision::kFp32 && job.precision != Precision::kTf32;
   if (in.grad_lifetime == GradLifetime::kMadeInBackwardCastAtStep && sixteen_bit) {
@@ -200,7 +200,8 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   if (in.grad_lifetime == GradLifetime::kMadeInBackwardPartitionedAfter && !job.offload_optimizer) {
     // After the backward the reduction allocates this rank's 16-bit partition beside the whole
     // gradients (with offload_optimizer the partition goes to the host instead).
-    moments.push_back({in.extra_saved, all_grads + all_grads / static_cast<double>(std::max<int64_t>(1, in.zero_group))});
+    moments.push_back({in.extra_saved, all_grads + all_grads / static_cast<double>(std::max<int64_t>(1, in.zero_group)),
+                       in.backward_buffers});
   }
   const Moment* peak = &moments.front();
   for (const Moment& m : moments) {

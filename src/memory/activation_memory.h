@@ -64,6 +64,7 @@ struct StageMemoryInputs {
   double head_peak = 0;
   double buffers = 0;           // transient buffers (memory/layer_buffers.h, pipeline receives)
   double head_buffers = 0;      // what the loss phase holds beyond them (head_buffers_beyond_layer)
+  double backward_buffers = 0;  // what the layers' backward holds beyond them (backward_buffers_beyond_layer)
   int64_t zero_group = 1;       // ranks the ZeRO shards span
   double grad_bytes = 2;        // the framework's gradient dtype
   double largest_param = 0;     // elements of the largest weight on this GPU (offload buffers)

@@ -29,15 +29,26 @@ double layer_buffers(const LayerBufferInputs& in) {
   }
   buffers += in.tp_gather_bytes;
   if (in.zero3_gathers) buffers += 2.0 * in.layer_params * in.param_bytes;  // this layer's and the next's
-  if (in.resident_bucket_params > 0) {
-    // Allocated whole whatever the model's size and the data-parallel degree; each gradient is
-    // copied into it as autograd makes it, one weight's at a time (or reduced from autograd's
-    // tensor when larger than the bucket): the bucket and the largest weight's gradient.
-    buffers += (in.resident_bucket_params + in.largest_matrix) * in.param_bytes;
+  if (in.reduce_bucket_params > 0) {
+    // Allocated whole whatever the model's size and the data-parallel degree. ZeRO-3 allocates it
+    // at initialisation (stage3.py:731-735); ZeRO-1 with gradient accumulation keeps it from the
+    // first micro-batch's backward to the boundary. Otherwise it lives in the backward only.
+    if (in.zero_stage >= 3 || (in.zero_stage == 1 && in.micro_batches > 1)) {
+      buffers += in.reduce_bucket_params * in.param_bytes;
+    }
   } else if (in.reduces_gradients) {
     buffers += in.layer_params * in.grad_bytes;  // one layer's gradient bucket
   }
   return buffers;
+}
+
+double backward_buffers_beyond_layer(const LayerBufferInputs& in) {
+  if (in.reduce_bucket_params <= 0) return 0.0;
+  double extra = in.zero_stage >= 2 ? in.largest_matrix * in.param_bytes : 0.0;
+  if (in.zero_stage == 2 || (in.zero_stage == 1 && in.micro_batches <= 1)) {
+    extra += in.reduce_bucket_params * in.param_bytes;
+  }
+  return extra;
 }
 
 double head_buffers_beyond_layer(const LayerBufferInputs& in, double head_params) {

@@ -23,14 +23,25 @@ struct LayerBufferInputs {
   bool zero3_gathers = false;   // ZeRO-3 with data-parallel communication
   bool reduces_gradients = false;
   double layer_params = 0, param_bytes = 2, grad_bytes = 2;
-  // Elements of a reduce bucket allocated once and kept (FrameworkProfile::resident_reduce_bucket
-  // under ZeRO-1/2/3; its dtype is the parameters'), which then holds the gradients being
+  // Elements of the ZeRO optimizer's contiguous reduce bucket (FrameworkProfile::
+  // resident_reduce_bucket; its dtype is the parameters'), which then holds the gradients being
   // reduced; 0: none, each layer's gradients are reduced from their own buffer.
-  double resident_bucket_params = 0;
+  double reduce_bucket_params = 0;
+  int zero_stage = 0;
+  int64_t micro_batches = 1;
   double largest_matrix = 0;  // elements of the layer's largest weight on this GPU (an MLP matrix)
 };
 
+/// Buffers alive at every moment of the step, the loss's included.
 double layer_buffers(const LayerBufferInputs& in);
+
+/// What the layers' backward holds beyond layer_buffers(): DeepSpeed's ZeRO-1/2 bucket, allocated
+/// by the first gradient hook of a backward and released by its epilogue (every micro-batch under
+/// ZeRO-2, at the accumulation boundary under ZeRO-1, stage_1_and_2.py:2494-2516, :829-831, :960;
+/// engine.py:2903-2910), and under ZeRO-2/3 the gradient of one weight that autograd makes
+/// before it is copied into the bucket (ZeRO-1 keeps its gradients, counted as such, and copies
+/// after the backward).
+double backward_buffers_beyond_layer(const LayerBufferInputs& in);
 
 /// What the loss phase holds beyond layer_buffers() when ZeRO-3 gathers the LM head (`head_params`
 /// on this GPU, with the final norm) whole for the head's forward and backward: the gathered head

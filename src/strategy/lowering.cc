@@ -546,7 +546,13 @@ LayerBufferInputs layer_buffer_inputs(const Context& c) {
   in.layer_params = c.layer_params;
   in.param_bytes = c.param_bytes;
   in.grad_bytes = c.grad_bytes;
-  in.resident_bucket_params = c.fw.resident_reduce_bucket && c.job.zero_stage >= 1 ? c.fw.grad_bucket_params : 0.0;
+  // DeepSpeed runs its BF16_Optimizer, which has no bucket, for bf16 with fp32 gradient
+  // accumulation at ZeRO-1 without offload_optimizer (engine.py:1994-1996); else the ZeRO optimizer.
+  const bool bf16_optimizer = c.job.zero_stage == 1 && c.grad_bytes > c.param_bytes && !c.job.offload_optimizer;
+  in.reduce_bucket_params =
+      c.fw.resident_reduce_bucket && c.job.zero_stage >= 1 && !bf16_optimizer ? c.fw.grad_bucket_params : 0.0;
+  in.zero_stage = c.job.zero_stage;
+  in.micro_batches = c.job.micro_batches();
   in.largest_matrix = c.h * static_cast<double>(c.model.ffn_hidden_size) / static_cast<double>(c.t);
   return in;
 }
@@ -853,6 +859,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.head_peak = head_peak_bytes(c);
     in.buffers = layer_buffers_of(c);
     in.head_buffers = head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra);
+    in.backward_buffers = backward_buffers_beyond_layer(layer_buffer_inputs(c));
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
     in.grad_lifetime = grad_lifetime;
@@ -970,6 +977,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.head_peak = stage == p - 1 ? head_peak : 0.0;
     in.buffers = layer_buffers_of(c) + p2p_buffers;
     in.head_buffers = stage == p - 1 ? head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra) : 0.0;
+    in.backward_buffers = backward_buffers_beyond_layer(layer_buffer_inputs(c));
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
     // DeepSpeed's pipeline keeps BF16_Optimizer's flat buffer beside the 16-bit param.grad.

@@ -25,33 +25,58 @@ JobConfig ulysses8(const char* framework, int zero_stage) {
 
 // DeepSpeed's Ulysses all-to-all outputs: 2 B x 16,384 tokens x (4 + 2 x 1) heads x 8 x 128.
 constexpr double kUlyssesBuffers = 2.0 * 16384 * 6 * 8 * 128;
+// The 5e8-element bf16 bucket, and one MLP weight's gradient (h x f) before it is copied in.
+constexpr double kBucket = 2.0 * 5e8;
+constexpr double kWeightGrad = 2.0 * 4096 * 14336;
 
-TEST(ReduceBuffers, DeepSpeedKeepsItsReduceBucketWholeFromZeroOne) {
-  // ZeRO-0: each layer's gradients reduced from their own buffer (2 B x a layer); ZeRO-1/2: the
-  // 5e8-element bf16 bucket (contiguous_gradients) instead, however small the model, and the
-  // gradient of one weight autograd made before it is copied in (an MLP matrix, h x f).
+// A one-token loss chunk: the peak is a layer's backward.
+JobConfig at_backward(JobConfig job) {
+  job.loss = "chunked:16384";
+  return job;
+}
+
+TEST(ReduceBuffers, DeepSpeedZeroOneAndTwoBucketLivesInTheBackward) {
+  // ZeRO-0: each layer's gradients reduced from their own buffer (2 B x a layer), at every moment.
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ulysses8("deepspeed", 0)).memory.buffers,
                    kUlyssesBuffers + 2.0 * kLayer);
+  // ZeRO-1/2: the bucket (contiguous_gradients) exists from a backward's first gradient hook to its
+  // epilogue, so the loss (the peak with the standard loss) has none.
   for (int stage : {1, 2}) {
-    EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ulysses8("deepspeed", stage)).memory.buffers,
-                     kUlyssesBuffers + 2.0 * (5e8 + 4096.0 * 14336))
-        << stage;
-    EXPECT_DOUBLE_EQ(test::lower(test::tiny_model(), ulysses8("deepspeed", stage)).memory.buffers -
-                         test::lower(test::tiny_model(), ulysses8("deepspeed", 0)).memory.buffers,
-                     2.0 * (5e8 + 1024.0 * 4096) - 2.0 * (1024.0 * (2048 + 512) + 3.0 * 1024 * 4096 + 2 * 1024))
+    EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ulysses8("deepspeed", stage)).memory.buffers, kUlyssesBuffers)
         << stage;
   }
+  // At a layer's backward: the bucket, however small the model; ZeRO-2 also the weight gradient
+  // autograd made before copying it in (ZeRO-1 keeps its gradients, counted as gradients).
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), at_backward(ulysses8("deepspeed", 1))).memory.buffers,
+                   kUlyssesBuffers + kBucket);
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), at_backward(ulysses8("deepspeed", 2))).memory.buffers,
+                   kUlyssesBuffers + kBucket + kWeightGrad);
+  EXPECT_DOUBLE_EQ(test::lower(test::tiny_model(), at_backward(ulysses8("deepspeed", 1))).memory.buffers -
+                       test::lower(test::tiny_model(), at_backward(ulysses8("deepspeed", 0))).memory.buffers,
+                   kBucket - 2.0 * (1024.0 * (2048 + 512) + 3.0 * 1024 * 4096 + 2 * 1024));
+  // ZeRO-1 with gradient accumulation keeps it from the first micro-batch to the boundary.
+  JobConfig accumulating = ulysses8("deepspeed", 1);
+  accumulating.global_batch_size = 2;
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), accumulating).memory.buffers, kUlyssesBuffers + kBucket);
+  // bf16 with fp32 gradient accumulation at ZeRO-1 runs BF16_Optimizer: no bucket, a layer's
+  // fp32 gradients reduced at a time.
+  JobConfig bf16_optimizer = at_backward(ulysses8("deepspeed", 1));
+  bf16_optimizer.grad_reduce_dtype = "fp32";
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), bf16_optimizer).memory.buffers, kUlyssesBuffers + 4.0 * kLayer);
   // Megatron's buckets are views into its resident gradient buffer: nothing of their own.
-  JobConfig megatron = ulysses8("megatron", 1);
-  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), megatron).memory.buffers,
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), ulysses8("megatron", 1)).memory.buffers,
                    test::lower(test::llama3_8b(), ulysses8("megatron", 0)).memory.buffers);
 }
 
 TEST(ReduceBuffers, ZeroThreeLossHoldsTheWholeLmHead) {
   // At the loss: the gathered LM head and the last layer's parameters prefetched for the
-  // backward, instead of two layers'; the bucket; the all-to-all buffers.
+  // backward, instead of two layers'; the bucket, allocated at initialisation; the all-to-all
+  // buffers. No weight gradient exists yet.
   const LoweredStep z3 = test::lower(test::llama3_8b(), ulysses8("deepspeed", 3));
-  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * (kHead + kLayer) + 2.0 * (5e8 + 4096.0 * 14336));
+  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * (kHead + kLayer) + kBucket);
+  // At a layer's backward: two layers' parameters, the bucket and one weight's gradient.
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), at_backward(ulysses8("deepspeed", 3))).memory.buffers,
+                   kUlyssesBuffers + 2.0 * 2 * kLayer + kBucket + kWeightGrad);
 
   detail::LayerBufferInputs in;
   in.zero3_gathers = true;
