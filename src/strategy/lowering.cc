@@ -979,9 +979,11 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.head_buffers = stage == p - 1 ? head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra) : 0.0;
     in.backward_buffers = backward_buffers_beyond_layer(layer_buffer_inputs(c));
     in.zero_group = c.grad_group_size;
-    in.grad_bytes = c.grad_bytes;
-    // DeepSpeed's pipeline keeps BF16_Optimizer's flat buffer beside the 16-bit param.grad.
-    in.grad_bytes = c.grad_bytes * static_cast<double>(c.fw.pipeline_grad_copies);
+    // DeepSpeed's pipeline engine without its ZeRO optimizer (ZeRO-0, or BF16_Optimizer's fp32
+    // accumulation at ZeRO-1) keeps the optimizer's flat buffer of the accumulation dtype beside
+    // the 16-bit param.grad; with the ZeRO optimizer (ZeRO-1, 16-bit accumulation) param.grad only.
+    const bool zero_optimizer = layer_buffer_inputs(c).reduce_bucket_params > 0;
+    in.grad_bytes = c.grad_bytes + (zero_optimizer ? 0.0 : c.param_bytes * static_cast<double>(c.fw.pipeline_grad_copies - 1));
     in.grad_lifetime = grad_lifetime;
     in.micro_batches = m;
     in.layer_params = c.layer_params;

@@ -382,9 +382,9 @@ TEST(LoweredActivations, GradientsMadeInTheBackwardMeetTheLayersTheyFree) {
   // ZeRO-3's flat gradient partition is allocated once (stage3.py): resident in one micro-batch.
   job.zero_stage = 3;
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), job).memory.grads, 2007565312.0);
-  // DeepSpeed's pipeline engine runs BF16_Optimizer, whose flat gradient buffer is allocated once
-  // beside the 16-bit param.grad it zeroes but keeps: resident in a step of one micro-batch too,
-  // two 16-bit gradients for each of the stage's 16-bit parameters.
+  // DeepSpeed's pipeline engine at ZeRO-0 runs BF16_Optimizer (engine.py:2014-2018), whose flat
+  // gradient buffer is allocated once beside the 16-bit param.grad it zeroes but keeps: resident
+  // in a step of one micro-batch too, two 16-bit gradients for each of the stage's parameters.
   JobConfig pp = test::long_job("ulysses", 8);
   pp.ulysses_degree = 4;
   pp.pipeline_parallel = 2;
@@ -392,6 +392,15 @@ TEST(LoweredActivations, GradientsMadeInTheBackwardMeetTheLayersTheyFree) {
   const MemoryEstimate stage = test::lower(test::llama3_8b(), pp).memory;
   EXPECT_GT(stage.grads, 0.0);
   EXPECT_DOUBLE_EQ(stage.grads, 2.0 * stage.params);
+  // At ZeRO-1 with 16-bit accumulation it runs the ZeRO optimizer: param.grad only. With fp32
+  // accumulation BF16_Optimizer again (engine.py:1994-1996): the fp32 flat buffer and the 16-bit
+  // param.grad, 4 + 2 bytes a parameter.
+  pp.zero_stage = 1;
+  const MemoryEstimate zero1 = test::lower(test::llama3_8b(), pp).memory;
+  EXPECT_DOUBLE_EQ(zero1.grads, zero1.params);
+  pp.grad_reduce_dtype = "fp32";
+  const MemoryEstimate bf16_optimizer = test::lower(test::llama3_8b(), pp).memory;
+  EXPECT_DOUBLE_EQ(bf16_optimizer.grads, 3.0 * bf16_optimizer.params);
   // fp32 training keeps DeepSpeed's lifetime (no BF16_Optimizer): ZeRO-0 in one micro-batch with
   // Liger's loss peaks at the last layer's backward, with every fp32 gradient but the input
   // embedding's, 4·(8,030,261,248 − 525,336,576) = 30,019,698,688 (no fp32 cast at the step: the
