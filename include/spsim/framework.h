@@ -153,6 +153,9 @@ struct FrameworkProfile {
   // default; when it lives: memory/layer_buffers.h), instead of reducing it from autograd's own
   // tensor a layer at a time.
   bool resident_reduce_bucket;
+  // ZeRO-3 / FSDP: a tied embedding and LM head, gathered by the embedding's forward, stay
+  // gathered until the embedding's backward (one unit that is not resharded after the forward).
+  bool tied_head_stays_gathered;
   const char* source;        // where each value comes from
 };
 

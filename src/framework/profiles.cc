@@ -72,6 +72,8 @@ const std::array<FrameworkProfile, 4>& profiles() {
           {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,
           // Its DDP buckets are views into that grad buffer: no buffer of their own.
           false,
+          // Megatron-FSDP (ZeRO-3) gathers each module when it runs.
+          false,
           "Megatron-LM @d98e8a6 (arguments.py, core/distributed/*, core/tensor_parallel/cross_entropy.py, "
           "docs dist_optimizer.md); TransformerEngine @d0067d0 (context_parallel.py, module/linear.py)",
       },
@@ -102,6 +104,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           CpAttention::kSingleKernel,  // TE's all-gather CP, as megatron
           {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,  // Megatron-Core's grad buffer, as megatron
           false,  // buckets are views into it, as megatron
+          false,  // Megatron-FSDP, as megatron
           "Megatron-Bridge @067f987 (perf_recipes/_common.py, training/comm_overlap.py); NeMo @8cfedd7 "
           "(scripts/performance/helpers.py); TransformerEngine @d0067d0",
       },
@@ -177,6 +180,10 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // stage_1_and_2.py:2494-2516, :829-831; a second one only with overlap_comm, off below
           // ZeRO-3). Not with BF16_Optimizer (bf16, fp32 accumulation, ZeRO-1: engine.py:1994).
           true,
+          // ZeRO-3 fetches the tied weight for the embedding and again for the LM head, releasing
+          // it after each (only parameters under stage3_param_persistence_threshold, 1e5
+          // elements, stay gathered: zero/config.py:221).
+          false,
           "DeepSpeed @edaa722 (runtime/engine.py, runtime/zero/*, runtime/pipe/engine.py, "
           "runtime/sequence_parallel/ulysses_sp.py)",
       },
@@ -235,6 +242,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           {GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident, GradLifetime::kResident}, 1,
           // FSDP2 reduce-scatters each unit's unsharded gradients from a buffer of the unit's size.
           false,
+          // Tied weights: tok_embeddings, norm and lm_head are one unit, resharded after the
+          // forward only under reshard_after_forward "always" (distributed/fsdp.py:238-249).
+          true,
           "torchtitan @b5bcd76 (config/configs.py, distributed/fsdp.py, components/loss.py, trainer.py); "
           "PyTorch fully_shard docstring; pytorch/ao @36027d8 (float8/float8_linear.py)",
       },

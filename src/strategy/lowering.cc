@@ -831,6 +831,12 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   // the input embedding's other rows (learned positions; all of an untied one's) come after every
   // layer's.
   const double head_grad_params = last_extra;
+  // A tied embedding and LM head that ZeRO-3 gathers once and keeps gathered through the step
+  // (FrameworkProfile::tied_head_stays_gathered): a buffer of every moment on the stages holding it.
+  const double tied_head_gathered =
+      model.tied_embeddings && c.fw.tied_head_stays_gathered && layer_buffer_inputs(c).zero3_gathers
+          ? last_extra * c.param_bytes
+          : 0.0;
   const double tail_grad_params = first_extra - (model.tied_embeddings ? vocab_rows / static_cast<double>(c.t) : 0.0);
 
   if (p == 1) {
@@ -857,8 +863,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.layers_in_flight = static_cast<double>(model.num_layers);
     in.extra_saved = c.head[kEmbedding].saved_bytes;
     in.head_peak = head_peak_bytes(c);
-    in.buffers = layer_buffers_of(c);
-    in.head_buffers = head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra);
+    in.buffers = layer_buffers_of(c) + tied_head_gathered;
+    in.head_buffers = tied_head_gathered > 0 ? 0.0 : head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra);
     in.backward_buffers = backward_buffers_beyond_layer(layer_buffer_inputs(c));
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
@@ -975,8 +981,11 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.layers_in_flight = static_cast<double>(pipeline_in_flight_layers(p, m, v, stage, layout));
     in.extra_saved = stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0;
     in.head_peak = stage == p - 1 ? head_peak : 0.0;
-    in.buffers = layer_buffers_of(c) + p2p_buffers;
-    in.head_buffers = stage == p - 1 ? head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra) : 0.0;
+    const bool end_stage = stage == 0 || stage == p - 1;
+    in.buffers = layer_buffers_of(c) + p2p_buffers + (end_stage ? tied_head_gathered : 0.0);
+    in.head_buffers = stage == p - 1 && tied_head_gathered == 0
+                          ? head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra)
+                          : 0.0;
     in.backward_buffers = backward_buffers_beyond_layer(layer_buffer_inputs(c));
     in.zero_group = c.grad_group_size;
     // DeepSpeed's pipeline engine without its ZeRO optimizer (ZeRO-0, or BF16_Optimizer's fp32

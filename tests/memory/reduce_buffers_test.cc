@@ -5,6 +5,7 @@
 #include "memory/layer_buffers.h"
 #include "spsim/job.h"
 #include "spsim/memory.h"
+#include "spsim/model.h"
 #include "strategy/strategy_test_util.h"
 #include "test_util.h"
 
@@ -90,6 +91,35 @@ TEST(ReduceBuffers, ZeroThreeLossHoldsTheWholeLmHead) {
   // No ZeRO-3 gathers: the head stays resident, nothing is gathered for the loss.
   in.zero3_gathers = false;
   EXPECT_DOUBLE_EQ(detail::head_buffers_beyond_layer(in, kHead), 0.0);
+}
+
+TEST(ReduceBuffers, FsdpKeepsATiedEmbeddingGatheredThroughTheStep) {
+  // torchtitan shards a tied tok_embeddings, norm and lm_head as one unit that is not resharded
+  // after the forward: Qwen3-4B's 151,936 x 2560 + 2560 parameters, 2 bytes each, are gathered at
+  // every moment (here a layer's backward, the peak), against an untied model with a negligible
+  // head (64 rows, smaller than a layer: nothing gathered for the loss either).
+  ModelSpec tied = load_model("qwen3-4b");
+  ASSERT_TRUE(tied.tied_embeddings);
+  ModelSpec untied = tied;
+  untied.tied_embeddings = false;
+  untied.vocab_size = 64;
+  JobConfig job = test::long_job("ring", 8);
+  job.ring_degree = 2;
+  job.seq_length = 65536;
+  job.framework = "fsdp";
+  job.zero_stage = 3;
+  job.loss = "chunked:64";
+  job.recompute = Recompute::kFull;
+  EXPECT_DOUBLE_EQ(test::lower(tied, job).memory.buffers - test::lower(untied, job).memory.buffers,
+                   2.0 * (151936.0 * 2560 + 2560));
+  // DeepSpeed's ZeRO-3 releases the tied weight after each use: the same buffers as untied
+  // (the loss's gathered head aside, which a one-token loss chunk keeps below the peak).
+  job.framework = "deepspeed";
+  job.strategy = "ulysses";
+  job.ring_degree = 1;
+  job.ulysses_degree = 2;
+  job.loss = "chunked:32768";
+  EXPECT_DOUBLE_EQ(test::lower(tied, job).memory.buffers, test::lower(untied, job).memory.buffers);
 }
 
 }  // namespace
