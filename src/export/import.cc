@@ -1146,6 +1146,20 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
       job.offload_optimizer = true;
       out.given.insert("offload");
     }
+    // Settings spsim does not read but which change memory or timing: it models their defaults.
+    std::vector<std::string> defaulted;
+    for (const auto& [key, value] : zero.items()) {
+      if (key != "stage" && key != "cpu_offload" && key != "offload_optimizer" && key != "offload_param") {
+        defaulted.push_back("zero_optimization." + key);
+      }
+    }
+    if (!defaulted.empty()) {
+      out.notes.push_back(fmt::format(
+          "{}: not read; spsim models DeepSpeed's defaults (contiguous gradients in a reduce bucket of 5e8 "
+          "elements, overlap_comm at ZeRO-3 only, stage-3 prefetch and persistence thresholds), so a "
+          "different value changes memory and time it does not show",
+          join(defaulted)));
+    }
     for (const char* offload : {"offload_optimizer", "offload_param"}) {
       if (!zero.contains(offload) || zero.at(offload).is_null()) continue;
       const auto& o = zero.at(offload);

@@ -337,6 +337,14 @@ TEST(Offload, DeepSpeedConfigCarriesTheOptimizerOffloadBothWays) {
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})"), "params");
   // Below stage 3 DeepSpeed does not read offload_param: neither does spsim (with a note).
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 2, "offload_param": {"device": "cpu"}}})"), "none");
+  // ZeRO settings spsim leaves at DeepSpeed's defaults are named in a note, not dropped silently.
+  { std::ofstream(path) << R"({"zero_optimization": {"stage": 2, "reduce_bucket_size": 2e8, "overlap_comm": true}})"; }
+  const auto defaults = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K");
+  ASSERT_EQ(defaults.exit_code, 0) << defaults.err;
+  EXPECT_NE(defaults.err.find("zero_optimization.overlap_comm, zero_optimization.reduce_bucket_size: not read; "
+                              "spsim models DeepSpeed's defaults"),
+            std::string::npos)
+      << defaults.err;
   // NVMe (ZeRO-Infinity), or a value that is not an object: refused, naming the key.
   for (const char* bad : {R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "nvme"}}})",
                           R"({"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "nvme"}}})",
