@@ -44,6 +44,7 @@ struct MemoryEstimate {
   double saved_layers = 0;
   double grads_at_start = 0;
   double grads_made_in_backward = 0;
+  double buffers_of_the_peak = 0;  // the part of `buffers` only the peak's moment holds
   // Bytes this GPU's rank keeps in host memory (--offload): not part of the GPU's peak, held
   // against the node's host memory share (Topology::host).
   double host = 0;

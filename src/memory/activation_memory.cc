@@ -208,6 +208,7 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
     if (m.activations + m.grads + m.buffers > peak->activations + peak->grads + peak->buffers) peak = &m;
   }
   estimate.buffers += peak->buffers;
+  estimate.buffers_of_the_peak = peak->buffers;
   estimate.saved_layers = kept * layer.saved + in.extra_saved;
   estimate.grads_at_start = made_in_backward ? 0.0 : all_grads;
   estimate.grads_made_in_backward = made_in_backward ? all_grads : 0.0;

@@ -34,7 +34,8 @@ Evaluation evaluate_lowered(const ModelSpec& model, const Topology& topology, co
   // (gradients only when they are resident) and the gradients the backward makes.
   engine_options.trace_activation_bytes = memory.saved_layers;
   engine_options.trace_resident_bytes =
-      memory.params + memory.optimizer + memory.buffers + memory.reserve + memory.grads_at_start;
+      memory.params + memory.optimizer + (memory.buffers - memory.buffers_of_the_peak) + memory.reserve +
+      memory.grads_at_start;
   engine_options.trace_backward_grad_bytes = memory.grads_made_in_backward;
   Evaluation out;
   out.result = run_lowered_step(step, topology, engine, engine_options);
