@@ -116,6 +116,9 @@ struct FrameworkProfile {
   // it overlaps this layer's compute (JobConfig::backward_prefetch "pre"); false: once this
   // layer's gradients are computed ("post"). Either way ahead of this layer's reduce-scatter.
   bool zero3_backward_prefetch;
+  // ZeRO-3 memory: parameters gathered ahead of the layer in use, beside it (0: the next layer or
+  // unit whole, as FSDP2 prefetches; DeepSpeed: stage3_prefetch_bucket_size elements).
+  double zero3_prefetch_params;
   // ZeRO stages the framework offers (bit s set: stage s) and which of them combine with
   // pipeline parallelism.
   uint8_t zero_stages;

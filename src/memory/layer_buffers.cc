@@ -28,7 +28,12 @@ double layer_buffers(const LayerBufferInputs& in) {
     }
   }
   buffers += in.tp_gather_bytes;
-  if (in.zero3_gathers) buffers += 2.0 * in.layer_params * in.param_bytes;  // this layer's and the next's
+  if (in.zero3_gathers) {
+    // This layer's parameters and what is prefetched of the next.
+    const double ahead = in.zero3_prefetch_params > 0 ? std::min(in.layer_params, in.zero3_prefetch_params)
+                                                      : in.layer_params;
+    buffers += (in.layer_params + ahead) * in.param_bytes;
+  }
   if (in.reduce_bucket_params > 0) {
     // Allocated whole whatever the model's size and the data-parallel degree. ZeRO-3 allocates it
     // at initialisation (stage3.py:731-735); ZeRO-1 with gradient accumulation keeps it from the

@@ -21,6 +21,7 @@ struct LayerBufferInputs {
   double cp_q_elems = 0, cp_k_elems = 0;  // PyTorch CP: one chunk's Q and K elements
   double tp_gather_bytes = 0;   // Megatron-SP: the all-gathered layer input (0 without SP)
   bool zero3_gathers = false;   // ZeRO-3 with data-parallel communication
+  double zero3_prefetch_params = 0;  // gathered ahead beside the layer in use (0: a whole layer)
   bool reduces_gradients = false;
   double layer_params = 0, param_bytes = 2, grad_bytes = 2;
   // Elements of the ZeRO optimizer's contiguous reduce bucket (FrameworkProfile::
@@ -45,8 +46,7 @@ double backward_buffers_beyond_layer(const LayerBufferInputs& in);
 
 /// What the loss phase holds beyond layer_buffers() when ZeRO-3 gathers the LM head (`head_params`
 /// on this GPU, with the final norm) whole for the head's forward and backward: the gathered head
-/// in place of one layer's gathered parameters (the last layer's, prefetched for the backward, is
-/// the other). 0 without ZeRO-3 gathers, or when a layer is the larger. The head's gradient is not
+/// in place of the layer in use (what is prefetched of the last layer for the backward stays). 0 without ZeRO-3 gathers, or when a layer is the larger. The head's gradient is not
 /// here: a fused loss keeps it among its saved tensors (apply_loss); the standard loss's LM head
 /// makes it after the loss's transients are freed.
 double head_buffers_beyond_layer(const LayerBufferInputs& in, double head_params);

@@ -542,6 +542,7 @@ LayerBufferInputs layer_buffer_inputs(const Context& c) {
   in.tp_gather_bytes = c.sp ? c.tp_bytes : 0.0;
   // ZeRO-3 gathers a layer's parameters when it shards them; offload_param fetches them whole.
   in.zero3_gathers = c.job.zero_stage >= 3 && (c.dp_comm || c.job.offload_params);
+  in.zero3_prefetch_params = c.fw.zero3_prefetch_params;
   in.reduces_gradients = c.dp_comm;
   in.layer_params = c.layer_params;
   in.param_bytes = c.param_bytes;

@@ -71,16 +71,25 @@ TEST(ReduceBuffers, DeepSpeedZeroOneAndTwoBucketLivesInTheBackward) {
 }
 
 TEST(ReduceBuffers, ZeroThreeLossHoldsTheWholeLmHead) {
-  // At the loss: the gathered LM head and the last layer's parameters prefetched for the
-  // backward, instead of two layers'; the bucket, allocated at initialisation; the all-to-all
-  // buffers. No weight gradient exists yet.
+  // At the loss: the gathered LM head and what DeepSpeed prefetches of the last layer for the
+  // backward (stage3_prefetch_bucket_size, 5e7 elements), instead of a layer and that prefetch;
+  // the bucket, allocated at initialisation; the all-to-all buffers. No weight gradient exists yet.
   const LoweredStep z3 = test::lower(test::llama3_8b(), ulysses8("deepspeed", 3));
-  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * (kHead + kLayer) + kBucket);
+  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * (kHead + 5e7) + kBucket);
   // Only the loss holds the head in place of a layer: the DES memory trace keeps the rest throughout.
   EXPECT_DOUBLE_EQ(z3.memory.buffers_of_the_peak, 2.0 * (kHead - kLayer));
-  // At a layer's backward: two layers' parameters, the bucket and one weight's gradient.
+  // At a layer's backward: its parameters and the prefetch, the bucket and one weight's gradient.
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), at_backward(ulysses8("deepspeed", 3))).memory.buffers,
-                   kUlyssesBuffers + 2.0 * 2 * kLayer + kBucket + kWeightGrad);
+                   kUlyssesBuffers + 2.0 * (kLayer + 5e7) + kBucket + kWeightGrad);
+  // FSDP2 prefetches the next block whole: two layers' bf16 parameters beside its fp32 reduce buffer.
+  detail::LayerBufferInputs two;
+  two.zero3_gathers = true;
+  two.layer_params = kLayer;
+  EXPECT_DOUBLE_EQ(detail::layer_buffers(two), 2.0 * 2 * kLayer);
+  two.zero3_prefetch_params = 5e7;
+  EXPECT_DOUBLE_EQ(detail::layer_buffers(two), 2.0 * (kLayer + 5e7));
+  two.zero3_prefetch_params = 1e12;  // a bucket larger than a layer prefetches one layer
+  EXPECT_DOUBLE_EQ(detail::layer_buffers(two), 2.0 * 2 * kLayer);
 
   detail::LayerBufferInputs in;
   in.zero3_gathers = true;
