@@ -117,8 +117,11 @@ struct FrameworkProfile {
   // layer's gradients are computed ("post"). Either way ahead of this layer's reduce-scatter.
   bool zero3_backward_prefetch;
   // ZeRO-3 memory: parameters gathered ahead of the layer in use, beside it (0: the next layer or
-  // unit whole, as FSDP2 prefetches; DeepSpeed: stage3_prefetch_bucket_size elements).
+  // unit whole, as FSDP2 prefetches; DeepSpeed: stage3_prefetch_bucket_size elements per fetch),
+  // and the live parameters the prefetcher fills up to (0: none beyond those; DeepSpeed:
+  // stage3_max_live_parameters).
   double zero3_prefetch_params;
+  double zero3_live_params;
   // ZeRO stages the framework offers (bit s set: stage s) and which of them combine with
   // pipeline parallelism.
   uint8_t zero_stages;

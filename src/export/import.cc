@@ -1085,7 +1085,7 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
   std::set<std::string> read;
   for (const char* key : {"train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
                           "sequence_parallel_size", "data_parallel_size", "zero_optimization", "bf16", "bfloat16",
-                          "fp16", "tensor_parallel"}) {
+                          "fp16", "tensor_parallel", "data_types"}) {
     read.insert(key);
   }
   const auto tbs = integer(config, "train_batch_size", "train_batch_size");
@@ -1210,6 +1210,22 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
   if (enabled("bf16") || enabled("bfloat16")) job.precision = Precision::kBf16;
   if (enabled("fp16")) job.precision = Precision::kFp16;
   out.given.insert("precision");
+  // data_types.grad_accum_dtype: the gradient accumulation dtype (runtime/config.py get_data_types;
+  // default the model's), which picks BF16_Optimizer at ZeRO-1 (engine.py:1994).
+  if (config.contains("data_types") && config.at("data_types").is_object() &&
+      config.at("data_types").contains("grad_accum_dtype")) {
+    const auto& v = config.at("data_types").at("grad_accum_dtype");
+    const std::string dtype = v.is_string() ? v.get<std::string>() : "";
+    if (dtype == "fp32") {
+      job.grad_reduce_dtype = "fp32";
+    } else if (dtype == "bf16" || dtype == "fp16") {
+      job.grad_reduce_dtype = "bf16";
+    } else if (!v.is_null()) {
+      throw InputError(where + ": /data_types/grad_accum_dtype", fmt::format("expected \"fp32\", \"bf16\" or "
+                                                                             "\"fp16\", got {}", v.dump()));
+    }
+    if (!job.grad_reduce_dtype.empty()) out.given.insert("grad_reduce_dtype");
+  }
   if (config.contains("tensor_parallel")) {
     const auto autotp = integer(config.at("tensor_parallel"), "autotp_size", "tensor_parallel/autotp_size");
     if (autotp && *autotp > 1) {

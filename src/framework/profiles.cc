@@ -48,7 +48,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // (megatron_fsdp.py _pre_backward_param_unshard, PrefetchOrder.BACKWARD_PASS_ORDER), up
           // to suggested_AG_prefetch_size >= 5e8 elements ahead (:436-444); memory counts the next
           // layer (an undercount where that bucket spans more).
-          true, 0,
+          true, 0, 0,
           // The distributed optimizer shards optimizer states over DP x CP (ZeRO-1); Megatron-FSDP
           // shards all (ZeRO-3); there is no ZeRO-2 of its own. Both combine with PP.
           kZero0 | kZero1 | kZero3, PipelineZero::kAny,
@@ -93,7 +93,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           2, 4, false,
           // CommOverlapConfig: bucket_size 128 Mi parameters (training/comm_overlap.py:577).
           false, 134217728, 0,
-          true, 0,  // Megatron-FSDP, as megatron
+          true, 0, 0,  // Megatron-FSDP, as megatron
           kZero0 | kZero1 | kZero3, PipelineZero::kAny,
           // Megatron-Core's layouts; the 405B recipes set account_for_embedding/loss_in_pipeline_
           // split (Megatron-Bridge recipes/llama/llama3.py, NeMo recipes/llama31_405b.py).
@@ -136,9 +136,13 @@ const std::array<FrameworkProfile, 4>& profiles() {
           true, 5e8, 0,
           // A submodule's parameters are fetched by its own pre-forward/pre-backward hook, with
           // at most stage3_prefetch_bucket_size = 5e7 elements prefetched ahead (zero/config.py:215),
-          // less than one transformer layer of the models spsim ships: no layer-ahead prefetch,
-          // and beside the layer in use at most those 5e7 elements of the next.
-          false, 5e7,
+          // less than one transformer layer of the models spsim ships: no layer-ahead prefetch.
+          // Memory: every submodule's fetch prefetches up to 5e7 more elements while fewer than
+          // stage3_max_live_parameters = 1e9 are gathered (partitioned_param_coordinator.py:
+          // 451-454; config.py:238), and a parameter used again within stage3_max_reuse_distance
+          // (1e9 elements of the trace) is not released (:636-665): about 1e9 gathered elements
+          // beside a layer in use smaller than that.
+          false, 5e7, 1e9,
           // "ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism" (runtime/pipe/engine.py:76).
           kZero0 | kZero1 | kZero2 | kZero3, PipelineZero::kBelowZero2,
           // Megatron-DeepSpeed builds PipelineModule(partition_method="type:transformer"): equal
@@ -215,7 +219,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // block to run (torch/distributed/fsdp/_fully_shard/_fsdp_state.py _pre_backward ->
           // FSDPParamGroup.pre_backward(default_prefetch)), on the all-gather stream, while the
           // reduce-scatters run on their own stream.
-          true, 0,
+          true, 0, 0,
           // fully_shard = ZeRO-3; reshard_after_forward False = ZeRO-2 (torchtitan docs/fsdp.md). Under PP,
           // PyTorch pipelining reduces gradients once per step and torchtitan keeps parameters
           // gathered by default (parallelize_llama.py:326-329 @9dec370: "do not reshard after

@@ -4,6 +4,18 @@
 
 namespace spsim::detail {
 
+namespace {
+
+// Parameters ZeRO-3 holds gathered while `in_use` (a layer's, or the LM head's) are: those, what is
+// prefetched of the next, or the live set the prefetcher fills, whichever is larger.
+double gathered_params(const LayerBufferInputs& in, double in_use) {
+  const double ahead = in.zero3_prefetch_params > 0 ? std::min(in.layer_params, in.zero3_prefetch_params)
+                                                    : in.layer_params;
+  return std::max(in_use + ahead, in.zero3_live_params);
+}
+
+}  // namespace
+
 double layer_buffers(const LayerBufferInputs& in) {
   const double e = in.element_bytes, b = in.micro_batch;
   double buffers = 0;
@@ -28,12 +40,7 @@ double layer_buffers(const LayerBufferInputs& in) {
     }
   }
   buffers += in.tp_gather_bytes;
-  if (in.zero3_gathers) {
-    // This layer's parameters and what is prefetched of the next.
-    const double ahead = in.zero3_prefetch_params > 0 ? std::min(in.layer_params, in.zero3_prefetch_params)
-                                                      : in.layer_params;
-    buffers += (in.layer_params + ahead) * in.param_bytes;
-  }
+  if (in.zero3_gathers) buffers += gathered_params(in, in.layer_params) * in.param_bytes;
   if (in.reduce_bucket_params > 0) {
     // Allocated whole whatever the model's size and the data-parallel degree. ZeRO-3 allocates it
     // at initialisation (stage3.py:731-735); ZeRO-1 with gradient accumulation keeps it from the
@@ -58,7 +65,7 @@ double backward_buffers_beyond_layer(const LayerBufferInputs& in) {
 
 double head_buffers_beyond_layer(const LayerBufferInputs& in, double head_params) {
   if (!in.zero3_gathers) return 0.0;
-  return std::max(0.0, (head_params - in.layer_params) * in.param_bytes);
+  return std::max(0.0, (gathered_params(in, head_params) - gathered_params(in, in.layer_params)) * in.param_bytes);
 }
 
 }  // namespace spsim::detail

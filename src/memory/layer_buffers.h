@@ -22,6 +22,9 @@ struct LayerBufferInputs {
   double tp_gather_bytes = 0;   // Megatron-SP: the all-gathered layer input (0 without SP)
   bool zero3_gathers = false;   // ZeRO-3 with data-parallel communication
   double zero3_prefetch_params = 0;  // gathered ahead beside the layer in use (0: a whole layer)
+  // ZeRO-3: the live parameters the framework's prefetcher fills up to, at most the stage's own
+  // (FrameworkProfile::zero3_live_params capped by the parameters on this GPU); 0: none.
+  double zero3_live_params = 0;
   bool reduces_gradients = false;
   double layer_params = 0, param_bytes = 2, grad_bytes = 2;
   // Elements of the ZeRO optimizer's contiguous reduce bucket (FrameworkProfile::

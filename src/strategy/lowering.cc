@@ -520,6 +520,16 @@ double head_peak_bytes(const Context& c) {
          c.loss_transient;
 }
 
+// Whether DeepSpeed would run its BF16_Optimizer (a flat gradient buffer of the accumulation dtype,
+// no reduce bucket): bf16 with fp32 accumulation at ZeRO-1 without offload_optimizer
+// (engine.py:1994-1996), or bf16 at ZeRO-0 under its pipeline engine (:2014-2018). fp16 and fp32
+// run FP16_Optimizer or none, which free or never copy param.grad.
+bool runs_bf16_optimizer(const Context& c) {
+  if (c.job.precision != Precision::kBf16) return false;
+  if (c.job.zero_stage == 1) return c.grad_bytes > c.param_bytes && !c.job.offload_optimizer;
+  return c.job.zero_stage == 0 && c.job.pipeline_parallel > 1;
+}
+
 // What sizes the transient buffers of one layer in flight (memory/layer_buffers.h): this
 // layer's shard and the framework's gradient reduction.
 LayerBufferInputs layer_buffer_inputs(const Context& c) {
@@ -543,15 +553,16 @@ LayerBufferInputs layer_buffer_inputs(const Context& c) {
   // ZeRO-3 gathers a layer's parameters when it shards them; offload_param fetches them whole.
   in.zero3_gathers = c.job.zero_stage >= 3 && (c.dp_comm || c.job.offload_params);
   in.zero3_prefetch_params = c.fw.zero3_prefetch_params;
+  in.zero3_live_params = std::min(c.fw.zero3_live_params,
+                                  c.layer_params * static_cast<double>(c.model.num_layers) +
+                                      static_cast<double>(c.model.embedding_params()) / static_cast<double>(c.t));
   in.reduces_gradients = c.dp_comm;
   in.layer_params = c.layer_params;
   in.param_bytes = c.param_bytes;
   in.grad_bytes = c.grad_bytes;
-  // DeepSpeed runs its BF16_Optimizer, which has no bucket, for bf16 with fp32 gradient
-  // accumulation at ZeRO-1 without offload_optimizer (engine.py:1994-1996); else the ZeRO optimizer.
-  const bool bf16_optimizer = c.job.zero_stage == 1 && c.grad_bytes > c.param_bytes && !c.job.offload_optimizer;
+  // BF16_Optimizer has no bucket; the ZeRO optimizer runs at every other ZeRO stage.
   in.reduce_bucket_params =
-      c.fw.resident_reduce_bucket && c.job.zero_stage >= 1 && !bf16_optimizer ? c.fw.grad_bucket_params : 0.0;
+      c.fw.resident_reduce_bucket && c.job.zero_stage >= 1 && !runs_bf16_optimizer(c) ? c.fw.grad_bucket_params : 0.0;
   in.zero_stage = c.job.zero_stage;
   in.micro_batches = c.job.micro_batches();
   in.largest_matrix = c.h * static_cast<double>(c.model.ffn_hidden_size) / static_cast<double>(c.t);
@@ -989,11 +1000,10 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                           : 0.0;
     in.backward_buffers = backward_buffers_beyond_layer(layer_buffer_inputs(c));
     in.zero_group = c.grad_group_size;
-    // DeepSpeed's pipeline engine without its ZeRO optimizer (ZeRO-0, or BF16_Optimizer's fp32
-    // accumulation at ZeRO-1) keeps the optimizer's flat buffer of the accumulation dtype beside
-    // the 16-bit param.grad; with the ZeRO optimizer (ZeRO-1, 16-bit accumulation) param.grad only.
-    const bool zero_optimizer = layer_buffer_inputs(c).reduce_bucket_params > 0;
-    in.grad_bytes = c.grad_bytes + (zero_optimizer ? 0.0 : c.param_bytes * static_cast<double>(c.fw.pipeline_grad_copies - 1));
+    // DeepSpeed's pipeline engine under BF16_Optimizer keeps its flat buffer of the accumulation
+    // dtype beside the 16-bit param.grad; under the ZeRO optimizer, FP16_Optimizer (fp16) or none
+    // (fp32), param.grad only.
+    in.grad_bytes = c.grad_bytes + (runs_bf16_optimizer(c) ? c.param_bytes * static_cast<double>(c.fw.pipeline_grad_copies - 1) : 0.0);
     in.grad_lifetime = grad_lifetime;
     in.micro_batches = m;
     in.layer_params = c.layer_params;

@@ -173,14 +173,12 @@ TEST(Offload, ParameterPartitionsLiveOnTheHostAndComeInBeforeEachGather) {
   one.seq_length = 8192;
   const LoweredStep single = test::lower(test::llama3_8b(), one);
   EXPECT_DOUBLE_EQ(single.memory.params, 0.0);
-  // The parameters being fetched (this layer's 218,112,000 and the 5e7 DeepSpeed prefetches of
-  // the next, 2 bytes each) are on the GPU as ZeRO-3's gathers would be; at the loss, the peak
-  // here, the whole LM head with the final norm (128,256·4096 + 4096 = 525,340,672 parameters) in
-  // place of the layer.
+  // The parameters being fetched are on the GPU as ZeRO-3's gathers would be: DeepSpeed's
+  // prefetcher fills up to stage3_max_live_parameters, 1e9 elements of 2 bytes, which hold the
+  // LM head (525,340,672) at the loss as well as a layer (218,112,000) in the backward.
   JobConfig kept = one;
   set_offload(kept, "optimizer", "--offload");
-  EXPECT_DOUBLE_EQ(single.memory.buffers - test::lower(test::llama3_8b(), kept).memory.buffers,
-                   (218112000 + 5e7) * 2 + (525340672.0 - 218112000) * 2);
+  EXPECT_DOUBLE_EQ(single.memory.buffers - test::lower(test::llama3_8b(), kept).memory.buffers, 1e9 * 2);
   EXPECT_NEAR(compute_time_s(task_named(single.graph, "layer_bwd", "param_from_host"), dgx_h100(), g.precision),
               218112000.0 * 2 / kLinkRate, 1e-12);
   // Parameters offload under ZeRO-3 only (DeepSpeed's offload_param), and under DeepSpeed only.
@@ -338,6 +336,18 @@ TEST(Offload, DeepSpeedConfigCarriesTheOptimizerOffloadBothWays) {
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})"), "params");
   // Below stage 3 DeepSpeed does not read offload_param: neither does spsim (with a note).
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 2, "offload_param": {"device": "cpu"}}})"), "none");
+  // data_types.grad_accum_dtype is read (fp32 at ZeRO-1 runs BF16_Optimizer: no reduce bucket),
+  // and written back by --emit deepspeed.
+  { std::ofstream(path) << R"({"zero_optimization": {"stage": 1}, "bf16": {"enabled": true},
+                               "data_types": {"grad_accum_dtype": "fp32"}})"; }
+  const auto accum = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K --emit deepspeed");
+  ASSERT_EQ(accum.exit_code, 0) << accum.err;
+  EXPECT_EQ(nlohmann::json::parse(accum.out)["data_types"]["grad_accum_dtype"], "fp32") << accum.out;
+  EXPECT_EQ(accum.err.find("data_types"), std::string::npos) << accum.err;  // not "ignored"
+  { std::ofstream(path) << R"({"zero_optimization": {"stage": 1}, "data_types": {"grad_accum_dtype": 32}})"; }
+  const auto bad_dtype = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K");
+  EXPECT_EQ(bad_dtype.exit_code, 2);
+  EXPECT_NE(bad_dtype.err.find("/data_types/grad_accum_dtype"), std::string::npos) << bad_dtype.err;
   // ZeRO settings spsim leaves at DeepSpeed's defaults are named in a note, not dropped silently.
   { std::ofstream(path) << R"({"zero_optimization": {"stage": 2, "reduce_bucket_size": 2e8, "overlap_comm": true}})"; }
   const auto defaults = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K");

@@ -71,16 +71,15 @@ TEST(ReduceBuffers, DeepSpeedZeroOneAndTwoBucketLivesInTheBackward) {
 }
 
 TEST(ReduceBuffers, ZeroThreeLossHoldsTheWholeLmHead) {
-  // At the loss: the gathered LM head and what DeepSpeed prefetches of the last layer for the
-  // backward (stage3_prefetch_bucket_size, 5e7 elements), instead of a layer and that prefetch;
-  // the bucket, allocated at initialisation; the all-to-all buffers. No weight gradient exists yet.
+  // DeepSpeed's prefetcher fills the gathered set up to stage3_max_live_parameters (1e9 elements),
+  // which holds the LM head (and what else is live) at the loss and a layer at its backward: 2 GB
+  // at both; the bucket, allocated at initialisation; the all-to-all buffers. No weight gradient at
+  // the loss; one at the backward.
   const LoweredStep z3 = test::lower(test::llama3_8b(), ulysses8("deepspeed", 3));
-  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * (kHead + 5e7) + kBucket);
-  // Only the loss holds the head in place of a layer: the DES memory trace keeps the rest throughout.
-  EXPECT_DOUBLE_EQ(z3.memory.buffers_of_the_peak, 2.0 * (kHead - kLayer));
-  // At a layer's backward: its parameters and the prefetch, the bucket and one weight's gradient.
+  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * 1e9 + kBucket);
+  EXPECT_DOUBLE_EQ(z3.memory.buffers_of_the_peak, 0.0);
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), at_backward(ulysses8("deepspeed", 3))).memory.buffers,
-                   kUlyssesBuffers + 2.0 * (kLayer + 5e7) + kBucket + kWeightGrad);
+                   kUlyssesBuffers + 2.0 * 1e9 + kBucket + kWeightGrad);
   // FSDP2 prefetches the next block whole: two layers' bf16 parameters beside its fp32 reduce buffer.
   detail::LayerBufferInputs two;
   two.zero3_gathers = true;
@@ -90,7 +89,20 @@ TEST(ReduceBuffers, ZeroThreeLossHoldsTheWholeLmHead) {
   EXPECT_DOUBLE_EQ(detail::layer_buffers(two), 2.0 * (kLayer + 5e7));
   two.zero3_prefetch_params = 1e12;  // a bucket larger than a layer prefetches one layer
   EXPECT_DOUBLE_EQ(detail::layer_buffers(two), 2.0 * 2 * kLayer);
+  two.zero3_live_params = 1e9;  // the live set the prefetcher fills, when larger
+  EXPECT_DOUBLE_EQ(detail::layer_buffers(two), 2.0 * 1e9);
+  // A layer larger than the live set is held whole with 5e7 elements of the next; the loss's head
+  // beyond the live set adds what exceeds it.
+  detail::LayerBufferInputs big;
+  big.zero3_gathers = true;
+  big.layer_params = 3e9;
+  big.zero3_prefetch_params = 5e7;
+  big.zero3_live_params = 1e9;
+  EXPECT_DOUBLE_EQ(detail::layer_buffers(big), 2.0 * (3e9 + 5e7));
+  big.layer_params = 4e8;
+  EXPECT_DOUBLE_EQ(detail::head_buffers_beyond_layer(big, 1.2e9), 2.0 * (1.2e9 + 5e7 - 1e9));
 
+  // FSDP2 at the loss: the LM head (with the final norm) in place of the layer in use.
   detail::LayerBufferInputs in;
   in.zero3_gathers = true;
   in.reduces_gradients = true;
