@@ -199,9 +199,10 @@ MemoryEstimate stage_memory(const StageMemoryInputs& in, const LayerActivations&
   }
   if (in.grad_lifetime == GradLifetime::kMadeInBackwardPartitionedAfter && !job.offload_optimizer) {
     // After the backward the reduction allocates this rank's 16-bit partition beside the whole
-    // gradients (with offload_optimizer the partition goes to the host instead).
-    moments.push_back({in.extra_saved, all_grads + all_grads / static_cast<double>(std::max<int64_t>(1, in.zero_group)),
-                       in.backward_buffers});
+    // gradients (with offload_optimizer the partition goes to the host instead). The reduce
+    // bucket is no extra then: copying a gradient into it repoints param.grad and frees autograd's
+    // tensor (stage_1_and_2.py:1222-1227), so it holds gradients counted here.
+    moments.push_back({in.extra_saved, all_grads + all_grads / static_cast<double>(std::max<int64_t>(1, in.zero_group))});
   }
   const Moment* peak = &moments.front();
   for (const Moment& m : moments) {

@@ -397,7 +397,9 @@ TEST(Offload, GradientAccumulationCopiesEveryMicroBatch) {
   EXPECT_DOUBLE_EQ(z1.grads_made_in_backward, z1_plain.grads_made_in_backward);
   EXPECT_GT(z1.grads_made_in_backward, 0.0);
   EXPECT_DOUBLE_EQ(z2.grads, 0.0);
-  EXPECT_DOUBLE_EQ(z1.buffers - z1_plain.buffers, 2.0 * 128256 * 4096);
+  // (Compared among the buffers of every moment: the two peaks are at different moments.)
+  EXPECT_DOUBLE_EQ((z1.buffers - z1.buffers_of_the_peak) - (z1_plain.buffers - z1_plain.buffers_of_the_peak),
+                   2.0 * 128256 * 4096);
 }
 
 TEST(Offload, HostBoundPlansSaySo) {

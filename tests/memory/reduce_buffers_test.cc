@@ -56,6 +56,20 @@ TEST(ReduceBuffers, DeepSpeedZeroOneAndTwoBucketLivesInTheBackward) {
   EXPECT_DOUBLE_EQ(test::lower(test::tiny_model(), at_backward(ulysses8("deepspeed", 1))).memory.buffers -
                        test::lower(test::tiny_model(), at_backward(ulysses8("deepspeed", 0))).memory.buffers,
                    kBucket - 2.0 * (1024.0 * (2048 + 512) + 3.0 * 1024 * 4096 + 2 * 1024));
+  // ZeRO-1's reduction after the backward, its peak with few activations (data parallelism, full
+  // recompute, a small loss chunk): the whole 16-bit gradients and this rank's partition, and no
+  // bucket beside them, since copying into it frees autograd's tensors (Llama-3-8B: 8,030,261,248
+  // parameters, 8 ranks).
+  JobConfig dp = test::long_job("dp", 8);
+  dp.framework = "deepspeed";
+  dp.zero_stage = 1;
+  dp.seq_length = 4096;
+  dp.loss = "chunked:64";
+  dp.recompute = Recompute::kFull;
+  const MemoryEstimate reduced = test::lower(test::llama3_8b(), dp).memory;
+  EXPECT_DOUBLE_EQ(reduced.grads, 2.0 * 8030261248.0 * (1 + 1.0 / 8));
+  EXPECT_DOUBLE_EQ(reduced.buffers, 0.0);
+  EXPECT_DOUBLE_EQ(reduced.activations, 0.0);
   // ZeRO-1 with gradient accumulation keeps it from the first micro-batch to the boundary.
   JobConfig accumulating = ulysses8("deepspeed", 1);
   accumulating.global_batch_size = 2;
