@@ -76,11 +76,10 @@ void check_common(LaunchFormat format, const Plan& plan) {
                    "LigerFusedLinearCrossEntropyLoss, torchtitan's ChunkedLossWrapper, ArcticTraining's "
                    "tiled_mlp_compute), which --emit does not write; drop them to emit the launch settings");
   }
-  if ((!job.grad_reduce_dtype.empty() && format == LaunchFormat::kTorchtitan) ||
-      (!job.cross_entropy.empty() && (format == LaunchFormat::kDeepSpeed || format == LaunchFormat::kTorchtitan))) {
-    refuse(format, fmt::format("{} are Megatron settings ({} decides them in its training code); drop them",
-                               format == LaunchFormat::kDeepSpeed ? "cross_entropy" : "grad_reduce_dtype / cross_entropy",
-                               framework.title));
+  if ((!job.grad_reduce_dtype.empty() || !job.cross_entropy.empty()) &&
+      (format == LaunchFormat::kDeepSpeed || format == LaunchFormat::kTorchtitan)) {
+    refuse(format, fmt::format("grad_reduce_dtype / cross_entropy are Megatron settings ({} decides them in its "
+                               "training code); drop them", framework.title));
   }
   if (job.cross_entropy == "flash") {
     refuse(format, "cross_entropy flash is flash-attn's CrossEntropyLoss (LLM Foundry's loss_fn "
@@ -494,12 +493,6 @@ std::vector<LaunchSetting> deepspeed_settings(const Plan& plan, std::vector<std:
   }
   if (job.precision == Precision::kBf16) s.push_back({"deepspeed", "bf16.enabled", "true"});
   if (job.precision == Precision::kFp16) s.push_back({"deepspeed", "fp16.enabled", "true"});
-  // The gradient accumulation dtype (runtime/config.py get_data_types); bf16 stands for the
-  // model's 16-bit dtype.
-  if (!job.grad_reduce_dtype.empty()) {
-    s.push_back({"deepspeed", "data_types.grad_accum_dtype",
-                 job.grad_reduce_dtype == "fp32" ? "fp32" : job.precision == Precision::kFp16 ? "fp16" : "bf16"});
-  }
   notes.push_back("load the model with attn_implementation=\"flash_attention_2\"");
   if (job.ulysses_degree > 1) {
     notes.push_back(fmt::format("register Ulysses attention in the model code: UlyssesSPAttentionHF."

@@ -1085,7 +1085,7 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
   std::set<std::string> read;
   for (const char* key : {"train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
                           "sequence_parallel_size", "data_parallel_size", "zero_optimization", "bf16", "bfloat16",
-                          "fp16", "tensor_parallel", "data_types"}) {
+                          "fp16", "tensor_parallel"}) {
     read.insert(key);
   }
   const auto tbs = integer(config, "train_batch_size", "train_batch_size");
@@ -1156,8 +1156,8 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
     if (!defaulted.empty()) {
       out.notes.push_back(fmt::format(
           "{}: not read; spsim models DeepSpeed's defaults (contiguous gradients in a reduce bucket of 5e8 "
-          "elements, overlap_comm at ZeRO-3 only, stage-3 prefetch and persistence thresholds), so a "
-          "different value changes memory and time it does not show",
+          "elements, overlap_comm at ZeRO-3 only, ZeRO-3's prefetch of 5e7 elements a fetch up to 1e9 live "
+          "parameters), so a different value changes memory and time it does not show",
           join(defaulted)));
     }
     for (const char* offload : {"offload_optimizer", "offload_param"}) {
@@ -1210,22 +1210,6 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
   if (enabled("bf16") || enabled("bfloat16")) job.precision = Precision::kBf16;
   if (enabled("fp16")) job.precision = Precision::kFp16;
   out.given.insert("precision");
-  // data_types.grad_accum_dtype: the gradient accumulation dtype (runtime/config.py get_data_types;
-  // default the model's), which picks BF16_Optimizer at ZeRO-1 (engine.py:1994).
-  if (config.contains("data_types") && config.at("data_types").is_object() &&
-      config.at("data_types").contains("grad_accum_dtype")) {
-    const auto& v = config.at("data_types").at("grad_accum_dtype");
-    const std::string dtype = v.is_string() ? v.get<std::string>() : "";
-    if (dtype == "fp32") {
-      job.grad_reduce_dtype = "fp32";
-    } else if (dtype == "bf16" || dtype == "fp16") {
-      job.grad_reduce_dtype = "bf16";
-    } else if (!v.is_null()) {
-      throw InputError(where + ": /data_types/grad_accum_dtype", fmt::format("expected \"fp32\", \"bf16\" or "
-                                                                             "\"fp16\", got {}", v.dump()));
-    }
-    if (!job.grad_reduce_dtype.empty()) out.given.insert("grad_reduce_dtype");
-  }
   if (config.contains("tensor_parallel")) {
     const auto autotp = integer(config.at("tensor_parallel"), "autotp_size", "tensor_parallel/autotp_size");
     if (autotp && *autotp > 1) {
@@ -1233,7 +1217,13 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
     }
   }
   for (const auto& [key, value] : config.items()) {
-    if (!read.count(key)) out.ignored.push_back(key);
+    if (!read.count(key) && key != "data_types") out.ignored.push_back(key);
+  }
+  if (config.contains("data_types")) {
+    // grad_accum_dtype picks BF16_Optimizer at ZeRO-1 (engine.py:1994) and sizes the gradients,
+    // so it is not without effect; spsim takes DeepSpeed's default, the model's dtype.
+    out.notes.push_back("data_types (grad_accum_dtype) is not read: spsim accumulates gradients in the model's "
+                        "dtype, DeepSpeed's default; an fp32 accumulation holds 2 more bytes a parameter");
   }
   if (config.contains("pipeline")) {
     out.notes.push_back("pipeline: DeepSpeed takes the stage count from PipelineModule in the model code; give "

@@ -49,7 +49,9 @@ double backward_buffers_beyond_layer(const LayerBufferInputs& in);
 
 /// What the loss phase holds beyond layer_buffers() when ZeRO-3 gathers the LM head (`head_params`
 /// on this GPU, with the final norm) whole for the head's forward and backward: the gathered head
-/// in place of the layer in use (what is prefetched of the last layer for the backward stays). 0 without ZeRO-3 gathers, or when a layer is the larger. The head's gradient is not
+/// in place of the layer in use (what is prefetched of the last layer for the backward stays). 0
+/// without ZeRO-3 gathers, when a layer is the larger, or when the live set (DeepSpeed's
+/// stage3_max_live_parameters) already holds the head. The head's gradient is not
 /// here: a fused loss keeps it among its saved tensors (apply_loss); the standard loss's LM head
 /// makes it after the loss's transients are freed.
 double head_buffers_beyond_layer(const LayerBufferInputs& in, double head_params);

@@ -525,7 +525,8 @@ double head_peak_bytes(const Context& c) {
 // (engine.py:1994-1996), or bf16 at ZeRO-0 under its pipeline engine (:2014-2018). fp16 and fp32
 // run FP16_Optimizer or none, which free or never copy param.grad.
 bool runs_bf16_optimizer(const Context& c) {
-  if (c.job.precision != Precision::kBf16) return false;
+  // FP8 plans keep a bf16 model (the FP8 casts are the GEMMs' own).
+  if (c.job.precision != Precision::kBf16 && c.job.precision != Precision::kFp8) return false;
   if (c.job.zero_stage == 1) return c.grad_bytes > c.param_bytes && !c.job.offload_optimizer;
   return c.job.zero_stage == 0 && c.job.pipeline_parallel > 1;
 }

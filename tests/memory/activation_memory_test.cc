@@ -401,6 +401,15 @@ TEST(LoweredActivations, GradientsMadeInTheBackwardMeetTheLayersTheyFree) {
   pp.grad_reduce_dtype = "fp32";
   const MemoryEstimate bf16_optimizer = test::lower(test::llama3_8b(), pp).memory;
   EXPECT_DOUBLE_EQ(bf16_optimizer.grads, 3.0 * bf16_optimizer.params);
+  // FP8 plans keep a bf16 model: BF16_Optimizer at ZeRO-0 as bf16. fp16 runs FP16_Optimizer and
+  // fp32 no wrapper, which keep param.grad only.
+  pp.grad_reduce_dtype = "";
+  pp.zero_stage = 0;
+  for (const Precision precision : {Precision::kFp8, Precision::kFp16, Precision::kFp32}) {
+    pp.precision = precision;
+    const MemoryEstimate m = test::lower(test::llama3_8b(), pp).memory;
+    EXPECT_DOUBLE_EQ(m.grads, (precision == Precision::kFp8 ? 2.0 : 1.0) * m.params) << to_string(precision);
+  }
   // fp32 training keeps DeepSpeed's lifetime (no BF16_Optimizer): ZeRO-0 in one micro-batch with
   // Liger's loss peaks at the last layer's backward, with every fp32 gradient but the input
   // embedding's, 4·(8,030,261,248 − 525,336,576) = 30,019,698,688 (no fp32 cast at the step: the

@@ -336,18 +336,13 @@ TEST(Offload, DeepSpeedConfigCarriesTheOptimizerOffloadBothWays) {
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 3, "offload_param": {"device": "cpu"}}})"), "params");
   // Below stage 3 DeepSpeed does not read offload_param: neither does spsim (with a note).
   EXPECT_EQ(offload_of(R"({"zero_optimization": {"stage": 2, "offload_param": {"device": "cpu"}}})"), "none");
-  // data_types.grad_accum_dtype is read (fp32 at ZeRO-1 runs BF16_Optimizer: no reduce bucket),
-  // and written back by --emit deepspeed.
+  // data_types.grad_accum_dtype is not read, and a note says so (it is not without effect).
   { std::ofstream(path) << R"({"zero_optimization": {"stage": 1}, "bf16": {"enabled": true},
                                "data_types": {"grad_accum_dtype": "fp32"}})"; }
-  const auto accum = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K --emit deepspeed");
+  const auto accum = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K");
   ASSERT_EQ(accum.exit_code, 0) << accum.err;
-  EXPECT_EQ(nlohmann::json::parse(accum.out)["data_types"]["grad_accum_dtype"], "fp32") << accum.out;
-  EXPECT_EQ(accum.err.find("data_types"), std::string::npos) << accum.err;  // not "ignored"
-  { std::ofstream(path) << R"({"zero_optimization": {"stage": 1}, "data_types": {"grad_accum_dtype": 32}})"; }
-  const auto bad_dtype = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K");
-  EXPECT_EQ(bad_dtype.exit_code, 2);
-  EXPECT_NE(bad_dtype.err.find("/data_types/grad_accum_dtype"), std::string::npos) << bad_dtype.err;
+  EXPECT_NE(accum.err.find("data_types (grad_accum_dtype) is not read"), std::string::npos) << accum.err;
+  EXPECT_EQ(accum.err.find("ignored (no effect on the step spsim models): data_types"), std::string::npos) << accum.err;
   // ZeRO settings spsim leaves at DeepSpeed's defaults are named in a note, not dropped silently.
   { std::ofstream(path) << R"({"zero_optimization": {"stage": 2, "reduce_bucket_size": 2e8, "overlap_comm": true}})"; }
   const auto defaults = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K");

@@ -4,6 +4,7 @@
 // with the final norm 128,256 x 4096 + 4096 = 525,340,672.
 #include "memory/layer_buffers.h"
 #include "spsim/job.h"
+#include "spsim/long_context.h"
 #include "spsim/memory.h"
 #include "spsim/model.h"
 #include "strategy/strategy_test_util.h"
@@ -94,6 +95,17 @@ TEST(ReduceBuffers, ZeroThreeLossHoldsTheWholeLmHead) {
   EXPECT_DOUBLE_EQ(z3.memory.buffers_of_the_peak, 0.0);
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), at_backward(ulysses8("deepspeed", 3))).memory.buffers,
                    kUlyssesBuffers + 2.0 * 1e9 + kBucket + kWeightGrad);
+  // The live set is capped by the parameters on the GPU: the tiny model's 4 layers of 15,206,400
+  // and its 32,000 x 1024 embedding and LM head with the final norm, all gathered (one GPU
+  // offloading its parameters, DeepSpeed ZeRO-3), at every moment.
+  JobConfig one = test::long_job("dp", 1);
+  one.framework = "deepspeed";
+  one.zero_stage = 3;
+  one.seq_length = 1024;
+  set_offload(one, "optimizer,params", "--offload");
+  const double tiny_params = 4 * 15206400.0 + 2 * 32000.0 * 1024 + 1024;
+  const MemoryEstimate tiny = test::lower(test::tiny_model(), one).memory;
+  EXPECT_DOUBLE_EQ(tiny.buffers - tiny.buffers_of_the_peak - kBucket, 2.0 * tiny_params);
   // FSDP2 prefetches the next block whole: two layers' bf16 parameters beside its fp32 reduce buffer.
   detail::LayerBufferInputs two;
   two.zero3_gathers = true;
