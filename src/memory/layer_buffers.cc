@@ -14,6 +14,13 @@ double gathered_params(const LayerBufferInputs& in, double in_use) {
   return std::max(in_use + ahead, in.zero3_live_params);
 }
 
+// Whether the ZeRO optimizer's reduce bucket lives through the whole step rather than the
+// backward only: ZeRO-3 allocates it at initialisation (stage3.py:731-735); ZeRO-1 with gradient
+// accumulation keeps it from the first micro-batch's backward to the boundary.
+bool bucket_held_all_step(const LayerBufferInputs& in) {
+  return in.zero_stage >= 3 || (in.zero_stage == 1 && in.micro_batches > 1);
+}
+
 }  // namespace
 
 double layer_buffers(const LayerBufferInputs& in) {
@@ -42,12 +49,9 @@ double layer_buffers(const LayerBufferInputs& in) {
   buffers += in.tp_gather_bytes;
   if (in.zero3_gathers) buffers += gathered_params(in, in.layer_params) * in.param_bytes;
   if (in.reduce_bucket_params > 0) {
-    // Allocated whole whatever the model's size and the data-parallel degree. ZeRO-3 allocates it
-    // at initialisation (stage3.py:731-735); ZeRO-1 with gradient accumulation keeps it from the
-    // first micro-batch's backward to the boundary. Otherwise it lives in the backward only.
-    if (in.zero_stage >= 3 || (in.zero_stage == 1 && in.micro_batches > 1)) {
-      buffers += in.reduce_bucket_params * in.param_bytes;
-    }
+    // Allocated whole whatever the model's size and the data-parallel degree; otherwise it lives
+    // in the backward only (backward_buffers_beyond_layer).
+    if (bucket_held_all_step(in)) buffers += in.reduce_bucket_params * in.param_bytes;
   } else if (in.reduces_gradients) {
     buffers += in.layer_params * in.grad_bytes;  // one layer's gradient bucket
   }
@@ -57,9 +61,7 @@ double layer_buffers(const LayerBufferInputs& in) {
 double backward_buffers_beyond_layer(const LayerBufferInputs& in) {
   if (in.reduce_bucket_params <= 0) return 0.0;
   double extra = in.zero_stage >= 2 ? in.largest_matrix * in.param_bytes : 0.0;
-  if (in.zero_stage == 2 || (in.zero_stage == 1 && in.micro_batches <= 1)) {
-    extra += in.reduce_bucket_params * in.param_bytes;
-  }
+  if (!bucket_held_all_step(in)) extra += in.reduce_bucket_params * in.param_bytes;
   return extra;
 }
 

@@ -532,8 +532,9 @@ bool runs_bf16_optimizer(const Context& c) {
 }
 
 // What sizes the transient buffers of one layer in flight (memory/layer_buffers.h): this
-// layer's shard and the framework's gradient reduction.
-LayerBufferInputs layer_buffer_inputs(const Context& c) {
+// layer's shard and the framework's gradient reduction. `model_params_local`: the whole model's
+// parameters after TP (every layer, embedding and head), which caps the ZeRO-3 live set.
+LayerBufferInputs layer_buffer_inputs(const Context& c, double model_params_local) {
   LayerBufferInputs in;
   in.element_bytes = c.e;
   in.micro_batch = c.b;
@@ -554,9 +555,7 @@ LayerBufferInputs layer_buffer_inputs(const Context& c) {
   // ZeRO-3 gathers a layer's parameters when it shards them; offload_param fetches them whole.
   in.zero3_gathers = c.job.zero_stage >= 3 && (c.dp_comm || c.job.offload_params);
   in.zero3_prefetch_params = c.fw.zero3_prefetch_params;
-  in.zero3_live_params = std::min(c.fw.zero3_live_params,
-                                  c.layer_params * static_cast<double>(c.model.num_layers) +
-                                      static_cast<double>(c.model.embedding_params()) / static_cast<double>(c.t));
+  in.zero3_live_params = std::min(c.fw.zero3_live_params, model_params_local);
   in.reduces_gradients = c.dp_comm;
   in.layer_params = c.layer_params;
   in.param_bytes = c.param_bytes;
@@ -570,7 +569,15 @@ LayerBufferInputs layer_buffer_inputs(const Context& c) {
   return in;
 }
 
-double layer_buffers_of(const Context& c) { return layer_buffers(layer_buffer_inputs(c)); }
+// A stage's transient buffers at its moments (memory/layer_buffers.h): those of every moment (the
+// layer's, then `other`, then the tied head kept gathered here), what the loss phase holds beyond
+// them on the stage with the LM head, and what the layers' backward holds beyond them.
+void set_stage_buffers(StageMemoryInputs& in, const LayerBufferInputs& layer, double other,
+                       double tied_head_here, bool holds_head, double head_params) {
+  in.buffers = layer_buffers(layer) + other + tied_head_here;
+  in.head_buffers = holds_head && tied_head_here == 0 ? head_buffers_beyond_layer(layer, head_params) : 0.0;
+  in.backward_buffers = backward_buffers_beyond_layer(layer);
+}
 
 }  // namespace
 
@@ -844,10 +851,14 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   // the input embedding's other rows (learned positions; all of an untied one's) come after every
   // layer's.
   const double head_grad_params = last_extra;
+  // Every layer, the embedding and the head on this GPU (after TP): a GPU's parameters without
+  // pipeline stages, and the cap of the ZeRO-3 live set with them.
+  const double model_params_local = c.layer_params * static_cast<double>(model.num_layers) + embedding_params;
+  const LayerBufferInputs buffer_inputs = layer_buffer_inputs(c, model_params_local);
   // A tied embedding and LM head that ZeRO-3 gathers once and keeps gathered through the step
   // (FrameworkProfile::tied_head_stays_gathered): a buffer of every moment on the stages holding it.
   const double tied_head_gathered =
-      model.tied_embeddings && c.fw.tied_head_stays_gathered && layer_buffer_inputs(c).zero3_gathers
+      model.tied_embeddings && c.fw.tied_head_stays_gathered && buffer_inputs.zero3_gathers
           ? last_extra * c.param_bytes
           : 0.0;
   const double tail_grad_params = first_extra - (model.tied_embeddings ? vocab_rows / static_cast<double>(c.t) : 0.0);
@@ -859,8 +870,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     add_head(graph, c, true, true);
     add_backward(graph, c, model.num_layers, recomputed_layers(job, model.num_layers),
                  graph.micro_batches, embedding_params, true);
-    const double params_local = c.layer_params * static_cast<double>(model.num_layers) +
-                                embedding_params;
+    const double params_local = model_params_local;
     add_offload_grad_accumulation(graph, c, params_local);
     add_optimizer(graph, c, params_local);
 
@@ -876,9 +886,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.layers_in_flight = static_cast<double>(model.num_layers);
     in.extra_saved = c.head[kEmbedding].saved_bytes;
     in.head_peak = head_peak_bytes(c);
-    in.buffers = layer_buffers_of(c) + tied_head_gathered;
-    in.head_buffers = tied_head_gathered > 0 ? 0.0 : head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra);
-    in.backward_buffers = backward_buffers_beyond_layer(layer_buffer_inputs(c));
+    set_stage_buffers(in, buffer_inputs, 0.0, tied_head_gathered, true, last_extra);
     in.zero_group = c.grad_group_size;
     in.grad_bytes = c.grad_bytes;
     in.grad_lifetime = grad_lifetime;
@@ -995,11 +1003,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     in.extra_saved = stage == 0 ? first_micro_batches * c.head[kEmbedding].saved_bytes : 0.0;
     in.head_peak = stage == p - 1 ? head_peak : 0.0;
     const bool end_stage = stage == 0 || stage == p - 1;
-    in.buffers = layer_buffers_of(c) + p2p_buffers + (end_stage ? tied_head_gathered : 0.0);
-    in.head_buffers = stage == p - 1 && tied_head_gathered == 0
-                          ? head_buffers_beyond_layer(layer_buffer_inputs(c), last_extra)
-                          : 0.0;
-    in.backward_buffers = backward_buffers_beyond_layer(layer_buffer_inputs(c));
+    set_stage_buffers(in, buffer_inputs, p2p_buffers, end_stage ? tied_head_gathered : 0.0, stage == p - 1,
+                      last_extra);
     in.zero_group = c.grad_group_size;
     // DeepSpeed's pipeline engine under BF16_Optimizer keeps its flat buffer of the accumulation
     // dtype beside the 16-bit param.grad; under the ZeRO optimizer, FP16_Optimizer (fp16) or none
