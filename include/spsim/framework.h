@@ -98,6 +98,14 @@ struct FrameworkProfile {
   // Gradients with 16-bit training: bytes per element of the accumulation buffer and on the
   // wire (fp32 main grads: 4; bf16: 2). fp32 training keeps 4 whatever this says.
   int grad_bytes;
+  // The data-parallel gradient traffic is in the parameters' dtype, whatever the accumulation
+  // dtype (DeepSpeed's communication_data_type defaults to the model's fp16/bf16, engine.py
+  // communication_data_type, and allreduce_bucket casts to it); otherwise in grad_bytes.
+  bool grad_comm_in_param_dtype;
+  // Bytes per element of that traffic when the job splits the sequence (Ulysses, ring), 0: as
+  // without. DeepSpeed's engine then sets communication_data_type to
+  // seq_parallel_communication_data_type, fp32 by default (engine.py:1848-1858, constants.py:306).
+  int sequence_parallel_grad_comm_bytes;
   // ZeRO stage from which gradients are reduced in every micro-batch instead of once per step
   // at the accumulation boundary (DeepSpeed ZeRO-2/3 reduce every micro-batch; FSDP2 as
   // torchtitan runs it always does; Megatron never does): 4 = never.

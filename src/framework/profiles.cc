@@ -36,8 +36,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           1, true,
           // bf16 training accumulates and all-reduces gradients in fp32 unless
           // --grad-reduce-in-bf16 (training/arguments.py:1213-1217): 18 B/param, 6 + 12/d with the
-          // distributed optimizer (docs/user-guide/features/dist_optimizer.md).
-          4,
+          // distributed optimizer (docs/user-guide/features/dist_optimizer.md); the buffer is
+          // what the DP collectives reduce.
+          4, false, 0,
           // Gradients are reduced once per step, in the last micro-batch
           // (param_and_grad_buffer.py:863-885, register_grad_ready only when is_last_microbatch).
           4, false,
@@ -90,7 +91,7 @@ const std::array<FrameworkProfile, 4>& profiles() {
           Fp8Recipe::kDelayed, 1, true,  // TE, as megatron
           // The performance recipes reduce gradients in bf16: grad_reduce_in_fp32 = False
           // (Megatron-Bridge perf_recipes/_common.py:72-74; NeMo scripts/performance/helpers.py:234).
-          2, 4, false,
+          2, false, 0, 4, false,
           // CommOverlapConfig: bucket_size 128 Mi parameters (training/comm_overlap.py:577).
           false, 134217728, 0,
           true, 0, 0,  // Megatron-FSDP, as megatron
@@ -122,8 +123,11 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // no TP all-gathers.
           2, false,
           // grad_accum_dtype defaults to the model dtype: bf16 gradients (runtime/constants.py:495,
-          // runtime/engine.py:1485-1496).
-          2,
+          // runtime/engine.py:1485-1496). The reduction casts to communication_data_type, which
+          // defaults to the model's fp16/bf16 (engine.py:1405-1416, allreduce_bucket :3658-3664;
+          // ZeRO-1/2/3 take it from the engine, :2430, :2512): a job that accumulates in fp32
+          // still sends 16-bit gradients.
+          2, true, 4,
           // ZeRO-2 partitions gradients in every micro-batch (stage_1_and_2.py:1768), ZeRO-3 reduces
           // from its backward hooks (stage3.py:1570); ZeRO-1 only at the accumulation boundary.
           2,
@@ -207,8 +211,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // (pytorch/ao@36027d8 torchao/float8/float8_linear.py:45); torchtitan's TP layouts are
           // "completely dtype-agnostic" (protocols/sharding.py:76): 16-bit all-gathers.
           2, false,
-          // MixedPrecisionPolicy(param bf16, reduce fp32) (config/configs.py:94,102): fp32 gradients.
-          4,
+          // MixedPrecisionPolicy(param bf16, reduce fp32) (config/configs.py:94,102): fp32 gradients,
+          // reduce-scattered in fp32.
+          4, false, 0,
           // torchtitan reduce-scatters every micro-batch (trainer.py:856-864, no
           // set_requires_gradient_sync(False)).
           0, false,

@@ -31,7 +31,7 @@ namespace {
 // DP gradient synchronisation of `params` parameters: all-reduce (ZeRO-0) or reduce-scatter.
 int emit_grad_sync(SegmentBuilder& sb, const Context& c, double params, int dep) {
   if (c.grad_group_size <= 1) return -1;
-  const double buffer = params * c.grad_bytes;
+  const double buffer = params * c.grad_comm_bytes;
   const double bucket = std::max(c.fw.grad_bucket_params,
                                  c.fw.grad_bucket_params_per_rank * static_cast<double>(c.grad_group_size));
   const int calls = bucket > 0 ? static_cast<int>(std::clamp(std::ceil(params / bucket), 1.0, 65535.0)) : 1;
@@ -498,7 +498,7 @@ void add_tied_embedding_grad_sync(TaskGraph& graph, const Context& c, double emb
   seg.barrier = true;  // finalize_model_grads: after the whole backward and the DP reduction
   SegmentBuilder sb(seg, Phase::kBackward);
   sb.comm("tied_embedding_all_reduce", Stream::kDataComm, Category::kDataParallel, CommKind::kSendRecv,
-          c.g_pp, embedding_params * c.grad_bytes, {});
+          c.g_pp, embedding_params * c.grad_comm_bytes, {});
 }
 
 // A graph for one piece of a pipelined step: the same GPUs and groups, one micro-batch.
@@ -662,6 +662,10 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                  : job.grad_reduce_dtype == "bf16" ? 2
                  : job.grad_reduce_dtype == "fp32" ? 4
                                                    : c.fw.grad_bytes;
+  c.grad_comm_bytes = c.fw.grad_comm_in_param_dtype ? c.param_bytes : c.grad_bytes;
+  if (c.u * c.r > 1 && c.fw.sequence_parallel_grad_comm_bytes > 0) {
+    c.grad_comm_bytes = c.fw.sequence_parallel_grad_comm_bytes;
+  }
 
   c.shard = make_layer_shard(model, job);
   LayerShard task_shard = c.shard;

@@ -100,6 +100,7 @@ struct Context {
   double fp8_cast_fwd_bytes = 0, fp8_cast_bwd_bytes = 0;
   int fp8_cast_fwd_kernels = 0, fp8_cast_bwd_kernels = 0;
   double param_bytes = 2, grad_bytes = 2;
+  double grad_comm_bytes = 2;  // per element of the DP gradient traffic (FrameworkProfile::grad_comm_in_param_dtype)
   double attn_scale = 1;     // variable-length batches: varlen_attention_scale (1 otherwise)
   // Bytes the loss holds at its worst moment beyond the head's saved tensors (framework.h
   // loss_memory_per_logit, times the logits it holds at once: all, or one chunk).

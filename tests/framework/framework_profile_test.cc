@@ -167,6 +167,39 @@ TEST(FrameworkProfile, Zero3GatherOrderFollowsTheFrameworksPrefetch) {
   }
 }
 
+// The dtype of the data-parallel gradient traffic. Llama-3-8B's layer is 218,112,000 parameters.
+// Megatron reduces its fp32 main grads (4 bytes); DeepSpeed casts to communication_data_type, the
+// model's bf16 (2 bytes) even when it accumulates in fp32, and fp32 (4 bytes) whenever the job
+// splits the sequence (seq_parallel_communication_data_type). Without ZeRO every layer's
+// gradients are all-reduced: 2 (n-1)/n of them per GPU.
+TEST(FrameworkProfile, GradientTrafficDtypeFollowsTheFramework) {
+  constexpr double kLayer = 218112000;
+  struct Case {
+    const char* framework;
+    const char* strategy;
+    int64_t ulysses, ring, dp;
+    const char* grad_reduce_dtype;
+    double bytes_per_element;
+  };
+  for (const Case& k : {Case{"deepspeed", "dp", 1, 1, 8, "", 2}, Case{"deepspeed", "dp", 1, 1, 8, "fp32", 2},
+                        Case{"deepspeed", "ulysses", 8, 1, 1, "", 4}, Case{"deepspeed", "ring", 1, 8, 1, "", 4},
+                        Case{"megatron", "ring", 1, 8, 1, "", 4}, Case{"megatron", "ring", 1, 8, 1, "bf16", 2}}) {
+    JobConfig job = long_job(k.strategy, 8);
+    job.seq_length = 8192;
+    job.framework = k.framework;
+    job.ulysses_degree = k.ulysses;
+    job.ring_degree = k.ring;
+    job.data_parallel = k.dp;
+    job.zero_stage = 0;
+    job.grad_reduce_dtype = k.grad_reduce_dtype;
+    const LoweredStep step = lower(test::llama3_8b(), job);
+    const Task* ar = find_task(test::segment(step.graph, "layer_bwd"), "dp_grad_all_reduce");
+    ASSERT_NE(ar, nullptr) << k.framework << " " << k.strategy;
+    EXPECT_DOUBLE_EQ(ar->bytes, 2.0 * 7.0 / 8.0 * kLayer * k.bytes_per_element)
+        << k.framework << " " << k.strategy << " grad_reduce_dtype=" << k.grad_reduce_dtype;
+  }
+}
+
 TEST(FrameworkProfile, CollectiveCallsFollowTheFrameworksGranularity) {
   // ZeRO-3 parameter gathers: DeepSpeed fetches Llama's 7 weight matrices (q, k, v, o, gate, up,
   // down) one by one; FSDP2 gathers the layer's flat parameter once.

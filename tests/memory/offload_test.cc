@@ -380,10 +380,10 @@ TEST(Offload, GradientAccumulationCopiesEveryMicroBatch) {
     const double copies = 3 * (zero == 3 ? 8.0 : 4.0) * shard / kLinkRate;  // 3 micro-batches but the last
     const double extra_one = one.result.step_time_s - plain_one.result.step_time_s;
     const double extra_four = four.result.step_time_s - plain_four.result.step_time_s;
-    // Blocking copies: all of their time, less what they hide of the next micro-batch's exposed
-    // ZeRO-3 gathers.
+    // Blocking copies: all of their time, less what they hide of the exposed collectives beside
+    // them (the next micro-batch's ZeRO-3 gathers, the fp32 gradient reduction of a Ulysses job).
     EXPECT_LE(extra_four - extra_one, copies * (1 + 1e-9));
-    EXPECT_GE(extra_four - extra_one, 0.9 * copies);
+    EXPECT_GE(extra_four - extra_one, 0.85 * copies);
   }
   // ZeRO-1 keeps its 16-bit gradients on the GPU until they are reduced, ZeRO-2 does not; both
   // stage the largest weight (Llama-3-8B's 128256 x 4096 embedding) through a 16-bit GPU buffer.

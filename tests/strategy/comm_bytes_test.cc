@@ -368,21 +368,23 @@ double category_bytes_in(const TaskGraph& graph, const std::string& seg_name, Ca
 
 TEST(ZeroBytes, Zero3GathersParamsForwardAndBackward) {
   // Ulysses u = 8, D = 1: ZeRO group = DP x SP = 8. Per layer, forward and backward each gather
-  // (7/8)·Ψ_layer·2 = 381,696,000 bytes; gradients reduce-scatter the same amount.
+  // (7/8)·Ψ_layer·2 = 381,696,000 bytes; gradients reduce-scatter twice that: DeepSpeed reduces
+  // in fp32 when the job splits the sequence (seq_parallel_communication_data_type).
   JobConfig job = long_job("ulysses", 8);
   job.zero_stage = 3;
   const LoweredStep step = lower(test::llama3_8b(), job);
   EXPECT_EQ(group(step.graph, "zero").size, 8);
   EXPECT_DOUBLE_EQ(fwd_bytes(step, Category::kZeroParams), 381696000.0);
   EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kZeroParams), 381696000.0);
-  EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 381696000.0);
+  EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 763392000.0);
   EXPECT_EQ(test::count_of(test::segment(step.graph, "layer_bwd"), Category::kDataParallel,
                            CommKind::kReduceScatter),
             1);
-  // Total ZeRO-3 traffic per layer: 3·(D'-1)/D'·Ψ·e (spec §2.2).
+  // Total ZeRO-3 traffic per layer: (D'-1)/D'·Ψ·(2 e + e_grad) (spec §2.2: 3·(D'-1)/D'·Ψ·e when
+  // gradients travel in the parameters' dtype).
   EXPECT_DOUBLE_EQ(fwd_bytes(step, Category::kZeroParams) + bwd_bytes(step, Category::kZeroParams) +
                        bwd_bytes(step, Category::kDataParallel),
-                   3 * 7.0 / 8 * 218112000 * 2);
+                   7.0 / 8 * 218112000 * (2 * 2 + 4));
   // The embedding's parameters are gathered once in forward: (7/8)·1,050,677,248·2 = 1,838,685,184.
   EXPECT_DOUBLE_EQ(category_bytes_in(step.graph, "embedding_fwd", Category::kZeroParams),
                    1838685184.0);
@@ -391,28 +393,29 @@ TEST(ZeroBytes, Zero3GathersParamsForwardAndBackward) {
 }
 
 TEST(ZeroBytes, Zero0AllReducesGradients) {
-  // ZeRO-0: all-reduce 2·(7/8)·Ψ_layer·2 = 763,392,000 per layer; embedding 2·(7/8)·2·1,050,677,248
-  // = 3,677,370,368.
+  // ZeRO-0 under Ulysses, fp32 gradient traffic (DeepSpeed's seq_parallel_communication_data_type):
+  // all-reduce 2·(7/8)·Ψ_layer·4 = 1,526,784,000 per layer; embedding 2·(7/8)·4·1,050,677,248
+  // = 7,354,740,736.
   JobConfig job = long_job("ulysses", 8);
   const LoweredStep step = lower(test::llama3_8b(), job);
-  EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 763392000.0);
+  EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 1526784000.0);
   EXPECT_EQ(test::count_of(test::segment(step.graph, "layer_bwd"), Category::kDataParallel,
                            CommKind::kAllReduce),
             1);
   EXPECT_DOUBLE_EQ(category_bytes_in(step.graph, "embedding_bwd", Category::kDataParallel),
-                   3677370368.0);
+                   7354740736.0);
   EXPECT_EQ(fwd_bytes(step, Category::kZeroParams), 0.0);
 }
 
 TEST(ZeroBytes, Zero1And2ReduceScatterThenGatherUpdatedParams) {
   // DeepSpeed ZeRO-1/2 all-reduce their gradient buckets (use_multi_rank_bucket_allreduce) and
-  // keep their shard: 2·(7/8)·Ψ_layer·2 = 763,392,000 per layer; after the optimizer an
-  // all-gather of all local parameters: (7/8)·8,030,261,248·2 = 14,052,957,184.
+  // keep their shard: 2·(7/8)·Ψ_layer·4 = 1,526,784,000 per layer (fp32 under Ulysses); after the
+  // optimizer an all-gather of all local parameters: (7/8)·8,030,261,248·2 = 14,052,957,184.
   for (int stage : {1, 2}) {
     JobConfig job = long_job("ulysses", 8);
     job.zero_stage = stage;
     const LoweredStep step = lower(test::llama3_8b(), job);
-    EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 763392000.0) << stage;
+    EXPECT_DOUBLE_EQ(bwd_bytes(step, Category::kDataParallel), 1526784000.0) << stage;
     EXPECT_DOUBLE_EQ(category_bytes_in(step.graph, "optimizer", Category::kZeroParams),
                      14052957184.0)
         << stage;
@@ -469,7 +472,8 @@ TEST(ZeroBytes, NoGradientTrafficWithoutReplicas) {
 }
 
 TEST(ZeroBytes, GradientSyncOnlyInTheLastMicroBatch) {
-  // global batch 4, b = 1, D = 1 -> 4 micro-batches; DDP no_sync: the reduction runs once.
+  // global batch 4, b = 1, D = 1 -> 4 micro-batches; DDP no_sync: the reduction runs once (fp32
+  // under Ulysses: 2·(7/8)·Ψ_layer·4).
   JobConfig job = long_job("ulysses", 8);
   job.global_batch_size = 4;
   const LoweredStep step = lower(test::llama3_8b(), job);
@@ -479,7 +483,7 @@ TEST(ZeroBytes, GradientSyncOnlyInTheLastMicroBatch) {
             0.0);
   EXPECT_DOUBLE_EQ(test::bytes_of(test::segment(step.graph, "layer_bwd", When::kLastMicroBatch),
                                   Category::kDataParallel),
-                   763392000.0);
+                   1526784000.0);
   // The sequence-parallel traffic is the same in every micro-batch.
   EXPECT_DOUBLE_EQ(test::bytes_of(test::segment(step.graph, "layer_bwd", When::kAllButLastMicroBatch),
                                   Category::kUlyssesA2A),
