@@ -1217,13 +1217,24 @@ ImportedLaunch import_deepspeed(const std::string& text, const std::string& wher
     }
   }
   for (const auto& [key, value] : config.items()) {
-    if (!read.count(key) && key != "data_types") out.ignored.push_back(key);
+    // Keys with a note of their own below are not "without effect".
+    if (!read.count(key) && key != "data_types" && key != "communication_data_type" &&
+        key != "seq_parallel_communication_data_type") {
+      out.ignored.push_back(key);
+    }
   }
   if (config.contains("data_types")) {
     // grad_accum_dtype picks BF16_Optimizer at ZeRO-1 (engine.py:1994) and sizes the gradients,
     // so it is not without effect; spsim takes DeepSpeed's default, the model's dtype.
     out.notes.push_back("data_types (grad_accum_dtype) is not read: spsim accumulates gradients in the model's "
                         "dtype, DeepSpeed's default; an fp32 accumulation holds 2 more bytes a parameter");
+  }
+  for (const char* key : {"communication_data_type", "seq_parallel_communication_data_type"}) {
+    if (!config.contains(key)) continue;
+    // The DP gradient traffic's dtype (framework/profiles.cc: DeepSpeed's defaults).
+    out.notes.push_back(fmt::format("{} is not read: spsim sends DeepSpeed's default, the model's dtype, or fp32 "
+                                    "when the job splits the sequence (seq_parallel_communication_data_type)",
+                                    key));
   }
   if (config.contains("pipeline")) {
     out.notes.push_back("pipeline: DeepSpeed takes the stage count from PipelineModule in the model code; give "

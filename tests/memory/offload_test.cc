@@ -343,6 +343,15 @@ TEST(Offload, DeepSpeedConfigCarriesTheOptimizerOffloadBothWays) {
   ASSERT_EQ(accum.exit_code, 0) << accum.err;
   EXPECT_NE(accum.err.find("data_types (grad_accum_dtype) is not read"), std::string::npos) << accum.err;
   EXPECT_EQ(accum.err.find("ignored (no effect on the step spsim models): data_types"), std::string::npos) << accum.err;
+  // So are the gradient traffic's dtypes, which spsim takes from DeepSpeed's defaults.
+  { std::ofstream(path) << R"({"zero_optimization": {"stage": 1}, "bf16": {"enabled": true},
+                               "communication_data_type": "fp32", "seq_parallel_communication_data_type": "bf16"})"; }
+  const auto comm = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K");
+  ASSERT_EQ(comm.exit_code, 0) << comm.err;
+  for (const char* key : {"communication_data_type is not read", "seq_parallel_communication_data_type is not read"}) {
+    EXPECT_NE(comm.err.find(key), std::string::npos) << comm.err;
+  }
+  EXPECT_EQ(comm.err.find("ignored (no effect on the step spsim models)"), std::string::npos) << comm.err;
   // ZeRO settings spsim leaves at DeepSpeed's defaults are named in a note, not dropped silently.
   { std::ofstream(path) << R"({"zero_optimization": {"stage": 2, "reduce_bucket_size": 2e8, "overlap_comm": true}})"; }
   const auto defaults = test::run_spsim("run --from-deepspeed " + path + " --gpus 8 --mbs 1 --seq 64K");
