@@ -51,7 +51,7 @@ double layer_buffers(const LayerBufferInputs& in) {
   if (in.reduce_bucket_params > 0) {
     // Allocated whole whatever the model's size and the data-parallel degree; otherwise it lives
     // in the backward only (backward_buffers_beyond_layer).
-    if (bucket_held_all_step(in)) buffers += in.reduce_bucket_params * in.param_bytes;
+    if (bucket_held_all_step(in)) buffers += in.reduce_bucket_params * in.reduce_bucket_bytes;
   } else if (in.reduces_gradients) {
     buffers += in.layer_params * in.grad_bytes;  // one layer's gradient bucket
   }
@@ -61,7 +61,7 @@ double layer_buffers(const LayerBufferInputs& in) {
 double backward_buffers_beyond_layer(const LayerBufferInputs& in) {
   if (in.reduce_bucket_params <= 0) return 0.0;
   double extra = in.zero_stage >= 2 ? in.largest_matrix * in.param_bytes : 0.0;
-  if (!bucket_held_all_step(in)) extra += in.reduce_bucket_params * in.param_bytes;
+  if (!bucket_held_all_step(in)) extra += in.reduce_bucket_params * in.reduce_bucket_bytes;
   return extra;
 }
 

@@ -28,9 +28,13 @@ struct LayerBufferInputs {
   bool reduces_gradients = false;
   double layer_params = 0, param_bytes = 2, grad_bytes = 2;
   // Elements of the ZeRO optimizer's contiguous reduce bucket (FrameworkProfile::
-  // resident_reduce_bucket; its dtype is the parameters'), which then holds the gradients being
-  // reduced; 0: none, each layer's gradients are reduced from their own buffer.
+  // resident_reduce_bucket), which then holds the gradients being reduced; 0: none, each layer's
+  // gradients are reduced from their own buffer.
   double reduce_bucket_params = 0;
+  // Bytes per element of that bucket: DeepSpeed's ZeRO-1/2 allocate it in the optimizer's 16-bit
+  // dtype (stage_1_and_2.py setup_buckets), ZeRO-3 in the communication dtype (stage3.py:731-735:
+  // fp32 when the job splits the sequence).
+  double reduce_bucket_bytes = 2;
   int zero_stage = 0;
   int64_t micro_batches = 1;
   double largest_matrix = 0;  // elements of the layer's largest weight on this GPU (an MLP matrix)

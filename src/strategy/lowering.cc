@@ -563,6 +563,7 @@ LayerBufferInputs layer_buffer_inputs(const Context& c, double model_params_loca
   // BF16_Optimizer has no bucket; the ZeRO optimizer runs at every other ZeRO stage.
   in.reduce_bucket_params =
       c.fw.resident_reduce_bucket && c.job.zero_stage >= 1 && !runs_bf16_optimizer(c) ? c.fw.grad_bucket_params : 0.0;
+  in.reduce_bucket_bytes = c.job.zero_stage >= 3 ? c.grad_comm_bytes : c.param_bytes;
   in.zero_stage = c.job.zero_stage;
   in.micro_batches = c.job.micro_batches();
   in.largest_matrix = c.h * static_cast<double>(c.model.ffn_hidden_size) / static_cast<double>(c.t);

@@ -29,6 +29,8 @@ JobConfig ulysses8(const char* framework, int zero_stage) {
 constexpr double kUlyssesBuffers = 2.0 * 16384 * 6 * 8 * 128;
 // The 5e8-element bf16 bucket, and one MLP weight's gradient (h x f) before it is copied in.
 constexpr double kBucket = 2.0 * 5e8;
+// ZeRO-3 allocates its bucket in the communication dtype, fp32 when the job splits the sequence.
+constexpr double kFp32Bucket = 4.0 * 5e8;
 constexpr double kWeightGrad = 2.0 * 4096 * 14336;
 
 // A one-token loss chunk: the peak is a layer's backward.
@@ -88,13 +90,20 @@ TEST(ReduceBuffers, DeepSpeedZeroOneAndTwoBucketLivesInTheBackward) {
 TEST(ReduceBuffers, ZeroThreeLossHoldsTheWholeLmHead) {
   // DeepSpeed's prefetcher fills the gathered set up to stage3_max_live_parameters (1e9 elements),
   // which holds the LM head (and what else is live) at the loss and a layer at its backward: 2 GB
-  // at both; the bucket, allocated at initialisation; the all-to-all buffers. No weight gradient at
-  // the loss; one at the backward.
+  // at both; the bucket, allocated at initialisation in the communication dtype (fp32 under
+  // Ulysses: stage3.py:731-735); the all-to-all buffers. No weight gradient at the loss; one at the
+  // backward.
   const LoweredStep z3 = test::lower(test::llama3_8b(), ulysses8("deepspeed", 3));
-  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * 1e9 + kBucket);
+  EXPECT_DOUBLE_EQ(z3.memory.buffers, kUlyssesBuffers + 2.0 * 1e9 + kFp32Bucket);
   EXPECT_DOUBLE_EQ(z3.memory.buffers_of_the_peak, 0.0);
   EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), at_backward(ulysses8("deepspeed", 3))).memory.buffers,
-                   kUlyssesBuffers + 2.0 * 1e9 + kBucket + kWeightGrad);
+                   kUlyssesBuffers + 2.0 * 1e9 + kFp32Bucket + kWeightGrad);
+  // Without sequence parallelism the communication dtype is the model's: a bf16 bucket.
+  JobConfig plain = test::long_job("dp", 8);
+  plain.framework = "deepspeed";
+  plain.zero_stage = 3;
+  plain.seq_length = 4096;
+  EXPECT_DOUBLE_EQ(test::lower(test::llama3_8b(), plain).memory.buffers, 2.0 * 1e9 + kBucket);
   // The live set is capped by the parameters on the GPU: the tiny model's 4 layers of 15,206,400
   // and its 32,000 x 1024 embedding and LM head with the final norm, all gathered (one GPU
   // offloading its parameters, DeepSpeed ZeRO-3), at every moment.
