@@ -102,9 +102,11 @@ struct FrameworkProfile {
   // dtype (DeepSpeed's communication_data_type defaults to the model's fp16/bf16, engine.py
   // communication_data_type, and allreduce_bucket casts to it); otherwise in grad_bytes.
   bool grad_comm_in_param_dtype;
-  // Bytes per element of that traffic when the job splits the sequence (Ulysses, ring), 0: as
-  // without. DeepSpeed's engine then sets communication_data_type to
-  // seq_parallel_communication_data_type, fp32 by default (engine.py:1848-1858, constants.py:306).
+  // Bytes per element of that traffic under Ulysses sequence parallelism, 0: as without. The
+  // Ulysses group is what Megatron-DeepSpeed and ALST register with DeepSpeed's engine (an mpu with
+  // get_sequence_parallel_world_size, utils/groups.py:799-807), which then sets
+  // communication_data_type to seq_parallel_communication_data_type, fp32 by default
+  // (engine.py:1848-1858, constants.py:306); DeepSpeed itself ships no ring.
   int sequence_parallel_grad_comm_bytes;
   // ZeRO stage from which gradients are reduced in every micro-batch instead of once per step
   // at the accumulation boundary (DeepSpeed ZeRO-2/3 reduce every micro-batch; FSDP2 as

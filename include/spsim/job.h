@@ -24,7 +24,8 @@ struct JobConfig {
   // torch.compile's Inductor fusions) or eager PyTorch ops; "" = the framework's.
   std::string elementwise_impl;       // fused | eager
   // Two framework defaults a Megatron-LM script sets per job ("" = the framework's):
-  // gradient accumulation and reduction dtype (bf16: --grad-reduce-in-bf16, 2 bytes; fp32: 4) and
+  // gradient accumulation and reduction dtype (bf16: --grad-reduce-in-bf16, 2 bytes; fp32: 4;
+  // under DeepSpeed the accumulation dtype only: FrameworkProfile::grad_comm_in_param_dtype) and
   // the cross entropy (framework.h LossImpl): fused = one kernel over the 16-bit logits
   // (--cross-entropy-loss-fusion --cross-entropy-fusion-impl te); native = Megatron-Core's own
   // fused loss (--cross-entropy-loss-fusion alone), fp32 inside; unfused = an fp32 copy; flash =

@@ -152,6 +152,7 @@ struct OpCost {
   double fwd_bytes = 0;      // HBM bytes read + written in forward
   double bwd_bytes = 0;
   double saved_bytes = 0;    // activation bytes kept from forward for backward
+  int kernels = 1;           // equal kernels the forward launches (a MoE layer's experts: one GEMM each)
 };
 
 /// How one layer's work is split onto one GPU. Every strategy describes its shard with this.
@@ -175,6 +176,10 @@ struct LayerShard {
 
 /// The ops of one layer in execution order, with their per-GPU costs for `shard`.
 /// With full recompute, bwd_flops include the re-run forward and saved_bytes only the layer input.
+/// A mixture-of-experts model's layer (every layer MoE, experts on every GPU of the TP group, split
+/// as TP splits the dense MLP: Megatron-Core's defaults, layer_ops.cc) has the routed experts in
+/// place of mlp_up/act/down and three more ops after mlp_residual: moe_router, moe_permute and
+/// moe_unpermute.
 std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard);
 
 /// Embedding (forward/backward) and LM head + loss ops, for `shard` (dense_tokens, t).

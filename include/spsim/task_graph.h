@@ -83,7 +83,7 @@ struct Task {
   OpClass op_class = OpClass::kGemm;
   // Equal kernels the task stands for (a GEMM's backward without TP is dgrad + wgrad: 2), so a
   // calibrated efficiency curve is read at one kernel's size.
-  uint8_t kernels = 1;
+  uint16_t kernels = 1;
   // Kernel model inputs. Attention: its implementation, whether the call is a backward and
   // whether it applies a causal mask (each has its own timing); memory-bound: fused or eager.
   AttentionImpl attention_impl = AttentionImpl::kCudnn;

@@ -92,7 +92,7 @@ void add_job_options(CLI::App* cmd, JobOptions& o, bool multi) {
                 "ulysses: overlap backward all-to-alls with compute (DeepSpeed sp_stream)")->group("Parallelism");
   cmd->add_option("--framework", o.framework,
                   "megatron | nemo | deepspeed | fsdp: gradient dtype, kernels, loss, rules "
-                  "(default: ulysses/colai-sp deepspeed, others megatron)")
+                  "(default: ulysses/colai-sp deepspeed, others and mixture-of-experts models megatron)")
       ->group("Training");
   cmd->add_option("--fp8-recipe", o.fp8_recipe, "delayed | current FP8 scaling (default: the framework's)")
       ->group("Training");

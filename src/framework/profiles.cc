@@ -126,7 +126,9 @@ const std::array<FrameworkProfile, 4>& profiles() {
           // runtime/engine.py:1485-1496). The reduction casts to communication_data_type, which
           // defaults to the model's fp16/bf16 (engine.py:1405-1416, allreduce_bucket :3658-3664;
           // ZeRO-1/2/3 take it from the engine, :2430, :2512): a job that accumulates in fp32
-          // still sends 16-bit gradients.
+          // still sends 16-bit gradients; fp32 under Ulysses (seq_parallel_communication_data_type).
+          // (The pipeline engine's tied-weight all-reduce sends the accumulated gradient as it is,
+          // pipe/engine.py _exec_reduce_tied_grads.)
           2, true, 4,
           // ZeRO-2 partitions gradients in every micro-batch (stage_1_and_2.py:1768), ZeRO-3 reduces
           // from its backward hooks (stage3.py:1570); ZeRO-1 only at the accumulation boundary.
@@ -396,6 +398,14 @@ void check_framework_rules(const FrameworkProfile& fw, const JobConfig& job) {
     throw InputError("tiled_mlp", fmt::format("{} has no tiled MLP (ALST's TiledMLP runs under DeepSpeed); "
                                               "use --tiled-mlp off or --framework deepspeed",
                                               fw.title));
+  }
+  if (std::string(fw.name) == "deepspeed" && job.zero_stage == 0 && job.grad_reduce_dtype == "fp32" &&
+      job.precision != Precision::kFp32 && job.precision != Precision::kTf32) {
+    // _do_optimizer_sanity_check (engine.py:1977-2021): without ZeRO a 16-bit model needs its
+    // gradients in its own dtype ("unsupported mix of model_dtype and grad_accum_dtype").
+    throw InputError("grad_reduce_dtype", "DeepSpeed does not accumulate a 16-bit model's gradients in fp32 without "
+                                          "ZeRO (NotImplementedError in its optimizer check); use --zero 1 or more, "
+                                          "or grad_reduce_dtype bf16");
   }
   if (job.offloads_to_host() && std::string(fw.name) != "deepspeed") {
     throw InputError("offload", fmt::format("{}: spsim models DeepSpeed's offloads (offload_optimizer, "

@@ -34,7 +34,7 @@ double mlp_saved(const std::vector<OpCost>& ops) {
   for (const auto& op : ops) {
     const std::string_view name = op.name;
     if (name == "post_attn_norm" || name == "mlp_up" || name == "mlp_act" || name == "mlp_down" ||
-        name == "mlp_residual") {
+        name == "mlp_residual" || name == "moe_router" || name == "moe_permute" || name == "moe_unpermute") {
       total += op.saved_bytes;
     }
   }
@@ -65,8 +65,11 @@ LayerActivations layer_activations(const ModelSpec& model, const LayerShard& sha
   const double t = static_cast<double>(std::max<int64_t>(1, shard.tensor_parallel));
   const double up = model.gated_mlp ? 2.0 : 1.0;
   const double tiles = static_cast<double>(std::max<int64_t>(1, mlp_tiles));
-  const double h = static_cast<double>(model.hidden_size), f = static_cast<double>(model.ffn_hidden_size);
-  const double dense = b * static_cast<double>(shard.dense_tokens);
+  // A MoE layer's experts see each token k times, with their own intermediate size (layer_ops).
+  const double h = static_cast<double>(model.hidden_size);
+  const double f = static_cast<double>(model.is_moe() ? model.moe.expert_ffn_size : model.ffn_hidden_size);
+  const double dense = b * static_cast<double>(shard.dense_tokens) *
+                       (model.is_moe() ? static_cast<double>(model.moe.experts_per_token) : 1.0);
   const double residual_grad = e * b * static_cast<double>(shard.norm_tokens) * h;
   const double activation_moment = dense * (e * (1.0 + up) - e_in) * f / t;
   const double up_dgrad_moment = dense * (e * h - e_in * f / t);

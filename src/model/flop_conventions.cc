@@ -42,7 +42,14 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
   const double layers = static_cast<double>(model.num_layers);
   const double heads = static_cast<double>(model.num_attention_heads);
   const double kv_heads = static_cast<double>(model.num_key_value_heads);
-  const double ffn = static_cast<double>(model.ffn_hidden_size);
+  // A mixture-of-experts layer (every layer, layer_ops.cc) runs each token through its k routed
+  // experts: the dense MLP's formulas with k x the expert's width, as Megatron's
+  // num_floating_point_operations counts it (training.py: F_moe k f per MoE layer; the router GEMM
+  // is not counted there, only in "hardware" below).
+  const double ffn = model.is_moe() ? static_cast<double>(model.moe.expert_ffn_size * model.moe.experts_per_token)
+                                    : static_cast<double>(model.ffn_hidden_size);
+  const double router_fwd_per_token =
+      model.is_moe() ? 2.0 * static_cast<double>(model.hidden_size * model.moe.num_experts) : 0.0;
   // The LM-head GEMM runs on Megatron's padded vocabulary (equal to vocab_size for HF models
   // unless t does not divide it).
   const double padded_vocab = static_cast<double>(model.padded_vocab(job.tensor_parallel));
@@ -118,11 +125,11 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
   // "torchtitan": 6 x all parameters (the checkpoint's count: embeddings, norms, untied head)
   // + 12 L H Q T.
   out.torchtitan =
-      tokens * (6.0 * static_cast<double>(model.total_params()) + attention_noncausal_per_token);
+      tokens * (6.0 * static_cast<double>(model.active_params()) + attention_noncausal_per_token);
   // "palm": 6 N + 12 L H Q T with N the non-embedding parameters: layers (norms included) and the
   // LM head (a matmul on every token), not the input embedding lookup.
   const double palm_params =
-      layers * static_cast<double>(model.params_per_layer()) + lm_head_params;
+      layers * static_cast<double>(model.layer_params(0, true)) + lm_head_params;
   out.palm = tokens * (6.0 * palm_params + attention_noncausal_per_token);
 
   // "hardware": what the GPUs execute. GEMMs fwd + 2x bwd; attention fwd + bwd where the
@@ -139,8 +146,9 @@ StepFlops step_flops(const ModelSpec& model, const JobConfig& job) {
                                        static_cast<double>(model.num_layers)
                                  : 1.0;
   auto hardware_layer = [&](double attention, double bwd_factor) {
-    double flops = 3.0 * layer_gemm_fwd + (1.0 + bwd_factor) * attention;
-    if (job.recompute == Recompute::kFull) flops += rerun_share * (layer_gemm_fwd + attention);
+    const double gemm_fwd = layer_gemm_fwd + tokens * router_fwd_per_token;
+    double flops = 3.0 * gemm_fwd + (1.0 + bwd_factor) * attention;
+    if (job.recompute == Recompute::kFull) flops += rerun_share * (gemm_fwd + attention);
     if (job.recompute == Recompute::kSelective) flops += attention;
     // Op-level (torchtitan): wk, wo and w3 (w2 without a gate) re-run; SDPA does not.
     if (job.recompute == Recompute::kOp) flops += 2.0 * tokens * op_rerun_matrix_params;

@@ -123,6 +123,71 @@ void apply_op_level_checkpointing(std::vector<OpCost>& ops, const ModelSpec& mod
   for (size_t i = 0; i < ops.size(); ++i) rerun(ops[i], share_rerun[i]);
 }
 
+// A mixture-of-experts layer as Megatron-Core runs it by default (NVIDIA/Megatron-LM @d98e8a64,
+// megatron/core/transformer/moe/): expert parallelism 1 and expert TP = TP (every GPU of the TP
+// group holds every expert, each split as the dense MLP is: fc1 [h, 2F/t], fc2 [F/t, h]); the
+// allgather token dispatcher, which gathers the TP group's tokens (td on this GPU), so that each
+// GPU runs all E experts on them; SequentialMLP (moe_grouped_gemm off: one GEMM per expert and
+// linear, experts.py:1409-1524); dropless top-k routing, spread evenly over the experts (no load
+// balancing is on by default and no imbalance figure is published: an even spread is the
+// optimistic bound). N = td·k rows reach the experts.
+//
+// 8-10. The routed experts: fc1, the probability-weighted SwiGLU (probs multiply after the
+// activation, fused_bias_swiglu.py:266-337) and fc2. Each GEMM is E kernels of N/E rows. Saved:
+// fc1's input (the permuted tokens, N x h), fc1's output, fc2's input and the probabilities.
+void append_routed_experts(std::vector<OpCost>& ops, const ModelSpec& model, double e, double td, double t) {
+  const double h = static_cast<double>(model.hidden_size);
+  const double f = static_cast<double>(model.moe.expert_ffn_size);
+  const double experts = static_cast<double>(model.moe.num_experts);
+  const double n = td * static_cast<double>(model.moe.experts_per_token);
+  const double up_mats = model.gated_mlp ? 2 : 1;
+  const int kernels = static_cast<int>(model.moe.num_experts);
+  OpCost up = gemm("mlp_up", n, h, up_mats * f / t, experts * up_mats * h * f / t, false, e);
+  up.saved_bytes = e * n * h;
+  up.kernels = kernels;
+  ops.push_back(up);
+  OpCost act = model.gated_mlp ? memory_op("mlp_act", n * f / t, kSwigluFlopsPerElement + 1, 3, 5, e)
+                               : memory_op("mlp_act", n * f / t, kGeluFlopsPerElement + 1, 2, 3, e);
+  act.saved_bytes = e * up_mats * n * f / t + e * n;
+  ops.push_back(act);
+  OpCost down = gemm("mlp_down", n, f / t, h, experts * f * h / t, false, e);
+  down.saved_bytes = e * n * f / t;
+  down.kernels = kernels;
+  ops.push_back(down);
+}
+
+// 12-14. Routing around the experts (router.py, moe_utils.py, token_dispatcher.py allgather):
+// moe_router: logits = x W^T over this GPU's own (sequence-parallel) tokens tn, in the activation
+//   dtype (moe_router_dtype unset), keeping its input; top-k, a softmax over the k and the
+//   scatter into dense [tn, E] probabilities and a routing map, keeping the [tn, k] fp32 softmax
+//   and two int64 index tensors.
+// moe_permute: index_select of the N rows from the gathered [td, h] tokens (keeps int64 row
+//   indices); its backward zero-fills [td, h] and index_adds the N rows' gradient.
+// moe_unpermute: SequentialMLP's torch.cat of the experts' outputs, then zeros [td, h] and a
+//   scatter_add of the N rows (moe_utils.py:600-618); its backward gathers N rows.
+void append_routing(std::vector<OpCost>& ops, const ModelSpec& model, double e, double td, double tn) {
+  const double h = static_cast<double>(model.hidden_size);
+  const double experts = static_cast<double>(model.moe.num_experts);
+  const double k = static_cast<double>(model.moe.experts_per_token);
+  const double n = td * k;
+  OpCost router = gemm("moe_router", tn, h, experts, h * experts, false, e);
+  // top-k reads the logits; the scatter writes probabilities and a boolean map.
+  router.fwd_bytes += tn * experts * (e + e + 1);
+  router.saved_bytes = e * tn * h + tn * k * (4 + 8 + 8);
+  ops.push_back(router);
+  OpCost permute = memory_op("moe_permute", n * h, 0, 2, 0, e);
+  permute.bwd_bytes = (n + 2 * td) * h * e;
+  permute.saved_bytes = 8 * n;
+  permute.kernels = 3;  // local map and probs slices, index_select
+  ops.push_back(permute);
+  OpCost unpermute = memory_op("moe_unpermute", 0, 0, 0, 0, e);
+  unpermute.fwd_bytes = (3 * n + 3 * td) * h * e;
+  unpermute.bwd_bytes = (n + td) * h * e;
+  unpermute.saved_bytes = 8 * n;
+  unpermute.kernels = 3;  // cat, zeros, scatter_add
+  ops.push_back(unpermute);
+}
+
 }  // namespace
 
 double attention_fwd_flops(int64_t micro_batch, int64_t q_tokens, int64_t kv_tokens, int64_t heads,
@@ -238,29 +303,35 @@ std::vector<OpCost> layer_ops(const ModelSpec& model, const LayerShard& shard) {
   post_norm.saved_bytes = e * tn * h;
   ops.push_back(post_norm);
 
-  // 8. MLP up: SwiGLU gate and up (two h -> f matrices), GeLU one. Keeps its input.
   const double up_mats = model.gated_mlp ? 2 : 1;
-  OpCost up = gemm("mlp_up", td, h, up_mats * f / t, up_mats * h * f / t, model.linear_bias, e);
-  up.saved_bytes = e_in * tn * h;
-  ops.push_back(up);
+  if (model.is_moe()) {
+    append_routed_experts(ops, model, e, td, t);
+  } else {
+    // 8. MLP up: SwiGLU gate and up (two h -> f matrices), GeLU one. Keeps its input.
+    OpCost up = gemm("mlp_up", td, h, up_mats * f / t, up_mats * h * f / t, model.linear_bias, e);
+    up.saved_bytes = e_in * tn * h;
+    ops.push_back(up);
 
-  // 9. Activation: GeLU keeps its input, SwiGLU keeps gate and up.
-  OpCost act = model.gated_mlp
-                   ? memory_op("mlp_act", td * f / t, kSwigluFlopsPerElement, 3, 5, e)
-                   : memory_op("mlp_act", td * f / t, kGeluFlopsPerElement, 2, 3, e);
-  act.saved_bytes = e * up_mats * td * f / t;
-  ops.push_back(act);
+    // 9. Activation: GeLU keeps its input, SwiGLU keeps gate and up.
+    OpCost act = model.gated_mlp
+                     ? memory_op("mlp_act", td * f / t, kSwigluFlopsPerElement, 3, 5, e)
+                     : memory_op("mlp_act", td * f / t, kGeluFlopsPerElement, 2, 3, e);
+    act.saved_bytes = e * up_mats * td * f / t;
+    ops.push_back(act);
 
-  // 10. MLP down, row-parallel; keeps its input.
-  OpCost down = gemm("mlp_down", td, f / t, h, f * h / t, model.linear_bias, e);
-  down.saved_bytes = e_in * td * f / t;
-  ops.push_back(down);
+    // 10. MLP down, row-parallel; keeps its input.
+    OpCost down = gemm("mlp_down", td, f / t, h, f * h / t, model.linear_bias, e);
+    down.saved_bytes = e_in * td * f / t;
+    ops.push_back(down);
+  }
 
   // 11. Dropout + residual.
   OpCost mlp_res = memory_op("mlp_residual", tn * h, kResidualFlopsPerElement, 3, 3, e);
   mlp_res.saved_bytes = dropout ? tn * h : 0.0;
   if (model.sandwich_norms) add_norm(mlp_res, tn * h, norm_weights, e);  // Gemma post_feedforward_layernorm
   ops.push_back(mlp_res);
+
+  if (model.is_moe()) append_routing(ops, model, e, td, tn);
 
   if (shard.recompute == Recompute::kFull) {
     // Only the layer input is kept; backward first re-runs the whole forward.

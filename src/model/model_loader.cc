@@ -635,13 +635,18 @@ ModelSpec load_model(const std::string& path_or_name) {
 }
 
 void check_costed(const ModelSpec& model, const std::string& where) {
-  if (!model.is_moe() && !model.is_mla()) return;
+  // Costed mixture-of-experts: every layer MoE, routed experts only (layer_ops.cc).
+  const bool moe_costed = model.moe.first_dense_layers == 0 && model.moe.layer_every == 1 &&
+                          model.moe.shared_ffn_size == 0 && !model.moe.shared_expert_gate && !model.moe.router_bias;
+  if (!model.is_mla() && (!model.is_moe() || moe_costed)) return;
   const char* what = model.is_moe() && model.is_mla() ? "mixture-of-experts layers and multi-head latent attention"
-                     : model.is_moe()                 ? "mixture-of-experts layers"
+                     : model.is_moe()                 ? "mixture-of-experts layers with dense layers, shared experts or "
+                                                        "a router bias"
                                                       : "multi-head latent attention";
   throw InputError(where, fmt::format("model \"{}\" has {}: spsim reads its shape and parameters ({:.1f}B "
                                       "total, spsim list models) but does not cost these layers yet; use "
-                                      "a dense model",
+                                      "a dense model or one whose every layer routes to experts alone "
+                                      "(mixtral-8x7b, qwen3-30b-a3b)",
                                       model.name, what, static_cast<double>(model.total_params()) / 1e9));
 }
 

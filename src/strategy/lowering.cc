@@ -79,6 +79,24 @@ int tp_gather(SegmentBuilder& sb, const Context& c, int dep) {
                  CommKind::kAllGather, c.g_tp, ratio(c.t) * c.tp_gather_bytes, {dep});
 }
 
+// Megatron-Core's MoE allgather dispatcher over the TP group (expert TP = TP, EP 1): three
+// all-gathers, of the routing map, the probabilities and the tokens (token_dispatcher.py:285-301).
+int moe_dispatch_gather(SegmentBuilder& sb, const Context& c, int dep) {
+  const int task = sb.comm("moe_dispatch_all_gather", Stream::kSequenceComm, Category::kTensorParallel,
+                           CommKind::kAllGather, c.g_tp,
+                           ratio(c.t) * (c.tp_gather_bytes + c.moe_map_bytes + c.moe_probs_bytes), {dep});
+  sb.at(task).calls = 3;
+  return task;
+}
+
+// Its backward: the tokens' gradient and the probabilities' gradient reduce-scattered back.
+int moe_dispatch_gather_bwd(SegmentBuilder& sb, const Context& c, int dep) {
+  const int task = sb.comm("moe_dispatch_reduce_scatter", Stream::kSequenceComm, Category::kTensorParallel,
+                           CommKind::kReduceScatter, c.g_tp, ratio(c.t) * (c.tp_bytes + c.moe_probs_bytes), {dep});
+  sb.at(task).calls = 2;
+  return task;
+}
+
 // Megatron's reduction after a row-parallel GEMM: reduce-scatter with SP, all-reduce without.
 int tp_reduce(SegmentBuilder& sb, const Context& c, int dep) {
   if (c.sp) {
@@ -105,7 +123,9 @@ void emit_fp8_casts(SegmentBuilder& sb, const Context& c, bool backward) {
 int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start_dep) {
   const auto& ops = c.ops;
   auto fwd = [&](LayerOp i, std::initializer_list<int> deps) {
-    return sb.compute(ops[i].name, ops[i].op_class, ops[i].fwd_flops, ops[i].fwd_bytes, deps);
+    const int task = sb.compute(ops[i].name, ops[i].op_class, ops[i].fwd_flops, ops[i].fwd_bytes, deps);
+    if (ops[i].kernels > 1) sb.at(task).kernels = static_cast<uint16_t>(ops[i].kernels);
+    return task;
   };
   int last = fwd(kInputNorm, {start_dep});
   emit_fp8_casts(sb, c, false);
@@ -131,10 +151,19 @@ int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start
   if (c.t > 1) last = tp_reduce(sb, c, last);
   fwd(kAttnResidual, {last});
   last = fwd(kPostAttnNorm, {});
-  if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);
+  if (c.moe) {
+    // Megatron-Core's allgather dispatcher: route this GPU's tokens, gather the TP group's tokens
+    // with their routing map and probabilities, pick each expert's rows (layer_ops.cc).
+    last = fwd(kMoeRouter, {last});
+    if (c.t > 1) last = moe_dispatch_gather(sb, c, last);
+    last = fwd(kMoePermute, {last});
+  } else if (c.t > 1 && c.sp) {
+    last = tp_gather(sb, c, last);
+  }
   fwd(kMlpUp, {last});
   fwd(kMlpAct, {});
   last = fwd(kMlpDown, {});
+  if (c.moe) last = fwd(kMoeUnpermute, {last});
   if (c.t > 1) last = tp_reduce(sb, c, last);
   return fwd(kMlpResidual, {last});
 }
@@ -143,7 +172,8 @@ int emit_layer_fwd(SegmentBuilder& sb, const Context& c, int zero_dep, int start
 // forward's size), which is what a calibrated efficiency curve must be read at.
 int backward_task(SegmentBuilder& sb, const OpCost& op, std::initializer_list<int> deps) {
   const int index = sb.compute(op.name, op.op_class, op.bwd_flops, op.bwd_bytes, deps);
-  if (op.op_class == OpClass::kGemm) sb.at(index).kernels = 2;
+  const int kernels = (op.op_class == OpClass::kGemm ? 2 : 1) * op.kernels;
+  if (kernels > 1) sb.at(index).kernels = static_cast<uint16_t>(kernels);
   return index;
 }
 
@@ -206,12 +236,23 @@ LayerBwdTasks emit_layer_bwd(SegmentBuilder& sb, const Context& c, const std::ve
   last = bwd(kMlpResidual, {last});
   emit_fp8_casts(sb, c, true);
   if (c.t > 1 && c.sp) last = tp_gather(sb, c, last);  // conjugate of the forward RS
-  bwd(kMlpDown, {last});
-  last = bwd(kMlpAct, {});
-  if (c.t > 1) {
-    last = emit_column_parallel_bwd(sb, c, kMlpUp, "mlp_up_dgrad", "mlp_up_wgrad", last);
-  } else {
+  if (c.moe) {
+    // The experts keep their permuted input: no re-gather for fc1's wgrad.
+    last = bwd(kMoeUnpermute, {last});
+    bwd(kMlpDown, {last});
+    bwd(kMlpAct, {});
     last = bwd(kMlpUp, {});
+    last = bwd(kMoePermute, {last});
+    if (c.t > 1) last = moe_dispatch_gather_bwd(sb, c, last);
+    last = bwd(kMoeRouter, {last});
+  } else {
+    bwd(kMlpDown, {last});
+    last = bwd(kMlpAct, {});
+    if (c.t > 1) {
+      last = emit_column_parallel_bwd(sb, c, kMlpUp, "mlp_up_dgrad", "mlp_up_wgrad", last);
+    } else {
+      last = bwd(kMlpUp, {});
+    }
   }
   bwd(kPostAttnNorm, {last});
   last = bwd(kAttnResidual, {});
@@ -498,7 +539,7 @@ void add_tied_embedding_grad_sync(TaskGraph& graph, const Context& c, double emb
   seg.barrier = true;  // finalize_model_grads: after the whole backward and the DP reduction
   SegmentBuilder sb(seg, Phase::kBackward);
   sb.comm("tied_embedding_all_reduce", Stream::kDataComm, Category::kDataParallel, CommKind::kSendRecv,
-          c.g_pp, embedding_params * c.grad_comm_bytes, {});
+          c.g_pp, embedding_params * c.grad_bytes, {});
 }
 
 // A graph for one piece of a pipelined step: the same GPUs and groups, one micro-batch.
@@ -664,7 +705,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
                  : job.grad_reduce_dtype == "fp32" ? 4
                                                    : c.fw.grad_bytes;
   c.grad_comm_bytes = c.fw.grad_comm_in_param_dtype ? c.param_bytes : c.grad_bytes;
-  if (c.u * c.r > 1 && c.fw.sequence_parallel_grad_comm_bytes > 0) {
+  if (c.u > 1 && c.fw.sequence_parallel_grad_comm_bytes > 0) {
     c.grad_comm_bytes = c.fw.sequence_parallel_grad_comm_bytes;
   }
 
@@ -673,7 +714,8 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
   if (job.recompute == Recompute::kFull) task_shard.recompute = Recompute::kNone;
   c.ops = layer_ops(model, task_shard);
   c.head = head_ops(model, c.shard);
-  if (c.ops.size() != kNumLayerOps || c.head.size() != kNumHeadOps) {
+  c.moe = model.is_moe();
+  if (c.ops.size() != static_cast<size_t>(c.moe ? kNumMoeLayerOps : kNumLayerOps) || c.head.size() != kNumHeadOps) {
     throw Error("layer_ops/head_ops returned an unexpected op list");
   }
   if (job.seq_dist) {
@@ -768,6 +810,14 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     c.kv_block = 2.0 * c.e * c.cp_k_elems;
   }
   c.layer_params = static_cast<double>(model.params_per_layer()) / static_cast<double>(c.t);
+  if (c.moe) {
+    // Every expert on this GPU, split t ways; the router's [E, h] weight whole on every TP rank.
+    const double router = static_cast<double>(model.moe.num_experts * model.hidden_size);
+    c.layer_params = (static_cast<double>(model.layer_params(0)) - router) / static_cast<double>(c.t) + router;
+    const double routed_tokens = c.b * static_cast<double>(c.shard.dense_tokens) * static_cast<double>(model.moe.num_experts);
+    c.moe_map_bytes = routed_tokens;
+    c.moe_probs_bytes = c.e * routed_tokens;
+  }
   const double embedding_params =
       static_cast<double>(model.embedding_params()) / static_cast<double>(c.t);
 

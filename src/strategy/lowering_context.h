@@ -22,7 +22,10 @@ namespace spsim::detail {
 // Indices of the ops layer_ops() returns, in order.
 enum LayerOp {
   kInputNorm, kQkvProj, kRope, kAttention, kOutProj, kAttnResidual, kPostAttnNorm, kMlpUp,
-  kMlpAct, kMlpDown, kMlpResidual, kNumLayerOps
+  kMlpAct, kMlpDown, kMlpResidual, kNumLayerOps,
+  // A mixture-of-experts layer's routing, after the dense ops (layer_ops(): mlp_up/act/down are
+  // then the routed experts).
+  kMoeRouter = kNumLayerOps, kMoePermute, kMoeUnpermute, kNumMoeLayerOps
 };
 enum HeadOp { kEmbedding, kFinalNorm, kLmHead, kCrossEntropy, kNumHeadOps };
 
@@ -84,6 +87,10 @@ struct Context {
   // Per-layer bytes.
   double tp_bytes = 0;       // one Megatron collective's buffer e·b·T_d·h
   double tp_gather_bytes = 0;  // one SP all-gather's buffer: tp_bytes, 1 byte an element in FP8
+  // Mixture-of-experts layers (layer_ops): the allgather dispatcher's routing map (1 byte) and
+  // probabilities (activation dtype) of the TP group's tokens, [T_d, E] each.
+  bool moe = false;
+  double moe_map_bytes = 0, moe_probs_bytes = 0;
                                // under TE (it quantizes before gathering)
   double a2a_q = 0, a2a_kv = 0;  // bytes sent per GPU, one all-to-all of Q (=O) / of K (=V)
   double kv_block = 0;       // ring: one K,V block 2·e·b·c·h_kv_local

@@ -172,6 +172,45 @@ void derive_degree(int64_t& degree, const JobConfig& job) {
   if (used && *used > 0 && job.num_gpus % *used == 0) degree = job.num_gpus / *used;
 }
 
+namespace {
+
+// Mixture-of-experts layers are costed as Megatron-Core runs them by default (layer_ops.cc):
+// expert parallelism 1, expert TP = TP, the allgather dispatcher, 16-bit or fp32 GEMMs.
+void check_moe(const ModelSpec& model, const JobConfig& job) {
+  if (!model.is_moe()) return;
+  if (job.framework != "megatron" && job.framework != "nemo") {
+    throw InputError("framework", fmt::format("model {} has mixture-of-experts layers, which spsim costs as "
+                                              "Megatron-Core runs them; use --framework megatron or nemo (got {})",
+                                              model.name, job.framework));
+  }
+  const int64_t t = job.tensor_parallel;
+  if (t > 1 && !job.sequence_parallel) {
+    // MoELayer.forward raises without it (megatron/core/transformer/moe/moe_layer.py:636-640).
+    throw InputError("sequence_parallel", fmt::format("Megatron-Core's MoE layers need sequence parallelism with "
+                                                      "tensor_model_parallel_size {} > 1; use strategy megatron-sp",
+                                                      t));
+  }
+  if (t > 1 && model.moe.expert_ffn_size % t != 0) {
+    throw InputError("tensor_model_parallel_size",
+                     fmt::format("moe_intermediate_size {} of model {} must be divisible by "
+                                 "tensor_model_parallel_size {} (expert TP = TP splits each expert's columns)",
+                                 model.moe.expert_ffn_size, model.name, t));
+  }
+  if (job.precision == Precision::kFp8) {
+    throw InputError("precision", fmt::format("FP8 mixture-of-experts layers (TransformerEngine's padded expert "
+                                              "GEMMs) are not modelled; model {} runs bf16, fp16 or fp32",
+                                              model.name));
+  }
+  if (job.recompute == Recompute::kOp || job.tiled_mlp != 0) {
+    throw InputError(job.recompute == Recompute::kOp ? "recompute" : "tiled_mlp",
+                     fmt::format("--recompute op and --tiled-mlp describe dense MLPs; model {} has "
+                                 "mixture-of-experts layers: use --recompute full, selective or none",
+                                 model.name));
+  }
+}
+
+}  // namespace
+
 void check_and_resolve(const ModelSpec& model, JobConfig& job) {
   if (model.hidden_size <= 0 || model.num_layers <= 0 || model.num_attention_heads <= 0 ||
       model.num_key_value_heads <= 0 || model.head_dim <= 0 || model.ffn_hidden_size <= 0 ||
@@ -339,6 +378,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
 
   check_sliding_window(model, job);
   check_partial_recompute(model, job);
+  check_moe(model, job);
   if (job.recompute == Recompute::kOp && (model.qkv_bias || model.linear_bias || !model.gated_mlp ||
                                           model.hidden_dropout > 0 || model.attention_dropout > 0)) {
     // The policy counts aten.mm calls: a Linear with a bias runs aten.addmm (neither counted nor

@@ -25,7 +25,9 @@ class UlyssesStrategy : public Strategy {
   JobConfig check(const ModelSpec& model, const JobConfig& input) const override {
     JobConfig job = input;
     job.strategy = name();
-    resolve_framework(job, "deepspeed");
+    // Mixture-of-experts layers are costed as Megatron-Core runs them (rules.cc check_moe): such
+    // a model's Ulysses is Megatron's all-to-all context parallelism.
+    resolve_framework(job, model.is_moe() ? "megatron" : "deepspeed");
     if (job.ring_degree > 1) {
       throw InputError("ring_degree",
                        fmt::format("strategy ulysses has no ring (got ring_degree {}); use "

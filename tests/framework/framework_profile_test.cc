@@ -182,22 +182,54 @@ TEST(FrameworkProfile, GradientTrafficDtypeFollowsTheFramework) {
     double bytes_per_element;
   };
   for (const Case& k : {Case{"deepspeed", "dp", 1, 1, 8, "", 2}, Case{"deepspeed", "dp", 1, 1, 8, "fp32", 2},
-                        Case{"deepspeed", "ulysses", 8, 1, 1, "", 4}, Case{"deepspeed", "ring", 1, 8, 1, "", 4},
-                        Case{"megatron", "ring", 1, 8, 1, "", 4}, Case{"megatron", "ring", 1, 8, 1, "bf16", 2}}) {
+                        Case{"deepspeed", "ulysses", 8, 1, 1, "", 4}, Case{"deepspeed", "ring", 1, 8, 1, "", 2},
+                        Case{"deepspeed", "usp", 2, 4, 1, "", 4}, Case{"megatron", "ring", 1, 8, 1, "", 4},
+                        Case{"megatron", "ring", 1, 8, 1, "bf16", 2}}) {
     JobConfig job = long_job(k.strategy, 8);
     job.seq_length = 8192;
     job.framework = k.framework;
     job.ulysses_degree = k.ulysses;
     job.ring_degree = k.ring;
     job.data_parallel = k.dp;
-    job.zero_stage = 0;
+    // ZeRO-1 (DeepSpeed all-reduces its buckets; fp32 accumulation there runs BF16_Optimizer,
+    // whose reduction casts to the communication dtype too: engine.allreduce_bucket).
+    job.zero_stage = 1;
     job.grad_reduce_dtype = k.grad_reduce_dtype;
     const LoweredStep step = lower(test::llama3_8b(), job);
-    const Task* ar = find_task(test::segment(step.graph, "layer_bwd"), "dp_grad_all_reduce");
+    const Task* ar = find_task(test::segment(step.graph, "layer_bwd"), std::string_view(k.framework) == "megatron"
+                                                                         ? "dp_grad_reduce_scatter"
+                                                                         : "dp_grad_all_reduce");
     ASSERT_NE(ar, nullptr) << k.framework << " " << k.strategy;
-    EXPECT_DOUBLE_EQ(ar->bytes, 2.0 * 7.0 / 8.0 * kLayer * k.bytes_per_element)
+    // All-reduce 2 (n-1)/n of the buffer; Megatron's distributed optimizer reduce-scatters (n-1)/n.
+    const double passes = std::string_view(k.framework) == "megatron" ? 1.0 : 2.0;
+    EXPECT_DOUBLE_EQ(ar->bytes, passes * 7.0 / 8.0 * kLayer * k.bytes_per_element)
         << k.framework << " " << k.strategy << " grad_reduce_dtype=" << k.grad_reduce_dtype;
   }
+  // Without ZeRO DeepSpeed refuses a 16-bit model with fp32 gradient accumulation.
+  JobConfig mix = long_job("dp", 8);
+  mix.seq_length = 8192;
+  mix.framework = "deepspeed";
+  mix.grad_reduce_dtype = "fp32";
+  EXPECT_THROW_MSG(lower(test::llama3_8b(), mix), InputError, "without ZeRO");
+  // The pipeline engine's tied-weight all-reduce sends the accumulated gradient as it is: bf16
+  // under Ulysses, although the DP reduction is fp32 (a tied 8B Llama on two stages).
+  ModelSpec tied = test::llama3_8b();
+  tied.tied_embeddings = true;
+  JobConfig pp = long_job("ulysses", 8);
+  pp.seq_length = 8192;
+  pp.ulysses_degree = 2;
+  pp.pipeline_parallel = 2;
+  pp.global_batch_size = 4;
+  const LoweredStep piped = lower(tied, pp);
+  bool found = false;
+  for (const auto& seg : piped.graph.segments) {
+    for (const auto& task : seg.tasks) {
+      if (std::string_view(task.name) != "tied_embedding_all_reduce") continue;
+      found = true;
+      EXPECT_DOUBLE_EQ(task.bytes, 2.0 * 128256 * 4096);  // the tied [V, h] weight's gradient
+    }
+  }
+  EXPECT_TRUE(found);
 }
 
 TEST(FrameworkProfile, CollectiveCallsFollowTheFrameworksGranularity) {

@@ -320,13 +320,15 @@ TEST(HfFamilies, StillRefused) {
 }
 
 TEST(HfFamilies, MoeAndMlaAreNotCostedYet) {
-  // Read for shape and parameters; a run refuses them (exit 2, one line) rather than cost the
-  // experts or latent attention as a dense layer.
-  const auto r = test::run_spsim("run -m mixtral-8x7b --gpus 8 --seq 8K -s ring -r 8");
+  // Read for shape and parameters; a run refuses the MoE layers it does not cost yet (shared
+  // experts here; exit 2, one line) rather than cost them as a dense layer. (Models whose every
+  // layer routes to experts alone are costed: tests/model/moe_layer_test.cc.)
+  const auto r = test::run_spsim("run -m qwen2-57b-a14b --gpus 8 --seq 8K -s ring -r 8");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_EQ(r.err, "spsim: error: --model: model \"mixtral-8x7b\" has mixture-of-experts layers: spsim reads "
-                   "its shape and parameters (46.7B total, spsim list models) but does not cost these "
-                   "layers yet; use a dense model\n");
+  EXPECT_EQ(r.err, "spsim: error: --model: model \"qwen2-57b-a14b\" has mixture-of-experts layers with dense "
+                   "layers, shared experts or a router bias: spsim reads its shape and parameters (57.4B total, "
+                   "spsim list models) but does not cost these layers yet; use a dense model or one whose every "
+                   "layer routes to experts alone (mixtral-8x7b, qwen3-30b-a3b)\n");
   EXPECT_TRUE(r.out.empty());
   // The attention-only command takes a model's heads; MLA has no single head_dim to take.
   const auto a = test::run_spsim("attention -s ring -n 8 -m deepseek-v2-lite --seq 32K");
