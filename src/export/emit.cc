@@ -62,6 +62,12 @@ void check_common(LaunchFormat format, const Plan& plan) {
                                "carry; use --emit megatron (--window-size) or set the window in the launch by hand",
                                plan.model.name, to_string(format)));
   }
+  if (plan.model.is_moe() && format != LaunchFormat::kMegatron) {
+    // The Bridge recipes spsim maps are dense Llama/GPT recipes: a MoE model needs its own recipe.
+    refuse(format, fmt::format("model {} has mixture-of-experts layers, which spsim writes as Megatron-LM "
+                               "arguments only; use --emit megatron",
+                               plan.model.name));
+  }
   if (!job.backward_prefetch.empty() && job.zero_stage == 3 &&
       job.backward_prefetch != (framework.zero3_backward_prefetch ? "pre" : "post")) {
     refuse(format, fmt::format("--backward-prefetch {}: {} gathers the next layer's parameters {} and its launch "
@@ -182,6 +188,15 @@ std::vector<LaunchSetting> megatron_settings(const Plan& plan) {
   num("--num-layers", m.num_layers);
   num("--hidden-size", m.hidden_size);
   num("--ffn-hidden-size", m.ffn_hidden_size);
+  if (m.is_moe()) {
+    // What spsim costs (docs/model.md): every layer MoE, expert parallelism 1 (expert TP = TP, the
+    // default), the allgather dispatcher, one GEMM per expert (moe_grouped_gemm off, the default).
+    num("--num-experts", m.moe.num_experts);
+    num("--moe-router-topk", m.moe.experts_per_token);
+    num("--moe-ffn-hidden-size", m.moe.expert_ffn_size);
+    arg("--moe-token-dispatcher-type", "allgather");
+    num("--expert-model-parallel-size", 1);
+  }
   num("--num-attention-heads", m.num_attention_heads);
   if (m.num_key_value_heads != m.num_attention_heads) {
     arg("--group-query-attention");

@@ -123,7 +123,8 @@ struct Unsupported {
   const char* why;
 };
 constexpr Unsupported kMegatronUnsupported[] = {
-    {"--num-experts", "", "mixture-of-experts layers are not modelled"},
+    {"--num-experts", "", "mixture-of-experts launches are not read (spsim costs MoE models given with -m: "
+                          "docs/model.md)"},
     {"--expert-model-parallel-size", "1", "expert parallelism (MoE) is not modelled"},
     {"--expert-tensor-parallel-size", "1", "expert parallelism (MoE) is not modelled"},
     {"--multi-latent-attention", "", "multi-latent attention is not modelled"},
@@ -676,7 +677,11 @@ void check_megatron_unsupported(Settings& s, const std::string& where) {
     throw InputError(where, fmt::format("{}{}: {}", u.name, value.empty() ? "" : " " + value, u.why));
   }
   for (const auto& name : s.order()) {
-    if (name.rfind("--moe-", 0) == 0) throw InputError(where, fmt::format("{}: mixture-of-experts layers are not modelled", name));
+    if (name.rfind("--moe-", 0) == 0) {
+      throw InputError(where, fmt::format("{}: mixture-of-experts launches are not read (spsim costs MoE models "
+                                          "given with -m: docs/model.md)",
+                                          name));
+    }
   }
 }
 

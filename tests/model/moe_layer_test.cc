@@ -167,5 +167,18 @@ TEST(MoeLayer, WhatIsNotCostedIsRefused) {
   }
 }
 
+TEST(MoeLayer, LaunchSettingsCarryTheExperts) {
+  // --emit megatron writes the MoE arguments of what spsim costs; the other formats refuse.
+  const auto mg = test::run_spsim("run -m mixtral-8x7b -s megatron-sp -t 8 --gpus 16 --seq 32K --zero 1 --emit megatron");
+  ASSERT_EQ(mg.exit_code, 0) << mg.err;
+  for (const char* arg : {"--num-experts 8", "--moe-router-topk 2", "--moe-ffn-hidden-size 14336",
+                          "--moe-token-dispatcher-type allgather", "--expert-model-parallel-size 1"}) {
+    EXPECT_NE(mg.out.find(arg), std::string::npos) << arg << "\n" << mg.out;
+  }
+  const auto nemo = test::run_spsim("run -m mixtral-8x7b -s megatron-sp -t 8 --gpus 16 --seq 32K --emit nemo");
+  EXPECT_EQ(nemo.exit_code, 2);
+  EXPECT_NE(nemo.err.find("use --emit megatron"), std::string::npos) << nemo.err;
+}
+
 }  // namespace
 }  // namespace spsim
