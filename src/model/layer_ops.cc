@@ -149,6 +149,7 @@ void append_routed_experts(std::vector<OpCost>& ops, const ModelSpec& model, dou
   OpCost act = model.gated_mlp ? memory_op("mlp_act", n * f / t, kSwigluFlopsPerElement + 1, 3, 5, e)
                                : memory_op("mlp_act", n * f / t, kGeluFlopsPerElement + 1, 2, 3, e);
   act.saved_bytes = e * up_mats * n * f / t + e * n;
+  act.kernels = kernels;  // SequentialMLP runs each expert's MLP, its activation included
   ops.push_back(act);
   OpCost down = gemm("mlp_down", n, f / t, h, experts * f * h / t, false, e);
   down.saved_bytes = e * n * f / t;
@@ -173,17 +174,18 @@ void append_routing(std::vector<OpCost>& ops, const ModelSpec& model, double e, 
   OpCost router = gemm("moe_router", tn, h, experts, h * experts, false, e);
   // top-k reads the logits; the scatter writes probabilities and a boolean map.
   router.fwd_bytes += tn * experts * (e + e + 1);
-  router.saved_bytes = e * tn * h + tn * k * (4 + 8 + 8);
+  router.saved_bytes = e * tn * h + tn * k * (4 + 8);  // input, softmax, top-k indices
   ops.push_back(router);
+  // Backward: SequentialMLP's torch.split concatenates the experts' input gradients (N rows
+  // read and written), then the zero-fill and index_add.
   OpCost permute = memory_op("moe_permute", n * h, 0, 2, 0, e);
-  permute.bwd_bytes = (n + 2 * td) * h * e;
-  permute.saved_bytes = 8 * n;
+  permute.bwd_bytes = (3 * n + 2 * td) * h * e;
+  permute.saved_bytes = 8 * n;  // the sorted row indices, which unpermute uses too
   permute.kernels = 3;  // local map and probs slices, index_select
   ops.push_back(permute);
   OpCost unpermute = memory_op("moe_unpermute", 0, 0, 0, 0, e);
   unpermute.fwd_bytes = (3 * n + 3 * td) * h * e;
-  unpermute.bwd_bytes = (n + td) * h * e;
-  unpermute.saved_bytes = 8 * n;
+  unpermute.bwd_bytes = 2 * n * h * e;  // gather: N rows read, N written
   unpermute.kernels = 3;  // cat, zeros, scatter_add
   ops.push_back(unpermute);
 }

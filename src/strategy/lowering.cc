@@ -70,6 +70,11 @@ int emit_zero3_gather(SegmentBuilder& sb, const Context& c, double params, int m
   return task;
 }
 
+// The width of one MLP weight matrix: the dense MLP's, or one expert's in a MoE layer.
+int64_t mlp_width(const ModelSpec& model) {
+  return model.is_moe() ? model.moe.expert_ffn_size : model.ffn_hidden_size;
+}
+
 // Weight matrices of one layer as Hugging Face models hold them: q, k, v and o projections, and
 // the MLP's two (GeLU) or three (SwiGLU) matrices.
 int layer_matrices(const ModelSpec& model) { return 4 + (model.gated_mlp ? 3 : 2); }
@@ -607,7 +612,7 @@ LayerBufferInputs layer_buffer_inputs(const Context& c, double model_params_loca
   in.reduce_bucket_bytes = c.job.zero_stage >= 3 ? c.grad_comm_bytes : c.param_bytes;
   in.zero_stage = c.job.zero_stage;
   in.micro_batches = c.job.micro_batches();
-  in.largest_matrix = c.h * static_cast<double>(c.model.ffn_hidden_size) / static_cast<double>(c.t);
+  in.largest_matrix = c.h * static_cast<double>(mlp_width(c.model)) / static_cast<double>(c.t);
   return in;
 }
 
@@ -935,7 +940,7 @@ LoweredStep lower_structure(const ModelSpec& model, const JobConfig& job) {
     // The largest single weight (DeepSpeed sizes its offload staging buffers by it): the
     // (vocabulary-parallel) embedding or an MLP matrix.
     in.largest_param = std::max(static_cast<double>(model.padded_vocab(c.t)) * c.h,
-                                c.h * static_cast<double>(model.ffn_hidden_size)) /
+                                c.h * static_cast<double>(mlp_width(model))) /
                        static_cast<double>(c.t);
     in.micro_batches = graph.micro_batches;
     in.layers_in_flight = static_cast<double>(model.num_layers);

@@ -178,6 +178,18 @@ namespace {
 // expert parallelism 1, expert TP = TP, the allgather dispatcher, 16-bit or fp32 GEMMs.
 void check_moe(const ModelSpec& model, const JobConfig& job) {
   if (!model.is_moe()) return;
+  if (job.strategy == "colai-sp") {
+    throw InputError("strategy", fmt::format("model {} has mixture-of-experts layers, which spsim costs as "
+                                             "Megatron-Core runs them, and ColAI-SP runs under Colossal-AI; use "
+                                             "ring, ulysses, usp or megatron-sp",
+                                             model.name));
+  }
+  if (job.zero_stage >= 3) {
+    // Megatron's ZeRO-3 is Megatron-FSDP, whose handling of expert parameters spsim has not read.
+    throw InputError("zero_stage", fmt::format("mixture-of-experts layers under Megatron-FSDP (ZeRO-3) are not "
+                                               "modelled; model {} runs with --zero 0 or 1",
+                                               model.name));
+  }
   if (job.framework != "megatron" && job.framework != "nemo") {
     throw InputError("framework", fmt::format("model {} has mixture-of-experts layers, which spsim costs as "
                                               "Megatron-Core runs them; use --framework megatron or nemo (got {})",
@@ -312,7 +324,7 @@ void check_and_resolve(const ModelSpec& model, JobConfig& job) {
                     "ranks; model {}); valid tensor_model_parallel_size: {}",
                     a, k, t, model.name, join_numbers(divisors(std::gcd(a, k)))));
   }
-  if (t > 1 && model.ffn_hidden_size % t != 0) {
+  if (t > 1 && !model.is_moe() && model.ffn_hidden_size % t != 0) {  // MoE: the experts' width (check_moe)
     // Megatron ColumnParallelLinear / RowParallelLinear divide the FFN width by t (divide()).
     const auto valid = divisors(std::gcd(std::gcd(a, k), model.ffn_hidden_size));
     throw InputError(

@@ -69,14 +69,38 @@ TEST(MoeLayer, RoutedExpertsAndRoutingByHand) {
   EXPECT_DOUBLE_EQ(up.saved_bytes, 2 * n * kH);
   EXPECT_DOUBLE_EQ(op_named(ops, "mlp_act").saved_bytes, 2 * 2 * n * kF / 2 + 2 * n);
   EXPECT_DOUBLE_EQ(down.saved_bytes, 2 * n * kF / 2);
-  EXPECT_DOUBLE_EQ(router.saved_bytes, 2 * 2048 * kH + 2048 * kTopK * 20);
-  EXPECT_DOUBLE_EQ(op_named(ops, "moe_permute").saved_bytes + op_named(ops, "moe_unpermute").saved_bytes, 16 * n);
+  EXPECT_DOUBLE_EQ(router.saved_bytes, 2 * 2048 * kH + 2048 * kTopK * (4 + 8));
+  EXPECT_DOUBLE_EQ(op_named(ops, "moe_permute").saved_bytes + op_named(ops, "moe_unpermute").saved_bytes, 8 * n);
+  EXPECT_EQ(op_named(ops, "mlp_act").kernels, 8);  // each expert's MLP runs its own activation
+  // Backward traffic: the split's concatenated input gradients (2N rows), the zero-fill and
+  // index_add into the 4,096 gathered rows; the unpermute's gather of N rows.
+  EXPECT_DOUBLE_EQ(op_named(ops, "moe_permute").bwd_bytes, 2 * (3 * n + 2 * 4096) * kH);
+  EXPECT_DOUBLE_EQ(op_named(ops, "moe_unpermute").bwd_bytes, 2 * 2 * n * kH);
   // Full recompute keeps the layer input alone, whatever the experts hold.
   LayerShard full = tp2_shard();
   full.recompute = Recompute::kFull;
   double saved = 0;
   for (const auto& op : layer_ops(mixtral(), full)) saved += op.saved_bytes;
   EXPECT_DOUBLE_EQ(saved, 2 * 2048 * kH);
+}
+
+TEST(MoeLayer, ExpertWidthIsNotTheDenseWidth) {
+  // Qwen3-30B-A3B: 128 experts of 768 (its dense intermediate_size 6144 is unused), top-8.
+  const ModelSpec qwen = load_model("qwen3-30b-a3b");
+  LayerShard shard = tp2_shard();
+  shard.attn_kv_heads = 2;
+  const std::vector<OpCost> ops = layer_ops(qwen, shard);
+  const double n = 4096 * 8.0, h = 2048;
+  EXPECT_DOUBLE_EQ(op_named(ops, "mlp_up").fwd_flops, 2 * n * h * 2 * 768 / 2);
+  EXPECT_DOUBLE_EQ(op_named(ops, "mlp_down").fwd_flops, 2 * n * 768 / 2 * h);
+  EXPECT_EQ(op_named(ops, "mlp_down").kernels, 128);
+  // Without TP the layer has no dispatch collective: each GPU routes and gathers nothing.
+  JobConfig ring = test::long_job("ring", 8);
+  ring.seq_length = 32768;
+  const LoweredStep step = test::lower(qwen, ring);
+  for (const auto& task : test::segment(step.graph, "layer_fwd").tasks) {
+    EXPECT_NE(std::string(task.name), "moe_dispatch_all_gather");
+  }
 }
 
 TEST(MoeLayer, LoweredLayerGathersTokensMapAndProbabilities) {
@@ -158,6 +182,24 @@ TEST(MoeLayer, WhatIsNotCostedIsRefused) {
                    "FP8 mixture-of-experts");
   EXPECT_THROW_MSG(lower_with("mixtral-8x7b", [](JobConfig& j) { j.strategy = "megatron-tp"; }), InputError,
                    "need sequence parallelism");
+  EXPECT_THROW_MSG(lower_with("mixtral-8x7b", [](JobConfig& j) { j.zero_stage = 3; }), InputError,
+                   "Megatron-FSDP");
+  EXPECT_THROW_MSG(lower_with("mixtral-8x7b",
+                              [](JobConfig& j) {
+                                j.strategy = "colai-sp";
+                                j.tensor_parallel = 1;
+                                j.framework = "";  // its default, DeepSpeed
+                              }),
+                   InputError, "ColAI-SP runs under Colossal-AI");
+  // Expert TP = TP splits each expert's columns: an expert width t does not divide is refused
+  // (the dense intermediate_size, unused, is not checked).
+  ModelSpec odd = mixtral();
+  odd.moe.expert_ffn_size = 14337;
+  odd.ffn_hidden_size = 14337;
+  JobConfig tp8 = test::long_job("megatron-sp", 8);
+  tp8.tensor_parallel = 8;
+  tp8.seq_length = 8192;
+  EXPECT_THROW_MSG(test::lower(odd, tp8), InputError, "moe_intermediate_size 14337");
   // Costed: Mixtral and Qwen3-30B-A3B (128 experts of 768, top-8) on the ring.
   JobConfig ring = test::long_job("ring", 8);
   ring.seq_length = 32768;
